@@ -1,0 +1,56 @@
+/**
+ * `createApp(deps)` builds the gateway's Express app without listening, so tests drive it
+ * directly; `gateway.ts` wires the real dependencies and `main.ts` listens.
+ */
+import express, { type RequestHandler } from 'express';
+import { CelerityError, type Logger } from '../../shared/src/index.js';
+import { errorHandler, notFound, sendError } from './http-errors.js';
+import type { GatewayMetrics } from './metrics.js';
+import { healthRoutes, type Readiness } from './routes/health.js';
+import { taskRoutes, type TaskRoutesDeps } from './routes/tasks.js';
+
+export interface AppDeps extends TaskRoutesDeps {
+  logger: Logger;
+  readiness: Readiness;
+  /** Largest request body, in bytes. */
+  maxBodyBytes: number;
+}
+
+/** Records `celerity_http_request_duration_seconds` and an `http`-level log line per request. */
+function observeRequests(metrics: GatewayMetrics, logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      // The route pattern, not the path, keeps the label bounded (no task ids in labels).
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
+      logger.http('request', { method: req.method, route, status: res.statusCode, durationMs: Math.round(seconds * 1000) });
+    });
+    next();
+  };
+}
+
+/** Only JSON bodies are accepted; a request with no body at all is an empty submit. */
+const requireJson: RequestHandler = (req, res, next) => {
+  if (req.method !== 'POST' || !req.headers['content-length'] && !req.headers['transfer-encoding']) return next();
+  if (req.headers['content-length'] === '0') return next();
+  if (!req.is(['application/json', 'application/*+json'])) {
+    return sendError(res, new CelerityError('UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json'));
+  }
+  next();
+};
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  app.use(observeRequests(deps.metrics, deps.logger));
+  app.use(healthRoutes(deps.readiness, deps.metrics.registry));
+  app.use('/api', requireJson, express.json({ limit: deps.maxBodyBytes, strict: true }));
+  app.use(taskRoutes(deps));
+  app.use(notFound);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,181 @@
+/**
+ * The gateway process, assembled: broker connection, confirm publisher, reply listener,
+ * result store, waiters and the HTTP app. `Gateway.create` returns a fully connected
+ * gateway or fails; `close()` drains and releases everything, once.
+ */
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type pg from 'pg';
+import type express from 'express';
+import {
+  Broker,
+  Publisher,
+  TaskQueues,
+  TaskStore,
+  catalogue as defaultCatalogue,
+  createPool,
+  createRegistry,
+  type Catalogue,
+  type GatewayConfig,
+  type Logger,
+} from '../../shared/src/index.js';
+import { createApp } from './app.js';
+import { GatewayMetrics } from './metrics.js';
+import { ReplyListener } from './replies.js';
+import { Submitter } from './submit.js';
+import { TaskWaiters } from './waiters.js';
+
+export interface GatewayOptions {
+  config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS'>;
+  logger: Logger;
+  /** Database schema; tests use one each. @default 'celerity' */
+  schema?: string;
+  catalogue?: Catalogue;
+  /** How long `close()` lets waiting requests finish, in ms. @default 10000 */
+  drainMs?: number;
+  /** Collect prom-client's default process metrics. @default true */
+  processMetrics?: boolean;
+}
+
+export type GatewayState = 'RUNNING' | 'DRAINING' | 'STOPPED';
+
+export class Gateway {
+  readonly app: express.Express;
+  readonly metrics: GatewayMetrics;
+  #state: GatewayState = 'RUNNING';
+  #server: Server | undefined;
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly parts: {
+      broker: Broker;
+      publisher: Publisher;
+      replies: ReplyListener;
+      pool: pg.Pool;
+      store: TaskStore;
+      waiters: TaskWaiters;
+      logger: Logger;
+      drainMs: number;
+    },
+    app: express.Express,
+    metrics: GatewayMetrics,
+  ) {
+    this.app = app;
+    this.metrics = metrics;
+  }
+
+  static async create(options: GatewayOptions): Promise<Gateway> {
+    const { config, logger } = options;
+    const catalogue = options.catalogue ?? defaultCatalogue;
+    const pool = createPool({ url: config.databaseUrl, schema: options.schema, logger, applicationName: 'celerity-gateway', max: 10 });
+    let broker: Broker | undefined;
+    try {
+      const store = new TaskStore(pool, { logger });
+      const waiters = new TaskWaiters({ store, logger });
+      broker = await Broker.create({ urls: config.amqpUrls, heartbeatS: config.heartbeatS, logger, connectionName: 'celerity-gateway' });
+      const queues = new TaskQueues();
+      // Topology first on every (re)connect: the catalogue's queues exist before anything is
+      // published, so a task submitted before any worker started is kept, not dropped.
+      const connectedBroker = broker;
+      await broker.onConnect(async (connection) => {
+        for (const queue of catalogue.defaultQueues()) await queues.ensure(connection, queue);
+        await queues.redeclareAll(connection);
+      });
+      const publisher = await Publisher.create(broker, { logger });
+      const replies = await ReplyListener.create(broker, { logger, onOutcome: (outcome) => waiters.resolveReply(outcome) });
+      const metrics = new GatewayMetrics(createRegistry('gateway', options.processMetrics ?? true));
+      const submitter = new Submitter({
+        broker: connectedBroker,
+        publisher,
+        queues,
+        store,
+        catalogue,
+        metrics,
+        logger,
+        replyTo: () => replies.replyTo,
+      });
+      let gateway: Gateway | undefined;
+      const app = createApp({
+        submitter,
+        store,
+        waiters,
+        metrics,
+        logger,
+        maxBodyBytes: config.maxBodyBytes,
+        maxWaitS: config.maxWaitS,
+        isDraining: () => gateway?.state !== 'RUNNING',
+        readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
+      });
+      gateway = new Gateway(
+        { broker, publisher, replies, pool, store, waiters, logger, drainMs: options.drainMs ?? 10_000 },
+        app,
+        metrics,
+      );
+      return gateway;
+    } catch (err) {
+      await broker?.close();
+      await pool.end().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  get state(): GatewayState {
+    return this.#state;
+  }
+
+  /** Starts the HTTP server; resolves with the address it listens on. */
+  async listen(port: number, host: string): Promise<AddressInfo> {
+    const server = this.app.listen(port, host);
+    this.#server = server;
+    // Long ?wait= requests must not be cut by Node's default request timeout.
+    server.requestTimeout = 0;
+    server.headersTimeout = 60_000;
+    server.keepAliveTimeout = 65_000;
+    await once(server, 'listening');
+    return server.address() as AddressInfo;
+  }
+
+  /**
+   * Drains, then closes: new submits get 503 at once, waiting requests get up to `drainMs`
+   * to receive their results (then a 202), and every resource is released even when one
+   * step fails. Safe to call twice: the second caller gets the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const { broker, publisher, replies, pool, store, waiters, logger, drainMs } = this.parts;
+    this.#state = 'DRAINING';
+    const server = this.#server;
+    const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    server?.closeIdleConnections();
+    const deadline = Date.now() + drainMs;
+    while (waiters.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    waiters.cancelAll();
+    const failures: unknown[] = [];
+    const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        failures.push(err);
+        logger.error(`gateway shutdown: ${name} failed`, { err });
+      }
+    };
+    await step('closing the HTTP server', async () => {
+      // Requests already answered may hold keep-alive sockets; nothing is in flight now.
+      server?.closeAllConnections();
+      await serverClosed;
+    });
+    await step('flushing the result store', () => store.idle());
+    await step('closing the reply queue', () => replies.close());
+    await step('closing the publisher', () => publisher.close());
+    await step('closing the broker connection', () => broker.close());
+    await step('closing the database pool', () => pool.end());
+    this.#state = 'STOPPED';
+    if (failures.length > 0) logger.warn('gateway stopped with errors', { failures: failures.length });
+    else logger.info('gateway stopped');
+  }
+}

@@ -1,0 +1,45 @@
+/** The gateway's Prometheus metrics (names are part of the public contract). */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { LATENCY_BUCKETS } from '../../shared/src/index.js';
+
+export class GatewayMetrics {
+  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly tasksSubmitted: Counter<'task' | 'queue'>;
+  readonly rpcDuration: Histogram<'task'>;
+  readonly rpcInFlight: Gauge;
+  readonly publishConfirmDuration: Histogram;
+
+  constructor(readonly registry: Registry) {
+    this.httpDuration = new Histogram({
+      name: 'celerity_http_request_duration_seconds',
+      help: 'HTTP request duration by method, route pattern and status code.',
+      labelNames: ['method', 'route', 'status'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    });
+    this.tasksSubmitted = new Counter({
+      name: 'celerity_tasks_submitted_total',
+      help: 'Tasks published and confirmed by the broker.',
+      labelNames: ['task', 'queue'],
+      registers: [registry],
+    });
+    this.rpcDuration = new Histogram({
+      name: 'celerity_task_rpc_duration_seconds',
+      help: 'Submit-to-reply time of ?wait= requests that got their result.',
+      labelNames: ['task'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    });
+    this.rpcInFlight = new Gauge({
+      name: 'celerity_rpc_in_flight',
+      help: 'Requests currently waiting for a task to finish (?wait=).',
+      registers: [registry],
+    });
+    this.publishConfirmDuration = new Histogram({
+      name: 'celerity_publish_confirm_duration_seconds',
+      help: 'Time from publishing a task to the broker confirming it.',
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    });
+  }
+}

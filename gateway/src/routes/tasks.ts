@@ -1,0 +1,122 @@
+/**
+ * The task API: submit (`POST /api/v1/tasks/:name`, optionally `?wait=`) and read
+ * (`GET /api/v1/tasks/:id`, optionally `?wait=` long-poll).
+ */
+import { Router, type Request, type Response } from 'express';
+import { CelerityError, isFinalState, toRepresentation, type TaskRecord, type TaskStore } from '../../../shared/src/index.js';
+import type { GatewayMetrics } from '../metrics.js';
+import { pendingRecord, type Submission, type Submitter } from '../submit.js';
+import type { Finished, TaskWaiters } from '../waiters.js';
+
+export interface TaskRoutesDeps {
+  submitter: Submitter;
+  store: TaskStore;
+  waiters: TaskWaiters;
+  metrics: GatewayMetrics;
+  maxWaitS: number;
+  isDraining: () => boolean;
+}
+
+/** A `?wait=` reply is expected well within this; after it, the waiter also polls the store. */
+const REPLY_GRACE_MS = 1_000;
+
+/** Parses `?wait=`: absent → 0; otherwise seconds in (0, maxWaitS]. */
+export function parseWait(value: unknown, maxWaitS: number): number {
+  if (value === undefined) return 0;
+  if (typeof value !== 'string' || !/^\d+(\.\d+)?$/.test(value)) {
+    throw new CelerityError('INVALID_WAIT', `wait must be a number of seconds from 0 to ${maxWaitS}`);
+  }
+  const seconds = Number(value);
+  if (seconds > maxWaitS) throw new CelerityError('INVALID_WAIT', `wait must be a number of seconds from 0 to ${maxWaitS}`);
+  return seconds;
+}
+
+/** An AbortSignal that fires when the client goes away before we answer. */
+function clientGone(req: Request, res: Response): AbortSignal {
+  const controller = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  req.on('aborted', () => controller.abort());
+  return controller.signal;
+}
+
+function finishedRecord(submission: Submission, finished: Finished): TaskRecord {
+  if (finished.kind === 'record') return finished.record;
+  const { outcome } = finished;
+  return {
+    ...pendingRecord(submission),
+    state: outcome.state,
+    result: outcome.result,
+    error: outcome.error ?? null,
+    retries: outcome.retries ?? 0,
+    startedAt: outcome.startedAt ?? null,
+    finishedAt: outcome.finishedAt,
+    worker: outcome.worker ?? null,
+  };
+}
+
+export function taskRoutes(deps: TaskRoutesDeps): Router {
+  const router = Router();
+
+  router.post('/api/v1/tasks/:name', async (req, res) => {
+    if (deps.isDraining()) throw new CelerityError('SHUTTING_DOWN', 'The gateway is shutting down', { retryAfterS: 1 });
+    const waitS = parseWait(req.query.wait, deps.maxWaitS);
+    const submission = deps.submitter.prepare(req.params.name, req.body);
+    const location = `/api/v1/tasks/${submission.id}`;
+
+    if (waitS === 0) {
+      await deps.submitter.submit(submission, { wantReply: false });
+      res.status(202).location(location).json(toRepresentation(pendingRecord(submission)));
+      return;
+    }
+
+    // Register before publishing: the reply can arrive before the publisher confirm does.
+    const started = process.hrtime.bigint();
+    const gone = clientGone(req, res);
+    const cancel = new AbortController();
+    deps.metrics.rpcInFlight.inc();
+    const waiting = deps.waiters.wait(submission.id, {
+      timeoutMs: waitS * 1000,
+      pollAfterMs: REPLY_GRACE_MS,
+      signal: AbortSignal.any([gone, cancel.signal]),
+    });
+    try {
+      try {
+        await deps.submitter.submit(submission, { wantReply: true });
+      } catch (err) {
+        cancel.abort(); // nothing will ever answer the waiter we registered
+        await waiting;
+        throw err;
+      }
+      const finished = await waiting;
+      if (finished && isFinalState(finished.kind === 'record' ? finished.record.state : finished.outcome.state)) {
+        deps.metrics.rpcDuration.observe({ task: submission.name }, Number(process.hrtime.bigint() - started) / 1e9);
+        res.status(200).location(location).json(toRepresentation(finishedRecord(submission, finished)));
+      } else if (!gone.aborted) {
+        res.status(202).location(location).json(toRepresentation(pendingRecord(submission)));
+      }
+    } finally {
+      deps.metrics.rpcInFlight.dec();
+    }
+  });
+
+  router.get('/api/v1/tasks/:id', async (req, res) => {
+    const waitS = parseWait(req.query.wait, deps.maxWaitS);
+    const id = req.params.id;
+    const task = await deps.store.get(id);
+    if (!task) throw new CelerityError('TASK_NOT_FOUND', `No task with id "${id}"`);
+    if (waitS === 0 || isFinalState(task.state)) {
+      res.json(toRepresentation(task));
+      return;
+    }
+    const signal = clientGone(req, res);
+    const finished = await deps.waiters.wait(id, { timeoutMs: waitS * 1000, pollAfterMs: 0, signal });
+    if (signal.aborted) return;
+    // A reply carries only the outcome; the store has the whole record (or the last known one).
+    const latest = finished?.kind === 'record' ? finished.record : ((await deps.store.get(id)) ?? task);
+    res.json(toRepresentation(latest));
+  });
+
+  return router;
+}

@@ -1,0 +1,150 @@
+/**
+ * Requests waiting for tasks to finish (`?wait=`). A waiter is resolved by whichever comes
+ * first: the task's reply on this process's reply queue, or a poll of the result store.
+ * The poll matters when the reply cannot come here: a GET long-poll on a task another
+ * gateway submitted, or a reply lost with a reply queue during a reconnect. One query per
+ * tick serves every waiter due for a poll, so the cost does not grow with each request.
+ * Every waiter ends: with an outcome, at its deadline, or when its request goes away.
+ */
+import type { Logger, TaskOutcome, TaskRecord, TaskStore } from '../../shared/src/index.js';
+
+export type Finished = { kind: 'reply'; outcome: TaskOutcome } | { kind: 'record'; record: TaskRecord };
+
+interface Waiter {
+  id: string;
+  resolve: (value: Finished | undefined) => void;
+  timer: NodeJS.Timeout;
+  nextPollAt: number;
+  pollEveryMs: number;
+}
+
+export interface WaitOptions {
+  timeoutMs: number;
+  /** Start polling the store after this long; replies are expected before then. @default 0 */
+  pollAfterMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface TaskWaitersOptions {
+  store: TaskStore;
+  logger: Logger;
+  /** Tick of the store poll, in ms. @default 100 */
+  tickMs?: number;
+  /** First poll interval of a waiter; doubles up to `maxPollMs`. @default 200 */
+  minPollMs?: number;
+  /** @default 2000 */
+  maxPollMs?: number;
+  /** Ids per poll query. @default 1000 */
+  pollBatch?: number;
+}
+
+export class TaskWaiters {
+  readonly #byId = new Map<string, Set<Waiter>>();
+  readonly #options: Required<TaskWaitersOptions>;
+  #timer: NodeJS.Timeout | undefined;
+  #polling = false;
+  #count = 0;
+
+  constructor(options: TaskWaitersOptions) {
+    this.#options = { tickMs: 100, minPollMs: 200, maxPollMs: 2000, pollBatch: 1000, ...options };
+  }
+
+  get size(): number {
+    return this.#count;
+  }
+
+  /** Resolves with how the task finished, or `undefined` at the deadline or on abort. */
+  wait(id: string, options: WaitOptions): Promise<Finished | undefined> {
+    return new Promise((resolve) => {
+      if (options.signal?.aborted) return resolve(undefined);
+      const waiter: Waiter = {
+        id,
+        resolve: (value) => {
+          clearTimeout(waiter.timer);
+          options.signal?.removeEventListener('abort', onAbort);
+          this.#remove(waiter);
+          resolve(value);
+        },
+        timer: setTimeout(() => waiter.resolve(undefined), options.timeoutMs),
+        nextPollAt: Date.now() + (options.pollAfterMs ?? 0),
+        pollEveryMs: this.#options.minPollMs,
+      };
+      const onAbort = (): void => waiter.resolve(undefined);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      let set = this.#byId.get(id);
+      if (!set) this.#byId.set(id, (set = new Set()));
+      set.add(waiter);
+      this.#count++;
+      this.#startTicking();
+    });
+  }
+
+  /** A reply arrived: resolve everyone waiting on that task. */
+  resolveReply(outcome: TaskOutcome): void {
+    this.#resolveAll(outcome.id, { kind: 'reply', outcome });
+  }
+
+  #resolveAll(id: string, value: Finished): void {
+    const set = this.#byId.get(id);
+    if (!set) return;
+    for (const waiter of [...set]) waiter.resolve(value);
+  }
+
+  #remove(waiter: Waiter): void {
+    const set = this.#byId.get(waiter.id);
+    if (!set?.delete(waiter)) return;
+    this.#count--;
+    if (set.size === 0) this.#byId.delete(waiter.id);
+    if (this.#count === 0) this.#stopTicking();
+  }
+
+  #startTicking(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => this.#tick(), this.#options.tickMs);
+    // Waiting requests keep the process alive through their sockets, not through this timer.
+    this.#timer.unref();
+  }
+
+  #stopTicking(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #tick(): void {
+    if (this.#polling) return;
+    const now = Date.now();
+    const due: string[] = [];
+    for (const [id, set] of this.#byId) {
+      let isDue = false;
+      for (const waiter of set) {
+        if (waiter.nextPollAt <= now) {
+          isDue = true;
+          waiter.nextPollAt = now + waiter.pollEveryMs;
+          waiter.pollEveryMs = Math.min(this.#options.maxPollMs, waiter.pollEveryMs * 2);
+        }
+      }
+      if (isDue) due.push(id);
+      if (due.length >= this.#options.pollBatch) break;
+    }
+    if (due.length === 0) return;
+    this.#polling = true;
+    this.#options.store
+      .getFinished(due)
+      .then((records) => {
+        for (const record of records) this.#resolveAll(record.id, { kind: 'record', record });
+      })
+      .catch((err: unknown) => {
+        // The waiters keep their deadlines; the next tick tries again.
+        this.#options.logger.warn('polling the result store for waiting requests failed', { err, ids: due.length });
+      })
+      .finally(() => {
+        this.#polling = false;
+      });
+  }
+
+  /** Ends every waiter now (as a timeout): used when the gateway stops. */
+  cancelAll(): void {
+    for (const set of [...this.#byId.values()]) for (const waiter of [...set]) waiter.resolve(undefined);
+    this.#stopTicking();
+  }
+}

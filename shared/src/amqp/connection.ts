@@ -1,0 +1,262 @@
+/**
+ * One AMQP connection that reconnects by itself. Components register a setup function
+ * (`onConnect`) that opens their channels and declares their topology; every setup runs
+ * again, in registration order, after each reconnect. Broker URLs are tried in turn, so a
+ * list of cluster nodes fails over.
+ */
+import { EventEmitter } from 'node:events';
+import amqp, { type ChannelModel } from 'amqplib';
+import { redactUrl, type Logger } from '../logger.js';
+
+export type SetupFn = (connection: ChannelModel) => Promise<void>;
+
+export interface BrokerOptions {
+  urls: string[];
+  logger: Logger;
+  /** Shown in the RabbitMQ management UI and `rabbitmqctl list_connections`. */
+  connectionName: string;
+  /** AMQP heartbeat in seconds (0 = off). @default 30 */
+  heartbeatS?: number;
+  /** How long `Broker.create` keeps trying before it fails, in milliseconds. @default 15000 */
+  initialConnectTimeoutMs?: number;
+  /** First reconnect delay in milliseconds; doubles up to `maxReconnectDelayMs`. @default 100 */
+  minReconnectDelayMs?: number;
+  /** @default 5000 */
+  maxReconnectDelayMs?: number;
+}
+
+/**
+ * AMQP reply codes that no retry can fix: fail fast instead of reconnecting forever.
+ *   403 ACCESS_REFUSED  wrong user or password, or no permission on the vhost
+ *   530 NOT_ALLOWED     the vhost does not exist (or the user may not open it)
+ */
+const IRRECOVERABLE_CODES = new Set([403, 530]);
+
+/**
+ * amqplib rejects a failed handshake with a plain Error that has no `code`: the reply code
+ * only appears in its text ("Handshake terminated by server: 403 (ACCESS-REFUSED) …"), and a
+ * refused vhost shows as "Expected ConnectionOpenOk; got <ConnectionClose …>". This is the
+ * one place that reads it from there.
+ */
+export function handshakeReplyCode(err: unknown): number | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const code: unknown = (err as Error & { code?: unknown }).code;
+  if (typeof code === 'number') return code;
+  const terminated = /^Handshake terminated by server: (\d{3})/.exec(err.message);
+  if (terminated?.[1]) return Number(terminated[1]);
+  if (err.message.startsWith('Expected ConnectionOpenOk; got <ConnectionClose')) return 530;
+  return undefined;
+}
+
+/** Sets the heartbeat in the URL's query unless the operator already put one there. */
+function withHeartbeat(url: string, heartbeatS: number): string {
+  const parsed = new URL(url);
+  if (!parsed.searchParams.has('heartbeat')) parsed.searchParams.set('heartbeat', String(heartbeatS));
+  return parsed.toString();
+}
+
+export class BrokerAuthError extends Error {
+  override readonly name = 'BrokerAuthError';
+  readonly code = 'BROKER_AUTH';
+}
+
+export class BrokerUnreachableError extends Error {
+  override readonly name = 'BrokerUnreachableError';
+  readonly code = 'BROKER_UNREACHABLE';
+}
+
+type BrokerEvents = {
+  connected: [];
+  disconnected: [Error | undefined];
+  blocked: [string];
+  unblocked: [];
+  error: [Error];
+};
+
+export class Broker extends EventEmitter<BrokerEvents> {
+  readonly #options: Required<BrokerOptions>;
+  readonly #setups: SetupFn[] = [];
+  #connection: ChannelModel | undefined;
+  #urlIndex = 0;
+  #closing: Promise<void> | undefined;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+  #reconnectAttempt = 0;
+  #blocked = false;
+
+  private constructor(options: BrokerOptions) {
+    super();
+    this.#options = {
+      heartbeatS: 30,
+      initialConnectTimeoutMs: 15_000,
+      minReconnectDelayMs: 100,
+      maxReconnectDelayMs: 5_000,
+      ...options,
+    };
+  }
+
+  /** Connects (retrying until `initialConnectTimeoutMs`), or fails with a clear error. */
+  static async create(options: BrokerOptions): Promise<Broker> {
+    const broker = new Broker(options);
+    await broker.#connectInitially();
+    return broker;
+  }
+
+  get connected(): boolean {
+    return this.#connection !== undefined;
+  }
+
+  /** True while RabbitMQ has blocked publishing on this connection (a memory or disk alarm). */
+  get blocked(): boolean {
+    return this.#blocked;
+  }
+
+  /**
+   * Registers a setup that runs now (if connected) and again after every reconnect.
+   * A failing setup closes the connection, which schedules a reconnect.
+   */
+  async onConnect(setup: SetupFn): Promise<void> {
+    this.#setups.push(setup);
+    if (this.#connection) await setup(this.#connection);
+  }
+
+  /** The live connection, for components that need to open a short-lived channel. */
+  get connection(): ChannelModel | undefined {
+    return this.#connection;
+  }
+
+  async #connectInitially(): Promise<void> {
+    const deadline = Date.now() + this.#options.initialConnectTimeoutMs;
+    let lastError: unknown;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#open();
+        return;
+      } catch (err) {
+        if (err instanceof BrokerAuthError) throw err;
+        lastError = err;
+      }
+      if (Date.now() >= deadline) break;
+      const delay = this.#delay(attempt);
+      this.#options.logger.warn('broker not reachable yet, retrying', {
+        url: redactUrl(this.#currentUrl()),
+        attempt: attempt + 1,
+        retryInMs: delay,
+        err: lastError,
+      });
+      this.#urlIndex = (this.#urlIndex + 1) % this.#options.urls.length;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+    const urls = this.#options.urls.map(redactUrl).join(', ');
+    throw new BrokerUnreachableError(
+      `Cannot connect to RabbitMQ at ${urls} after ${this.#options.initialConnectTimeoutMs} ms: ${(lastError as Error | undefined)?.message ?? 'unknown error'}. Is it running? (npm start starts a local one; check AMQP_URL.)`,
+      { cause: lastError },
+    );
+  }
+
+  #currentUrl(): string {
+    return this.#options.urls[this.#urlIndex] ?? this.#options.urls[0] ?? '';
+  }
+
+  #delay(attempt: number): number {
+    const base = Math.min(this.#options.maxReconnectDelayMs, this.#options.minReconnectDelayMs * 2 ** attempt);
+    // Jitter so that many processes do not reconnect in lockstep after a broker restart.
+    return Math.round(base * (0.8 + Math.random() * 0.4));
+  }
+
+  async #open(): Promise<void> {
+    const url = this.#currentUrl();
+    let connection: ChannelModel;
+    try {
+      connection = await amqp.connect(withHeartbeat(url, this.#options.heartbeatS), {
+        // amqplib leaves Nagle's algorithm on; small frames then wait for the peer's
+        // delayed ACK, which turns a sub-millisecond round trip into tens of milliseconds.
+        noDelay: true,
+        timeout: 5_000,
+        clientProperties: { connection_name: this.#options.connectionName, product: 'celerity' },
+      });
+    } catch (err) {
+      const code = handshakeReplyCode(err);
+      if (code !== undefined && IRRECOVERABLE_CODES.has(code)) {
+        throw new BrokerAuthError(
+          `RabbitMQ refused the connection to ${redactUrl(url)} (reply code ${code}): check the user, password, vhost and permissions in AMQP_URL`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+    connection.on('error', (err: Error) => {
+      // 'close' follows with the same error; it drives the reconnect.
+      this.#options.logger.warn('broker connection error', { err });
+    });
+    connection.on('close', (err?: Error) => this.#onClose(connection, err));
+    connection.on('blocked', (reason: string) => {
+      this.#blocked = true;
+      this.#options.logger.warn('broker blocked publishing on this connection', { reason });
+      this.emit('blocked', reason);
+    });
+    connection.on('unblocked', () => {
+      this.#blocked = false;
+      this.#options.logger.info('broker unblocked publishing on this connection');
+      this.emit('unblocked');
+    });
+    try {
+      for (const setup of this.#setups) await setup(connection);
+    } catch (err) {
+      connection.removeAllListeners('close');
+      await connection.close().catch(() => undefined);
+      throw err;
+    }
+    this.#connection = connection;
+    this.#reconnectAttempt = 0;
+    this.#blocked = false;
+    this.#options.logger.info('connected to broker', { url: redactUrl(url) });
+    this.emit('connected');
+  }
+
+  #onClose(connection: ChannelModel, err?: Error): void {
+    if (this.#connection !== connection) return;
+    this.#connection = undefined;
+    if (this.#closing) return;
+    this.#options.logger.error('lost the broker connection; reconnecting', { err });
+    this.emit('disconnected', err);
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closing || this.#reconnectTimer) return;
+    const delay = this.#delay(this.#reconnectAttempt++);
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      this.#open().catch((err: unknown) => {
+        if (this.#closing) return;
+        this.#urlIndex = (this.#urlIndex + 1) % this.#options.urls.length;
+        if (err instanceof BrokerAuthError) {
+          // Credentials changed under us: keep trying (they may be fixed), but say so loudly.
+          this.#options.logger.error('broker refused the credentials', { err });
+        } else {
+          this.#options.logger.warn('reconnect failed', { err, attempt: this.#reconnectAttempt });
+        }
+        this.#scheduleReconnect();
+      });
+    }, delay);
+  }
+
+  /** Closes the connection; safe to call twice (the second caller gets the same promise). */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+      this.#reconnectTimer = undefined;
+      const connection = this.#connection;
+      this.#connection = undefined;
+      if (connection) {
+        connection.removeAllListeners('close');
+        try {
+          await connection.close();
+        } catch (err) {
+          this.#options.logger.warn('error while closing the broker connection', { err });
+        }
+      }
+    })();
+    return this.#closing;
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * Publishing with publisher confirms. `publish()` resolves only when the broker has
+ * confirmed the message (it is then on disk for a durable queue), so a caller may promise
+ * that the task will run. The number of unconfirmed messages is bounded; past the bound,
+ * callers wait (bounded in time) instead of growing a buffer. When the channel's write
+ * buffer is full (`publish()` returned false), later publishes wait for `drain`.
+ *
+ * Messages are published `mandatory`: one that no queue takes is returned by the broker
+ * (always before its confirm), and that publish fails with QUEUE_UNAVAILABLE.
+ */
+import type { ConfirmChannel, ChannelModel, Options } from 'amqplib';
+import { CelerityError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Broker } from './connection.js';
+
+export interface PublisherOptions {
+  logger: Logger;
+  /** Most messages awaiting a confirm at once. @default 1000 */
+  maxUnconfirmed?: number;
+  /** How long one publish may wait for a window slot plus its confirm, in ms. @default 10000 */
+  confirmTimeoutMs?: number;
+  /** Runs on every new channel before publishing resumes (topology declarations). */
+  setup?: (channel: ConfirmChannel) => Promise<void>;
+}
+
+/** `Retry-After` suggested to HTTP callers when the broker cannot take a message. */
+const RETRY_AFTER_S = 2;
+
+export class Publisher {
+  readonly #broker: Broker;
+  readonly #options: Required<Omit<PublisherOptions, 'setup'>> & Pick<PublisherOptions, 'setup'>;
+  #channel: ConfirmChannel | undefined;
+  #unconfirmed = 0;
+  readonly #slotWaiters: (() => void)[] = [];
+  #drained: Promise<void> | undefined;
+  #closed = false;
+  /** Correlation ids of messages in flight, and whether the broker returned them. */
+  readonly #returned = new Map<string, boolean>();
+
+  private constructor(broker: Broker, options: PublisherOptions) {
+    this.#broker = broker;
+    this.#options = { maxUnconfirmed: 1000, confirmTimeoutMs: 10_000, ...options };
+  }
+
+  static async create(broker: Broker, options: PublisherOptions): Promise<Publisher> {
+    const publisher = new Publisher(broker, options);
+    await broker.onConnect((connection) => publisher.#openChannel(connection));
+    return publisher;
+  }
+
+  /** The live confirm channel, for topology declarations made through the publisher. */
+  get channel(): ConfirmChannel | undefined {
+    return this.#channel;
+  }
+
+  get unconfirmed(): number {
+    return this.#unconfirmed;
+  }
+
+  async #openChannel(connection: ChannelModel): Promise<void> {
+    const channel = await connection.createConfirmChannel();
+    channel.on('error', (err: Error) => {
+      this.#options.logger.warn('publish channel error', { err });
+    });
+    channel.on('return', (message: { properties: { correlationId?: string } }) => {
+      const id = message.properties.correlationId;
+      if (id !== undefined && this.#returned.has(id)) this.#returned.set(id, true);
+    });
+    channel.on('close', () => {
+      if (this.#channel !== channel) return;
+      this.#channel = undefined;
+      // The server can close a channel while the connection stays up (e.g. 404 on a deleted
+      // exchange). Open a new one; after a connection loss the broker's setup does that.
+      const connection = this.#broker.connection;
+      if (!this.#closed && connection) {
+        this.#openChannel(connection).catch((err: unknown) => {
+          this.#options.logger.error('could not reopen the publish channel', { err });
+        });
+      }
+    });
+    if (this.#options.setup) await this.#options.setup(channel);
+    this.#channel = channel;
+    this.#drained = undefined;
+  }
+
+  /**
+   * Publishes and waits for the broker's confirm; rejects with BROKER_UNAVAILABLE otherwise,
+   * or QUEUE_UNAVAILABLE when no queue took the message. `options.correlationId` is required:
+   * it identifies a returned message.
+   */
+  async publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish & { correlationId: string }): Promise<void> {
+    if (this.#closed) throw new CelerityError('SHUTTING_DOWN', 'The publisher is closed');
+    const deadline = Date.now() + this.#options.confirmTimeoutMs;
+    if (this.#broker.blocked) {
+      throw new CelerityError('BROKER_UNAVAILABLE', 'The broker is refusing new messages (resource alarm)', { retryAfterS: RETRY_AFTER_S });
+    }
+    await this.#acquireSlot(deadline);
+    try {
+      if (this.#drained) await withDeadline(this.#drained, deadline, 'waiting for the publish buffer to drain');
+      const channel = this.#channel;
+      if (!channel) throw unavailable('not connected to the broker');
+      const id = options.correlationId;
+      this.#returned.set(id, false);
+      await withDeadline(
+        new Promise<void>((resolve, reject) => {
+          const ok = channel.publish(exchange, routingKey, content, { ...options, mandatory: true }, (err: unknown) => {
+            const returned = this.#returned.get(id) === true;
+            this.#returned.delete(id);
+            if (err) reject(unavailable('the broker did not accept the message', err));
+            else if (returned) {
+              reject(
+                new CelerityError('QUEUE_UNAVAILABLE', `No queue took the message (routing key "${routingKey}"): the queue does not exist`, {
+                  retryAfterS: RETRY_AFTER_S,
+                }),
+              );
+            } else resolve();
+          });
+          if (!ok && !this.#drained) this.#drained = waitForDrain(channel, () => (this.#drained = undefined));
+        }),
+        deadline,
+        'waiting for the broker to confirm the message',
+      );
+    } finally {
+      this.#releaseSlot();
+    }
+  }
+
+
+  async #acquireSlot(deadline: number): Promise<void> {
+    if (this.#unconfirmed < this.#options.maxUnconfirmed) {
+      this.#unconfirmed++;
+      return;
+    }
+    let waiter: (() => void) | undefined;
+    const granted = new Promise<void>((resolve) => {
+      waiter = resolve;
+      this.#slotWaiters.push(resolve);
+    });
+    try {
+      await withDeadline(granted, deadline, 'waiting for a free slot in the unconfirmed window');
+    } catch (err) {
+      const i = waiter ? this.#slotWaiters.indexOf(waiter) : -1;
+      if (i >= 0) this.#slotWaiters.splice(i, 1);
+      // Not in the queue any more: the slot was handed over as the deadline fired. Give it back.
+      else this.#releaseSlot();
+      throw err;
+    }
+  }
+
+  #releaseSlot(): void {
+    const next = this.#slotWaiters.shift();
+    // The slot passes straight to the next waiter, so the count stays the same.
+    if (next) next();
+    else this.#unconfirmed--;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const channel = this.#channel;
+    this.#channel = undefined;
+    if (channel) {
+      try {
+        await channel.close();
+      } catch (err) {
+        this.#options.logger.debug('publish channel already closed', { err });
+      }
+    }
+  }
+}
+
+function unavailable(why: string, cause?: unknown): CelerityError {
+  return new CelerityError('BROKER_UNAVAILABLE', `Broker unavailable: ${why}`, { cause, retryAfterS: RETRY_AFTER_S });
+}
+
+/** Resolves when the channel's write buffer has drained (or the channel closed). */
+function waitForDrain(channel: ConfirmChannel, onDone: () => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      channel.off('drain', done);
+      channel.off('close', done);
+      onDone();
+      resolve();
+    };
+    channel.on('drain', done);
+    channel.on('close', done);
+  });
+}
+
+/** Races `promise` against `deadline`, rejecting with BROKER_UNAVAILABLE when it passes. */
+async function withDeadline<T>(promise: Promise<T>, deadline: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(unavailable(`timed out ${what}`)), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

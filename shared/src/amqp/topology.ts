@@ -1,0 +1,110 @@
+/**
+ * The AMQP topology, declared in this one place and re-applied on every (re)connect.
+ *
+ * Task queues follow Celery's defaults so that a Python Celery client that declares the
+ * same queue gets an equivalent declaration (RabbitMQ answers PRECONDITION_FAILED to an
+ * inequivalent redeclare): for queue `q`, a durable direct exchange `q`, a durable classic
+ * queue `q` with no arguments, bound with routing key `q`. Celerity publishes tasks to the
+ * default exchange with routing key `q` and the `mandatory` flag, so a queue deleted behind
+ * our back comes back as a returned message instead of a silent drop (or, publishing to a
+ * deleted exchange, a channel error); Celery clients publishing to exchange `q` reach the
+ * same queue.
+ *
+ * Replies: each gateway process has one server-named, exclusive, auto-delete reply queue;
+ * workers (ours and Celery's `rpc://` backend alike) publish results to the default
+ * exchange with the request's `reply_to` as routing key.
+ */
+import type { Channel, ChannelModel } from 'amqplib';
+
+const QUEUE_NAME = /^[A-Za-z0-9._:-]{1,200}$/;
+
+/** Queue names we accept from callers and operators; `amq.` is reserved by the broker. */
+export function isValidQueueName(name: string): boolean {
+  return QUEUE_NAME.test(name) && !name.startsWith('amq.');
+}
+
+export async function declareTaskQueue(channel: Channel, queue: string): Promise<void> {
+  await channel.assertExchange(queue, 'direct', { durable: true, autoDelete: false });
+  await channel.assertQueue(queue, { durable: true, autoDelete: false, exclusive: false });
+  await channel.bindQueue(queue, queue, queue);
+}
+
+/** Declares this process's reply queue and returns its (server-generated) name. */
+export async function declareReplyQueue(channel: Channel): Promise<string> {
+  const reply = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+  return reply.queue;
+}
+
+/**
+ * The set of task queues a process has declared. Re-declared in full after a reconnect;
+ * a queue named by a caller (`options.queue`) is declared once, on first use, through here.
+ */
+export class TaskQueues {
+  readonly #declared = new Set<string>();
+  readonly #inFlight = new Map<string, Promise<void>>();
+  readonly #maxQueues: number;
+
+  /** @param maxQueues bound on distinct queues one process will declare. @default 1000 */
+  constructor(maxQueues = 1000) {
+    this.#maxQueues = maxQueues;
+  }
+
+  has(queue: string): boolean {
+    return this.#declared.has(queue);
+  }
+
+  get size(): number {
+    return this.#declared.size;
+  }
+
+  list(): string[] {
+    return [...this.#declared];
+  }
+
+  /**
+   * Declares `queue` unless it already is; concurrent callers share one declare. Each declare
+   * runs on a short-lived channel of its own: a refused declare (406 PRECONDITION_FAILED when
+   * the queue exists with other arguments) closes only that channel.
+   */
+  async ensure(connection: ChannelModel, queue: string): Promise<void> {
+    if (this.#declared.has(queue)) return;
+    const pending = this.#inFlight.get(queue);
+    if (pending) return pending;
+    if (this.#declared.size + this.#inFlight.size >= this.#maxQueues) {
+      throw new RangeError(`Refusing to declare more than ${this.#maxQueues} task queues in one process`);
+    }
+    const declaring = withChannel(connection, (channel) => declareTaskQueue(channel, queue))
+      .then(() => {
+        this.#declared.add(queue);
+      })
+      .finally(() => this.#inFlight.delete(queue));
+    this.#inFlight.set(queue, declaring);
+    return declaring;
+  }
+
+  /** Forgets a queue (it was deleted on the broker): the next `ensure` declares it again. */
+  forget(queue: string): void {
+    this.#declared.delete(queue);
+  }
+
+  /** After a reconnect: declare every known queue again. */
+  async redeclareAll(connection: ChannelModel): Promise<void> {
+    if (this.#declared.size === 0) return;
+    await withChannel(connection, async (channel) => {
+      for (const queue of this.#declared) await declareTaskQueue(channel, queue);
+    });
+  }
+}
+
+/** Runs `fn` on a channel that lives only for the call. */
+export async function withChannel<T>(connection: ChannelModel, fn: (channel: Channel) => Promise<T>): Promise<T> {
+  const channel = await connection.createChannel();
+  // A channel-level error (e.g. 406) also rejects the pending operation, which is what the
+  // caller sees; this listener only keeps the 'error' event from being unhandled.
+  channel.on('error', () => undefined);
+  try {
+    return await fn(channel);
+  } finally {
+    await channel.close().catch(() => undefined);
+  }
+}

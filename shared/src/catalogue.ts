@@ -1,0 +1,129 @@
+/**
+ * The task catalogue: the one place that declares every task Celerity knows — its name,
+ * default queue, argument schema and whether it is CPU-bound. The gateway validates and
+ * routes with it; the worker maps the same names to implementations.
+ */
+import { z } from 'zod';
+
+export interface TaskDefinition {
+  /** Dotted task name, e.g. `demo.add`. */
+  name: string;
+  /** Queue the task is published to unless the caller sets `options.queue`. */
+  queue: string;
+  /** Schema of the positional arguments. */
+  args: z.ZodType<unknown[]>;
+  /** Schema of the keyword arguments. */
+  kwargs: z.ZodType<Record<string, unknown>>;
+  /** CPU-bound tasks run in the worker's thread pool so its event loop stays free. */
+  cpu: boolean;
+  description: string;
+}
+
+const noKwargs = z.object({}).strict();
+
+/** Upper bound for `demo.fib`: the naive recursion is exponential, F(45) already takes seconds. */
+export const FIB_MAX_N = 45;
+/** Upper bound for `demo.sleep`, in seconds. */
+export const SLEEP_MAX_S = 3600;
+
+const definitions: TaskDefinition[] = [
+  {
+    name: 'demo.add',
+    queue: 'demo',
+    args: z.tuple([z.number(), z.number()]),
+    kwargs: noKwargs,
+    cpu: false,
+    description: 'Adds two numbers.',
+  },
+  {
+    name: 'demo.echo',
+    queue: 'demo',
+    args: z.array(z.unknown()),
+    kwargs: z.record(z.string(), z.unknown()),
+    cpu: false,
+    description: 'Returns its arguments: {"args": [...], "kwargs": {...}}.',
+  },
+  {
+    name: 'demo.sleep',
+    queue: 'demo',
+    args: z.tuple([z.number().min(0).max(SLEEP_MAX_S)]),
+    kwargs: noKwargs,
+    cpu: false,
+    description: 'Waits the given number of seconds without blocking, then returns it.',
+  },
+  {
+    name: 'demo.fail',
+    queue: 'demo',
+    args: z.tuple([z.string()]),
+    kwargs: noKwargs,
+    cpu: false,
+    description: 'Fails with the given message; never retried.',
+  },
+  {
+    name: 'demo.fib',
+    queue: 'demo',
+    args: z.tuple([z.number().int().min(0).max(FIB_MAX_N)]),
+    kwargs: noKwargs,
+    cpu: true,
+    description: 'The n-th Fibonacci number by naive recursion (CPU-bound, runs in the thread pool).',
+  },
+];
+
+export class Catalogue {
+  readonly #byName: ReadonlyMap<string, TaskDefinition>;
+
+  constructor(tasks: readonly TaskDefinition[]) {
+    const byName = new Map<string, TaskDefinition>();
+    for (const task of tasks) {
+      if (byName.has(task.name)) throw new Error(`Task ${task.name} is declared twice`);
+      byName.set(task.name, task);
+    }
+    this.#byName = byName;
+  }
+
+  get(name: string): TaskDefinition | undefined {
+    return this.#byName.get(name);
+  }
+
+  names(): string[] {
+    return [...this.#byName.keys()];
+  }
+
+  /** The queues the catalogue's tasks go to by default: what a worker consumes without `--queues`. */
+  defaultQueues(): string[] {
+    return [...new Set([...this.#byName.values()].map((t) => t.queue))];
+  }
+}
+
+export const catalogue = new Catalogue(definitions);
+
+export interface ArgumentIssue {
+  path: string;
+  message: string;
+}
+
+export type ArgumentCheck =
+  | { ok: true; args: unknown[]; kwargs: Record<string, unknown> }
+  | { ok: false; issues: ArgumentIssue[] };
+
+/** Checks args and kwargs against a task's schemas; used by the gateway and again by the worker. */
+export function checkArguments(task: TaskDefinition, args: unknown, kwargs: unknown): ArgumentCheck {
+  const issues: ArgumentIssue[] = [];
+  const parsedArgs = task.args.safeParse(args);
+  const parsedKwargs = task.kwargs.safeParse(kwargs);
+  if (!parsedArgs.success) issues.push(...toIssues('args', parsedArgs.error));
+  if (!parsedKwargs.success) issues.push(...toIssues('kwargs', parsedKwargs.error));
+  if (!parsedArgs.success || !parsedKwargs.success) return { ok: false, issues };
+  return { ok: true, args: parsedArgs.data, kwargs: parsedKwargs.data };
+}
+
+function toIssues(root: string, error: z.ZodError): ArgumentIssue[] {
+  return error.issues.map((issue) => ({
+    path: [root, ...issue.path.map(String)].join('.'),
+    message: issue.message,
+  }));
+}
+
+export function formatIssues(issues: readonly ArgumentIssue[]): string {
+  return issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+}

@@ -1,0 +1,55 @@
+/**
+ * Numbered migrations, applied in order by `migrate()`. Never edit one that has shipped:
+ * add the next number.
+ */
+export interface Migration {
+  id: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    id: 1,
+    name: 'tasks',
+    sql: `
+      -- The order of a state write: the store keeps the write with the highest order, so
+      -- writes that arrive out of order (a late PENDING after SUCCESS) cannot move a task
+      -- backwards. Final states outrank everything; otherwise a later attempt outranks an
+      -- earlier one, and within an attempt PENDING < RECEIVED < STARTED < RETRY.
+      CREATE FUNCTION celerity_state_order(state text, retries integer) RETURNS bigint
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+          SELECT CASE
+            WHEN state IN ('SUCCESS', 'FAILURE', 'REVOKED') THEN 9223372036854775807
+            ELSE retries::bigint * 8 + CASE state
+              WHEN 'PENDING' THEN 0 WHEN 'RECEIVED' THEN 1 WHEN 'STARTED' THEN 2 WHEN 'RETRY' THEN 3 ELSE 0 END
+          END
+        $$;
+
+      CREATE TABLE tasks (
+        id            text PRIMARY KEY,
+        name          text NOT NULL,
+        queue         text NOT NULL,
+        state         text NOT NULL CHECK (state IN ('PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED')),
+        args          jsonb NOT NULL DEFAULT '[]',
+        kwargs        jsonb NOT NULL DEFAULT '{}',
+        result        jsonb,
+        error_type    text,
+        error_message text,
+        retries       integer NOT NULL DEFAULT 0,
+        worker        text,
+        created_at    timestamptz NOT NULL DEFAULT now(),
+        started_at    timestamptz,
+        finished_at   timestamptz,
+        updated_at    timestamptz NOT NULL DEFAULT now()
+      );
+
+      -- Listing and searching by state or name over a time range (dashboards, operators).
+      CREATE INDEX tasks_state_created_at_idx ON tasks (state, created_at DESC);
+      CREATE INDEX tasks_name_created_at_idx ON tasks (name, created_at DESC);
+      CREATE INDEX tasks_created_at_idx ON tasks (created_at DESC);
+      -- The retention sweep deletes by last change.
+      CREATE INDEX tasks_updated_at_idx ON tasks (updated_at);
+    `,
+  },
+];

@@ -1,0 +1,74 @@
+/**
+ * Every SQL statement the store runs, by name. Parameterised; the schema comes from the
+ * connection's search_path, never from string interpolation.
+ */
+
+const TASK_COLUMNS = `id, name, queue, state, args, kwargs, result, error_type, error_message, retries, worker,
+  created_at, started_at, finished_at, updated_at`;
+
+/** True when the incoming row (EXCLUDED) outranks the stored one (t). */
+const NEWER = 'celerity_state_order(EXCLUDED.state, EXCLUDED.retries) > celerity_state_order(t.state, t.retries)';
+
+/**
+ * Writes a batch of task states in one statement. $1 is a JSON array of rows. A row only
+ * replaces what is stored when its state order is higher (see celerity_state_order), so
+ * writes may arrive in any order; created_at keeps the earliest value seen. Rows are sorted
+ * by id by the caller, so concurrent batches lock rows in the same order (no deadlocks).
+ */
+export const UPSERT_TASKS = `
+  INSERT INTO tasks AS t (id, name, queue, state, args, kwargs, result, error_type, error_message, retries, worker,
+                          created_at, started_at, finished_at)
+  SELECT id, name, queue, state, COALESCE(args, '[]'), COALESCE(kwargs, '{}'), result, error_type, error_message,
+         COALESCE(retries, 0), worker, COALESCE(created_at, now()), started_at, finished_at
+  FROM jsonb_to_recordset($1::jsonb) AS r(
+    id text, name text, queue text, state text, args jsonb, kwargs jsonb, result jsonb, error_type text,
+    error_message text, retries integer, worker text, created_at timestamptz, started_at timestamptz,
+    finished_at timestamptz)
+  ON CONFLICT (id) DO UPDATE SET
+    state         = CASE WHEN ${NEWER} THEN EXCLUDED.state ELSE t.state END,
+    result        = CASE WHEN ${NEWER} THEN EXCLUDED.result ELSE t.result END,
+    error_type    = CASE WHEN ${NEWER} THEN EXCLUDED.error_type ELSE t.error_type END,
+    error_message = CASE WHEN ${NEWER} THEN EXCLUDED.error_message ELSE t.error_message END,
+    retries       = CASE WHEN ${NEWER} THEN EXCLUDED.retries ELSE t.retries END,
+    worker        = CASE WHEN ${NEWER} THEN COALESCE(EXCLUDED.worker, t.worker) ELSE t.worker END,
+    started_at    = CASE WHEN ${NEWER} THEN COALESCE(EXCLUDED.started_at, t.started_at)
+                         ELSE COALESCE(t.started_at, EXCLUDED.started_at) END,
+    finished_at   = CASE WHEN ${NEWER} THEN EXCLUDED.finished_at ELSE t.finished_at END,
+    created_at    = LEAST(t.created_at, EXCLUDED.created_at),
+    updated_at    = CASE WHEN ${NEWER} THEN now() ELSE t.updated_at END
+  WHERE ${NEWER} OR EXCLUDED.created_at < t.created_at
+     OR (t.started_at IS NULL AND EXCLUDED.started_at IS NOT NULL)
+`;
+
+export const SELECT_TASK = `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1`;
+
+/** The tasks among $1 (text[]) that have reached a final state. */
+export const SELECT_FINISHED_TASKS = `
+  SELECT ${TASK_COLUMNS} FROM tasks
+  WHERE id = ANY($1::text[]) AND state IN ('SUCCESS', 'FAILURE', 'REVOKED')
+`;
+
+/**
+ * Deletes up to $2 tasks last changed before $1 (any state: a PENDING row that old belongs to
+ * a submit whose gateway died before publishing); run in a loop until it deletes fewer.
+ */
+export const DELETE_EXPIRED_TASKS = `
+  DELETE FROM tasks WHERE id IN (
+    SELECT id FROM tasks WHERE updated_at < $1 ORDER BY updated_at LIMIT $2
+  )
+`;
+
+/** Removes the PENDING row of a submit whose publish failed (the caller got an error). */
+export const DELETE_UNPUBLISHED_TASK = `DELETE FROM tasks WHERE id = $1 AND state = 'PENDING'`;
+
+export const SELECT_APPLIED_MIGRATIONS = 'SELECT id FROM schema_migrations ORDER BY id';
+export const INSERT_APPLIED_MIGRATION = 'INSERT INTO schema_migrations (id, name) VALUES ($1, $2)';
+export const CREATE_MIGRATIONS_TABLE = `
+  CREATE TABLE IF NOT EXISTS schema_migrations (
+    id         integer PRIMARY KEY,
+    name       text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+  )
+`;
+/** Serialises concurrent migrators of the same schema for the length of one transaction. */
+export const LOCK_MIGRATIONS = `SELECT pg_advisory_xact_lock(hashtext('celerity.migrate.' || $1))`;

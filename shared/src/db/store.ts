@@ -1,0 +1,222 @@
+/**
+ * The result store: task state and results in PostgreSQL. State writes go through a
+ * BatchWriter (many tasks per statement) and only ever move a task forward.
+ */
+import type pg from 'pg';
+import { CelerityError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { isFinalState, type TaskRecord, type TaskState } from '../task.js';
+import { BatchWriter } from './batch-writer.js';
+import { isRetryablePgError } from './pg-errors.js';
+import { DELETE_EXPIRED_TASKS, DELETE_UNPUBLISHED_TASK, SELECT_FINISHED_TASKS, SELECT_TASK, UPSERT_TASKS } from './statements.js';
+
+/** One state write. Fields left out keep what the store already has. */
+export interface TaskWrite {
+  id: string;
+  name: string;
+  queue: string;
+  state: TaskState;
+  args?: unknown[];
+  kwargs?: Record<string, unknown>;
+  result?: unknown;
+  error?: { type: string; message: string } | null;
+  retries?: number;
+  worker?: string | null;
+  createdAt?: Date;
+  startedAt?: Date | null;
+  finishedAt?: Date | null;
+}
+
+interface TaskRow {
+  id: string;
+  name: string;
+  queue: string;
+  state: TaskState;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  result: unknown;
+  error_type: string | null;
+  error_message: string | null;
+  retries: number;
+  worker: string | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  updated_at: Date;
+}
+
+const STATE_RANK: Record<TaskState, number> = {
+  PENDING: 0,
+  RECEIVED: 1,
+  STARTED: 2,
+  RETRY: 3,
+  SUCCESS: 4,
+  FAILURE: 4,
+  REVOKED: 4,
+};
+
+/** The same order as the SQL function celerity_state_order (migration 1). */
+export function stateOrder(state: TaskState, retries: number): number {
+  return isFinalState(state) ? Number.MAX_SAFE_INTEGER : retries * 8 + STATE_RANK[state];
+}
+
+function minDate(a: Date | undefined, b: Date | undefined): Date | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return a < b ? a : b;
+}
+
+/** Merges two writes of one task the way the UPSERT statement would. */
+export function mergeWrites(older: TaskWrite, newer: TaskWrite): TaskWrite {
+  const newerWins = stateOrder(newer.state, newer.retries ?? 0) > stateOrder(older.state, older.retries ?? 0);
+  const [win, lose] = newerWins ? [newer, older] : [older, newer];
+  const createdAt = minDate(older.createdAt, newer.createdAt);
+  return {
+    ...lose,
+    ...win,
+    args: win.args ?? lose.args,
+    kwargs: win.kwargs ?? lose.kwargs,
+    startedAt: win.startedAt ?? lose.startedAt ?? null,
+    worker: win.worker ?? lose.worker ?? null,
+    ...(createdAt ? { createdAt } : {}),
+  };
+}
+
+function toRecord(row: TaskRow): TaskRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    queue: row.queue,
+    state: row.state,
+    args: row.args,
+    kwargs: row.kwargs,
+    result: row.result,
+    error: row.error_type === null ? null : { type: row.error_type, message: row.error_message ?? '' },
+    retries: row.retries,
+    worker: row.worker,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+function toJsonRow(w: TaskWrite): Record<string, unknown> {
+  return {
+    id: w.id,
+    name: w.name,
+    queue: w.queue,
+    state: w.state,
+    args: w.args ?? null,
+    kwargs: w.kwargs ?? null,
+    // jsonb_to_recordset reads a JSON null as SQL NULL; a result of `null` is stored as such.
+    result: w.result === undefined ? null : w.result,
+    error_type: w.error?.type ?? null,
+    error_message: w.error?.message ?? null,
+    retries: w.retries ?? 0,
+    worker: w.worker ?? null,
+    created_at: w.createdAt?.toISOString() ?? null,
+    started_at: w.startedAt?.toISOString() ?? null,
+    finished_at: w.finishedAt?.toISOString() ?? null,
+  };
+}
+
+export interface TaskStoreOptions {
+  logger: Logger;
+  /** Rows per statement at most. @default 500 */
+  maxBatch?: number;
+  /** Statements in flight at once. @default 2 */
+  maxInFlight?: number;
+}
+
+/** Attempts for one batch when PostgreSQL reports a retryable error (deadlock, restart). */
+const FLUSH_ATTEMPTS = 3;
+
+export class TaskStore {
+  readonly #pool: pg.Pool;
+  readonly #writer: BatchWriter<TaskWrite>;
+  readonly #logger: Logger;
+
+  constructor(pool: pg.Pool, options: TaskStoreOptions) {
+    this.#pool = pool;
+    this.#logger = options.logger;
+    this.#writer = new BatchWriter<TaskWrite>({
+      key: (w) => w.id,
+      merge: mergeWrites,
+      flush: (rows) => this.#flush(rows),
+      maxBatch: options.maxBatch ?? 500,
+      maxInFlight: options.maxInFlight ?? 2,
+    });
+  }
+
+  /** Records a state change; resolves once it is committed (batched with others). */
+  record(write: TaskWrite): Promise<void> {
+    return this.#writer.write(write);
+  }
+
+  async #flush(rows: TaskWrite[]): Promise<void> {
+    // Sorted so that concurrent batches take row locks in the same order.
+    const json = JSON.stringify(rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(toJsonRow));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#pool.query(UPSERT_TASKS, [json]);
+        return;
+      } catch (err) {
+        if (attempt >= FLUSH_ATTEMPTS || !isRetryablePgError(err)) throw unavailable(err);
+        this.#logger.warn('retrying a task state batch', { rows: rows.length, attempt, err });
+        await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+      }
+    }
+  }
+
+  async get(id: string): Promise<TaskRecord | undefined> {
+    try {
+      const { rows } = await this.#pool.query<TaskRow>(SELECT_TASK, [id]);
+      return rows[0] ? toRecord(rows[0]) : undefined;
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /** The tasks among `ids` that are finished; one query for any number of ids. */
+  async getFinished(ids: readonly string[]): Promise<TaskRecord[]> {
+    if (ids.length === 0) return [];
+    try {
+      const { rows } = await this.#pool.query<TaskRow>(SELECT_FINISHED_TASKS, [ids]);
+      return rows.map(toRecord);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /** Forgets a task whose publish failed, unless a worker has recorded it since. */
+  async forgetUnpublished(id: string): Promise<void> {
+    await this.#pool.query(DELETE_UNPUBLISHED_TASK, [id]);
+  }
+
+  /** Deletes tasks last changed before `cutoff`, `batch` rows per statement. */
+  async deleteExpired(cutoff: Date, batch = 1000): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const { rowCount } = await this.#pool.query(DELETE_EXPIRED_TASKS, [cutoff, batch]);
+      total += rowCount ?? 0;
+      if ((rowCount ?? 0) < batch) return total;
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.#pool.query('SELECT 1');
+  }
+
+  /** Waits for every write made so far to be flushed. */
+  async idle(): Promise<void> {
+    await this.#writer.idle();
+  }
+}
+
+function unavailable(err: unknown): Error {
+  if (err instanceof CelerityError) return err;
+  if (isRetryablePgError(err)) {
+    return new CelerityError('DATABASE_UNAVAILABLE', 'The database is unavailable', { cause: err, retryAfterS: 2 });
+  }
+  return err instanceof Error ? err : new Error(String(err), { cause: err });
+}

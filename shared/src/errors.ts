@@ -1,0 +1,88 @@
+/**
+ * The catalogue of coded errors. Every error that reaches a caller or crosses a process
+ * boundary carries a stable `code`; callers branch on the code, never on the message text.
+ */
+
+/** Stable error codes and the HTTP status each maps to when it reaches an HTTP caller. */
+export const ERROR_STATUS = {
+  MALFORMED_JSON: 400,
+  INVALID_REQUEST: 400,
+  INVALID_ARGUMENTS: 400,
+  INVALID_QUEUE: 400,
+  INVALID_WAIT: 400,
+  OPTION_NOT_SUPPORTED: 400,
+  UNKNOWN_TASK: 404,
+  TASK_NOT_FOUND: 404,
+  ROUTE_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  INTERNAL: 500,
+  BROKER_UNAVAILABLE: 503,
+  DATABASE_UNAVAILABLE: 503,
+  SHUTTING_DOWN: 503,
+  QUEUE_UNAVAILABLE: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface CelerityErrorOptions {
+  cause?: unknown;
+  /** Seconds a client should wait before trying again (sent as `Retry-After`). */
+  retryAfterS?: number;
+}
+
+export class CelerityError extends Error {
+  override readonly name: string = 'CelerityError';
+  readonly code: ErrorCode;
+  readonly retryAfterS: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options: CelerityErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryAfterS = options.retryAfterS;
+  }
+
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+}
+
+/** Invalid configuration: the process stops at start with this message (it names the variable). */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly variable: string, message: string) {
+    super(`${variable} ${message}`);
+  }
+}
+
+/**
+ * Thrown by a task to say "do not retry this": the input can never succeed.
+ * Checked by `name` as well as by class, because task errors cross thread and process
+ * boundaries (worker threads, Celery peers) where `instanceof` no longer holds.
+ */
+export class PermanentError extends Error {
+  override readonly name = 'PermanentError';
+}
+
+/** Thrown by a task to ask for another attempt (the retry policy decides when). */
+export class RetryableError extends Error {
+  override readonly name = 'RetryableError';
+}
+
+export function isPermanentError(err: unknown): boolean {
+  return err instanceof PermanentError || (err instanceof Error && err.name === 'PermanentError');
+}
+
+/** Turns any thrown value into an Error without losing what was thrown. */
+export function coerceError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  if (typeof value === 'string') return new Error(value);
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return new Error(`Non-error thrown: ${text}`, { cause: value });
+}

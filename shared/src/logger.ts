@@ -1,0 +1,87 @@
+/**
+ * Structured logs (winston): JSON lines when not on a terminal (production, CI), readable
+ * colourised lines on a terminal. Passwords in URLs are redacted from every line.
+ */
+import winston from 'winston';
+import type { LogLevel } from './config.js';
+
+export type Logger = winston.Logger;
+
+const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^@/?#\s]*@/gi;
+
+/** Replaces the password of every URL in `text` with `***`. */
+export function redactSecrets(text: string): string {
+  return text.replace(URL_CREDENTIALS, '$1:***@');
+}
+
+/** `amqp://guest:guest@host` → `amqp://guest:***@host`, for log lines and error messages. */
+export function redactUrl(url: string): string {
+  return redactSecrets(url);
+}
+
+function redactValue(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return redactSecrets(value);
+  if (depth > 4 || value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) return value;
+  if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = redactValue(v, depth + 1);
+  return out;
+}
+
+const redact = winston.format((info) => {
+  for (const key of Object.keys(info)) {
+    (info as Record<string, unknown>)[key] = redactValue((info as Record<string, unknown>)[key], 0);
+  }
+  return info;
+});
+
+/** Errors logged as `{ err }` become `{ err: { type, message, code, stack } }` in JSON. */
+const errors = winston.format((info) => {
+  const err = (info as Record<string, unknown>).err;
+  if (err instanceof Error) {
+    (info as Record<string, unknown>).err = {
+      type: err.name,
+      message: redactSecrets(err.message),
+      code: (err as { code?: unknown }).code,
+      stack: err.stack === undefined ? undefined : redactSecrets(err.stack),
+    };
+  }
+  return info;
+});
+
+export interface LoggerOptions {
+  service: string;
+  level: LogLevel;
+  /** JSON lines (default when stdout is not a terminal) or human-readable lines. */
+  json?: boolean;
+  /** Extra transports, e.g. a capture stream in tests. Replaces the console transport. */
+  transports?: winston.transport[];
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const json = options.json ?? !process.stdout.isTTY;
+  const format = json
+    ? winston.format.combine(errors(), redact(), winston.format.timestamp(), winston.format.json())
+    : winston.format.combine(
+        errors(),
+        redact(),
+        winston.format.timestamp({ format: 'HH:mm:ss.SSS' }),
+        winston.format.colorize(),
+        winston.format.printf(({ timestamp, level, message, service, ...rest }) => {
+          const meta = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
+          return `${String(timestamp)} ${String(service)} ${level}: ${String(message)}${meta}`;
+        }),
+      );
+  return winston.createLogger({
+    level: options.level,
+    defaultMeta: { service: options.service },
+    format,
+    transports: options.transports ?? [new winston.transports.Console()],
+  });
+}
+
+/** A logger that drops everything: for unit tests and library defaults. */
+export function createSilentLogger(): Logger {
+  return winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
+}

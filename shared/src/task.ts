@@ -1,0 +1,83 @@
+/**
+ * The task state machine and the task representation of the HTTP API.
+ *
+ *   PENDING ─► RECEIVED ─► STARTED ─► SUCCESS | FAILURE
+ *                             │  ▲
+ *                             ▼  │ (next attempt)
+ *                            RETRY
+ *   any non-final state ─► REVOKED
+ *
+ * Writes can arrive out of order (the gateway's PENDING row and the worker's SUCCESS race),
+ * so every write carries an order and the store keeps the highest one: a late PENDING
+ * never overwrites SUCCESS. Final states outrank everything; among the rest, a later
+ * attempt (more retries) outranks an earlier one.
+ */
+
+export const TASK_STATES = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED'] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+
+export const FINAL_STATES: ReadonlySet<TaskState> = new Set(['SUCCESS', 'FAILURE', 'REVOKED']);
+
+export function isFinalState(state: TaskState): boolean {
+  return FINAL_STATES.has(state);
+}
+
+export function isTaskState(value: unknown): value is TaskState {
+  return typeof value === 'string' && (TASK_STATES as readonly string[]).includes(value);
+}
+
+export interface TaskError {
+  type: string;
+  message: string;
+}
+
+/** A task as the store holds it and the API shows it (CONTRACT.md: task representation). */
+export interface TaskRecord {
+  id: string;
+  name: string;
+  queue: string;
+  state: TaskState;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  result?: unknown;
+  error?: TaskError | null;
+  retries: number;
+  createdAt: Date;
+  startedAt?: Date | null;
+  finishedAt?: Date | null;
+  worker?: string | null;
+}
+
+export interface TaskRepresentation {
+  id: string;
+  name: string;
+  queue: string;
+  state: TaskState;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  result: unknown;
+  error: TaskError | null;
+  retries: number;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  worker: string | null;
+}
+
+export function toRepresentation(task: TaskRecord): TaskRepresentation {
+  return {
+    id: task.id,
+    name: task.name,
+    queue: task.queue,
+    state: task.state,
+    args: task.args,
+    kwargs: task.kwargs,
+    result: task.result ?? null,
+    error: task.error ?? null,
+    retries: task.retries,
+    createdAt: task.createdAt.toISOString(),
+    startedAt: task.startedAt ? task.startedAt.toISOString() : null,
+    finishedAt: task.finishedAt ? task.finishedAt.toISOString() : null,
+    worker: task.worker ?? null,
+  };
+}

@@ -1,0 +1,163 @@
+/**
+ * Consuming: one channel for all of this worker's queues, with a channel-wide prefetch equal
+ * to the concurrency, so the worker never holds more messages than it runs (the rest stay
+ * in the broker for other workers). Set up again after every reconnect. Each message is
+ * acknowledged on the channel that delivered it; a message whose channel died is left to
+ * the broker, which redelivers it.
+ */
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import { CONTENT_ENCODING, CONTENT_TYPE, declareTaskQueue, type Broker, type Logger } from '../../shared/src/index.js';
+import type { TaskRunner } from './task-runner.js';
+
+export interface ConsumerOptions {
+  queues: string[];
+  concurrency: number;
+  logger: Logger;
+}
+
+interface InFlight {
+  channel: Channel;
+  message: ConsumeMessage;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+export class Consumer {
+  readonly #broker: Broker;
+  readonly #runner: TaskRunner;
+  readonly #options: ConsumerOptions;
+  #channel: Channel | undefined;
+  #consumerTags: string[] = [];
+  readonly #inFlight = new Set<InFlight>();
+  #stopped = false;
+
+  private constructor(broker: Broker, runner: TaskRunner, options: ConsumerOptions) {
+    this.#broker = broker;
+    this.#runner = runner;
+    this.#options = options;
+  }
+
+  static async create(broker: Broker, runner: TaskRunner, options: ConsumerOptions): Promise<Consumer> {
+    const consumer = new Consumer(broker, runner, options);
+    await broker.onConnect((connection) => consumer.#setup(connection));
+    return consumer;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  async #setup(connection: ChannelModel): Promise<void> {
+    if (this.#stopped) return;
+    const channel = await connection.createChannel();
+    channel.on('error', (err: Error) => this.#options.logger.warn('consumer channel error', { err }));
+    channel.on('close', () => {
+      if (this.#channel !== channel) return;
+      this.#channel = undefined;
+      this.#consumerTags = [];
+      const live = this.#broker.connection;
+      if (!this.#stopped && live) {
+        // Closed by the server while the connection lives on: consume again on a new channel.
+        this.#setup(live).catch((err: unknown) => this.#options.logger.error('could not reopen the consumer channel', { err }));
+      }
+    });
+    // Channel-wide (global) prefetch: the limit covers every queue this worker consumes.
+    await channel.prefetch(this.#options.concurrency, true);
+    const tags: string[] = [];
+    for (const queue of this.#options.queues) {
+      await declareTaskQueue(channel, queue);
+      const { consumerTag } = await channel.consume(queue, (message) => this.#onMessage(channel, queue, message), { noAck: false });
+      tags.push(consumerTag);
+    }
+    this.#channel = channel;
+    this.#consumerTags = tags;
+    this.#options.logger.info('consuming', { queues: this.#options.queues, concurrency: this.#options.concurrency });
+  }
+
+  #onMessage(channel: Channel, queue: string, message: ConsumeMessage | null): void {
+    if (!message) {
+      // The broker cancelled the consumer (the queue was deleted): consume again after it
+      // is declared anew, on a fresh channel.
+      this.#options.logger.warn('the broker cancelled a consumer; re-subscribing', { queue });
+      channel.close().catch(() => undefined);
+      return;
+    }
+    const abort = new AbortController();
+    const entry: InFlight = { channel, message, abort, done: Promise.resolve() };
+    this.#inFlight.add(entry);
+    const reply = (replyTo: string, correlationId: string, body: Buffer): void => {
+      // Replies go to the default exchange, as Celery's rpc:// backend sends them.
+      channel.publish('', replyTo, body, { correlationId, contentType: CONTENT_TYPE, contentEncoding: CONTENT_ENCODING, deliveryMode: 1 });
+    };
+    entry.done = this.#runner
+      .run({ queue, content: message.content, properties: message.properties as never, redelivered: message.fields.redelivered }, reply, abort.signal)
+      .then(
+        () => this.#settle(entry, 'ack'),
+        (err: unknown) => {
+          // Only reached when the result could not be recorded and the worker is stopping:
+          // give the message back so another worker runs it.
+          this.#options.logger.error('task could not be completed; requeueing', { queue, err });
+          this.#settle(entry, 'requeue');
+        },
+      )
+      .finally(() => this.#inFlight.delete(entry));
+  }
+
+  #settle(entry: InFlight, how: 'ack' | 'requeue'): void {
+    // Acks are only valid on the channel that delivered the message; if that channel is
+    // gone the broker has already put the message back, and will redeliver it.
+    if (entry.channel !== this.#channel && !this.#stopping(entry)) {
+      this.#options.logger.warn('delivery channel closed before the ack; the broker will redeliver the message', {
+        queue: entry.message.fields.routingKey,
+      });
+      return;
+    }
+    try {
+      if (how === 'ack') entry.channel.ack(entry.message);
+      else entry.channel.nack(entry.message, false, true);
+    } catch (err) {
+      this.#options.logger.warn('could not settle a message; the broker will redeliver it', { err });
+    }
+  }
+
+  /** During stop() the channel is detached from `#channel` but still open for acks. */
+  #stopping(entry: InFlight): boolean {
+    return this.#stopped && this.#draining === entry.channel;
+  }
+
+  #draining: Channel | undefined;
+
+  /**
+   * Stops taking messages, lets in-flight tasks finish within `graceMs` (acking them),
+   * then requeues what is left and closes the channel. Safe to call twice.
+   */
+  async stop(graceMs: number): Promise<{ finished: number; requeued: number }> {
+    if (this.#stopped) return { finished: 0, requeued: 0 };
+    this.#stopped = true;
+    const channel = this.#channel;
+    this.#draining = channel;
+    this.#channel = undefined;
+    const initially = this.#inFlight.size;
+    if (channel) {
+      for (const tag of this.#consumerTags) await channel.cancel(tag).catch(() => undefined);
+    }
+    const all = Promise.all([...this.#inFlight].map((e) => e.done));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+    let requeued = 0;
+    for (const entry of [...this.#inFlight]) {
+      entry.abort.abort();
+      try {
+        entry.channel.nack(entry.message, false, true);
+        requeued++;
+      } catch {
+        // Channel already gone: the broker requeues by itself.
+      }
+      this.#inFlight.delete(entry);
+    }
+    if (channel) await channel.close().catch(() => undefined);
+    this.#draining = undefined;
+    return { finished: initially - requeued, requeued };
+  }
+}

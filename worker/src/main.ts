@@ -1,0 +1,104 @@
+// The worker process and operator commands: `npm run worker -- --queues a,b --concurrency 8`,
+// `npm run migrate`. Reads the environment (see README); flags override it. `--help` lists all.
+import { availableParallelism } from 'node:os';
+import { Command } from 'commander';
+import {
+  ConfigError,
+  DEFAULTS,
+  catalogue,
+  createLogger,
+  createPool,
+  loadCommonConfig,
+  loadWorkerConfig,
+  migrate,
+  type WorkerFlags,
+} from '../../shared/src/index.js';
+import { Worker } from './worker.js';
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`celerity: ${message}\n`);
+  process.exit(code);
+}
+
+function configOrExit<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`invalid configuration: ${err.message}`);
+    throw err;
+  }
+}
+
+async function runWorker(flags: WorkerFlags): Promise<void> {
+  const config = configOrExit(() =>
+    loadWorkerConfig(process.env, flags, { queues: catalogue.defaultQueues(), cpus: availableParallelism() }),
+  );
+  const logger = createLogger({ service: 'worker', level: config.logLevel });
+  let worker: Worker;
+  try {
+    worker = await Worker.create({
+      config,
+      logger,
+      schema: config.databaseSchema,
+      ...(config.metricsPort > 0 ? { metrics: { port: config.metricsPort } } : {}),
+    });
+  } catch (err) {
+    logger.error('worker could not start', { err });
+    process.exit(1);
+  }
+  logger.info(`worker ${worker.name} consuming ${config.queues.join(', ')} with concurrency ${config.concurrency}`);
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      logger.warn(`second ${signal}: aborting running tasks and exiting; unacked messages go back to the queue`);
+      worker.force();
+      setTimeout(() => process.exit(130), 500).unref();
+      return;
+    }
+    logger.info(`${signal}: finishing in-flight tasks (a second signal forces exit)`);
+    worker.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error('worker shutdown failed', { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+async function runMigrate(): Promise<void> {
+  const config = configOrExit(() => loadCommonConfig(process.env));
+  const logger = createLogger({ service: 'migrate', level: config.logLevel });
+  const schema = config.databaseSchema;
+  const pool = createPool({ url: config.databaseUrl, schema, logger, applicationName: 'celerity-migrate', max: 1 });
+  try {
+    const { applied, current } = await migrate(pool, schema, logger);
+    logger.info(applied.length > 0 ? `migrated schema ${schema} to version ${current}` : `schema ${schema} is up to date (version ${current})`);
+  } catch (err) {
+    logger.error('migration failed', { err });
+    process.exitCode = 1;
+  } finally {
+    await pool.end();
+  }
+}
+
+const program = new Command('celerity')
+  .description('Celerity worker and operator commands')
+  .showHelpAfterError();
+
+program
+  .command('worker', { isDefault: true })
+  .description('consume task queues and run tasks')
+  .option('-Q, --queues <names>', `comma-separated queues to consume (env WORKER_QUEUES; default: ${catalogue.defaultQueues().join(',')})`)
+  .option('-c, --concurrency <n>', `tasks run at once (env WORKER_CONCURRENCY; default ${DEFAULTS.workerConcurrency})`)
+  .option('--metrics-port <port>', `port of /metrics and /healthz, 0 = off (env WORKER_METRICS_PORT; default ${DEFAULTS.workerMetricsPort})`)
+  .action((flags: WorkerFlags) => runWorker(flags));
+
+program.command('migrate').description('apply database migrations (safe to run again, and concurrently)').action(() => runMigrate());
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  fail(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, 1);
+});

@@ -1,0 +1,41 @@
+/** Deletes task rows older than the retention period, every few minutes, in small batches. */
+import type { Logger, TaskStore } from '../../shared/src/index.js';
+
+export class RetentionSweeper {
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly retentionMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  /** @param everyMs sweep interval in ms. @default 600000 (10 minutes) */
+  start(everyMs = 600_000): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => void this.sweep(), everyMs);
+    this.#timer.unref();
+  }
+
+  /** One sweep; reports to the logger and never throws. */
+  sweep(): Promise<void> {
+    this.#running ??= (async () => {
+      try {
+        const deleted = await this.store.deleteExpired(new Date(Date.now() - this.retentionMs));
+        if (deleted > 0) this.logger.info('retention sweep deleted old tasks', { deleted });
+      } catch (err) {
+        this.logger.warn('retention sweep failed; will try again', { err });
+      } finally {
+        this.#running = undefined;
+      }
+    })();
+    return this.#running;
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * A worker process, assembled: broker connection, consumer, task runner, thread pool,
+ * result store, metrics server and retention sweep. `Worker.create` returns a worker that is
+ * consuming, or fails. Its lifecycle:
+ *
+ *   RUNNING ─stop()─► DRAINING (no new messages; in-flight tasks get `graceMs`) ─► STOPPED
+ *   FAILED: start-up failed (Worker.create rejects; nothing is left open)
+ */
+import type { Server } from 'node:http';
+import type pg from 'pg';
+import {
+  Broker,
+  TaskStore,
+  catalogue as defaultCatalogue,
+  createPool,
+  createRegistry,
+  type Catalogue,
+  type Logger,
+  type WorkerConfig,
+} from '../../shared/src/index.js';
+import { Consumer } from './consumer.js';
+import { WorkerMetrics } from './metrics.js';
+import { serverPort, startMetricsServer } from './metrics-server.js';
+import { RetentionSweeper } from './retention.js';
+import { TaskRunner } from './task-runner.js';
+import type { Implementation } from './tasks/context.js';
+import { DEMO_TASKS } from './tasks/demo.js';
+import { ThreadPool } from './thread-pool.js';
+
+export type WorkerState = 'RUNNING' | 'DRAINING' | 'STOPPED';
+
+export interface WorkerOptions {
+  config: Pick<WorkerConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'queues' | 'concurrency' | 'graceMs' | 'cpuThreads' | 'resultRetentionHours'>;
+  logger: Logger;
+  /** Serve `/metrics` and `/healthz` here; `undefined` = no server, port 0 = any free port. */
+  metrics?: { port: number; host?: string };
+  /** Database schema; tests use one each. @default 'celerity' */
+  schema?: string;
+  catalogue?: Catalogue;
+  implementations?: ReadonlyMap<string, Implementation>;
+  /** Name recorded with each task. @default celerity@<host>:<pid> */
+  name?: string;
+  /** Collect prom-client's default process metrics. @default true */
+  processMetrics?: boolean;
+}
+
+export class Worker {
+  #state: WorkerState = 'RUNNING';
+  #stopping: Promise<void> | undefined;
+
+  private constructor(
+    private readonly parts: {
+      broker: Broker;
+      consumer: Consumer;
+      pool: pg.Pool;
+      store: TaskStore;
+      threads: ThreadPool;
+      server: Server | undefined;
+      sweeper: RetentionSweeper;
+      forceStop: AbortController;
+      logger: Logger;
+      graceMs: number;
+    },
+    readonly metrics: WorkerMetrics,
+    readonly name: string,
+  ) {}
+
+  static async create(options: WorkerOptions): Promise<Worker> {
+    const { config, logger } = options;
+    const metrics = new WorkerMetrics(createRegistry('worker', options.processMetrics ?? true));
+    const pool = createPool({
+      url: config.databaseUrl,
+      schema: options.schema,
+      logger,
+      applicationName: 'celerity-worker',
+      max: 4,
+    });
+    const threads = new ThreadPool(config.cpuThreads);
+    const store = new TaskStore(pool, { logger });
+    const forceStop = new AbortController();
+    let broker: Broker | undefined;
+    let server: Server | undefined;
+    try {
+      await store.ping();
+      broker = await Broker.create({ urls: config.amqpUrls, heartbeatS: config.heartbeatS, logger, connectionName: 'celerity-worker' });
+      const runner = new TaskRunner({
+        catalogue: options.catalogue ?? defaultCatalogue,
+        implementations: options.implementations ?? DEMO_TASKS,
+        store,
+        pool: threads,
+        metrics,
+        logger,
+        stopping: forceStop.signal,
+        ...(options.name ? { workerName: options.name } : {}),
+      });
+      for (const queue of config.queues) metrics.concurrency.set({ queue }, config.concurrency);
+      let worker: Worker | undefined;
+      if (options.metrics) {
+        server = await startMetricsServer(
+          metrics.registry,
+          () => ({ ok: worker?.state === 'RUNNING' && broker?.connected === true, state: worker?.state ?? 'STARTING', inFlight: worker?.inFlight ?? 0 }),
+          options.metrics.port,
+          options.metrics.host ?? '127.0.0.1',
+        );
+        logger.info('worker metrics on /metrics and /healthz', { port: serverPort(server) });
+      }
+      const consumer = await Consumer.create(broker, runner, { queues: config.queues, concurrency: config.concurrency, logger });
+      const sweeper = new RetentionSweeper(store, config.resultRetentionHours * 3_600_000, logger);
+      sweeper.start();
+      worker = new Worker(
+        { broker, consumer, pool, store, threads, server, sweeper, forceStop, logger, graceMs: config.graceMs },
+        metrics,
+        runner.workerName,
+      );
+      return worker;
+    } catch (err) {
+      await broker?.close().catch(() => undefined);
+      await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+      await threads.close().catch(() => undefined);
+      await pool.end().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  get state(): WorkerState {
+    return this.#state;
+  }
+
+  get inFlight(): number {
+    return this.parts.consumer.inFlight;
+  }
+
+  /** The port of the metrics server, when there is one. */
+  get metricsPort(): number | undefined {
+    return this.parts.server ? serverPort(this.parts.server) : undefined;
+  }
+
+  /**
+   * Graceful stop: cancel the consumers, let in-flight tasks finish and be acked within the
+   * grace period, requeue the rest, close everything (every step runs even if one fails).
+   * Safe to call twice: the second caller gets the same promise.
+   */
+  stop(graceMs?: number): Promise<void> {
+    this.#stopping ??= this.#stop(graceMs ?? this.parts.graceMs);
+    return this.#stopping;
+  }
+
+  /** For a second signal: abort every running task and stop retrying result writes. */
+  force(): void {
+    this.parts.forceStop.abort();
+  }
+
+  async #stop(graceMs: number): Promise<void> {
+    const { broker, consumer, pool, store, threads, server, sweeper, forceStop, logger } = this.parts;
+    this.#state = 'DRAINING';
+    logger.info('worker draining', { inFlight: consumer.inFlight, graceMs });
+    const failures: unknown[] = [];
+    const step = async (name: string, fn: () => Promise<unknown>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        failures.push(err);
+        logger.error(`worker shutdown: ${name} failed`, { err });
+      }
+    };
+    await step('stopping the consumer', async () => {
+      const { finished, requeued } = await consumer.stop(graceMs);
+      forceStop.abort();
+      logger.info('consumer stopped', { finished, requeued });
+    });
+    await step('stopping the retention sweep', () => sweeper.stop());
+    await step('flushing the result store', () => store.idle());
+    await step('closing the thread pool', () => threads.close());
+    await step('closing the broker connection', () => broker.close());
+    await step('closing the database pool', () => pool.end());
+    await step('closing the metrics server', () => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+    this.#state = 'STOPPED';
+    if (failures.length > 0) logger.warn('worker stopped with errors', { failures: failures.length });
+    else logger.info('worker stopped');
+  }
+}
