@@ -95,7 +95,8 @@ export class Gateway {
         logger,
         replyTo: () => replies.replyTo,
       });
-      let gateway: Gateway | undefined;
+      // The app asks the gateway for its state, and the gateway is built from the app.
+      const self: { gateway?: Gateway } = {};
       const app = createApp({
         submitter,
         store,
@@ -104,15 +105,15 @@ export class Gateway {
         logger,
         maxBodyBytes: config.maxBodyBytes,
         maxWaitS: config.maxWaitS,
-        isDraining: () => gateway?.state !== 'RUNNING',
+        isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
       });
-      gateway = new Gateway(
+      self.gateway = new Gateway(
         { broker, publisher, replies, pool, store, waiters, logger, drainMs: options.drainMs ?? 10_000 },
         app,
         metrics,
       );
-      return gateway;
+      return self.gateway;
     } catch (err) {
       await broker?.close();
       await pool.end().catch(() => undefined);

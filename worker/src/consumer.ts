@@ -90,7 +90,7 @@ export class Consumer {
       channel.publish('', replyTo, body, { correlationId, contentType: CONTENT_TYPE, contentEncoding: CONTENT_ENCODING, deliveryMode: 1 });
     };
     entry.done = this.#runner
-      .run({ queue, content: message.content, properties: message.properties as never, redelivered: message.fields.redelivered }, reply, abort.signal)
+      .run({ queue, content: message.content, properties: message.properties, redelivered: message.fields.redelivered }, reply, abort.signal)
       .then(
         () => this.#settle(entry, 'ack'),
         (err: unknown) => {

@@ -94,11 +94,15 @@ export class Worker {
         ...(options.name ? { workerName: options.name } : {}),
       });
       for (const queue of config.queues) metrics.concurrency.set({ queue }, config.concurrency);
-      let worker: Worker | undefined;
+      const self: { worker?: Worker } = {};
       if (options.metrics) {
         server = await startMetricsServer(
           metrics.registry,
-          () => ({ ok: worker?.state === 'RUNNING' && broker?.connected === true, state: worker?.state ?? 'STARTING', inFlight: worker?.inFlight ?? 0 }),
+          () => ({
+            ok: self.worker?.state === 'RUNNING' && broker?.connected === true,
+            state: self.worker?.state ?? 'STARTING',
+            inFlight: self.worker?.inFlight ?? 0,
+          }),
           options.metrics.port,
           options.metrics.host ?? '127.0.0.1',
         );
@@ -107,12 +111,12 @@ export class Worker {
       const consumer = await Consumer.create(broker, runner, { queues: config.queues, concurrency: config.concurrency, logger });
       const sweeper = new RetentionSweeper(store, config.resultRetentionHours * 3_600_000, logger);
       sweeper.start();
-      worker = new Worker(
+      self.worker = new Worker(
         { broker, consumer, pool, store, threads, server, sweeper, forceStop, logger, graceMs: config.graceMs },
         metrics,
         runner.workerName,
       );
-      return worker;
+      return self.worker;
     } catch (err) {
       await broker?.close().catch(() => undefined);
       await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));

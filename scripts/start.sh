@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `npm start`: dependencies, local RabbitMQ + PostgreSQL, build, migrate, then gateway + worker.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+
+check_node
+ensure_deps
+bash scripts/services.sh up
+
+echo "== build"
+npm run build --silent
+
+echo "== migrate"
+node dist/worker/src/main.js migrate
+
+# exec: launch.mjs becomes this process, so signals from npm / the terminal reach it directly.
+exec node scripts/launch.mjs

@@ -1,0 +1,214 @@
+/**
+ * Integration-test harness: each test gets its own PostgreSQL schema, its own queue names
+ * (random suffix), and its own gateways and workers; `cleanup()` closes them, deletes the
+ * queues and drops the schema, and fails the test if anything was left open.
+ */
+import { randomBytes } from 'node:crypto';
+import assert from 'node:assert/strict';
+import amqp from 'amqplib';
+import type pg from 'pg';
+import winston from 'winston';
+import Transport from 'winston-transport';
+import { Gateway } from '../../gateway/src/gateway.js';
+import { Worker } from '../../worker/src/worker.js';
+import { createPool, createSilentLogger, migrate, TaskStore, type Logger, type TaskRepresentation } from '../../shared/src/index.js';
+import { TEST_AMQP_URL, TEST_DATABASE_URL } from './env.js';
+import { waitFor } from './wait.js';
+
+export { TEST_AMQP_URL, TEST_DATABASE_URL, waitFor };
+
+/** A winston transport that keeps every log entry, for assertions on what was logged. */
+export class CaptureTransport extends Transport {
+  readonly entries: Record<string, unknown>[] = [];
+  override log(info: Record<string, unknown>, next: () => void): void {
+    this.entries.push(info);
+    next();
+  }
+}
+
+export function captureLogger(service = 'test'): { logger: Logger; capture: CaptureTransport } {
+  const capture = new CaptureTransport();
+  const logger = winston.createLogger({ level: 'debug', defaultMeta: { service }, transports: [capture] });
+  return { logger, capture };
+}
+
+export interface GatewayHandle {
+  gateway: Gateway;
+  url: string;
+}
+
+export interface StartWorkerOptions {
+  queues: string[];
+  concurrency?: number;
+  graceMs?: number;
+  cpuThreads?: number;
+  metrics?: boolean;
+  logger?: Logger;
+}
+
+export class TestContext {
+  readonly suffix = randomBytes(5).toString('hex');
+  readonly schema = `t_${this.suffix}`;
+  readonly pool: pg.Pool;
+  readonly store: TaskStore;
+  readonly logger: Logger;
+  readonly #queues = new Set<string>();
+  readonly #gateways: Gateway[] = [];
+  readonly #workers: Worker[] = [];
+
+  private constructor(logger: Logger) {
+    this.logger = logger;
+    this.pool = createPool({ url: TEST_DATABASE_URL, schema: this.schema, logger, applicationName: 'celerity-test', max: 4 });
+    this.store = new TaskStore(this.pool, { logger });
+  }
+
+  static async create(logger: Logger = createSilentLogger()): Promise<TestContext> {
+    const ctx = new TestContext(logger);
+    await migrate(ctx.pool, ctx.schema, logger);
+    return ctx;
+  }
+
+  /** A queue name unique to this test (deleted by cleanup). */
+  queue(name: string): string {
+    const queue = `test.${name}.${this.suffix}`;
+    this.#queues.add(queue);
+    return queue;
+  }
+
+  async startGateway(options: { logger?: Logger; maxBodyBytes?: number; drainMs?: number } = {}): Promise<GatewayHandle> {
+    const gateway = await Gateway.create({
+      config: {
+        amqpUrls: [TEST_AMQP_URL],
+        databaseUrl: TEST_DATABASE_URL,
+        heartbeatS: 10,
+        maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+        maxWaitS: 60,
+      },
+      logger: options.logger ?? this.logger,
+      schema: this.schema,
+      drainMs: options.drainMs ?? 2_000,
+      processMetrics: false,
+    });
+    this.#gateways.push(gateway);
+    const address = await gateway.listen(0, '127.0.0.1');
+    return { gateway, url: `http://127.0.0.1:${address.port}` };
+  }
+
+  async startWorker(options: StartWorkerOptions): Promise<Worker> {
+    const worker = await Worker.create({
+      config: {
+        amqpUrls: [TEST_AMQP_URL],
+        databaseUrl: TEST_DATABASE_URL,
+        heartbeatS: 10,
+        queues: options.queues,
+        concurrency: options.concurrency ?? 8,
+        graceMs: options.graceMs ?? 5_000,
+        cpuThreads: options.cpuThreads ?? 2,
+        resultRetentionHours: 24,
+      },
+      logger: options.logger ?? this.logger,
+      schema: this.schema,
+      processMetrics: false,
+      ...(options.metrics ? { metrics: { port: 0 } } : {}),
+    });
+    this.#workers.push(worker);
+    return worker;
+  }
+
+  /** Messages ready in a queue, read from the broker (passive declare); a missing queue is empty. */
+  async queueDepth(queue: string): Promise<{ exists: boolean; messages: number; consumers: number }> {
+    const connection = await amqp.connect(TEST_AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      channel.on('error', () => undefined);
+      try {
+        const { messageCount, consumerCount } = await channel.checkQueue(queue);
+        return { exists: true, messages: messageCount, consumers: consumerCount };
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 404) return { exists: false, messages: 0, consumers: 0 };
+        throw err;
+      }
+    } finally {
+      await connection.close();
+    }
+  }
+
+  /** Publishes raw bytes straight onto a queue, as a foreign producer would. */
+  async publishRaw(queue: string, content: Buffer, options: amqp.Options.Publish): Promise<void> {
+    const connection = await amqp.connect(TEST_AMQP_URL);
+    try {
+      const channel = await connection.createConfirmChannel();
+      await channel.assertExchange(queue, 'direct', { durable: true });
+      await channel.assertQueue(queue, { durable: true });
+      await channel.bindQueue(queue, queue, queue);
+      channel.publish('', queue, content, options);
+      await channel.waitForConfirms();
+    } finally {
+      await connection.close();
+    }
+  }
+
+  async cleanup(): Promise<void> {
+    const errors: unknown[] = [];
+    for (const gateway of this.#gateways) await gateway.close().catch((err: unknown) => errors.push(err));
+    for (const worker of this.#workers) await worker.stop(1_000).catch((err: unknown) => errors.push(err));
+    const connection = await amqp.connect(TEST_AMQP_URL);
+    try {
+      for (const queue of this.#queues) {
+        const channel = await connection.createChannel();
+        channel.on('error', () => undefined);
+        await channel.deleteQueue(queue).catch(() => undefined);
+        await channel.deleteExchange(queue).catch(() => undefined);
+        await channel.close().catch(() => undefined);
+      }
+    } finally {
+      await connection.close();
+    }
+    await this.pool.query(`DROP SCHEMA IF EXISTS "${this.schema}" CASCADE`).catch((err: unknown) => errors.push(err));
+    await this.pool.end();
+    // Leak check: every gateway and worker this test started must have shut down cleanly.
+    for (const gateway of this.#gateways) assert.equal(gateway.state, 'STOPPED', 'a gateway was left running');
+    for (const worker of this.#workers) {
+      assert.equal(worker.state, 'STOPPED', 'a worker was left running');
+      assert.equal(worker.inFlight, 0, 'a worker still had tasks in flight');
+    }
+    if (errors.length > 0) throw new AggregateError(errors, 'cleanup failed');
+  }
+}
+
+export interface HttpResult<T = unknown> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+export async function http<T = Record<string, unknown>>(
+  url: string,
+  init: { method?: string; json?: unknown; body?: string | Buffer; headers?: Record<string, string> } = {},
+): Promise<HttpResult<T>> {
+  const headers: Record<string, string> = { ...init.headers };
+  let body: string | Buffer | undefined = init.body;
+  if (init.json !== undefined) {
+    headers['content-type'] ??= 'application/json';
+    body = JSON.stringify(init.json);
+  }
+  const res = await fetch(url, { method: init.method ?? (body === undefined ? 'GET' : 'POST'), headers, body });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON (e.g. /metrics)
+  }
+  return { status: res.status, headers: res.headers, body: parsed as T };
+}
+
+export type Task = TaskRepresentation;
+
+/** Polls GET /api/v1/tasks/:id until the task is in `state`. */
+export async function waitForState(baseUrl: string, id: string, states: string[]): Promise<Task> {
+  return waitFor(`task ${id} to reach ${states.join('|')}`, async () => {
+    const { status, body } = await http<Task>(`${baseUrl}/api/v1/tasks/${id}`);
+    return status === 200 && states.includes(body.state) ? body : undefined;
+  });
+}
