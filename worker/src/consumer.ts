@@ -20,6 +20,8 @@ interface InFlight {
   message: ConsumeMessage;
   abort: AbortController;
   done: Promise<void>;
+  /** Acked or nacked already: a delivery tag must be settled exactly once. */
+  settled: boolean;
 }
 
 export class Consumer {
@@ -83,7 +85,7 @@ export class Consumer {
       return;
     }
     const abort = new AbortController();
-    const entry: InFlight = { channel, message, abort, done: Promise.resolve() };
+    const entry: InFlight = { channel, message, abort, done: Promise.resolve(), settled: false };
     this.#inFlight.add(entry);
     const reply = (replyTo: string, correlationId: string, body: Buffer): void => {
       // Replies go to the default exchange, as Celery's rpc:// backend sends them.
@@ -94,9 +96,9 @@ export class Consumer {
       .then(
         () => this.#settle(entry, 'ack'),
         (err: unknown) => {
-          // Only reached when the result could not be recorded and the worker is stopping:
-          // give the message back so another worker runs it.
-          this.#options.logger.error('task could not be completed; requeueing', { queue, err });
+          // The worker is stopping: the task was interrupted, or its result could not be
+          // recorded. Give the message back so another worker runs it.
+          if (!entry.settled) this.#options.logger.warn('task not completed; requeueing', { queue, err });
           this.#settle(entry, 'requeue');
         },
       )
@@ -104,6 +106,7 @@ export class Consumer {
   }
 
   #settle(entry: InFlight, how: 'ack' | 'requeue'): void {
+    if (entry.settled) return;
     // Acks are only valid on the channel that delivered the message; if that channel is
     // gone the broker has already put the message back, and will redeliver it.
     if (entry.channel !== this.#channel && !this.#stopping(entry)) {
@@ -112,6 +115,7 @@ export class Consumer {
       });
       return;
     }
+    entry.settled = true;
     try {
       if (how === 'ack') entry.channel.ack(entry.message);
       else entry.channel.nack(entry.message, false, true);
@@ -148,14 +152,18 @@ export class Consumer {
     let requeued = 0;
     for (const entry of [...this.#inFlight]) {
       entry.abort.abort();
-      try {
-        entry.channel.nack(entry.message, false, true);
+      if (!entry.settled) {
+        entry.settled = true;
         requeued++;
-      } catch {
-        // Channel already gone: the broker requeues by itself.
+        try {
+          entry.channel.nack(entry.message, false, true);
+        } catch {
+          // Channel already gone: the broker requeues by itself.
+        }
       }
-      this.#inFlight.delete(entry);
     }
+    // Let the interrupted tasks unwind (they record nothing) before the channel closes.
+    await Promise.race([Promise.all([...this.#inFlight].map((e) => e.done)), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
     if (channel) await channel.close().catch(() => undefined);
     this.#draining = undefined;
     return { finished: initially - requeued, requeued };

@@ -58,6 +58,15 @@ const INVALID_ARGUMENTS = 'InvalidArgumentsError';
 const MALFORMED_MESSAGE = 'MalformedMessageError';
 const UNSERIALISABLE_RESULT = 'ResultNotSerializableError';
 
+/**
+ * The task was stopped by the worker (shutdown), not failed by its own doing: nothing is
+ * recorded, and the message goes back to the queue for another worker.
+ */
+export class TaskInterruptedError extends Error {
+  override readonly name = 'TaskInterruptedError';
+  readonly code = 'TASK_INTERRUPTED';
+}
+
 export function defaultWorkerName(): string {
   return `celerity@${hostname()}:${process.pid}`;
 }
@@ -158,6 +167,10 @@ export class TaskRunner {
                 logger: log,
               });
       } catch (thrown) {
+        if (signal.aborted) {
+          log.warn('task interrupted by the worker stopping; it goes back to the queue', { outcome: 'interrupted' });
+          throw new TaskInterruptedError(`Task ${message.id} was interrupted`, { cause: thrown });
+        }
         const err = coerceError(thrown);
         log.info('task failed', { outcome: 'failure', durationMs: Date.now() - startedAt.getTime(), error: err.message, permanent: isPermanentError(err) });
         return await this.#finish(message, { ...base, startedAt }, reply, {
