@@ -49,7 +49,7 @@ describe('gateway errors', () => {
     it(`${c.status} ${c.code} for ${c.name}`, async () => {
       const withQueue =
         c.init?.json && typeof c.init.json === 'object' && !Array.isArray(c.init.json)
-          ? { ...c.init, json: { ...(c.init.json as object), options: { queue, ...((c.init.json as { options?: object }).options ?? {}) } } }
+          ? { ...c.init, json: { ...(c.init.json), options: { queue, ...((c.init.json as { options?: object }).options ?? {}) } } }
           : c.init;
       const res = await http<ErrorBody>(`${gw.url}/api/v1/tasks/${c.path}`, withQueue);
       assert.equal(res.status, c.status);

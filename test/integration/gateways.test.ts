@@ -16,7 +16,7 @@ async function spawnGateway(schema: string): Promise<{ child: ChildProcess; url:
   });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), 20_000);
     lines.on('line', (line) => {

@@ -1,0 +1,24 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { CPU_TASKS, fib } from '../../worker/src/tasks/cpu.js';
+
+void describe('fib', () => {
+  void it('follows F(0) = 0, F(1) = 1', () => {
+    assert.equal(fib(0), 0);
+    assert.equal(fib(1), 1);
+    assert.deepEqual(
+      Array.from({ length: 11 }, (_, n) => fib(n)),
+      [0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55],
+    );
+  });
+
+  void it('F(25) = 75025', () => {
+    assert.equal(fib(25), 75025);
+  });
+
+  void it('is what the thread pool runs for demo.fib', () => {
+    const run = CPU_TASKS['demo.fib'];
+    assert.ok(run);
+    assert.equal(run([20], {}), 6765);
+  });
+});

@@ -1,0 +1,163 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import winston from 'winston';
+import { createLogger, createSilentLogger, redactSecrets, redactUrl, type Logger } from '../../shared/src/index.js';
+
+const PASSWORD = 's3cr3t-Pa55';
+const AMQP = `amqp://celerity:${PASSWORD}@rabbit.internal:5672/prod`;
+const PG = `postgres://celerity:${PASSWORD}@db.internal:5432/celerity`;
+
+/** A logger whose lines go to an array instead of the console. */
+function capture(json: boolean, level: 'debug' | 'info' = 'debug'): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      lines.push(chunk.toString());
+      callback();
+    },
+  });
+  const logger = createLogger({ service: 'test', level, json, transports: [new winston.transports.Stream({ stream })] });
+  return { logger, lines };
+}
+
+/** Logs through `fn` in both formats and returns every line written. */
+async function logBoth(fn: (logger: Logger) => void, expectedLines = 1): Promise<{ json: string[]; text: string[] }> {
+  const out: { json: string[]; text: string[] } = { json: [], text: [] };
+  for (const json of [true, false]) {
+    const { logger, lines } = capture(json);
+    fn(logger);
+    const deadline = Date.now() + 1000;
+    while (lines.length < expectedLines && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(lines.length, expectedLines, `${json ? 'JSON' : 'text'} format wrote ${lines.length} lines`);
+    (json ? out.json : out.text).push(...lines);
+  }
+  return out;
+}
+
+function assertNoPassword(out: { json: string[]; text: string[] }): void {
+  for (const [format, lines] of Object.entries(out)) {
+    for (const line of lines) assert.ok(!line.includes(PASSWORD), `${format} line leaks the password: ${line}`);
+  }
+}
+
+void describe('redactSecrets / redactUrl', () => {
+  void it('hides the password of amqp:// and postgres:// URLs, keeping the user and host', () => {
+    assert.equal(redactUrl(AMQP), 'amqp://celerity:***@rabbit.internal:5672/prod');
+    assert.equal(redactUrl(PG), 'postgres://celerity:***@db.internal:5432/celerity');
+    assert.equal(redactUrl('amqps://guest:guest@127.0.0.1'), 'amqps://guest:***@127.0.0.1');
+    assert.equal(redactUrl('postgresql://u:p@h/db?sslmode=require'), 'postgresql://u:***@h/db?sslmode=require');
+  });
+
+  void it('leaves URLs without a password alone', () => {
+    for (const url of ['amqp://127.0.0.1:5672', 'amqp://guest@host', 'postgres://db/celerity', 'http://host:8080/path']) {
+      assert.equal(redactUrl(url), url);
+    }
+  });
+
+  void it('redacts every URL inside a longer text, including a comma-separated list', () => {
+    const text = `Cannot connect to RabbitMQ at ${AMQP}, amqp://other:${PASSWORD}@node2 (and ${PG})`;
+    const redacted = redactSecrets(text);
+    assert.ok(!redacted.includes(PASSWORD), redacted);
+    assert.equal(
+      redacted,
+      'Cannot connect to RabbitMQ at amqp://celerity:***@rabbit.internal:5672/prod, amqp://other:***@node2 (and postgres://celerity:***@db.internal:5432/celerity)',
+    );
+  });
+
+  void it('redacts a password with no user name', () => {
+    assert.equal(redactUrl(`amqp://:${PASSWORD}@host`), 'amqp://:***@host');
+  });
+
+  void it("hides all of a password that contains a raw '@' (URL parsers take the last '@')", () => {
+    // new URL() (and so amqplib and AMQP_URL validation) accepts this, with password "p@ss-word".
+    const url = 'amqp://user:p@ss-word@host:5672';
+    assert.equal(new URL(url).host, 'host:5672');
+    const redacted = redactUrl(url);
+    assert.ok(!redacted.includes('ss-word'), `password fragment leaked: ${redacted}`);
+  });
+});
+
+void describe('createLogger: passwords never reach the output', () => {
+  void it('in the message', async () => {
+    const out = await logBoth((logger) => logger.info(`connecting to ${AMQP}`));
+    assertNoPassword(out);
+    assert.ok(out.json[0]?.includes('amqp://celerity:***@rabbit.internal:5672/prod'), 'the redacted URL is still logged');
+    assert.ok(out.text[0]?.includes('amqp://celerity:***@rabbit.internal:5672/prod'));
+  });
+
+  void it('in metadata, top-level and nested in objects and arrays', async () => {
+    const out = await logBoth((logger) => logger.warn('retrying', { url: AMQP, db: { url: PG }, nodes: [AMQP, { url: AMQP }] }));
+    assertNoPassword(out);
+    const parsed = JSON.parse(out.json[0] ?? '{}');
+    assert.equal(parsed.url, 'amqp://celerity:***@rabbit.internal:5672/prod');
+    assert.equal(parsed.db.url, 'postgres://celerity:***@db.internal:5432/celerity');
+    assert.equal(parsed.level, 'warn');
+    assert.equal(parsed.service, 'test');
+  });
+
+  void it('in deeply nested metadata', async () => {
+    const out = await logBoth((logger) => logger.info('deep', { a: { b: { c: { d: { e: { f: { url: AMQP } } } } } } }));
+    assertNoPassword(out);
+  });
+
+  void it('in the default metadata of a child logger', async () => {
+    const out = await logBoth((logger) => logger.child({ broker: AMQP }).info('child line'));
+    assertNoPassword(out);
+  });
+
+  void it("in an Error's message and stack logged as { err }", async () => {
+    const out = await logBoth((logger) => logger.error('broker failed', { err: new Error(`connect ECONNREFUSED ${AMQP}`) }));
+    assertNoPassword(out);
+    const parsed = JSON.parse(out.json[0] ?? '{}');
+    assert.equal(parsed.err.type, 'Error');
+    assert.equal(parsed.err.message, 'connect ECONNREFUSED amqp://celerity:***@rabbit.internal:5672/prod');
+    assert.match(parsed.err.stack, /^Error: connect ECONNREFUSED amqp:\/\/celerity:\*\*\*@/);
+  });
+
+  void it("keeps an Error's code when logged as { err }", async () => {
+    const err = Object.assign(new Error('refused'), { code: 'ECONNREFUSED' });
+    const out = await logBoth((logger) => logger.error('x', { err }));
+    assert.equal(JSON.parse(out.json[0] ?? '{}').err.code, 'ECONNREFUSED');
+  });
+
+  void it('in an Error given as the second argument', async () => {
+    const out = await logBoth((logger) => logger.warn('while connecting', new Error(`refused by ${AMQP}`)));
+    assertNoPassword(out);
+  });
+
+  void it('in an Error logged on its own', async () => {
+    const out = await logBoth((logger) => logger.error(new Error(`Cannot connect to RabbitMQ at ${AMQP}`)));
+    assertNoPassword(out);
+  });
+
+  void it('in an Error under another metadata key (e.g. an invalid-URL TypeError, whose `input` is the URL)', async () => {
+    let urlError: unknown;
+    try {
+      new URL(`amqp://celerity:${PASSWORD}@rabbit.internal:99999`);
+    } catch (err) {
+      urlError = err;
+    }
+    assert.ok(urlError instanceof TypeError);
+    const out = await logBoth((logger) => logger.warn('bad broker URL', { cause: urlError }));
+    assertNoPassword(out);
+  });
+
+  void it('respects the level', async () => {
+    const { logger, lines } = capture(true, 'info');
+    logger.debug(`hidden ${AMQP}`);
+    logger.info('shown');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(lines.length, 1);
+    assert.match(lines[0] ?? '', /"message":"shown"/);
+  });
+});
+
+void describe('createSilentLogger', () => {
+  void it('is silent and accepts every level', () => {
+    const logger = createSilentLogger();
+    assert.equal(logger.silent, true);
+    logger.error('x');
+    logger.debug('y', { url: AMQP });
+  });
+});

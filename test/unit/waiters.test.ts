@@ -1,0 +1,223 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSilentLogger, type TaskOutcome, type TaskRecord, type TaskStore } from '../../shared/src/index.js';
+import { TaskWaiters, type TaskWaitersOptions } from '../../gateway/src/waiters.js';
+import { track, turns, waitFor } from './support.js';
+
+/** The part of TaskStore that TaskWaiters uses, answering from an in-memory set of finished tasks. */
+class FakeStore {
+  readonly finished = new Map<string, TaskRecord>();
+  readonly queries: string[][] = [];
+  failures = 0;
+
+  getFinished(ids: readonly string[]): Promise<TaskRecord[]> {
+    this.queries.push([...ids]);
+    if (this.failures > 0) {
+      this.failures--;
+      return Promise.reject(new Error('database unavailable'));
+    }
+    return Promise.resolve(ids.flatMap((id) => this.finished.get(id) ?? []));
+  }
+
+  finish(id: string): TaskRecord {
+    const record: TaskRecord = {
+      id,
+      name: 'demo.add',
+      queue: 'demo',
+      state: 'SUCCESS',
+      args: [1, 2],
+      kwargs: {},
+      result: 3,
+      retries: 0,
+      createdAt: new Date(),
+      finishedAt: new Date(),
+    };
+    this.finished.set(id, record);
+    return record;
+  }
+}
+
+function setup(options: Partial<TaskWaitersOptions> = {}): { store: FakeStore; waiters: TaskWaiters } {
+  const store = new FakeStore();
+  const waiters = new TaskWaiters({
+    store: store as unknown as TaskStore,
+    logger: createSilentLogger(),
+    tickMs: 2,
+    minPollMs: 2,
+    maxPollMs: 10,
+    ...options,
+  });
+  return { store, waiters };
+}
+
+function outcome(id: string): TaskOutcome {
+  return { id, state: 'SUCCESS', result: 42, finishedAt: new Date() };
+}
+
+/** Long enough never to fire during a test; every waiter using it is ended explicitly. */
+const LONG = 10_000;
+
+void describe('TaskWaiters', () => {
+  void it('resolveReply resolves every waiter of that task and only those', async () => {
+    // Polling effectively off, so only the reply can resolve them.
+    const { waiters } = setup({ tickMs: 1000 });
+    const a1 = track(waiters.wait('a', { timeoutMs: LONG, pollAfterMs: LONG }));
+    const a2 = track(waiters.wait('a', { timeoutMs: LONG, pollAfterMs: LONG }));
+    const b = track(waiters.wait('b', { timeoutMs: LONG, pollAfterMs: LONG }));
+    assert.equal(waiters.size, 3);
+
+    const reply = outcome('a');
+    waiters.resolveReply(reply);
+    await turns();
+    assert.deepEqual(a1.state, { status: 'fulfilled', value: { kind: 'reply', outcome: reply } });
+    assert.deepEqual(a2.state, { status: 'fulfilled', value: { kind: 'reply', outcome: reply } });
+    assert.equal(b.state.status, 'pending');
+    assert.equal(waiters.size, 1);
+
+    waiters.resolveReply(outcome('a')); // nobody left for a: no effect
+    waiters.resolveReply(outcome('unknown'));
+    assert.equal(waiters.size, 1);
+
+    waiters.resolveReply(outcome('b'));
+    await turns();
+    assert.equal(b.state.status, 'fulfilled');
+    assert.equal(waiters.size, 0);
+  });
+
+  void it('resolves undefined at the deadline and forgets the waiter', async () => {
+    const { waiters, store } = setup();
+    const started = Date.now();
+    const result = await waiters.wait('slow', { timeoutMs: 20 });
+    assert.equal(result, undefined);
+    assert.ok(Date.now() - started >= 15, 'not before the deadline');
+    assert.equal(waiters.size, 0);
+    // A late finish or reply for it has nobody to resolve.
+    store.finish('slow');
+    waiters.resolveReply(outcome('slow'));
+    assert.equal(waiters.size, 0);
+  });
+
+  void it('resolves undefined when the signal aborts, and forgets the waiter', async () => {
+    const { waiters } = setup();
+    const controller = new AbortController();
+    const waiting = track(waiters.wait('x', { timeoutMs: LONG, pollAfterMs: LONG, signal: controller.signal }));
+    const other = track(waiters.wait('x', { timeoutMs: LONG, pollAfterMs: LONG }));
+    assert.equal(waiters.size, 2);
+    controller.abort();
+    await turns();
+    assert.deepEqual(waiting.state, { status: 'fulfilled', value: undefined });
+    assert.equal(other.state.status, 'pending', 'only the aborted request ends');
+    assert.equal(waiters.size, 1);
+    waiters.resolveReply(outcome('x'));
+    await turns();
+    assert.equal(other.state.status, 'fulfilled');
+    assert.equal(waiters.size, 0);
+  });
+
+  void it('resolves undefined at once for an already-aborted signal, registering nothing', async () => {
+    const { waiters, store } = setup();
+    const result = await waiters.wait('x', { timeoutMs: LONG, signal: AbortSignal.abort() });
+    assert.equal(result, undefined);
+    assert.equal(waiters.size, 0);
+    assert.equal(store.queries.length, 0);
+  });
+
+  void it('a store poll resolves a waiter whose task has finished', async () => {
+    const { waiters, store } = setup();
+    const done = track(waiters.wait('p', { timeoutMs: LONG }));
+    const notDone = track(waiters.wait('q', { timeoutMs: LONG }));
+    await waitFor(() => store.queries.length >= 1, 'a first poll');
+    assert.equal(done.state.status, 'pending', 'not finished yet');
+    const record = store.finish('p');
+    await waitFor(() => done.state.status !== 'pending', 'the poll to find p');
+    assert.deepEqual(done.state, { status: 'fulfilled', value: { kind: 'record', record } });
+    assert.equal(notDone.state.status, 'pending');
+    assert.equal(waiters.size, 1);
+    waiters.cancelAll();
+    await turns();
+    assert.deepEqual(notDone.state, { status: 'fulfilled', value: undefined });
+    assert.equal(waiters.size, 0);
+  });
+
+  void it('polls the ids of all due waiters in one query, once per id', async () => {
+    const { waiters, store } = setup();
+    const ids = ['a', 'b', 'c'];
+    const all = ids.map((id) => waiters.wait(id, { timeoutMs: LONG }));
+    const twice = waiters.wait('a', { timeoutMs: LONG });
+    await waitFor(() => store.queries.length >= 1, 'a poll');
+    assert.deepEqual([...(store.queries[0] ?? [])].sort(), ids);
+    for (const id of ids) store.finish(id);
+    const results = await Promise.all([...all, twice]);
+    assert.ok(results.every((r) => r?.kind === 'record'));
+    assert.equal(waiters.size, 0);
+  });
+
+  void it('puts at most pollBatch ids in one query', async () => {
+    const { waiters, store } = setup({ pollBatch: 2 });
+    const all = ['a', 'b', 'c', 'd', 'e'].map((id) => waiters.wait(id, { timeoutMs: LONG }));
+    await waitFor(() => store.queries.length >= 3, 'three polls');
+    assert.ok(store.queries.every((q) => q.length <= 2), JSON.stringify(store.queries));
+    waiters.cancelAll();
+    assert.deepEqual(await Promise.all(all), [undefined, undefined, undefined, undefined, undefined]);
+    assert.equal(waiters.size, 0);
+  });
+
+  void it('does not poll the store before pollAfterMs', async () => {
+    const { waiters, store } = setup();
+    const waiting = waiters.wait('r', { timeoutMs: LONG, pollAfterMs: LONG });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.equal(store.queries.length, 0, 'replies are expected first');
+    waiters.resolveReply(outcome('r'));
+    assert.equal((await waiting)?.kind, 'reply');
+    assert.equal(waiters.size, 0);
+  });
+
+  void it('keeps waiting when a poll fails, and a later poll resolves it', async () => {
+    const { waiters, store } = setup();
+    store.failures = 2;
+    store.finish('f');
+    const result = await waiters.wait('f', { timeoutMs: LONG });
+    assert.equal(result?.kind, 'record');
+    assert.ok(store.queries.length >= 3, `polled ${store.queries.length} times`);
+    assert.equal(waiters.size, 0);
+  });
+
+  void it('stops polling once no waiter is left', async () => {
+    const { waiters, store } = setup();
+    const waiting = waiters.wait('s', { timeoutMs: LONG });
+    await waitFor(() => store.queries.length >= 1, 'a poll');
+    waiters.resolveReply(outcome('s'));
+    await waiting;
+    const polls = store.queries.length;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(store.queries.length <= polls + 1, `kept polling: ${polls} → ${store.queries.length}`);
+    assert.equal(waiters.size, 0);
+  });
+
+  void it('cancelAll ends every waiter with undefined and stops polling', async () => {
+    const { waiters, store } = setup();
+    const all = [
+      waiters.wait('a', { timeoutMs: LONG }),
+      waiters.wait('a', { timeoutMs: LONG }),
+      waiters.wait('b', { timeoutMs: LONG, pollAfterMs: LONG }),
+    ];
+    assert.equal(waiters.size, 3);
+    waiters.cancelAll();
+    assert.deepEqual(await Promise.all(all), [undefined, undefined, undefined]);
+    assert.equal(waiters.size, 0);
+    const polls = store.queries.length;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(store.queries.length <= polls + 1, `kept polling after cancelAll: ${polls} → ${store.queries.length}`);
+  });
+
+  void it('a reply after the deadline or abort does not resurrect anything', async () => {
+    const { waiters } = setup();
+    const controller = new AbortController();
+    const aborted = waiters.wait('z', { timeoutMs: LONG, pollAfterMs: LONG, signal: controller.signal });
+    controller.abort();
+    assert.equal(await aborted, undefined);
+    waiters.resolveReply(outcome('z'));
+    controller.abort();
+    assert.equal(waiters.size, 0);
+  });
+});
