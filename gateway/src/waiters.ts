@@ -6,7 +6,7 @@
  * tick serves every waiter due for a poll, so the cost does not grow with each request.
  * Every waiter ends: with an outcome, at its deadline, or when its request goes away.
  */
-import type { Logger, TaskOutcome, TaskRecord, TaskStore } from '../../shared/src/index.js';
+import { isFinalState, type Logger, type TaskOutcome, type TaskRecord, type TaskStore } from '../../shared/src/index.js';
 
 export type Finished = { kind: 'reply'; outcome: TaskOutcome } | { kind: 'record'; record: TaskRecord };
 
@@ -32,7 +32,7 @@ export interface TaskWaitersOptions {
   tickMs?: number;
   /** First poll interval of a waiter; doubles up to `maxPollMs`. @default 200 */
   minPollMs?: number;
-  /** @default 2000 */
+  /** @default 1000 */
   maxPollMs?: number;
   /** Ids per poll query. @default 1000 */
   pollBatch?: number;
@@ -46,7 +46,7 @@ export class TaskWaiters {
   #count = 0;
 
   constructor(options: TaskWaitersOptions) {
-    this.#options = { tickMs: 100, minPollMs: 200, maxPollMs: 2000, pollBatch: 1000, ...options };
+    this.#options = { tickMs: 100, minPollMs: 200, maxPollMs: 1000, pollBatch: 1000, ...options };
   }
 
   get size(): number {
@@ -79,8 +79,12 @@ export class TaskWaiters {
     });
   }
 
-  /** A reply arrived: resolve everyone waiting on that task. */
+  /**
+   * A reply arrived: resolve everyone waiting on that task. Only final states end a wait:
+   * Celery's rpc:// backend also sends STARTED (task_track_started) and custom states.
+   */
   resolveReply(outcome: TaskOutcome): void {
+    if (!isFinalState(outcome.state)) return;
     this.#resolveAll(outcome.id, { kind: 'reply', outcome });
   }
 

@@ -71,7 +71,9 @@ export class RetryableError extends Error {
 }
 
 export function isPermanentError(err: unknown): boolean {
-  return err instanceof PermanentError || (err instanceof Error && err.name === 'PermanentError');
+  if (err instanceof PermanentError) return true;
+  // After structured cloning (worker threads) or JSON, an error is a plain object: go by name.
+  return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'PermanentError';
 }
 
 /** Turns any thrown value into an Error without losing what was thrown. */

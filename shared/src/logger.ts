@@ -7,7 +7,9 @@ import type { LogLevel } from './config.js';
 
 export type Logger = winston.Logger;
 
-const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^@/?#\s]*@/gi;
+// The password runs to the LAST '@' of the authority: URL parsers (and amqplib) accept a raw
+// '@' inside a password, so stopping at the first one would print the rest of it.
+const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^/?#\s]*@/gi;
 
 /** Replaces the password of every URL in `text` with `***`. */
 export function redactSecrets(text: string): string {
@@ -19,10 +21,25 @@ export function redactUrl(url: string): string {
   return redactSecrets(url);
 }
 
+/** Deeper metadata than this is cut rather than printed unchecked. */
+const MAX_DEPTH = 8;
+
+function serialiseError(err: Error): Record<string, unknown> {
+  return {
+    type: err.name,
+    message: redactSecrets(err.message),
+    code: (err as { code?: unknown }).code,
+    stack: err.stack === undefined ? undefined : redactSecrets(err.stack),
+  };
+}
+
 function redactValue(value: unknown, depth: number): unknown {
   if (typeof value === 'string') return redactSecrets(value);
-  if (depth > 4 || value === null || typeof value !== 'object') return value;
-  if (value instanceof Error) return value;
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > MAX_DEPTH) return '[nested too deep]';
+  // Errors anywhere in the metadata: only name, message, code and stack, all redacted (their
+  // other fields may hold inputs, such as the full URL of a failed `new URL()`).
+  if (value instanceof Error) return serialiseError(value);
   if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = redactValue(v, depth + 1);
@@ -30,25 +47,17 @@ function redactValue(value: unknown, depth: number): unknown {
 }
 
 const redact = winston.format((info) => {
-  for (const key of Object.keys(info)) {
-    (info as Record<string, unknown>)[key] = redactValue((info as Record<string, unknown>)[key], 0);
-  }
+  const record = info as Record<string, unknown>;
+  for (const key of Object.keys(record)) record[key] = redactValue(record[key], 0);
+  // An Error logged on its own keeps message and stack as non-enumerable own properties.
+  if (typeof record.message === 'string') record.message = redactSecrets(record.message);
+  if (typeof record.stack === 'string') record.stack = redactSecrets(record.stack);
   return info;
 });
 
-/** Errors logged as `{ err }` become `{ err: { type, message, code, stack } }` in JSON. */
-const errors = winston.format((info) => {
-  const err = (info as Record<string, unknown>).err;
-  if (err instanceof Error) {
-    (info as Record<string, unknown>).err = {
-      type: err.name,
-      message: redactSecrets(err.message),
-      code: (err as { code?: unknown }).code,
-      stack: err.stack === undefined ? undefined : redactSecrets(err.stack),
-    };
-  }
-  return info;
-});
+/** `logger.error(err)`: make the error's message and stack ordinary (enumerable) fields. */
+const errors = winston.format.errors({ stack: true });
+
 
 export interface LoggerOptions {
   service: string;
@@ -62,9 +71,9 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): Logger {
   const json = options.json ?? !process.stdout.isTTY;
   const format = json
-    ? winston.format.combine(errors(), redact(), winston.format.timestamp(), winston.format.json())
+    ? winston.format.combine(errors, redact(), winston.format.timestamp(), winston.format.json())
     : winston.format.combine(
-        errors(),
+        errors,
         redact(),
         winston.format.timestamp({ format: 'HH:mm:ss.SSS' }),
         winston.format.colorize(),

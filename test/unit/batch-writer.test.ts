@@ -45,8 +45,8 @@ function writer(fake: FakeFlush, options: { maxBatch?: number; maxInFlight?: num
   });
 }
 
-void describe('BatchWriter', () => {
-  void it('writes the rows of one tick in one flush, and resolves each writer after it', async () => {
+describe('BatchWriter', () => {
+  it('writes the rows of one tick in one flush, and resolves each writer after it', async () => {
     const fake = new FakeFlush();
     const w = writer(fake);
     const writes = [w.write({ key: 'a', value: 1 }), w.write({ key: 'b', value: 2 }), w.write({ key: 'c', value: 3 })];
@@ -63,7 +63,7 @@ void describe('BatchWriter', () => {
     await Promise.all(writes);
   });
 
-  void it('merges rows with the same key into one row, resolving every writer', async () => {
+  it('merges rows with the same key into one row, resolving every writer', async () => {
     const fake = new FakeFlush();
     const w = writer(fake);
     const writes = [
@@ -82,7 +82,7 @@ void describe('BatchWriter', () => {
     await Promise.all(writes);
   });
 
-  void it('puts at most maxBatch rows in one flush', async () => {
+  it('puts at most maxBatch rows in one flush', async () => {
     const fake = new FakeFlush();
     const w = writer(fake, { maxBatch: 2, maxInFlight: 10 });
     const writes = ['a', 'b', 'c', 'd', 'e'].map((key, value) => w.write({ key, value }));
@@ -98,7 +98,7 @@ void describe('BatchWriter', () => {
     await Promise.all(writes);
   });
 
-  void it('runs at most maxInFlight flushes at once; later rows wait and are gathered', async () => {
+  it('runs at most maxInFlight flushes at once; later rows wait and are gathered', async () => {
     const fake = new FakeFlush();
     const w = writer(fake, { maxBatch: 1, maxInFlight: 2 });
     const first = ['a', 'b', 'c', 'd'].map((key) => w.write({ key, value: 0 }));
@@ -122,7 +122,7 @@ void describe('BatchWriter', () => {
     assert.ok(fake.maxSeenInFlight <= 2, `saw ${fake.maxSeenInFlight} flushes at once`);
   });
 
-  void it('gathers rows written during a flush into the next one', async () => {
+  it('gathers rows written during a flush into the next one', async () => {
     const fake = new FakeFlush();
     const w = writer(fake, { maxInFlight: 1 });
     const a = w.write({ key: 'a', value: 1 });
@@ -142,7 +142,7 @@ void describe('BatchWriter', () => {
     await Promise.all(later);
   });
 
-  void it('a failed flush rejects exactly the writers of that batch; later writes still work', async () => {
+  it('a failed flush rejects exactly the writers of that batch; later writes still work', async () => {
     const fake = new FakeFlush();
     const w = writer(fake, { maxBatch: 2, maxInFlight: 2 });
     const a1 = track(w.write({ key: 'a', value: 1 }));
@@ -167,14 +167,14 @@ void describe('BatchWriter', () => {
     await again;
   });
 
-  void it('idle() resolves at once when nothing was written', async () => {
+  it('idle() resolves at once when nothing was written', async () => {
     const fake = new FakeFlush();
     const w = writer(fake);
     await w.idle();
     assert.equal(fake.calls.length, 0);
   });
 
-  void it('idle() resolves only after every row has been flushed', async () => {
+  it('idle() resolves only after every row has been flushed', async () => {
     const fake = new FakeFlush();
     const w = writer(fake, { maxBatch: 1, maxInFlight: 1 });
     const writes = [w.write({ key: 'a', value: 1 }), w.write({ key: 'b', value: 1 }), w.write({ key: 'c', value: 1 })];
@@ -190,7 +190,7 @@ void describe('BatchWriter', () => {
     assert.equal(w.pending, 0);
   });
 
-  void it('idle() also resolves when the last flush failed', async () => {
+  it('idle() also resolves when the last flush failed', async () => {
     const fake = new FakeFlush();
     const w = writer(fake);
     const write = track(w.write({ key: 'a', value: 1 }));

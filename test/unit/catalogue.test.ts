@@ -37,8 +37,8 @@ function assertInvalid(check: ArgumentCheck, path: string): void {
   }
 }
 
-void describe('catalogue: the demo tasks', () => {
-  void it('lists the five demo tasks, all on queue demo, only demo.fib CPU-bound', () => {
+describe('catalogue: the demo tasks', () => {
+  it('lists the five demo tasks, all on queue demo, only demo.fib CPU-bound', () => {
     assert.deepEqual(catalogue.names().sort(), ['demo.add', 'demo.echo', 'demo.fail', 'demo.fib', 'demo.sleep']);
     for (const name of catalogue.names()) assert.equal(task(name).queue, 'demo');
     assert.deepEqual(
@@ -48,13 +48,13 @@ void describe('catalogue: the demo tasks', () => {
     assert.equal(catalogue.get('demo.nope'), undefined);
   });
 
-  void it('defaultQueues lists each queue once', () => {
+  it('defaultQueues lists each queue once', () => {
     assert.deepEqual(catalogue.defaultQueues(), ['demo']);
   });
 });
 
-void describe('catalogue: checkArguments', () => {
-  void it('demo.add takes exactly two numbers and no kwargs', () => {
+describe('catalogue: checkArguments', () => {
+  it('demo.add takes exactly two numbers and no kwargs', () => {
     assertValid(checkArguments(task('demo.add'), [1, 2.5], {}), [1, 2.5]);
     assertInvalid(checkArguments(task('demo.add'), [1], {}), 'args');
     assertInvalid(checkArguments(task('demo.add'), [1, 2, 3], {}), 'args');
@@ -64,7 +64,7 @@ void describe('catalogue: checkArguments', () => {
     assertInvalid(checkArguments(task('demo.add'), { 0: 1, 1: 2 }, {}), 'args');
   });
 
-  void it('demo.echo takes anything JSON', () => {
+  it('demo.echo takes anything JSON', () => {
     const args = [1, 'two', { three: [3] }, null];
     assertValid(checkArguments(task('demo.echo'), args, { k: 'v', n: { deep: true } }), args, { k: 'v', n: { deep: true } });
     assertValid(checkArguments(task('demo.echo'), [], {}), []);
@@ -72,7 +72,7 @@ void describe('catalogue: checkArguments', () => {
     assertInvalid(checkArguments(task('demo.echo'), [], [1]), 'kwargs');
   });
 
-  void it('demo.sleep takes seconds from 0 to SLEEP_MAX_S', () => {
+  it('demo.sleep takes seconds from 0 to SLEEP_MAX_S', () => {
     assertValid(checkArguments(task('demo.sleep'), [0], {}), [0]);
     assertValid(checkArguments(task('demo.sleep'), [0.25], {}), [0.25]);
     assertValid(checkArguments(task('demo.sleep'), [SLEEP_MAX_S], {}), [SLEEP_MAX_S]);
@@ -81,13 +81,13 @@ void describe('catalogue: checkArguments', () => {
     assertInvalid(checkArguments(task('demo.sleep'), ['1'], {}), 'args.0');
   });
 
-  void it('demo.fail takes one string', () => {
+  it('demo.fail takes one string', () => {
     assertValid(checkArguments(task('demo.fail'), ['boom'], {}), ['boom']);
     assertInvalid(checkArguments(task('demo.fail'), [42], {}), 'args.0');
     assertInvalid(checkArguments(task('demo.fail'), [], {}), 'args');
   });
 
-  void it('demo.fib takes a whole number from 0 to FIB_MAX_N', () => {
+  it('demo.fib takes a whole number from 0 to FIB_MAX_N', () => {
     assert.equal(FIB_MAX_N, 45);
     assertValid(checkArguments(task('demo.fib'), [0], {}), [0]);
     assertValid(checkArguments(task('demo.fib'), [FIB_MAX_N], {}), [FIB_MAX_N]);
@@ -97,7 +97,7 @@ void describe('catalogue: checkArguments', () => {
     assertInvalid(checkArguments(task('demo.fib'), [10, 11], {}), 'args');
   });
 
-  void it('reports problems in args and kwargs together', () => {
+  it('reports problems in args and kwargs together', () => {
     const check = checkArguments(task('demo.add'), ['a', 'b'], { extra: true });
     assert.equal(check.ok, false);
     if (!check.ok) {
@@ -109,7 +109,7 @@ void describe('catalogue: checkArguments', () => {
   });
 });
 
-void describe('catalogue: Catalogue', () => {
+describe('catalogue: Catalogue', () => {
   const def = (name: string, queue: string): TaskDefinition => ({
     name,
     queue,
@@ -119,11 +119,11 @@ void describe('catalogue: Catalogue', () => {
     description: name,
   });
 
-  void it('refuses a task name declared twice', () => {
+  it('refuses a task name declared twice', () => {
     assert.throws(() => new Catalogue([def('a.b', 'q1'), def('c.d', 'q1'), def('a.b', 'q2')]), /a\.b is declared twice/);
   });
 
-  void it('defaultQueues lists distinct queues in declaration order', () => {
+  it('defaultQueues lists distinct queues in declaration order', () => {
     const c = new Catalogue([def('a', 'q1'), def('b', 'q2'), def('c', 'q1'), def('d', 'q3')]);
     assert.deepEqual(c.defaultQueues(), ['q1', 'q2', 'q3']);
     assert.deepEqual(c.names(), ['a', 'b', 'c', 'd']);

@@ -27,8 +27,8 @@ function assertConfigError(fn: () => unknown, variable: string): ConfigError {
   return caught;
 }
 
-void describe('config: defaults', () => {
-  void it('gateway config from an empty environment uses the defaults', () => {
+describe('config: defaults', () => {
+  it('gateway config from an empty environment uses the defaults', () => {
     const config = loadGatewayConfig({});
     assert.deepEqual(config, {
       amqpUrls: [DEFAULTS.amqpUrl],
@@ -44,7 +44,7 @@ void describe('config: defaults', () => {
     });
   });
 
-  void it('worker config from an empty environment uses the defaults and the catalogue queues', () => {
+  it('worker config from an empty environment uses the defaults and the catalogue queues', () => {
     const config = loadWorkerConfig({}, {}, WORKER_DEFAULTS);
     assert.deepEqual(config.queues, ['demo']);
     assert.equal(config.concurrency, 16);
@@ -55,18 +55,18 @@ void describe('config: defaults', () => {
     assert.deepEqual(config.amqpUrls, [DEFAULTS.amqpUrl]);
   });
 
-  void it('blank variables count as unset', () => {
+  it('blank variables count as unset', () => {
     const config = loadGatewayConfig({ GATEWAY_PORT: '   ', LOG_LEVEL: '', AMQP_URL: ' ' });
     assert.equal(config.port, 8080);
     assert.equal(config.logLevel, 'info');
     assert.deepEqual(config.amqpUrls, [DEFAULTS.amqpUrl]);
   });
 
-  void it('cpuThreads is at least 1 even when no CPU count is known', () => {
+  it('cpuThreads is at least 1 even when no CPU count is known', () => {
     assert.equal(loadWorkerConfig({}, {}, { queues: ['demo'], cpus: 0 }).cpuThreads, 1);
   });
 
-  void it('reads valid values', () => {
+  it('reads valid values', () => {
     const config = loadGatewayConfig({
       GATEWAY_PORT: '9000',
       LOG_LEVEL: 'debug',
@@ -84,48 +84,48 @@ void describe('config: defaults', () => {
   });
 });
 
-void describe('config: AMQP_URL', () => {
-  void it('refuses a URL that is not amqp:// or amqps://', () => {
+describe('config: AMQP_URL', () => {
+  it('refuses a URL that is not amqp:// or amqps://', () => {
     assertConfigError(() => loadGatewayConfig({ AMQP_URL: 'http://guest:guest@localhost:5672' }), 'AMQP_URL');
     assertConfigError(() => loadGatewayConfig({ AMQP_URL: 'not a url' }), 'AMQP_URL');
     assertConfigError(() => loadWorkerConfig({ AMQP_URL: 'redis://localhost' }, {}, WORKER_DEFAULTS), 'AMQP_URL');
   });
 
-  void it('does not echo the password of a refused URL', () => {
+  it('does not echo the password of a refused URL', () => {
     const err = assertConfigError(() => loadCommonConfig({ AMQP_URL: 'http://guest:hunter2@localhost' }), 'AMQP_URL');
     assert.ok(!err.message.includes('hunter2'));
   });
 
-  void it('accepts a comma-separated list of nodes, in order, ignoring blanks', () => {
+  it('accepts a comma-separated list of nodes, in order, ignoring blanks', () => {
     const config = loadCommonConfig({ AMQP_URL: 'amqp://a:1@node1:5672, amqps://a:1@node2:5671 ,,amqp://node3' });
     assert.deepEqual(config.amqpUrls, ['amqp://a:1@node1:5672', 'amqps://a:1@node2:5671', 'amqp://node3']);
   });
 
-  void it('refuses a list with one bad entry, and a list of nothing', () => {
+  it('refuses a list with one bad entry, and a list of nothing', () => {
     assertConfigError(() => loadCommonConfig({ AMQP_URL: 'amqp://node1,http://node2' }), 'AMQP_URL');
     assertConfigError(() => parseAmqpUrls('AMQP_URL', ' , ,'), 'AMQP_URL');
   });
 });
 
-void describe('config: other variables', () => {
-  void it('refuses a bad DATABASE_URL and DATABASE_SCHEMA', () => {
+describe('config: other variables', () => {
+  it('refuses a bad DATABASE_URL and DATABASE_SCHEMA', () => {
     assertConfigError(() => loadCommonConfig({ DATABASE_URL: 'mysql://db/x' }), 'DATABASE_URL');
     assertConfigError(() => loadCommonConfig({ DATABASE_URL: '::' }), 'DATABASE_URL');
     assertConfigError(() => loadCommonConfig({ DATABASE_SCHEMA: 'Bad-Schema' }), 'DATABASE_SCHEMA');
   });
 
   for (const port of ['abc', '8o', '65536', '-1', '80.5']) {
-    void it(`refuses GATEWAY_PORT=${port}`, () => {
+    it(`refuses GATEWAY_PORT=${port}`, () => {
       assertConfigError(() => loadGatewayConfig({ GATEWAY_PORT: port }), 'GATEWAY_PORT');
     });
   }
 
-  void it('accepts GATEWAY_PORT at the bounds', () => {
+  it('accepts GATEWAY_PORT at the bounds', () => {
     assert.equal(loadGatewayConfig({ GATEWAY_PORT: '0' }).port, 0);
     assert.equal(loadGatewayConfig({ GATEWAY_PORT: '65535' }).port, 65535);
   });
 
-  void it('parses GATEWAY_MAX_BODY sizes', () => {
+  it('parses GATEWAY_MAX_BODY sizes', () => {
     assert.equal(loadGatewayConfig({ GATEWAY_MAX_BODY: '1mb' }).maxBodyBytes, 1024 * 1024);
     assert.equal(loadGatewayConfig({ GATEWAY_MAX_BODY: '512kb' }).maxBodyBytes, 512 * 1024);
     assert.equal(loadGatewayConfig({ GATEWAY_MAX_BODY: '2MB' }).maxBodyBytes, 2 * 1024 * 1024);
@@ -135,12 +135,12 @@ void describe('config: other variables', () => {
   });
 
   for (const size of ['abc', '1tb', 'mb', '-1mb', '0', '1 m b']) {
-    void it(`refuses GATEWAY_MAX_BODY=${size}`, () => {
+    it(`refuses GATEWAY_MAX_BODY=${size}`, () => {
       assertConfigError(() => loadGatewayConfig({ GATEWAY_MAX_BODY: size }), 'GATEWAY_MAX_BODY');
     });
   }
 
-  void it('refuses an unknown LOG_LEVEL and accepts every known one', () => {
+  it('refuses an unknown LOG_LEVEL and accepts every known one', () => {
     assertConfigError(() => loadGatewayConfig({ LOG_LEVEL: 'loud' }), 'LOG_LEVEL');
     assertConfigError(() => loadWorkerConfig({ LOG_LEVEL: 'trace' }, {}, WORKER_DEFAULTS), 'LOG_LEVEL');
     for (const level of ['error', 'warn', 'info', 'http', 'verbose', 'debug']) {
@@ -148,7 +148,7 @@ void describe('config: other variables', () => {
     }
   });
 
-  void it('refuses out-of-range numbers, naming each variable', () => {
+  it('refuses out-of-range numbers, naming each variable', () => {
     assertConfigError(() => loadCommonConfig({ AMQP_HEARTBEAT_SECONDS: '3601' }), 'AMQP_HEARTBEAT_SECONDS');
     assertConfigError(() => loadGatewayConfig({ GATEWAY_MAX_WAIT_SECONDS: '0' }), 'GATEWAY_MAX_WAIT_SECONDS');
     assertConfigError(() => loadWorkerConfig({ WORKER_CONCURRENCY: '0' }, {}, WORKER_DEFAULTS), 'WORKER_CONCURRENCY');
@@ -159,29 +159,29 @@ void describe('config: other variables', () => {
   });
 });
 
-void describe('config: worker queues and flags', () => {
-  void it('reads WORKER_QUEUES as a de-duplicated list', () => {
+describe('config: worker queues and flags', () => {
+  it('reads WORKER_QUEUES as a de-duplicated list', () => {
     const config = loadWorkerConfig({ WORKER_QUEUES: 'demo, reports ,demo,,emails:eu' }, {}, WORKER_DEFAULTS);
     assert.deepEqual(config.queues, ['demo', 'reports', 'emails:eu']);
   });
 
   for (const queues of ['demo,has space', 'amq.direct', 'demo,bad/slash', ',', 'x'.repeat(201)]) {
-    void it(`refuses WORKER_QUEUES=${queues.length > 20 ? `${queues.slice(0, 10)}… (${queues.length} chars)` : queues}`, () => {
+    it(`refuses WORKER_QUEUES=${queues.length > 20 ? `${queues.slice(0, 10)}… (${queues.length} chars)` : queues}`, () => {
       assertConfigError(() => loadWorkerConfig({ WORKER_QUEUES: queues }, {}, WORKER_DEFAULTS), 'WORKER_QUEUES');
     });
   }
 
-  void it('--concurrency overrides WORKER_CONCURRENCY', () => {
+  it('--concurrency overrides WORKER_CONCURRENCY', () => {
     const config = loadWorkerConfig({ WORKER_CONCURRENCY: '4' }, { concurrency: '32' }, WORKER_DEFAULTS);
     assert.equal(config.concurrency, 32);
     assert.equal(loadWorkerConfig({ WORKER_CONCURRENCY: '4' }, {}, WORKER_DEFAULTS).concurrency, 4);
   });
 
-  void it('a bad --concurrency is reported as the flag, even when WORKER_CONCURRENCY is valid', () => {
+  it('a bad --concurrency is reported as the flag, even when WORKER_CONCURRENCY is valid', () => {
     assertConfigError(() => loadWorkerConfig({ WORKER_CONCURRENCY: '4' }, { concurrency: 'many' }, WORKER_DEFAULTS), '--concurrency');
   });
 
-  void it('--queues and --metrics-port override the environment and are named in errors', () => {
+  it('--queues and --metrics-port override the environment and are named in errors', () => {
     const config = loadWorkerConfig({ WORKER_QUEUES: 'a', WORKER_METRICS_PORT: '1' }, { queues: 'b,c', metricsPort: '0' }, WORKER_DEFAULTS);
     assert.deepEqual(config.queues, ['b', 'c']);
     assert.equal(config.metricsPort, 0);
@@ -190,9 +190,9 @@ void describe('config: worker queues and flags', () => {
   });
 });
 
-void describe('config: GATEWAY_HOST and AUTH_DISABLED', () => {
+describe('config: GATEWAY_HOST and AUTH_DISABLED', () => {
   for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1']) {
-    void it(`accepts loopback host ${host} without AUTH_DISABLED`, () => {
+    it(`accepts loopback host ${host} without AUTH_DISABLED`, () => {
       const config = loadGatewayConfig({ GATEWAY_HOST: host });
       assert.equal(config.host, host);
       assert.equal(config.authDisabled, false);
@@ -200,7 +200,7 @@ void describe('config: GATEWAY_HOST and AUTH_DISABLED', () => {
   }
 
   for (const host of ['0.0.0.0', '::', '10.0.0.5', 'gateway.example.com', '128.0.0.1']) {
-    void it(`refuses non-loopback host ${host} unless AUTH_DISABLED=true`, () => {
+    it(`refuses non-loopback host ${host} unless AUTH_DISABLED=true`, () => {
       const err = assertConfigError(() => loadGatewayConfig({ GATEWAY_HOST: host }), 'GATEWAY_HOST');
       assert.match(err.message, /AUTH_DISABLED=true/);
       assertConfigError(() => loadGatewayConfig({ GATEWAY_HOST: host, AUTH_DISABLED: 'false' }), 'GATEWAY_HOST');
@@ -210,7 +210,7 @@ void describe('config: GATEWAY_HOST and AUTH_DISABLED', () => {
     });
   }
 
-  void it('refuses an AUTH_DISABLED that is not a boolean', () => {
+  it('refuses an AUTH_DISABLED that is not a boolean', () => {
     assertConfigError(() => loadGatewayConfig({ GATEWAY_HOST: '0.0.0.0', AUTH_DISABLED: 'maybe' }), 'AUTH_DISABLED');
   });
 });

@@ -2,8 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CPU_TASKS, fib } from '../../worker/src/tasks/cpu.js';
 
-void describe('fib', () => {
-  void it('follows F(0) = 0, F(1) = 1', () => {
+describe('fib', () => {
+  it('follows F(0) = 0, F(1) = 1', () => {
     assert.equal(fib(0), 0);
     assert.equal(fib(1), 1);
     assert.deepEqual(
@@ -12,11 +12,11 @@ void describe('fib', () => {
     );
   });
 
-  void it('F(25) = 75025', () => {
+  it('F(25) = 75025', () => {
     assert.equal(fib(25), 75025);
   });
 
-  void it('is what the thread pool runs for demo.fib', () => {
+  it('is what the thread pool runs for demo.fib', () => {
     const run = CPU_TASKS['demo.fib'];
     assert.ok(run);
     assert.equal(run([20], {}), 6765);

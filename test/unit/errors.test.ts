@@ -11,8 +11,8 @@ import {
   type ErrorCode,
 } from '../../shared/src/index.js';
 
-void describe('CelerityError', () => {
-  void it('maps each code to its HTTP status', () => {
+describe('CelerityError', () => {
+  it('maps each code to its HTTP status', () => {
     const expected: [ErrorCode, number][] = [
       ['MALFORMED_JSON', 400],
       ['INVALID_ARGUMENTS', 400],
@@ -38,7 +38,7 @@ void describe('CelerityError', () => {
     }
   });
 
-  void it('is an Error with name, message, cause and retryAfterS', () => {
+  it('is an Error with name, message, cause and retryAfterS', () => {
     const cause = new Error('ECONNREFUSED');
     const err = new CelerityError('BROKER_UNAVAILABLE', 'Broker unavailable', { cause, retryAfterS: 2 });
     assert.ok(err instanceof Error);
@@ -48,20 +48,20 @@ void describe('CelerityError', () => {
     assert.equal(err.retryAfterS, 2);
   });
 
-  void it('has no cause or retryAfterS unless given', () => {
+  it('has no cause or retryAfterS unless given', () => {
     const err = new CelerityError('INTERNAL', 'oops');
     assert.equal(Object.hasOwn(err, 'cause'), false);
     assert.equal(err.retryAfterS, undefined);
   });
 
-  void it('keeps a cause that is not an Error', () => {
+  it('keeps a cause that is not an Error', () => {
     const err = new CelerityError('INTERNAL', 'oops', { cause: { code: 42 } });
     assert.deepEqual(err.cause, { code: 42 });
   });
 });
 
-void describe('ConfigError', () => {
-  void it('names the variable at the start of its message', () => {
+describe('ConfigError', () => {
+  it('names the variable at the start of its message', () => {
     const err = new ConfigError('GATEWAY_PORT', 'must be a number');
     assert.equal(err.message, 'GATEWAY_PORT must be a number');
     assert.equal(err.variable, 'GATEWAY_PORT');
@@ -70,21 +70,21 @@ void describe('ConfigError', () => {
   });
 });
 
-void describe('coerceError', () => {
-  void it('returns an Error unchanged', () => {
+describe('coerceError', () => {
+  it('returns an Error unchanged', () => {
     const err = new TypeError('bad');
     assert.equal(coerceError(err), err);
     const permanent = new PermanentError('never');
     assert.equal(coerceError(permanent), permanent);
   });
 
-  void it('turns a string into an Error with that message', () => {
+  it('turns a string into an Error with that message', () => {
     const err = coerceError('plain string');
     assert.ok(err instanceof Error);
     assert.equal(err.message, 'plain string');
   });
 
-  void it('turns an object into an Error that shows it as JSON and keeps it as cause', () => {
+  it('turns an object into an Error that shows it as JSON and keeps it as cause', () => {
     const thrown = { code: 7, reason: 'nope' };
     const err = coerceError(thrown);
     assert.ok(err instanceof Error);
@@ -92,7 +92,7 @@ void describe('coerceError', () => {
     assert.equal(err.cause, thrown);
   });
 
-  void it('handles values JSON cannot show', () => {
+  it('handles values JSON cannot show', () => {
     assert.equal(coerceError(undefined).message, 'Non-error thrown: undefined');
     assert.equal(coerceError(null).message, 'Non-error thrown: null');
     assert.equal(coerceError(42).message, 'Non-error thrown: 42');
@@ -105,23 +105,23 @@ void describe('coerceError', () => {
   });
 });
 
-void describe('isPermanentError', () => {
-  void it('recognises PermanentError', () => {
+describe('isPermanentError', () => {
+  it('recognises PermanentError', () => {
     assert.equal(isPermanentError(new PermanentError('x')), true);
     assert.equal(new PermanentError('x').name, 'PermanentError');
   });
 
-  void it('recognises an Error named PermanentError that is not an instance (another realm or thread)', () => {
+  it('recognises an Error named PermanentError that is not an instance (another realm or thread)', () => {
     const err = new Error('x');
     err.name = 'PermanentError';
     assert.equal(isPermanentError(err), true);
   });
 
-  void it('recognises a plain object named PermanentError (a deserialised error from another process)', () => {
+  it('recognises a plain object named PermanentError (a deserialised error from another process)', () => {
     assert.equal(isPermanentError({ name: 'PermanentError', message: 'invalid input' }), true);
   });
 
-  void it('refuses other errors and values', () => {
+  it('refuses other errors and values', () => {
     assert.equal(isPermanentError(new Error('x')), false);
     assert.equal(isPermanentError(new RetryableError('x')), false);
     assert.equal(isPermanentError('PermanentError'), false);

@@ -16,12 +16,12 @@ function assertInvalidWait(value: unknown, maxWaitS = 300): void {
   );
 }
 
-void describe('parseWait (?wait=)', () => {
-  void it('is 0 when absent', () => {
+describe('parseWait (?wait=)', () => {
+  it('is 0 when absent', () => {
     assert.equal(parseWait(undefined, 300), 0);
   });
 
-  void it('reads whole and fractional seconds up to the maximum', () => {
+  it('reads whole and fractional seconds up to the maximum', () => {
     assert.equal(parseWait('0', 300), 0);
     assert.equal(parseWait('1', 300), 1);
     assert.equal(parseWait('2.5', 300), 2.5);
@@ -31,18 +31,18 @@ void describe('parseWait (?wait=)', () => {
   });
 
   for (const value of ['', '-1', 'abc', '1e3', '.5', '5.', ' 5', '0x10', 'Infinity', 'NaN', '1s']) {
-    void it(`refuses ${JSON.stringify(value)}`, () => {
+    it(`refuses ${JSON.stringify(value)}`, () => {
       assertInvalidWait(value);
     });
   }
 
-  void it('refuses more than the maximum', () => {
+  it('refuses more than the maximum', () => {
     assertInvalidWait('301', 300);
     assertInvalidWait('300.5', 300);
     assertInvalidWait('11', 10);
   });
 
-  void it('refuses a repeated or structured parameter (?wait=1&wait=2, ?wait[a]=1)', () => {
+  it('refuses a repeated or structured parameter (?wait=1&wait=2, ?wait[a]=1)', () => {
     assertInvalidWait(['1', '2']);
     assertInvalidWait({ a: '1' });
     assertInvalidWait(5);

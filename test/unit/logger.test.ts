@@ -41,21 +41,21 @@ function assertNoPassword(out: { json: string[]; text: string[] }): void {
   }
 }
 
-void describe('redactSecrets / redactUrl', () => {
-  void it('hides the password of amqp:// and postgres:// URLs, keeping the user and host', () => {
+describe('redactSecrets / redactUrl', () => {
+  it('hides the password of amqp:// and postgres:// URLs, keeping the user and host', () => {
     assert.equal(redactUrl(AMQP), 'amqp://celerity:***@rabbit.internal:5672/prod');
     assert.equal(redactUrl(PG), 'postgres://celerity:***@db.internal:5432/celerity');
     assert.equal(redactUrl('amqps://guest:guest@127.0.0.1'), 'amqps://guest:***@127.0.0.1');
     assert.equal(redactUrl('postgresql://u:p@h/db?sslmode=require'), 'postgresql://u:***@h/db?sslmode=require');
   });
 
-  void it('leaves URLs without a password alone', () => {
+  it('leaves URLs without a password alone', () => {
     for (const url of ['amqp://127.0.0.1:5672', 'amqp://guest@host', 'postgres://db/celerity', 'http://host:8080/path']) {
       assert.equal(redactUrl(url), url);
     }
   });
 
-  void it('redacts every URL inside a longer text, including a comma-separated list', () => {
+  it('redacts every URL inside a longer text, including a comma-separated list', () => {
     const text = `Cannot connect to RabbitMQ at ${AMQP}, amqp://other:${PASSWORD}@node2 (and ${PG})`;
     const redacted = redactSecrets(text);
     assert.ok(!redacted.includes(PASSWORD), redacted);
@@ -65,11 +65,11 @@ void describe('redactSecrets / redactUrl', () => {
     );
   });
 
-  void it('redacts a password with no user name', () => {
+  it('redacts a password with no user name', () => {
     assert.equal(redactUrl(`amqp://:${PASSWORD}@host`), 'amqp://:***@host');
   });
 
-  void it("hides all of a password that contains a raw '@' (URL parsers take the last '@')", () => {
+  it("hides all of a password that contains a raw '@' (URL parsers take the last '@')", () => {
     // new URL() (and so amqplib and AMQP_URL validation) accepts this, with password "p@ss-word".
     const url = 'amqp://user:p@ss-word@host:5672';
     assert.equal(new URL(url).host, 'host:5672');
@@ -78,15 +78,15 @@ void describe('redactSecrets / redactUrl', () => {
   });
 });
 
-void describe('createLogger: passwords never reach the output', () => {
-  void it('in the message', async () => {
+describe('createLogger: passwords never reach the output', () => {
+  it('in the message', async () => {
     const out = await logBoth((logger) => logger.info(`connecting to ${AMQP}`));
     assertNoPassword(out);
     assert.ok(out.json[0]?.includes('amqp://celerity:***@rabbit.internal:5672/prod'), 'the redacted URL is still logged');
     assert.ok(out.text[0]?.includes('amqp://celerity:***@rabbit.internal:5672/prod'));
   });
 
-  void it('in metadata, top-level and nested in objects and arrays', async () => {
+  it('in metadata, top-level and nested in objects and arrays', async () => {
     const out = await logBoth((logger) => logger.warn('retrying', { url: AMQP, db: { url: PG }, nodes: [AMQP, { url: AMQP }] }));
     assertNoPassword(out);
     const parsed = JSON.parse(out.json[0] ?? '{}');
@@ -96,17 +96,17 @@ void describe('createLogger: passwords never reach the output', () => {
     assert.equal(parsed.service, 'test');
   });
 
-  void it('in deeply nested metadata', async () => {
+  it('in deeply nested metadata', async () => {
     const out = await logBoth((logger) => logger.info('deep', { a: { b: { c: { d: { e: { f: { url: AMQP } } } } } } }));
     assertNoPassword(out);
   });
 
-  void it('in the default metadata of a child logger', async () => {
+  it('in the default metadata of a child logger', async () => {
     const out = await logBoth((logger) => logger.child({ broker: AMQP }).info('child line'));
     assertNoPassword(out);
   });
 
-  void it("in an Error's message and stack logged as { err }", async () => {
+  it("in an Error's message and stack logged as { err }", async () => {
     const out = await logBoth((logger) => logger.error('broker failed', { err: new Error(`connect ECONNREFUSED ${AMQP}`) }));
     assertNoPassword(out);
     const parsed = JSON.parse(out.json[0] ?? '{}');
@@ -115,23 +115,23 @@ void describe('createLogger: passwords never reach the output', () => {
     assert.match(parsed.err.stack, /^Error: connect ECONNREFUSED amqp:\/\/celerity:\*\*\*@/);
   });
 
-  void it("keeps an Error's code when logged as { err }", async () => {
+  it("keeps an Error's code when logged as { err }", async () => {
     const err = Object.assign(new Error('refused'), { code: 'ECONNREFUSED' });
     const out = await logBoth((logger) => logger.error('x', { err }));
     assert.equal(JSON.parse(out.json[0] ?? '{}').err.code, 'ECONNREFUSED');
   });
 
-  void it('in an Error given as the second argument', async () => {
+  it('in an Error given as the second argument', async () => {
     const out = await logBoth((logger) => logger.warn('while connecting', new Error(`refused by ${AMQP}`)));
     assertNoPassword(out);
   });
 
-  void it('in an Error logged on its own', async () => {
+  it('in an Error logged on its own', async () => {
     const out = await logBoth((logger) => logger.error(new Error(`Cannot connect to RabbitMQ at ${AMQP}`)));
     assertNoPassword(out);
   });
 
-  void it('in an Error under another metadata key (e.g. an invalid-URL TypeError, whose `input` is the URL)', async () => {
+  it('in an Error under another metadata key (e.g. an invalid-URL TypeError, whose `input` is the URL)', async () => {
     let urlError: unknown;
     try {
       new URL(`amqp://celerity:${PASSWORD}@rabbit.internal:99999`);
@@ -143,7 +143,7 @@ void describe('createLogger: passwords never reach the output', () => {
     assertNoPassword(out);
   });
 
-  void it('respects the level', async () => {
+  it('respects the level', async () => {
     const { logger, lines } = capture(true, 'info');
     logger.debug(`hidden ${AMQP}`);
     logger.info('shown');
@@ -153,8 +153,8 @@ void describe('createLogger: passwords never reach the output', () => {
   });
 });
 
-void describe('createSilentLogger', () => {
-  void it('is silent and accepts every level', () => {
+describe('createSilentLogger', () => {
+  it('is silent and accepts every level', () => {
     const logger = createSilentLogger();
     assert.equal(logger.silent, true);
     logger.error('x');

@@ -61,8 +61,8 @@ function assertFormatError(fn: () => unknown, code: MessageFormatError['code']):
   return caught;
 }
 
-void describe('protocol: encodeTaskMessage (Celery protocol v2)', () => {
-  void it('writes the v2 headers', () => {
+describe('protocol: encodeTaskMessage (Celery protocol v2)', () => {
+  it('writes the v2 headers', () => {
     const { options } = encodeTaskMessage(fullMessage());
     const headers = options.headers as Record<string, unknown>;
     assert.equal(headers.lang, 'py');
@@ -81,7 +81,7 @@ void describe('protocol: encodeTaskMessage (Celery protocol v2)', () => {
     assert.equal(headers.expires, null);
   });
 
-  void it('sets the AMQP properties Celery expects', () => {
+  it('sets the AMQP properties Celery expects', () => {
     const { options } = encodeTaskMessage(fullMessage());
     assert.equal(options.correlationId, 'c0ffee00-0000-4000-8000-000000000001');
     assert.equal(options.contentType, 'application/json');
@@ -91,13 +91,13 @@ void describe('protocol: encodeTaskMessage (Celery protocol v2)', () => {
     assert.equal(options.priority, undefined);
   });
 
-  void it('leaves reply_to out when there is none and sets priority when given', () => {
+  it('leaves reply_to out when there is none and sets priority when given', () => {
     const { options } = encodeTaskMessage(fullMessage({ replyTo: null, priority: 5 }));
     assert.equal(options.replyTo, undefined);
     assert.equal(options.priority, 5);
   });
 
-  void it('writes the body as [args, kwargs, embed]', () => {
+  it('writes the body as [args, kwargs, embed]', () => {
     const { content } = encodeTaskMessage(fullMessage({ args: [1, 'two'], kwargs: { three: 3 } }));
     assert.deepEqual(JSON.parse(content.toString('utf8')), [
       [1, 'two'],
@@ -106,14 +106,14 @@ void describe('protocol: encodeTaskMessage (Celery protocol v2)', () => {
     ]);
   });
 
-  void it('truncates long argsrepr to 1024 characters', () => {
+  it('truncates long argsrepr to 1024 characters', () => {
     const { options } = encodeTaskMessage(fullMessage({ name: 'demo.echo', args: ['x'.repeat(5000)] }));
     const argsrepr = (options.headers as Record<string, unknown>).argsrepr as string;
     assert.equal(argsrepr.length, 1024);
     assert.ok(argsrepr.endsWith('...'));
   });
 
-  void it('newTaskMessage makes the task its own root, with no parent, retries 0 and an origin', () => {
+  it('newTaskMessage makes the task its own root, with no parent, retries 0 and an origin', () => {
     const m = newTaskMessage({ id: 'id-1', name: 'demo.echo', args: [], kwargs: {} });
     assert.equal(m.rootId, 'id-1');
     assert.equal(m.parentId, null);
@@ -124,13 +124,13 @@ void describe('protocol: encodeTaskMessage (Celery protocol v2)', () => {
   });
 });
 
-void describe('protocol: decodeTaskMessage', () => {
-  void it('round-trips every field', () => {
+describe('protocol: decodeTaskMessage', () => {
+  it('round-trips every field', () => {
     const original = fullMessage({ priority: 3 });
     assert.deepEqual(decodeTaskMessage(...asDelivered(encodeTaskMessage(original))), original);
   });
 
-  void it('round-trips unicode and nested JSON arguments', () => {
+  it('round-trips unicode and nested JSON arguments', () => {
     const original = fullMessage({
       name: 'demo.echo',
       args: ['héllo wörld', '日本語', '🚀 emoji', { nested: [1, { deeper: [true, null, 'ç'] }] }],
@@ -141,7 +141,7 @@ void describe('protocol: decodeTaskMessage', () => {
     assert.deepEqual(decoded.kwargs, original.kwargs);
   });
 
-  void it('takes the id from correlation_id when the id header is missing', () => {
+  it('takes the id from correlation_id when the id header is missing', () => {
     const content = Buffer.from(JSON.stringify([[1, 2], {}, {}]));
     const decoded = decodeTaskMessage(content, { correlationId: 'from-correlation', headers: { task: 'demo.add' } });
     assert.equal(decoded.id, 'from-correlation');
@@ -152,25 +152,25 @@ void describe('protocol: decodeTaskMessage', () => {
     assert.equal(decoded.replyTo, null);
   });
 
-  void it('treats a missing content type as JSON', () => {
+  it('treats a missing content type as JSON', () => {
     const content = Buffer.from(JSON.stringify([[], {}, {}]));
     const decoded = decodeTaskMessage(content, { headers: { id: 'x', task: 'demo.echo' } });
     assert.equal(decoded.id, 'x');
   });
 
-  void it('refuses a message without headers (MISSING_HEADERS)', () => {
+  it('refuses a message without headers (MISSING_HEADERS)', () => {
     const content = Buffer.from(JSON.stringify([[], {}, {}]));
     const err = assertFormatError(() => decodeTaskMessage(content, { contentType: 'application/json' }), 'MISSING_HEADERS');
     assert.deepEqual(err.partial, {});
   });
 
-  void it('refuses a message without a task header, keeping the id it has', () => {
+  it('refuses a message without a task header, keeping the id it has', () => {
     const content = Buffer.from(JSON.stringify([[], {}, {}]));
     const err = assertFormatError(() => decodeTaskMessage(content, { headers: { id: 'only-id' } }), 'MISSING_HEADERS');
     assert.deepEqual(err.partial, { id: 'only-id' });
   });
 
-  void it('refuses a body that is not JSON (NOT_JSON), keeping id and name', () => {
+  it('refuses a body that is not JSON (NOT_JSON), keeping id and name', () => {
     const err = assertFormatError(
       () => decodeTaskMessage(Buffer.from('{not json'), { contentType: 'application/json', headers: { id: 'i', task: 't' } }),
       'NOT_JSON',
@@ -178,7 +178,7 @@ void describe('protocol: decodeTaskMessage', () => {
     assert.deepEqual(err.partial, { id: 'i', name: 't' });
   });
 
-  void it('refuses an unsupported content type (UNSUPPORTED_CONTENT_TYPE)', () => {
+  it('refuses an unsupported content type (UNSUPPORTED_CONTENT_TYPE)', () => {
     for (const contentType of ['application/x-python-serialize', 'application/x-yaml', 'text/plain']) {
       assertFormatError(
         () => decodeTaskMessage(Buffer.from('[[], {}, {}]'), { contentType, headers: { id: 'i', task: 't' } }),
@@ -196,7 +196,7 @@ void describe('protocol: decodeTaskMessage', () => {
     ['kwargs null', [[], null, {}]],
     ['an empty array', []],
   ] as const) {
-    void it(`refuses a body that is ${label} (BAD_BODY)`, () => {
+    it(`refuses a body that is ${label} (BAD_BODY)`, () => {
       assertFormatError(
         () => decodeTaskMessage(Buffer.from(JSON.stringify(body)), { contentType: 'application/json', headers: { id: 'i', task: 't' } }),
         'BAD_BODY',
@@ -205,11 +205,11 @@ void describe('protocol: decodeTaskMessage', () => {
   }
 });
 
-void describe('protocol: result bodies (rpc:// backend)', () => {
+describe('protocol: result bodies (rpc:// backend)', () => {
   const finishedAt = new Date('2024-05-01T12:00:00.123Z');
   const startedAt = new Date('2024-05-01T11:59:59.000Z');
 
-  void it('round-trips a SUCCESS outcome', () => {
+  it('round-trips a SUCCESS outcome', () => {
     const body = encodeResultBody({
       id: 't1',
       state: 'SUCCESS',
@@ -231,7 +231,7 @@ void describe('protocol: result bodies (rpc:// backend)', () => {
     assert.equal(outcome.retries, 1);
   });
 
-  void it('writes the fields Celery reads (task_id, status, result, traceback, children, date_done)', () => {
+  it('writes the fields Celery reads (task_id, status, result, traceback, children, date_done)', () => {
     const raw = JSON.parse(encodeResultBody({ id: 't1', state: 'SUCCESS', result: 5, finishedAt }).toString('utf8'));
     assert.equal(raw.task_id, 't1');
     assert.equal(raw.status, 'SUCCESS');
@@ -241,7 +241,7 @@ void describe('protocol: result bodies (rpc:// backend)', () => {
     assert.equal(raw.date_done, finishedAt.toISOString());
   });
 
-  void it('encodes a FAILURE as a Celery exception and decodes it back', () => {
+  it('encodes a FAILURE as a Celery exception and decodes it back', () => {
     const body = encodeResultBody({
       id: 't2',
       state: 'FAILURE',
@@ -257,7 +257,7 @@ void describe('protocol: result bodies (rpc:// backend)', () => {
     assert.equal(outcome.result, undefined);
   });
 
-  void it("decodes a Python Celery worker's FAILURE reply", () => {
+  it("decodes a Python Celery worker's FAILURE reply", () => {
     const body = Buffer.from(
       JSON.stringify({
         task_id: 't3',
@@ -285,12 +285,12 @@ void describe('protocol: result bodies (rpc:// backend)', () => {
     ['missing task_id', '{"status": "SUCCESS", "result": 1}'],
     ['an unknown status', '{"task_id": "x", "status": "DONE", "result": 1}'],
   ] as const) {
-    void it(`returns undefined for a reply that is ${label}`, () => {
+    it(`returns undefined for a reply that is ${label}`, () => {
       assert.equal(decodeResultBody(Buffer.from(text)), undefined);
     });
   }
 
-  void it('never yields an Invalid Date for a reply with unparseable dates', () => {
+  it('never yields an Invalid Date for a reply with unparseable dates', () => {
     const outcome = decodeResultBody(
       Buffer.from(JSON.stringify({ task_id: 'x', status: 'SUCCESS', result: 1, date_done: 'yesterday', date_started: 'earlier' })),
     );

@@ -4,20 +4,20 @@ import type { ChannelModel } from 'amqplib';
 import { TaskQueues, isValidQueueName } from '../../shared/src/index.js';
 import { deferred, track, turns, type Deferred } from './support.js';
 
-void describe('isValidQueueName', () => {
+describe('isValidQueueName', () => {
   for (const name of ['demo', 'a', 'reports.daily', 'emails_eu-west:1', 'Q9', 'x'.repeat(200), 'celery']) {
-    void it(`accepts ${name.length > 20 ? `a ${name.length}-character name` : name}`, () => {
+    it(`accepts ${name.length > 20 ? `a ${name.length}-character name` : name}`, () => {
       assert.equal(isValidQueueName(name), true);
     });
   }
 
   for (const name of ['', 'x'.repeat(201), 'amq.gen-123', 'amq.direct', 'has space', 'slash/name', 'star*', 'ünïcode', 'tab\tname', 'new\nline']) {
-    void it(`refuses ${JSON.stringify(name.length > 20 ? `${name.slice(0, 5)}… (${name.length})` : name)}`, () => {
+    it(`refuses ${JSON.stringify(name.length > 20 ? `${name.slice(0, 5)}… (${name.length})` : name)}`, () => {
       assert.equal(isValidQueueName(name), false);
     });
   }
 
-  void it("allows 'amq' when not followed by a dot", () => {
+  it("allows 'amq' when not followed by a dot", () => {
     assert.equal(isValidQueueName('amqueue'), true);
     assert.equal(isValidQueueName('my.amq.queue'), true);
   });
@@ -72,8 +72,8 @@ class FakeConnection {
   }
 }
 
-void describe('TaskQueues', () => {
-  void it('declares exchange, queue and binding once; concurrent callers share the declare', async () => {
+describe('TaskQueues', () => {
+  it('declares exchange, queue and binding once; concurrent callers share the declare', async () => {
     const fake = new FakeConnection();
     const queues = new TaskQueues();
     const a = track(queues.ensure(fake.connection, 'demo'));
@@ -93,7 +93,7 @@ void describe('TaskQueues', () => {
     assert.equal(fake.channelsOpened, 1, 'a declared queue is not declared again');
   });
 
-  void it('a failed declare is not remembered, and forget() makes the next ensure declare again', async () => {
+  it('a failed declare is not remembered, and forget() makes the next ensure declare again', async () => {
     const fake = new FakeConnection();
     const queues = new TaskQueues();
     fake.failNext = new Error('PRECONDITION_FAILED');
@@ -115,7 +115,7 @@ void describe('TaskQueues', () => {
     assert.equal(queues.size, 0);
   });
 
-  void it('refuses to declare more than maxQueues queues', async () => {
+  it('refuses to declare more than maxQueues queues', async () => {
     const fake = new FakeConnection();
     const queues = new TaskQueues(2);
     const a = queues.ensure(fake.connection, 'a');

@@ -57,8 +57,8 @@ function outcome(id: string): TaskOutcome {
 /** Long enough never to fire during a test; every waiter using it is ended explicitly. */
 const LONG = 10_000;
 
-void describe('TaskWaiters', () => {
-  void it('resolveReply resolves every waiter of that task and only those', async () => {
+describe('TaskWaiters', () => {
+  it('resolveReply resolves every waiter of that task and only those', async () => {
     // Polling effectively off, so only the reply can resolve them.
     const { waiters } = setup({ tickMs: 1000 });
     const a1 = track(waiters.wait('a', { timeoutMs: LONG, pollAfterMs: LONG }));
@@ -84,7 +84,7 @@ void describe('TaskWaiters', () => {
     assert.equal(waiters.size, 0);
   });
 
-  void it('resolves undefined at the deadline and forgets the waiter', async () => {
+  it('resolves undefined at the deadline and forgets the waiter', async () => {
     const { waiters, store } = setup();
     const started = Date.now();
     const result = await waiters.wait('slow', { timeoutMs: 20 });
@@ -97,7 +97,7 @@ void describe('TaskWaiters', () => {
     assert.equal(waiters.size, 0);
   });
 
-  void it('resolves undefined when the signal aborts, and forgets the waiter', async () => {
+  it('resolves undefined when the signal aborts, and forgets the waiter', async () => {
     const { waiters } = setup();
     const controller = new AbortController();
     const waiting = track(waiters.wait('x', { timeoutMs: LONG, pollAfterMs: LONG, signal: controller.signal }));
@@ -114,7 +114,7 @@ void describe('TaskWaiters', () => {
     assert.equal(waiters.size, 0);
   });
 
-  void it('resolves undefined at once for an already-aborted signal, registering nothing', async () => {
+  it('resolves undefined at once for an already-aborted signal, registering nothing', async () => {
     const { waiters, store } = setup();
     const result = await waiters.wait('x', { timeoutMs: LONG, signal: AbortSignal.abort() });
     assert.equal(result, undefined);
@@ -122,7 +122,7 @@ void describe('TaskWaiters', () => {
     assert.equal(store.queries.length, 0);
   });
 
-  void it('a store poll resolves a waiter whose task has finished', async () => {
+  it('a store poll resolves a waiter whose task has finished', async () => {
     const { waiters, store } = setup();
     const done = track(waiters.wait('p', { timeoutMs: LONG }));
     const notDone = track(waiters.wait('q', { timeoutMs: LONG }));
@@ -139,7 +139,7 @@ void describe('TaskWaiters', () => {
     assert.equal(waiters.size, 0);
   });
 
-  void it('polls the ids of all due waiters in one query, once per id', async () => {
+  it('polls the ids of all due waiters in one query, once per id', async () => {
     const { waiters, store } = setup();
     const ids = ['a', 'b', 'c'];
     const all = ids.map((id) => waiters.wait(id, { timeoutMs: LONG }));
@@ -152,7 +152,7 @@ void describe('TaskWaiters', () => {
     assert.equal(waiters.size, 0);
   });
 
-  void it('puts at most pollBatch ids in one query', async () => {
+  it('puts at most pollBatch ids in one query', async () => {
     const { waiters, store } = setup({ pollBatch: 2 });
     const all = ['a', 'b', 'c', 'd', 'e'].map((id) => waiters.wait(id, { timeoutMs: LONG }));
     await waitFor(() => store.queries.length >= 3, 'three polls');
@@ -162,7 +162,7 @@ void describe('TaskWaiters', () => {
     assert.equal(waiters.size, 0);
   });
 
-  void it('does not poll the store before pollAfterMs', async () => {
+  it('does not poll the store before pollAfterMs', async () => {
     const { waiters, store } = setup();
     const waiting = waiters.wait('r', { timeoutMs: LONG, pollAfterMs: LONG });
     await new Promise((resolve) => setTimeout(resolve, 30));
@@ -172,7 +172,7 @@ void describe('TaskWaiters', () => {
     assert.equal(waiters.size, 0);
   });
 
-  void it('keeps waiting when a poll fails, and a later poll resolves it', async () => {
+  it('keeps waiting when a poll fails, and a later poll resolves it', async () => {
     const { waiters, store } = setup();
     store.failures = 2;
     store.finish('f');
@@ -182,7 +182,7 @@ void describe('TaskWaiters', () => {
     assert.equal(waiters.size, 0);
   });
 
-  void it('stops polling once no waiter is left', async () => {
+  it('stops polling once no waiter is left', async () => {
     const { waiters, store } = setup();
     const waiting = waiters.wait('s', { timeoutMs: LONG });
     await waitFor(() => store.queries.length >= 1, 'a poll');
@@ -194,7 +194,7 @@ void describe('TaskWaiters', () => {
     assert.equal(waiters.size, 0);
   });
 
-  void it('cancelAll ends every waiter with undefined and stops polling', async () => {
+  it('cancelAll ends every waiter with undefined and stops polling', async () => {
     const { waiters, store } = setup();
     const all = [
       waiters.wait('a', { timeoutMs: LONG }),
@@ -210,7 +210,7 @@ void describe('TaskWaiters', () => {
     assert.ok(store.queries.length <= polls + 1, `kept polling after cancelAll: ${polls} → ${store.queries.length}`);
   });
 
-  void it('a reply after the deadline or abort does not resurrect anything', async () => {
+  it('a reply after the deadline or abort does not resurrect anything', async () => {
     const { waiters } = setup();
     const controller = new AbortController();
     const aborted = waiters.wait('z', { timeoutMs: LONG, pollAfterMs: LONG, signal: controller.signal });

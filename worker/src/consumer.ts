@@ -131,6 +131,11 @@ export class Consumer {
 
   #draining: Channel | undefined;
 
+  /** Aborts every running task (their messages are requeued, nothing is recorded). */
+  abortAll(): void {
+    for (const entry of this.#inFlight) entry.abort.abort();
+  }
+
   /**
    * Stops taking messages, lets in-flight tasks finish within `graceMs` (acking them),
    * then requeues what is left and closes the channel. Safe to call twice.

@@ -4,7 +4,8 @@
  * consuming, or fails. Its lifecycle:
  *
  *   RUNNING ─stop()─► DRAINING (no new messages; in-flight tasks get `graceMs`) ─► STOPPED
- *   FAILED: start-up failed (Worker.create rejects; nothing is left open)
+ *
+ * A worker that cannot start never exists: Worker.create rejects and closes what it opened.
  */
 import type { Server } from 'node:http';
 import type pg from 'pg';
@@ -149,9 +150,10 @@ export class Worker {
     return this.#stopping;
   }
 
-  /** For a second signal: abort every running task and stop retrying result writes. */
+  /** For a second signal: abort every running task (they are requeued) and stop retrying result writes. */
   force(): void {
     this.parts.forceStop.abort();
+    this.parts.consumer.abortAll();
   }
 
   async #stop(graceMs: number): Promise<void> {

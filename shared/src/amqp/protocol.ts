@@ -232,6 +232,12 @@ export function encodeResultBody(outcome: TaskOutcome): Buffer {
   );
 }
 
+function parseDate(value: unknown): Date | undefined {
+  if (typeof value !== 'string') return undefined;
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
 function isCeleryException(value: unknown): value is CeleryException {
   return typeof value === 'object' && value !== null && typeof (value as { exc_type?: unknown }).exc_type === 'string';
 }
@@ -247,15 +253,15 @@ export function decodeResultBody(content: Buffer): TaskOutcome | undefined {
   if (typeof body !== 'object' || body === null) return undefined;
   const b = body as Record<string, unknown>;
   if (typeof b.task_id !== 'string' || !isTaskState(b.status)) return undefined;
-  const finishedAt = typeof b.date_done === 'string' ? new Date(b.date_done) : new Date();
+  const finishedAt = parseDate(b.date_done) ?? new Date();
   const outcome: TaskOutcome = {
     id: b.task_id,
     state: b.status,
     traceback: typeof b.traceback === 'string' ? b.traceback : null,
-    finishedAt: Number.isNaN(finishedAt.getTime()) ? new Date() : finishedAt,
+    finishedAt,
     worker: typeof b.worker === 'string' ? b.worker : null,
     retries: typeof b.retries === 'number' ? b.retries : 0,
-    startedAt: typeof b.date_started === 'string' ? new Date(b.date_started) : null,
+    startedAt: parseDate(b.date_started) ?? null,
   };
   if (b.status === 'FAILURE' && isCeleryException(b.result)) {
     const message = Array.isArray(b.result.exc_message) ? b.result.exc_message.map(String).join(', ') : String(b.result.exc_message);

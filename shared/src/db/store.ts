@@ -66,16 +66,27 @@ function minDate(a: Date | undefined, b: Date | undefined): Date | undefined {
   return a < b ? a : b;
 }
 
-/** Merges two writes of one task the way the UPSERT statement would. */
+/**
+ * Merges two writes of one task the way the UPSERT statement would: the write with the higher
+ * state order decides state, result, error, retries and finishedAt (absent = cleared);
+ * name, queue, args and kwargs stay as first written; worker and startedAt fall back to the
+ * other write; createdAt keeps the earliest.
+ */
 export function mergeWrites(older: TaskWrite, newer: TaskWrite): TaskWrite {
   const newerWins = stateOrder(newer.state, newer.retries ?? 0) > stateOrder(older.state, older.retries ?? 0);
   const [win, lose] = newerWins ? [newer, older] : [older, newer];
   const createdAt = minDate(older.createdAt, newer.createdAt);
   return {
-    ...lose,
-    ...win,
-    args: win.args ?? lose.args,
-    kwargs: win.kwargs ?? lose.kwargs,
+    id: older.id,
+    name: older.name,
+    queue: older.queue,
+    args: older.args ?? newer.args,
+    kwargs: older.kwargs ?? newer.kwargs,
+    state: win.state,
+    result: win.result ?? null,
+    error: win.error ?? null,
+    retries: win.retries ?? 0,
+    finishedAt: win.finishedAt ?? null,
     startedAt: win.startedAt ?? lose.startedAt ?? null,
     worker: win.worker ?? lose.worker ?? null,
     ...(createdAt ? { createdAt } : {}),
@@ -158,7 +169,8 @@ export class TaskStore {
     const json = JSON.stringify(rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(toJsonRow));
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.#pool.query(UPSERT_TASKS, [json]);
+        // Named: node-postgres prepares it once per connection, so PostgreSQL plans it once.
+        await this.#pool.query({ name: 'celerity_upsert_tasks', text: UPSERT_TASKS, values: [json] });
         return;
       } catch (err) {
         if (attempt >= FLUSH_ATTEMPTS || !isRetryablePgError(err)) throw unavailable(err);
@@ -170,7 +182,7 @@ export class TaskStore {
 
   async get(id: string): Promise<TaskRecord | undefined> {
     try {
-      const { rows } = await this.#pool.query<TaskRow>(SELECT_TASK, [id]);
+      const { rows } = await this.#pool.query<TaskRow>({ name: 'celerity_select_task', text: SELECT_TASK, values: [id] });
       return rows[0] ? toRecord(rows[0]) : undefined;
     } catch (err) {
       throw unavailable(err);
@@ -181,7 +193,7 @@ export class TaskStore {
   async getFinished(ids: readonly string[]): Promise<TaskRecord[]> {
     if (ids.length === 0) return [];
     try {
-      const { rows } = await this.#pool.query<TaskRow>(SELECT_FINISHED_TASKS, [ids]);
+      const { rows } = await this.#pool.query<TaskRow>({ name: 'celerity_select_finished', text: SELECT_FINISHED_TASKS, values: [ids] });
       return rows.map(toRecord);
     } catch (err) {
       throw unavailable(err);
