@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { createInterface } from 'node:readline';
+import amqp from 'amqplib';
 import pg from 'pg';
 
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -14,8 +15,8 @@ const queue = `bench.${randomBytes(4).toString('hex')}`;
 const root = new URL('../', import.meta.url).pathname;
 const env = { ...process.env, AMQP_URL, DATABASE_URL, DATABASE_SCHEMA: schema, LOG_LEVEL: 'warn' };
 
-function start(file: string, args: string[], extra: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [`${root}${file.replace(/^dist\//, '')}`, ...args], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'inherit'] });
+function start(file: string, args: string[], extra: Record<string, string> = {}, nodeArgs: string[] = []): ChildProcess {
+  return spawn(process.execPath, [...nodeArgs, `${root}${file.replace(/^dist\//, '')}`, ...args], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'inherit'] });
 }
 
 async function listening(child: ChildProcess): Promise<number> {
@@ -79,7 +80,9 @@ async function main(): Promise<void> {
   const migrate = start('dist/worker/src/main.js', ['migrate']);
   await new Promise((resolve) => migrate.once('exit', resolve));
   const worker = start('dist/worker/src/main.js', ['--queues', queue, '--concurrency', '64', '--metrics-port', '0']);
-  const gateway = start('dist/gateway/src/main.js', [], { GATEWAY_PORT: '0', LOG_LEVEL: 'info' });
+  // BENCH_GATEWAY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the gateway.
+  const gatewayNodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const gateway = start('dist/gateway/src/main.js', [], { GATEWAY_PORT: '0', LOG_LEVEL: 'info' }, gatewayNodeArgs);
   const port = await listening(gateway);
   try {
     await closedLoop(port, '/api/v1/tasks/demo.add?wait=10', 8, 2, 200); // warm-up
@@ -93,6 +96,11 @@ async function main(): Promise<void> {
     gateway.kill('SIGTERM');
     worker.kill('SIGTERM');
     await Promise.all([gateway, worker].map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once('exit', resolve)))));
+    const connection = await amqp.connect(AMQP_URL);
+    const channel = await connection.createChannel();
+    await channel.deleteQueue(queue);
+    await channel.deleteExchange(queue);
+    await connection.close();
     const client = new pg.Client({ connectionString: DATABASE_URL });
     await client.connect();
     await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);

@@ -25,7 +25,11 @@ function observeRequests(metrics: GatewayMetrics, logger: Logger): RequestHandle
       // The route pattern, not the path, keeps the label bounded (no task ids in labels).
       const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
       metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
-      logger.http('request', { method: req.method, route, status: res.statusCode, durationMs: Math.round(seconds * 1000) });
+      // winston runs every format (timestamp, redaction) before its level filter: skip the
+      // whole call unless the line will be written.
+      if (logger.isLevelEnabled('http')) {
+        logger.http('request', { method: req.method, route, status: res.statusCode, durationMs: Math.round(seconds * 1000) });
+      }
     });
     next();
   };

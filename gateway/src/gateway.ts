@@ -57,6 +57,7 @@ export class Gateway {
       waiters: TaskWaiters;
       logger: Logger;
       drainMs: number;
+      maxWaitS: number;
     },
     app: express.Express,
     metrics: GatewayMetrics,
@@ -109,7 +110,7 @@ export class Gateway {
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
       });
       self.gateway = new Gateway(
-        { broker, publisher, replies, pool, store, waiters, logger, drainMs: options.drainMs ?? 10_000 },
+        { broker, publisher, replies, pool, store, waiters, logger, drainMs: options.drainMs ?? 10_000, maxWaitS: config.maxWaitS },
         app,
         metrics,
       );
@@ -129,8 +130,8 @@ export class Gateway {
   async listen(port: number, host: string): Promise<AddressInfo> {
     const server = this.app.listen(port, host);
     this.#server = server;
-    // Long ?wait= requests must not be cut by Node's default request timeout.
-    server.requestTimeout = 0;
+    // The longest ?wait= plus a margin: long waits are not cut, slow clients still are.
+    server.requestTimeout = (this.parts.maxWaitS + 30) * 1000;
     server.headersTimeout = 60_000;
     server.keepAliveTimeout = 65_000;
     await once(server, 'listening');

@@ -141,7 +141,7 @@ export class Submitter {
     }
     metrics.tasksSubmitted.inc({ task: submission.name, queue: submission.queue });
     await recorded;
-    logger.debug('task submitted', { taskId: submission.id, task: submission.name, queue: submission.queue });
+    if (logger.isLevelEnabled('debug')) logger.debug('task submitted', { taskId: submission.id, task: submission.name, queue: submission.queue });
   }
 }
 

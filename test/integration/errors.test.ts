@@ -36,6 +36,7 @@ describe('gateway errors', () => {
     { name: 'a JSON array body', path: 'demo.add', init: { body: '[1,2]', headers: { 'content-type': 'application/json' } }, status: 400, code: 'INVALID_REQUEST' },
     { name: 'an option not supported yet', path: 'demo.add', init: { json: { args: [1, 2], options: { countdown: 5 } } }, status: 400, code: 'OPTION_NOT_SUPPORTED', mentions: /countdown/ },
     { name: 'maxRetries before retries exist', path: 'demo.add', init: { json: { args: [1, 2], options: { maxRetries: 3 } } }, status: 400, code: 'OPTION_NOT_SUPPORTED', mentions: /maxRetries/ },
+    { name: 'an Idempotency-Key before idempotency exists', path: 'demo.add', init: { json: { args: [1, 2] }, headers: { 'idempotency-key': 'k1' } }, status: 400, code: 'OPTION_NOT_SUPPORTED', mentions: /Idempotency-Key/ },
     { name: 'an unknown option', path: 'demo.add', init: { json: { args: [1, 2], options: { colour: 'red' } } }, status: 400, code: 'INVALID_REQUEST' },
     { name: 'an invalid queue name', path: 'demo.add', init: { json: { args: [1, 2], options: { queue: 'amq.nope' } } }, status: 400, code: 'INVALID_QUEUE' },
     { name: 'an unknown task', path: 'demo.nope', init: { json: {} }, status: 404, code: 'UNKNOWN_TASK', mentions: /demo\.nope/ },

@@ -62,6 +62,11 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
   router.post('/api/v1/tasks/:name', async (req, res) => {
     if (deps.isDraining()) throw new CelerityError('SHUTTING_DOWN', 'The gateway is shutting down', { retryAfterS: 1 });
     const waitS = parseWait(req.query.wait, deps.maxWaitS);
+    if (req.get('idempotency-key') !== undefined) {
+      // Part of the API, not implemented yet: refuse it rather than let a caller believe its
+      // retries are deduplicated.
+      throw new CelerityError('OPTION_NOT_SUPPORTED', 'The Idempotency-Key header is not supported yet; remove it');
+    }
     const submission = deps.submitter.prepare(req.params.name, req.body);
     const location = `/api/v1/tasks/${submission.id}`;
 

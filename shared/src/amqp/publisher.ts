@@ -103,18 +103,26 @@ export class Publisher {
       this.#returned.set(id, false);
       await withDeadline(
         new Promise<void>((resolve, reject) => {
-          const ok = channel.publish(exchange, routingKey, content, { ...options, mandatory: true }, (err: unknown) => {
-            const returned = this.#returned.get(id) === true;
+          let ok: boolean;
+          try {
+            ok = channel.publish(exchange, routingKey, content, { ...options, mandatory: true }, (err: unknown) => {
+              const returned = this.#returned.get(id) === true;
+              this.#returned.delete(id);
+              if (err) reject(unavailable('the broker did not accept the message', err));
+              else if (returned) {
+                reject(
+                  new CelerityError('QUEUE_UNAVAILABLE', `No queue took the message (routing key "${routingKey}"): the queue does not exist`, {
+                    retryAfterS: RETRY_AFTER_S,
+                  }),
+                );
+              } else resolve();
+            });
+          } catch (err) {
+            // Thrown before anything was sent (channel closing, a header table too large).
             this.#returned.delete(id);
-            if (err) reject(unavailable('the broker did not accept the message', err));
-            else if (returned) {
-              reject(
-                new CelerityError('QUEUE_UNAVAILABLE', `No queue took the message (routing key "${routingKey}"): the queue does not exist`, {
-                  retryAfterS: RETRY_AFTER_S,
-                }),
-              );
-            } else resolve();
-          });
+            reject(unavailable('the message could not be sent', err));
+            return;
+          }
           if (!ok && !this.#drained) this.#drained = waitForDrain(channel, () => (this.#drained = undefined));
         }),
         deadline,
