@@ -206,6 +206,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
       await connection.close().catch(() => undefined);
       throw err;
     }
+    if (this.#closing) {
+      // close() ran while this (re)connect was in flight: it must not outlive the broker.
+      connection.removeAllListeners('close');
+      await connection.close().catch(() => undefined);
+      return;
+    }
     this.#connection = connection;
     this.#reconnectAttempt = 0;
     this.#blocked = false;
