@@ -39,11 +39,7 @@ export class ReplyListener {
       if (this.#channel !== channel) return;
       this.#channel = undefined;
       this.#queue = undefined;
-      // Closed by the server while the connection lives on: open a new reply queue now.
-      const connection = this.#broker.connection;
-      if (!this.#closed && connection) {
-        this.#setup(connection).catch((err: unknown) => this.#logger.error('could not reopen the reply queue', { err }));
-      }
+      if (!this.#closed) this.#broker.reopenChannel(connection, 'reply queue', (live) => this.#setup(live));
     });
     const queue = await declareReplyQueue(channel);
     await channel.consume(queue, (message) => this.#onMessage(message), { noAck: true, exclusive: true });

@@ -103,6 +103,23 @@ describe('worker', () => {
     assert.equal((await ctx.queueDepth(queue)).messages, 0);
   });
 
+  it('a queue deleted under a consuming worker: the worker declares it again and goes on consuming', async () => {
+    const queue = ctx.queue('cancelled');
+    const { url } = await ctx.startGateway();
+    await ctx.startWorker({ queues: [queue] });
+    await waitFor('the consumer', async () => (await ctx.queueDepth(queue)).consumers === 1);
+    const amqp = await import('amqplib');
+    const conn = await amqp.connect(process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
+    const ch = await conn.createChannel();
+    await ch.deleteQueue(queue);
+    await conn.close();
+    // The broker cancels the consumer; the worker reopens its channel, redeclares and consumes.
+    await waitFor('the worker to consume the queue again', async () => (await ctx.queueDepth(queue)).consumers === 1);
+    const res = await http<Task>(`${url}/api/v1/tasks/demo.add?wait=10`, { json: { args: [5, 5], options: { queue } } });
+    assert.equal(res.status, 200);
+    assert.equal(res.body.result, 10);
+  });
+
   it('a queue deleted behind the gateway’s back: 503 QUEUE_UNAVAILABLE, then the next submit declares it again', async () => {
     const queue = ctx.queue('deleted');
     const { url } = await ctx.startGateway();

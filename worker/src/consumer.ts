@@ -57,11 +57,7 @@ export class Consumer {
       if (this.#channel !== channel) return;
       this.#channel = undefined;
       this.#consumerTags = [];
-      const live = this.#broker.connection;
-      if (!this.#stopped && live) {
-        // Closed by the server while the connection lives on: consume again on a new channel.
-        this.#setup(live).catch((err: unknown) => this.#options.logger.error('could not reopen the consumer channel', { err }));
-      }
+      if (!this.#stopped) this.#broker.reopenChannel(connection, 'consumer channel', (live) => this.#setup(live));
     });
     // Channel-wide (global) prefetch: the limit covers every queue this worker consumes.
     await channel.prefetch(this.#options.concurrency, true);

@@ -119,6 +119,19 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (this.#connection) await setup(this.#connection);
   }
 
+  /**
+   * For a channel that closed: reopen it with `reopen` if its connection is still the live one
+   * (the server closed just the channel, e.g. 404 on a deleted exchange). amqplib closes every
+   * channel before it reports the connection closed, so the check waits one turn; after a lost
+   * connection the registered setups reopen everything on the next one instead.
+   */
+  reopenChannel(connection: ChannelModel, what: string, reopen: (connection: ChannelModel) => Promise<void>): void {
+    setImmediate(() => {
+      if (this.#closing || this.#connection !== connection) return;
+      reopen(connection).catch((err: unknown) => this.#options.logger.error(`could not reopen the ${what}`, { err }));
+    });
+  }
+
   /** The live connection, for components that need to open a short-lived channel. */
   get connection(): ChannelModel | undefined {
     return this.#connection;

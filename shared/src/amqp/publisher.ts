@@ -69,14 +69,7 @@ export class Publisher {
     channel.on('close', () => {
       if (this.#channel !== channel) return;
       this.#channel = undefined;
-      // The server can close a channel while the connection stays up (e.g. 404 on a deleted
-      // exchange). Open a new one; after a connection loss the broker's setup does that.
-      const connection = this.#broker.connection;
-      if (!this.#closed && connection) {
-        this.#openChannel(connection).catch((err: unknown) => {
-          this.#options.logger.error('could not reopen the publish channel', { err });
-        });
-      }
+      if (!this.#closed) this.#broker.reopenChannel(connection, 'publish channel', (live) => this.#openChannel(live));
     });
     if (this.#options.setup) await this.#options.setup(channel);
     this.#channel = channel;
