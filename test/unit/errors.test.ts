@@ -19,7 +19,7 @@ describe('CelerityError', () => {
       ['INVALID_WAIT', 400],
       ['UNKNOWN_TASK', 404],
       ['TASK_NOT_FOUND', 404],
-      ['METHOD_NOT_ALLOWED', 405],
+      ['QUEUE_UNAVAILABLE', 503],
       ['PAYLOAD_TOO_LARGE', 413],
       ['UNSUPPORTED_MEDIA_TYPE', 415],
       ['INTERNAL', 500],
