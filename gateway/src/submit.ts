@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import {
   CelerityError,
+  QUEUE_NAME_RULE,
   checkArguments,
   encodeTaskMessage,
   formatIssues,
@@ -82,7 +83,7 @@ export class Submitter {
     }
     const queue = options.queue ?? task.queue;
     if (!isValidQueueName(queue)) {
-      throw new CelerityError('INVALID_QUEUE', `Invalid queue name "${queue}": letters, digits, . _ - and :, at most 200, not starting with amq.`);
+      throw new CelerityError('INVALID_QUEUE', `Invalid queue name "${queue}": ${QUEUE_NAME_RULE}`);
     }
     const check = checkArguments(task, parsed.data.args ?? [], parsed.data.kwargs ?? {});
     if (!check.ok) throw new CelerityError('INVALID_ARGUMENTS', `Invalid arguments for ${name}: ${formatIssues(check.issues)}`);

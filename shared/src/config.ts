@@ -5,7 +5,8 @@
  */
 import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
-import { isValidQueueName } from './amqp/topology.js';
+import { QUEUE_NAME_RULE, isValidQueueName } from './amqp/topology.js';
+import { isValidSchemaName } from './db/pool.js';
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -122,14 +123,14 @@ export function parseQueues(variable: string, value: string): string[] {
   if (queues.length === 0) throw new ConfigError(variable, 'must name at least one queue');
   for (const q of queues) {
     if (!isValidQueueName(q)) {
-      throw new ConfigError(variable, `has an invalid queue name "${q}" (letters, digits, . _ - and :, at most 200, not starting with amq.)`);
+      throw new ConfigError(variable, `has an invalid queue name "${q}" (${QUEUE_NAME_RULE})`);
     }
   }
   return queues;
 }
 
 function parseSchema(value: string): string {
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(value)) {
+  if (!isValidSchemaName(value)) {
     throw new ConfigError('DATABASE_SCHEMA', `must be a lower-case identifier (letters, digits, _), got "${value}"`);
   }
   return value;

@@ -11,7 +11,7 @@ import winston from 'winston';
 import Transport from 'winston-transport';
 import { Gateway } from '../../gateway/src/gateway.js';
 import { Worker } from '../../worker/src/worker.js';
-import { createPool, createSilentLogger, migrate, TaskStore, type Logger, type TaskRepresentation } from '../../shared/src/index.js';
+import { createPool, createSilentLogger, declareTaskQueue, migrate, TaskStore, type Logger, type TaskRepresentation } from '../../shared/src/index.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL } from './env.js';
 import { waitFor } from './wait.js';
 
@@ -138,11 +138,20 @@ export class TestContext {
     const connection = await amqp.connect(TEST_AMQP_URL);
     try {
       const channel = await connection.createConfirmChannel();
-      await channel.assertExchange(queue, 'direct', { durable: true });
-      await channel.assertQueue(queue, { durable: true });
-      await channel.bindQueue(queue, queue, queue);
+      await declareTaskQueue(channel, queue);
       channel.publish('', queue, content, options);
       await channel.waitForConfirms();
+    } finally {
+      await connection.close();
+    }
+  }
+
+  /** Deletes a queue on the broker behind the backs of our gateways and workers. */
+  async deleteQueueOnBroker(queue: string): Promise<void> {
+    const connection = await amqp.connect(TEST_AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      await channel.deleteQueue(queue);
     } finally {
       await connection.close();
     }

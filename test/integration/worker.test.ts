@@ -108,11 +108,7 @@ describe('worker', () => {
     const { url } = await ctx.startGateway();
     await ctx.startWorker({ queues: [queue] });
     await waitFor('the consumer', async () => (await ctx.queueDepth(queue)).consumers === 1);
-    const amqp = await import('amqplib');
-    const conn = await amqp.connect(process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
-    const ch = await conn.createChannel();
-    await ch.deleteQueue(queue);
-    await conn.close();
+    await ctx.deleteQueueOnBroker(queue);
     // The broker cancels the consumer; the worker reopens its channel, redeclares and consumes.
     await waitFor('the worker to consume the queue again', async () => (await ctx.queueDepth(queue)).consumers === 1);
     const res = await http<Task>(`${url}/api/v1/tasks/demo.add?wait=10`, { json: { args: [5, 5], options: { queue } } });
@@ -125,11 +121,7 @@ describe('worker', () => {
     const { url } = await ctx.startGateway();
     const first = await http<Task>(`${url}/api/v1/tasks/demo.add`, { json: { args: [1, 2], options: { queue } } });
     assert.equal(first.status, 202);
-    const amqp = await import('amqplib');
-    const conn = await amqp.connect(process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
-    const ch = await conn.createChannel();
-    await ch.deleteQueue(queue);
-    await conn.close();
+    await ctx.deleteQueueOnBroker(queue);
     const lost = await http<{ error: { code: string } }>(`${url}/api/v1/tasks/demo.add`, { json: { args: [1, 2], options: { queue } } });
     assert.equal(lost.status, 503);
     assert.equal(lost.body.error.code, 'QUEUE_UNAVAILABLE');

@@ -18,6 +18,9 @@ import type { Channel, ChannelModel } from 'amqplib';
 
 const QUEUE_NAME = /^[A-Za-z0-9._:-]{1,200}$/;
 
+/** The rule of isValidQueueName, in words, for error messages. */
+export const QUEUE_NAME_RULE = 'letters, digits, . _ - and :, at most 200, not starting with amq.';
+
 /** Queue names we accept from callers and operators; `amq.` is reserved by the broker. */
 export function isValidQueueName(name: string): boolean {
   return QUEUE_NAME.test(name) && !name.startsWith('amq.');

@@ -16,8 +16,13 @@ export const DEFAULT_SCHEMA = 'celerity';
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
+/** Schema names we accept: a lower-case identifier, so quoting it in DDL is enough. */
+export function isValidSchemaName(schema: string): boolean {
+  return SCHEMA_NAME.test(schema);
+}
+
 export function assertSchemaName(schema: string): void {
-  if (!SCHEMA_NAME.test(schema)) {
+  if (!isValidSchemaName(schema)) {
     throw new Error(`Invalid schema name "${schema}": lower-case letters, digits and _, at most 63`);
   }
 }
