@@ -11,8 +11,11 @@ import type express from 'express';
 import {
   Broker,
   Publisher,
+  DEFAULTS,
+  IdempotencyKeys,
   TaskQueues,
   TaskStore,
+  declareDelayQueue,
   catalogue as defaultCatalogue,
   createPool,
   createRegistry,
@@ -27,7 +30,8 @@ import { Submitter } from './submit.js';
 import { TaskWaiters } from './waiters.js';
 
 export interface GatewayOptions {
-  config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS'>;
+  config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS'> &
+    Partial<Pick<GatewayConfig, 'idempotencyWindowHours' | 'queueMaxLength'>>;
   logger: Logger;
   /** Database schema; tests use one each. @default 'celerity' */
   schema?: string;
@@ -76,12 +80,14 @@ export class Gateway {
       const waiters = new TaskWaiters({ store, logger });
       broker = await Broker.create({ urls: config.amqpUrls, heartbeatS: config.heartbeatS, logger, connectionName: 'celerity-gateway' });
       const queues = new TaskQueues();
+      const delayQueues = new TaskQueues(64, declareDelayQueue);
       // Topology first on every (re)connect: the catalogue's queues exist before anything is
       // published, so a task submitted before any worker started is kept, not dropped.
       const connectedBroker = broker;
       await broker.onConnect(async (connection) => {
         for (const queue of catalogue.defaultQueues()) await queues.ensure(connection, queue);
         await queues.redeclareAll(connection);
+        await delayQueues.redeclareAll(connection);
       });
       const publisher = await Publisher.create(broker, { logger });
       const replies = await ReplyListener.create(broker, { logger, onOutcome: (outcome) => waiters.resolveReply(outcome) });
@@ -90,6 +96,7 @@ export class Gateway {
         broker: connectedBroker,
         publisher,
         queues,
+        delayQueues,
         store,
         catalogue,
         metrics,
@@ -104,6 +111,8 @@ export class Gateway {
         waiters,
         metrics,
         logger,
+        broker: connectedBroker,
+        idempotency: new IdempotencyKeys(pool, (config.idempotencyWindowHours ?? DEFAULTS.idempotencyWindowHours) * 3_600_000),
         maxBodyBytes: config.maxBodyBytes,
         maxWaitS: config.maxWaitS,
         isDraining: () => self.gateway?.state !== 'RUNNING',

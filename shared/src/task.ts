@@ -46,6 +46,10 @@ export interface TaskRecord {
   startedAt?: Date | null;
   finishedAt?: Date | null;
   worker?: string | null;
+  /** How many times a worker started the task (retries and redeliveries included). */
+  attempts?: number;
+  /** Starts of the current message; compared with the worker's delivery limit. */
+  deliveries?: number;
 }
 
 export interface TaskRepresentation {

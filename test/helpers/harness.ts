@@ -11,7 +11,16 @@ import winston from 'winston';
 import Transport from 'winston-transport';
 import { Gateway } from '../../gateway/src/gateway.js';
 import { Worker } from '../../worker/src/worker.js';
-import { createPool, createSilentLogger, declareTaskQueue, migrate, TaskStore, type Logger, type TaskRepresentation } from '../../shared/src/index.js';
+import {
+  createPool,
+  createSilentLogger,
+  deadLetterQueueName,
+  declareTaskQueue,
+  migrate,
+  TaskStore,
+  type Logger,
+  type TaskRepresentation,
+} from '../../shared/src/index.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL } from './env.js';
 import { waitFor } from './wait.js';
 
@@ -167,6 +176,7 @@ export class TestContext {
         const channel = await connection.createChannel();
         channel.on('error', () => undefined);
         await channel.deleteQueue(queue).catch(() => undefined);
+        await channel.deleteQueue(deadLetterQueueName(queue)).catch(() => undefined);
         await channel.deleteExchange(queue).catch(() => undefined);
         await channel.close().catch(() => undefined);
       }

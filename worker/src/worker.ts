@@ -11,7 +11,13 @@ import type { Server } from 'node:http';
 import type pg from 'pg';
 import {
   Broker,
+  DEFAULTS,
+  IdempotencyKeys,
+  Publisher,
+  TaskQueues,
   TaskStore,
+  declareDeadLetterQueue,
+  declareDelayQueue,
   catalogue as defaultCatalogue,
   createPool,
   createRegistry,
@@ -31,7 +37,8 @@ import { ThreadPool } from './thread-pool.js';
 export type WorkerState = 'RUNNING' | 'DRAINING' | 'STOPPED';
 
 export interface WorkerOptions {
-  config: Pick<WorkerConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'queues' | 'concurrency' | 'graceMs' | 'cpuThreads' | 'resultRetentionHours'>;
+  config: Pick<WorkerConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'queues' | 'concurrency' | 'graceMs' | 'cpuThreads' | 'resultRetentionHours'> &
+    Partial<Pick<WorkerConfig, 'timeLimitS' | 'deliveryLimit'>>;
   logger: Logger;
   /** Serve `/metrics` and `/healthz` here; `undefined` = no server, port 0 = any free port. */
   metrics?: { port: number; host?: string };
@@ -52,6 +59,7 @@ export class Worker {
   private constructor(
     private readonly parts: {
       broker: Broker;
+      publisher: Publisher;
       consumer: Consumer;
       pool: pg.Pool;
       store: TaskStore;
@@ -84,7 +92,21 @@ export class Worker {
     try {
       await store.ping();
       broker = await Broker.create({ urls: config.amqpUrls, heartbeatS: config.heartbeatS, logger, connectionName: 'celerity-worker' });
+      // Dead-letter and delay queues are declared on first use and again after a reconnect.
+      const deadLetterQueues = new TaskQueues(1000, declareDeadLetterQueue);
+      const delayQueues = new TaskQueues(64, declareDelayQueue);
+      await broker.onConnect(async (connection) => {
+        await deadLetterQueues.redeclareAll(connection);
+        await delayQueues.redeclareAll(connection);
+      });
+      const publisher = await Publisher.create(broker, { logger });
       const runner = new TaskRunner({
+        broker,
+        publisher,
+        deadLetterQueues,
+        delayQueues,
+        timeLimitS: config.timeLimitS ?? DEFAULTS.workerTimeLimitS,
+        deliveryLimit: config.deliveryLimit ?? DEFAULTS.workerDeliveryLimit,
         catalogue: options.catalogue ?? defaultCatalogue,
         implementations: options.implementations ?? DEMO_TASKS,
         store,
@@ -110,10 +132,11 @@ export class Worker {
         logger.info('worker metrics on /metrics and /healthz', { port: serverPort(server) });
       }
       const consumer = await Consumer.create(broker, runner, { queues: config.queues, concurrency: config.concurrency, logger });
-      const sweeper = new RetentionSweeper(store, config.resultRetentionHours * 3_600_000, logger);
+      const retentionMs = config.resultRetentionHours * 3_600_000;
+      const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs));
       sweeper.start();
       self.worker = new Worker(
-        { broker, consumer, pool, store, threads, server, sweeper, forceStop, logger, graceMs: config.graceMs },
+        { broker, publisher, consumer, pool, store, threads, server, sweeper, forceStop, logger, graceMs: config.graceMs },
         metrics,
         runner.workerName,
       );
@@ -157,7 +180,7 @@ export class Worker {
   }
 
   async #stop(graceMs: number): Promise<void> {
-    const { broker, consumer, pool, store, threads, server, sweeper, forceStop, logger } = this.parts;
+    const { broker, publisher, consumer, pool, store, threads, server, sweeper, forceStop, logger } = this.parts;
     this.#state = 'DRAINING';
     logger.info('worker draining', { inFlight: consumer.inFlight, graceMs });
     const failures: unknown[] = [];
@@ -177,6 +200,7 @@ export class Worker {
     await step('stopping the retention sweep', () => sweeper.stop());
     await step('flushing the result store', () => store.idle());
     await step('closing the thread pool', () => threads.close());
+    await step('closing the publisher', () => publisher.close());
     await step('closing the broker connection', () => broker.close());
     await step('closing the database pool', () => pool.end());
     await step('closing the metrics server', () => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));

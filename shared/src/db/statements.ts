@@ -4,7 +4,7 @@
  */
 
 const TASK_COLUMNS = `id, name, queue, state, args, kwargs, result, error_type, error_message, retries, worker,
-  created_at, started_at, finished_at, updated_at`;
+  created_at, started_at, finished_at, updated_at, attempts, deliveries`;
 
 /** True when the incoming row (EXCLUDED) outranks the stored one (t). */
 const NEWER = 'celerity_state_order(EXCLUDED.state, EXCLUDED.retries) > celerity_state_order(t.state, t.retries)';
@@ -17,13 +17,14 @@ const NEWER = 'celerity_state_order(EXCLUDED.state, EXCLUDED.retries) > celerity
  */
 export const UPSERT_TASKS = `
   INSERT INTO tasks AS t (id, name, queue, state, args, kwargs, result, error_type, error_message, retries, worker,
-                          created_at, started_at, finished_at)
+                          created_at, started_at, finished_at, attempts, deliveries)
   SELECT id, name, queue, state, COALESCE(args, '[]'), COALESCE(kwargs, '{}'), result, error_type, error_message,
-         COALESCE(retries, 0), worker, COALESCE(created_at, now()), started_at, finished_at
+         COALESCE(retries, 0), worker, COALESCE(created_at, now()), started_at, finished_at,
+         COALESCE(attempts, 0), COALESCE(deliveries, 0)
   FROM jsonb_to_recordset($1::jsonb) AS r(
     id text, name text, queue text, state text, args jsonb, kwargs jsonb, result jsonb, error_type text,
     error_message text, retries integer, worker text, created_at timestamptz, started_at timestamptz,
-    finished_at timestamptz)
+    finished_at timestamptz, attempts integer, deliveries integer)
   ON CONFLICT (id) DO UPDATE SET
     state         = CASE WHEN ${NEWER} THEN EXCLUDED.state ELSE t.state END,
     result        = CASE WHEN ${NEWER} THEN EXCLUDED.result ELSE t.result END,
@@ -35,9 +36,49 @@ export const UPSERT_TASKS = `
                          ELSE COALESCE(t.started_at, EXCLUDED.started_at) END,
     finished_at   = CASE WHEN ${NEWER} THEN EXCLUDED.finished_at ELSE t.finished_at END,
     created_at    = LEAST(t.created_at, EXCLUDED.created_at),
+    -- Counters only grow, whatever order the writes arrive in.
+    attempts      = GREATEST(t.attempts, EXCLUDED.attempts),
+    deliveries    = CASE WHEN EXCLUDED.retries > t.retries THEN EXCLUDED.deliveries
+                         ELSE GREATEST(t.deliveries, EXCLUDED.deliveries) END,
     updated_at    = CASE WHEN ${NEWER} THEN now() ELSE t.updated_at END
   WHERE ${NEWER} OR EXCLUDED.created_at < t.created_at
      OR (t.started_at IS NULL AND EXCLUDED.started_at IS NOT NULL)
+     OR EXCLUDED.attempts > t.attempts OR EXCLUDED.deliveries > t.deliveries
+`;
+
+/**
+ * Puts dead-lettered tasks ($1 text[]) back to PENDING before they are re-driven: a re-drive
+ * is a new life for the task (retries and deliveries start again), so the forward-only
+ * upsert must not keep the old FAILURE. attempts keeps counting.
+ */
+export const RESET_TASKS_FOR_REDRIVE = `
+  UPDATE tasks SET state = 'PENDING', result = NULL, error_type = NULL, error_message = NULL, retries = 0,
+                   deliveries = 0, finished_at = NULL, updated_at = now()
+  WHERE id = ANY($1::text[])
+`;
+
+/**
+ * Claims idempotency key $1 for task $2 (fingerprint $3) when it is free or its claim is
+ * older than $4 (the window's start); returns a row only then. No row: the key is held, and
+ * SELECT_IDEMPOTENCY_KEY says by which task.
+ */
+export const CLAIM_IDEMPOTENCY_KEY = `
+  INSERT INTO idempotency_keys AS k (key, task_id, fingerprint) VALUES ($1, $2, $3)
+  ON CONFLICT (key) DO UPDATE SET task_id = EXCLUDED.task_id, fingerprint = EXCLUDED.fingerprint, created_at = now()
+    WHERE k.created_at < $4
+  RETURNING task_id
+`;
+
+export const SELECT_IDEMPOTENCY_KEY = `SELECT task_id, fingerprint FROM idempotency_keys WHERE key = $1`;
+
+/** Frees a key whose submit failed before the broker confirmed (the caller may try again). */
+export const RELEASE_IDEMPOTENCY_KEY = `DELETE FROM idempotency_keys WHERE key = $1 AND task_id = $2`;
+
+/** Deletes up to $2 idempotency keys claimed before $1. */
+export const DELETE_EXPIRED_IDEMPOTENCY_KEYS = `
+  DELETE FROM idempotency_keys WHERE key IN (
+    SELECT key FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2
+  )
 `;
 
 export const SELECT_TASK = `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1`;

@@ -8,7 +8,14 @@ import type { Logger } from '../logger.js';
 import { isFinalState, type TaskRecord, type TaskState } from '../task.js';
 import { BatchWriter } from './batch-writer.js';
 import { isRetryablePgError } from './pg-errors.js';
-import { DELETE_EXPIRED_TASKS, DELETE_UNPUBLISHED_TASK, SELECT_FINISHED_TASKS, SELECT_TASK, UPSERT_TASKS } from './statements.js';
+import {
+  DELETE_EXPIRED_TASKS,
+  DELETE_UNPUBLISHED_TASK,
+  RESET_TASKS_FOR_REDRIVE,
+  SELECT_FINISHED_TASKS,
+  SELECT_TASK,
+  UPSERT_TASKS,
+} from './statements.js';
 
 /** One state write. Fields left out keep what the store already has. */
 export interface TaskWrite {
@@ -25,6 +32,10 @@ export interface TaskWrite {
   createdAt?: Date;
   startedAt?: Date | null;
   finishedAt?: Date | null;
+  /** Starts over the task's life; the store keeps the highest value written. */
+  attempts?: number;
+  /** Starts of the current message (this retries round); see migration 2. */
+  deliveries?: number;
 }
 
 interface TaskRow {
@@ -43,6 +54,8 @@ interface TaskRow {
   started_at: Date | null;
   finished_at: Date | null;
   updated_at: Date;
+  attempts: number;
+  deliveries: number;
 }
 
 const STATE_RANK: Record<TaskState, number> = {
@@ -89,6 +102,9 @@ export function mergeWrites(older: TaskWrite, newer: TaskWrite): TaskWrite {
     finishedAt: win.finishedAt ?? null,
     startedAt: win.startedAt ?? lose.startedAt ?? null,
     worker: win.worker ?? lose.worker ?? null,
+    attempts: Math.max(older.attempts ?? 0, newer.attempts ?? 0),
+    deliveries:
+      (newer.retries ?? 0) > (older.retries ?? 0) ? (newer.deliveries ?? 0) : Math.max(older.deliveries ?? 0, newer.deliveries ?? 0),
     ...(createdAt ? { createdAt } : {}),
   };
 }
@@ -108,6 +124,8 @@ function toRecord(row: TaskRow): TaskRecord {
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    attempts: row.attempts,
+    deliveries: row.deliveries,
   };
 }
 
@@ -128,6 +146,8 @@ function toJsonRow(w: TaskWrite): Record<string, unknown> {
     created_at: w.createdAt?.toISOString() ?? null,
     started_at: w.startedAt?.toISOString() ?? null,
     finished_at: w.finishedAt?.toISOString() ?? null,
+    attempts: w.attempts ?? 0,
+    deliveries: w.deliveries ?? 0,
   };
 }
 
@@ -173,7 +193,7 @@ export class TaskStore {
         await this.#pool.query({ name: 'celerity_upsert_tasks', text: UPSERT_TASKS, values: [json] });
         return;
       } catch (err) {
-        if (attempt >= FLUSH_ATTEMPTS || !isRetryablePgError(err)) throw unavailable(err);
+        if (attempt >= FLUSH_ATTEMPTS || !isRetryablePgError(err)) throw databaseUnavailable(err);
         this.#logger.warn('retrying a task state batch', { rows: rows.length, attempt, err });
         await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
       }
@@ -185,7 +205,7 @@ export class TaskStore {
       const { rows } = await this.#pool.query<TaskRow>({ name: 'celerity_select_task', text: SELECT_TASK, values: [id] });
       return rows[0] ? toRecord(rows[0]) : undefined;
     } catch (err) {
-      throw unavailable(err);
+      throw databaseUnavailable(err);
     }
   }
 
@@ -196,7 +216,17 @@ export class TaskStore {
       const { rows } = await this.#pool.query<TaskRow>({ name: 'celerity_select_finished', text: SELECT_FINISHED_TASKS, values: [ids] });
       return rows.map(toRecord);
     } catch (err) {
-      throw unavailable(err);
+      throw databaseUnavailable(err);
+    }
+  }
+
+  /** Puts dead-lettered tasks back to PENDING with a fresh retry budget (before a re-drive). */
+  async resetForRedrive(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    try {
+      await this.#pool.query(RESET_TASKS_FOR_REDRIVE, [ids]);
+    } catch (err) {
+      throw databaseUnavailable(err);
     }
   }
 
@@ -225,7 +255,7 @@ export class TaskStore {
   }
 }
 
-function unavailable(err: unknown): Error {
+export function databaseUnavailable(err: unknown): Error {
   if (err instanceof CelerityError) return err;
   if (isRetryablePgError(err)) {
     return new CelerityError('DATABASE_UNAVAILABLE', 'The database is unavailable', { cause: err, retryAfterS: 2 });
