@@ -66,6 +66,8 @@ export interface TaskRepresentation {
   startedAt: string | null;
   finishedAt: string | null;
   worker: string | null;
+  /** How many times a worker started the task (retries and redeliveries included). */
+  attempts: number;
 }
 
 export function toRepresentation(task: TaskRecord): TaskRepresentation {
@@ -83,5 +85,6 @@ export function toRepresentation(task: TaskRecord): TaskRepresentation {
     startedAt: task.startedAt ? task.startedAt.toISOString() : null,
     finishedAt: task.finishedAt ? task.finishedAt.toISOString() : null,
     worker: task.worker ?? null,
+    attempts: task.attempts ?? 0,
   };
 }
