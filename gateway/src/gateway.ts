@@ -22,6 +22,8 @@ import {
 } from '../../shared/src/index.js';
 import { createApp } from './app.js';
 import { GatewayMetrics } from './metrics.js';
+import { QueueStats } from './queue-stats.js';
+import { WorkerMonitor } from './worker-monitor.js';
 import { ReplyListener } from './replies.js';
 import { Submitter } from './submit.js';
 import { TaskWaiters } from './waiters.js';
@@ -36,6 +38,8 @@ export interface GatewayOptions {
   drainMs?: number;
   /** Collect prom-client's default process metrics. @default true */
   processMetrics?: boolean;
+  /** Time between queue samples (gauges, dashboard), in ms. @default 5000 */
+  queueStatsIntervalMs?: number;
 }
 
 export type GatewayState = 'RUNNING' | 'DRAINING' | 'STOPPED';
@@ -52,6 +56,8 @@ export class Gateway {
       broker: Broker;
       publisher: Publisher;
       replies: ReplyListener;
+      queueStats: QueueStats;
+      monitor: WorkerMonitor;
       pool: pg.Pool;
       store: TaskStore;
       waiters: TaskWaiters;
@@ -86,6 +92,14 @@ export class Gateway {
       const publisher = await Publisher.create(broker, { logger });
       const replies = await ReplyListener.create(broker, { logger, onOutcome: (outcome) => waiters.resolveReply(outcome) });
       const metrics = new GatewayMetrics(createRegistry('gateway', options.processMetrics ?? true));
+      const monitor = await WorkerMonitor.create(connectedBroker, { logger, metrics });
+      const queueStats = await QueueStats.create(connectedBroker, {
+        queues: () => [...catalogue.defaultQueues(), ...queues.list()],
+        logger,
+        metrics,
+        counters: (queue) => monitor.counts(queue),
+        ...(options.queueStatsIntervalMs ? { intervalMs: options.queueStatsIntervalMs } : {}),
+      });
       const submitter = new Submitter({
         broker: connectedBroker,
         publisher,
@@ -108,9 +122,10 @@ export class Gateway {
         maxWaitS: config.maxWaitS,
         isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
+        dashboard: { queueStats, monitor },
       });
       self.gateway = new Gateway(
-        { broker, publisher, replies, pool, store, waiters, logger, drainMs: options.drainMs ?? 10_000, maxWaitS: config.maxWaitS },
+        { broker, publisher, replies, queueStats, monitor, pool, store, waiters, logger, drainMs: options.drainMs ?? 10_000, maxWaitS: config.maxWaitS },
         app,
         metrics,
       );
@@ -149,7 +164,7 @@ export class Gateway {
   }
 
   async #close(): Promise<void> {
-    const { broker, publisher, replies, pool, store, waiters, logger, drainMs } = this.parts;
+    const { broker, publisher, replies, queueStats, monitor, pool, store, waiters, logger, drainMs } = this.parts;
     this.#state = 'DRAINING';
     const server = this.#server;
     const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
@@ -173,6 +188,8 @@ export class Gateway {
     });
     await step('flushing the result store', () => store.idle());
     await step('closing the reply queue', () => replies.close());
+    await step('stopping the queue stats', () => queueStats.close());
+    await step('closing the event monitor', () => monitor.close());
     await step('closing the publisher', () => publisher.close());
     await step('closing the broker connection', () => broker.close());
     await step('closing the database pool', () => pool.end());

@@ -15,6 +15,7 @@ import {
   formatIssues,
   isValidQueueName,
   newTaskMessage,
+  publishTimeHeaders,
   type Broker,
   type Catalogue,
   type Logger,
@@ -126,7 +127,11 @@ export class Submitter {
       });
     const started = process.hrtime.bigint();
     try {
-      await publisher.publish('', submission.queue, message.content, { ...message.options, correlationId: submission.id });
+      await publisher.publish('', submission.queue, message.content, {
+        ...message.options,
+        headers: { ...message.options.headers, ...publishTimeHeaders() },
+        correlationId: submission.id,
+      });
     } catch (err) {
       if (err instanceof CelerityError && err.code === 'QUEUE_UNAVAILABLE') queues.forget(submission.queue);
       // Nothing was promised to the caller (it gets 503 and may submit again), so the

@@ -14,6 +14,7 @@ import {
   formatIssues,
   isFinalState,
   isPermanentError,
+  queueWaitSeconds,
   type Catalogue,
   type IncomingProperties,
   type Logger,
@@ -23,6 +24,7 @@ import {
   type TaskWrite,
 } from '../../shared/src/index.js';
 import type { WorkerMetrics, Outcome } from './metrics.js';
+import type { TaskHooks, TaskInfo } from './task-hooks.js';
 import type { Implementation } from './tasks/context.js';
 import type { ThreadPool } from './thread-pool.js';
 
@@ -50,6 +52,8 @@ export interface TaskRunnerDeps {
   workerName?: string;
   /** Stops retrying a failed result write (the worker is being forced down). */
   stopping: AbortSignal;
+  /** Told when a task is received, started and finished (worker events). */
+  hooks?: TaskHooks;
 }
 
 /** Error types a task can fail with before it runs; stable, Python-style names. */
@@ -96,6 +100,7 @@ export class TaskRunner {
     const log = logger.child({ taskId: message.id, task: message.name, queue: delivery.queue, attempt: message.retries + 1 });
     const known = catalogue.get(message.name) !== undefined;
     const metricTask = known ? message.name : '(unknown)';
+    this.#deps.hooks?.received(taskInfo(message, delivery.queue));
     const base: TaskWrite = {
       id: message.id,
       name: message.name,
@@ -130,7 +135,7 @@ export class TaskRunner {
     const definition = catalogue.get(message.name);
     const implementation = implementations.get(message.name);
     if (!definition || !implementation) {
-      log.error('unknown task: recorded as FAILURE', { known });
+      log.error('unknown task: recorded as FAILURE', { known, outcome: 'rejected' });
       return this.#finish(message, base, reply, {
         outcome: 'rejected',
         metricTask,
@@ -139,7 +144,7 @@ export class TaskRunner {
     }
     const check = checkArguments(definition, message.args, message.kwargs);
     if (!check.ok) {
-      log.warn('invalid arguments: recorded as FAILURE', { issues: check.issues });
+      log.warn('invalid arguments: recorded as FAILURE', { issues: check.issues, outcome: 'rejected' });
       return this.#finish(message, base, reply, {
         outcome: 'rejected',
         metricTask,
@@ -148,6 +153,7 @@ export class TaskRunner {
     }
 
     const startedAt = new Date();
+    this.#observeStart(message, delivery, metricTask, startedAt.getTime());
     // STARTED is advisory: not awaited, and merged away if the task finishes before it is flushed.
     this.#deps.store.record({ ...base, startedAt }).catch((err: unknown) => log.warn('could not record STARTED', { err }));
     metrics.inFlight.inc({ queue: delivery.queue });
@@ -208,6 +214,7 @@ export class TaskRunner {
     const state = end.outcome === 'success' ? 'SUCCESS' : 'FAILURE';
     await this.#recordFinal({ ...base, state, result: end.result ?? null, error: end.error ?? null, finishedAt });
     this.#deps.metrics.tasks.inc({ task: end.metricTask, queue: base.queue, outcome: end.outcome });
+    this.#announceFinish(message, base, end, finishedAt);
     this.#reply(message, reply, {
       id: message.id,
       state,
@@ -257,6 +264,27 @@ export class TaskRunner {
     }
   }
 
+  /** Queue wait (publish → start) and the `task-started` event. */
+  #observeStart(message: TaskMessage, delivery: Delivery, metricTask: string, startedAtMs: number): void {
+    const wait = queueWaitSeconds(delivery.properties.headers, message.eta, startedAtMs);
+    if (wait.seconds !== undefined) this.#deps.metrics.queueWait.observe({ task: metricTask, queue: delivery.queue }, wait.seconds);
+    this.#deps.hooks?.started(taskInfo(message, delivery.queue));
+  }
+
+  #announceFinish(
+    message: TaskMessage,
+    base: TaskWrite,
+    end: { outcome: Outcome; result?: unknown; error?: { type: string; message: string } },
+    finishedAt: Date,
+  ): void {
+    const hooks = this.#deps.hooks;
+    if (!hooks) return;
+    const info = taskInfo(message, base.queue);
+    const runtimeS = base.startedAt ? (finishedAt.getTime() - base.startedAt.getTime()) / 1000 : undefined;
+    if (end.outcome === 'success') hooks.succeeded(info, end.result ?? null, runtimeS ?? 0);
+    else hooks.failed(info, end.error ?? { type: 'Error', message: 'failed' }, runtimeS);
+  }
+
   /** A message that is not a task message: record what can be recorded, then drop it. */
   async #rejectMalformed(delivery: Delivery, err: MessageFormatError): Promise<Disposition> {
     const { logger, metrics } = this.#deps;
@@ -282,6 +310,21 @@ export class TaskRunner {
     }
     return 'ack';
   }
+}
+
+function taskInfo(message: TaskMessage, queue: string): TaskInfo {
+  return {
+    id: message.id,
+    name: message.name,
+    queue,
+    retries: message.retries,
+    args: message.args,
+    kwargs: message.kwargs,
+    rootId: message.rootId,
+    parentId: message.parentId,
+    eta: message.eta,
+    expires: message.expires,
+  };
 }
 
 function toJsonValue(value: unknown): { ok: true; value: unknown } | { ok: false; error: string } {

@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js';
 import { isFinalState, type TaskRecord, type TaskState } from '../task.js';
 import { BatchWriter } from './batch-writer.js';
 import { isRetryablePgError } from './pg-errors.js';
-import { DELETE_EXPIRED_TASKS, DELETE_UNPUBLISHED_TASK, SELECT_FINISHED_TASKS, SELECT_TASK, UPSERT_TASKS } from './statements.js';
+import { DELETE_EXPIRED_TASKS, DELETE_UNPUBLISHED_TASK, SEARCH_TASKS, SELECT_FINISHED_TASKS, SELECT_TASK, UPSERT_TASKS } from './statements.js';
 
 /** One state write. Fields left out keep what the store already has. */
 export interface TaskWrite {
@@ -131,6 +131,34 @@ function toJsonRow(w: TaskWrite): Record<string, unknown> {
   };
 }
 
+/** A task search: every field optional; see SEARCH_TASKS. */
+export interface TaskSearch {
+  id?: string;
+  name?: string;
+  states?: TaskState[];
+  queue?: string;
+  /** Created at or after. */
+  from?: Date;
+  /** Created before. */
+  to?: Date;
+  /** Rows per page. */
+  limit: number;
+  /** From the previous page's `nextCursor`. */
+  after?: TaskCursor;
+}
+
+/** Where a page ended: the last row's created_at (PostgreSQL's text, full precision) and id. */
+export interface TaskCursor {
+  createdAt: string;
+  id: string;
+}
+
+export interface TaskPage {
+  tasks: TaskRecord[];
+  /** Set when there may be more rows after this page. */
+  next: TaskCursor | null;
+}
+
 export interface TaskStoreOptions {
   logger: Logger;
   /** Rows per statement at most. @default 500 */
@@ -195,6 +223,31 @@ export class TaskStore {
     try {
       const { rows } = await this.#pool.query<TaskRow>({ name: 'celerity_select_finished', text: SELECT_FINISHED_TASKS, values: [ids] });
       return rows.map(toRecord);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /** One page of tasks matching `search`, newest first. */
+  async search(search: TaskSearch): Promise<TaskPage> {
+    const values = [
+      search.id ?? null,
+      search.name ?? null,
+      search.states && search.states.length > 0 ? search.states : null,
+      search.queue ?? null,
+      search.from ?? null,
+      search.to ?? null,
+      search.after?.createdAt ?? null,
+      search.after?.id ?? null,
+      search.limit,
+    ];
+    try {
+      const { rows } = await this.#pool.query<TaskRow & { cursor_created_at: string }>(SEARCH_TASKS, values);
+      const last = rows.at(-1);
+      return {
+        tasks: rows.map(toRecord),
+        next: last && rows.length === search.limit ? { createdAt: last.cursor_created_at, id: last.id } : null,
+      };
     } catch (err) {
       throw unavailable(err);
     }
