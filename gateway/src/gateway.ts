@@ -141,6 +141,16 @@ export class Gateway {
     return this.#state;
   }
 
+  /** Queue depth and consumers sampled from the broker (backpressure and the dashboard read it). */
+  get queueStats(): QueueStats {
+    return this.parts.queueStats;
+  }
+
+  /** Workers as seen on the event exchange. */
+  get workerMonitor(): WorkerMonitor {
+    return this.parts.monitor;
+  }
+
   /** Starts the HTTP server; resolves with the address it listens on. */
   async listen(port: number, host: string): Promise<AddressInfo> {
     const server = this.app.listen(port, host);
