@@ -47,6 +47,9 @@ const querySchema = z
   })
   .strict();
 
+/** PostgreSQL's text form of a timestamptz (`2026-01-31 12:00:00.123456+00`), as the cursor carries it. */
+const PG_TIMESTAMPTZ = /^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d{1,6})?([+-]\d\d(:?\d\d(:?\d\d)?)?|Z)?$/;
+
 export function encodeCursor(cursor: TaskCursor): string {
   return Buffer.from(JSON.stringify([cursor.createdAt, cursor.id]), 'utf8').toString('base64url');
 }
@@ -55,7 +58,7 @@ export function decodeCursor(value: string): TaskCursor {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'));
     if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && typeof parsed[1] === 'string') {
-      if (!Number.isNaN(Date.parse(parsed[0].replace(' ', 'T')))) return { createdAt: parsed[0], id: parsed[1] };
+      if (PG_TIMESTAMPTZ.test(parsed[0])) return { createdAt: parsed[0], id: parsed[1] };
     }
   } catch {
     // falls through to the error below
