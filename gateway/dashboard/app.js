@@ -104,7 +104,7 @@
       const xs = [];
       const ys = [];
       for (const p of q.history) {
-        xs.push(Math.round(p.t / 1000));
+        xs.push(p.t / 1000);
         ys.push(p[field]);
       }
       return [xs, ys];

@@ -22,6 +22,7 @@ export interface QueueSample {
 
 /** One point of a queue's history; rates are per second since the previous point. */
 export interface QueueHistoryPoint {
+  /** When the sampling round started, ms since the epoch (the same for every queue of a round). */
   t: number;
   messages: number;
   consumers: number;
@@ -135,6 +136,8 @@ export class QueueStats {
     const queues = wanted.slice(0, this.#options.maxQueues);
     // Queues no longer wanted are forgotten, so the maps and gauges stay bounded.
     for (const queue of [...this.#queues.keys()]) if (!queues.includes(queue)) this.#drop(queue);
+    // One time for the whole round, so the charts line the queues up on the same x values.
+    const roundAt = Date.now();
     let channel: Channel | undefined;
     try {
       for (const queue of queues) {
@@ -142,7 +145,7 @@ export class QueueStats {
         channel ??= await openChannel(connection);
         try {
           const ok = await channel.checkQueue(queue);
-          this.#record(queue, { messages: ok.messageCount, consumers: ok.consumerCount, sampledAt: Date.now() });
+          this.#record(queue, { messages: ok.messageCount, consumers: ok.consumerCount, sampledAt: Date.now() }, roundAt);
         } catch (err) {
           // Either way the broker closed this channel; the next queue gets a new one.
           channel = undefined;
@@ -155,7 +158,7 @@ export class QueueStats {
     }
   }
 
-  #record(queue: string, sample: QueueSample): void {
+  #record(queue: string, sample: QueueSample, roundAt: number): void {
     let state = this.#queues.get(queue);
     if (!state) {
       state = { latest: undefined, history: [], lastCounts: undefined };
@@ -166,13 +169,13 @@ export class QueueStats {
     let receivedPerS: number | null = null;
     let finishedPerS: number | null = null;
     if (previous && counts && state.lastCounts) {
-      const seconds = Math.max(0.001, (sample.sampledAt - previous.t) / 1000);
+      const seconds = Math.max(0.001, (roundAt - previous.t) / 1000);
       receivedPerS = round2(Math.max(0, counts.received - state.lastCounts.received) / seconds);
       finishedPerS = round2(Math.max(0, counts.finished - state.lastCounts.finished) / seconds);
     }
     state.lastCounts = counts;
     state.latest = sample;
-    state.history.push({ t: sample.sampledAt, messages: sample.messages, consumers: sample.consumers, receivedPerS, finishedPerS });
+    state.history.push({ t: roundAt, messages: sample.messages, consumers: sample.consumers, receivedPerS, finishedPerS });
     if (state.history.length > this.#options.historyLength) state.history.splice(0, state.history.length - this.#options.historyLength);
     this.#options.metrics?.queueMessages.set({ queue }, sample.messages);
     this.#options.metrics?.queueConsumers.set({ queue }, sample.consumers);
