@@ -25,6 +25,8 @@ import {
 } from '../../shared/src/index.js';
 import { createApp } from './app.js';
 import { GatewayMetrics } from './metrics.js';
+import { QueueStats } from './queue-stats.js';
+import { WorkerMonitor } from './worker-monitor.js';
 import { ReplyListener } from './replies.js';
 import { Submitter } from './submit.js';
 import { TaskWaiters } from './waiters.js';
@@ -40,6 +42,8 @@ export interface GatewayOptions {
   drainMs?: number;
   /** Collect prom-client's default process metrics. @default true */
   processMetrics?: boolean;
+  /** Time between queue samples (gauges, dashboard), in ms. @default 5000 */
+  queueStatsIntervalMs?: number;
 }
 
 export type GatewayState = 'RUNNING' | 'DRAINING' | 'STOPPED';
@@ -56,6 +60,8 @@ export class Gateway {
       broker: Broker;
       publisher: Publisher;
       replies: ReplyListener;
+      queueStats: QueueStats;
+      monitor: WorkerMonitor;
       pool: pg.Pool;
       store: TaskStore;
       waiters: TaskWaiters;
@@ -92,6 +98,14 @@ export class Gateway {
       const publisher = await Publisher.create(broker, { logger });
       const replies = await ReplyListener.create(broker, { logger, onOutcome: (outcome) => waiters.resolveReply(outcome) });
       const metrics = new GatewayMetrics(createRegistry('gateway', options.processMetrics ?? true));
+      const monitor = await WorkerMonitor.create(connectedBroker, { logger, metrics });
+      const queueStats = await QueueStats.create(connectedBroker, {
+        queues: () => [...catalogue.defaultQueues(), ...queues.list()],
+        logger,
+        metrics,
+        counters: (queue) => monitor.counts(queue),
+        ...(options.queueStatsIntervalMs ? { intervalMs: options.queueStatsIntervalMs } : {}),
+      });
       const submitter = new Submitter({
         broker: connectedBroker,
         publisher,
@@ -117,9 +131,10 @@ export class Gateway {
         maxWaitS: config.maxWaitS,
         isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
+        dashboard: { queueStats, monitor },
       });
       self.gateway = new Gateway(
-        { broker, publisher, replies, pool, store, waiters, logger, drainMs: options.drainMs ?? 10_000, maxWaitS: config.maxWaitS },
+        { broker, publisher, replies, queueStats, monitor, pool, store, waiters, logger, drainMs: options.drainMs ?? 10_000, maxWaitS: config.maxWaitS },
         app,
         metrics,
       );
@@ -133,6 +148,16 @@ export class Gateway {
 
   get state(): GatewayState {
     return this.#state;
+  }
+
+  /** Queue depth and consumers sampled from the broker (backpressure and the dashboard read it). */
+  get queueStats(): QueueStats {
+    return this.parts.queueStats;
+  }
+
+  /** Workers as seen on the event exchange. */
+  get workerMonitor(): WorkerMonitor {
+    return this.parts.monitor;
   }
 
   /** Starts the HTTP server; resolves with the address it listens on. */
@@ -158,7 +183,7 @@ export class Gateway {
   }
 
   async #close(): Promise<void> {
-    const { broker, publisher, replies, pool, store, waiters, logger, drainMs } = this.parts;
+    const { broker, publisher, replies, queueStats, monitor, pool, store, waiters, logger, drainMs } = this.parts;
     this.#state = 'DRAINING';
     const server = this.#server;
     const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
@@ -182,6 +207,8 @@ export class Gateway {
     });
     await step('flushing the result store', () => store.idle());
     await step('closing the reply queue', () => replies.close());
+    await step('stopping the queue stats', () => queueStats.close());
+    await step('closing the event monitor', () => monitor.close());
     await step('closing the publisher', () => publisher.close());
     await step('closing the broker connection', () => broker.close());
     await step('closing the database pool', () => pool.end());

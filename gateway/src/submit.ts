@@ -21,6 +21,7 @@ import {
   formatIssues,
   isValidQueueName,
   newTaskMessage,
+  publishTimeHeaders,
   type Broker,
   type Catalogue,
   type Logger,
@@ -205,7 +206,11 @@ export class Submitter {
       });
     const started = process.hrtime.bigint();
     try {
-      await publisher.publish(exchange, submission.queue, message.content, { ...message.options, correlationId: submission.id });
+      await publisher.publish(exchange, submission.queue, message.content, {
+        ...message.options,
+        headers: { ...headers, ...publishTimeHeaders() },
+        correlationId: submission.id,
+      });
     } catch (err) {
       if (err instanceof CelerityError && err.code === 'QUEUE_UNAVAILABLE') {
         queues.forget(submission.queue);

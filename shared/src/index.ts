@@ -19,3 +19,5 @@ export * from './db/idempotency.js';
 export * from './db/pg-errors.js';
 export { BatchWriter, type BatchWriterOptions } from './db/batch-writer.js';
 export { MIGRATIONS, type Migration } from './db/migrations.js';
+export * from './amqp/events.js';
+export * from './amqp/queue-wait.js';

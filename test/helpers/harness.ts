@@ -104,7 +104,9 @@ export class TestContext {
     return queue;
   }
 
-  async startGateway(options: { logger?: Logger; maxBodyBytes?: number; drainMs?: number } = {}): Promise<GatewayHandle> {
+  async startGateway(
+    options: { logger?: Logger; maxBodyBytes?: number; drainMs?: number; queueStatsIntervalMs?: number } = {},
+  ): Promise<GatewayHandle> {
     const gateway = await Gateway.create({
       config: {
         amqpUrls: [TEST_AMQP_URL],
@@ -117,6 +119,7 @@ export class TestContext {
       schema: this.schema,
       drainMs: options.drainMs ?? 2_000,
       processMetrics: false,
+      ...(options.queueStatsIntervalMs ? { queueStatsIntervalMs: options.queueStatsIntervalMs } : {}),
     });
     this.#gateways.push(gateway);
     const address = await gateway.listen(0, '127.0.0.1');

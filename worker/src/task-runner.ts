@@ -29,6 +29,7 @@ import {
   republishHeaders,
   retryDelayMs,
   retryPolicyOf,
+  queueWaitSeconds,
   type Broker,
   type Catalogue,
   type DeadReason,
@@ -43,6 +44,7 @@ import {
   type TaskWrite,
 } from '../../shared/src/index.js';
 import type { WorkerMetrics, Outcome } from './metrics.js';
+import type { TaskHooks, TaskInfo } from './task-hooks.js';
 import type { Implementation } from './tasks/context.js';
 import type { ThreadPool } from './thread-pool.js';
 
@@ -80,6 +82,8 @@ export interface TaskRunnerDeps {
   timeLimitS: number;
   /** Starts without finishing after which a message is dead-lettered. */
   deliveryLimit: number;
+  /** Told when a task is received, started and finished (worker events). */
+  hooks?: TaskHooks;
 }
 
 /** Error types a task can fail with before it runs; stable, Python-style names. */
@@ -133,6 +137,7 @@ export class TaskRunner {
     const log = logger.child({ taskId: message.id, task: message.name, queue: delivery.queue, attempt: message.retries + 1 });
     const known = catalogue.get(message.name) !== undefined;
     const metricTask = known ? message.name : '(unknown)';
+    this.#deps.hooks?.received(taskInfo(message, delivery.queue));
 
     // Not due yet (countdown/eta, or a retry that came round early): back into the delay
     // queues rather than held unacked here, where consumer_timeout would cancel it.
@@ -181,7 +186,7 @@ export class TaskRunner {
     const definition = catalogue.get(message.name);
     const implementation = implementations.get(message.name);
     if (!definition || !implementation) {
-      log.error('unknown task: recorded as FAILURE and dead-lettered', { known });
+      log.error('unknown task: recorded as FAILURE and dead-lettered', { known, outcome: 'rejected' });
       return this.#finish(delivery, message, base, reply, {
         outcome: 'rejected',
         metricTask,
@@ -191,7 +196,7 @@ export class TaskRunner {
     }
     const check = checkArguments(definition, message.args, message.kwargs);
     if (!check.ok) {
-      log.warn('invalid arguments: recorded as FAILURE and dead-lettered', { issues: check.issues });
+      log.warn('invalid arguments: recorded as FAILURE and dead-lettered', { issues: check.issues, outcome: 'rejected' });
       return this.#finish(delivery, message, base, reply, {
         outcome: 'rejected',
         metricTask,
@@ -201,6 +206,7 @@ export class TaskRunner {
     }
 
     const startedAt = new Date();
+    this.#observeStart(message, delivery, metricTask, startedAt.getTime());
     const started = this.#deps.store.record({ ...base, startedAt });
     if (delivery.redelivered) {
       // Counted before running: a task that crashes its worker must see its count grow.
@@ -327,6 +333,7 @@ export class TaskRunner {
     await this.#recordFinal({ ...base, state, result: end.result ?? null, error: end.error ?? null, finishedAt });
     if (state === 'FAILURE' && end.deadReason) await this.#deadLetter(delivery, end.deadReason, end.error ?? null, message.id);
     this.#deps.metrics.tasks.inc({ task: end.metricTask, queue: base.queue, outcome: end.outcome });
+    this.#announceFinish(message, base, end, finishedAt);
     this.#reply(message, reply, {
       id: message.id,
       state,
@@ -350,6 +357,7 @@ export class TaskRunner {
     await this.#publishDelayed(delivery, message, { retries: message.retries + 1, eta: eta.toISOString() }, delayMs);
     await this.#recordFinal({ ...base, state: 'RETRY', error: { type: err.name || 'Error', message: err.message }, finishedAt: null });
     this.#deps.metrics.tasks.inc({ task: metricTask, queue: base.queue, outcome: 'retry' });
+    this.#deps.hooks?.retried(taskInfo(message, base.queue), { type: err.name || 'Error', message: err.message });
     return 'ack';
   }
 
@@ -429,6 +437,27 @@ export class TaskRunner {
       // Replies are advisory: the waiter falls back to the store.
       this.#deps.logger.warn('could not send the reply', { taskId: message.id, task: message.name, err });
     }
+  }
+
+  /** Queue wait (publish → start) and the `task-started` event. */
+  #observeStart(message: TaskMessage, delivery: Delivery, metricTask: string, startedAtMs: number): void {
+    const wait = queueWaitSeconds(delivery.properties.headers, message.eta, startedAtMs);
+    if (wait.seconds !== undefined) this.#deps.metrics.queueWait.observe({ task: metricTask, queue: delivery.queue }, wait.seconds);
+    this.#deps.hooks?.started(taskInfo(message, delivery.queue));
+  }
+
+  #announceFinish(
+    message: TaskMessage,
+    base: TaskWrite,
+    end: { outcome: Outcome; result?: unknown; error?: { type: string; message: string } },
+    finishedAt: Date,
+  ): void {
+    const hooks = this.#deps.hooks;
+    if (!hooks) return;
+    const info = taskInfo(message, base.queue);
+    const runtimeS = base.startedAt ? (finishedAt.getTime() - base.startedAt.getTime()) / 1000 : undefined;
+    if (end.outcome === 'success') hooks.succeeded(info, end.result ?? null, runtimeS ?? 0);
+    else hooks.failed(info, end.error ?? { type: 'Error', message: 'failed' }, runtimeS);
   }
 
   /** A message that is not a task message: record what can be recorded, dead-letter it. */
@@ -550,6 +579,21 @@ function limitError(name: string, message: string): Error {
   const err = new Error(message);
   err.name = name;
   return err;
+}
+
+function taskInfo(message: TaskMessage, queue: string): TaskInfo {
+  return {
+    id: message.id,
+    name: message.name,
+    queue,
+    retries: message.retries,
+    args: message.args,
+    kwargs: message.kwargs,
+    rootId: message.rootId,
+    parentId: message.parentId,
+    eta: message.eta,
+    expires: message.expires,
+  };
 }
 
 function toJsonValue(value: unknown): { ok: true; value: unknown } | { ok: false; error: string } {

@@ -26,10 +26,11 @@ import {
   type WorkerConfig,
 } from '../../shared/src/index.js';
 import { Consumer } from './consumer.js';
+import { WorkerEvents } from './events.js';
 import { WorkerMetrics } from './metrics.js';
 import { serverPort, startMetricsServer } from './metrics-server.js';
 import { RetentionSweeper } from './retention.js';
-import { TaskRunner } from './task-runner.js';
+import { TaskRunner, defaultWorkerName } from './task-runner.js';
 import type { Implementation } from './tasks/context.js';
 import { DEMO_TASKS } from './tasks/demo.js';
 import { ThreadPool } from './thread-pool.js';
@@ -50,6 +51,10 @@ export interface WorkerOptions {
   name?: string;
   /** Collect prom-client's default process metrics. @default true */
   processMetrics?: boolean;
+  /** Publish worker and task events on `celeryev`. @default true */
+  events?: boolean;
+  /** Time between `worker-heartbeat` events, in ms. @default 2000 */
+  heartbeatMs?: number;
 }
 
 export class Worker {
@@ -66,6 +71,7 @@ export class Worker {
       threads: ThreadPool;
       server: Server | undefined;
       sweeper: RetentionSweeper;
+      events: WorkerEvents | undefined;
       forceStop: AbortController;
       logger: Logger;
       graceMs: number;
@@ -100,6 +106,20 @@ export class Worker {
         await delayQueues.redeclareAll(connection);
       });
       const publisher = await Publisher.create(broker, { logger });
+      const self: { worker?: Worker } = {};
+      const workerName = options.name ?? defaultWorkerName();
+      const events =
+        options.events === false
+          ? undefined
+          : await WorkerEvents.create(broker, {
+              hostname: workerName,
+              queues: config.queues,
+              concurrency: config.concurrency,
+              inFlight: () => self.worker?.inFlight ?? 0,
+              logger,
+              metrics,
+              ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
+            });
       const runner = new TaskRunner({
         broker,
         publisher,
@@ -114,10 +134,10 @@ export class Worker {
         metrics,
         logger,
         stopping: forceStop.signal,
-        ...(options.name ? { workerName: options.name } : {}),
+        workerName,
+        ...(events ? { hooks: events } : {}),
       });
       for (const queue of config.queues) metrics.concurrency.set({ queue }, config.concurrency);
-      const self: { worker?: Worker } = {};
       if (options.metrics) {
         server = await startMetricsServer(
           metrics.registry,
@@ -136,10 +156,11 @@ export class Worker {
       const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs));
       sweeper.start();
       self.worker = new Worker(
-        { broker, publisher, consumer, pool, store, threads, server, sweeper, forceStop, logger, graceMs: config.graceMs },
+        { broker, publisher, consumer, pool, store, threads, server, sweeper, events, forceStop, logger, graceMs: config.graceMs },
         metrics,
         runner.workerName,
       );
+      events?.start();
       return self.worker;
     } catch (err) {
       await broker?.close().catch(() => undefined);
@@ -180,7 +201,7 @@ export class Worker {
   }
 
   async #stop(graceMs: number): Promise<void> {
-    const { broker, publisher, consumer, pool, store, threads, server, sweeper, forceStop, logger } = this.parts;
+    const { broker, publisher, consumer, pool, store, threads, server, sweeper, events, forceStop, logger } = this.parts;
     this.#state = 'DRAINING';
     logger.info('worker draining', { inFlight: consumer.inFlight, graceMs });
     const failures: unknown[] = [];
@@ -199,6 +220,7 @@ export class Worker {
     });
     await step('stopping the retention sweep', () => sweeper.stop());
     await step('flushing the result store', () => store.idle());
+    await step('announcing worker-offline', async () => events?.stop());
     await step('closing the thread pool', () => threads.close());
     await step('closing the publisher', () => publisher.close());
     await step('closing the broker connection', () => broker.close());

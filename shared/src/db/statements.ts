@@ -113,3 +113,25 @@ export const CREATE_MIGRATIONS_TABLE = `
 `;
 /** Serialises concurrent migrators of the same schema for the length of one transaction. */
 export const LOCK_MIGRATIONS = `SELECT pg_advisory_xact_lock(hashtext('celerity.migrate.' || $1))`;
+
+/**
+ * Task search for the dashboard and `GET /api/v1/tasks`: every filter is optional (NULL = any),
+ * newest first, keyset-paged on (created_at, id). The cursor carries created_at as PostgreSQL's
+ * own text (microseconds, offset), so no row is skipped or repeated between pages.
+ *   $1 id, $2 name, $3 states (text[]), $4 queue, $5 created from (inclusive), $6 created before,
+ *   $7/$8 cursor (created_at, id) of the last row of the previous page, $9 page size.
+ * Not prepared by name: each search is planned with its values, so the planner picks the
+ * (name|state, created_at) index that fits the filters given.
+ */
+export const SEARCH_TASKS = `
+  SELECT ${TASK_COLUMNS}, created_at::text AS cursor_created_at FROM tasks
+  WHERE ($1::text IS NULL OR id = $1)
+    AND ($2::text IS NULL OR name = $2)
+    AND ($3::text[] IS NULL OR state = ANY($3::text[]))
+    AND ($4::text IS NULL OR queue = $4)
+    AND ($5::timestamptz IS NULL OR created_at >= $5)
+    AND ($6::timestamptz IS NULL OR created_at < $6)
+    AND ($7::timestamptz IS NULL OR (created_at, id) < ($7::timestamptz, $8::text))
+  ORDER BY created_at DESC, id DESC
+  LIMIT $9
+`;

@@ -12,6 +12,7 @@ import {
   DELETE_EXPIRED_TASKS,
   DELETE_UNPUBLISHED_TASK,
   RESET_TASKS_FOR_REDRIVE,
+  SEARCH_TASKS,
   SELECT_FINISHED_TASKS,
   SELECT_TASK,
   UPSERT_TASKS,
@@ -151,6 +152,34 @@ function toJsonRow(w: TaskWrite): Record<string, unknown> {
   };
 }
 
+/** A task search: every field optional; see SEARCH_TASKS. */
+export interface TaskSearch {
+  id?: string;
+  name?: string;
+  states?: TaskState[];
+  queue?: string;
+  /** Created at or after. */
+  from?: Date;
+  /** Created before. */
+  to?: Date;
+  /** Rows per page. */
+  limit: number;
+  /** From the previous page's `nextCursor`. */
+  after?: TaskCursor;
+}
+
+/** Where a page ended: the last row's created_at (PostgreSQL's text, full precision) and id. */
+export interface TaskCursor {
+  createdAt: string;
+  id: string;
+}
+
+export interface TaskPage {
+  tasks: TaskRecord[];
+  /** Set when there may be more rows after this page. */
+  next: TaskCursor | null;
+}
+
 export interface TaskStoreOptions {
   logger: Logger;
   /** Rows per statement at most. @default 500 */
@@ -225,6 +254,31 @@ export class TaskStore {
     if (ids.length === 0) return;
     try {
       await this.#pool.query(RESET_TASKS_FOR_REDRIVE, [ids]);
+    } catch (err) {
+      throw databaseUnavailable(err);
+    }
+  }
+
+  /** One page of tasks matching `search`, newest first. */
+  async search(search: TaskSearch): Promise<TaskPage> {
+    const values = [
+      search.id ?? null,
+      search.name ?? null,
+      search.states && search.states.length > 0 ? search.states : null,
+      search.queue ?? null,
+      search.from ?? null,
+      search.to ?? null,
+      search.after?.createdAt ?? null,
+      search.after?.id ?? null,
+      search.limit,
+    ];
+    try {
+      const { rows } = await this.#pool.query<TaskRow & { cursor_created_at: string }>(SEARCH_TASKS, values);
+      const last = rows.at(-1);
+      return {
+        tasks: rows.map(toRecord),
+        next: last && rows.length === search.limit ? { createdAt: last.cursor_created_at, id: last.id } : null,
+      };
     } catch (err) {
       throw databaseUnavailable(err);
     }
