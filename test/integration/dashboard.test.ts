@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { TestContext, http, type Task } from '../helpers/harness.js';
+import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = resolve(process.cwd(), 'test-artifacts');
@@ -28,7 +28,7 @@ describe('dashboard in Chromium', () => {
     await ctx.cleanup();
   });
 
-  it('shows a submitted task, finds it by search, charts the queue, and handles missing dead letters', async (t) => {
+  it('shows a submitted task, finds it by search, charts the queue, lists dead letters and re-drives one', async (t) => {
     const queue = ctx.queue('dash');
     const { url } = await ctx.startGateway({ queueStatsIntervalMs: 300 });
     const worker = await ctx.startWorker({ queues: [queue] });
@@ -36,6 +36,9 @@ describe('dashboard in Chromium', () => {
     assert.equal(add.body.state, 'SUCCESS');
     const echo = await http<Task>(`${url}/api/v1/tasks/demo.echo?wait=20`, { json: { args: ['dashboard'], options: { queue } } });
     assert.equal(echo.body.state, 'SUCCESS');
+    const fail = await http<Task>(`${url}/api/v1/tasks/demo.fail?wait=20`, { json: { args: ['dashboard failure'], options: { queue } } });
+    assert.equal(fail.body.state, 'FAILURE');
+    await waitFor('the dead letter', async () => (await ctx.deadLetters(queue)).length === 1);
 
     profile = await mkdtemp(join(tmpdir(), 'celerity-chromium-'));
     browser = await chromium.launchPersistentContext(profile, {
@@ -82,10 +85,16 @@ describe('dashboard in Chromium', () => {
     // The worker shows as online.
     await page.locator(`#worker-table tr[data-worker="${worker.name}"] td.online`).waitFor();
 
-    // Dead letters do not exist on this gateway: a clear message, no crash.
+    // The failed task is listed among the queue's dead letters, with its error; re-drive it.
     await page.selectOption('#dead-form select', queue);
     await page.click('#dead-form button[type="submit"]');
-    await page.waitForFunction(`/not available/.test(document.querySelector('#dead-message').textContent)`);
+    const row = page.locator(`#dead-table tr[data-id="${fail.body.id}"]`);
+    await row.waitFor();
+    assert.match((await row.textContent()) ?? '', /PermanentError: dashboard failure/);
+    await row.locator('button').click();
+    await page.waitForFunction(`/Re-drove 1 task/.test(document.querySelector('#dead-message').textContent)`);
+    // demo.fail fails again, so the re-driven task comes back as a dead letter.
+    await waitFor('the re-driven task to fail again', async () => (await ctx.deadLetters(queue)).length === 1);
 
     await mkdir(ARTIFACTS, { recursive: true });
     const shot = join(ARTIFACTS, 'dashboard.png');
