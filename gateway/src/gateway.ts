@@ -26,6 +26,7 @@ import {
 import { createApp } from './app.js';
 import { GatewayMetrics } from './metrics.js';
 import { QueueStats } from './queue-stats.js';
+import { QueueLimits } from './backpressure.js';
 import { WorkerMonitor } from './worker-monitor.js';
 import { ReplyListener } from './replies.js';
 import { Submitter } from './submit.js';
@@ -116,6 +117,7 @@ export class Gateway {
         metrics,
         logger,
         replyTo: () => replies.replyTo,
+        limits: new QueueLimits(config.queueMaxLength ?? { default: 0, perQueue: {} }, queueStats),
       });
       // The app asks the gateway for its state, and the gateway is built from the app.
       const self: { gateway?: Gateway } = {};

@@ -30,6 +30,7 @@ import {
   type TaskRecord,
   type TaskStore,
 } from '../../shared/src/index.js';
+import type { QueueLimits } from './backpressure.js';
 import type { GatewayMetrics } from './metrics.js';
 
 /** Options that are part of the API but not implemented yet: refused, never ignored. */
@@ -91,6 +92,8 @@ export interface SubmitterDeps {
   replyTo: () => string | undefined;
   /** Delay queues declared so far (countdown / eta). */
   delayQueues: TaskQueues;
+  /** Per-queue maximum length (QUEUE_MAX_LENGTH); no limit when absent. */
+  limits?: QueueLimits;
 }
 
 export class Submitter {
@@ -154,6 +157,7 @@ export class Submitter {
     const { broker, publisher, queues, store, metrics, logger } = this.deps;
     const connection = broker.connection;
     if (!connection) throw new CelerityError('BROKER_UNAVAILABLE', 'Not connected to the broker', { retryAfterS: 2 });
+    this.deps.limits?.check(submission.queue);
     if (!queues.has(submission.queue)) {
       try {
         await queues.ensure(connection, submission.queue);
@@ -228,6 +232,7 @@ export class Submitter {
       metrics.publishConfirmDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
     metrics.tasksSubmitted.inc({ task: submission.name, queue: submission.queue });
+    this.deps.limits?.notePublished(submission.queue);
     await recorded;
     if (logger.isLevelEnabled('debug')) logger.debug('task submitted', { taskId: submission.id, task: submission.name, queue: submission.queue });
   }

@@ -20,6 +20,7 @@ import {
   declareTaskQueue,
   listDeadLetters,
   type DeadLetter,
+  type QueueMaxLength,
   migrate,
   TaskStore,
   type Logger,
@@ -105,7 +106,7 @@ export class TestContext {
   }
 
   async startGateway(
-    options: { logger?: Logger; maxBodyBytes?: number; drainMs?: number; queueStatsIntervalMs?: number } = {},
+    options: { logger?: Logger; maxBodyBytes?: number; drainMs?: number; queueStatsIntervalMs?: number; queueMaxLength?: QueueMaxLength } = {},
   ): Promise<GatewayHandle> {
     const gateway = await Gateway.create({
       config: {
@@ -114,6 +115,7 @@ export class TestContext {
         heartbeatS: 10,
         maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
         maxWaitS: 60,
+        ...(options.queueMaxLength ? { queueMaxLength: options.queueMaxLength } : {}),
       },
       logger: options.logger ?? this.logger,
       schema: this.schema,

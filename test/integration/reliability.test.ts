@@ -233,6 +233,30 @@ describe('reliability', () => {
     assert.ok(DELAY_LEVELS_MS.length > 0);
   });
 
+  it('a queue at its QUEUE_MAX_LENGTH: submits get 503 QUEUE_FULL with Retry-After until workers drain it', async () => {
+    const queue = ctx.queue('full');
+    const { url, gateway } = await ctx.startGateway({ queueStatsIntervalMs: 200, queueMaxLength: { default: 0, perQueue: { [queue]: 3 } } });
+    for (let i = 0; i < 3; i++) {
+      const r = await http(`${url}/api/v1/tasks/demo.add`, { json: { args: [i, 1], options: { queue } } });
+      assert.equal(r.status, 202);
+    }
+    // Counted at once from this gateway's own publishes, before any new sample.
+    const full = await http<{ error: { code: string } }>(`${url}/api/v1/tasks/demo.add`, { json: { args: [9, 9], options: { queue } } });
+    assert.equal(full.status, 503);
+    assert.equal(full.body.error.code, 'QUEUE_FULL');
+    assert.equal(full.headers.get('retry-after'), '5');
+    // And from the broker's own count once sampled.
+    await waitFor('a sample with 3 messages', () => gateway.queueStats.get(queue)?.messages === 3);
+    assert.equal((await http(`${url}/api/v1/tasks/demo.add`, { json: { args: [9, 9], options: { queue } } })).status, 503);
+    assert.equal((await ctx.queueDepth(queue)).messages, 3, 'nothing was published past the limit');
+    // A worker drains the queue: submits are accepted again.
+    await ctx.startWorker({ queues: [queue] });
+    await waitFor('the queue to drain and be sampled', () => gateway.queueStats.get(queue)?.messages === 0);
+    const ok = await http<Task>(`${url}/api/v1/tasks/demo.add?wait=10`, { json: { args: [1, 2], options: { queue } } });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body.result, 3);
+  });
+
   it('Idempotency-Key: the same key and body give the same task, once; another body with the key is 409', async () => {
     const queue = ctx.queue('idem');
     const { url } = await ctx.startGateway();
