@@ -13,6 +13,7 @@ import {
   DELAY_HEADER,
   MAX_RETRIES_HEADER,
   MAX_RETRIES_LIMIT,
+  REPUBLISHED_HEADER,
   QUEUE_NAME_RULE,
   checkArguments,
   delayLevelFor,
@@ -78,6 +79,8 @@ export interface Submission {
   softTimeLimitS?: number;
   /** Hash of what was asked for, to tell a reused Idempotency-Key from a repeated submit. */
   fingerprint: string;
+  /** A second publish of a task whose first publish got no confirm (Idempotency-Key retry). */
+  republish?: boolean;
 }
 
 export interface SubmitterDeps {
@@ -174,6 +177,7 @@ export class Submitter {
     const message = encodeTaskMessage(task);
     const headers: Record<string, unknown> = { ...(message.options.headers as Record<string, unknown> | undefined) };
     if (submission.maxRetries !== undefined) headers[MAX_RETRIES_HEADER] = submission.maxRetries;
+    if (submission.republish) headers[REPUBLISHED_HEADER] = true;
     // A task that must wait goes through the broker's delay queues (shared/src/amqp/delay.ts).
     let exchange = '';
     let delayQueue: string | undefined;

@@ -28,6 +28,13 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxRetries: 3, backoffMs: 1_0
 /** Highest `maxRetries` a caller may ask for. */
 export const MAX_RETRIES_LIMIT = 100;
 
+/**
+ * Header marking a task message that may have been published before under the same id (an
+ * Idempotency-Key retry after a publish without confirm): the worker checks the store first,
+ * as it does for a redelivered message, and does not run a task that already finished.
+ */
+export const REPUBLISHED_HEADER = 'x-celerity-republished';
+
 /** Header carrying a per-call `maxRetries` (Celery's protocol has no field for it). */
 export const MAX_RETRIES_HEADER = 'x-celerity-max-retries';
 

@@ -233,6 +233,32 @@ describe('reliability', () => {
     assert.ok(DELAY_LEVELS_MS.length > 0);
   });
 
+  it('Idempotency-Key after a publish without confirm: the retry publishes the same task id, which runs at most once', async () => {
+    const queue = ctx.queue('unconfirmed');
+    const { url } = await ctx.startGateway();
+    const worker = await ctx.startWorker({ queues: [queue], metrics: true });
+    const key = `k-${randomUUID()}`;
+    const body = { args: [5, 5], options: { queue } };
+    const first = await http<Task>(`${url}/api/v1/tasks/demo.add?wait=10`, { json: body, headers: { 'idempotency-key': key } });
+    assert.equal(first.body.state, 'SUCCESS');
+    const before = await ctx.store.get(first.body.id);
+    // As if that publish had failed without a confirm although the broker kept the message.
+    await ctx.pool.query('UPDATE idempotency_keys SET unconfirmed = true WHERE key = $1', [key]);
+    const retry = await http<Task>(`${url}/api/v1/tasks/demo.add`, { json: body, headers: { 'idempotency-key': key } });
+    assert.equal(retry.status, 202);
+    assert.equal(retry.body.id, first.body.id, 'the same task, published again');
+    assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+    await waitFor('the copy to be consumed', async () => (await ctx.queueDepth(queue)).messages === 0 && worker.inFlight === 0);
+    const metrics = (await http<string>(`http://127.0.0.1:${worker.metricsPort}/metrics`)).body;
+    assert.match(metrics, new RegExp(`celerity_worker_tasks_total\\{[^}]*queue="${queue.replace(/\./g, '\\.')}"[^}]*outcome="success"[^}]*\\} 1\\b`));
+    const after = await ctx.store.get(first.body.id);
+    assert.equal(after?.finishedAt?.getTime(), before?.finishedAt?.getTime(), 'the finished task was not run again');
+    // The key is confirmed again: a further retry is a plain replay.
+    const third = await http<Task>(`${url}/api/v1/tasks/demo.add`, { json: body, headers: { 'idempotency-key': key } });
+    assert.equal(third.body.id, first.body.id);
+    assert.equal(third.body.state, 'SUCCESS');
+  });
+
   it('a queue at its QUEUE_MAX_LENGTH: submits get 503 QUEUE_FULL with Retry-After until workers drain it', async () => {
     const queue = ctx.queue('full');
     const { url, gateway } = await ctx.startGateway({ queueStatsIntervalMs: 200, queueMaxLength: { default: 0, perQueue: { [queue]: 3 } } });

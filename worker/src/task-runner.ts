@@ -12,6 +12,7 @@ import {
   DELAY_HEADER,
   MAX_RETRIES_HEADER,
   MessageFormatError,
+  REPUBLISHED_HEADER,
   checkArguments,
   coerceError,
   deadLetterOptions,
@@ -152,7 +153,9 @@ export class TaskRunner {
     let deliveries = 1;
     // A redelivered message may belong to a task that finished before its ack was lost
     // (worker killed between recording and acking): answer from the store, do not run twice.
-    if (delivery.redelivered) {
+    // The same goes for a message the gateway published again (REPUBLISHED_HEADER).
+    const seenBefore = delivery.redelivered || delivery.properties.headers?.[REPUBLISHED_HEADER] === true;
+    if (seenBefore) {
       const stored = await this.#deps.store.get(message.id).catch((err: unknown) => {
         log.warn('could not read the task of a redelivered message; running it', { err });
         return undefined;
@@ -208,7 +211,7 @@ export class TaskRunner {
     const startedAt = new Date();
     this.#observeStart(message, delivery, metricTask, startedAt.getTime());
     const started = this.#deps.store.record({ ...base, startedAt });
-    if (delivery.redelivered) {
+    if (seenBefore) {
       // Counted before running: a task that crashes its worker must see its count grow.
       await started.catch((err: unknown) => log.warn('could not record STARTED', { err }));
     } else {

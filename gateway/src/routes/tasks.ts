@@ -94,8 +94,7 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
     if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
       throw new CelerityError('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 printable ASCII characters');
     }
-    const submission = deps.submitter.prepare(req.params.name, req.body);
-    const location = `/api/v1/tasks/${submission.id}`;
+    let submission = deps.submitter.prepare(req.params.name, req.body);
 
     if (key !== undefined) {
       // Claimed before publishing, so two concurrent submits with one key publish once.
@@ -104,16 +103,24 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
         if (!claim.sameContent) {
           throw new CelerityError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used for a different request within its window');
         }
-        await replayIdempotent(req, res, deps, claim.taskId, submission, waitS);
-        return;
+        if (claim.unconfirmed && (await deps.idempotency.resumeUnconfirmed(key))) {
+          // The first publish got no confirm: publish the same task again (see db/idempotency.ts).
+          submission = { ...submission, id: claim.taskId, republish: true };
+          res.set('Idempotent-Replayed', 'true');
+        } else {
+          await replayIdempotent(req, res, deps, claim.taskId, submission, waitS);
+          return;
+        }
       }
     }
+    const location = `/api/v1/tasks/${submission.id}`;
     const submit = async (wantReply: boolean): Promise<void> => {
       try {
         await deps.submitter.submit(submission, { wantReply });
       } catch (err) {
-        // Nothing was published: free the key so the caller's retry can submit.
-        if (key !== undefined) await deps.idempotency.release(key, submission.id).catch(() => undefined);
+        // No confirm: the broker may or may not hold the message. The caller's retry with the
+        // key publishes this same task id again, which a worker runs at most once.
+        if (key !== undefined) await deps.idempotency.markUnconfirmed(key, submission.id).catch(() => undefined);
         throw err;
       }
     };

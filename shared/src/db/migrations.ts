@@ -65,11 +65,14 @@ export const MIGRATIONS: readonly Migration[] = [
 
       -- Idempotency-Key on submit: the first submit with a key owns it for the window;
       -- fingerprint is a hash of what was submitted, so a reused key with other content is
-      -- refused instead of silently answering with a different task.
+      -- refused instead of silently answering with a different task. unconfirmed: the
+      -- submit's publish failed without a confirm (the broker may or may not have the
+      -- message); the next submit with the key publishes the same task id again.
       CREATE TABLE idempotency_keys (
         key         text PRIMARY KEY,
         task_id     text NOT NULL,
         fingerprint text NOT NULL,
+        unconfirmed boolean NOT NULL DEFAULT false,
         created_at  timestamptz NOT NULL DEFAULT now()
       );
       CREATE INDEX idempotency_keys_created_at_idx ON idempotency_keys (created_at);

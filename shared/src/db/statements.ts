@@ -69,10 +69,18 @@ export const CLAIM_IDEMPOTENCY_KEY = `
   RETURNING task_id
 `;
 
-export const SELECT_IDEMPOTENCY_KEY = `SELECT task_id, fingerprint FROM idempotency_keys WHERE key = $1`;
+export const SELECT_IDEMPOTENCY_KEY = `SELECT task_id, fingerprint, unconfirmed FROM idempotency_keys WHERE key = $1`;
 
-/** Frees a key whose submit failed before the broker confirmed (the caller may try again). */
-export const RELEASE_IDEMPOTENCY_KEY = `DELETE FROM idempotency_keys WHERE key = $1 AND task_id = $2`;
+/** Marks key $1 (held by task $2) as unconfirmed: its publish failed without a confirm. */
+export const MARK_IDEMPOTENCY_KEY_UNCONFIRMED = `UPDATE idempotency_keys SET unconfirmed = true WHERE key = $1 AND task_id = $2`;
+
+/**
+ * Takes over the publish of an unconfirmed key $1: returns its task id to the one caller that
+ * flips the flag, so concurrent retries publish the task once between them.
+ */
+export const RESUME_UNCONFIRMED_IDEMPOTENCY_KEY = `
+  UPDATE idempotency_keys SET unconfirmed = false WHERE key = $1 AND unconfirmed RETURNING task_id
+`;
 
 /** Deletes up to $2 idempotency keys claimed before $1. */
 export const DELETE_EXPIRED_IDEMPOTENCY_KEYS = `
