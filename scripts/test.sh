@@ -63,8 +63,33 @@ fi
 # Both flags exist in Node 20.x; check anyway so an older/odd runtime degrades instead of failing.
 runner_flags=(--test)
 node_help=$(node --help)
-[[ $node_help == *--test-concurrency* ]] && runner_flags+=(--test-concurrency=2)
-[[ $node_help == *--test-timeout* ]] && runner_flags+=(--test-timeout=120000)
+has_concurrency=0
+[[ $node_help == *--test-concurrency* ]] && has_concurrency=1
+has_timeout=0
+[[ $node_help == *--test-timeout* ]] && has_timeout=1
 
-# exec: the test runner's exit code is this script's exit code.
-exec node "${runner_flags[@]}" "${node_args[@]}" "${files[@]}"
+# Two phases: every suite in parallel, then the chaos suite (dist/test/chaos) on its own — it
+# stops and restarts RabbitMQ and PostgreSQL, which would break suites running beside it.
+suites=()
+chaos=()
+for f in "${files[@]}"; do
+  if [[ $f == dist/test/chaos/* ]]; then chaos+=("$f"); else suites+=("$f"); fi
+done
+
+status=0
+if ((${#suites[@]} > 0)); then
+  flags=("${runner_flags[@]}")
+  ((has_concurrency)) && flags+=(--test-concurrency=2)
+  ((has_timeout)) && flags+=(--test-timeout=120000)
+  node "${flags[@]}" "${node_args[@]}" "${suites[@]}" || status=$?
+fi
+if ((${#chaos[@]} > 0)); then
+  echo "== chaos (restarts RabbitMQ and PostgreSQL through scripts/services.sh)"
+  flags=("${runner_flags[@]}")
+  ((has_concurrency)) && flags+=(--test-concurrency=1)
+  ((has_timeout)) && flags+=(--test-timeout=900000)
+  node "${flags[@]}" "${node_args[@]}" "${chaos[@]}" || status=$?
+  # Whatever the chaos suite did, leave the services running.
+  bash scripts/services.sh up >/dev/null || status=$?
+fi
+exit "$status"
