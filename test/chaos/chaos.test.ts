@@ -131,7 +131,7 @@ async function settle(
   const { rows: dup } = await ctx.pool.query<{ n: string }>(`SELECT count(*) AS n FROM tasks WHERE id = ANY($1::text[]) AND attempts > 1`, [ids]);
   // Tasks that ran although nobody was told about them (a publish whose confirm was lost,
   // then submitted again as another task). Poison recorded as FAILURE is not counted.
-  const { rows: orphans } = await ctx.pool.query<{ n: string }>(`SELECT count(*) AS n FROM tasks WHERE state = 'SUCCESS' AND NOT (id = ANY($1::text[]))`, [ids]);
+  const { rows: orphans } = await ctx.pool.query<{ n: string }>(`SELECT count(*) AS n FROM tasks WHERE state = 'SUCCESS' AND name = 'demo.sleep' AND args = $2::jsonb AND NOT (id = ANY($1::text[]))`, [ids, JSON.stringify([TASK_S])]);
   const row: Row = {
     scenario,
     submitted: ids.length,
@@ -218,8 +218,23 @@ describe('chaos', () => {
       const started = Date.now();
       const b = burst(url, queue, BURST, 'rabbit');
       await midBurst(ctx, b, BURST / 4);
+      // Callers holding ?wait= requests across the restart: their replies die with the reply
+      // queue, so they must be answered from the store.
+      const waits = Array.from({ length: 10 }, (_, i) =>
+        http<{ state: string; result: unknown }>(`${url}/api/v1/tasks/demo.sleep?wait=60`, { json: { args: [3], options: { queue } }, headers: { 'idempotency-key': `chaos-rabbit-wait-${i}` } }),
+      );
+      await waitFor('the waits to be submitted', async () => {
+        const { rows: r } = await ctx.pool.query<{ n: string }>(`SELECT count(*) AS n FROM tasks WHERE args = '[3]'::jsonb`);
+        return Number(r[0]?.n) === waits.length;
+      });
       await services('restart', 'rabbitmq');
-      await settle(t, ctx, 'restart RabbitMQ', b, started, { duplicatesAllowed: false });
+      const answered = await Promise.all(waits);
+      assert.deepEqual(
+        answered.map((r) => [r.status, r.body.state, r.body.result]),
+        answered.map(() => [200, 'SUCCESS', 3]),
+        'every ?wait= caller got its result across the restart',
+      );
+      await settle(t, ctx, 'restart RabbitMQ', b, started, { duplicatesAllowed: false, note: '10 ?wait= callers across the restart all got 200 SUCCESS' });
       for (const w of workers) assert.equal(w.child.exitCode, null, 'the worker processes survived the restart');
     } finally {
       await ctx.cleanup();
