@@ -1,0 +1,115 @@
+/**
+ * Publish backpressure with a fake broker and confirm channel: the bounded unconfirmed window,
+ * waiting for `drain` when the write buffer is full, a bounded wait for a confirm, returned
+ * (unroutable) messages, and a blocked connection.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import type { ConfirmChannel } from 'amqplib';
+import { CelerityError, Publisher, createSilentLogger, type Broker as CelerityBroker } from '../../shared/src/index.js';
+import { track, turns, waitFor } from './support.js';
+
+interface Sent {
+  routingKey: string;
+  options: { correlationId?: string; mandatory?: boolean };
+  confirm: (err?: unknown) => void;
+}
+
+/** A confirm channel whose confirms, returns and buffer are driven by the test. */
+class FakeChannel extends EventEmitter {
+  readonly sent: Sent[] = [];
+  /** What publish() returns: false = the write buffer is full. */
+  accepting = true;
+
+  publish(_exchange: string, routingKey: string, _content: Buffer, options: Sent['options'], cb: (err?: unknown) => void): boolean {
+    this.sent.push({ routingKey, options, confirm: cb });
+    return this.accepting;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function fakeBroker(channel: FakeChannel, blocked = false): CelerityBroker {
+  const connection = { createConfirmChannel: () => Promise.resolve(channel as unknown as ConfirmChannel) };
+  return {
+    blocked,
+    onConnect: async (fn: (c: unknown) => Promise<void>) => fn(connection),
+    reopenChannel: () => undefined,
+  } as unknown as CelerityBroker;
+}
+
+const publishOf = (publisher: Publisher, id: string): Promise<void> =>
+  publisher.publish('', 'q', Buffer.from('{}'), { correlationId: id });
+
+describe('publisher backpressure', () => {
+  it('holds at most maxUnconfirmed messages unconfirmed; the next publish waits for a slot', async () => {
+    const channel = new FakeChannel();
+    const publisher = await Publisher.create(fakeBroker(channel), { logger: createSilentLogger(), maxUnconfirmed: 2 });
+    const a = track(publishOf(publisher, 'a'));
+    const b = track(publishOf(publisher, 'b'));
+    const c = track(publishOf(publisher, 'c'));
+    await turns();
+    assert.equal(channel.sent.length, 2, 'the third waits for a slot instead of being sent');
+    assert.equal(publisher.unconfirmed, 2);
+    channel.sent[0]?.confirm();
+    await waitFor(() => channel.sent.length === 3, 'the third publish to be sent');
+    channel.sent[1]?.confirm();
+    channel.sent[2]?.confirm();
+    await waitFor(() => c.state.status === 'fulfilled', 'all confirmed');
+    assert.equal(a.state.status, 'fulfilled');
+    assert.equal(b.state.status, 'fulfilled');
+    assert.equal(publisher.unconfirmed, 0);
+    assert.ok(channel.sent.every((s) => s.options.mandatory === true), 'every publish is mandatory');
+  });
+
+  it('a full window fails with BROKER_UNAVAILABLE once the confirm timeout passes, and frees nothing it did not take', async () => {
+    const channel = new FakeChannel();
+    const publisher = await Publisher.create(fakeBroker(channel), { logger: createSilentLogger(), maxUnconfirmed: 1, confirmTimeoutMs: 50 });
+    const [first, second] = await Promise.allSettled([publishOf(publisher, 'a'), publishOf(publisher, 'b')]);
+    for (const outcome of [first, second]) {
+      assert.equal(outcome.status, 'rejected');
+      const err: unknown = outcome.status === 'rejected' ? outcome.reason : undefined;
+      assert.ok(err instanceof CelerityError && err.code === 'BROKER_UNAVAILABLE' && err.retryAfterS === 2, String(err));
+    }
+    assert.equal(channel.sent.length, 1, 'the second never reached the channel');
+    assert.equal(publisher.unconfirmed, 0);
+  });
+
+  it('when publish() reports a full buffer, later publishes wait for drain', async () => {
+    const channel = new FakeChannel();
+    const publisher = await Publisher.create(fakeBroker(channel), { logger: createSilentLogger() });
+    channel.accepting = false;
+    const a = track(publishOf(publisher, 'a'));
+    await turns();
+    channel.accepting = true;
+    const b = track(publishOf(publisher, 'b'));
+    await turns(10);
+    assert.equal(channel.sent.length, 1, 'the second publish waits for drain');
+    channel.emit('drain');
+    await waitFor(() => channel.sent.length === 2, 'the second publish after drain');
+    channel.sent[0]?.confirm();
+    channel.sent[1]?.confirm();
+    await waitFor(() => b.state.status === 'fulfilled', 'both confirmed');
+    assert.equal(a.state.status, 'fulfilled');
+  });
+
+  it('a returned message fails with QUEUE_UNAVAILABLE even though the broker confirms it', async () => {
+    const channel = new FakeChannel();
+    const publisher = await Publisher.create(fakeBroker(channel), { logger: createSilentLogger() });
+    const p = publishOf(publisher, 'lost');
+    await turns();
+    channel.emit('return', { properties: { correlationId: 'lost' } });
+    channel.sent[0]?.confirm();
+    await assert.rejects(p, (err: unknown) => err instanceof CelerityError && err.code === 'QUEUE_UNAVAILABLE');
+  });
+
+  it('a blocked connection (resource alarm) fails at once, sending nothing', async () => {
+    const channel = new FakeChannel();
+    const publisher = await Publisher.create(fakeBroker(channel, true), { logger: createSilentLogger() });
+    await assert.rejects(publishOf(publisher, 'a'), (err: unknown) => err instanceof CelerityError && err.code === 'BROKER_UNAVAILABLE');
+    assert.equal(channel.sent.length, 0);
+  });
+});
