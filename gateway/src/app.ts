@@ -8,12 +8,15 @@ import { errorHandler, notFound, sendError } from './http-errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { taskRoutes, type TaskRoutesDeps } from './routes/tasks.js';
+import { OPEN_SECURITY, securityRouter, type SecurityOptions } from './security.js';
 
 export interface AppDeps extends TaskRoutesDeps {
   logger: Logger;
   readiness: Readiness;
   /** Largest request body, in bytes. */
   maxBodyBytes: number;
+  /** Authentication, CORS, rate limits (docs/security.md). @default OPEN_SECURITY: no auth */
+  security?: SecurityOptions;
 }
 
 /** Records `celerity_http_request_duration_seconds` and an `http`-level log line per request. */
@@ -51,6 +54,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use(observeRequests(deps.metrics, deps.logger));
+  app.use(securityRouter(deps.security ?? { ...OPEN_SECURITY, maxBodyBytes: deps.maxBodyBytes }, deps.logger));
   app.use(healthRoutes(deps.readiness, deps.metrics.registry));
   app.use('/api', requireJson, express.json({ limit: deps.maxBodyBytes, strict: true }));
   app.use(taskRoutes(deps));

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import type express from 'express';
 import {
+  ApiKeyStore,
   Broker,
   Publisher,
   TaskQueues,
@@ -16,6 +17,7 @@ import {
   catalogue as defaultCatalogue,
   createPool,
   createRegistry,
+  DEFAULTS,
   type Catalogue,
   type GatewayConfig,
   type Logger,
@@ -27,7 +29,8 @@ import { Submitter } from './submit.js';
 import { TaskWaiters } from './waiters.js';
 
 export interface GatewayOptions {
-  config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS'>;
+  config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS'> &
+    Partial<Pick<GatewayConfig, 'amqpTls' | 'authMode' | 'corsOrigins' | 'rateLimitPerMinute' | 'metricsToken' | 'maxArgsBytes'>>;
   logger: Logger;
   /** Database schema; tests use one each. @default 'celerity' */
   schema?: string;
@@ -74,7 +77,17 @@ export class Gateway {
     try {
       const store = new TaskStore(pool, { logger });
       const waiters = new TaskWaiters({ store, logger });
-      broker = await Broker.create({ urls: config.amqpUrls, heartbeatS: config.heartbeatS, logger, connectionName: 'celerity-gateway' });
+      broker = await Broker.create({
+        urls: config.amqpUrls,
+        heartbeatS: config.heartbeatS,
+        logger,
+        connectionName: 'celerity-gateway',
+        ...(config.amqpTls ? { tls: config.amqpTls } : {}),
+      });
+      const keys = config.authMode === 'keys' ? new ApiKeyStore(pool) : undefined;
+      if (keys && (await keys.countActive()) === 0) {
+        logger.warn('AUTH_MODE=keys but no API key exists yet: every request will get 401. Create one with: npm run keys -- create --name ops --scopes admin');
+      }
       const queues = new TaskQueues();
       // Topology first on every (re)connect: the catalogue's queues exist before anything is
       // published, so a task submitted before any worker started is kept, not dropped.
@@ -95,6 +108,7 @@ export class Gateway {
         metrics,
         logger,
         replyTo: () => replies.replyTo,
+        ...(config.maxArgsBytes !== undefined ? { maxArgsBytes: config.maxArgsBytes } : {}),
       });
       // The app asks the gateway for its state, and the gateway is built from the app.
       const self: { gateway?: Gateway } = {};
@@ -106,6 +120,14 @@ export class Gateway {
         logger,
         maxBodyBytes: config.maxBodyBytes,
         maxWaitS: config.maxWaitS,
+        security: {
+          authMode: config.authMode ?? 'none',
+          ...(keys ? { keys } : {}),
+          corsOrigins: config.corsOrigins ?? [],
+          rateLimitPerMinute: config.rateLimitPerMinute ?? DEFAULTS.rateLimitPerMinute,
+          ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}),
+          maxBodyBytes: config.maxBodyBytes,
+        },
         isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
       });

@@ -15,3 +15,5 @@ export * from './db/store.js';
 export * from './db/pg-errors.js';
 export { BatchWriter, type BatchWriterOptions } from './db/batch-writer.js';
 export { MIGRATIONS, type Migration } from './db/migrations.js';
+export * from './auth/scopes.js';
+export * from './auth/api-keys.js';

@@ -46,6 +46,8 @@ export interface TaskRecord {
   startedAt?: Date | null;
   finishedAt?: Date | null;
   worker?: string | null;
+  /** The API key that submitted the task (never shown in the representation). */
+  owner?: string | null;
 }
 
 export interface TaskRepresentation {

@@ -41,6 +41,10 @@ describe('config: defaults', () => {
       maxBodyBytes: 1024 * 1024,
       maxWaitS: 300,
       authDisabled: false,
+      authMode: 'none',
+      corsOrigins: [],
+      rateLimitPerMinute: 600,
+      maxArgsBytes: 256 * 1024,
     });
   });
 

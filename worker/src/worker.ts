@@ -31,7 +31,8 @@ import { ThreadPool } from './thread-pool.js';
 export type WorkerState = 'RUNNING' | 'DRAINING' | 'STOPPED';
 
 export interface WorkerOptions {
-  config: Pick<WorkerConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'queues' | 'concurrency' | 'graceMs' | 'cpuThreads' | 'resultRetentionHours'>;
+  config: Pick<WorkerConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'queues' | 'concurrency' | 'graceMs' | 'cpuThreads' | 'resultRetentionHours'> &
+    Pick<WorkerConfig, 'amqpTls' | 'maxResultBytes'>;
   logger: Logger;
   /** Serve `/metrics` and `/healthz` here; `undefined` = no server, port 0 = any free port. */
   metrics?: { port: number; host?: string };
@@ -83,7 +84,13 @@ export class Worker {
     let server: Server | undefined;
     try {
       await store.ping();
-      broker = await Broker.create({ urls: config.amqpUrls, heartbeatS: config.heartbeatS, logger, connectionName: 'celerity-worker' });
+      broker = await Broker.create({
+        urls: config.amqpUrls,
+        heartbeatS: config.heartbeatS,
+        logger,
+        connectionName: 'celerity-worker',
+        ...(config.amqpTls ? { tls: config.amqpTls } : {}),
+      });
       const runner = new TaskRunner({
         catalogue: options.catalogue ?? defaultCatalogue,
         implementations: options.implementations ?? DEMO_TASKS,
@@ -92,6 +99,7 @@ export class Worker {
         metrics,
         logger,
         stopping: forceStop.signal,
+        ...(config.maxResultBytes !== undefined ? { maxResultBytes: config.maxResultBytes } : {}),
         ...(options.name ? { workerName: options.name } : {}),
       });
       for (const queue of config.queues) metrics.concurrency.set({ queue }, config.concurrency);

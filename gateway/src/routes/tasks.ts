@@ -4,6 +4,7 @@
  */
 import { Router, type Request, type Response } from 'express';
 import { CelerityError, isFinalState, toRepresentation, type TaskRecord, type TaskStore } from '../../../shared/src/index.js';
+import { accessOf, assertMayReadTasks, assertMaySubmit, mayReadTask, ownerOf } from '../auth/access.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { pendingRecord, type Submission, type Submitter } from '../submit.js';
 import type { Finished, TaskWaiters } from '../waiters.js';
@@ -67,7 +68,9 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
       // retries are deduplicated.
       throw new CelerityError('OPTION_NOT_SUPPORTED', 'The Idempotency-Key header is not supported yet; remove it');
     }
-    const submission = deps.submitter.prepare(req.params.name, req.body);
+    assertMaySubmit(accessOf(res), req.params.name);
+    if (waitS > 0) assertMayReadTasks(accessOf(res));
+    const submission = { ...deps.submitter.prepare(req.params.name, req.body), owner: ownerOf(res) };
     const location = `/api/v1/tasks/${submission.id}`;
 
     if (waitS === 0) {
@@ -110,7 +113,8 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
     const waitS = parseWait(req.query.wait, deps.maxWaitS);
     const id = req.params.id;
     const task = await deps.store.get(id);
-    if (!task) throw new CelerityError('TASK_NOT_FOUND', `No task with id "${id}"`);
+    // Someone else's task is "not found": its existence is not confirmed (nor waited on).
+    if (!task || !mayReadTask(accessOf(res), task)) throw new CelerityError('TASK_NOT_FOUND', `No task with id "${id}"`);
     if (waitS === 0 || isFinalState(task.state)) {
       res.json(toRepresentation(task));
       return;

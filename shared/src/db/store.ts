@@ -25,6 +25,8 @@ export interface TaskWrite {
   createdAt?: Date;
   startedAt?: Date | null;
   finishedAt?: Date | null;
+  /** The API key that submitted the task; kept once set. */
+  owner?: string | null;
 }
 
 interface TaskRow {
@@ -43,6 +45,7 @@ interface TaskRow {
   started_at: Date | null;
   finished_at: Date | null;
   updated_at: Date;
+  owner: string | null;
 }
 
 const STATE_RANK: Record<TaskState, number> = {
@@ -90,6 +93,7 @@ export function mergeWrites(older: TaskWrite, newer: TaskWrite): TaskWrite {
     startedAt: win.startedAt ?? lose.startedAt ?? null,
     worker: win.worker ?? lose.worker ?? null,
     ...(createdAt ? { createdAt } : {}),
+    ...((older.owner ?? newer.owner) ? { owner: older.owner ?? newer.owner } : {}),
   };
 }
 
@@ -108,6 +112,7 @@ function toRecord(row: TaskRow): TaskRecord {
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    owner: row.owner,
   };
 }
 
@@ -128,6 +133,7 @@ function toJsonRow(w: TaskWrite): Record<string, unknown> {
     created_at: w.createdAt?.toISOString() ?? null,
     started_at: w.startedAt?.toISOString() ?? null,
     finished_at: w.finishedAt?.toISOString() ?? null,
+    owner: w.owner ?? null,
   };
 }
 
