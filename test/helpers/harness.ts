@@ -9,7 +9,7 @@ import amqp from 'amqplib';
 import type pg from 'pg';
 import winston from 'winston';
 import Transport from 'winston-transport';
-import { Gateway } from '../../gateway/src/gateway.js';
+import { Gateway, type GatewayOptions } from '../../gateway/src/gateway.js';
 import { Worker } from '../../worker/src/worker.js';
 import { createPool, createSilentLogger, declareTaskQueue, migrate, TaskStore, type Logger, type TaskRepresentation } from '../../shared/src/index.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL } from './env.js';
@@ -44,6 +44,7 @@ export interface StartWorkerOptions {
   cpuThreads?: number;
   metrics?: boolean;
   logger?: Logger;
+  maxResultBytes?: number;
 }
 
 export class TestContext {
@@ -75,7 +76,9 @@ export class TestContext {
     return queue;
   }
 
-  async startGateway(options: { logger?: Logger; maxBodyBytes?: number; drainMs?: number } = {}): Promise<GatewayHandle> {
+  async startGateway(
+    options: { logger?: Logger; maxBodyBytes?: number; drainMs?: number; config?: Partial<GatewayOptions['config']> } = {},
+  ): Promise<GatewayHandle> {
     const gateway = await Gateway.create({
       config: {
         amqpUrls: [TEST_AMQP_URL],
@@ -83,6 +86,7 @@ export class TestContext {
         heartbeatS: 10,
         maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
         maxWaitS: 60,
+        ...options.config,
       },
       logger: options.logger ?? this.logger,
       schema: this.schema,
@@ -105,6 +109,7 @@ export class TestContext {
         graceMs: options.graceMs ?? 5_000,
         cpuThreads: options.cpuThreads ?? 2,
         resultRetentionHours: 24,
+        ...(options.maxResultBytes !== undefined ? { maxResultBytes: options.maxResultBytes } : {}),
       },
       logger: options.logger ?? this.logger,
       schema: this.schema,
