@@ -83,7 +83,7 @@ async function postgresTlsProxy(key: Buffer, cert: Buffer, upstream: URL): Promi
       const secure = new tls.TLSSocket(client, { isServer: true, key, cert });
       secure.on('secure', () => counter.n++);
       secure.on('error', () => client.destroy());
-      pipeBoth(secure as unknown as net.Socket, net.connect(Number(upstream.port || 5432), upstream.hostname));
+      pipeBoth(secure, net.connect(Number(upstream.port || 5432), upstream.hostname));
     });
     client.on('error', () => undefined);
   });
