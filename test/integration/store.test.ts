@@ -1,7 +1,7 @@
 /** The result store against real PostgreSQL: migrations, forward-only writes, batching, retention. */
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPool, createSilentLogger, migrate, TaskStore, type TaskWrite } from '../../shared/src/index.js';
+import { MIGRATIONS, createPool, createSilentLogger, migrate, TaskStore, type TaskWrite } from '../../shared/src/index.js';
 import { TestContext, TEST_DATABASE_URL } from '../helpers/harness.js';
 
 const logger = createSilentLogger();
@@ -25,9 +25,9 @@ describe('result store', () => {
     );
     try {
       const results = await Promise.all(pools.map((p) => migrate(p, ctx.schema, logger)));
-      for (const r of results) assert.deepEqual(r, { applied: [], current: 1 });
+      for (const r of results) assert.deepEqual(r, { applied: [], current: Math.max(...MIGRATIONS.map((m) => m.id)) });
       const { rows } = await ctx.pool.query<{ n: string }>('SELECT count(*) AS n FROM schema_migrations');
-      assert.equal(rows[0]?.n, '1');
+      assert.equal(rows[0]?.n, String(MIGRATIONS.length));
     } finally {
       await Promise.all(pools.map((p) => p.end()));
     }
