@@ -48,4 +48,17 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-argument': 'off',
     },
   },
+  {
+    // The dashboard's browser script: no TypeScript project, browser globals, no build step.
+    files: ['gateway/dashboard/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'script',
+      globals: {
+        window: 'readonly', document: 'readonly', fetch: 'readonly', URL: 'readonly', URLSearchParams: 'readonly',
+        FormData: 'readonly', Node: 'readonly', setTimeout: 'readonly', setInterval: 'readonly', uPlot: 'readonly',
+      },
+    },
+  },
 );

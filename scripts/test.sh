@@ -22,6 +22,9 @@ ensure_deps
 echo "== services"
 bash scripts/services.sh up
 
+echo "== browser and promtool"
+bash scripts/ensure-chromium.sh
+
 echo "== build"
 npm run build --silent
 

@@ -6,15 +6,20 @@ import express, { type RequestHandler } from 'express';
 import { CelerityError, type Logger } from '../../shared/src/index.js';
 import { errorHandler, notFound, sendError } from './http-errors.js';
 import type { GatewayMetrics } from './metrics.js';
+import { dashboardRoutes, type DashboardDeps } from './routes/dashboard.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
+import { deadLetterRoutes, type DeadLetterRoutesDeps } from './routes/dead-letters.js';
+import { taskSearchRoutes } from './routes/task-search.js';
 import { taskRoutes, type TaskRoutesDeps } from './routes/tasks.js';
 import { OPEN_SECURITY, securityRouter, type SecurityOptions } from './security.js';
 
-export interface AppDeps extends TaskRoutesDeps {
+export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps {
   logger: Logger;
   readiness: Readiness;
   /** Largest request body, in bytes. */
   maxBodyBytes: number;
+  /** Queue stats and worker monitor for `/dashboard` and its JSON; absent = no dashboard. */
+  dashboard?: DashboardDeps;
   /** Authentication, CORS, rate limits (docs/security.md). @default OPEN_SECURITY: no auth */
   security?: SecurityOptions;
 }
@@ -58,6 +63,9 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(healthRoutes(deps.readiness, deps.metrics.registry));
   app.use('/api', requireJson, express.json({ limit: deps.maxBodyBytes, strict: true }));
   app.use(taskRoutes(deps));
+  app.use(deadLetterRoutes(deps));
+  app.use(taskSearchRoutes(deps));
+  if (deps.dashboard) app.use(dashboardRoutes(deps.dashboard));
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;

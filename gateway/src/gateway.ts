@@ -12,24 +12,29 @@ import {
   ApiKeyStore,
   Broker,
   Publisher,
+  DEFAULTS,
+  IdempotencyKeys,
   TaskQueues,
   TaskStore,
+  declareDelayQueue,
   catalogue as defaultCatalogue,
   createPool,
   createRegistry,
-  DEFAULTS,
   type Catalogue,
   type GatewayConfig,
   type Logger,
 } from '../../shared/src/index.js';
 import { createApp } from './app.js';
 import { GatewayMetrics } from './metrics.js';
+import { QueueStats } from './queue-stats.js';
+import { WorkerMonitor } from './worker-monitor.js';
 import { ReplyListener } from './replies.js';
 import { Submitter } from './submit.js';
 import { TaskWaiters } from './waiters.js';
 
 export interface GatewayOptions {
   config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS'> &
+    Partial<Pick<GatewayConfig, 'idempotencyWindowHours' | 'queueMaxLength'>> &
     Partial<Pick<GatewayConfig, 'amqpTls' | 'authMode' | 'corsOrigins' | 'rateLimitPerMinute' | 'metricsToken' | 'maxArgsBytes'>>;
   logger: Logger;
   /** Database schema; tests use one each. @default 'celerity' */
@@ -39,6 +44,8 @@ export interface GatewayOptions {
   drainMs?: number;
   /** Collect prom-client's default process metrics. @default true */
   processMetrics?: boolean;
+  /** Time between queue samples (gauges, dashboard), in ms. @default 5000 */
+  queueStatsIntervalMs?: number;
 }
 
 export type GatewayState = 'RUNNING' | 'DRAINING' | 'STOPPED';
@@ -55,6 +62,8 @@ export class Gateway {
       broker: Broker;
       publisher: Publisher;
       replies: ReplyListener;
+      queueStats: QueueStats;
+      monitor: WorkerMonitor;
       pool: pg.Pool;
       store: TaskStore;
       waiters: TaskWaiters;
@@ -89,20 +98,31 @@ export class Gateway {
         logger.warn('AUTH_MODE=keys but no API key exists yet: every request will get 401. Create one with: npm run keys -- create --name ops --scopes admin');
       }
       const queues = new TaskQueues();
+      const delayQueues = new TaskQueues(64, declareDelayQueue);
       // Topology first on every (re)connect: the catalogue's queues exist before anything is
       // published, so a task submitted before any worker started is kept, not dropped.
       const connectedBroker = broker;
       await broker.onConnect(async (connection) => {
         for (const queue of catalogue.defaultQueues()) await queues.ensure(connection, queue);
         await queues.redeclareAll(connection);
+        await delayQueues.redeclareAll(connection);
       });
       const publisher = await Publisher.create(broker, { logger });
       const replies = await ReplyListener.create(broker, { logger, onOutcome: (outcome) => waiters.resolveReply(outcome) });
       const metrics = new GatewayMetrics(createRegistry('gateway', options.processMetrics ?? true));
+      const monitor = await WorkerMonitor.create(connectedBroker, { logger, metrics });
+      const queueStats = await QueueStats.create(connectedBroker, {
+        queues: () => [...catalogue.defaultQueues(), ...queues.list()],
+        logger,
+        metrics,
+        counters: (queue) => monitor.counts(queue),
+        ...(options.queueStatsIntervalMs ? { intervalMs: options.queueStatsIntervalMs } : {}),
+      });
       const submitter = new Submitter({
         broker: connectedBroker,
         publisher,
         queues,
+        delayQueues,
         store,
         catalogue,
         metrics,
@@ -118,6 +138,8 @@ export class Gateway {
         waiters,
         metrics,
         logger,
+        broker: connectedBroker,
+        idempotency: new IdempotencyKeys(pool, (config.idempotencyWindowHours ?? DEFAULTS.idempotencyWindowHours) * 3_600_000),
         maxBodyBytes: config.maxBodyBytes,
         maxWaitS: config.maxWaitS,
         security: {
@@ -130,9 +152,10 @@ export class Gateway {
         },
         isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
+        dashboard: { queueStats, monitor },
       });
       self.gateway = new Gateway(
-        { broker, publisher, replies, pool, store, waiters, logger, drainMs: options.drainMs ?? 10_000, maxWaitS: config.maxWaitS },
+        { broker, publisher, replies, queueStats, monitor, pool, store, waiters, logger, drainMs: options.drainMs ?? 10_000, maxWaitS: config.maxWaitS },
         app,
         metrics,
       );
@@ -146,6 +169,16 @@ export class Gateway {
 
   get state(): GatewayState {
     return this.#state;
+  }
+
+  /** Queue depth and consumers sampled from the broker (backpressure and the dashboard read it). */
+  get queueStats(): QueueStats {
+    return this.parts.queueStats;
+  }
+
+  /** Workers as seen on the event exchange. */
+  get workerMonitor(): WorkerMonitor {
+    return this.parts.monitor;
   }
 
   /** Starts the HTTP server; resolves with the address it listens on. */
@@ -171,7 +204,7 @@ export class Gateway {
   }
 
   async #close(): Promise<void> {
-    const { broker, publisher, replies, pool, store, waiters, logger, drainMs } = this.parts;
+    const { broker, publisher, replies, queueStats, monitor, pool, store, waiters, logger, drainMs } = this.parts;
     this.#state = 'DRAINING';
     const server = this.#server;
     const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
@@ -195,6 +228,8 @@ export class Gateway {
     });
     await step('flushing the result store', () => store.idle());
     await step('closing the reply queue', () => replies.close());
+    await step('stopping the queue stats', () => queueStats.close());
+    await step('closing the event monitor', () => monitor.close());
     await step('closing the publisher', () => publisher.close());
     await step('closing the broker connection', () => broker.close());
     await step('closing the database pool', () => pool.end());

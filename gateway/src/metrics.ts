@@ -8,6 +8,11 @@ export class GatewayMetrics {
   readonly rpcDuration: Histogram<'task'>;
   readonly rpcInFlight: Gauge;
   readonly publishConfirmDuration: Histogram;
+  readonly queueMessages: Gauge<'queue'>;
+  readonly queueConsumers: Gauge<'queue'>;
+  readonly workers: Gauge<'status'>;
+  /** Set by the worker monitor: workers by status, read when Prometheus scrapes. */
+  workerCounts: (() => { online: number; offline: number }) | undefined;
 
   constructor(readonly registry: Registry) {
     this.httpDuration = new Histogram({
@@ -40,6 +45,30 @@ export class GatewayMetrics {
       help: 'Time from publishing a task to the broker confirming it.',
       buckets: LATENCY_BUCKETS,
       registers: [registry],
+    });
+    this.queueMessages = new Gauge({
+      name: 'celerity_queue_messages',
+      help: 'Messages ready in a task queue, sampled from the broker with a passive declare (no management plugin).',
+      labelNames: ['queue'],
+      registers: [registry],
+    });
+    this.queueConsumers = new Gauge({
+      name: 'celerity_queue_consumers',
+      help: 'Consumers subscribed to a task queue, sampled with the same passive declare.',
+      labelNames: ['queue'],
+      registers: [registry],
+    });
+    this.workers = new Gauge({
+      name: 'celerity_workers',
+      help: 'Workers this gateway has heard from on the event exchange, by status (online, offline).',
+      labelNames: ['status'],
+      registers: [registry],
+      collect: () => {
+        const counts = this.workerCounts?.();
+        if (!counts) return;
+        this.workers.set({ status: 'online' }, counts.online);
+        this.workers.set({ status: 'offline' }, counts.offline);
+      },
     });
   }
 }

@@ -5,16 +5,23 @@
  * does not fail the submit once the broker confirmed, because the worker writes the full
  * row itself when it takes the task.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import {
   CelerityError,
+  DELAY_EXCHANGE,
+  DELAY_HEADER,
+  MAX_RETRIES_HEADER,
+  MAX_RETRIES_LIMIT,
   QUEUE_NAME_RULE,
   checkArguments,
+  delayLevelFor,
+  delayQueueName,
   encodeTaskMessage,
   formatIssues,
   isValidQueueName,
   newTaskMessage,
+  publishTimeHeaders,
   type Broker,
   type Catalogue,
   type Logger,
@@ -26,11 +33,24 @@ import {
 import type { GatewayMetrics } from './metrics.js';
 
 /** Options that are part of the API but not implemented yet: refused, never ignored. */
-const NOT_YET_SUPPORTED = ['countdown', 'eta', 'expires', 'priority', 'maxRetries', 'timeLimit', 'softTimeLimit'] as const;
+const NOT_YET_SUPPORTED = ['expires', 'priority'] as const;
+
+/** Longest `countdown`, and furthest `eta`, accepted: 30 days, in seconds. */
+const MAX_DELAY_S = 30 * 24 * 3600;
+/** Longest time limit accepted: 7 days, in seconds. */
+const MAX_TIME_LIMIT_S = 7 * 24 * 3600;
 
 const optionsSchema = z
   .object({
     queue: z.string().optional(),
+    /** Seconds to wait before the task may run. */
+    countdown: z.number().min(0).max(MAX_DELAY_S).optional(),
+    /** When the task may run, ISO 8601 with a time zone. */
+    eta: z.iso.datetime({ offset: true }).optional(),
+    maxRetries: z.number().int().min(0).max(MAX_RETRIES_LIMIT).optional(),
+    /** Hard and soft time limits in seconds (Celery's time_limit / soft_time_limit). */
+    timeLimit: z.number().positive().max(MAX_TIME_LIMIT_S).optional(),
+    softTimeLimit: z.number().positive().max(MAX_TIME_LIMIT_S).optional(),
     ...Object.fromEntries(NOT_YET_SUPPORTED.map((name) => [name, z.unknown().optional()])),
   })
   .strict();
@@ -50,6 +70,13 @@ export interface Submission {
   args: unknown[];
   kwargs: Record<string, unknown>;
   createdAt: Date;
+  /** Not before this time (countdown / eta). */
+  eta?: Date;
+  maxRetries?: number;
+  timeLimitS?: number;
+  softTimeLimitS?: number;
+  /** Hash of what was asked for, to tell a reused Idempotency-Key from a repeated submit. */
+  fingerprint: string;
   /** The API key that submits it (recorded on the task); null or absent without auth. */
   owner?: string | null;
 }
@@ -64,6 +91,8 @@ export interface SubmitterDeps {
   logger: Logger;
   /** The reply queue of this process, when connected. */
   replyTo: () => string | undefined;
+  /** Delay queues declared so far (countdown / eta). */
+  delayQueues: TaskQueues;
   /** Largest args + kwargs of one task, as JSON bytes (413 ARGUMENTS_TOO_LARGE). @default no limit */
   maxArgsBytes?: number;
 }
@@ -92,7 +121,37 @@ export class Submitter {
     assertArgumentsSize(parsed.data.args, parsed.data.kwargs, this.deps.maxArgsBytes);
     const check = checkArguments(task, parsed.data.args ?? [], parsed.data.kwargs ?? {});
     if (!check.ok) throw new CelerityError('INVALID_ARGUMENTS', `Invalid arguments for ${name}: ${formatIssues(check.issues)}`);
-    return { id: randomUUID(), name, queue, args: check.args, kwargs: check.kwargs, createdAt: new Date() };
+    if (options.countdown !== undefined && options.eta !== undefined) {
+      throw new CelerityError('INVALID_OPTIONS', 'Give countdown or eta, not both');
+    }
+    if (options.timeLimit !== undefined && options.softTimeLimit !== undefined && options.softTimeLimit > options.timeLimit) {
+      throw new CelerityError('INVALID_OPTIONS', 'softTimeLimit must not be longer than timeLimit');
+    }
+    const createdAt = new Date();
+    let eta: Date | undefined;
+    if (options.countdown !== undefined && options.countdown > 0) eta = new Date(createdAt.getTime() + options.countdown * 1000);
+    if (options.eta !== undefined) {
+      eta = new Date(options.eta);
+      if (eta.getTime() - createdAt.getTime() > MAX_DELAY_S * 1000) {
+        throw new CelerityError('INVALID_OPTIONS', `eta must be at most ${MAX_DELAY_S / 86400} days ahead`);
+      }
+    }
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify([name, queue, check.args, check.kwargs, options]))
+      .digest('base64url');
+    return {
+      id: randomUUID(),
+      name,
+      queue,
+      args: check.args,
+      kwargs: check.kwargs,
+      createdAt,
+      fingerprint,
+      ...(eta ? { eta } : {}),
+      ...(options.maxRetries !== undefined ? { maxRetries: options.maxRetries } : {}),
+      ...(options.timeLimit !== undefined ? { timeLimitS: options.timeLimit } : {}),
+      ...(options.softTimeLimit !== undefined ? { softTimeLimitS: options.softTimeLimit } : {}),
+    };
   }
 
   /** Publishes (resolving after the broker's confirm) and records the task as PENDING. */
@@ -108,9 +167,30 @@ export class Submitter {
       }
     }
     const replyTo = options.wantReply ? this.deps.replyTo() : undefined;
-    const message = encodeTaskMessage(
-      newTaskMessage({ id: submission.id, name: submission.name, args: submission.args, kwargs: submission.kwargs, replyTo: replyTo ?? null }),
-    );
+    const task = newTaskMessage({ id: submission.id, name: submission.name, args: submission.args, kwargs: submission.kwargs, replyTo: replyTo ?? null });
+    if (submission.eta) task.eta = submission.eta.toISOString();
+    if (submission.timeLimitS !== undefined || submission.softTimeLimitS !== undefined) {
+      task.timelimit = [submission.timeLimitS ?? null, submission.softTimeLimitS ?? null];
+    }
+    const message = encodeTaskMessage(task);
+    const headers: Record<string, unknown> = { ...(message.options.headers as Record<string, unknown> | undefined) };
+    if (submission.maxRetries !== undefined) headers[MAX_RETRIES_HEADER] = submission.maxRetries;
+    // A task that must wait goes through the broker's delay queues (shared/src/amqp/delay.ts).
+    let exchange = '';
+    let delayQueue: string | undefined;
+    const delayMs = submission.eta ? submission.eta.getTime() - Date.now() : 0;
+    if (delayMs > 0) {
+      const level = delayLevelFor(delayMs);
+      delayQueue = delayQueueName(level);
+      try {
+        await this.deps.delayQueues.ensure(connection, delayQueue);
+      } catch (err) {
+        throw new CelerityError('QUEUE_UNAVAILABLE', 'Could not declare the delay queue', { cause: err, retryAfterS: 5 });
+      }
+      exchange = DELAY_EXCHANGE;
+      headers[DELAY_HEADER] = String(level);
+    }
+    message.options.headers = headers;
     const recorded = store
       .record({
         id: submission.id,
@@ -132,9 +212,16 @@ export class Submitter {
       });
     const started = process.hrtime.bigint();
     try {
-      await publisher.publish('', submission.queue, message.content, { ...message.options, correlationId: submission.id });
+      await publisher.publish(exchange, submission.queue, message.content, {
+        ...message.options,
+        headers: { ...headers, ...publishTimeHeaders() },
+        correlationId: submission.id,
+      });
     } catch (err) {
-      if (err instanceof CelerityError && err.code === 'QUEUE_UNAVAILABLE') queues.forget(submission.queue);
+      if (err instanceof CelerityError && err.code === 'QUEUE_UNAVAILABLE') {
+        queues.forget(submission.queue);
+        if (delayQueue) this.deps.delayQueues.forget(delayQueue);
+      }
       // Nothing was promised to the caller (it gets 503 and may submit again), so the
       // PENDING row must not suggest otherwise.
       logger.warn('publish failed', { taskId: submission.id, task: submission.name, queue: submission.queue, err });

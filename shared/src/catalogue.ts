@@ -4,6 +4,7 @@
  * routes with it; the worker maps the same names to implementations.
  */
 import { z } from 'zod';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 
 export interface TaskDefinition {
   /** Dotted task name, e.g. `demo.add`. */
@@ -17,6 +18,20 @@ export interface TaskDefinition {
   /** CPU-bound tasks run in the worker's thread pool so its event loop stays free. */
   cpu: boolean;
   description: string;
+  /** Retry policy; fields left out come from DEFAULT_RETRY_POLICY. */
+  retry?: Partial<RetryPolicy>;
+  /**
+   * Hard time limit in seconds: past it the task is failed (TimeLimitExceeded) and its slot
+   * reclaimed. @default the worker's WORKER_TIME_LIMIT_SECONDS
+   */
+  timeLimitS?: number;
+  /** Soft time limit in seconds: past it the task's AbortSignal fires. @default none */
+  softTimeLimitS?: number;
+}
+
+/** The retry policy of a task: its own settings over the defaults. */
+export function retryPolicyOf(task: TaskDefinition | undefined): RetryPolicy {
+  return { ...DEFAULT_RETRY_POLICY, ...(task?.retry ?? {}) };
 }
 
 const noKwargs = z.object({}).strict();
@@ -58,6 +73,16 @@ const definitions: TaskDefinition[] = [
     kwargs: noKwargs,
     cpu: false,
     description: 'Fails with the given message; never retried.',
+  },
+  {
+    name: 'demo.flaky',
+    queue: 'demo',
+    args: z.tuple([z.number().int().min(0).max(100)]).rest(z.string()),
+    kwargs: noKwargs,
+    cpu: false,
+    retry: { backoffMs: 200, backoffMaxMs: 2_000 },
+    description:
+      'Fails with a RetryableError on its first n attempts, then returns the attempt number (retries + 1): [n] or [n, message]. Shows retries with backoff.',
   },
   {
     name: 'demo.fib',

@@ -29,6 +29,16 @@ export const DEFAULTS = {
   resultRetentionHours: 24 * 7,
   heartbeatS: 30,
   logLevel: 'info' as LogLevel,
+  /**
+   * A task still running after this many seconds is failed (TimeLimitExceeded). Kept under
+   * RabbitMQ's consumer_timeout (30 minutes by default), which would otherwise close the
+   * worker's channel and redeliver every message it holds.
+   */
+  workerTimeLimitS: 1500,
+  /** A message started this many times without finishing (it crashes its worker) is dead-lettered. */
+  workerDeliveryLimit: 5,
+  /** How long an Idempotency-Key returns the same task, in hours. */
+  idempotencyWindowHours: 24,
   authMode: 'none' as AuthMode,
   /** Requests per minute per API key, unless the key sets its own rate. */
   rateLimitPerMinute: 600,
@@ -81,6 +91,16 @@ export interface GatewayConfig extends CommonConfig {
   metricsToken?: string;
   /** GATEWAY_MAX_ARGS: largest args + kwargs of one task, as JSON bytes. @default 256 KiB */
   maxArgsBytes: number;
+  /** How long an Idempotency-Key keeps returning the same task, in hours. @default 24 */
+  idempotencyWindowHours: number;
+  /** Waiting messages a queue may hold before submits to it get 503 QUEUE_FULL; 0 = no limit. */
+  queueMaxLength: QueueMaxLength;
+}
+
+/** QUEUE_MAX_LENGTH: a default for every queue plus per-queue values; 0 means no limit. */
+export interface QueueMaxLength {
+  default: number;
+  perQueue: Readonly<Record<string, number>>;
 }
 
 export interface WorkerConfig extends CommonConfig {
@@ -93,6 +113,10 @@ export interface WorkerConfig extends CommonConfig {
   /** Threads for CPU-bound tasks. @default the number of CPUs */
   cpuThreads: number;
   resultRetentionHours: number;
+  /** Hard time limit for tasks that set none, in seconds. @default 1500 */
+  timeLimitS: number;
+  /** Starts without finishing after which a message is dead-lettered. @default 5 */
+  deliveryLimit: number;
   /** WORKER_MAX_RESULT: largest result stored and replied, as JSON bytes; bigger fails the task. @default 1 MiB */
   maxResultBytes?: number;
 }
@@ -161,6 +185,11 @@ export function parseQueues(variable: string, value: string): string[] {
     }
   }
   return queues;
+}
+
+function parseOptionalInteger(env: Env, variable: string, fallback: number, min: number, max: number): number {
+  const value = read(env, variable);
+  return value === undefined ? fallback : parseInteger(variable, value, min, max);
 }
 
 function parseSchema(value: string): string {
@@ -262,6 +291,25 @@ function parseAuthMode(env: Env): AuthMode {
   return value as AuthMode;
 }
 
+/** Parses `1000` (every queue) or `demo=1000,reports=50,*=100000`. */
+export function parseQueueMaxLength(variable: string, value: string | undefined): QueueMaxLength {
+  if (value === undefined) return { default: 0, perQueue: {} };
+  const result: { default: number; perQueue: Record<string, number> } = { default: 0, perQueue: {} };
+  for (const part of value.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const eq = part.indexOf('=');
+    if (eq === -1) {
+      result.default = parseInteger(variable, part, 0, 1_000_000_000);
+      continue;
+    }
+    const queue = part.slice(0, eq).trim();
+    const max = parseInteger(variable, part.slice(eq + 1).trim(), 0, 1_000_000_000);
+    if (queue === '*') result.default = max;
+    else if (isValidQueueName(queue)) result.perQueue[queue] = max;
+    else throw new ConfigError(variable, `has an invalid queue name "${queue}" (${QUEUE_NAME_RULE})`);
+  }
+  return result;
+}
+
 export function loadCommonConfig(env: Env): CommonConfig {
   const heartbeat = read(env, 'AMQP_HEARTBEAT_SECONDS');
   const amqpTls = parseAmqpTls(env);
@@ -305,6 +353,8 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     maxBodyBytes: parseSize('GATEWAY_MAX_BODY', read(env, 'GATEWAY_MAX_BODY') ?? DEFAULTS.maxBody),
     maxWaitS: maxWait === undefined ? DEFAULTS.maxWaitS : parseInteger('GATEWAY_MAX_WAIT_SECONDS', maxWait, 1, 3600),
     authDisabled,
+    idempotencyWindowHours: parseOptionalInteger(env, 'IDEMPOTENCY_WINDOW_HOURS', DEFAULTS.idempotencyWindowHours, 1, 24 * 365),
+    queueMaxLength: parseQueueMaxLength('QUEUE_MAX_LENGTH', read(env, 'QUEUE_MAX_LENGTH')),
     authMode,
     corsOrigins: parseOrigins('CORS_ORIGINS', read(env, 'CORS_ORIGINS') ?? ''),
     rateLimitPerMinute: rate === undefined ? DEFAULTS.rateLimitPerMinute : parseInteger('RATE_LIMIT_PER_MINUTE', rate, 1, 10_000_000),
@@ -343,6 +393,8 @@ export function loadWorkerConfig(env: Env, flags: WorkerFlags, defaults: { queue
     cpuThreads: threads === undefined ? Math.max(1, defaults.cpus) : parseInteger('WORKER_CPU_THREADS', threads, 1, 1024),
     resultRetentionHours:
       retention === undefined ? DEFAULTS.resultRetentionHours : parseInteger('RESULT_RETENTION_HOURS', retention, 1, 24 * 365 * 10),
+    timeLimitS: parseOptionalInteger(env, 'WORKER_TIME_LIMIT_SECONDS', DEFAULTS.workerTimeLimitS, 1, 7 * 24 * 3600),
+    deliveryLimit: parseOptionalInteger(env, 'WORKER_DELIVERY_LIMIT', DEFAULTS.workerDeliveryLimit, 1, 1000),
     maxResultBytes: parseSize('WORKER_MAX_RESULT', read(env, 'WORKER_MAX_RESULT') ?? DEFAULTS.maxResult),
   };
 }

@@ -11,9 +11,13 @@ export const ERROR_STATUS = {
   INVALID_QUEUE: 400,
   INVALID_WAIT: 400,
   OPTION_NOT_SUPPORTED: 400,
+  INVALID_OPTIONS: 400,
+  INVALID_IDEMPOTENCY_KEY: 400,
   UNKNOWN_TASK: 404,
   TASK_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
+  /** The Idempotency-Key was used within its window for a different submit. */
+  IDEMPOTENCY_KEY_REUSED: 409,
   PAYLOAD_TOO_LARGE: 413,
   ARGUMENTS_TOO_LARGE: 413,
   UNAUTHENTICATED: 401,
@@ -28,6 +32,8 @@ export const ERROR_STATUS = {
   DATABASE_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
   QUEUE_UNAVAILABLE: 503,
+  /** The queue holds its configured maximum of waiting messages (QUEUE_MAX_LENGTH). */
+  QUEUE_FULL: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -80,6 +86,11 @@ export function isPermanentError(err: unknown): boolean {
   if (err instanceof PermanentError) return true;
   // After structured cloning (worker threads) or JSON, an error is a plain object: go by name.
   return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'PermanentError';
+}
+
+export function isRetryableError(err: unknown): boolean {
+  if (err instanceof RetryableError) return true;
+  return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'RetryableError';
 }
 
 /** Turns any thrown value into an Error without losing what was thrown. */

@@ -46,6 +46,10 @@ export interface TaskRecord {
   startedAt?: Date | null;
   finishedAt?: Date | null;
   worker?: string | null;
+  /** How many times a worker started the task (retries and redeliveries included). */
+  attempts?: number;
+  /** Starts of the current message; compared with the worker's delivery limit. */
+  deliveries?: number;
   /** The API key that submitted the task (never shown in the representation). */
   owner?: string | null;
 }
@@ -64,6 +68,8 @@ export interface TaskRepresentation {
   startedAt: string | null;
   finishedAt: string | null;
   worker: string | null;
+  /** How many times a worker started the task (retries and redeliveries included). */
+  attempts: number;
 }
 
 export function toRepresentation(task: TaskRecord): TaskRepresentation {
@@ -81,5 +87,6 @@ export function toRepresentation(task: TaskRecord): TaskRepresentation {
     startedAt: task.startedAt ? task.startedAt.toISOString() : null,
     finishedAt: task.finishedAt ? task.finishedAt.toISOString() : null,
     worker: task.worker ?? null,
+    attempts: task.attempts ?? 0,
   };
 }

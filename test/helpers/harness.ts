@@ -3,6 +3,7 @@
  * (random suffix), and its own gateways and workers; `cleanup()` closes them, deletes the
  * queues and drops the schema, and fails the test if anything was left open.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import amqp from 'amqplib';
@@ -10,8 +11,20 @@ import type pg from 'pg';
 import winston from 'winston';
 import Transport from 'winston-transport';
 import { Gateway, type GatewayOptions } from '../../gateway/src/gateway.js';
+import type { Implementation } from '../../worker/src/tasks/context.js';
 import { Worker } from '../../worker/src/worker.js';
-import { createPool, createSilentLogger, declareTaskQueue, migrate, TaskStore, type Logger, type TaskRepresentation } from '../../shared/src/index.js';
+import {
+  createPool,
+  createSilentLogger,
+  deadLetterQueueName,
+  declareTaskQueue,
+  listDeadLetters,
+  type DeadLetter,
+  migrate,
+  TaskStore,
+  type Logger,
+  type TaskRepresentation,
+} from '../../shared/src/index.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL } from './env.js';
 import { waitFor } from './wait.js';
 
@@ -44,8 +57,23 @@ export interface StartWorkerOptions {
   cpuThreads?: number;
   metrics?: boolean;
   logger?: Logger;
+  /** Task implementations; the demo tasks when absent. */
+  implementations?: ReadonlyMap<string, Implementation>;
+  deliveryLimit?: number;
+  timeLimitS?: number;
   maxResultBytes?: number;
 }
+
+/** A worker in a process of its own (`node dist/worker/src/main.js`), for crash tests. */
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** Everything it printed so far. */
+  output: () => string;
+  /** Resolves with the exit code (or signal) once it has exited. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const WORKER_MAIN = new URL('../../worker/src/main.js', import.meta.url).pathname;
 
 export class TestContext {
   readonly suffix = randomBytes(5).toString('hex');
@@ -56,6 +84,7 @@ export class TestContext {
   readonly #queues = new Set<string>();
   readonly #gateways: Gateway[] = [];
   readonly #workers: Worker[] = [];
+  readonly #processes: ChildProcess[] = [];
 
   private constructor(logger: Logger) {
     this.logger = logger;
@@ -77,7 +106,13 @@ export class TestContext {
   }
 
   async startGateway(
-    options: { logger?: Logger; maxBodyBytes?: number; drainMs?: number; config?: Partial<GatewayOptions['config']> } = {},
+    options: {
+      logger?: Logger;
+      maxBodyBytes?: number;
+      drainMs?: number;
+      queueStatsIntervalMs?: number;
+      config?: Partial<GatewayOptions['config']>;
+    } = {},
   ): Promise<GatewayHandle> {
     const gateway = await Gateway.create({
       config: {
@@ -92,6 +127,7 @@ export class TestContext {
       schema: this.schema,
       drainMs: options.drainMs ?? 2_000,
       processMetrics: false,
+      ...(options.queueStatsIntervalMs ? { queueStatsIntervalMs: options.queueStatsIntervalMs } : {}),
     });
     this.#gateways.push(gateway);
     const address = await gateway.listen(0, '127.0.0.1');
@@ -109,15 +145,58 @@ export class TestContext {
         graceMs: options.graceMs ?? 5_000,
         cpuThreads: options.cpuThreads ?? 2,
         resultRetentionHours: 24,
+        ...(options.deliveryLimit !== undefined ? { deliveryLimit: options.deliveryLimit } : {}),
+        ...(options.timeLimitS !== undefined ? { timeLimitS: options.timeLimitS } : {}),
         ...(options.maxResultBytes !== undefined ? { maxResultBytes: options.maxResultBytes } : {}),
       },
       logger: options.logger ?? this.logger,
       schema: this.schema,
       processMetrics: false,
       ...(options.metrics ? { metrics: { port: 0 } } : {}),
+      ...(options.implementations ? { implementations: options.implementations } : {}),
     });
     this.#workers.push(worker);
     return worker;
+  }
+
+  /**
+   * Starts a worker process on this test's schema (killed, if still running, by cleanup).
+   * Resolves once it is consuming.
+   */
+  async spawnWorker(queues: string[], env: Record<string, string> = {}): Promise<WorkerProcess> {
+    const child = spawn(process.execPath, [WORKER_MAIN, '--queues', queues.join(','), '--metrics-port', '0'], {
+      env: {
+        ...process.env,
+        AMQP_URL: TEST_AMQP_URL,
+        DATABASE_URL: TEST_DATABASE_URL,
+        DATABASE_SCHEMA: this.schema,
+        LOG_LEVEL: 'info',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.#processes.push(child);
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    await waitFor('the worker process to consume', () => {
+      if (child.exitCode !== null) throw new Error(`worker process exited early:\n${output}`);
+      return output.includes('"consuming"');
+    }, { timeoutMs: 30_000 });
+    return { child, output: () => output, exited };
+  }
+
+  /** The dead letters of a queue, as the CLI and the HTTP API list them. */
+  async deadLetters(queue: string): Promise<DeadLetter[]> {
+    const connection = await amqp.connect(TEST_AMQP_URL);
+    try {
+      return await listDeadLetters(connection, queue, 1000);
+    } finally {
+      await connection.close();
+    }
   }
 
   /** Messages ready in a queue, read from the broker (passive declare); a missing queue is empty. */
@@ -166,12 +245,19 @@ export class TestContext {
     const errors: unknown[] = [];
     for (const gateway of this.#gateways) await gateway.close().catch((err: unknown) => errors.push(err));
     for (const worker of this.#workers) await worker.stop(1_000).catch((err: unknown) => errors.push(err));
+    for (const child of this.#processes) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await new Promise((resolve) => child.once('exit', resolve));
+      }
+    }
     const connection = await amqp.connect(TEST_AMQP_URL);
     try {
       for (const queue of this.#queues) {
         const channel = await connection.createChannel();
         channel.on('error', () => undefined);
         await channel.deleteQueue(queue).catch(() => undefined);
+        await channel.deleteQueue(deadLetterQueueName(queue)).catch(() => undefined);
         await channel.deleteExchange(queue).catch(() => undefined);
         await channel.close().catch(() => undefined);
       }

@@ -66,7 +66,7 @@ describe('command line', () => {
       assert.deepEqual(results.map((r) => r.code), [0, 0]);
       const again = await exits(WORKER_MAIN, ['migrate'], env);
       assert.equal(again.code, 0);
-      assert.match(again.stdout, new RegExp(`up to date \\(version ${Math.max(...MIGRATIONS.map((m) => m.id))}\\)`));
+      assert.match(again.stdout, new RegExp(`up to date \\(version ${MIGRATIONS.length}\\)`));
     } finally {
       const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
       await client.connect();

@@ -14,7 +14,7 @@ describe('worker', () => {
     await ctx.cleanup();
   });
 
-  it('an unknown task name is recorded as FAILURE and acked', async () => {
+  it('an unknown task name is recorded as FAILURE and dead-lettered', async () => {
     const queue = ctx.queue('unknown');
     await ctx.startWorker({ queues: [queue] });
     const id = randomUUID();
@@ -27,6 +27,12 @@ describe('worker', () => {
     assert.equal(task.error?.type, 'UnknownTaskError');
     assert.match(task.error?.message ?? '', /nobody\.knows/);
     await waitFor('the queue to be empty', async () => (await ctx.queueDepth(queue)).messages === 0);
+    const letters = await waitFor('the dead letter', async () => {
+      const l = await ctx.deadLetters(queue);
+      return l.length === 1 ? l : undefined;
+    });
+    assert.equal(letters[0]?.id, id);
+    assert.equal(letters[0]?.reason, 'unknown-task');
   });
 
   it('arguments that fail the schema on the worker side are a FAILURE, not a crash', async () => {
@@ -40,18 +46,27 @@ describe('worker', () => {
       return t?.state === 'FAILURE' ? t : undefined;
     });
     assert.equal(task.error?.type, 'InvalidArgumentsError');
+    await waitFor('the dead letter', async () => (await ctx.deadLetters(queue))[0]?.reason === 'invalid-arguments');
   });
 
-  it('garbage on the queue is dropped with a log line, and the worker keeps serving', async () => {
+  it('garbage on the queue is recorded where possible and dead-lettered, and the worker keeps serving', async () => {
     const queue = ctx.queue('garbage');
     const { url } = await ctx.startGateway();
     await ctx.startWorker({ queues: [queue] });
-    await ctx.publishRaw(queue, Buffer.from('not json at all'), { headers: { task: 'demo.add', id: randomUUID() }, contentType: 'application/json' });
+    const garbageId = randomUUID();
+    await ctx.publishRaw(queue, Buffer.from('not json at all'), { headers: { task: 'demo.add', id: garbageId }, contentType: 'application/json' });
     await ctx.publishRaw(queue, Buffer.from('{}'), {});
+    await ctx.publishRaw(queue, Buffer.from('<xml/>'), { headers: { task: 'demo.add', id: randomUUID() }, contentType: 'application/xml' });
     const res = await http<Task>(`${url}/api/v1/tasks/demo.add?wait=10`, { json: { args: [40, 2], options: { queue } } });
     assert.equal(res.status, 200);
     assert.equal(res.body.result, 42);
     await waitFor('the queue to be empty', async () => (await ctx.queueDepth(queue)).messages === 0);
+    const letters = await waitFor('three dead letters', async () => {
+      const l = await ctx.deadLetters(queue);
+      return l.length === 3 ? l : undefined;
+    });
+    assert.deepEqual(letters.map((l) => l.reason), ['malformed', 'malformed', 'malformed']);
+    assert.equal((await ctx.store.get(garbageId))?.error?.type, 'MalformedMessageError', 'recorded, since it named its task and id');
   });
 
   it('a redelivered message whose task already finished is acked without running again', async () => {

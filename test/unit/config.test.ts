@@ -41,6 +41,8 @@ describe('config: defaults', () => {
       maxBodyBytes: 1024 * 1024,
       maxWaitS: 300,
       authDisabled: false,
+      idempotencyWindowHours: 24,
+      queueMaxLength: { default: 0, perQueue: {} },
       authMode: 'none',
       corsOrigins: [],
       rateLimitPerMinute: 600,
@@ -56,6 +58,8 @@ describe('config: defaults', () => {
     assert.equal(config.graceMs, 30_000);
     assert.equal(config.cpuThreads, 4);
     assert.equal(config.resultRetentionHours, 24 * 7);
+    assert.equal(config.timeLimitS, 1500);
+    assert.equal(config.deliveryLimit, 5);
     assert.deepEqual(config.amqpUrls, [DEFAULTS.amqpUrl]);
   });
 

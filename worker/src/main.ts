@@ -6,14 +6,17 @@ import { Command } from 'commander';
 import {
   ConfigError,
   DEFAULTS,
+  QUEUE_NAME_RULE,
   catalogue,
   createLogger,
   createPool,
+  isValidQueueName,
   loadCommonConfig,
   loadWorkerConfig,
   migrate,
   type WorkerFlags,
 } from '../../shared/src/index.js';
+import { runDeadLetterCommand } from './dead-letters-cli.js';
 import { KeysUsageError, createKey, listKeys, revokeKey, type CreateKeyFlags } from './keys-command.js';
 import { Worker } from './worker.js';
 
@@ -87,6 +90,25 @@ async function runMigrate(): Promise<void> {
   }
 }
 
+async function runDeadLetters(action: 'list' | 'redrive', flags: { queue: string; limit: string; id?: string[] }): Promise<void> {
+  const config = configOrExit(() => loadCommonConfig(process.env));
+  if (!isValidQueueName(flags.queue)) fail(`invalid --queue "${flags.queue}" (${QUEUE_NAME_RULE})`);
+  if (!/^\d+$/.test(flags.limit) || Number(flags.limit) < 1) fail(`--limit must be a positive whole number, got "${flags.limit}"`);
+  const logger = createLogger({ service: 'dead-letters', level: config.logLevel });
+  try {
+    const lines = await runDeadLetterCommand(config, logger, {
+      action,
+      queue: flags.queue,
+      limit: Number(flags.limit),
+      ...(flags.id && flags.id.length > 0 ? { ids: flags.id } : {}),
+    });
+    for (const line of lines) process.stdout.write(`${line}\n`);
+  } catch (err) {
+    logger.error(`dead-letters ${action} failed`, { err });
+    process.exitCode = 1;
+  }
+}
+
 /** Runs one `keys` subcommand against the configured database and prints its output. */
 async function runKeys(command: (pool: ReturnType<typeof createPool>) => Promise<string>): Promise<void> {
   const config = configOrExit(() => loadCommonConfig(process.env));
@@ -120,6 +142,21 @@ program
   .action((flags: WorkerFlags) => runWorker(flags));
 
 program.command('migrate').description('apply database migrations (safe to run again, and concurrently)').action(() => runMigrate());
+
+const deadLetters = program.command('dead-letters').description("list or re-drive a queue's dead letters (<queue>.dead)");
+deadLetters
+  .command('list')
+  .description('print dead letters as JSON lines, oldest first, without removing them')
+  .requiredOption('-q, --queue <name>', 'the task queue whose dead letters to list')
+  .option('-n, --limit <n>', 'most dead letters to print', '100')
+  .action((flags: { queue: string; limit: string }) => runDeadLetters('list', flags));
+deadLetters
+  .command('redrive')
+  .description('move dead letters back onto their queue with a fresh retry budget')
+  .requiredOption('-q, --queue <name>', 'the task queue whose dead letters to re-drive')
+  .option('-n, --limit <n>', 'most dead letters to re-drive', '1000')
+  .option('--id <taskId...>', 'only these task ids')
+  .action((flags: { queue: string; limit: string; id?: string[] }) => runDeadLetters('redrive', flags));
 
 const keys = program.command('keys').description('manage API keys (AUTH_MODE=keys): create, list, revoke');
 keys

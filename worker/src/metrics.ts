@@ -9,6 +9,8 @@ export class WorkerMetrics {
   readonly duration: Histogram<'task' | 'queue'>;
   readonly inFlight: Gauge<'queue'>;
   readonly concurrency: Gauge<'queue'>;
+  readonly queueWait: Histogram<'task' | 'queue'>;
+  readonly eventsDropped: Counter<'reason'>;
 
   constructor(readonly registry: Registry) {
     this.tasks = new Counter({
@@ -36,5 +38,21 @@ export class WorkerMetrics {
       labelNames: ['queue'],
       registers: [registry],
     });
+    this.queueWait = new Histogram({
+      name: 'celerity_worker_task_queue_wait_seconds',
+      help: 'Time a task waited in the broker, from publish (or eta) to the worker starting it; messages without a publish time are not observed.',
+      labelNames: ['task', 'queue'],
+      buckets: QUEUE_WAIT_BUCKETS,
+      registers: [registry],
+    });
+    this.eventsDropped = new Counter({
+      name: 'celerity_worker_events_dropped_total',
+      help: 'Worker/task events not published (no channel, or the channel pushed back); events are advisory.',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
   }
 }
+
+/** Queue waits run from milliseconds (idle workers) to hours (a backlog). */
+const QUEUE_WAIT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];

@@ -1,5 +1,8 @@
-/** Deletes task rows older than the retention period, every few minutes, in small batches. */
-import type { Logger, TaskStore } from '../../shared/src/index.js';
+/**
+ * Deletes task rows older than the retention period, every few minutes, in small batches;
+ * idempotency keys go with them (a key cannot outlive the task it returns).
+ */
+import type { IdempotencyKeys, Logger, TaskStore } from '../../shared/src/index.js';
 
 export class RetentionSweeper {
   #timer: NodeJS.Timeout | undefined;
@@ -9,6 +12,7 @@ export class RetentionSweeper {
     private readonly store: TaskStore,
     private readonly retentionMs: number,
     private readonly logger: Logger,
+    private readonly idempotency?: IdempotencyKeys,
   ) {}
 
   /** @param everyMs sweep interval in ms. @default 600000 (10 minutes) */
@@ -22,8 +26,10 @@ export class RetentionSweeper {
   sweep(): Promise<void> {
     this.#running ??= (async () => {
       try {
-        const deleted = await this.store.deleteExpired(new Date(Date.now() - this.retentionMs));
-        if (deleted > 0) this.logger.info('retention sweep deleted old tasks', { deleted });
+        const cutoff = new Date(Date.now() - this.retentionMs);
+        const deleted = await this.store.deleteExpired(cutoff);
+        const keys = (await this.idempotency?.deleteExpired(cutoff)) ?? 0;
+        if (deleted > 0 || keys > 0) this.logger.info('retention sweep deleted old tasks', { deleted, idempotencyKeys: keys });
       } catch (err) {
         this.logger.warn('retention sweep failed; will try again', { err });
       } finally {

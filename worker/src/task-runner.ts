@@ -4,32 +4,54 @@
  * acknowledges the message only after `run()` resolves: late acknowledgement, so a worker
  * that dies mid-task leaves the message to be redelivered, never lost.
  */
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
+  CelerityError,
+  DELAY_EXCHANGE,
+  DELAY_HEADER,
+  MAX_RETRIES_HEADER,
   MessageFormatError,
   checkArguments,
   coerceError,
+  deadLetterOptions,
+  deadLetterQueueName,
   decodeTaskMessage,
+  delayLevelFor,
+  delayQueueName,
   encodeResultBody,
   formatIssues,
   isFinalState,
   isPermanentError,
+  isRetryable,
+  parseEta,
+  publishProperties,
+  republishHeaders,
+  retryDelayMs,
+  retryPolicyOf,
+  queueWaitSeconds,
+  type Broker,
   type Catalogue,
-  type IncomingProperties,
+  type DeadReason,
+  type DeliveredProperties,
   type Logger,
+  type Publisher,
   type TaskMessage,
   type TaskOutcome,
+  type TaskQueues,
+  type TaskRecord,
   type TaskStore,
   type TaskWrite,
 } from '../../shared/src/index.js';
 import type { WorkerMetrics, Outcome } from './metrics.js';
+import type { TaskHooks, TaskInfo } from './task-hooks.js';
 import type { Implementation } from './tasks/context.js';
 import type { ThreadPool } from './thread-pool.js';
 
 export interface Delivery {
   queue: string;
   content: Buffer;
-  properties: IncomingProperties;
+  properties: DeliveredProperties;
   redelivered: boolean;
 }
 
@@ -50,6 +72,18 @@ export interface TaskRunnerDeps {
   workerName?: string;
   /** Stops retrying a failed result write (the worker is being forced down). */
   stopping: AbortSignal;
+  /** Broker connection and confirmed publishing, for retries, delays and dead letters. */
+  broker: Broker;
+  publisher: Publisher;
+  /** Dead-letter queues (`<queue>.dead`) and delay queues declared so far. */
+  deadLetterQueues: TaskQueues;
+  delayQueues: TaskQueues;
+  /** Hard time limit for tasks that set none, in seconds. */
+  timeLimitS: number;
+  /** Starts without finishing after which a message is dead-lettered. */
+  deliveryLimit: number;
+  /** Told when a task is received, started and finished (worker events). */
+  hooks?: TaskHooks;
   /** Largest result stored and replied, as JSON bytes; bigger fails the task. @default no limit */
   maxResultBytes?: number;
 }
@@ -59,6 +93,13 @@ const UNKNOWN_TASK = 'UnknownTaskError';
 const INVALID_ARGUMENTS = 'InvalidArgumentsError';
 const MALFORMED_MESSAGE = 'MalformedMessageError';
 const UNSERIALISABLE_RESULT = 'ResultNotSerializableError';
+const DELIVERY_LIMIT = 'DeliveryLimitExceeded';
+/** Celery's names for the hard and the soft time limit. */
+const TIME_LIMIT = 'TimeLimitExceeded';
+const SOFT_TIME_LIMIT = 'SoftTimeLimitExceeded';
+
+/** Failures a task did not cause itself and that no retry would fix. */
+const NEVER_RETRIED: ReadonlySet<string> = new Set([TIME_LIMIT, SOFT_TIME_LIMIT]);
 const RESULT_TOO_LARGE = 'ResultTooLargeError';
 
 /**
@@ -99,93 +140,135 @@ export class TaskRunner {
     const log = logger.child({ taskId: message.id, task: message.name, queue: delivery.queue, attempt: message.retries + 1 });
     const known = catalogue.get(message.name) !== undefined;
     const metricTask = known ? message.name : '(unknown)';
-    const base: TaskWrite = {
-      id: message.id,
-      name: message.name,
-      queue: delivery.queue,
-      state: 'STARTED',
-      args: message.args,
-      kwargs: message.kwargs,
-      retries: message.retries,
-      worker: this.#worker,
-    };
+    this.#deps.hooks?.received(taskInfo(message, delivery.queue));
 
+    // Not due yet (countdown/eta, or a retry that came round early): back into the delay
+    // queues rather than held unacked here, where consumer_timeout would cancel it.
+    const eta = parseEta(message.eta);
+    if (eta !== undefined && eta > Date.now()) {
+      await this.#publishDelayed(delivery, message, {}, eta - Date.now());
+      log.debug('task not due yet; delayed again', { eta: message.eta });
+      return 'ack';
+    }
+
+    let attempts = message.retries + 1;
+    let deliveries = 1;
     // A redelivered message may belong to a task that finished before its ack was lost
     // (worker killed between recording and acking): answer from the store, do not run twice.
     if (delivery.redelivered) {
-      const stored = await this.#deps.store.get(message.id).catch(() => undefined);
-      if (stored && isFinalState(stored.state)) {
-        log.info('redelivered task already finished; not running it again', { state: stored.state });
-        this.#reply(message, reply, {
-          id: stored.id,
-          state: stored.state,
-          result: stored.result,
-          error: stored.error ?? null,
-          finishedAt: stored.finishedAt ?? new Date(),
-          worker: stored.worker ?? null,
-          retries: stored.retries,
-          startedAt: stored.startedAt ?? null,
-        });
+      const stored = await this.#deps.store.get(message.id).catch((err: unknown) => {
+        log.warn('could not read the task of a redelivered message; running it', { err });
+        return undefined;
+      });
+      if (stored && isFinalState(stored.state)) return this.#answerFinished(delivery, message, stored, reply, log);
+      if (stored && stored.retries > message.retries) {
+        // Its retry was already scheduled (the worker died before acking this copy).
+        log.info('redelivered message superseded by its retry; dropping it', { retries: stored.retries });
         return 'ack';
       }
+      deliveries = (stored && stored.retries === message.retries ? (stored.deliveries ?? 0) : 0) + 1;
+      attempts = Math.max(stored?.attempts ?? 0, message.retries) + 1;
+      if (deliveries > this.#deps.deliveryLimit) {
+        log.error('message keeps getting redelivered without finishing; dead-lettering it', {
+          deliveries: deliveries - 1,
+          limit: this.#deps.deliveryLimit,
+        });
+        return this.#finish(delivery, message, this.#base(delivery, message, attempts - 1, deliveries - 1), reply, {
+          outcome: 'rejected',
+          metricTask,
+          deadReason: 'delivery-limit',
+          error: {
+            type: DELIVERY_LIMIT,
+            message: `Started ${deliveries - 1} times without finishing (limit ${this.#deps.deliveryLimit}): it may crash its worker`,
+          },
+        });
+      }
     }
+    const base = this.#base(delivery, message, attempts, deliveries);
 
     const definition = catalogue.get(message.name);
     const implementation = implementations.get(message.name);
     if (!definition || !implementation) {
-      log.error('unknown task: recorded as FAILURE', { known });
-      return this.#finish(message, base, reply, {
+      log.error('unknown task: recorded as FAILURE and dead-lettered', { known, outcome: 'rejected' });
+      return this.#finish(delivery, message, base, reply, {
         outcome: 'rejected',
         metricTask,
+        deadReason: 'unknown-task',
         error: { type: UNKNOWN_TASK, message: `This worker has no task named "${message.name}"` },
       });
     }
     const check = checkArguments(definition, message.args, message.kwargs);
     if (!check.ok) {
-      log.warn('invalid arguments: recorded as FAILURE', { issues: check.issues });
-      return this.#finish(message, base, reply, {
+      log.warn('invalid arguments: recorded as FAILURE and dead-lettered', { issues: check.issues, outcome: 'rejected' });
+      return this.#finish(delivery, message, base, reply, {
         outcome: 'rejected',
         metricTask,
+        deadReason: 'invalid-arguments',
         error: { type: INVALID_ARGUMENTS, message: `Invalid arguments for ${message.name}: ${formatIssues(check.issues)}` },
       });
     }
 
     const startedAt = new Date();
-    // STARTED is advisory: not awaited, and merged away if the task finishes before it is flushed.
-    this.#deps.store.record({ ...base, startedAt }).catch((err: unknown) => log.warn('could not record STARTED', { err }));
+    this.#observeStart(message, delivery, metricTask, startedAt.getTime());
+    const started = this.#deps.store.record({ ...base, startedAt });
+    if (delivery.redelivered) {
+      // Counted before running: a task that crashes its worker must see its count grow.
+      await started.catch((err: unknown) => log.warn('could not record STARTED', { err }));
+    } else {
+      // STARTED is advisory: not awaited, and merged away if the task finishes before it is flushed.
+      started.catch((err: unknown) => log.warn('could not record STARTED', { err }));
+    }
+    const hardLimitS = message.timelimit[0] ?? definition.timeLimitS ?? this.#deps.timeLimitS;
+    const softLimitS = message.timelimit[1] ?? definition.softTimeLimitS;
+    const limits = new TimeLimits(signal, hardLimitS, softLimitS);
     metrics.inFlight.inc({ queue: delivery.queue });
     const timer = metrics.duration.startTimer({ task: metricTask, queue: delivery.queue });
     try {
       let result: unknown;
       try {
-        result =
+        const running =
           implementation.kind === 'cpu'
-            ? await this.#deps.pool.run({ name: message.name, args: check.args, kwargs: check.kwargs }, signal)
-            : await implementation.run(check.args, check.kwargs, {
+            ? // The pool terminates the thread when this signal fires: the hard limit.
+              this.#deps.pool.run({ name: message.name, args: check.args, kwargs: check.kwargs }, limits.hardSignal)
+            : implementation.run(check.args, check.kwargs, {
                 id: message.id,
                 name: message.name,
                 queue: delivery.queue,
                 retries: message.retries,
-                signal,
+                signal: limits.taskSignal,
                 logger: log,
               });
+        result = await limits.race(running);
       } catch (thrown) {
         if (signal.aborted) {
           log.warn('task interrupted by the worker stopping; it goes back to the queue', { outcome: 'interrupted' });
           throw new TaskInterruptedError(`Task ${message.id} was interrupted`, { cause: thrown });
         }
-        const err = coerceError(thrown);
-        log.info('task failed', { outcome: 'failure', durationMs: Date.now() - startedAt.getTime(), error: err.message, permanent: isPermanentError(err) });
-        return await this.#finish(message, { ...base, startedAt }, reply, {
+        const err = limits.explain(thrown);
+        const policy = retryPolicyOf(definition);
+        const maxRetries = maxRetriesOf(message, delivery, policy.maxRetries);
+        const retry = !NEVER_RETRIED.has(err.name) && isRetryable(err, policy) && message.retries < maxRetries;
+        const durationMs = Date.now() - startedAt.getTime();
+        if (retry) {
+          const delayMs = retryDelayMs(policy, message.retries);
+          log.info('task failed; retrying', { outcome: 'retry', durationMs, error: err.message, retryInMs: delayMs, maxRetries });
+          return await this.#retry(delivery, message, { ...base, startedAt }, err, delayMs, metricTask);
+        }
+        log.info('task failed', { outcome: 'failure', durationMs, error: err.message, permanent: isPermanentError(err), retries: message.retries });
+        return await this.#finish(delivery, message, { ...base, startedAt }, reply, {
           outcome: 'failure',
           metricTask,
+          deadReason: 'failed',
           error: { type: err.name || 'Error', message: err.message },
         });
+      } finally {
+        limits.clear();
       }
       const json = toJsonValue(result, this.#deps.maxResultBytes);
       if (!json.ok && json.tooLarge) {
         log.warn('task result over the size limit: recorded as FAILURE', { error: json.error });
-        return await this.#finish(message, { ...base, startedAt }, reply, {
+        return await this.#finish(delivery, message, { ...base, startedAt }, reply, {
+          deadReason: 'failed',
           outcome: 'failure',
           metricTask,
           error: { type: RESULT_TOO_LARGE, message: json.error },
@@ -193,13 +276,14 @@ export class TaskRunner {
       }
       if (!json.ok) {
         log.warn('task returned a value that is not JSON', { error: json.error });
-        return await this.#finish(message, { ...base, startedAt }, reply, {
+        return await this.#finish(delivery, message, { ...base, startedAt }, reply, {
           outcome: 'failure',
           metricTask,
+          deadReason: 'failed',
           error: { type: UNSERIALISABLE_RESULT, message: json.error },
         });
       }
-      const disposition = await this.#finish(message, { ...base, startedAt }, reply, { outcome: 'success', metricTask, result: json.value });
+      const disposition = await this.#finish(delivery, message, { ...base, startedAt }, reply, { outcome: 'success', metricTask, result: json.value });
       log.info('task succeeded', { outcome: 'success', durationMs: Date.now() - startedAt.getTime() });
       return disposition;
     } finally {
@@ -208,17 +292,60 @@ export class TaskRunner {
     }
   }
 
-  /** Records the final state (retrying until the store takes it), then replies. */
+  #base(delivery: Delivery, message: TaskMessage, attempts: number, deliveries: number): TaskWrite {
+    return {
+      id: message.id,
+      name: message.name,
+      queue: delivery.queue,
+      state: 'STARTED',
+      args: message.args,
+      kwargs: message.kwargs,
+      retries: message.retries,
+      worker: this.#worker,
+      attempts,
+      deliveries,
+    };
+  }
+
+  /** A redelivered message of a finished task: reply from the store, never run it again. */
+  async #answerFinished(delivery: Delivery, message: TaskMessage, stored: TaskRecord, reply: ReplySender, log: Logger): Promise<Disposition> {
+    log.info('redelivered task already finished; not running it again', { state: stored.state });
+    if (stored.state === 'FAILURE') {
+      // Its dead letter may not have reached the broker before the ack was lost: publish it
+      // (again). A duplicate dead letter is re-driven once (redrive skips repeated ids).
+      await this.#deadLetter(delivery, 'failed', stored.error ?? null, message.id);
+    }
+    this.#reply(message, reply, {
+      id: stored.id,
+      state: stored.state,
+      result: stored.result,
+      error: stored.error ?? null,
+      finishedAt: stored.finishedAt ?? new Date(),
+      worker: stored.worker ?? null,
+      retries: stored.retries,
+      startedAt: stored.startedAt ?? null,
+    });
+    return 'ack';
+  }
+
+  /**
+   * Records the final state (retrying until the store takes it), dead-letters a failure,
+   * then replies. Order: the store first (so whoever polls sees the outcome), the dead
+   * letter next (confirmed), the ack last — a crash in between repeats a step, never skips one.
+   */
   async #finish(
+    delivery: Delivery,
     message: TaskMessage,
     base: TaskWrite,
     reply: ReplySender,
-    end: { outcome: Outcome; metricTask: string; result?: unknown; error?: { type: string; message: string } },
+    end: { outcome: Outcome; metricTask: string; result?: unknown; error?: { type: string; message: string }; deadReason?: DeadReason },
   ): Promise<Disposition> {
     const finishedAt = new Date();
     const state = end.outcome === 'success' ? 'SUCCESS' : 'FAILURE';
     await this.#recordFinal({ ...base, state, result: end.result ?? null, error: end.error ?? null, finishedAt });
+    if (state === 'FAILURE' && end.deadReason) await this.#deadLetter(delivery, end.deadReason, end.error ?? null, message.id);
     this.#deps.metrics.tasks.inc({ task: end.metricTask, queue: base.queue, outcome: end.outcome });
+    this.#announceFinish(message, base, end, finishedAt);
     this.#reply(message, reply, {
       id: message.id,
       state,
@@ -230,6 +357,62 @@ export class TaskRunner {
       startedAt: base.startedAt ?? null,
     });
     return 'ack';
+  }
+
+  /**
+   * Schedules the next attempt: a copy of the message with `retries` + 1 and its `eta`,
+   * through the broker's delay queues (confirmed), then RETRY in the store, then the ack of
+   * this copy. A crash before the ack runs this attempt again: at-least-once.
+   */
+  async #retry(delivery: Delivery, message: TaskMessage, base: TaskWrite, err: Error, delayMs: number, metricTask: string): Promise<Disposition> {
+    const eta = new Date(Date.now() + delayMs);
+    await this.#publishDelayed(delivery, message, { retries: message.retries + 1, eta: eta.toISOString() }, delayMs);
+    await this.#recordFinal({ ...base, state: 'RETRY', error: { type: err.name || 'Error', message: err.message }, finishedAt: null });
+    this.#deps.metrics.tasks.inc({ task: metricTask, queue: base.queue, outcome: 'retry' });
+    this.#deps.hooks?.retried(taskInfo(message, base.queue), { type: err.name || 'Error', message: err.message });
+    return 'ack';
+  }
+
+  /** Publishes this message (headers patched) to wait `delayMs` in the broker, then return to its queue. */
+  async #publishDelayed(delivery: Delivery, message: TaskMessage, patch: Record<string, unknown>, delayMs: number): Promise<void> {
+    const level = delayLevelFor(delayMs);
+    const headers = { ...republishHeaders(delivery.properties.headers), ...patch, [DELAY_HEADER]: String(level) };
+    const options = { ...publishProperties(delivery.properties), headers, deliveryMode: 2, correlationId: message.id };
+    await this.#publishTo(this.#deps.delayQueues, delayQueueName(level), DELAY_EXCHANGE, delivery.queue, delivery.content, options);
+  }
+
+  /** Publishes the dead letter of this delivery to `<queue>.dead` and waits for the confirm. */
+  async #deadLetter(delivery: Delivery, reason: DeadReason, error: { type: string; message: string } | null, id: string | undefined): Promise<void> {
+    const deadQueue = deadLetterQueueName(delivery.queue);
+    const options = { ...deadLetterOptions(delivery.properties, delivery.queue, reason, error), correlationId: id ?? randomUUID() };
+    await this.#publishTo(this.#deps.deadLetterQueues, deadQueue, '', deadQueue, delivery.content, options);
+    this.#deps.logger.warn('message dead-lettered', { taskId: id, queue: delivery.queue, deadLetterQueue: deadQueue, reason, error: error?.message });
+  }
+
+  /**
+   * Declares `declare` (once per connection) and publishes with a confirm. A queue deleted
+   * behind our back comes back as a returned message: declare it again and publish once more.
+   */
+  async #publishTo(
+    queues: TaskQueues,
+    declare: string,
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    options: Parameters<Publisher['publish']>[3],
+  ): Promise<void> {
+    for (let round = 1; ; round++) {
+      const connection = this.#deps.broker.connection;
+      if (!connection) throw new CelerityError('BROKER_UNAVAILABLE', 'Not connected to the broker');
+      await queues.ensure(connection, declare);
+      try {
+        await this.#deps.publisher.publish(exchange, routingKey, content, options);
+        return;
+      } catch (err) {
+        if (round >= 2 || !(err instanceof CelerityError) || err.code !== 'QUEUE_UNAVAILABLE') throw err;
+        queues.forget(declare);
+      }
+    }
   }
 
   /**
@@ -268,7 +451,28 @@ export class TaskRunner {
     }
   }
 
-  /** A message that is not a task message: record what can be recorded, then drop it. */
+  /** Queue wait (publish → start) and the `task-started` event. */
+  #observeStart(message: TaskMessage, delivery: Delivery, metricTask: string, startedAtMs: number): void {
+    const wait = queueWaitSeconds(delivery.properties.headers, message.eta, startedAtMs);
+    if (wait.seconds !== undefined) this.#deps.metrics.queueWait.observe({ task: metricTask, queue: delivery.queue }, wait.seconds);
+    this.#deps.hooks?.started(taskInfo(message, delivery.queue));
+  }
+
+  #announceFinish(
+    message: TaskMessage,
+    base: TaskWrite,
+    end: { outcome: Outcome; result?: unknown; error?: { type: string; message: string } },
+    finishedAt: Date,
+  ): void {
+    const hooks = this.#deps.hooks;
+    if (!hooks) return;
+    const info = taskInfo(message, base.queue);
+    const runtimeS = base.startedAt ? (finishedAt.getTime() - base.startedAt.getTime()) / 1000 : undefined;
+    if (end.outcome === 'success') hooks.succeeded(info, end.result ?? null, runtimeS ?? 0);
+    else hooks.failed(info, end.error ?? { type: 'Error', message: 'failed' }, runtimeS);
+  }
+
+  /** A message that is not a task message: record what can be recorded, dead-letter it. */
   async #rejectMalformed(delivery: Delivery, err: MessageFormatError): Promise<Disposition> {
     const { logger, metrics } = this.#deps;
     logger.error('malformed message on the queue', {
@@ -280,19 +484,128 @@ export class TaskRunner {
       bytes: delivery.content.length,
     });
     metrics.tasks.inc({ task: '(unknown)', queue: delivery.queue, outcome: 'rejected' });
+    const error = { type: MALFORMED_MESSAGE, message: err.message };
     if (err.partial.id && err.partial.name) {
       await this.#recordFinal({
         id: err.partial.id,
         name: err.partial.name,
         queue: delivery.queue,
         state: 'FAILURE',
-        error: { type: MALFORMED_MESSAGE, message: err.message },
+        error,
         worker: this.#worker,
         finishedAt: new Date(),
       });
     }
+    await this.#deadLetter(delivery, 'malformed', error, err.partial.id);
     return 'ack';
   }
+}
+
+/** The per-call override of the retry count, when the message carries one. */
+function maxRetriesOf(message: TaskMessage, delivery: Delivery, fallback: number): number {
+  const value = delivery.properties.headers?.[MAX_RETRIES_HEADER];
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : fallback;
+}
+
+/**
+ * A task's time limits (Celery's semantics). Soft: the task's AbortSignal fires with a
+ * SoftTimeLimitExceeded reason, so a cooperative task can clean up and stop. Hard: the
+ * worker stops waiting — a thread-pool task's thread is terminated; an in-process task
+ * cannot be killed, so it is failed and its slot given back while it winds down unobserved.
+ */
+class TimeLimits {
+  readonly #task = new AbortController();
+  readonly #hard = new AbortController();
+  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #shutdown: AbortSignal;
+  readonly #onShutdown: () => void;
+  #hardExpired = false;
+  #softExpired = false;
+  #rejectHard: ((err: Error) => void) | undefined;
+
+  constructor(shutdown: AbortSignal, hardS: number | null, softS: number | null | undefined) {
+    this.#shutdown = shutdown;
+    this.#onShutdown = () => {
+      this.#task.abort(shutdown.reason);
+      this.#hard.abort(shutdown.reason);
+    };
+    if (shutdown.aborted) this.#onShutdown();
+    else shutdown.addEventListener('abort', this.#onShutdown, { once: true });
+    if (softS !== null && softS !== undefined && softS > 0) {
+      this.#timers.push(
+        setTimeout(() => {
+          this.#softExpired = true;
+          this.#task.abort(limitError(SOFT_TIME_LIMIT, `Soft time limit (${softS} s) exceeded`));
+        }, softS * 1000),
+      );
+    }
+    if (hardS !== null && hardS > 0) {
+      this.#timers.push(
+        setTimeout(() => {
+          this.#hardExpired = true;
+          const err = limitError(TIME_LIMIT, `Time limit (${hardS} s) exceeded`);
+          this.#task.abort(err);
+          this.#hard.abort(err);
+          this.#rejectHard?.(err);
+        }, hardS * 1000),
+      );
+    }
+  }
+
+  /** For in-process tasks: fires on shutdown and on either limit. */
+  get taskSignal(): AbortSignal {
+    return this.#task.signal;
+  }
+
+  /** For thread-pool tasks: fires on shutdown and on the hard limit. */
+  get hardSignal(): AbortSignal {
+    return this.#hard.signal;
+  }
+
+  /** Settles with the task, or rejects at the hard limit even if the task never settles. */
+  race<T>(running: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#rejectHard = reject;
+      running.then(resolve, reject);
+    });
+  }
+
+  /** The error to record for what the task threw: a limit, when one caused it. */
+  explain(thrown: unknown): Error {
+    if (this.#hardExpired) return limitError(TIME_LIMIT, (this.#hard.signal.reason as Error).message);
+    if (this.#softExpired && !this.#shutdown.aborted) {
+      const err = coerceError(thrown);
+      return err.name === SOFT_TIME_LIMIT ? err : limitError(SOFT_TIME_LIMIT, `Soft time limit exceeded (${err.message})`);
+    }
+    return coerceError(thrown);
+  }
+
+  clear(): void {
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#shutdown.removeEventListener('abort', this.#onShutdown);
+    this.#rejectHard = undefined;
+  }
+}
+
+function limitError(name: string, message: string): Error {
+  const err = new Error(message);
+  err.name = name;
+  return err;
+}
+
+function taskInfo(message: TaskMessage, queue: string): TaskInfo {
+  return {
+    id: message.id,
+    name: message.name,
+    queue,
+    retries: message.retries,
+    args: message.args,
+    kwargs: message.kwargs,
+    rootId: message.rootId,
+    parentId: message.parentId,
+    eta: message.eta,
+    expires: message.expires,
+  };
 }
 
 function toJsonValue(value: unknown, maxBytes?: number): { ok: true; value: unknown } | { ok: false; error: string; tooLarge?: boolean } {

@@ -11,7 +11,13 @@ import type { Server } from 'node:http';
 import type pg from 'pg';
 import {
   Broker,
+  DEFAULTS,
+  IdempotencyKeys,
+  Publisher,
+  TaskQueues,
   TaskStore,
+  declareDeadLetterQueue,
+  declareDelayQueue,
   catalogue as defaultCatalogue,
   createPool,
   createRegistry,
@@ -20,10 +26,11 @@ import {
   type WorkerConfig,
 } from '../../shared/src/index.js';
 import { Consumer } from './consumer.js';
+import { WorkerEvents } from './events.js';
 import { WorkerMetrics } from './metrics.js';
 import { serverPort, startMetricsServer } from './metrics-server.js';
 import { RetentionSweeper } from './retention.js';
-import { TaskRunner } from './task-runner.js';
+import { TaskRunner, defaultWorkerName } from './task-runner.js';
 import type { Implementation } from './tasks/context.js';
 import { DEMO_TASKS } from './tasks/demo.js';
 import { ThreadPool } from './thread-pool.js';
@@ -32,6 +39,7 @@ export type WorkerState = 'RUNNING' | 'DRAINING' | 'STOPPED';
 
 export interface WorkerOptions {
   config: Pick<WorkerConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'queues' | 'concurrency' | 'graceMs' | 'cpuThreads' | 'resultRetentionHours'> &
+    Partial<Pick<WorkerConfig, 'timeLimitS' | 'deliveryLimit'>> &
     Pick<WorkerConfig, 'amqpTls' | 'maxResultBytes'>;
   logger: Logger;
   /** Serve `/metrics` and `/healthz` here; `undefined` = no server, port 0 = any free port. */
@@ -44,6 +52,10 @@ export interface WorkerOptions {
   name?: string;
   /** Collect prom-client's default process metrics. @default true */
   processMetrics?: boolean;
+  /** Publish worker and task events on `celeryev`. @default true */
+  events?: boolean;
+  /** Time between `worker-heartbeat` events, in ms. @default 2000 */
+  heartbeatMs?: number;
 }
 
 export class Worker {
@@ -53,12 +65,14 @@ export class Worker {
   private constructor(
     private readonly parts: {
       broker: Broker;
+      publisher: Publisher;
       consumer: Consumer;
       pool: pg.Pool;
       store: TaskStore;
       threads: ThreadPool;
       server: Server | undefined;
       sweeper: RetentionSweeper;
+      events: WorkerEvents | undefined;
       forceStop: AbortController;
       logger: Logger;
       graceMs: number;
@@ -91,7 +105,35 @@ export class Worker {
         connectionName: 'celerity-worker',
         ...(config.amqpTls ? { tls: config.amqpTls } : {}),
       });
+      // Dead-letter and delay queues are declared on first use and again after a reconnect.
+      const deadLetterQueues = new TaskQueues(1000, declareDeadLetterQueue);
+      const delayQueues = new TaskQueues(64, declareDelayQueue);
+      await broker.onConnect(async (connection) => {
+        await deadLetterQueues.redeclareAll(connection);
+        await delayQueues.redeclareAll(connection);
+      });
+      const publisher = await Publisher.create(broker, { logger });
+      const self: { worker?: Worker } = {};
+      const workerName = options.name ?? defaultWorkerName();
+      const events =
+        options.events === false
+          ? undefined
+          : await WorkerEvents.create(broker, {
+              hostname: workerName,
+              queues: config.queues,
+              concurrency: config.concurrency,
+              inFlight: () => self.worker?.inFlight ?? 0,
+              logger,
+              metrics,
+              ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
+            });
       const runner = new TaskRunner({
+        broker,
+        publisher,
+        deadLetterQueues,
+        delayQueues,
+        timeLimitS: config.timeLimitS ?? DEFAULTS.workerTimeLimitS,
+        deliveryLimit: config.deliveryLimit ?? DEFAULTS.workerDeliveryLimit,
         catalogue: options.catalogue ?? defaultCatalogue,
         implementations: options.implementations ?? DEMO_TASKS,
         store,
@@ -99,11 +141,11 @@ export class Worker {
         metrics,
         logger,
         stopping: forceStop.signal,
+        workerName,
+        ...(events ? { hooks: events } : {}),
         ...(config.maxResultBytes !== undefined ? { maxResultBytes: config.maxResultBytes } : {}),
-        ...(options.name ? { workerName: options.name } : {}),
       });
       for (const queue of config.queues) metrics.concurrency.set({ queue }, config.concurrency);
-      const self: { worker?: Worker } = {};
       if (options.metrics) {
         server = await startMetricsServer(
           metrics.registry,
@@ -118,13 +160,15 @@ export class Worker {
         logger.info('worker metrics on /metrics and /healthz', { port: serverPort(server) });
       }
       const consumer = await Consumer.create(broker, runner, { queues: config.queues, concurrency: config.concurrency, logger });
-      const sweeper = new RetentionSweeper(store, config.resultRetentionHours * 3_600_000, logger);
+      const retentionMs = config.resultRetentionHours * 3_600_000;
+      const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs));
       sweeper.start();
       self.worker = new Worker(
-        { broker, consumer, pool, store, threads, server, sweeper, forceStop, logger, graceMs: config.graceMs },
+        { broker, publisher, consumer, pool, store, threads, server, sweeper, events, forceStop, logger, graceMs: config.graceMs },
         metrics,
         runner.workerName,
       );
+      events?.start();
       return self.worker;
     } catch (err) {
       await broker?.close().catch(() => undefined);
@@ -165,7 +209,7 @@ export class Worker {
   }
 
   async #stop(graceMs: number): Promise<void> {
-    const { broker, consumer, pool, store, threads, server, sweeper, forceStop, logger } = this.parts;
+    const { broker, publisher, consumer, pool, store, threads, server, sweeper, events, forceStop, logger } = this.parts;
     this.#state = 'DRAINING';
     logger.info('worker draining', { inFlight: consumer.inFlight, graceMs });
     const failures: unknown[] = [];
@@ -184,7 +228,9 @@ export class Worker {
     });
     await step('stopping the retention sweep', () => sweeper.stop());
     await step('flushing the result store', () => store.idle());
+    await step('announcing worker-offline', async () => events?.stop());
     await step('closing the thread pool', () => threads.close());
+    await step('closing the publisher', () => publisher.close());
     await step('closing the broker connection', () => broker.close());
     await step('closing the database pool', () => pool.end());
     await step('closing the metrics server', () => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));

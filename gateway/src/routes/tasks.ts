@@ -3,7 +3,14 @@
  * (`GET /api/v1/tasks/:id`, optionally `?wait=` long-poll).
  */
 import { Router, type Request, type Response } from 'express';
-import { CelerityError, isFinalState, toRepresentation, type TaskRecord, type TaskStore } from '../../../shared/src/index.js';
+import {
+  CelerityError,
+  isFinalState,
+  toRepresentation,
+  type IdempotencyKeys,
+  type TaskRecord,
+  type TaskStore,
+} from '../../../shared/src/index.js';
 import { accessOf, assertMayReadTasks, assertMaySubmit, mayReadTask, ownerOf } from '../auth/access.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { pendingRecord, type Submission, type Submitter } from '../submit.js';
@@ -16,7 +23,11 @@ export interface TaskRoutesDeps {
   metrics: GatewayMetrics;
   maxWaitS: number;
   isDraining: () => boolean;
+  idempotency: IdempotencyKeys;
 }
+
+/** Idempotency keys: printable ASCII, as the IETF draft and Stripe allow, 1–255 characters. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** A `?wait=` reply is expected well within this; after it, the waiter also polls the store. */
 const REPLY_GRACE_MS = 1_000;
@@ -57,24 +68,63 @@ function finishedRecord(submission: Submission, finished: Finished): TaskRecord 
   };
 }
 
+/**
+ * A repeated submit with a known Idempotency-Key: the task the key first created, as it is
+ * now (waiting for it like GET ?wait= when asked to). The first submit may still be
+ * publishing, so the store may not have its row yet.
+ */
+async function replayIdempotent(req: Request, res: Response, deps: TaskRoutesDeps, taskId: string, submission: Submission, waitS: number): Promise<void> {
+  res.set('Idempotent-Replayed', 'true').location(`/api/v1/tasks/${taskId}`);
+  let task = (await deps.store.get(taskId)) ?? { ...pendingRecord(submission), id: taskId };
+  if (waitS > 0 && !isFinalState(task.state)) {
+    const signal = clientGone(req, res);
+    const finished = await deps.waiters.wait(taskId, { timeoutMs: waitS * 1000, pollAfterMs: 0, signal });
+    if (signal.aborted) return;
+    task = finished?.kind === 'record' ? finished.record : ((await deps.store.get(taskId)) ?? task);
+  }
+  res.status(waitS > 0 && isFinalState(task.state) ? 200 : 202).json(toRepresentation(task));
+}
+
 export function taskRoutes(deps: TaskRoutesDeps): Router {
   const router = Router();
 
   router.post('/api/v1/tasks/:name', async (req, res) => {
     if (deps.isDraining()) throw new CelerityError('SHUTTING_DOWN', 'The gateway is shutting down', { retryAfterS: 1 });
     const waitS = parseWait(req.query.wait, deps.maxWaitS);
-    if (req.get('idempotency-key') !== undefined) {
-      // Part of the API, not implemented yet: refuse it rather than let a caller believe its
-      // retries are deduplicated.
-      throw new CelerityError('OPTION_NOT_SUPPORTED', 'The Idempotency-Key header is not supported yet; remove it');
+    const key = req.get('idempotency-key');
+    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+      throw new CelerityError('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 printable ASCII characters');
     }
     assertMaySubmit(accessOf(res), req.params.name);
     if (waitS > 0) assertMayReadTasks(accessOf(res));
     const submission = { ...deps.submitter.prepare(req.params.name, req.body), owner: ownerOf(res) };
     const location = `/api/v1/tasks/${submission.id}`;
+    // Idempotency keys are per API key: another key's "k1" must neither replay nor reveal our task.
+    const claimKey = key !== undefined && submission.owner ? `${submission.owner}:${key}` : key;
+
+    if (claimKey !== undefined) {
+      // Claimed before publishing, so two concurrent submits with one key publish once.
+      const claim = await deps.idempotency.claim(claimKey, submission.id, submission.fingerprint);
+      if (!claim.claimed) {
+        if (!claim.sameContent) {
+          throw new CelerityError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used for a different request within its window');
+        }
+        await replayIdempotent(req, res, deps, claim.taskId, submission, waitS);
+        return;
+      }
+    }
+    const submit = async (wantReply: boolean): Promise<void> => {
+      try {
+        await deps.submitter.submit(submission, { wantReply });
+      } catch (err) {
+        // Nothing was published: free the key so the caller's retry can submit.
+        if (claimKey !== undefined) await deps.idempotency.release(claimKey, submission.id).catch(() => undefined);
+        throw err;
+      }
+    };
 
     if (waitS === 0) {
-      await deps.submitter.submit(submission, { wantReply: false });
+      await submit(false);
       res.status(202).location(location).json(toRepresentation(pendingRecord(submission)));
       return;
     }
@@ -91,7 +141,7 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
     });
     try {
       try {
-        await deps.submitter.submit(submission, { wantReply: true });
+        await submit(true);
       } catch (err) {
         cancel.abort(); // nothing will ever answer the waiter we registered
         await waiting;

@@ -46,10 +46,16 @@ export class TaskQueues {
   readonly #declared = new Set<string>();
   readonly #inFlight = new Map<string, Promise<void>>();
   readonly #maxQueues: number;
+  readonly #declare: (channel: Channel, queue: string) => Promise<void>;
 
-  /** @param maxQueues bound on distinct queues one process will declare. @default 1000 */
-  constructor(maxQueues = 1000) {
+  /**
+   * @param maxQueues bound on distinct queues one process will declare. @default 1000
+   * @param declare how one queue is declared (dead-letter and delay queues reuse this cache).
+   *   @default declareTaskQueue
+   */
+  constructor(maxQueues = 1000, declare: (channel: Channel, queue: string) => Promise<void> = declareTaskQueue) {
     this.#maxQueues = maxQueues;
+    this.#declare = declare;
   }
 
   has(queue: string): boolean {
@@ -76,7 +82,7 @@ export class TaskQueues {
     if (this.#declared.size + this.#inFlight.size >= this.#maxQueues) {
       throw new RangeError(`Refusing to declare more than ${this.#maxQueues} task queues in one process`);
     }
-    const declaring = withChannel(connection, (channel) => declareTaskQueue(channel, queue))
+    const declaring = withChannel(connection, (channel) => this.#declare(channel, queue))
       .then(() => {
         this.#declared.add(queue);
       })
@@ -94,7 +100,7 @@ export class TaskQueues {
   async redeclareAll(connection: ChannelModel): Promise<void> {
     if (this.#declared.size === 0) return;
     await withChannel(connection, async (channel) => {
-      for (const queue of this.#declared) await declareTaskQueue(channel, queue);
+      for (const queue of this.#declared) await this.#declare(channel, queue);
     });
   }
 }

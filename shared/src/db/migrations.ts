@@ -53,6 +53,29 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    id: 2,
+    name: 'attempts and idempotency keys',
+    sql: `
+      -- attempts: how many times a worker started the task, over its whole life (retries and
+      -- redeliveries). deliveries: starts of the current message (this retries round); the
+      -- worker stops a message that keeps getting redelivered after it started (a task that
+      -- crashes its worker) once deliveries passes the delivery limit.
+      ALTER TABLE tasks ADD COLUMN attempts integer NOT NULL DEFAULT 0;
+      ALTER TABLE tasks ADD COLUMN deliveries integer NOT NULL DEFAULT 0;
+
+      -- Idempotency-Key on submit: the first submit with a key owns it for the window;
+      -- fingerprint is a hash of what was submitted, so a reused key with other content is
+      -- refused instead of silently answering with a different task.
+      CREATE TABLE idempotency_keys (
+        key         text PRIMARY KEY,
+        task_id     text NOT NULL,
+        fingerprint text NOT NULL,
+        created_at  timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX idempotency_keys_created_at_idx ON idempotency_keys (created_at);
+    `,
+  },
+  {
     id: 3,
     name: 'api keys and task owners',
     sql: `

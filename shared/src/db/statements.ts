@@ -4,7 +4,7 @@
  */
 
 const TASK_COLUMNS = `id, name, queue, state, args, kwargs, result, error_type, error_message, retries, worker,
-  created_at, started_at, finished_at, updated_at, owner`;
+  created_at, started_at, finished_at, updated_at, attempts, deliveries, owner`;
 
 /** True when the incoming row (EXCLUDED) outranks the stored one (t). */
 const NEWER = 'celerity_state_order(EXCLUDED.state, EXCLUDED.retries) > celerity_state_order(t.state, t.retries)';
@@ -17,13 +17,14 @@ const NEWER = 'celerity_state_order(EXCLUDED.state, EXCLUDED.retries) > celerity
  */
 export const UPSERT_TASKS = `
   INSERT INTO tasks AS t (id, name, queue, state, args, kwargs, result, error_type, error_message, retries, worker,
-                          created_at, started_at, finished_at, owner)
+                          created_at, started_at, finished_at, attempts, deliveries, owner)
   SELECT id, name, queue, state, COALESCE(args, '[]'), COALESCE(kwargs, '{}'), result, error_type, error_message,
-         COALESCE(retries, 0), worker, COALESCE(created_at, now()), started_at, finished_at, owner
+         COALESCE(retries, 0), worker, COALESCE(created_at, now()), started_at, finished_at,
+         COALESCE(attempts, 0), COALESCE(deliveries, 0), owner
   FROM jsonb_to_recordset($1::jsonb) AS r(
     id text, name text, queue text, state text, args jsonb, kwargs jsonb, result jsonb, error_type text,
     error_message text, retries integer, worker text, created_at timestamptz, started_at timestamptz,
-    finished_at timestamptz, owner text)
+    finished_at timestamptz, attempts integer, deliveries integer, owner text)
   ON CONFLICT (id) DO UPDATE SET
     state         = CASE WHEN ${NEWER} THEN EXCLUDED.state ELSE t.state END,
     result        = CASE WHEN ${NEWER} THEN EXCLUDED.result ELSE t.result END,
@@ -35,11 +36,51 @@ export const UPSERT_TASKS = `
                          ELSE COALESCE(t.started_at, EXCLUDED.started_at) END,
     finished_at   = CASE WHEN ${NEWER} THEN EXCLUDED.finished_at ELSE t.finished_at END,
     created_at    = LEAST(t.created_at, EXCLUDED.created_at),
+    -- Counters only grow, whatever order the writes arrive in.
+    attempts      = GREATEST(t.attempts, EXCLUDED.attempts),
+    deliveries    = CASE WHEN EXCLUDED.retries > t.retries THEN EXCLUDED.deliveries
+                         ELSE GREATEST(t.deliveries, EXCLUDED.deliveries) END,
     updated_at    = CASE WHEN ${NEWER} THEN now() ELSE t.updated_at END,
     owner         = COALESCE(t.owner, EXCLUDED.owner)
   WHERE ${NEWER} OR EXCLUDED.created_at < t.created_at
      OR (t.started_at IS NULL AND EXCLUDED.started_at IS NOT NULL)
+     OR EXCLUDED.attempts > t.attempts OR EXCLUDED.deliveries > t.deliveries
      OR (t.owner IS NULL AND EXCLUDED.owner IS NOT NULL)
+`;
+
+/**
+ * Puts dead-lettered tasks ($1 text[]) back to PENDING before they are re-driven: a re-drive
+ * is a new life for the task (retries and deliveries start again), so the forward-only
+ * upsert must not keep the old FAILURE. attempts keeps counting.
+ */
+export const RESET_TASKS_FOR_REDRIVE = `
+  UPDATE tasks SET state = 'PENDING', result = NULL, error_type = NULL, error_message = NULL, retries = 0,
+                   deliveries = 0, finished_at = NULL, updated_at = now()
+  WHERE id = ANY($1::text[])
+`;
+
+/**
+ * Claims idempotency key $1 for task $2 (fingerprint $3) when it is free or its claim is
+ * older than $4 (the window's start); returns a row only then. No row: the key is held, and
+ * SELECT_IDEMPOTENCY_KEY says by which task.
+ */
+export const CLAIM_IDEMPOTENCY_KEY = `
+  INSERT INTO idempotency_keys AS k (key, task_id, fingerprint) VALUES ($1, $2, $3)
+  ON CONFLICT (key) DO UPDATE SET task_id = EXCLUDED.task_id, fingerprint = EXCLUDED.fingerprint, created_at = now()
+    WHERE k.created_at < $4
+  RETURNING task_id
+`;
+
+export const SELECT_IDEMPOTENCY_KEY = `SELECT task_id, fingerprint FROM idempotency_keys WHERE key = $1`;
+
+/** Frees a key whose submit failed before the broker confirmed (the caller may try again). */
+export const RELEASE_IDEMPOTENCY_KEY = `DELETE FROM idempotency_keys WHERE key = $1 AND task_id = $2`;
+
+/** Deletes up to $2 idempotency keys claimed before $1. */
+export const DELETE_EXPIRED_IDEMPOTENCY_KEYS = `
+  DELETE FROM idempotency_keys WHERE key IN (
+    SELECT key FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2
+  )
 `;
 
 export const SELECT_TASK = `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1`;
@@ -75,6 +116,27 @@ export const CREATE_MIGRATIONS_TABLE = `
 /** Serialises concurrent migrators of the same schema for the length of one transaction. */
 export const LOCK_MIGRATIONS = `SELECT pg_advisory_xact_lock(hashtext('celerity.migrate.' || $1))`;
 
+/**
+ * Task search for the dashboard and `GET /api/v1/tasks`: every filter is optional (NULL = any),
+ * newest first, keyset-paged on (created_at, id). The cursor carries created_at as PostgreSQL's
+ * own text (microseconds, offset), so no row is skipped or repeated between pages.
+ *   $1 id, $2 name, $3 states (text[]), $4 queue, $5 created from (inclusive), $6 created before,
+ *   $7/$8 cursor (created_at, id) of the last row of the previous page, $9 page size.
+ * Not prepared by name: each search is planned with its values, so the planner picks the
+ * (name|state, created_at) index that fits the filters given.
+ */
+export const SEARCH_TASKS = `
+  SELECT ${TASK_COLUMNS}, created_at::text AS cursor_created_at FROM tasks
+  WHERE ($1::text IS NULL OR id = $1)
+    AND ($2::text IS NULL OR name = $2)
+    AND ($3::text[] IS NULL OR state = ANY($3::text[]))
+    AND ($4::text IS NULL OR queue = $4)
+    AND ($5::timestamptz IS NULL OR created_at >= $5)
+    AND ($6::timestamptz IS NULL OR created_at < $6)
+    AND ($7::timestamptz IS NULL OR (created_at, id) < ($7::timestamptz, $8::text))
+  ORDER BY created_at DESC, id DESC
+  LIMIT $9
+`;
 // API keys and dashboard sessions (migration 3). Secrets and session tokens are stored as
 // SHA-256 hashes only.
 const API_KEY_COLUMNS = 'id, name, scopes, rate_per_minute, created_at, revoked_at';

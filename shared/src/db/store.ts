@@ -8,7 +8,15 @@ import type { Logger } from '../logger.js';
 import { isFinalState, type TaskRecord, type TaskState } from '../task.js';
 import { BatchWriter } from './batch-writer.js';
 import { isRetryablePgError } from './pg-errors.js';
-import { DELETE_EXPIRED_TASKS, DELETE_UNPUBLISHED_TASK, SELECT_FINISHED_TASKS, SELECT_TASK, UPSERT_TASKS } from './statements.js';
+import {
+  DELETE_EXPIRED_TASKS,
+  DELETE_UNPUBLISHED_TASK,
+  RESET_TASKS_FOR_REDRIVE,
+  SEARCH_TASKS,
+  SELECT_FINISHED_TASKS,
+  SELECT_TASK,
+  UPSERT_TASKS,
+} from './statements.js';
 
 /** One state write. Fields left out keep what the store already has. */
 export interface TaskWrite {
@@ -25,6 +33,10 @@ export interface TaskWrite {
   createdAt?: Date;
   startedAt?: Date | null;
   finishedAt?: Date | null;
+  /** Starts over the task's life; the store keeps the highest value written. */
+  attempts?: number;
+  /** Starts of the current message (this retries round); see migration 2. */
+  deliveries?: number;
   /** The API key that submitted the task; kept once set. */
   owner?: string | null;
 }
@@ -45,6 +57,8 @@ interface TaskRow {
   started_at: Date | null;
   finished_at: Date | null;
   updated_at: Date;
+  attempts: number;
+  deliveries: number;
   owner: string | null;
 }
 
@@ -92,6 +106,9 @@ export function mergeWrites(older: TaskWrite, newer: TaskWrite): TaskWrite {
     finishedAt: win.finishedAt ?? null,
     startedAt: win.startedAt ?? lose.startedAt ?? null,
     worker: win.worker ?? lose.worker ?? null,
+    attempts: Math.max(older.attempts ?? 0, newer.attempts ?? 0),
+    deliveries:
+      (newer.retries ?? 0) > (older.retries ?? 0) ? (newer.deliveries ?? 0) : Math.max(older.deliveries ?? 0, newer.deliveries ?? 0),
     ...(createdAt ? { createdAt } : {}),
     ...((older.owner ?? newer.owner) ? { owner: older.owner ?? newer.owner } : {}),
   };
@@ -112,6 +129,8 @@ function toRecord(row: TaskRow): TaskRecord {
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    attempts: row.attempts,
+    deliveries: row.deliveries,
     owner: row.owner,
   };
 }
@@ -133,8 +152,38 @@ function toJsonRow(w: TaskWrite): Record<string, unknown> {
     created_at: w.createdAt?.toISOString() ?? null,
     started_at: w.startedAt?.toISOString() ?? null,
     finished_at: w.finishedAt?.toISOString() ?? null,
+    attempts: w.attempts ?? 0,
+    deliveries: w.deliveries ?? 0,
     owner: w.owner ?? null,
   };
+}
+
+/** A task search: every field optional; see SEARCH_TASKS. */
+export interface TaskSearch {
+  id?: string;
+  name?: string;
+  states?: TaskState[];
+  queue?: string;
+  /** Created at or after. */
+  from?: Date;
+  /** Created before. */
+  to?: Date;
+  /** Rows per page. */
+  limit: number;
+  /** From the previous page's `nextCursor`. */
+  after?: TaskCursor;
+}
+
+/** Where a page ended: the last row's created_at (PostgreSQL's text, full precision) and id. */
+export interface TaskCursor {
+  createdAt: string;
+  id: string;
+}
+
+export interface TaskPage {
+  tasks: TaskRecord[];
+  /** Set when there may be more rows after this page. */
+  next: TaskCursor | null;
 }
 
 export interface TaskStoreOptions {
@@ -179,7 +228,7 @@ export class TaskStore {
         await this.#pool.query({ name: 'celerity_upsert_tasks', text: UPSERT_TASKS, values: [json] });
         return;
       } catch (err) {
-        if (attempt >= FLUSH_ATTEMPTS || !isRetryablePgError(err)) throw unavailable(err);
+        if (attempt >= FLUSH_ATTEMPTS || !isRetryablePgError(err)) throw databaseUnavailable(err);
         this.#logger.warn('retrying a task state batch', { rows: rows.length, attempt, err });
         await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
       }
@@ -191,7 +240,7 @@ export class TaskStore {
       const { rows } = await this.#pool.query<TaskRow>({ name: 'celerity_select_task', text: SELECT_TASK, values: [id] });
       return rows[0] ? toRecord(rows[0]) : undefined;
     } catch (err) {
-      throw unavailable(err);
+      throw databaseUnavailable(err);
     }
   }
 
@@ -202,7 +251,42 @@ export class TaskStore {
       const { rows } = await this.#pool.query<TaskRow>({ name: 'celerity_select_finished', text: SELECT_FINISHED_TASKS, values: [ids] });
       return rows.map(toRecord);
     } catch (err) {
-      throw unavailable(err);
+      throw databaseUnavailable(err);
+    }
+  }
+
+  /** Puts dead-lettered tasks back to PENDING with a fresh retry budget (before a re-drive). */
+  async resetForRedrive(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    try {
+      await this.#pool.query(RESET_TASKS_FOR_REDRIVE, [ids]);
+    } catch (err) {
+      throw databaseUnavailable(err);
+    }
+  }
+
+  /** One page of tasks matching `search`, newest first. */
+  async search(search: TaskSearch): Promise<TaskPage> {
+    const values = [
+      search.id ?? null,
+      search.name ?? null,
+      search.states && search.states.length > 0 ? search.states : null,
+      search.queue ?? null,
+      search.from ?? null,
+      search.to ?? null,
+      search.after?.createdAt ?? null,
+      search.after?.id ?? null,
+      search.limit,
+    ];
+    try {
+      const { rows } = await this.#pool.query<TaskRow & { cursor_created_at: string }>(SEARCH_TASKS, values);
+      const last = rows.at(-1);
+      return {
+        tasks: rows.map(toRecord),
+        next: last && rows.length === search.limit ? { createdAt: last.cursor_created_at, id: last.id } : null,
+      };
+    } catch (err) {
+      throw databaseUnavailable(err);
     }
   }
 
@@ -231,7 +315,7 @@ export class TaskStore {
   }
 }
 
-function unavailable(err: unknown): Error {
+export function databaseUnavailable(err: unknown): Error {
   if (err instanceof CelerityError) return err;
   if (isRetryablePgError(err)) {
     return new CelerityError('DATABASE_UNAVAILABLE', 'The database is unavailable', { cause: err, retryAfterS: 2 });

@@ -1,0 +1,220 @@
+/**
+ * Publishes this worker's events on Celery's event exchange (`celeryev`, see
+ * shared/src/amqp/events.ts): `worker-online` when it starts consuming, `worker-heartbeat`
+ * every `heartbeatMs` with the tasks in flight and the concurrency, `worker-offline` when it
+ * stops, and the task events `task-received`, `task-started`, `task-succeeded`,
+ * `task-failed`, `task-retried` through the runner's hooks.
+ *
+ * Advisory by design: a plain channel (no confirms), nothing awaited, nothing retried. While
+ * the connection is down or the channel pushes back, events are dropped and counted
+ * (`celerity_worker_events_dropped_total`); a task never waits for, or fails because of, an
+ * event.
+ */
+import { loadavg, release, type } from 'node:os';
+import type { Channel, ChannelModel } from 'amqplib';
+import {
+  CONTENT_ENCODING,
+  CONTENT_TYPE,
+  EVENT_EXCHANGE,
+  declareEventExchange,
+  eventRoutingKey,
+  utcOffsetHours,
+  type Broker,
+  type EventType,
+  type Logger,
+  type WorkerEventFields,
+} from '../../shared/src/index.js';
+import type { WorkerMetrics } from './metrics.js';
+import type { TaskHooks, TaskInfo } from './task-hooks.js';
+
+export interface WorkerEventsOptions {
+  /** The worker's name, Celery's `hostname` field (`celerity@host:pid`). */
+  hostname: string;
+  queues: string[];
+  concurrency: number;
+  /** Tasks running now. */
+  inFlight: () => number;
+  logger: Logger;
+  metrics: WorkerMetrics;
+  /** Time between heartbeats, in ms. Celery's default is 2 s; a worker counts as gone after 2 missed. @default 2000 */
+  heartbeatMs?: number;
+}
+
+/** Longest `args`/`kwargs`/`result` text in an event, as Celery truncates its reprs. */
+const REPR_MAX = 1024;
+
+const SW_VERSION = '0.1.0';
+
+function repr(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? 'null';
+  } catch {
+    text = '<unserialisable>';
+  }
+  return text.length > REPR_MAX ? `${text.slice(0, REPR_MAX - 3)}...` : text;
+}
+
+export class WorkerEvents implements TaskHooks {
+  readonly #broker: Broker;
+  readonly #options: WorkerEventsOptions & { heartbeatMs: number };
+  #channel: Channel | undefined;
+  /** The channel's write buffer is full: drop events until it drains. */
+  #backpressure = false;
+  #clock = 0;
+  #processed = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  private constructor(broker: Broker, options: WorkerEventsOptions) {
+    this.#broker = broker;
+    this.#options = { heartbeatMs: 2_000, ...options };
+  }
+
+  /** Opens the event channel (re-opened after every reconnect); sends nothing yet. */
+  static async create(broker: Broker, options: WorkerEventsOptions): Promise<WorkerEvents> {
+    const events = new WorkerEvents(broker, options);
+    await broker.onConnect((connection) => events.#setup(connection));
+    return events;
+  }
+
+  async #setup(connection: ChannelModel): Promise<void> {
+    if (this.#stopped) return;
+    const channel = await connection.createChannel();
+    channel.on('error', (err: Error) => this.#options.logger.warn('event channel error', { err }));
+    channel.on('close', () => {
+      if (this.#channel !== channel) return;
+      this.#channel = undefined;
+      if (!this.#stopped) this.#broker.reopenChannel(connection, 'event channel', (live) => this.#setup(live));
+    });
+    channel.on('drain', () => {
+      this.#backpressure = false;
+    });
+    await declareEventExchange(channel);
+    this.#channel = channel;
+    this.#backpressure = false;
+    // A reconnect is, for watchers, the worker coming back.
+    if (this.#timer) this.#send('worker-online', this.#workerFields());
+  }
+
+  /** Announces the worker and starts the heartbeat. */
+  start(): void {
+    if (this.#timer || this.#stopped) return;
+    this.#send('worker-online', this.#workerFields());
+    this.#timer = setInterval(() => this.#send('worker-heartbeat', this.#workerFields()), this.#options.heartbeatMs);
+    this.#timer.unref();
+  }
+
+  /** Stops the heartbeat, announces `worker-offline` and closes the channel. Safe to call twice. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    clearInterval(this.#timer);
+    this.#send('worker-offline', this.#workerFields());
+    this.#stopped = true;
+    const channel = this.#channel;
+    this.#channel = undefined;
+    await channel?.close().catch(() => undefined);
+  }
+
+  get processed(): number {
+    return this.#processed;
+  }
+
+  received(task: TaskInfo): void {
+    this.#send('task-received', {
+      uuid: task.id,
+      name: task.name,
+      args: repr(task.args),
+      kwargs: repr(task.kwargs),
+      root_id: task.rootId,
+      parent_id: task.parentId,
+      retries: task.retries,
+      eta: task.eta,
+      expires: task.expires,
+      queue: task.queue,
+    });
+  }
+
+  started(task: TaskInfo): void {
+    this.#send('task-started', { uuid: task.id, name: task.name, queue: task.queue, retries: task.retries });
+  }
+
+  succeeded(task: TaskInfo, result: unknown, runtimeS: number): void {
+    this.#processed++;
+    this.#send('task-succeeded', { uuid: task.id, name: task.name, queue: task.queue, result: repr(result), runtime: runtimeS });
+  }
+
+  failed(task: TaskInfo, error: { type: string; message: string }, runtimeS: number | undefined): void {
+    this.#processed++;
+    this.#send('task-failed', {
+      uuid: task.id,
+      name: task.name,
+      queue: task.queue,
+      exception: `${error.type}(${repr(error.message)})`,
+      traceback: '',
+      error,
+      ...(runtimeS === undefined ? {} : { runtime: runtimeS }),
+    });
+  }
+
+  retried(task: TaskInfo, error: { type: string; message: string }): void {
+    this.#send('task-retried', {
+      uuid: task.id,
+      name: task.name,
+      queue: task.queue,
+      exception: `${error.type}(${repr(error.message)})`,
+      traceback: '',
+      error,
+      retries: task.retries,
+    });
+  }
+
+  #workerFields(): WorkerEventFields {
+    return {
+      freq: this.#options.heartbeatMs / 1000,
+      active: this.#options.inFlight(),
+      processed: this.#processed,
+      loadavg: loadavg().map((n) => Math.round(n * 100) / 100),
+      sw_ident: 'celerity',
+      sw_ver: SW_VERSION,
+      sw_sys: `${type()} ${release()}`,
+      concurrency: this.#options.concurrency,
+      queues: this.#options.queues,
+    };
+  }
+
+  #send(eventType: EventType, fields: object): void {
+    const channel = this.#channel;
+    if (this.#stopped) return;
+    if (!channel) {
+      this.#options.metrics.eventsDropped.inc({ reason: 'disconnected' });
+      return;
+    }
+    if (this.#backpressure) {
+      this.#options.metrics.eventsDropped.inc({ reason: 'backpressure' });
+      return;
+    }
+    const event = {
+      ...fields,
+      type: eventType,
+      hostname: this.#options.hostname,
+      timestamp: Date.now() / 1000,
+      utcoffset: utcOffsetHours(),
+      pid: process.pid,
+      clock: ++this.#clock,
+    };
+    try {
+      const accepted = channel.publish(EVENT_EXCHANGE, eventRoutingKey(eventType), Buffer.from(JSON.stringify(event), 'utf8'), {
+        contentType: CONTENT_TYPE,
+        contentEncoding: CONTENT_ENCODING,
+        deliveryMode: 1,
+        headers: { hostname: this.#options.hostname },
+      });
+      // amqplib queued this one; until 'drain', further events would only grow the buffer.
+      if (!accepted) this.#backpressure = true;
+    } catch (err) {
+      this.#options.metrics.eventsDropped.inc({ reason: 'error' });
+      this.#options.logger.debug('could not publish an event', { type: eventType, err });
+    }
+  }
+}
