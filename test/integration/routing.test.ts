@@ -70,7 +70,8 @@ describe('routing and concurrency', () => {
     await ctx.startWorker({ queues: [queue], concurrency: 200 });
     let finished = 0;
     const waits = Array.from({ length: 200 }, () =>
-      http<Task>(`${url}/api/v1/tasks/demo.sleep?wait=30`, { json: { args: [1.5], options: { queue } } }).then((r) => {
+      // Long enough that all 200 are in flight before the first finishes, even on a loaded machine.
+      http<Task>(`${url}/api/v1/tasks/demo.sleep?wait=60`, { json: { args: [6], options: { queue } } }).then((r) => {
         finished++;
         return r;
       }),
