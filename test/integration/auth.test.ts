@@ -286,8 +286,21 @@ describe('API keys (AUTH_MODE=keys)', () => {
       assert.equal(csrf.body.error.code, 'CSRF_REJECTED');
       const noOrigin = await http<ErrorBody>(`${gw.url}/api/v1/tasks/demo.add`, { json: { args: [1, 1], options: { queue } }, headers: { cookie } });
       assert.equal(noOrigin.body.error.code, 'CSRF_REJECTED');
+      const nullOrigin = await http<ErrorBody>(`${gw.url}/api/v1/tasks/demo.add`, { json: { args: [1, 1], options: { queue } }, headers: { cookie, origin: 'null' } });
+      assert.equal(nullOrigin.body.error.code, 'CSRF_REJECTED');
+      const crossSite = await http<ErrorBody>(`${gw.url}/api/v1/tasks/demo.add`, {
+        json: { args: [1, 1], options: { queue } },
+        headers: { cookie, origin: gw.url, 'sec-fetch-site': 'cross-site' },
+      });
+      assert.equal(crossSite.body.error.code, 'CSRF_REJECTED', 'Sec-Fetch-Site decides when the browser sends it');
       const sameOrigin = await http<Task>(`${gw.url}/api/v1/tasks/demo.add`, { json: { args: [1, 1], options: { queue } }, headers: { cookie, origin: gw.url } });
       assert.equal(sameOrigin.status, 202);
+      // What a browser sends for the page's own POST under a strict referrer policy.
+      const sameSite = await http<Task>(`${gw.url}/api/v1/tasks/demo.add`, {
+        json: { args: [1, 1], options: { queue } },
+        headers: { cookie, origin: 'null', 'sec-fetch-site': 'same-origin' },
+      });
+      assert.equal(sameSite.status, 202);
 
       // Revoking the key ends its sessions at once.
       await new ApiKeyStore(ctx.pool).revoke('dash');

@@ -77,6 +77,7 @@ describe('CORS and security headers', () => {
       assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'self'/, path);
       assert.doesNotMatch(res.headers.get('content-security-policy') ?? '', /upgrade-insecure-requests/, path);
       assert.equal(res.headers.get('x-powered-by'), null);
+      assert.equal(res.headers.get('referrer-policy'), 'same-origin', path);
     }
   });
 });
