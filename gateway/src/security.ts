@@ -89,6 +89,9 @@ export function securityRouter(options: SecurityOptions, logger: Logger): expres
       // The gateway usually runs on plain HTTP on 127.0.0.1 or behind a TLS proxy: upgrading
       // the dashboard's requests to https:// would break the former.
       contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+      // helmet's no-referrer makes browsers send `Origin: null` on the dashboard's own POSTs;
+      // same-origin keeps referrers from leaving the site and the Origin header useful.
+      referrerPolicy: { policy: 'same-origin' },
     }),
   );
   router.get('/metrics', metricsGuard(options, keys));

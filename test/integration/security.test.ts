@@ -77,6 +77,7 @@ describe('CORS and security headers', () => {
       assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'self'/, path);
       assert.doesNotMatch(res.headers.get('content-security-policy') ?? '', /upgrade-insecure-requests/, path);
       assert.equal(res.headers.get('x-powered-by'), null);
+      assert.equal(res.headers.get('referrer-policy'), 'same-origin', path);
     }
   });
 });
@@ -103,7 +104,8 @@ describe('without AUTH_MODE on loopback: the keyless contract is unchanged', () 
     const read = await http<Task>(`${gw.url}/api/v1/tasks/${res.body.id}`);
     assert.equal(read.status, 200);
     assert.equal((await http(`${gw.url}/metrics`)).status, 200);
-    assert.equal((await http(`${gw.url}/api/v1/dead-letters`)).status, 404, 'operator routes are open (and absent here)');
+    const operator = (await http(`${gw.url}/api/v1/dead-letters`)).status;
+    assert.ok(![401, 403].includes(operator), `operator routes are open without AUTH_MODE (got ${operator})`);
   });
 });
 

@@ -38,17 +38,22 @@ function unauthorized(res: Response, code: 'UNAUTHENTICATED' | 'INVALID_API_KEY'
   sendError(res, new CelerityError(code, message));
 }
 
-/** True when an unsafe request comes from the page's own origin (or says so via Sec-Fetch-Site). */
+/**
+ * True when an unsafe request comes from the page's own origin. Browsers set Sec-Fetch-Site
+ * themselves (pages cannot forge it), so it decides when present; otherwise the Origin header
+ * must name our host. A browser may send `Origin: null` (e.g. under a no-referrer policy),
+ * which proves nothing, and a request with neither header is not from one of our pages.
+ */
 export function isSameOrigin(req: Request): boolean {
+  const site = req.get('sec-fetch-site');
+  if (site !== undefined) return site === 'same-origin';
   const origin = req.get('origin');
-  if (origin !== undefined) {
-    try {
-      return new URL(origin).host === req.get('host');
-    } catch {
-      return false;
-    }
+  if (origin === undefined || origin === 'null') return false;
+  try {
+    return new URL(origin).host === req.get('host');
+  } catch {
+    return false;
   }
-  return req.get('sec-fetch-site') === 'same-origin';
 }
 
 export interface AuthenticateOptions {
