@@ -166,7 +166,9 @@ async function announceWhenHealthy() {
       if (res.ok) {
         console.log(
           `Celerity is running: gateway on ${baseUrl}, one worker on queue(s) ${QUEUES}. Ctrl-C stops both.\n` +
-            `Try: curl -s -X POST '${baseUrl}/api/v1/tasks/demo.add?wait=5' -H 'content-type: application/json' -d '{"args":[2,3]}'`,
+            `Try: curl -s -X POST '${baseUrl}/api/v1/tasks/demo.add?wait=5' -H 'content-type: application/json' -d '{"args":[2,3]}'` +
+            // With API keys on, the hint needs one (npm run keys -- create ...).
+            (process.env.AUTH_MODE === 'keys' ? ` -H "authorization: Bearer $CELERITY_API_KEY"` : ''),
         );
         return;
       }

@@ -11,6 +11,7 @@ import { healthRoutes, type Readiness } from './routes/health.js';
 import { deadLetterRoutes, type DeadLetterRoutesDeps } from './routes/dead-letters.js';
 import { taskSearchRoutes } from './routes/task-search.js';
 import { taskRoutes, type TaskRoutesDeps } from './routes/tasks.js';
+import { OPEN_SECURITY, securityRouter, type SecurityOptions } from './security.js';
 
 export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps {
   logger: Logger;
@@ -19,6 +20,8 @@ export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps {
   maxBodyBytes: number;
   /** Queue stats and worker monitor for `/dashboard` and its JSON; absent = no dashboard. */
   dashboard?: DashboardDeps;
+  /** Authentication, CORS, rate limits (docs/security.md). @default OPEN_SECURITY: no auth */
+  security?: SecurityOptions;
 }
 
 /** Records `celerity_http_request_duration_seconds` and an `http`-level log line per request. */
@@ -56,6 +59,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use(observeRequests(deps.metrics, deps.logger));
+  app.use(securityRouter(deps.security ?? { ...OPEN_SECURITY, maxBodyBytes: deps.maxBodyBytes }, deps.logger));
   app.use(healthRoutes(deps.readiness, deps.metrics.registry));
   app.use('/api', requireJson, express.json({ limit: deps.maxBodyBytes, strict: true }));
   app.use(taskRoutes(deps));

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import type express from 'express';
 import {
+  ApiKeyStore,
   Broker,
   Publisher,
   DEFAULTS,
@@ -34,7 +35,8 @@ import { TaskWaiters } from './waiters.js';
 
 export interface GatewayOptions {
   config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS'> &
-    Partial<Pick<GatewayConfig, 'idempotencyWindowHours' | 'queueMaxLength'>>;
+    Partial<Pick<GatewayConfig, 'idempotencyWindowHours' | 'queueMaxLength'>> &
+    Partial<Pick<GatewayConfig, 'amqpTls' | 'authMode' | 'corsOrigins' | 'rateLimitPerMinute' | 'metricsToken' | 'maxArgsBytes'>>;
   logger: Logger;
   /** Database schema; tests use one each. @default 'celerity' */
   schema?: string;
@@ -85,7 +87,17 @@ export class Gateway {
     try {
       const store = new TaskStore(pool, { logger });
       const waiters = new TaskWaiters({ store, logger });
-      broker = await Broker.create({ urls: config.amqpUrls, heartbeatS: config.heartbeatS, logger, connectionName: 'celerity-gateway' });
+      broker = await Broker.create({
+        urls: config.amqpUrls,
+        heartbeatS: config.heartbeatS,
+        logger,
+        connectionName: 'celerity-gateway',
+        ...(config.amqpTls ? { tls: config.amqpTls } : {}),
+      });
+      const keys = config.authMode === 'keys' ? new ApiKeyStore(pool) : undefined;
+      if (keys && (await keys.countActive()) === 0) {
+        logger.warn('AUTH_MODE=keys but no API key exists yet: every request will get 401. Create one with: npm run keys -- create --name ops --scopes admin');
+      }
       const queues = new TaskQueues();
       const delayQueues = new TaskQueues(64, declareDelayQueue);
       // Topology first on every (re)connect: the catalogue's queues exist before anything is
@@ -118,6 +130,7 @@ export class Gateway {
         logger,
         replyTo: () => replies.replyTo,
         limits: new QueueLimits(config.queueMaxLength ?? { default: 0, perQueue: {} }, queueStats),
+        ...(config.maxArgsBytes !== undefined ? { maxArgsBytes: config.maxArgsBytes } : {}),
       });
       // The app asks the gateway for its state, and the gateway is built from the app.
       const self: { gateway?: Gateway } = {};
@@ -131,6 +144,14 @@ export class Gateway {
         idempotency: new IdempotencyKeys(pool, (config.idempotencyWindowHours ?? DEFAULTS.idempotencyWindowHours) * 3_600_000),
         maxBodyBytes: config.maxBodyBytes,
         maxWaitS: config.maxWaitS,
+        security: {
+          authMode: config.authMode ?? 'none',
+          ...(keys ? { keys } : {}),
+          corsOrigins: config.corsOrigins ?? [],
+          rateLimitPerMinute: config.rateLimitPerMinute ?? DEFAULTS.rateLimitPerMinute,
+          ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}),
+          maxBodyBytes: config.maxBodyBytes,
+        },
         isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
         dashboard: { queueStats, monitor },

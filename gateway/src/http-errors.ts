@@ -19,6 +19,12 @@ export function toCelerityError(err: unknown): CelerityError | undefined {
     const known = BODY_PARSER_ERRORS[type];
     if (known) return new CelerityError(known.code, known.message, { cause: err });
   }
+  // Express and its parsers mark client errors with a 4xx `status` (e.g. a path that is not
+  // valid percent-encoding): a 400 with a fixed text, never their message, which echoes input.
+  const status = (err as { status?: unknown } | null)?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new CelerityError('INVALID_REQUEST', 'The request is malformed', { cause: err });
+  }
   return undefined;
 }
 

@@ -15,6 +15,9 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger({ service: 'gateway', level: config.logLevel });
+  if (config.authDisabled) {
+    logger.warn('AUTH_DISABLED=true: the gateway accepts requests without an API key from anyone who can reach it', { host: config.host });
+  }
   let gateway: Gateway;
   try {
     gateway = await Gateway.create({ config, logger, schema: config.databaseSchema });

@@ -81,6 +81,8 @@ export interface Submission {
   fingerprint: string;
   /** A second publish of a task whose first publish got no confirm (Idempotency-Key retry). */
   republish?: boolean;
+  /** The API key that submits it (recorded on the task); null or absent without auth. */
+  owner?: string | null;
 }
 
 export interface SubmitterDeps {
@@ -97,6 +99,8 @@ export interface SubmitterDeps {
   delayQueues: TaskQueues;
   /** Per-queue maximum length (QUEUE_MAX_LENGTH); no limit when absent. */
   limits?: QueueLimits;
+  /** Largest args + kwargs of one task, as JSON bytes (413 ARGUMENTS_TOO_LARGE). @default no limit */
+  maxArgsBytes?: number;
 }
 
 export class Submitter {
@@ -120,6 +124,7 @@ export class Submitter {
     if (!isValidQueueName(queue)) {
       throw new CelerityError('INVALID_QUEUE', `Invalid queue name "${queue}": ${QUEUE_NAME_RULE}`);
     }
+    assertArgumentsSize(parsed.data.args, parsed.data.kwargs, this.deps.maxArgsBytes);
     const check = checkArguments(task, parsed.data.args ?? [], parsed.data.kwargs ?? {});
     if (!check.ok) throw new CelerityError('INVALID_ARGUMENTS', `Invalid arguments for ${name}: ${formatIssues(check.issues)}`);
     if (options.countdown !== undefined && options.eta !== undefined) {
@@ -203,6 +208,7 @@ export class Submitter {
         args: submission.args,
         kwargs: submission.kwargs,
         createdAt: submission.createdAt,
+        owner: submission.owner ?? null,
       })
       .catch((err: unknown) => {
         logger.warn('could not record the PENDING task; the worker will record it', {
@@ -239,6 +245,18 @@ export class Submitter {
     this.deps.limits?.notePublished(submission.queue);
     await recorded;
     if (logger.isLevelEnabled('debug')) logger.debug('task submitted', { taskId: submission.id, task: submission.name, queue: submission.queue });
+  }
+}
+
+/**
+ * Refuses arguments bigger than the limit, before they are validated, published or stored:
+ * GATEWAY_MAX_BODY bounds a whole request (a batch holds many tasks), this bounds one task.
+ */
+export function assertArgumentsSize(args: unknown[] | undefined, kwargs: Record<string, unknown> | undefined, maxBytes: number | undefined): void {
+  if (maxBytes === undefined) return;
+  const bytes = Buffer.byteLength(JSON.stringify(args ?? [])) + Buffer.byteLength(JSON.stringify(kwargs ?? {}));
+  if (bytes > maxBytes) {
+    throw new CelerityError('ARGUMENTS_TOO_LARGE', `The task's args and kwargs take ${bytes} bytes as JSON; the limit is ${maxBytes} (GATEWAY_MAX_ARGS)`);
   }
 }
 

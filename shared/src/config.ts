@@ -3,6 +3,7 @@
  * and validation at start-up. Every error names the variable. Only the entry points
  * (`gateway/src/main.ts`, `worker/src/main.ts`) pass `process.env` in.
  */
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
 import { QUEUE_NAME_RULE, isValidQueueName } from './amqp/topology.js';
@@ -38,7 +39,26 @@ export const DEFAULTS = {
   workerDeliveryLimit: 5,
   /** How long an Idempotency-Key returns the same task, in hours. */
   idempotencyWindowHours: 24,
+  authMode: 'none' as AuthMode,
+  /** Requests per minute per API key, unless the key sets its own rate. */
+  rateLimitPerMinute: 600,
+  /** Largest `args` + `kwargs` of one task (as JSON), per task. */
+  maxArgs: '256kb',
+  /** Largest task result the worker stores and replies with (as JSON). */
+  maxResult: '1mb',
 } as const;
+
+/** `none`: no authentication (loopback only, or `AUTH_DISABLED=true`); `keys`: API keys required. */
+export const AUTH_MODES = ['none', 'keys'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+
+/** TLS material for `amqps://` (amqplib passes it to `tls.connect`), read at start. */
+export interface AmqpTlsOptions {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  passphrase?: string;
+}
 
 export interface CommonConfig {
   /** Broker URLs; more than one means cluster nodes to fail over between, tried in order. */
@@ -49,6 +69,8 @@ export interface CommonConfig {
   logLevel: LogLevel;
   /** AMQP heartbeat in seconds. @default 30 */
   heartbeatS: number;
+  /** From AMQP_CA_FILE / AMQP_CERT_FILE / AMQP_KEY_FILE / AMQP_KEY_PASSPHRASE; absent when none is set. */
+  amqpTls?: AmqpTlsOptions;
 }
 
 export interface GatewayConfig extends CommonConfig {
@@ -59,6 +81,16 @@ export interface GatewayConfig extends CommonConfig {
   /** Longest `?wait=` accepted, in seconds. @default 300 */
   maxWaitS: number;
   authDisabled: boolean;
+  /** AUTH_MODE: `keys` requires an API key on /api and /dashboard. @default 'none' */
+  authMode: AuthMode;
+  /** CORS_ORIGINS: browser origins allowed to call the API; empty = no CORS headers. @default [] */
+  corsOrigins: string[];
+  /** RATE_LIMIT_PER_MINUTE: requests per minute per API key (a key may set its own). @default 600 */
+  rateLimitPerMinute: number;
+  /** METRICS_TOKEN: bearer token for /metrics (an admin key works too when AUTH_MODE=keys). */
+  metricsToken?: string;
+  /** GATEWAY_MAX_ARGS: largest args + kwargs of one task, as JSON bytes. @default 256 KiB */
+  maxArgsBytes: number;
   /** How long an Idempotency-Key keeps returning the same task, in hours. @default 24 */
   idempotencyWindowHours: number;
   /** Waiting messages a queue may hold before submits to it get 503 QUEUE_FULL; 0 = no limit. */
@@ -85,6 +117,8 @@ export interface WorkerConfig extends CommonConfig {
   timeLimitS: number;
   /** Starts without finishing after which a message is dead-lettered. @default 5 */
   deliveryLimit: number;
+  /** WORKER_MAX_RESULT: largest result stored and replied, as JSON bytes; bigger fails the task. @default 1 MiB */
+  maxResultBytes?: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -187,6 +221,76 @@ function isLoopback(host: string): boolean {
   return host === '::1';
 }
 
+function readFileVariable(env: Env, variable: string): Buffer | undefined {
+  const path = read(env, variable);
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError(variable, `names a file that cannot be read ("${path}"): ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+function parseAmqpTls(env: Env): AmqpTlsOptions | undefined {
+  const tls: AmqpTlsOptions = {};
+  const ca = readFileVariable(env, 'AMQP_CA_FILE');
+  const cert = readFileVariable(env, 'AMQP_CERT_FILE');
+  const key = readFileVariable(env, 'AMQP_KEY_FILE');
+  const passphrase = read(env, 'AMQP_KEY_PASSPHRASE');
+  if (ca) tls.ca = ca;
+  if (cert) tls.cert = cert;
+  if (key) tls.key = key;
+  if (passphrase !== undefined) tls.passphrase = passphrase;
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new ConfigError(cert ? 'AMQP_KEY_FILE' : 'AMQP_CERT_FILE', 'must be set together with the other (a client certificate needs its key)');
+  }
+  return Object.keys(tls).length > 0 ? tls : undefined;
+}
+
+/** Origins such as `https://app.example.com` (scheme, host, optional port; no path). */
+export function parseOrigins(variable: string, value: string): string[] {
+  const origins = [...new Set(value.split(',').map((o) => o.trim()).filter((o) => o !== ''))];
+  for (const origin of origins) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.origin !== origin) {
+      throw new ConfigError(variable, `must list origins such as https://app.example.com (scheme, host and port only, no path or trailing slash), got "${origin}"`);
+    }
+  }
+  return origins;
+}
+
+/**
+ * DATABASE_CA_FILE: node-postgres reads TLS settings from the URL (`sslmode`, `sslrootcert`),
+ * so the CA file becomes `sslrootcert` there, with `sslmode=verify-full` unless the URL sets
+ * a mode: one place decides, and a URL that already names a CA keeps it.
+ */
+function withDatabaseCa(url: string, env: Env): string {
+  const path = read(env, 'DATABASE_CA_FILE');
+  if (path === undefined) return url;
+  readFileVariable(env, 'DATABASE_CA_FILE'); // fails at start, naming the variable, if unreadable
+  const parsed = new URL(url);
+  if (parsed.searchParams.has('sslrootcert')) {
+    throw new ConfigError('DATABASE_CA_FILE', 'is set and DATABASE_URL has sslrootcert as well: use one of them');
+  }
+  parsed.searchParams.set('sslrootcert', path);
+  if (!parsed.searchParams.has('sslmode')) parsed.searchParams.set('sslmode', 'verify-full');
+  return parsed.toString();
+}
+
+function parseAuthMode(env: Env): AuthMode {
+  const value = read(env, 'AUTH_MODE');
+  if (value === undefined) return DEFAULTS.authMode;
+  if (!(AUTH_MODES as readonly string[]).includes(value)) {
+    throw new ConfigError('AUTH_MODE', `must be one of ${AUTH_MODES.join(', ')}, got "${value}"`);
+  }
+  return value as AuthMode;
+}
+
 /** Parses `1000` (every queue) or `demo=1000,reports=50,*=100000`. */
 export function parseQueueMaxLength(variable: string, value: string | undefined): QueueMaxLength {
   if (value === undefined) return { default: 0, perQueue: {} };
@@ -208,9 +312,12 @@ export function parseQueueMaxLength(variable: string, value: string | undefined)
 
 export function loadCommonConfig(env: Env): CommonConfig {
   const heartbeat = read(env, 'AMQP_HEARTBEAT_SECONDS');
+  const amqpTls = parseAmqpTls(env);
+  const databaseUrl = parseDatabaseUrl('DATABASE_URL', read(env, 'DATABASE_URL') ?? DEFAULTS.databaseUrl);
   return {
+    ...(amqpTls ? { amqpTls } : {}),
     amqpUrls: parseAmqpUrls('AMQP_URL', read(env, 'AMQP_URL') ?? DEFAULTS.amqpUrl),
-    databaseUrl: parseDatabaseUrl('DATABASE_URL', read(env, 'DATABASE_URL') ?? DEFAULTS.databaseUrl),
+    databaseUrl: withDatabaseCa(databaseUrl, env),
     databaseSchema: parseSchema(read(env, 'DATABASE_SCHEMA') ?? DEFAULTS.databaseSchema),
     logLevel: parseLogLevel(env),
     heartbeatS: heartbeat === undefined ? DEFAULTS.heartbeatS : parseInteger('AMQP_HEARTBEAT_SECONDS', heartbeat, 0, 3600),
@@ -222,13 +329,22 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   const host = read(env, 'GATEWAY_HOST') ?? DEFAULTS.gatewayHost;
   const maxWait = read(env, 'GATEWAY_MAX_WAIT_SECONDS');
   const authDisabled = parseBoolean('AUTH_DISABLED', read(env, 'AUTH_DISABLED'));
-  // Authentication does not exist yet, so a non-loopback address is only allowed when the
-  // operator says explicitly that the gateway is meant to be open.
-  if (!isLoopback(host) && !authDisabled) {
+  const authMode = parseAuthMode(env);
+  if (authDisabled && authMode !== 'none') {
+    throw new ConfigError('AUTH_DISABLED', `=true contradicts AUTH_MODE=${authMode}: set one or the other`);
+  }
+  // A non-loopback address needs authentication, or the operator saying explicitly that the
+  // gateway is meant to be open.
+  if (!isLoopback(host) && authMode === 'none' && !authDisabled) {
     throw new ConfigError(
       'GATEWAY_HOST',
-      `is "${host}", which is not a loopback address: that requires authentication, which is not configured. Set AUTH_DISABLED=true to expose the gateway without authentication.`,
+      `is "${host}", which is not a loopback address: that requires authentication, which is not configured. Set AUTH_MODE=keys (and create keys with npm run keys -- create), or AUTH_DISABLED=true to expose the gateway without authentication.`,
     );
+  }
+  const rate = read(env, 'RATE_LIMIT_PER_MINUTE');
+  const metricsToken = read(env, 'METRICS_TOKEN');
+  if (metricsToken !== undefined && metricsToken.length < 16) {
+    throw new ConfigError('METRICS_TOKEN', 'must be at least 16 characters (use e.g. openssl rand -hex 24)');
   }
   return {
     ...loadCommonConfig(env),
@@ -239,6 +355,11 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     authDisabled,
     idempotencyWindowHours: parseOptionalInteger(env, 'IDEMPOTENCY_WINDOW_HOURS', DEFAULTS.idempotencyWindowHours, 1, 24 * 365),
     queueMaxLength: parseQueueMaxLength('QUEUE_MAX_LENGTH', read(env, 'QUEUE_MAX_LENGTH')),
+    authMode,
+    corsOrigins: parseOrigins('CORS_ORIGINS', read(env, 'CORS_ORIGINS') ?? ''),
+    rateLimitPerMinute: rate === undefined ? DEFAULTS.rateLimitPerMinute : parseInteger('RATE_LIMIT_PER_MINUTE', rate, 1, 10_000_000),
+    ...(metricsToken !== undefined ? { metricsToken } : {}),
+    maxArgsBytes: parseSize('GATEWAY_MAX_ARGS', read(env, 'GATEWAY_MAX_ARGS') ?? DEFAULTS.maxArgs),
   };
 }
 
@@ -274,5 +395,6 @@ export function loadWorkerConfig(env: Env, flags: WorkerFlags, defaults: { queue
       retention === undefined ? DEFAULTS.resultRetentionHours : parseInteger('RESULT_RETENTION_HOURS', retention, 1, 24 * 365 * 10),
     timeLimitS: parseOptionalInteger(env, 'WORKER_TIME_LIMIT_SECONDS', DEFAULTS.workerTimeLimitS, 1, 7 * 24 * 3600),
     deliveryLimit: parseOptionalInteger(env, 'WORKER_DELIVERY_LIMIT', DEFAULTS.workerDeliveryLimit, 1, 1000),
+    maxResultBytes: parseSize('WORKER_MAX_RESULT', read(env, 'WORKER_MAX_RESULT') ?? DEFAULTS.maxResult),
   };
 }

@@ -21,3 +21,5 @@ export { BatchWriter, type BatchWriterOptions } from './db/batch-writer.js';
 export { MIGRATIONS, type Migration } from './db/migrations.js';
 export * from './amqp/events.js';
 export * from './amqp/queue-wait.js';
+export * from './auth/scopes.js';
+export * from './auth/api-keys.js';

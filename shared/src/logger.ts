@@ -1,6 +1,7 @@
 /**
  * Structured logs (winston): JSON lines when not on a terminal (production, CI), readable
- * colourised lines on a terminal. Passwords in URLs are redacted from every line.
+ * colourised lines on a terminal. Passwords in URLs, bearer tokens and API key secrets are
+ * redacted from every line.
  */
 import winston from 'winston';
 import type { LogLevel } from './config.js';
@@ -11,9 +12,16 @@ export type Logger = winston.Logger;
 // '@' inside a password, so stopping at the first one would print the rest of it.
 const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^/?#\s]*@/gi;
 
-/** Replaces the password of every URL in `text` with `***`. */
+// `Authorization: Bearer <token>` (API keys, METRICS_TOKEN) and Basic credentials.
+const AUTH_HEADER_VALUE = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi;
+// A Celerity API key anywhere in a text: the id stays (it names the key), the secret goes.
+const API_KEY = /\b(cel_[0-9a-f]{12}_)[A-Za-z0-9_-]+/g;
+/** Metadata keys whose values are credentials whatever they look like. */
+const SECRET_KEYS = /^(authorization|cookie|set-cookie|password|passphrase|secret|token|api[-_]?key|metrics[-_]?token)$/i;
+
+/** Replaces URL passwords, bearer tokens and API key secrets in `text` with `***`. */
 export function redactSecrets(text: string): string {
-  return text.replace(URL_CREDENTIALS, '$1:***@');
+  return text.replace(URL_CREDENTIALS, '$1:***@').replace(AUTH_HEADER_VALUE, '$1 ***').replace(API_KEY, '$1***');
 }
 
 /** `amqp://guest:guest@host` → `amqp://guest:***@host`, for log lines and error messages. */
@@ -42,13 +50,13 @@ function redactValue(value: unknown, depth: number): unknown {
   if (value instanceof Error) return serialiseError(value);
   if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = redactValue(v, depth + 1);
+  for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEYS.test(k) && v != null ? '***' : redactValue(v, depth + 1);
   return out;
 }
 
 const redact = winston.format((info) => {
   const record = info as Record<string, unknown>;
-  for (const key of Object.keys(record)) record[key] = redactValue(record[key], 0);
+  for (const key of Object.keys(record)) record[key] = SECRET_KEYS.test(key) && record[key] != null ? '***' : redactValue(record[key], 0);
   // An Error logged on its own keeps message and stack as non-enumerable own properties.
   if (typeof record.message === 'string') record.message = redactSecrets(record.message);
   if (typeof record.stack === 'string') record.stack = redactSecrets(record.stack);

@@ -50,6 +50,8 @@ export interface TaskRecord {
   attempts?: number;
   /** Starts of the current message; compared with the worker's delivery limit. */
   deliveries?: number;
+  /** The API key that submitted the task (never shown in the representation). */
+  owner?: string | null;
 }
 
 export interface TaskRepresentation {

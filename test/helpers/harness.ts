@@ -10,7 +10,7 @@ import amqp from 'amqplib';
 import type pg from 'pg';
 import winston from 'winston';
 import Transport from 'winston-transport';
-import { Gateway } from '../../gateway/src/gateway.js';
+import { Gateway, type GatewayOptions } from '../../gateway/src/gateway.js';
 import type { Implementation } from '../../worker/src/tasks/context.js';
 import { Worker } from '../../worker/src/worker.js';
 import {
@@ -62,6 +62,7 @@ export interface StartWorkerOptions {
   implementations?: ReadonlyMap<string, Implementation>;
   deliveryLimit?: number;
   timeLimitS?: number;
+  maxResultBytes?: number;
 }
 
 /** A worker in a process of its own (`node dist/worker/src/main.js`), for crash tests. */
@@ -106,7 +107,14 @@ export class TestContext {
   }
 
   async startGateway(
-    options: { logger?: Logger; maxBodyBytes?: number; drainMs?: number; queueStatsIntervalMs?: number; queueMaxLength?: QueueMaxLength } = {},
+    options: {
+      logger?: Logger;
+      maxBodyBytes?: number;
+      drainMs?: number;
+      queueStatsIntervalMs?: number;
+      config?: Partial<GatewayOptions['config']>;
+      queueMaxLength?: QueueMaxLength;
+    } = {},
   ): Promise<GatewayHandle> {
     const gateway = await Gateway.create({
       config: {
@@ -116,6 +124,7 @@ export class TestContext {
         maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
         maxWaitS: 60,
         ...(options.queueMaxLength ? { queueMaxLength: options.queueMaxLength } : {}),
+        ...options.config,
       },
       logger: options.logger ?? this.logger,
       schema: this.schema,
@@ -141,6 +150,7 @@ export class TestContext {
         resultRetentionHours: 24,
         ...(options.deliveryLimit !== undefined ? { deliveryLimit: options.deliveryLimit } : {}),
         ...(options.timeLimitS !== undefined ? { timeLimitS: options.timeLimitS } : {}),
+        ...(options.maxResultBytes !== undefined ? { maxResultBytes: options.maxResultBytes } : {}),
       },
       logger: options.logger ?? this.logger,
       schema: this.schema,

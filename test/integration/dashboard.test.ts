@@ -62,7 +62,7 @@ describe('dashboard in Chromium', () => {
     await page.fill('#search input[name="name"]', 'demo.echo');
     await page.click('#search button[type="submit"]');
     // (Browser-side expressions are strings: this file is type-checked without the DOM library.)
-    await page.waitForFunction(
+    await untilTrue(page, 
       `(() => { const rows = [...document.querySelectorAll('#task-table tbody tr[data-id]')];
         return rows.length === 1 && rows[0].getAttribute('data-id') === ${JSON.stringify(echo.body.id)}; })()`,
     );
@@ -77,7 +77,7 @@ describe('dashboard in Chromium', () => {
 
     // The queue table and chart have data from the broker samples.
     await page.locator(`#queue-table tr[data-queue="${queue}"]`).waitFor();
-    await page.waitForFunction(`Number(document.querySelector('#depth-chart').getAttribute('data-points')) >= 2`);
+    await untilTrue(page, `Number(document.querySelector('#depth-chart').getAttribute('data-points')) >= 2`);
     assert.equal(await page.locator('#depth-chart canvas').count(), 1);
     const seriesLabels = await page.locator('#depth-chart .u-legend .u-series').allTextContents();
     assert.ok(seriesLabels.some((label) => label.includes(queue)), `the chart has a series for ${queue}: ${seriesLabels.join(' | ')}`);
@@ -92,7 +92,7 @@ describe('dashboard in Chromium', () => {
     await row.waitFor();
     assert.match((await row.textContent()) ?? '', /PermanentError: dashboard failure/);
     await row.locator('button').click();
-    await page.waitForFunction(`/Re-drove 1 task/.test(document.querySelector('#dead-message').textContent)`);
+    await untilTrue(page, `/Re-drove 1 task/.test(document.querySelector('#dead-message').textContent)`);
     // demo.fail fails again, so the re-driven task comes back as a dead letter.
     await waitFor('the re-driven task to fail again', async () => (await ctx.deadLetters(queue)).length === 1);
 
@@ -103,3 +103,12 @@ describe('dashboard in Chromium', () => {
     assert.deepEqual(errors, [], 'no errors in the page');
   });
 });
+
+/**
+ * Polls a browser-side expression until it is true. page.evaluate runs it through the DevTools
+ * protocol, which the gateway's Content-Security-Policy (script-src 'self', no eval) does not
+ * cover; page.waitForFunction evaluates strings with eval inside the page, which it blocks.
+ */
+async function untilTrue(page: { evaluate: (expression: string) => Promise<unknown> }, expression: string): Promise<void> {
+  await waitFor(`the page to satisfy ${expression.slice(0, 60)}`, async () => (await page.evaluate(expression)) === true, { timeoutMs: 30_000 });
+}

@@ -43,6 +43,10 @@ describe('config: defaults', () => {
       authDisabled: false,
       idempotencyWindowHours: 24,
       queueMaxLength: { default: 0, perQueue: {} },
+      authMode: 'none',
+      corsOrigins: [],
+      rateLimitPerMinute: 600,
+      maxArgsBytes: 256 * 1024,
     });
   });
 

@@ -161,3 +161,28 @@ describe('createSilentLogger', () => {
     logger.debug('y', { url: AMQP });
   });
 });
+
+describe('redaction of API keys and bearer tokens', () => {
+  const KEY = 'cel_0123456789ab_' + 'S'.repeat(40) + 'x-y';
+
+  it('keeps the key id and drops the secret, in text and in an Authorization header value', () => {
+    assert.equal(redactSecrets(`key ${KEY} refused`), 'key cel_0123456789ab_*** refused');
+    assert.equal(redactSecrets('Authorization: Bearer abc.def-ghi'), 'Authorization: Bearer ***');
+    assert.equal(redactSecrets('Basic Zm9vOmJhcg=='), 'Basic ***');
+  });
+
+  it('hides metadata fields named like credentials, at any depth', async () => {
+    const out = await logBoth((logger) =>
+      logger.info('request', { headers: { authorization: 'opaque-token-1', cookie: 'celerity_session=opaque-2' }, apiKey: 'opaque-3', token: 'opaque-4' }),
+    );
+    for (const line of [...out.json, ...out.text]) {
+      assert.ok(!/opaque-[1-4]/.test(line), line);
+    }
+    assert.equal(JSON.parse(out.json[0] ?? '{}').headers.authorization, '***');
+  });
+
+  it('in messages and errors', async () => {
+    const out = await logBoth((logger) => logger.error(`rejected ${KEY}`, { err: new Error(`bad key Bearer ${KEY}`) }));
+    for (const line of [...out.json, ...out.text]) assert.ok(!line.includes('S'.repeat(40)), line);
+  });
+});

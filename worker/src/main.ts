@@ -1,5 +1,6 @@
 // The worker process and operator commands: `npm run worker -- --queues a,b --concurrency 8`,
-// `npm run migrate`. Reads the environment (see README); flags override it. `--help` lists all.
+// `npm run migrate`, `npm run keys -- create|list|revoke`. Reads the environment (see README);
+// flags override it. `--help` lists all.
 import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
 import {
@@ -16,6 +17,7 @@ import {
   type WorkerFlags,
 } from '../../shared/src/index.js';
 import { runDeadLetterCommand } from './dead-letters-cli.js';
+import { KeysUsageError, createKey, listKeys, revokeKey, type CreateKeyFlags } from './keys-command.js';
 import { Worker } from './worker.js';
 
 function fail(message: string, code = 2): never {
@@ -107,6 +109,26 @@ async function runDeadLetters(action: 'list' | 'redrive', flags: { queue: string
   }
 }
 
+/** Runs one `keys` subcommand against the configured database and prints its output. */
+async function runKeys(command: (pool: ReturnType<typeof createPool>) => Promise<string>): Promise<void> {
+  const config = configOrExit(() => loadCommonConfig(process.env));
+  const logger = createLogger({ service: 'keys', level: config.logLevel });
+  const pool = createPool({ url: config.databaseUrl, schema: config.databaseSchema, logger, applicationName: 'celerity-keys', max: 1 });
+  try {
+    process.stdout.write(await command(pool));
+  } catch (err) {
+    if (err instanceof KeysUsageError) {
+      process.stderr.write(`celerity keys: ${err.message}\n`);
+      process.exitCode = 2;
+    } else {
+      logger.error('keys command failed', { err });
+      process.exitCode = 1;
+    }
+  } finally {
+    await pool.end();
+  }
+}
+
 const program = new Command('celerity')
   .description('Celerity worker and operator commands')
   .showHelpAfterError();
@@ -135,6 +157,27 @@ deadLetters
   .option('-n, --limit <n>', 'most dead letters to re-drive', '1000')
   .option('--id <taskId...>', 'only these task ids')
   .action((flags: { queue: string; limit: string; id?: string[] }) => runDeadLetters('redrive', flags));
+
+const keys = program.command('keys').description('manage API keys (AUTH_MODE=keys): create, list, revoke');
+keys
+  .command('create')
+  .description('create a key and print it (the only time it is shown)')
+  .requiredOption('--name <name>', 'a name to know it by (unique among keys in force)')
+  .requiredOption('--scopes <list>', 'comma-separated: admin, tasks:read, task-name patterns such as demo.* or *')
+  .option('--rate <n>', 'requests per minute for this key (default: the gateway\'s RATE_LIMIT_PER_MINUTE)')
+  .option('--json', 'print JSON (for scripts)')
+  .action((flags: CreateKeyFlags) => runKeys((pool) => createKey(pool, flags)));
+keys
+  .command('list')
+  .description('list the keys in force (never their secrets)')
+  .option('--all', 'include revoked keys')
+  .option('--json', 'print JSON')
+  .action((flags: { json?: boolean; all?: boolean }) => runKeys((pool) => listKeys(pool, flags)));
+keys
+  .command('revoke')
+  .description('revoke a key by id or name; refused from the next request on')
+  .argument('<id-or-name>')
+  .action((idOrName: string) => runKeys((pool) => revokeKey(pool, idOrName)));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   fail(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, 1);

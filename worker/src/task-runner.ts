@@ -85,6 +85,8 @@ export interface TaskRunnerDeps {
   deliveryLimit: number;
   /** Told when a task is received, started and finished (worker events). */
   hooks?: TaskHooks;
+  /** Largest result stored and replied, as JSON bytes; bigger fails the task. @default no limit */
+  maxResultBytes?: number;
 }
 
 /** Error types a task can fail with before it runs; stable, Python-style names. */
@@ -99,6 +101,7 @@ const SOFT_TIME_LIMIT = 'SoftTimeLimitExceeded';
 
 /** Failures a task did not cause itself and that no retry would fix. */
 const NEVER_RETRIED: ReadonlySet<string> = new Set([TIME_LIMIT, SOFT_TIME_LIMIT]);
+const RESULT_TOO_LARGE = 'ResultTooLargeError';
 
 /**
  * The task was stopped by the worker (shutdown), not failed by its own doing: nothing is
@@ -264,7 +267,16 @@ export class TaskRunner {
       } finally {
         limits.clear();
       }
-      const json = toJsonValue(result);
+      const json = toJsonValue(result, this.#deps.maxResultBytes);
+      if (!json.ok && json.tooLarge) {
+        log.warn('task result over the size limit: recorded as FAILURE', { error: json.error });
+        return await this.#finish(delivery, message, { ...base, startedAt }, reply, {
+          deadReason: 'failed',
+          outcome: 'failure',
+          metricTask,
+          error: { type: RESULT_TOO_LARGE, message: json.error },
+        });
+      }
       if (!json.ok) {
         log.warn('task returned a value that is not JSON', { error: json.error });
         return await this.#finish(delivery, message, { ...base, startedAt }, reply, {
@@ -599,13 +611,20 @@ function taskInfo(message: TaskMessage, queue: string): TaskInfo {
   };
 }
 
-function toJsonValue(value: unknown): { ok: true; value: unknown } | { ok: false; error: string } {
+function toJsonValue(value: unknown, maxBytes?: number): { ok: true; value: unknown } | { ok: false; error: string; tooLarge?: boolean } {
   if (value === undefined) return { ok: true, value: null };
+  let text: string | undefined;
   try {
     // Stored and replied as JSON later; checked here so a bad value fails the task cleanly.
-    return { ok: true, value: JSON.stringify(value) === undefined ? null : value };
+    text = JSON.stringify(value);
   } catch (err) {
     return { ok: false, error: `The task's result cannot be stored as JSON: ${(err as Error).message}` };
   }
+  // A result over the limit would bloat the store and the reply: fail the task instead.
+  const bytes = text === undefined || maxBytes === undefined ? 0 : Buffer.byteLength(text);
+  if (maxBytes !== undefined && bytes > maxBytes) {
+    return { ok: false, tooLarge: true, error: `The task's result takes ${bytes} bytes as JSON; the limit is ${maxBytes} (WORKER_MAX_RESULT)` };
+  }
+  return { ok: true, value: text === undefined ? null : value };
 }
 

@@ -39,7 +39,8 @@ export type WorkerState = 'RUNNING' | 'DRAINING' | 'STOPPED';
 
 export interface WorkerOptions {
   config: Pick<WorkerConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'queues' | 'concurrency' | 'graceMs' | 'cpuThreads' | 'resultRetentionHours'> &
-    Partial<Pick<WorkerConfig, 'timeLimitS' | 'deliveryLimit'>>;
+    Partial<Pick<WorkerConfig, 'timeLimitS' | 'deliveryLimit'>> &
+    Pick<WorkerConfig, 'amqpTls' | 'maxResultBytes'>;
   logger: Logger;
   /** Serve `/metrics` and `/healthz` here; `undefined` = no server, port 0 = any free port. */
   metrics?: { port: number; host?: string };
@@ -97,7 +98,13 @@ export class Worker {
     let server: Server | undefined;
     try {
       await store.ping();
-      broker = await Broker.create({ urls: config.amqpUrls, heartbeatS: config.heartbeatS, logger, connectionName: 'celerity-worker' });
+      broker = await Broker.create({
+        urls: config.amqpUrls,
+        heartbeatS: config.heartbeatS,
+        logger,
+        connectionName: 'celerity-worker',
+        ...(config.amqpTls ? { tls: config.amqpTls } : {}),
+      });
       // Dead-letter and delay queues are declared on first use and again after a reconnect.
       const deadLetterQueues = new TaskQueues(1000, declareDeadLetterQueue);
       const delayQueues = new TaskQueues(64, declareDelayQueue);
@@ -136,6 +143,7 @@ export class Worker {
         stopping: forceStop.signal,
         workerName,
         ...(events ? { hooks: events } : {}),
+        ...(config.maxResultBytes !== undefined ? { maxResultBytes: config.maxResultBytes } : {}),
       });
       for (const queue of config.queues) metrics.concurrency.set({ queue }, config.concurrency);
       if (options.metrics) {

@@ -11,6 +11,7 @@ import {
   type TaskRecord,
   type TaskStore,
 } from '../../../shared/src/index.js';
+import { accessOf, assertMayReadTasks, assertMaySubmit, mayReadTask, ownerOf } from '../auth/access.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { pendingRecord, type Submission, type Submitter } from '../submit.js';
 import type { Finished, TaskWaiters } from '../waiters.js';
@@ -94,16 +95,20 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
     if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
       throw new CelerityError('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 printable ASCII characters');
     }
-    let submission = deps.submitter.prepare(req.params.name, req.body);
+    assertMaySubmit(accessOf(res), req.params.name);
+    if (waitS > 0) assertMayReadTasks(accessOf(res));
+    let submission = { ...deps.submitter.prepare(req.params.name, req.body), owner: ownerOf(res) };
+    // Idempotency keys are per API key: another key's "k1" must neither replay nor reveal our task.
+    const claimKey = key !== undefined && submission.owner ? `${submission.owner}:${key}` : key;
 
-    if (key !== undefined) {
+    if (claimKey !== undefined) {
       // Claimed before publishing, so two concurrent submits with one key publish once.
-      const claim = await deps.idempotency.claim(key, submission.id, submission.fingerprint);
+      const claim = await deps.idempotency.claim(claimKey, submission.id, submission.fingerprint);
       if (!claim.claimed) {
         if (!claim.sameContent) {
           throw new CelerityError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used for a different request within its window');
         }
-        if (claim.unconfirmed && (await deps.idempotency.resumeUnconfirmed(key))) {
+        if (claim.unconfirmed && (await deps.idempotency.resumeUnconfirmed(claimKey))) {
           // The first publish got no confirm: publish the same task again (see db/idempotency.ts).
           submission = { ...submission, id: claim.taskId, republish: true };
           res.set('Idempotent-Replayed', 'true');
@@ -120,7 +125,7 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
       } catch (err) {
         // No confirm: the broker may or may not hold the message. The caller's retry with the
         // key publishes this same task id again, which a worker runs at most once.
-        if (key !== undefined) await deps.idempotency.markUnconfirmed(key, submission.id).catch(() => undefined);
+        if (claimKey !== undefined) await deps.idempotency.markUnconfirmed(claimKey, submission.id).catch(() => undefined);
         throw err;
       }
     };
@@ -165,7 +170,8 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
     const waitS = parseWait(req.query.wait, deps.maxWaitS);
     const id = req.params.id;
     const task = await deps.store.get(id);
-    if (!task) throw new CelerityError('TASK_NOT_FOUND', `No task with id "${id}"`);
+    // Someone else's task is "not found": its existence is not confirmed (nor waited on).
+    if (!task || !mayReadTask(accessOf(res), task)) throw new CelerityError('TASK_NOT_FOUND', `No task with id "${id}"`);
     if (waitS === 0 || isFinalState(task.state)) {
       res.json(toRepresentation(task));
       return;

@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import amqp, { type ChannelModel } from 'amqplib';
+import type { AmqpTlsOptions } from '../config.js';
 import { redactUrl, type Logger } from '../logger.js';
 
 export type SetupFn = (connection: ChannelModel) => Promise<void>;
@@ -23,6 +24,8 @@ export interface BrokerOptions {
   minReconnectDelayMs?: number;
   /** @default 5000 */
   maxReconnectDelayMs?: number;
+  /** CA / client certificate for `amqps://` URLs (AMQP_CA_FILE, ...). @default the system CAs */
+  tls?: AmqpTlsOptions;
 }
 
 /**
@@ -90,6 +93,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       initialConnectTimeoutMs: 15_000,
       minReconnectDelayMs: 100,
       maxReconnectDelayMs: 5_000,
+      tls: {},
       ...options,
     };
   }
@@ -185,6 +189,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
         // delayed ACK, which turns a sub-millisecond round trip into tens of milliseconds.
         noDelay: true,
         timeout: 5_000,
+        // For amqps:// amqplib hands these to tls.connect (ca, cert, key, passphrase).
+        ...this.#options.tls,
         clientProperties: { connection_name: this.#options.connectionName, product: 'celerity' },
       });
     } catch (err) {

@@ -78,4 +78,37 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX idempotency_keys_created_at_idx ON idempotency_keys (created_at);
     `,
   },
+  {
+    id: 3,
+    name: 'api keys and task owners',
+    sql: `
+      -- The API key that submitted a task (api_keys.id); NULL when authentication was off or the
+      -- task came from elsewhere (a Celery client). Only admin keys read tasks without an owner.
+      -- No index: nothing looks tasks up by owner yet, and building one would lock a big table.
+      ALTER TABLE tasks ADD COLUMN owner text;
+
+      -- Only a SHA-256 of each key's secret is stored; the secret is shown once, at creation.
+      CREATE TABLE api_keys (
+        id              text PRIMARY KEY,
+        name            text NOT NULL,
+        secret_hash     bytea NOT NULL,
+        scopes          text[] NOT NULL,
+        rate_per_minute integer CHECK (rate_per_minute > 0),
+        created_at      timestamptz NOT NULL DEFAULT now(),
+        revoked_at      timestamptz
+      );
+      -- Operators revoke by name, so a name is unique among the keys still in force.
+      CREATE UNIQUE INDEX api_keys_active_name_idx ON api_keys (name) WHERE revoked_at IS NULL;
+
+      -- Dashboard logins: an admin key exchanged for an opaque cookie (stored hashed). A session
+      -- ends when it expires or its key is revoked.
+      CREATE TABLE api_key_sessions (
+        token_hash bytea PRIMARY KEY,
+        key_id     text NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL
+      );
+      CREATE INDEX api_key_sessions_expires_at_idx ON api_key_sessions (expires_at);
+    `,
+  },
 ];

@@ -4,7 +4,7 @@
  */
 
 const TASK_COLUMNS = `id, name, queue, state, args, kwargs, result, error_type, error_message, retries, worker,
-  created_at, started_at, finished_at, updated_at, attempts, deliveries`;
+  created_at, started_at, finished_at, updated_at, attempts, deliveries, owner`;
 
 /** True when the incoming row (EXCLUDED) outranks the stored one (t). */
 const NEWER = 'celerity_state_order(EXCLUDED.state, EXCLUDED.retries) > celerity_state_order(t.state, t.retries)';
@@ -17,14 +17,14 @@ const NEWER = 'celerity_state_order(EXCLUDED.state, EXCLUDED.retries) > celerity
  */
 export const UPSERT_TASKS = `
   INSERT INTO tasks AS t (id, name, queue, state, args, kwargs, result, error_type, error_message, retries, worker,
-                          created_at, started_at, finished_at, attempts, deliveries)
+                          created_at, started_at, finished_at, attempts, deliveries, owner)
   SELECT id, name, queue, state, COALESCE(args, '[]'), COALESCE(kwargs, '{}'), result, error_type, error_message,
          COALESCE(retries, 0), worker, COALESCE(created_at, now()), started_at, finished_at,
-         COALESCE(attempts, 0), COALESCE(deliveries, 0)
+         COALESCE(attempts, 0), COALESCE(deliveries, 0), owner
   FROM jsonb_to_recordset($1::jsonb) AS r(
     id text, name text, queue text, state text, args jsonb, kwargs jsonb, result jsonb, error_type text,
     error_message text, retries integer, worker text, created_at timestamptz, started_at timestamptz,
-    finished_at timestamptz, attempts integer, deliveries integer)
+    finished_at timestamptz, attempts integer, deliveries integer, owner text)
   ON CONFLICT (id) DO UPDATE SET
     state         = CASE WHEN ${NEWER} THEN EXCLUDED.state ELSE t.state END,
     result        = CASE WHEN ${NEWER} THEN EXCLUDED.result ELSE t.result END,
@@ -40,10 +40,12 @@ export const UPSERT_TASKS = `
     attempts      = GREATEST(t.attempts, EXCLUDED.attempts),
     deliveries    = CASE WHEN EXCLUDED.retries > t.retries THEN EXCLUDED.deliveries
                          ELSE GREATEST(t.deliveries, EXCLUDED.deliveries) END,
-    updated_at    = CASE WHEN ${NEWER} THEN now() ELSE t.updated_at END
+    updated_at    = CASE WHEN ${NEWER} THEN now() ELSE t.updated_at END,
+    owner         = COALESCE(t.owner, EXCLUDED.owner)
   WHERE ${NEWER} OR EXCLUDED.created_at < t.created_at
      OR (t.started_at IS NULL AND EXCLUDED.started_at IS NOT NULL)
      OR EXCLUDED.attempts > t.attempts OR EXCLUDED.deliveries > t.deliveries
+     OR (t.owner IS NULL AND EXCLUDED.owner IS NOT NULL)
 `;
 
 /**
@@ -143,3 +145,37 @@ export const SEARCH_TASKS = `
   ORDER BY created_at DESC, id DESC
   LIMIT $9
 `;
+// API keys and dashboard sessions (migration 3). Secrets and session tokens are stored as
+// SHA-256 hashes only.
+const API_KEY_COLUMNS = 'id, name, scopes, rate_per_minute, created_at, revoked_at';
+export const INSERT_API_KEY = `
+  INSERT INTO api_keys (id, name, secret_hash, scopes, rate_per_minute) VALUES ($1, $2, $3, $4, $5)
+  RETURNING ${API_KEY_COLUMNS}
+`;
+export const SELECT_API_KEYS = `SELECT ${API_KEY_COLUMNS} FROM api_keys ORDER BY created_at, id`;
+/** The key in force with id $1 (with its hash, to compare in constant time). */
+export const SELECT_ACTIVE_API_KEY = `
+  SELECT ${API_KEY_COLUMNS}, secret_hash FROM api_keys WHERE id = $1 AND revoked_at IS NULL
+`;
+export const COUNT_ACTIVE_API_KEYS = 'SELECT count(*)::int AS n FROM api_keys WHERE revoked_at IS NULL';
+/** Revokes the key in force whose id or name is $1, and ends its dashboard sessions. */
+export const REVOKE_API_KEY = `
+  WITH revoked AS (
+    UPDATE api_keys SET revoked_at = now() WHERE (id = $1 OR name = $1) AND revoked_at IS NULL
+    RETURNING ${API_KEY_COLUMNS}
+  ), ended AS (
+    DELETE FROM api_key_sessions WHERE key_id IN (SELECT id FROM revoked)
+  )
+  SELECT * FROM revoked
+`;
+export const INSERT_API_KEY_SESSION = `
+  INSERT INTO api_key_sessions (token_hash, key_id, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))
+`;
+/** The key behind an unexpired session, if the key is still in force. */
+export const SELECT_API_KEY_SESSION = `
+  SELECT k.id, k.name, k.scopes, k.rate_per_minute, k.created_at, k.revoked_at
+  FROM api_key_sessions s JOIN api_keys k ON k.id = s.key_id
+  WHERE s.token_hash = $1 AND s.expires_at > now() AND k.revoked_at IS NULL
+`;
+export const DELETE_API_KEY_SESSION = 'DELETE FROM api_key_sessions WHERE token_hash = $1';
+export const DELETE_EXPIRED_API_KEY_SESSIONS = 'DELETE FROM api_key_sessions WHERE expires_at <= now()';

@@ -37,6 +37,8 @@ export interface TaskWrite {
   attempts?: number;
   /** Starts of the current message (this retries round); see migration 2. */
   deliveries?: number;
+  /** The API key that submitted the task; kept once set. */
+  owner?: string | null;
 }
 
 interface TaskRow {
@@ -57,6 +59,7 @@ interface TaskRow {
   updated_at: Date;
   attempts: number;
   deliveries: number;
+  owner: string | null;
 }
 
 const STATE_RANK: Record<TaskState, number> = {
@@ -107,6 +110,7 @@ export function mergeWrites(older: TaskWrite, newer: TaskWrite): TaskWrite {
     deliveries:
       (newer.retries ?? 0) > (older.retries ?? 0) ? (newer.deliveries ?? 0) : Math.max(older.deliveries ?? 0, newer.deliveries ?? 0),
     ...(createdAt ? { createdAt } : {}),
+    ...((older.owner ?? newer.owner) ? { owner: older.owner ?? newer.owner } : {}),
   };
 }
 
@@ -127,6 +131,7 @@ function toRecord(row: TaskRow): TaskRecord {
     finishedAt: row.finished_at,
     attempts: row.attempts,
     deliveries: row.deliveries,
+    owner: row.owner,
   };
 }
 
@@ -149,6 +154,7 @@ function toJsonRow(w: TaskWrite): Record<string, unknown> {
     finished_at: w.finishedAt?.toISOString() ?? null,
     attempts: w.attempts ?? 0,
     deliveries: w.deliveries ?? 0,
+    owner: w.owner ?? null,
   };
 }
 

@@ -1,0 +1,113 @@
+/**
+ * The gateway's security layers, in the order a request meets them (one router, mounted
+ * before every other route):
+ *   1. helmet's security headers, on everything;
+ *   2. `/metrics`: METRICS_TOKEN, or an admin key when AUTH_MODE=keys (open otherwise);
+ *   3. CORS for `/api` from the CORS_ORIGINS allowlist (preflights answered; other origins
+ *      get no CORS headers, and their preflights a 403);
+ *   4. `/dashboard`: the login form, then an admin key (cookie session or bearer) for the rest;
+ *   5. `/api`: authentication (401), the route/scope table (403), the per-key rate (429).
+ * `/healthz` and `/readyz` stay open. docs/security.md has the threat model.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import cors from 'cors';
+import express, { type RequestHandler } from 'express';
+import helmet from 'helmet';
+import { CelerityError, type ApiKeyStore, type AuthMode, type Logger } from '../../shared/src/index.js';
+import { sendError } from './http-errors.js';
+import { accessOf, assertAdmin } from './auth/access.js';
+import { apiPolicy, batchScopes } from './auth/api-policy.js';
+import { authenticate, bearerToken } from './auth/authenticate.js';
+import { dashboardLogin, redirectToLogin } from './auth/dashboard-login.js';
+import { perKeyRateLimit } from './auth/rate-limit.js';
+
+export interface SecurityOptions {
+  /** `keys` requires API keys; `none` leaves /api and /dashboard open (loopback, or AUTH_DISABLED). */
+  authMode: AuthMode;
+  /** The key store; required when authMode is `keys`. */
+  keys?: ApiKeyStore;
+  /** Origins allowed to call /api from a browser. @default [] */
+  corsOrigins: string[];
+  /** Bearer token that /metrics accepts. */
+  metricsToken?: string;
+  /** Requests per minute per key, unless the key sets its own. */
+  rateLimitPerMinute: number;
+  /** Largest request body, in bytes (the batch scope check parses bodies itself). */
+  maxBodyBytes: number;
+}
+
+/** What `createApp` uses when it is given no security options: the contract's keyless gateway. */
+export const OPEN_SECURITY: SecurityOptions = { authMode: 'none', corsOrigins: [], rateLimitPerMinute: 600, maxBodyBytes: 1024 * 1024 };
+
+function sameSecret(presented: string, expected: string): boolean {
+  // Hash both so the comparison takes the same time whatever the lengths.
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+function metricsGuard(options: SecurityOptions, keys: ApiKeyStore | null): RequestHandler {
+  return async (req, res, next) => {
+    const token = bearerToken(req);
+    if (options.metricsToken === undefined && !keys) return next();
+    if (token && options.metricsToken !== undefined && sameSecret(token, options.metricsToken)) return next();
+    const key = token && keys ? await keys.verify(token) : undefined;
+    if (key?.scopes.admin) return next();
+    if (key) return sendError(res, new CelerityError('FORBIDDEN', '/metrics needs METRICS_TOKEN or an admin API key'));
+    res.setHeader('WWW-Authenticate', 'Bearer realm="celerity-metrics"');
+    sendError(res, new CelerityError(token ? 'INVALID_API_KEY' : 'UNAUTHENTICATED', '/metrics needs Authorization: Bearer <METRICS_TOKEN or admin API key>'));
+  };
+}
+
+function corsLayer(origins: readonly string[]): RequestHandler[] {
+  const allowed = new Set(origins);
+  const refusedPreflight: RequestHandler = (req, res, next) => {
+    const preflight = req.method === 'OPTIONS' && req.get('origin') !== undefined && req.get('access-control-request-method') !== undefined;
+    if (!preflight) return next();
+    sendError(res, new CelerityError('ORIGIN_NOT_ALLOWED', `Origin ${req.get('origin') ?? ''} is not in CORS_ORIGINS`));
+  };
+  if (allowed.size === 0) return [refusedPreflight];
+  return [
+    cors({
+      origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
+      methods: ['GET', 'POST'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'],
+      exposedHeaders: ['Location', 'Retry-After', 'RateLimit', 'RateLimit-Policy'],
+      maxAge: 600,
+    }),
+    // cors() answers allowed preflights itself and lets refused ones through, without headers.
+    refusedPreflight,
+  ];
+}
+
+export function securityRouter(options: SecurityOptions, logger: Logger): express.Router {
+  if (options.authMode === 'keys' && !options.keys) throw new Error('AUTH_MODE=keys needs an API key store');
+  const keys = options.authMode === 'keys' ? (options.keys ?? null) : null;
+  const router = express.Router();
+  router.use(
+    helmet({
+      // The gateway usually runs on plain HTTP on 127.0.0.1 or behind a TLS proxy: upgrading
+      // the dashboard's requests to https:// would break the former.
+      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+      // helmet's no-referrer makes browsers send `Origin: null` on the dashboard's own POSTs;
+      // same-origin keeps referrers from leaving the site and the Origin header useful.
+      referrerPolicy: { policy: 'same-origin' },
+    }),
+  );
+  router.get('/metrics', metricsGuard(options, keys));
+  router.use('/api', ...corsLayer(options.corsOrigins));
+
+  if (keys) router.use(dashboardLogin(keys, logger));
+  router.use(
+    '/dashboard',
+    authenticate({ keys }, redirectToLogin),
+    (_req, res, next) => {
+      assertAdmin(accessOf(res));
+      next();
+    },
+  );
+
+  router.use('/api', authenticate({ keys }), apiPolicy, perKeyRateLimit(options.rateLimitPerMinute));
+  router.use(batchScopes(options.maxBodyBytes));
+  return router;
+}

@@ -1,0 +1,74 @@
+/**
+ * What an API key may do. A key's scopes are a list of words:
+ *
+ *   admin        everything: any task, every task's state, dead letters, the dashboard,
+ *                /metrics, key management
+ *   tasks:read   read the tasks this key submitted (GET /api/v1/tasks/{id}, `?wait=`)
+ *   <pattern>    submit the tasks whose name matches: `demo.add`, `demo.*`, `*`
+ *                (`*` stands for any run of characters, dots included)
+ *
+ * Nothing is implied except by `admin`: a key with only `demo.*` may submit but gets 403 when
+ * it asks to read a result (including `?wait=` on a submit).
+ */
+
+export const ADMIN_SCOPE = 'admin';
+export const READ_SCOPE = 'tasks:read';
+
+/** The rule of a task-name pattern, in words, for error messages. */
+export const SCOPE_RULE = `"${ADMIN_SCOPE}", "${READ_SCOPE}", or a task-name pattern of letters, digits, . _ - and * (e.g. demo.*)`;
+
+const TASK_PATTERN = /^[A-Za-z0-9_.*-]{1,200}$/;
+
+export interface Scopes {
+  admin: boolean;
+  read: boolean;
+  /** Task-name patterns this key may submit. */
+  submit: string[];
+}
+
+export class ScopeError extends Error {
+  override readonly name = 'ScopeError';
+}
+
+/** Parses `demo.*,tasks:read` (or a list); throws a ScopeError naming the bad scope. */
+export function parseScopes(value: string | readonly string[]): Scopes {
+  const words = (typeof value === 'string' ? value.split(',') : value).map((w) => w.trim()).filter((w) => w !== '');
+  if (words.length === 0) throw new ScopeError(`A key needs at least one scope: ${SCOPE_RULE}`);
+  const scopes: Scopes = { admin: false, read: false, submit: [] };
+  for (const word of words) {
+    if (word === ADMIN_SCOPE) scopes.admin = true;
+    else if (word === READ_SCOPE) scopes.read = true;
+    else if (TASK_PATTERN.test(word)) {
+      if (!scopes.submit.includes(word)) scopes.submit.push(word);
+    } else throw new ScopeError(`Unknown scope "${word}": a scope is ${SCOPE_RULE}`);
+  }
+  return scopes;
+}
+
+/** The scopes as stored and listed: `admin`, `tasks:read`, then the patterns. */
+export function formatScopes(scopes: Scopes): string[] {
+  return [...(scopes.admin ? [ADMIN_SCOPE] : []), ...(scopes.read ? [READ_SCOPE] : []), ...scopes.submit];
+}
+
+function patternToRegExp(pattern: string): RegExp {
+  const escaped = pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\-]/g, '\\$&'));
+  return new RegExp(`^${escaped.join('.*')}$`);
+}
+
+const compiled = new Map<string, RegExp>();
+
+/** True when `name` matches the task-name pattern (`*` = any run of characters). */
+export function matchesTaskPattern(pattern: string, name: string): boolean {
+  let re = compiled.get(pattern);
+  if (!re) {
+    re = patternToRegExp(pattern);
+    // Patterns come from a handful of keys; the bound only guards against a pathological set.
+    if (compiled.size < 10_000) compiled.set(pattern, re);
+  }
+  return re.test(name);
+}
+
+/** True when these scopes allow submitting task `name`. */
+export function maySubmitTask(scopes: Scopes, name: string): boolean {
+  return scopes.admin || scopes.submit.some((pattern) => matchesTaskPattern(pattern, name));
+}
