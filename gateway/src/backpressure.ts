@@ -7,8 +7,9 @@
  * management plugin), plus what this gateway published since that sample, so a burst from
  * one gateway cannot overshoot by a whole sampling interval. Other gateways' publishes since
  * the sample are not seen: the limit is approximate by at most one interval of their rate.
- * A queue with no fresh sample (never sampled, or the broker is away) is not limited here —
- * a publish to an unreachable broker fails on its own.
+ * A queue whose last sample is stale (the broker is away) is not limited here — a publish to
+ * an unreachable broker fails on its own; a queue not sampled yet counts this gateway's
+ * publishes only.
  *
  * Celery-compatible by design: RabbitMQ's own `x-max-length` would be a queue argument, and a
  * Celery client declaring the same queue without it gets PRECONDITION_FAILED.
@@ -41,8 +42,10 @@ export class QueueLimits {
     const limit = this.limitOf(queue);
     if (limit === 0) return;
     const sample = this.depths.get(queue);
-    if (!sample || Date.now() - sample.sampledAt > 3 * this.depths.intervalMs) return;
-    const estimate = sample.messages + this.#since(queue, sample.sampledAt);
+    // Not sampled yet (a queue this gateway just started using): what we published since is
+    // all we know, and it is in the queue unless a worker took it.
+    if (sample && Date.now() - sample.sampledAt > 3 * this.depths.intervalMs) return;
+    const estimate = (sample?.messages ?? 0) + this.#since(queue, sample?.sampledAt ?? 0);
     if (estimate >= limit) {
       throw new CelerityError('QUEUE_FULL', `Queue "${queue}" is full (${estimate} waiting, limit ${limit}); try again later`, {
         retryAfterS: FULL_RETRY_AFTER_S,
