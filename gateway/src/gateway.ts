@@ -16,6 +16,7 @@ import {
   catalogue as defaultCatalogue,
   createPool,
   createRegistry,
+  externalTask,
   type Catalogue,
   type GatewayConfig,
   type Logger,
@@ -23,11 +24,12 @@ import {
 import { createApp } from './app.js';
 import { GatewayMetrics } from './metrics.js';
 import { ReplyListener } from './replies.js';
+import { ReplyRecorder } from './reply-recorder.js';
 import { Submitter } from './submit.js';
 import { TaskWaiters } from './waiters.js';
 
 export interface GatewayOptions {
-  config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS'>;
+  config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS'> & Partial<Pick<GatewayConfig, 'externalTasks'>>;
   logger: Logger;
   /** Database schema; tests use one each. @default 'celerity' */
   schema?: string;
@@ -68,7 +70,9 @@ export class Gateway {
 
   static async create(options: GatewayOptions): Promise<Gateway> {
     const { config, logger } = options;
-    const catalogue = options.catalogue ?? defaultCatalogue;
+    // Tasks Python Celery workers run (GATEWAY_EXTERNAL_TASKS) join the catalogue: a name both
+    // declare is refused at start-up by the Catalogue.
+    const catalogue = (options.catalogue ?? defaultCatalogue).with((config.externalTasks ?? []).map((t) => externalTask(t.name, t.queue)));
     const pool = createPool({ url: config.databaseUrl, schema: options.schema, logger, applicationName: 'celerity-gateway', max: 10 });
     let broker: Broker | undefined;
     try {
@@ -84,7 +88,11 @@ export class Gateway {
         await queues.redeclareAll(connection);
       });
       const publisher = await Publisher.create(broker, { logger });
-      const replies = await ReplyListener.create(broker, { logger, onOutcome: (outcome) => waiters.resolveReply(outcome) });
+      const replyRecorder = new ReplyRecorder({ store, logger });
+      const replies = await ReplyListener.create(broker, {
+        logger,
+        onOutcome: (outcome) => replyRecorder.onReply(outcome, (final) => waiters.resolveReply(final)),
+      });
       const metrics = new GatewayMetrics(createRegistry('gateway', options.processMetrics ?? true));
       const submitter = new Submitter({
         broker: connectedBroker,
@@ -95,6 +103,7 @@ export class Gateway {
         metrics,
         logger,
         replyTo: () => replies.replyTo,
+        replyRecorder,
       });
       // The app asks the gateway for its state, and the gateway is built from the app.
       const self: { gateway?: Gateway } = {};

@@ -23,14 +23,17 @@ import {
   type TaskRecord,
   type TaskStore,
 } from '../../shared/src/index.js';
+import { celeryOptionsSchema, resolveCeleryOptions, type CeleryOptions } from './celery-options.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { ReplyRecorder } from './reply-recorder.js';
 
 /** Options that are part of the API but not implemented yet: refused, never ignored. */
-const NOT_YET_SUPPORTED = ['countdown', 'eta', 'expires', 'priority', 'maxRetries', 'timeLimit', 'softTimeLimit'] as const;
+const NOT_YET_SUPPORTED = ['countdown', 'eta', 'maxRetries', 'timeLimit', 'softTimeLimit'] as const;
 
 const optionsSchema = z
   .object({
     queue: z.string().optional(),
+    ...celeryOptionsSchema,
     ...Object.fromEntries(NOT_YET_SUPPORTED.map((name) => [name, z.unknown().optional()])),
   })
   .strict();
@@ -50,6 +53,10 @@ export interface Submission {
   args: unknown[];
   kwargs: Record<string, unknown>;
   createdAt: Date;
+  /** `expires` (ISO date) and `priority`, as they go into the task message. */
+  celery?: CeleryOptions;
+  /** Implemented outside Celerity (catalogue `external`): always asks for a reply. */
+  external?: boolean;
 }
 
 export interface SubmitterDeps {
@@ -62,6 +69,8 @@ export interface SubmitterDeps {
   logger: Logger;
   /** The reply queue of this process, when connected. */
   replyTo: () => string | undefined;
+  /** Records the results of tasks that no Celerity worker records (Python Celery workers). */
+  replyRecorder?: ReplyRecorder;
 }
 
 export class Submitter {
@@ -81,13 +90,23 @@ export class Submitter {
         throw new CelerityError('OPTION_NOT_SUPPORTED', `The option "${option}" is not supported yet; remove it from options`);
       }
     }
+    const celery = resolveCeleryOptions(options);
     const queue = options.queue ?? task.queue;
     if (!isValidQueueName(queue)) {
       throw new CelerityError('INVALID_QUEUE', `Invalid queue name "${queue}": ${QUEUE_NAME_RULE}`);
     }
     const check = checkArguments(task, parsed.data.args ?? [], parsed.data.kwargs ?? {});
     if (!check.ok) throw new CelerityError('INVALID_ARGUMENTS', `Invalid arguments for ${name}: ${formatIssues(check.issues)}`);
-    return { id: randomUUID(), name, queue, args: check.args, kwargs: check.kwargs, createdAt: new Date() };
+    return {
+      id: randomUUID(),
+      name,
+      queue,
+      args: check.args,
+      kwargs: check.kwargs,
+      createdAt: new Date(),
+      ...(celery ? { celery } : {}),
+      ...(task.external ? { external: true } : {}),
+    };
   }
 
   /** Publishes (resolving after the broker's confirm) and records the task as PENDING. */
@@ -102,9 +121,19 @@ export class Submitter {
         throw new CelerityError('QUEUE_UNAVAILABLE', `Could not declare queue "${submission.queue}"`, { cause: err, retryAfterS: 5 });
       }
     }
-    const replyTo = options.wantReply ? this.deps.replyTo() : undefined;
+    // A task run elsewhere (a Python Celery worker) records nothing itself: its reply is the only
+    // way its result reaches the store, so ask for one even when nobody waits.
+    const replyTo = options.wantReply || submission.external ? this.deps.replyTo() : undefined;
+    if (replyTo) this.deps.replyRecorder?.expect(submission);
     const message = encodeTaskMessage(
-      newTaskMessage({ id: submission.id, name: submission.name, args: submission.args, kwargs: submission.kwargs, replyTo: replyTo ?? null }),
+      newTaskMessage({
+        id: submission.id,
+        name: submission.name,
+        args: submission.args,
+        kwargs: submission.kwargs,
+        replyTo: replyTo ?? null,
+        ...submission.celery,
+      }),
     );
     const recorded = store
       .record({
@@ -129,6 +158,7 @@ export class Submitter {
       await publisher.publish('', submission.queue, message.content, { ...message.options, correlationId: submission.id });
     } catch (err) {
       if (err instanceof CelerityError && err.code === 'QUEUE_UNAVAILABLE') queues.forget(submission.queue);
+      if (replyTo) this.deps.replyRecorder?.forget(submission.id);
       // Nothing was promised to the caller (it gets 503 and may submit again), so the
       // PENDING row must not suggest otherwise.
       logger.warn('publish failed', { taskId: submission.id, task: submission.name, queue: submission.queue, err });

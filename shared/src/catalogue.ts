@@ -17,6 +17,20 @@ export interface TaskDefinition {
   /** CPU-bound tasks run in the worker's thread pool so its event loop stays free. */
   cpu: boolean;
   description: string;
+  /**
+   * Implemented outside Celerity, e.g. by Python Celery workers consuming `queue`: the gateway
+   * validates and routes it, always asks for a reply, and records the result that reply
+   * carries; Celerity workers do not run it. See docs/celery.md. @default false
+   */
+  external?: boolean;
+}
+
+/**
+ * A task that Python Celery workers (or any Celery-protocol worker) implement: any args and
+ * kwargs, routed to `queue`. Add it to the gateway's catalogue so the gateway accepts the name.
+ */
+export function externalTask(name: string, queue: string, description = `Runs on a Celery worker consuming "${queue}".`): TaskDefinition {
+  return { name, queue, args: z.array(z.unknown()), kwargs: z.record(z.string(), z.unknown()), cpu: false, description, external: true };
 }
 
 const noKwargs = z.object({}).strict();
@@ -92,6 +106,11 @@ export class Catalogue {
   /** The queues the catalogue's tasks go to by default: what a worker consumes without `--queues`. */
   defaultQueues(): string[] {
     return [...new Set([...this.#byName.values()].map((t) => t.queue))];
+  }
+
+  /** This catalogue plus `tasks` (e.g. external tasks from configuration). */
+  with(tasks: readonly TaskDefinition[]): Catalogue {
+    return new Catalogue([...this.#byName.values(), ...tasks]);
   }
 }
 

@@ -49,6 +49,32 @@ export interface GatewayConfig extends CommonConfig {
   /** Longest `?wait=` accepted, in seconds. @default 300 */
   maxWaitS: number;
   authDisabled: boolean;
+  /** Tasks run by Python Celery workers (`GATEWAY_EXTERNAL_TASKS`, see docs/celery.md). @default [] */
+  externalTasks: ExternalTaskConfig[];
+}
+
+export interface ExternalTaskConfig {
+  name: string;
+  queue: string;
+}
+
+const TASK_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,199}$/;
+
+/** Parses `name@queue,name@queue`: tasks implemented outside Celerity and their queues. */
+export function parseExternalTasks(variable: string, value: string | undefined): ExternalTaskConfig[] {
+  if (value === undefined) return [];
+  const tasks: ExternalTaskConfig[] = [];
+  for (const item of value.split(',').map((t) => t.trim()).filter((t) => t !== '')) {
+    const at = item.lastIndexOf('@');
+    const name = at < 0 ? '' : item.slice(0, at);
+    const queue = at < 0 ? '' : item.slice(at + 1);
+    if (!TASK_NAME.test(name) || !isValidQueueName(queue)) {
+      throw new ConfigError(variable, `must list name@queue pairs such as reports.build@reports (task names: letters, digits, _ . : -; queues: ${QUEUE_NAME_RULE}), got "${item}"`);
+    }
+    if (tasks.some((t) => t.name === name)) throw new ConfigError(variable, `names the task "${name}" twice`);
+    tasks.push({ name, queue });
+  }
+  return tasks;
 }
 
 export interface WorkerConfig extends CommonConfig {
@@ -189,6 +215,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     maxBodyBytes: parseSize('GATEWAY_MAX_BODY', read(env, 'GATEWAY_MAX_BODY') ?? DEFAULTS.maxBody),
     maxWaitS: maxWait === undefined ? DEFAULTS.maxWaitS : parseInteger('GATEWAY_MAX_WAIT_SECONDS', maxWait, 1, 3600),
     authDisabled,
+    externalTasks: parseExternalTasks('GATEWAY_EXTERNAL_TASKS', read(env, 'GATEWAY_EXTERNAL_TASKS')),
   };
 }
 

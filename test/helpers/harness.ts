@@ -55,6 +55,7 @@ export class TestContext {
   readonly #queues = new Set<string>();
   readonly #gateways: Gateway[] = [];
   readonly #workers: Worker[] = [];
+  readonly #deferred: (() => Promise<void>)[] = [];
 
   private constructor(logger: Logger) {
     this.logger = logger;
@@ -75,7 +76,14 @@ export class TestContext {
     return queue;
   }
 
-  async startGateway(options: { logger?: Logger; maxBodyBytes?: number; drainMs?: number } = {}): Promise<GatewayHandle> {
+  /** Runs `fn` at cleanup, before gateways and workers stop (last deferred first). */
+  defer(fn: () => Promise<void>): void {
+    this.#deferred.push(fn);
+  }
+
+  async startGateway(
+    options: { logger?: Logger; maxBodyBytes?: number; drainMs?: number; externalTasks?: { name: string; queue: string }[] } = {},
+  ): Promise<GatewayHandle> {
     const gateway = await Gateway.create({
       config: {
         amqpUrls: [TEST_AMQP_URL],
@@ -83,6 +91,7 @@ export class TestContext {
         heartbeatS: 10,
         maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
         maxWaitS: 60,
+        externalTasks: options.externalTasks ?? [],
       },
       logger: options.logger ?? this.logger,
       schema: this.schema,
@@ -159,6 +168,7 @@ export class TestContext {
 
   async cleanup(): Promise<void> {
     const errors: unknown[] = [];
+    for (const fn of this.#deferred.reverse()) await fn().catch((err: unknown) => errors.push(err));
     for (const gateway of this.#gateways) await gateway.close().catch((err: unknown) => errors.push(err));
     for (const worker of this.#workers) await worker.stop(1_000).catch((err: unknown) => errors.push(err));
     const connection = await amqp.connect(TEST_AMQP_URL);

@@ -12,6 +12,7 @@ import {
   decodeTaskMessage,
   encodeResultBody,
   formatIssues,
+  isExpired,
   isFinalState,
   isPermanentError,
   type Catalogue,
@@ -127,6 +128,13 @@ export class TaskRunner {
       }
     }
 
+    // Celery's worker does the same with a task past its `expires`: REVOKED, not run, acked.
+    if (isExpired(message)) {
+      log.info('task expired before it could run: recorded as REVOKED', { expires: message.expires });
+      return this.#finish(message, base, reply, { outcome: 'rejected', metricTask, state: 'REVOKED', error: { type: 'TaskRevokedError', message: 'expired' } });
+    }
+    if (message.workflow) log.warn('callbacks, errbacks, chains and chords are not supported: ignored', { workflow: message.workflow });
+
     const definition = catalogue.get(message.name);
     const implementation = implementations.get(message.name);
     if (!definition || !implementation) {
@@ -202,10 +210,10 @@ export class TaskRunner {
     message: TaskMessage,
     base: TaskWrite,
     reply: ReplySender,
-    end: { outcome: Outcome; metricTask: string; result?: unknown; error?: { type: string; message: string } },
+    end: { outcome: Outcome; metricTask: string; result?: unknown; error?: { type: string; message: string }; state?: 'REVOKED' },
   ): Promise<Disposition> {
     const finishedAt = new Date();
-    const state = end.outcome === 'success' ? 'SUCCESS' : 'FAILURE';
+    const state = end.state ?? (end.outcome === 'success' ? 'SUCCESS' : 'FAILURE');
     await this.#recordFinal({ ...base, state, result: end.result ?? null, error: end.error ?? null, finishedAt });
     this.#deps.metrics.tasks.inc({ task: end.metricTask, queue: base.queue, outcome: end.outcome });
     this.#reply(message, reply, {

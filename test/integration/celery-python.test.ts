@@ -1,0 +1,178 @@
+/**
+ * Interoperability with real Python Celery (Debian's python3-celery; scripts/ensure-celery.sh):
+ * a Python client calls Celerity workers, and the Celerity gateway calls Python workers, over
+ * the same RabbitMQ, with Celery's protocol v2 and rpc:// result backend.
+ */
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
+import { runPythonClient, startPythonWorker, type PythonOutcome } from '../helpers/python-celery.js';
+
+const UNICODE_ARGS = ['héllo wörld', '日本語', '🚀 emoji', { nested: [1, { deeper: [true, null, 'ç', 1.5] }] }];
+const UNICODE_KWARGS = { clé: 'välue', list: [[1, 2], [3]], obj: { a: { b: { c: 'ð' } } } };
+
+function ok(outcome: PythonOutcome | undefined): Extract<PythonOutcome, { ok: true }> {
+  assert.ok(outcome, 'the client printed an outcome');
+  assert.equal(outcome.ok, true, `the call succeeded: ${JSON.stringify(outcome).slice(0, 500)}`);
+  return outcome;
+}
+
+function failed(outcome: PythonOutcome | undefined): Extract<PythonOutcome, { ok: false }> {
+  assert.ok(outcome, 'the client printed an outcome');
+  assert.equal(outcome.ok, false, `the call failed: ${JSON.stringify(outcome).slice(0, 500)}`);
+  return outcome;
+}
+
+describe('Python Celery client → Celerity worker', () => {
+  let ctx: TestContext;
+  beforeEach(async () => {
+    ctx = await TestContext.create();
+  });
+  afterEach(async () => {
+    await ctx.cleanup();
+  });
+
+  it('send_task + AsyncResult.get(): results, failures as Python exceptions, unicode, kwargs, a chosen id', async () => {
+    const queue = ctx.queue('pyclient');
+    const worker = await ctx.startWorker({ queues: [queue] });
+    const chosenId = `python-chosen-${ctx.suffix}`;
+    const [add, echo, fail, typeError, unknown] = await runPythonClient([
+      { task: 'demo.add', args: [1, 2], queue, task_id: chosenId },
+      { task: 'demo.echo', args: UNICODE_ARGS, kwargs: UNICODE_KWARGS, queue },
+      { task: 'demo.fail', args: ['boom ünïcode'], queue },
+      { task: 'demo.add', args: ['one', 2], queue },
+      { task: `nobody.knows.${ctx.suffix}`, args: [], queue },
+    ]);
+
+    // Python chose the id; it round-trips unchanged through the worker, the store and the reply.
+    assert.deepEqual(ok(add), { ok: true, id: chosenId, state: 'SUCCESS', result: 3 });
+    const stored = await ctx.store.get(chosenId);
+    assert.equal(stored?.state, 'SUCCESS');
+    assert.equal(stored?.result, 3);
+    assert.equal(stored?.queue, queue);
+    assert.equal(stored?.worker, worker.name);
+
+    assert.deepEqual(ok(echo).result, { args: UNICODE_ARGS, kwargs: UNICODE_KWARGS });
+    assert.deepEqual((await ctx.store.get(ok(echo).id))?.kwargs, UNICODE_KWARGS);
+
+    // Celery re-raises the failure with the original message; types Python does not have become
+    // Exception subclasses of the same name (celery.backends.base.exception_to_python).
+    const f = failed(fail);
+    assert.equal(f.state, 'FAILURE');
+    assert.equal(f.exc_type, 'PermanentError');
+    assert.equal(f.message, 'boom ünïcode');
+    assert.deepEqual(f.exc_args, ['boom ünïcode']);
+    assert.deepEqual((await ctx.store.get(f.id))?.error, { type: 'PermanentError', message: 'boom ünïcode' });
+
+    const t = failed(typeError);
+    assert.equal(t.exc_type, 'InvalidArgumentsError');
+    assert.match(t.message, /Invalid arguments for demo\.add: args\.0/);
+
+    const u = failed(unknown);
+    assert.equal(u.exc_type, 'UnknownTaskError');
+    assert.match(u.message, /no task named "nobody\.knows\./);
+  });
+
+  it('carries a ~1 MB argument to the worker and the same back in the reply', async () => {
+    const queue = ctx.queue('pybig');
+    await ctx.startWorker({ queues: [queue] });
+    const big = 'é'.repeat(512 * 1024); // 1 MiB of UTF-8
+    const [echo] = await runPythonClient([{ task: 'demo.echo', args: [big], kwargs: { n: 1 }, queue, timeout: 60 }]);
+    const result = ok(echo).result as { args: string[]; kwargs: unknown };
+    assert.equal(result.args[0]?.length, big.length);
+    assert.equal(result.args[0], big);
+    assert.deepEqual(result.kwargs, { n: 1 });
+  });
+
+  it('honours a Python expires in the future; a message that arrives expired is REVOKED and acked', async () => {
+    const queue = ctx.queue('pyexpires');
+    await ctx.startWorker({ queues: [queue] });
+    // Celery writes expires as Python's isoformat (microseconds, +00:00) and sets `expiration`.
+    const [fresh] = await runPythonClient([{ task: 'demo.add', args: [20, 22], queue, expires: 120 }]);
+    assert.equal(ok(fresh).result, 42);
+
+    // A producer that sets no TTL (or a message prefetched too long): the worker must not run it.
+    const id = `expired-${ctx.suffix}`;
+    await ctx.publishRaw(queue, Buffer.from(JSON.stringify([[1, 2], {}, { callbacks: null, errbacks: null, chain: null, chord: null }])), {
+      correlationId: id,
+      contentType: 'application/json',
+      contentEncoding: 'utf-8',
+      deliveryMode: 2,
+      headers: { lang: 'py', task: 'demo.add', id, expires: new Date(Date.now() - 60_000).toISOString(), retries: 0, timelimit: [null, null] },
+    });
+    const record = await waitFor('the expired task to be recorded', async () => {
+      const r = await ctx.store.get(id);
+      return r?.state === 'REVOKED' ? r : undefined;
+    });
+    assert.deepEqual(record.error, { type: 'TaskRevokedError', message: 'expired' });
+    assert.equal(record.result, null);
+    await waitFor('the expired message to be acked', async () => (await ctx.queueDepth(queue)).messages === 0);
+  });
+});
+
+describe('Celerity gateway → Python Celery worker', () => {
+  let ctx: TestContext;
+  beforeEach(async () => {
+    ctx = await TestContext.create();
+  });
+  afterEach(async () => {
+    await ctx.cleanup();
+  });
+
+  it('runs submitted tasks on a Python worker; results reach ?wait= and the store', async () => {
+    const queue = ctx.queue('pyworker');
+    // The Python worker declares the queue first; the gateway's declaration must be equivalent.
+    await startPythonWorker(ctx, queue);
+    const { url } = await ctx.startGateway({ externalTasks: [{ name: 'py.describe', queue }] });
+
+    const add = await http<Task>(`${url}/api/v1/tasks/demo.add?wait=60`, { json: { args: [2, 3], options: { queue } } });
+    assert.equal(add.status, 200, JSON.stringify(add.body));
+    assert.equal(add.body.state, 'SUCCESS');
+    assert.equal(add.body.result, 5);
+    // Recorded before the waiter was answered: the store already has it.
+    const stored = await ctx.store.get(add.body.id);
+    assert.equal(stored?.state, 'SUCCESS');
+    assert.equal(stored?.result, 5);
+    assert.equal(stored?.name, 'demo.add');
+    assert.equal(stored?.queue, queue);
+    assert.ok(stored?.finishedAt, 'finishedAt recorded');
+
+    const echo = await http<Task>(`${url}/api/v1/tasks/demo.echo?wait=60`, {
+      json: { args: UNICODE_ARGS, kwargs: UNICODE_KWARGS, options: { queue, expires: 300, priority: 3 } },
+    });
+    assert.equal(echo.status, 200, JSON.stringify(echo.body));
+    assert.deepEqual(echo.body.result, { args: UNICODE_ARGS, kwargs: UNICODE_KWARGS });
+
+    const fail = await http<Task>(`${url}/api/v1/tasks/demo.fail?wait=60`, { json: { args: ['kaputt ✗'], options: { queue } } });
+    assert.equal(fail.status, 200);
+    assert.equal(fail.body.state, 'FAILURE');
+    assert.deepEqual(fail.body.error, { type: 'ValueError', message: 'kaputt ✗' });
+    assert.deepEqual((await ctx.store.get(fail.body.id))?.error, { type: 'ValueError', message: 'kaputt ✗' });
+
+    // A task only Python implements, submitted without waiting: the gateway still asks for the
+    // reply and records the result, so GET shows it.
+    const described = await http<Task>(`${url}/api/v1/tasks/py.describe`, { json: { args: [1, 'two'], kwargs: { three: [3] } } });
+    assert.equal(described.status, 202);
+    assert.equal(described.body.queue, queue);
+    const done = await waitFor('py.describe to be recorded', async () => {
+      const r = await http<Task>(`${url}/api/v1/tasks/${described.body.id}`);
+      return r.body.state === 'SUCCESS' ? r.body : undefined;
+    }, { timeoutMs: 60_000 });
+    assert.deepEqual(done.result, { runtime: 'python', args: [1, 'two'], kwargs: { three: [3] } });
+  });
+
+  it('carries a payload just under the gateway body limit to a Python worker and back', async () => {
+    const queue = ctx.queue('pyworkerbig');
+    await startPythonWorker(ctx, queue);
+    const maxBodyBytes = 1024 * 1024;
+    const { url } = await ctx.startGateway({ maxBodyBytes });
+    const envelope = JSON.stringify({ args: [''], options: { queue } });
+    const big = 'x'.repeat(maxBodyBytes - Buffer.byteLength(envelope) - 16);
+    const body = JSON.stringify({ args: [big], options: { queue } });
+    assert.ok(Buffer.byteLength(body) < maxBodyBytes && Buffer.byteLength(body) > maxBodyBytes - 64);
+    const res = await http<Task>(`${url}/api/v1/tasks/demo.echo?wait=60`, { body, headers: { 'content-type': 'application/json' } });
+    assert.equal(res.status, 200, JSON.stringify(res.body).slice(0, 300));
+    assert.equal((res.body.result as { args: string[] }).args[0], big);
+    assert.equal(((await ctx.store.get(res.body.id))?.result as { args: string[] }).args[0]?.length, big.length);
+  });
+});
