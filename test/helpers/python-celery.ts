@@ -34,11 +34,16 @@ export interface PythonCall {
   timeout?: number;
   /** Seconds from now. */
   expires?: number;
+  priority?: number;
+  /** Declare the queue with these arguments (as `Queue(..., queue_arguments=...)`). */
+  queue_arguments?: Record<string, unknown>;
+  /** false: send only, do not wait for the result. @default true */
+  wait?: boolean;
 }
 
 export type PythonOutcome =
   | { ok: true; id: string; state: string; result: unknown }
-  | { ok: false; id: string; state: string; exc_type: string; exc_module: string; exc_args: string[]; message: string };
+  | { ok: false; id: string | null; state: string; exc_type: string; exc_module: string; exc_args: string[]; message: string };
 
 /** Sends `calls` one after the other from a Python Celery client; resolves with each outcome. */
 export function runPythonClient(calls: PythonCall[], timeoutMs = 120_000): Promise<PythonOutcome[]> {

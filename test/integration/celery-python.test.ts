@@ -5,7 +5,8 @@
  */
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
+import amqp, { type GetMessage } from 'amqplib';
+import { TEST_AMQP_URL, TestContext, http, waitFor, type Task } from '../helpers/harness.js';
 import { runPythonClient, startPythonWorker, type PythonOutcome } from '../helpers/python-celery.js';
 
 const UNICODE_ARGS = ['héllo wörld', '日本語', '🚀 emoji', { nested: [1, { deeper: [true, null, 'ç', 1.5] }] }];
@@ -62,7 +63,7 @@ describe('Python Celery client → Celerity worker', () => {
     assert.equal(f.exc_type, 'PermanentError');
     assert.equal(f.message, 'boom ünïcode');
     assert.deepEqual(f.exc_args, ['boom ünïcode']);
-    assert.deepEqual((await ctx.store.get(f.id))?.error, { type: 'PermanentError', message: 'boom ünïcode' });
+    assert.deepEqual((await ctx.store.get(f.id ?? ''))?.error, { type: 'PermanentError', message: 'boom ünïcode' });
 
     const t = failed(typeError);
     assert.equal(t.exc_type, 'InvalidArgumentsError');
@@ -174,5 +175,114 @@ describe('Celerity gateway → Python Celery worker', () => {
     assert.equal(res.status, 200, JSON.stringify(res.body).slice(0, 300));
     assert.equal((res.body.result as { args: string[] }).args[0], big);
     assert.equal(((await ctx.store.get(res.body.id))?.result as { args: string[] }).args[0]?.length, big.length);
+  });
+});
+
+/** Takes every message off `queue` (for inspection; the queue is the test's own). */
+async function drain(queue: string): Promise<GetMessage[]> {
+  const connection = await amqp.connect(TEST_AMQP_URL);
+  try {
+    const channel = await connection.createChannel();
+    const messages: GetMessage[] = [];
+    for (;;) {
+      const message = await channel.get(queue, { noAck: true });
+      if (message === false) return messages;
+      messages.push(message);
+    }
+  } finally {
+    await connection.close();
+  }
+}
+
+describe('Celery protocol v2 on the wire, compared with Python Celery', () => {
+  let ctx: TestContext;
+  beforeEach(async () => {
+    ctx = await TestContext.create();
+  });
+  afterEach(async () => {
+    await ctx.cleanup();
+  });
+
+  it('the gateway publishes the same properties, headers and body as Celery 5 (expires, priority included)', async () => {
+    const queue = ctx.queue('wire');
+    const { url } = await ctx.startGateway();
+    const ours = await http<Task>(`${url}/api/v1/tasks/demo.echo`, {
+      json: { args: [1, 'ü'], kwargs: { k: [true] }, options: { queue, expires: 120, priority: 7 } },
+    });
+    assert.equal(ours.status, 202, JSON.stringify(ours.body));
+    await waitFor('the gateway message', async () => (await ctx.queueDepth(queue)).messages === 1);
+    const [theirs] = await runPythonClient([{ task: 'demo.echo', args: [1, 'ü'], kwargs: { k: [true] }, queue, expires: 120, priority: 7, wait: false }]);
+    const pythonId = ok(theirs).id;
+    await waitFor('both messages', async () => (await ctx.queueDepth(queue)).messages === 2);
+    const messages = await drain(queue);
+    const byId = new Map(messages.map((m) => [String(m.properties.correlationId), m]));
+    const celerity = byId.get(ours.body.id);
+    const celery = byId.get(pythonId);
+    assert.ok(celerity && celery, 'both messages found by correlation_id');
+
+    const headerNames = (m: GetMessage): string[] => Object.keys(m.properties.headers ?? {}).sort();
+    assert.deepEqual(headerNames(celerity), headerNames(celery));
+    for (const m of [celerity, celery]) {
+      const h = m.properties.headers as Record<string, unknown>;
+      const p = m.properties;
+      assert.equal(h.lang, 'py');
+      assert.equal(h.task, 'demo.echo');
+      assert.equal(h.id, p.correlationId);
+      assert.equal(h.root_id, p.correlationId);
+      assert.equal(h.parent_id, null);
+      assert.equal(h.group, null);
+      assert.equal(h.retries, 0);
+      assert.equal(h.eta, null);
+      assert.deepEqual(h.timelimit, [null, null]);
+      assert.equal(h.ignore_result, false);
+      assert.equal(typeof h.argsrepr, 'string');
+      assert.equal(typeof h.kwargsrepr, 'string');
+      assert.match(String(h.origin), /@/);
+      // expires: an ISO date about two minutes ahead, and the matching per-message TTL in ms.
+      const expiresIn = Date.parse(String(h.expires)) - Date.now();
+      assert.ok(expiresIn > 60_000 && expiresIn <= 120_000, `expires header ${String(h.expires)}`);
+      const ttl = Number(p.expiration);
+      assert.ok(ttl > 60_000 && ttl <= 120_000, `expiration ${String(p.expiration)}`);
+      assert.equal(p.priority, 7);
+      assert.equal(p.contentType, 'application/json');
+      assert.equal(p.contentEncoding, 'utf-8');
+      assert.equal(p.deliveryMode, 2);
+      assert.deepEqual(JSON.parse(m.content.toString('utf8')), [[1, 'ü'], { k: [true] }, { callbacks: null, errbacks: null, chain: null, chord: null }]);
+    }
+    // Published to the default exchange with the queue as routing key, as kombu does for a direct queue.
+    assert.equal(celerity.fields.exchange, celery.fields.exchange);
+    assert.equal(celerity.fields.routingKey, celery.fields.routingKey);
+  });
+
+  it('refuses expires in the past and priorities outside 0..255 with 400, accepts an ISO date', async () => {
+    const queue = ctx.queue('opts');
+    const { url } = await ctx.startGateway();
+    for (const options of [{ expires: -5 }, { expires: 0 }, { expires: '2001-01-01T00:00:00Z' }, { expires: '2999-01-01T00:00:00' }, { expires: 'soon' }, { priority: 256 }, { priority: 1.5 }, { priority: -1 }]) {
+      const res = await http<{ error: { code: string; message: string } }>(`${url}/api/v1/tasks/demo.add`, { json: { args: [1, 2], options: { queue, ...options } } });
+      assert.equal(res.status, 400, `${JSON.stringify(options)} → ${res.status}`);
+      assert.match(res.body.error.code, /^INVALID_REQUEST$/, JSON.stringify(res.body));
+    }
+    const at = new Date(Date.now() + 3_600_000).toISOString();
+    const accepted = await http<Task>(`${url}/api/v1/tasks/demo.add`, { json: { args: [1, 2], options: { queue, expires: at, priority: 0 } } });
+    assert.equal(accepted.status, 202);
+    await waitFor('the message', async () => (await ctx.queueDepth(queue)).messages === 1);
+    const [message] = await drain(queue);
+    assert.equal(message?.properties.headers?.expires, at);
+    assert.equal(message?.properties.priority, 0);
+    assert.deepEqual((await ctx.queueDepth(queue)).messages, 0, 'nothing else published for the refused submits');
+  });
+
+  it('queue declarations: Celery’s default declaration is equivalent to ours; a quorum declaration is refused with a clear error', async () => {
+    const queue = ctx.queue('decl');
+    await ctx.startWorker({ queues: [queue] });
+    // Celery declares Queue(q, Exchange(q, 'direct'), routing_key=q), durable: equivalent.
+    const [plain] = await runPythonClient([{ task: 'demo.add', args: [1, 1], queue }]);
+    assert.equal(ok(plain).result, 2);
+    // A separate client: kombu remembers what it declared for the life of a connection.
+    const [quorum] = await runPythonClient([{ task: 'demo.add', args: [1, 1], queue, queue_arguments: { 'x-queue-type': 'quorum' } }]);
+    // The classic trap, shown by the real client: inequivalent arguments → PRECONDITION_FAILED.
+    const refused = failed(quorum);
+    assert.equal(refused.state, 'NOT_SENT');
+    assert.match(refused.message, /PRECONDITION_FAILED/);
   });
 });
