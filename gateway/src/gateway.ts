@@ -29,7 +29,7 @@ import { Submitter } from './submit.js';
 import { TaskWaiters } from './waiters.js';
 
 export interface GatewayOptions {
-  config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS'> & Partial<Pick<GatewayConfig, 'externalTasks'>>;
+  config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS' | 'externalTasks'>;
   logger: Logger;
   /** Database schema; tests use one each. @default 'celerity' */
   schema?: string;

@@ -49,8 +49,8 @@ export interface GatewayConfig extends CommonConfig {
   /** Longest `?wait=` accepted, in seconds. @default 300 */
   maxWaitS: number;
   authDisabled: boolean;
-  /** Tasks run by Python Celery workers (`GATEWAY_EXTERNAL_TASKS`, see docs/celery.md). @default [] */
-  externalTasks: ExternalTaskConfig[];
+  /** Tasks run by Python Celery workers (`GATEWAY_EXTERNAL_TASKS`, see docs/celery.md); absent = none. */
+  externalTasks?: ExternalTaskConfig[];
 }
 
 export interface ExternalTaskConfig {
@@ -196,6 +196,7 @@ export function loadCommonConfig(env: Env): CommonConfig {
 }
 
 export function loadGatewayConfig(env: Env): GatewayConfig {
+  const externalTasks = parseExternalTasks('GATEWAY_EXTERNAL_TASKS', read(env, 'GATEWAY_EXTERNAL_TASKS'));
   const port = read(env, 'GATEWAY_PORT');
   const host = read(env, 'GATEWAY_HOST') ?? DEFAULTS.gatewayHost;
   const maxWait = read(env, 'GATEWAY_MAX_WAIT_SECONDS');
@@ -215,7 +216,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     maxBodyBytes: parseSize('GATEWAY_MAX_BODY', read(env, 'GATEWAY_MAX_BODY') ?? DEFAULTS.maxBody),
     maxWaitS: maxWait === undefined ? DEFAULTS.maxWaitS : parseInteger('GATEWAY_MAX_WAIT_SECONDS', maxWait, 1, 3600),
     authDisabled,
-    externalTasks: parseExternalTasks('GATEWAY_EXTERNAL_TASKS', read(env, 'GATEWAY_EXTERNAL_TASKS')),
+    ...(externalTasks.length > 0 ? { externalTasks } : {}),
   };
 }
 
