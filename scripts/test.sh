@@ -22,6 +22,9 @@ ensure_deps
 echo "== services"
 bash scripts/services.sh up
 
+echo "== python celery (interoperability tests)"
+bash scripts/ensure-celery.sh
+
 echo "== build"
 npm run build --silent
 
