@@ -92,6 +92,16 @@ describe('Python Celery client → Celerity worker', () => {
     const [fresh] = await runPythonClient([{ task: 'demo.add', args: [20, 22], queue, expires: 120 }]);
     assert.equal(ok(fresh).result, 42);
 
+    // Already expired: Celery sends expiration 0, which RabbitMQ delivers only to a consumer ready
+    // for it (ours is idle). The worker revokes it; Python raises Celery's own TaskRevokedError.
+    const [stale] = await runPythonClient([{ task: 'demo.add', args: [1, 1], queue, expires: -30, timeout: 30 }]);
+    const revoked = failed(stale);
+    assert.equal(revoked.state, 'REVOKED');
+    assert.equal(revoked.exc_type, 'TaskRevokedError');
+    assert.equal(revoked.exc_module, 'celery.exceptions');
+    assert.equal(revoked.message, 'expired');
+    assert.equal((await ctx.store.get(revoked.id ?? ''))?.state, 'REVOKED');
+
     // A producer that sets no TTL (or a message prefetched too long): the worker must not run it.
     const id = `expired-${ctx.suffix}`;
     await ctx.publishRaw(queue, Buffer.from(JSON.stringify([[1, 2], {}, { callbacks: null, errbacks: null, chain: null, chord: null }])), {

@@ -16,6 +16,7 @@ import {
   externalTask,
   isExpired,
   newTaskMessage,
+  loadGatewayConfig,
   parseExternalTasks,
   toCeleryException,
   type TaskOutcome,
@@ -134,6 +135,12 @@ describe('celery: external tasks', () => {
       { name: 'reports.build', queue: 'reports' },
       { name: 'py.x', queue: 'q.a:b' },
     ]);
+  });
+
+  it('loadGatewayConfig reads GATEWAY_EXTERNAL_TASKS (and leaves the field out when unset)', () => {
+    assert.deepEqual(loadGatewayConfig({ GATEWAY_EXTERNAL_TASKS: 'r.b@reports' }).externalTasks, [{ name: 'r.b', queue: 'reports' }]);
+    assert.equal('externalTasks' in loadGatewayConfig({}), false);
+    assert.throws(() => loadGatewayConfig({ GATEWAY_EXTERNAL_TASKS: 'nope' }), /GATEWAY_EXTERNAL_TASKS must list name@queue pairs/);
   });
 
   for (const value of ['reports.build', '@q', 'x@', 'x@amq.gen', 'a b@q', 'x@q,x@r']) {
