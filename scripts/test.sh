@@ -25,6 +25,9 @@ bash scripts/services.sh up
 echo "== browser and promtool"
 bash scripts/ensure-chromium.sh
 
+echo "== python celery (interoperability tests)"
+bash scripts/ensure-celery.sh
+
 echo "== build"
 npm run build --silent
 

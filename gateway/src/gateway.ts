@@ -20,6 +20,7 @@ import {
   catalogue as defaultCatalogue,
   createPool,
   createRegistry,
+  externalTask,
   type Catalogue,
   type GatewayConfig,
   type Logger,
@@ -30,11 +31,12 @@ import { QueueStats } from './queue-stats.js';
 import { QueueLimits } from './backpressure.js';
 import { WorkerMonitor } from './worker-monitor.js';
 import { ReplyListener } from './replies.js';
+import { ReplyRecorder } from './reply-recorder.js';
 import { Submitter } from './submit.js';
 import { TaskWaiters } from './waiters.js';
 
 export interface GatewayOptions {
-  config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS'> &
+  config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS' | 'externalTasks'> &
     Partial<Pick<GatewayConfig, 'idempotencyWindowHours' | 'queueMaxLength'>> &
     Partial<Pick<GatewayConfig, 'amqpTls' | 'authMode' | 'corsOrigins' | 'rateLimitPerMinute' | 'metricsToken' | 'maxArgsBytes'>>;
   logger: Logger;
@@ -81,7 +83,9 @@ export class Gateway {
 
   static async create(options: GatewayOptions): Promise<Gateway> {
     const { config, logger } = options;
-    const catalogue = options.catalogue ?? defaultCatalogue;
+    // Tasks Python Celery workers run (GATEWAY_EXTERNAL_TASKS) join the catalogue: a name both
+    // declare is refused at start-up by the Catalogue.
+    const catalogue = (options.catalogue ?? defaultCatalogue).with((config.externalTasks ?? []).map((t) => externalTask(t.name, t.queue)));
     const pool = createPool({ url: config.databaseUrl, schema: options.schema, logger, applicationName: 'celerity-gateway', max: 10 });
     let broker: Broker | undefined;
     try {
@@ -109,7 +113,11 @@ export class Gateway {
         await delayQueues.redeclareAll(connection);
       });
       const publisher = await Publisher.create(broker, { logger });
-      const replies = await ReplyListener.create(broker, { logger, onOutcome: (outcome) => waiters.resolveReply(outcome) });
+      const replyRecorder = new ReplyRecorder({ store, logger });
+      const replies = await ReplyListener.create(broker, {
+        logger,
+        onOutcome: (outcome) => replyRecorder.onReply(outcome, (final) => waiters.resolveReply(final)),
+      });
       const metrics = new GatewayMetrics(createRegistry('gateway', options.processMetrics ?? true));
       const monitor = await WorkerMonitor.create(connectedBroker, { logger, metrics });
       const queueStats = await QueueStats.create(connectedBroker, {
@@ -131,6 +139,7 @@ export class Gateway {
         replyTo: () => replies.replyTo,
         limits: new QueueLimits(config.queueMaxLength ?? { default: 0, perQueue: {} }, queueStats),
         ...(config.maxArgsBytes !== undefined ? { maxArgsBytes: config.maxArgsBytes } : {}),
+        replyRecorder,
       });
       // The app asks the gateway for its state, and the gateway is built from the app.
       const self: { gateway?: Gateway } = {};

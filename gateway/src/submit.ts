@@ -32,10 +32,9 @@ import {
   type TaskStore,
 } from '../../shared/src/index.js';
 import type { QueueLimits } from './backpressure.js';
+import { celeryOptionsSchema, resolveCeleryOptions, type CeleryOptions } from './celery-options.js';
 import type { GatewayMetrics } from './metrics.js';
-
-/** Options that are part of the API but not implemented yet: refused, never ignored. */
-const NOT_YET_SUPPORTED = ['expires', 'priority'] as const;
+import type { ReplyRecorder } from './reply-recorder.js';
 
 /** Longest `countdown`, and furthest `eta`, accepted: 30 days, in seconds. */
 const MAX_DELAY_S = 30 * 24 * 3600;
@@ -53,7 +52,7 @@ const optionsSchema = z
     /** Hard and soft time limits in seconds (Celery's time_limit / soft_time_limit). */
     timeLimit: z.number().positive().max(MAX_TIME_LIMIT_S).optional(),
     softTimeLimit: z.number().positive().max(MAX_TIME_LIMIT_S).optional(),
-    ...Object.fromEntries(NOT_YET_SUPPORTED.map((name) => [name, z.unknown().optional()])),
+    ...celeryOptionsSchema,
   })
   .strict();
 
@@ -83,6 +82,10 @@ export interface Submission {
   republish?: boolean;
   /** The API key that submits it (recorded on the task); null or absent without auth. */
   owner?: string | null;
+  /** `expires` (ISO date) and `priority`, as they go into the task message. */
+  celery?: CeleryOptions;
+  /** Implemented outside Celerity (catalogue `external`): always asks for a reply. */
+  external?: boolean;
 }
 
 export interface SubmitterDeps {
@@ -101,6 +104,8 @@ export interface SubmitterDeps {
   limits?: QueueLimits;
   /** Largest args + kwargs of one task, as JSON bytes (413 ARGUMENTS_TOO_LARGE). @default no limit */
   maxArgsBytes?: number;
+  /** Records the results of tasks that no Celerity worker records (Python Celery workers). */
+  replyRecorder?: ReplyRecorder;
 }
 
 export class Submitter {
@@ -115,11 +120,7 @@ export class Submitter {
       throw new CelerityError('INVALID_REQUEST', `Invalid request body: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
     }
     const options = parsed.data.options ?? {};
-    for (const option of NOT_YET_SUPPORTED) {
-      if ((options as Record<string, unknown>)[option] !== undefined) {
-        throw new CelerityError('OPTION_NOT_SUPPORTED', `The option "${option}" is not supported yet; remove it from options`);
-      }
-    }
+    const celery = resolveCeleryOptions(options);
     const queue = options.queue ?? task.queue;
     if (!isValidQueueName(queue)) {
       throw new CelerityError('INVALID_QUEUE', `Invalid queue name "${queue}": ${QUEUE_NAME_RULE}`);
@@ -157,6 +158,8 @@ export class Submitter {
       ...(options.maxRetries !== undefined ? { maxRetries: options.maxRetries } : {}),
       ...(options.timeLimit !== undefined ? { timeLimitS: options.timeLimit } : {}),
       ...(options.softTimeLimit !== undefined ? { softTimeLimitS: options.softTimeLimit } : {}),
+      ...(celery ? { celery } : {}),
+      ...(task.external ? { external: true } : {}),
     };
   }
 
@@ -173,8 +176,18 @@ export class Submitter {
         throw new CelerityError('QUEUE_UNAVAILABLE', `Could not declare queue "${submission.queue}"`, { cause: err, retryAfterS: 5 });
       }
     }
-    const replyTo = options.wantReply ? this.deps.replyTo() : undefined;
-    const task = newTaskMessage({ id: submission.id, name: submission.name, args: submission.args, kwargs: submission.kwargs, replyTo: replyTo ?? null });
+    // A task run elsewhere (a Python Celery worker) records nothing itself: its reply is the only
+    // way its result reaches the store, so ask for one even when nobody waits.
+    const replyTo = options.wantReply || submission.external ? this.deps.replyTo() : undefined;
+    if (replyTo) this.deps.replyRecorder?.expect(submission);
+    const task = newTaskMessage({
+      id: submission.id,
+      name: submission.name,
+      args: submission.args,
+      kwargs: submission.kwargs,
+      replyTo: replyTo ?? null,
+      ...submission.celery,
+    });
     if (submission.eta) task.eta = submission.eta.toISOString();
     if (submission.timeLimitS !== undefined || submission.softTimeLimitS !== undefined) {
       task.timelimit = [submission.timeLimitS ?? null, submission.softTimeLimitS ?? null];
@@ -230,6 +243,7 @@ export class Submitter {
         queues.forget(submission.queue);
         if (delayQueue) this.deps.delayQueues.forget(delayQueue);
       }
+      if (replyTo) this.deps.replyRecorder?.forget(submission.id);
       // Nothing was promised to the caller (it gets 503 and may submit again), so the
       // PENDING row must not suggest otherwise.
       logger.warn('publish failed', { taskId: submission.id, task: submission.name, queue: submission.queue, err });

@@ -27,6 +27,20 @@ export interface TaskDefinition {
   timeLimitS?: number;
   /** Soft time limit in seconds: past it the task's AbortSignal fires. @default none */
   softTimeLimitS?: number;
+  /**
+   * Implemented outside Celerity, e.g. by Python Celery workers consuming `queue`: the gateway
+   * validates and routes it, always asks for a reply, and records the result that reply
+   * carries; Celerity workers do not run it. See docs/celery.md. @default false
+   */
+  external?: boolean;
+}
+
+/**
+ * A task that Python Celery workers (or any Celery-protocol worker) implement: any args and
+ * kwargs, routed to `queue`. Add it to the gateway's catalogue so the gateway accepts the name.
+ */
+export function externalTask(name: string, queue: string, description = `Runs on a Celery worker consuming "${queue}".`): TaskDefinition {
+  return { name, queue, args: z.array(z.unknown()), kwargs: z.record(z.string(), z.unknown()), cpu: false, description, external: true };
 }
 
 /** The retry policy of a task: its own settings over the defaults. */
@@ -117,6 +131,11 @@ export class Catalogue {
   /** The queues the catalogue's tasks go to by default: what a worker consumes without `--queues`. */
   defaultQueues(): string[] {
     return [...new Set([...this.#byName.values()].map((t) => t.queue))];
+  }
+
+  /** This catalogue plus `tasks` (e.g. external tasks from configuration). */
+  with(tasks: readonly TaskDefinition[]): Catalogue {
+    return new Catalogue([...this.#byName.values(), ...tasks]);
   }
 }
 

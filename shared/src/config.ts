@@ -95,12 +95,38 @@ export interface GatewayConfig extends CommonConfig {
   idempotencyWindowHours: number;
   /** Waiting messages a queue may hold before submits to it get 503 QUEUE_FULL; 0 = no limit. */
   queueMaxLength: QueueMaxLength;
+  /** Tasks run by Python Celery workers (`GATEWAY_EXTERNAL_TASKS`, see docs/celery.md); absent = none. */
+  externalTasks?: ExternalTaskConfig[];
 }
 
 /** QUEUE_MAX_LENGTH: a default for every queue plus per-queue values; 0 means no limit. */
 export interface QueueMaxLength {
   default: number;
   perQueue: Readonly<Record<string, number>>;
+}
+
+export interface ExternalTaskConfig {
+  name: string;
+  queue: string;
+}
+
+const TASK_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,199}$/;
+
+/** Parses `name@queue,name@queue`: tasks implemented outside Celerity and their queues. */
+export function parseExternalTasks(variable: string, value: string | undefined): ExternalTaskConfig[] {
+  if (value === undefined) return [];
+  const tasks: ExternalTaskConfig[] = [];
+  for (const item of value.split(',').map((t) => t.trim()).filter((t) => t !== '')) {
+    const at = item.lastIndexOf('@');
+    const name = at < 0 ? '' : item.slice(0, at);
+    const queue = at < 0 ? '' : item.slice(at + 1);
+    if (!TASK_NAME.test(name) || !isValidQueueName(queue)) {
+      throw new ConfigError(variable, `must list name@queue pairs such as reports.build@reports (task names: letters, digits, _ . : -; queues: ${QUEUE_NAME_RULE}), got "${item}"`);
+    }
+    if (tasks.some((t) => t.name === name)) throw new ConfigError(variable, `names the task "${name}" twice`);
+    tasks.push({ name, queue });
+  }
+  return tasks;
 }
 
 export interface WorkerConfig extends CommonConfig {
@@ -325,6 +351,7 @@ export function loadCommonConfig(env: Env): CommonConfig {
 }
 
 export function loadGatewayConfig(env: Env): GatewayConfig {
+  const externalTasks = parseExternalTasks('GATEWAY_EXTERNAL_TASKS', read(env, 'GATEWAY_EXTERNAL_TASKS'));
   const port = read(env, 'GATEWAY_PORT');
   const host = read(env, 'GATEWAY_HOST') ?? DEFAULTS.gatewayHost;
   const maxWait = read(env, 'GATEWAY_MAX_WAIT_SECONDS');
@@ -360,6 +387,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     rateLimitPerMinute: rate === undefined ? DEFAULTS.rateLimitPerMinute : parseInteger('RATE_LIMIT_PER_MINUTE', rate, 1, 10_000_000),
     ...(metricsToken !== undefined ? { metricsToken } : {}),
     maxArgsBytes: parseSize('GATEWAY_MAX_ARGS', read(env, 'GATEWAY_MAX_ARGS') ?? DEFAULTS.maxArgs),
+    ...(externalTasks.length > 0 ? { externalTasks } : {}),
   };
 }
 

@@ -86,6 +86,7 @@ export class TestContext {
   readonly #gateways: Gateway[] = [];
   readonly #workers: Worker[] = [];
   readonly #processes: ChildProcess[] = [];
+  readonly #deferred: (() => Promise<void>)[] = [];
 
   private constructor(logger: Logger) {
     this.logger = logger;
@@ -106,6 +107,11 @@ export class TestContext {
     return queue;
   }
 
+  /** Runs `fn` at cleanup, before gateways and workers stop (last deferred first). */
+  defer(fn: () => Promise<void>): void {
+    this.#deferred.push(fn);
+  }
+
   async startGateway(
     options: {
       logger?: Logger;
@@ -114,6 +120,7 @@ export class TestContext {
       queueStatsIntervalMs?: number;
       config?: Partial<GatewayOptions['config']>;
       queueMaxLength?: QueueMaxLength;
+      externalTasks?: { name: string; queue: string }[];
     } = {},
   ): Promise<GatewayHandle> {
     const gateway = await Gateway.create({
@@ -124,6 +131,7 @@ export class TestContext {
         maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
         maxWaitS: 60,
         ...(options.queueMaxLength ? { queueMaxLength: options.queueMaxLength } : {}),
+        externalTasks: options.externalTasks ?? [],
         ...options.config,
       },
       logger: options.logger ?? this.logger,
@@ -246,6 +254,7 @@ export class TestContext {
 
   async cleanup(): Promise<void> {
     const errors: unknown[] = [];
+    for (const fn of this.#deferred.reverse()) await fn().catch((err: unknown) => errors.push(err));
     for (const gateway of this.#gateways) await gateway.close().catch((err: unknown) => errors.push(err));
     for (const worker of this.#workers) await worker.stop(1_000).catch((err: unknown) => errors.push(err));
     for (const child of this.#processes) {

@@ -22,6 +22,7 @@ import {
   delayQueueName,
   encodeResultBody,
   formatIssues,
+  isExpired,
   isFinalState,
   isPermanentError,
   isRetryable,
@@ -143,6 +144,18 @@ export class TaskRunner {
     const metricTask = known ? message.name : '(unknown)';
     this.#deps.hooks?.received(taskInfo(message, delivery.queue));
 
+    // Celery's worker does the same with a task past its `expires` (even one not due yet):
+    // REVOKED, not run, acked.
+    if (isExpired(message)) {
+      log.info('task expired before it could run: recorded as REVOKED', { expires: message.expires });
+      return this.#finish(delivery, message, this.#base(delivery, message, message.retries + 1, 1), reply, {
+        outcome: 'rejected',
+        metricTask,
+        state: 'REVOKED',
+        error: { type: 'TaskRevokedError', message: 'expired' },
+      });
+    }
+
     // Not due yet (countdown/eta, or a retry that came round early): back into the delay
     // queues rather than held unacked here, where consumer_timeout would cancel it.
     const eta = parseEta(message.eta);
@@ -188,6 +201,8 @@ export class TaskRunner {
       }
     }
     const base = this.#base(delivery, message, attempts, deliveries);
+
+    if (message.workflow) log.warn('callbacks, errbacks, chains and chords are not supported: ignored', { workflow: message.workflow });
 
     const definition = catalogue.get(message.name);
     const implementation = implementations.get(message.name);
@@ -341,10 +356,10 @@ export class TaskRunner {
     message: TaskMessage,
     base: TaskWrite,
     reply: ReplySender,
-    end: { outcome: Outcome; metricTask: string; result?: unknown; error?: { type: string; message: string }; deadReason?: DeadReason },
+    end: { outcome: Outcome; metricTask: string; result?: unknown; error?: { type: string; message: string }; deadReason?: DeadReason; state?: 'REVOKED' },
   ): Promise<Disposition> {
     const finishedAt = new Date();
-    const state = end.outcome === 'success' ? 'SUCCESS' : 'FAILURE';
+    const state = end.state ?? (end.outcome === 'success' ? 'SUCCESS' : 'FAILURE');
     await this.#recordFinal({ ...base, state, result: end.result ?? null, error: end.error ?? null, finishedAt });
     if (state === 'FAILURE' && end.deadReason) await this.#deadLetter(delivery, end.deadReason, end.error ?? null, message.id);
     this.#deps.metrics.tasks.inc({ task: end.metricTask, queue: base.queue, outcome: end.outcome });

@@ -6,7 +6,10 @@
  * delivery mode 2; headers `lang`, `task`, `id`, `root_id`, `parent_id`, `group`, `retries`,
  * `eta`, `expires`, `timelimit` = [hard, soft] (Celery's code; its protocol doc has them the
  * other way round), `argsrepr`, `kwargsrepr`, `origin`, `ignore_result`; body
- * `[args, kwargs, {callbacks, errbacks, chain, chord}]`.
+ * `[args, kwargs, {callbacks, errbacks, chain, chord}]`. When `expires` is set, the message also
+ * carries the AMQP `expiration` property (a per-message TTL in milliseconds, as kombu writes it),
+ * so the broker drops it once it is due; a worker that still receives an expired task marks it
+ * REVOKED without running it, as Celery's worker does.
  */
 import { hostname } from 'node:os';
 import type { Options } from 'amqplib';
@@ -34,6 +37,11 @@ export interface TaskMessage {
   ignoreResult: boolean;
   origin: string | null;
   priority: number | null;
+  /**
+   * Parts of the body's embed (`callbacks`, `errbacks`, `chain`, `chord`) that a sender filled
+   * in; Celerity does not run workflows, so a worker warns about them. Absent when all are null.
+   */
+  workflow?: string[];
 }
 
 export interface NewTask {
@@ -42,6 +50,10 @@ export interface NewTask {
   args: unknown[];
   kwargs: Record<string, unknown>;
   replyTo?: string | null;
+  /** ISO 8601 date after which the task must not run (Celery's `expires`). */
+  expires?: string | null;
+  /** AMQP priority 0..255; only queues declared with `x-max-priority` honour it. */
+  priority?: number | null;
 }
 
 export function newTaskMessage(task: NewTask): TaskMessage {
@@ -55,12 +67,12 @@ export function newTaskMessage(task: NewTask): TaskMessage {
     parentId: null,
     group: null,
     eta: null,
-    expires: null,
+    expires: task.expires ?? null,
     timelimit: [null, null],
     replyTo: task.replyTo ?? null,
     ignoreResult: false,
     origin: defaultOrigin(),
-    priority: null,
+    priority: task.priority ?? null,
   };
 }
 
@@ -83,6 +95,24 @@ function repr(value: unknown): string {
 export interface EncodedMessage {
   content: Buffer;
   options: Options.Publish;
+}
+
+/**
+ * The AMQP `expiration` property for an `expires` date: milliseconds from `now`, as a decimal
+ * string (kombu's `str(int(seconds * 1000))`), 0 when the date has passed (Celery does the same:
+ * RabbitMQ then drops the message unless a consumer takes it at once).
+ */
+export function expirationFor(expires: string, now = Date.now()): string | undefined {
+  const at = Date.parse(expires);
+  if (Number.isNaN(at)) return undefined;
+  return String(Math.max(0, Math.floor(at - now)));
+}
+
+/** Whether a task's `expires` date has passed; a task without one never expires. */
+export function isExpired(message: Pick<TaskMessage, 'expires'>, now = Date.now()): boolean {
+  if (message.expires === null) return false;
+  const at = Date.parse(message.expires);
+  return !Number.isNaN(at) && at <= now;
 }
 
 export function encodeTaskMessage(message: TaskMessage): EncodedMessage {
@@ -113,6 +143,10 @@ export function encodeTaskMessage(message: TaskMessage): EncodedMessage {
   };
   if (message.replyTo) options.replyTo = message.replyTo;
   if (message.priority !== null) options.priority = message.priority;
+  if (message.expires !== null) {
+    const expiration = expirationFor(message.expires);
+    if (expiration !== undefined) options.expiration = expiration;
+  }
   return { content: Buffer.from(JSON.stringify(body), 'utf8'), options };
 }
 
@@ -120,7 +154,7 @@ export function encodeTaskMessage(message: TaskMessage): EncodedMessage {
 export class MessageFormatError extends Error {
   override readonly name = 'MessageFormatError';
   constructor(
-    readonly code: 'NOT_JSON' | 'UNSUPPORTED_CONTENT_TYPE' | 'MISSING_HEADERS' | 'BAD_BODY',
+    readonly code: 'NOT_JSON' | 'UNSUPPORTED_CONTENT_TYPE' | 'MISSING_HEADERS' | 'BAD_BODY' | 'BAD_HEADER',
     message: string,
     readonly partial: { id?: string; name?: string } = {},
   ) {
@@ -167,6 +201,13 @@ export function decodeTaskMessage(content: Buffer, properties: IncomingPropertie
     throw new MessageFormatError('BAD_BODY', 'Message body must be [args, kwargs, embed] (Celery protocol v2)', partial);
   }
   const timelimit = Array.isArray(headers.timelimit) ? (headers.timelimit as unknown[]) : [];
+  const expires = stringOrNull(headers.expires);
+  if (expires !== null && Number.isNaN(Date.parse(expires))) {
+    // Celery's worker refuses such a message too (InvalidTaskError): running it could run a
+    // task its sender wanted dropped.
+    throw new MessageFormatError('BAD_HEADER', `The expires header is not an ISO 8601 date: ${JSON.stringify(expires)}`, partial);
+  }
+  const workflow = workflowParts(body[2]);
   return {
     id,
     name,
@@ -177,13 +218,22 @@ export function decodeTaskMessage(content: Buffer, properties: IncomingPropertie
     parentId: stringOrNull(headers.parent_id),
     group: stringOrNull(headers.group),
     eta: stringOrNull(headers.eta),
-    expires: stringOrNull(headers.expires),
+    expires,
     timelimit: [limitOrNull(timelimit[0]), limitOrNull(timelimit[1])],
     replyTo: stringOrNull(properties.replyTo),
     ignoreResult: headers.ignore_result === true,
     origin: stringOrNull(headers.origin),
     priority: typeof properties.priority === 'number' ? properties.priority : null,
+    ...(workflow.length > 0 ? { workflow } : {}),
   };
+}
+
+const WORKFLOW_KEYS = ['callbacks', 'errbacks', 'chain', 'chord'] as const;
+
+function workflowParts(embed: unknown): string[] {
+  if (typeof embed !== 'object' || embed === null) return [];
+  const e = embed as Record<string, unknown>;
+  return WORKFLOW_KEYS.filter((key) => e[key] !== null && e[key] !== undefined && !(Array.isArray(e[key]) && e[key].length === 0));
 }
 
 /** A task's outcome as the `rpc://` backend sends it on `reply_to`. */
@@ -196,6 +246,8 @@ export interface TaskOutcome {
   finishedAt: Date;
   /** Celerity's additions; Celery ignores keys it does not know. */
   worker?: string | null;
+  /** Decoded replies only: a Celerity worker sent it after recording the outcome in the store. */
+  recorded?: boolean;
   retries?: number;
   startedAt?: Date | null;
 }
@@ -207,15 +259,40 @@ export interface CeleryException {
   exc_module: string;
 }
 
+/**
+ * Python's built-in exception classes (all subclasses of `Exception`): a Celery client re-raises
+ * these as themselves when `exc_module` is `builtins`. Any other type name is sent with module
+ * `celerity`, which Python does not have, so Celery re-creates it as a subclass of `Exception`
+ * of that name (celery/backends/base.py, exception_to_python) with the original message.
+ * BaseException-only classes (SystemExit, KeyboardInterrupt) are left out on purpose: raising
+ * them in a client would stop it.
+ */
+const PYTHON_BUILTIN_EXCEPTIONS: ReadonlySet<string> = new Set([
+  'Exception', 'ArithmeticError', 'AssertionError', 'AttributeError', 'ConnectionError', 'EOFError',
+  'FileNotFoundError', 'IndexError', 'KeyError', 'LookupError', 'MemoryError', 'NotImplementedError',
+  'OSError', 'OverflowError', 'PermissionError', 'RecursionError', 'RuntimeError', 'TimeoutError',
+  'TypeError', 'UnicodeError', 'ValueError', 'ZeroDivisionError',
+]);
+
+/** Celery's serialised exception for a Celerity error, re-raisable by a Python client. */
+export function toCeleryException(state: TaskState, error: TaskError | null | undefined): CeleryException {
+  if (state === 'REVOKED') {
+    // Celery's own class, so `AsyncResult.get()` raises celery.exceptions.TaskRevokedError.
+    return { exc_type: 'TaskRevokedError', exc_message: [error?.message ?? 'revoked'], exc_module: 'celery.exceptions' };
+  }
+  const type = error?.type ?? 'Error';
+  return { exc_type: type, exc_message: [error?.message ?? ''], exc_module: PYTHON_BUILTIN_EXCEPTIONS.has(type) ? 'builtins' : 'celerity' };
+}
+
+/**
+ * Written by Celerity workers only, and only after the outcome is in the result store: a
+ * gateway records replies without it (from Python Celery workers) and skips the rest.
+ */
+export const RECORDED_KEY = 'celerity_recorded';
+
 export function encodeResultBody(outcome: TaskOutcome): Buffer {
   const result: unknown =
-    outcome.state === 'FAILURE'
-      ? ({
-          exc_type: outcome.error?.type ?? 'Error',
-          exc_message: [outcome.error?.message ?? ''],
-          exc_module: 'celerity',
-        } satisfies CeleryException)
-      : (outcome.result ?? null);
+    outcome.state === 'FAILURE' || outcome.state === 'REVOKED' ? toCeleryException(outcome.state, outcome.error) : (outcome.result ?? null);
   return Buffer.from(
     JSON.stringify({
       task_id: outcome.id,
@@ -227,6 +304,7 @@ export function encodeResultBody(outcome: TaskOutcome): Buffer {
       worker: outcome.worker ?? null,
       retries: outcome.retries ?? 0,
       date_started: outcome.startedAt ? outcome.startedAt.toISOString() : null,
+      [RECORDED_KEY]: true,
     }),
     'utf8',
   );
@@ -262,8 +340,9 @@ export function decodeResultBody(content: Buffer): TaskOutcome | undefined {
     worker: typeof b.worker === 'string' ? b.worker : null,
     retries: typeof b.retries === 'number' ? b.retries : 0,
     startedAt: parseDate(b.date_started) ?? null,
+    recorded: b[RECORDED_KEY] === true,
   };
-  if (b.status === 'FAILURE' && isCeleryException(b.result)) {
+  if ((b.status === 'FAILURE' || b.status === 'REVOKED') && isCeleryException(b.result)) {
     const message = Array.isArray(b.result.exc_message) ? b.result.exc_message.map(String).join(', ') : String(b.result.exc_message);
     outcome.error = { type: b.result.exc_type, message };
   } else {
