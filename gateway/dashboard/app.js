@@ -350,14 +350,17 @@
 
   async function redrive(queue, ids) {
     const message = $('#dead-message');
+    let done;
     try {
       const body = await api('dead-letters/redrive', { method: 'POST', json: ids ? { queue, ids } : { queue } });
-      message.textContent = 'Re-drove ' + body.redriven + ' task(s).';
+      done = 'Re-drove ' + body.redriven + ' task(s).';
     } catch (err) {
       message.textContent = 'Re-drive failed: ' + err.message;
       return;
     }
     await loadDeadLetters();
+    // The reload rewrites the message: keep what the re-drive did in front of it.
+    message.textContent = done + ' ' + message.textContent;
   }
 
   $('#dead-form').addEventListener('submit', (event) => {

@@ -80,7 +80,9 @@ describe('dashboard login in Chromium (AUTH_MODE=keys)', () => {
     const row = page.locator(`#dead-table tr[data-id="${fail.body.id}"]`);
     await row.waitFor();
     await row.locator('button').click();
-    await waitFor('the re-drive message', async () => /Re-drove 1 task/.test((await page.textContent('#dead-message')) ?? ''), { timeoutMs: 30_000 });
+    await waitFor('the re-drive message', async () => /Re-drove 1 task/.test((await page.textContent('#dead-message')) ?? ''), { timeoutMs: 30_000 }).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}; the page says: ${(await page.textContent('#dead-message')) ?? ''}`);
+    });
     assert.deepEqual(errors, [], 'no errors in the page (nothing blocked by the Content-Security-Policy)');
 
     // The same cookie from a plain client without our Origin cannot change anything.
