@@ -36,6 +36,7 @@ describe('reliability', () => {
     assert.equal(res.status, 200);
     assert.equal(res.body.state, 'SUCCESS');
     assert.equal(res.body.result, 3, 'succeeded on the third attempt');
+    assert.equal(res.body.attempts, 3, 'the ?wait= answer (from the reply) counts the attempts too');
     const stored = await ctx.store.get(res.body.id);
     assert.equal(stored?.retries, 2);
     assert.equal(stored?.attempts, 3);

@@ -341,6 +341,7 @@ export class TaskRunner {
       finishedAt: stored.finishedAt ?? new Date(),
       worker: stored.worker ?? null,
       retries: stored.retries,
+      ...(stored.attempts !== undefined ? { attempts: stored.attempts } : {}),
       startedAt: stored.startedAt ?? null,
     });
     return 'ack';
@@ -372,6 +373,7 @@ export class TaskRunner {
       finishedAt,
       worker: this.#worker,
       retries: message.retries,
+      ...(base.attempts !== undefined ? { attempts: base.attempts } : {}),
       startedAt: base.startedAt ?? null,
     });
     return 'ack';

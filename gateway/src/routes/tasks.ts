@@ -65,6 +65,8 @@ function finishedRecord(submission: Submission, finished: Finished): TaskRecord 
     startedAt: outcome.startedAt ?? null,
     finishedAt: outcome.finishedAt,
     worker: outcome.worker ?? null,
+    // Celery workers don't count attempts; one reply means at least one.
+    attempts: outcome.attempts ?? 1,
   };
 }
 

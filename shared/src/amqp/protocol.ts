@@ -249,6 +249,8 @@ export interface TaskOutcome {
   /** Decoded replies only: a Celerity worker sent it after recording the outcome in the store. */
   recorded?: boolean;
   retries?: number;
+  /** Starts over the task's life (Celerity's workers only). */
+  attempts?: number;
   startedAt?: Date | null;
 }
 
@@ -304,6 +306,7 @@ export function encodeResultBody(outcome: TaskOutcome): Buffer {
       worker: outcome.worker ?? null,
       retries: outcome.retries ?? 0,
       date_started: outcome.startedAt ? outcome.startedAt.toISOString() : null,
+      ...(outcome.attempts !== undefined ? { attempts: outcome.attempts } : {}),
       [RECORDED_KEY]: true,
     }),
     'utf8',
@@ -341,6 +344,7 @@ export function decodeResultBody(content: Buffer): TaskOutcome | undefined {
     retries: typeof b.retries === 'number' ? b.retries : 0,
     startedAt: parseDate(b.date_started) ?? null,
     recorded: b[RECORDED_KEY] === true,
+    ...(typeof b.attempts === 'number' ? { attempts: b.attempts } : {}),
   };
   if ((b.status === 'FAILURE' || b.status === 'REVOKED') && isCeleryException(b.result)) {
     const message = Array.isArray(b.result.exc_message) ? b.result.exc_message.map(String).join(', ') : String(b.result.exc_message);
