@@ -6,10 +6,11 @@ import express, { type RequestHandler } from 'express';
 import { CelerityError, type Logger } from '../../shared/src/index.js';
 import { errorHandler, notFound, sendError } from './http-errors.js';
 import type { GatewayMetrics } from './metrics.js';
+import { batchRoutes, type BatchRoutesDeps } from './routes/batch.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { taskRoutes, type TaskRoutesDeps } from './routes/tasks.js';
 
-export interface AppDeps extends TaskRoutesDeps {
+export interface AppDeps extends TaskRoutesDeps, BatchRoutesDeps {
   logger: Logger;
   readiness: Readiness;
   /** Largest request body, in bytes. */
@@ -54,6 +55,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(healthRoutes(deps.readiness, deps.metrics.registry));
   app.use('/api', requireJson, express.json({ limit: deps.maxBodyBytes, strict: true }));
   app.use(taskRoutes(deps));
+  app.use(batchRoutes(deps));
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;

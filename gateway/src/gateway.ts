@@ -10,6 +10,7 @@ import type pg from 'pg';
 import type express from 'express';
 import {
   Broker,
+  DEFAULTS,
   Publisher,
   TaskQueues,
   TaskStore,
@@ -27,7 +28,7 @@ import { Submitter } from './submit.js';
 import { TaskWaiters } from './waiters.js';
 
 export interface GatewayOptions {
-  config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS'>;
+  config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS'> & Partial<Pick<GatewayConfig, 'maxBatch'>>;
   logger: Logger;
   /** Database schema; tests use one each. @default 'celerity' */
   schema?: string;
@@ -106,6 +107,7 @@ export class Gateway {
         logger,
         maxBodyBytes: config.maxBodyBytes,
         maxWaitS: config.maxWaitS,
+        maxBatch: config.maxBatch ?? DEFAULTS.maxBatch,
         isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
       });

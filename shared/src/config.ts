@@ -20,6 +20,8 @@ export const DEFAULTS = {
   maxBody: '1mb',
   /** Longest `?wait=` a caller may ask for, in seconds. */
   maxWaitS: 300,
+  /** Most tasks in one batch submit (`POST /api/v1/tasks`). */
+  maxBatch: 1000,
   workerConcurrency: 16,
   workerMetricsPort: 9400,
   /** How long a stopping worker lets in-flight tasks finish before requeueing them. */
@@ -48,6 +50,8 @@ export interface GatewayConfig extends CommonConfig {
   maxBodyBytes: number;
   /** Longest `?wait=` accepted, in seconds. @default 300 */
   maxWaitS: number;
+  /** Most tasks in one batch submit. @default 1000 */
+  maxBatch: number;
   authDisabled: boolean;
 }
 
@@ -173,6 +177,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   const port = read(env, 'GATEWAY_PORT');
   const host = read(env, 'GATEWAY_HOST') ?? DEFAULTS.gatewayHost;
   const maxWait = read(env, 'GATEWAY_MAX_WAIT_SECONDS');
+  const maxBatch = read(env, 'GATEWAY_MAX_BATCH');
   const authDisabled = parseBoolean('AUTH_DISABLED', read(env, 'AUTH_DISABLED'));
   // Authentication does not exist yet, so a non-loopback address is only allowed when the
   // operator says explicitly that the gateway is meant to be open.
@@ -188,6 +193,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     host,
     maxBodyBytes: parseSize('GATEWAY_MAX_BODY', read(env, 'GATEWAY_MAX_BODY') ?? DEFAULTS.maxBody),
     maxWaitS: maxWait === undefined ? DEFAULTS.maxWaitS : parseInteger('GATEWAY_MAX_WAIT_SECONDS', maxWait, 1, 3600),
+    maxBatch: maxBatch === undefined ? DEFAULTS.maxBatch : parseInteger('GATEWAY_MAX_BATCH', maxBatch, 1, 100_000),
     authDisabled,
   };
 }
