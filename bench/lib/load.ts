@@ -66,7 +66,7 @@ export interface Target {
 }
 
 /** `callers` in a closed loop for `seconds`, or until `total` requests are done. */
-export async function closedLoop(agent: Agent, target: Target, callers: number, limit: { seconds?: number; total?: number }): Promise<LoadResult> {
+export async function closedLoop(agent: Agent, target: Target, callers: number, limit: { seconds?: number; total?: number; rampMs?: number }): Promise<LoadResult> {
   const hist = histogram();
   let ok = 0;
   let errors = 0;
@@ -74,7 +74,8 @@ export async function closedLoop(agent: Agent, target: Target, callers: number, 
   const end = limit.seconds !== undefined ? Date.now() + limit.seconds * 1000 : Infinity;
   const t0 = process.hrtime.bigint();
   await Promise.all(
-    Array.from({ length: callers }, async () => {
+    Array.from({ length: callers }, async (_, caller) => {
+      if (limit.rampMs) await new Promise((resolve) => setTimeout(resolve, (limit.rampMs! * caller) / callers));
       while (Date.now() < end && (limit.total === undefined || issued < limit.total)) {
         issued++;
         const s = process.hrtime.bigint();

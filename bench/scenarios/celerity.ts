@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { addBody, closedLoop, httpRequest, makeAgent, openLoop } from '../lib/load.js';
-import { CpuMeter, DATABASE_URL, Stack, rssMb } from '../lib/procs.js';
+import { CpuMeter, DATABASE_URL, Stack, rssMb, spawnNode } from '../lib/procs.js';
 import { histogram, latency, recordMs, type Row } from '../lib/stats.js';
 
 const PAD = randomBytes(64).toString('hex'); // demo.echo bodies of ~200 bytes
@@ -142,25 +142,19 @@ export async function runAsync(options: AsyncOptions): Promise<Row[]> {
 export async function runResponsiveness(options: { waits: number; seconds: number }): Promise<Row[]> {
   return withStack(options.waits, async (stack) => {
     const agent = makeAgent(options.waits + 16);
-    const probe = makeAgent(1);
     try {
       const target = { port: stack.port, method: 'POST' as const, path: '/api/v1/tasks/demo.sleep?wait=60', body: () => JSON.stringify({ args: [2], options: { queue: stack.queue } }), expect: 200 };
-      const load = closedLoop(agent, target, options.waits, { seconds: options.seconds + 3 });
+      // Callers join over the first 2 s (one task's length), as independent clients would,
+      // instead of all 1,000 submitting in the same millisecond and again every 2 s.
+      const load = closedLoop(agent, target, options.waits, { seconds: options.seconds + 3, rampMs: 2000 });
       await new Promise((resolve) => setTimeout(resolve, 3000)); // let the waits pile up
+      const probe = spawnNode('bench/probe.js', [String(stack.port), '/healthz', String(options.seconds), '10'], {});
+      let out = '';
+      probe.child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      await new Promise((resolve) => probe.child.once('exit', resolve));
+      const result = JSON.parse(out) as { latencies: number[]; errors: number };
       const hist = histogram();
-      let errors = 0;
-      const end = Date.now() + options.seconds * 1000;
-      while (Date.now() < end) {
-        const s = performance.now();
-        try {
-          const r = await httpRequest(probe, stack.port, 'GET', '/healthz');
-          if (r.status === 200) recordMs(hist, performance.now() - s);
-          else errors++;
-        } catch {
-          errors++;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      for (const ms of result.latencies) recordMs(hist, ms);
       const r = await load;
       return [
         {
@@ -169,13 +163,12 @@ export async function runResponsiveness(options: { waits: number; seconds: numbe
           throughput: r.throughput,
           latency: latency(hist),
           ok: hist.totalCount,
-          errors,
-          note: `the ${options.waits} waiting callers completed ${r.ok} sleeps (${r.errors} errors); latency is /healthz's`,
+          errors: result.errors,
+          note: `the ${options.waits} waiting callers completed ${r.ok} sleeps (${r.errors} errors); latency is /healthz's, polled from its own process`,
         },
       ];
     } finally {
       agent.destroy();
-      probe.destroy();
     }
   });
 }
