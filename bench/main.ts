@@ -18,7 +18,7 @@ const plan = quick
   ? {
       limit: { callers: [1, 16, 64], seconds: 3, openFractions: [0.5], asyncSeconds: 3 },
       rpc: { callers: [1, 16, 64], seconds: 3, openFractions: [0.5] },
-      async: { seconds: 4, callers: 64, batchSize: 200, batchCallers: 4 },
+      async: { seconds: 4, callers: 64, batchSize: 200, batchCallers: 4, workerConcurrency: Number(process.env.BENCH_ASYNC_CONCURRENCY ?? 64) },
       responsiveness: { waits: 1000, seconds: 4 },
       seed: { runs: [{ requests: 100, clients: 10 }, { requests: 300, clients: 100 }], workerConcurrency: 128 },
       memory: { waits: 2000 },
@@ -28,7 +28,7 @@ const plan = quick
   : {
       limit: { callers: [1, 16, 64, 256], seconds: 8, openFractions: [0.25, 0.5, 0.75, 0.9], asyncSeconds: 10 },
       rpc: { callers: [1, 16, 64, 256], seconds: 8, openFractions: [0.25, 0.5, 0.75, 0.9] },
-      async: { seconds: 30, callers: 64, batchSize: 200, batchCallers: 4 },
+      async: { seconds: 30, callers: 64, batchSize: 200, batchCallers: 4, workerConcurrency: Number(process.env.BENCH_ASYNC_CONCURRENCY ?? 64) },
       responsiveness: { waits: 1000, seconds: 10 },
       seed: { runs: [{ requests: 1000, clients: 10 }, { requests: 3000, clients: 100 }], workerConcurrency: 128 },
       memory: { waits: 10_000 },

@@ -94,13 +94,15 @@ export interface AsyncOptions {
   callers: number;
   batchSize: number;
   batchCallers: number;
+  /** Worker concurrency (= prefetch): async tasks wait on the result write, so this bounds completion. */
+  workerConcurrency: number;
 }
 
 export async function runAsync(options: AsyncOptions): Promise<Row[]> {
   const rows: Row[] = [];
   for (const mode of ['single', 'batch'] as const) {
     rows.push(
-      await withStack(64, async (stack) => {
+      await withStack(options.workerConcurrency, async (stack) => {
         const agent = makeAgent(256);
         const meter = new CpuMeter({ gateway: stack.gateway?.pid, worker: stack.worker?.pid });
         try {
@@ -121,7 +123,7 @@ export async function runAsync(options: AsyncOptions): Promise<Row[]> {
           const d = await drain(stack.schema, submitted, 180_000);
           return {
             scenario: 'async',
-            variant: mode === 'single' ? `one task per request, ${options.callers} callers` : `batch of ${options.batchSize}, ${options.batchCallers} callers`,
+            variant: `${mode === 'single' ? `one task per request, ${options.callers} callers` : `batch of ${options.batchSize}, ${options.batchCallers} callers`}, worker concurrency ${options.workerConcurrency}`,
             throughput: d.completionRate,
             submitRate: Math.round(submitted / r.seconds),
             latency: latency(d.hist),
