@@ -40,6 +40,9 @@ export async function runBullmq(options: BullOptions): Promise<Row[]> {
   const name = `bench-${randomBytes(4).toString('hex')}`;
   const queue = new Queue(name, { connection });
   const events = new QueueEvents(name, { connection });
+  // Every waitUntilFinished adds listeners for its job; many outstanding at once is the point here.
+  queue.setMaxListeners(0);
+  events.setMaxListeners(0);
   let worker: Spawned | undefined;
   const rows: Row[] = [];
   try {

@@ -157,6 +157,7 @@ export async function runResponsiveness(options: { waits: number; seconds: numbe
       const result = JSON.parse(out) as { latencies: number[]; errors: number };
       const hist = histogram();
       for (const ms of result.latencies) recordMs(hist, ms);
+      if (process.env.BENCH_DEBUG) process.stderr.write(`healthz slow: ${JSON.stringify(result.latencies.flatMap((ms, i) => (ms > 50 ? [[i, Math.round(ms)]] : [])))}\n`);
       const r = await load;
       return [
         {
@@ -245,6 +246,14 @@ export async function runMemory(options: { waits: number }): Promise<Row[]> {
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
       const held = rssMb(pid) ?? 0;
+      if (process.env.BENCH_DEBUG) {
+        const m = await httpRequest(probe, stack.port, 'GET', '/metrics').catch(() => undefined);
+        if (process.env.BENCH_HEAPSNAPSHOT) {
+          process.kill(pid!, 'SIGUSR2');
+          await new Promise((resolve) => setTimeout(resolve, 30_000));
+        }
+        process.stderr.write(`${(m?.body ?? '').split('\n').filter((l) => /^(nodejs_heap_size|nodejs_external|process_resident|nodejs_heap_space_size_used_bytes)/.test(l)).join('\n')}\n`);
+      }
       return [
         {
           scenario: 'memory',
