@@ -26,8 +26,8 @@ const plan = quick
       bullmq: { asyncSeconds: 2, rpcCallers: [16], rpcSeconds: 3 },
     }
   : {
-      limit: { callers: [1, 16, 64, 256], seconds: 8, openFractions: [0.25, 0.5, 0.75, 0.9], asyncSeconds: 10 },
-      rpc: { callers: [1, 16, 64, 256], seconds: 8, openFractions: [0.25, 0.5, 0.75, 0.9] },
+      limit: { callers: [1, 16, 64, 256], seconds: 6, openFractions: [0.25, 0.5, 0.75], asyncSeconds: 10 },
+      rpc: { callers: [1, 16, 64, 256], seconds: 6, openFractions: [0.25, 0.5, 0.75, 0.9] },
       async: { seconds: 30, callers: 64, batchSize: 200, batchCallers: 4, workerConcurrency: Number(process.env.BENCH_ASYNC_CONCURRENCY ?? 64) },
       responsiveness: { waits: 1000, seconds: 10 },
       seed: { runs: [{ requests: 1000, clients: 10 }, { requests: 3000, clients: 100 }], workerConcurrency: 128 },

@@ -231,7 +231,7 @@ export async function runMemory(options: { waits: number }): Promise<Row[]> {
       ),
     );
     try {
-      const deadline = Date.now() + 90_000;
+      const deadline = Date.now() + 60_000;
       while (Date.now() < deadline) {
         const metrics = await httpRequest(probe, stack.port, 'GET', '/metrics').catch(() => undefined);
         const m = metrics && /^celerity_rpc_in_flight\S* (\d+)/m.exec(metrics.body);
