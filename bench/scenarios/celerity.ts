@@ -130,7 +130,7 @@ export async function runAsync(options: AsyncOptions): Promise<Row[]> {
             ok: d.done,
             errors: r.errors + (submitted - d.done),
             cpuMsPerTask: meter.perTask(d.done),
-            note: 'latency = submit to finish (created_at to finished_at)',
+            note: `latency = submit to finish (created_at to finished_at); ${r.errors} refused submits, ${submitted - d.done} accepted tasks unfinished`,
           } satisfies Row;
         } finally {
           agent.destroy();
