@@ -7,13 +7,14 @@ import { CelerityError, type Logger } from '../../shared/src/index.js';
 import { errorHandler, notFound, sendError } from './http-errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import { dashboardRoutes, type DashboardDeps } from './routes/dashboard.js';
+import { batchRoutes, type BatchRoutesDeps } from './routes/batch.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { deadLetterRoutes, type DeadLetterRoutesDeps } from './routes/dead-letters.js';
 import { taskSearchRoutes } from './routes/task-search.js';
 import { taskRoutes, type TaskRoutesDeps } from './routes/tasks.js';
 import { OPEN_SECURITY, securityRouter, type SecurityOptions } from './security.js';
 
-export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps {
+export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRoutesDeps {
   logger: Logger;
   readiness: Readiness;
   /** Largest request body, in bytes. */
@@ -66,6 +67,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(deadLetterRoutes(deps));
   app.use(taskSearchRoutes(deps));
   if (deps.dashboard) app.use(dashboardRoutes(deps.dashboard));
+  app.use(batchRoutes(deps));
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;

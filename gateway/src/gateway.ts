@@ -11,8 +11,8 @@ import type express from 'express';
 import {
   ApiKeyStore,
   Broker,
-  Publisher,
   DEFAULTS,
+  Publisher,
   IdempotencyKeys,
   TaskQueues,
   TaskStore,
@@ -38,7 +38,8 @@ import { TaskWaiters } from './waiters.js';
 export interface GatewayOptions {
   config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS' | 'externalTasks'> &
     Partial<Pick<GatewayConfig, 'idempotencyWindowHours' | 'queueMaxLength'>> &
-    Partial<Pick<GatewayConfig, 'amqpTls' | 'authMode' | 'corsOrigins' | 'rateLimitPerMinute' | 'metricsToken' | 'maxArgsBytes'>>;
+    Partial<Pick<GatewayConfig, 'amqpTls' | 'authMode' | 'corsOrigins' | 'rateLimitPerMinute' | 'metricsToken' | 'maxArgsBytes'>> &
+    Partial<Pick<GatewayConfig, 'maxBatch'>>;
   logger: Logger;
   /** Database schema; tests use one each. @default 'celerity' */
   schema?: string;
@@ -161,6 +162,7 @@ export class Gateway {
           ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}),
           maxBodyBytes: config.maxBodyBytes,
         },
+        maxBatch: config.maxBatch ?? DEFAULTS.maxBatch,
         isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
         dashboard: { queueStats, monitor },

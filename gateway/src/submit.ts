@@ -260,6 +260,28 @@ export class Submitter {
     await recorded;
     if (logger.isLevelEnabled('debug')) logger.debug('task submitted', { taskId: submission.id, task: submission.name, queue: submission.queue });
   }
+
+  /**
+   * Submits many tasks at once (the batch endpoint). New queues are declared first, so a
+   * refused declaration fails the whole batch before anything is published. Then every
+   * `submit()` starts in the same tick: the publishes are pipelined in the publisher's
+   * unconfirmed window (no confirm is awaited before the next publish) and the PENDING rows
+   * join one group commit. Resolves with each submission's outcome, in order.
+   */
+  async submitMany(submissions: readonly Submission[]): Promise<PromiseSettledResult<void>[]> {
+    const { broker, queues } = this.deps;
+    for (const queue of new Set(submissions.map((s) => s.queue))) {
+      const connection = broker.connection;
+      if (!connection) throw new CelerityError('BROKER_UNAVAILABLE', 'Not connected to the broker', { retryAfterS: 2 });
+      if (queues.has(queue)) continue;
+      try {
+        await queues.ensure(connection, queue);
+      } catch (err) {
+        throw new CelerityError('QUEUE_UNAVAILABLE', `Could not declare queue "${queue}"`, { cause: err, retryAfterS: 5 });
+      }
+    }
+    return Promise.allSettled(submissions.map((submission) => this.submit(submission, { wantReply: false })));
+  }
 }
 
 /**

@@ -21,6 +21,8 @@ export const DEFAULTS = {
   maxBody: '1mb',
   /** Longest `?wait=` a caller may ask for, in seconds. */
   maxWaitS: 300,
+  /** Most tasks in one batch submit (`POST /api/v1/tasks`). */
+  maxBatch: 1000,
   workerConcurrency: 16,
   workerMetricsPort: 9400,
   /** How long a stopping worker lets in-flight tasks finish before requeueing them. */
@@ -80,6 +82,8 @@ export interface GatewayConfig extends CommonConfig {
   maxBodyBytes: number;
   /** Longest `?wait=` accepted, in seconds. @default 300 */
   maxWaitS: number;
+  /** Most tasks in one batch submit. @default 1000 */
+  maxBatch: number;
   authDisabled: boolean;
   /** AUTH_MODE: `keys` requires an API key on /api and /dashboard. @default 'none' */
   authMode: AuthMode;
@@ -355,6 +359,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   const port = read(env, 'GATEWAY_PORT');
   const host = read(env, 'GATEWAY_HOST') ?? DEFAULTS.gatewayHost;
   const maxWait = read(env, 'GATEWAY_MAX_WAIT_SECONDS');
+  const maxBatch = read(env, 'GATEWAY_MAX_BATCH');
   const authDisabled = parseBoolean('AUTH_DISABLED', read(env, 'AUTH_DISABLED'));
   const authMode = parseAuthMode(env);
   if (authDisabled && authMode !== 'none') {
@@ -379,6 +384,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     host,
     maxBodyBytes: parseSize('GATEWAY_MAX_BODY', read(env, 'GATEWAY_MAX_BODY') ?? DEFAULTS.maxBody),
     maxWaitS: maxWait === undefined ? DEFAULTS.maxWaitS : parseInteger('GATEWAY_MAX_WAIT_SECONDS', maxWait, 1, 3600),
+    maxBatch: maxBatch === undefined ? DEFAULTS.maxBatch : parseInteger('GATEWAY_MAX_BATCH', maxBatch, 1, 100_000),
     authDisabled,
     idempotencyWindowHours: parseOptionalInteger(env, 'IDEMPOTENCY_WINDOW_HOURS', DEFAULTS.idempotencyWindowHours, 1, 24 * 365),
     queueMaxLength: parseQueueMaxLength('QUEUE_MAX_LENGTH', read(env, 'QUEUE_MAX_LENGTH')),

@@ -1,4 +1,7 @@
-/** Idempotency keys belong to the API key that used them: another key's "k1" neither replays nor reveals a task. */
+/**
+ * Idempotency keys belong to the API key that used them: another key's "k1" neither replays nor
+ * reveals a task. Batch submits are owned by their key too.
+ */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiKeyStore } from '../../shared/src/index.js';
@@ -40,5 +43,26 @@ describe('Idempotency-Key with API keys', () => {
     assert.equal(otherContent.status, 202);
     const aliceDifferent = await submit(alice, 'k1', [9, 9]);
     assert.equal(aliceDifferent.body.error.code, 'IDEMPOTENCY_KEY_REUSED', "alice's own reuse with other content is still refused");
+  });
+
+  it('a batch submitted with a key is owned by it: that key reads its tasks, another key gets 404, an item outside the scopes is 403', async () => {
+    const keys = new ApiKeyStore(ctx.pool);
+    const addOnly = (await keys.create({ name: 'add-only', scopes: 'demo.add,tasks:read' })).secret;
+    const batch = await http<{ tasks: Task[] }>(`${gw.url}/api/v1/tasks`, {
+      json: { tasks: [{ name: 'demo.add', args: [1, 1], options: { queue } }, { name: 'demo.add', args: [2, 2], options: { queue } }] },
+      headers: { authorization: `Bearer ${alice}` },
+    });
+    assert.equal(batch.status, 202);
+    for (const task of batch.body.tasks) {
+      const mine = await http<Task>(`${gw.url}/api/v1/tasks/${task.id}`, { headers: { authorization: `Bearer ${alice}` } });
+      assert.equal(mine.status, 200);
+      const theirs = await http(`${gw.url}/api/v1/tasks/${task.id}`, { headers: { authorization: `Bearer ${bob}` } });
+      assert.equal(theirs.status, 404);
+    }
+    const outside = await http<{ error: { code: string } }>(`${gw.url}/api/v1/tasks`, {
+      json: { tasks: [{ name: 'demo.add', args: [1, 1], options: { queue } }, { name: 'demo.echo', args: [], options: { queue } }] },
+      headers: { authorization: `Bearer ${addOnly}` },
+    });
+    assert.equal(outside.status, 403);
   });
 });

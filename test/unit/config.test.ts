@@ -40,6 +40,7 @@ describe('config: defaults', () => {
       host: '127.0.0.1',
       maxBodyBytes: 1024 * 1024,
       maxWaitS: 300,
+      maxBatch: 1000,
       authDisabled: false,
       idempotencyWindowHours: 24,
       queueMaxLength: { default: 0, perQueue: {} },
@@ -131,6 +132,11 @@ describe('config: other variables', () => {
   it('accepts GATEWAY_PORT at the bounds', () => {
     assert.equal(loadGatewayConfig({ GATEWAY_PORT: '0' }).port, 0);
     assert.equal(loadGatewayConfig({ GATEWAY_PORT: '65535' }).port, 65535);
+  });
+
+  it('reads GATEWAY_MAX_BATCH and refuses values out of range', () => {
+    assert.equal(loadGatewayConfig({ GATEWAY_MAX_BATCH: '50' }).maxBatch, 50);
+    for (const value of ['0', '-1', 'many', '100001']) assertConfigError(() => loadGatewayConfig({ GATEWAY_MAX_BATCH: value }), 'GATEWAY_MAX_BATCH');
   });
 
   it('parses GATEWAY_MAX_BODY sizes', () => {

@@ -87,6 +87,10 @@ async function replayIdempotent(req: Request, res: Response, deps: TaskRoutesDep
   res.status(waitS > 0 && isFinalState(task.state) ? 200 : 202).json(toRepresentation(task));
 }
 
+const noFinal = (): undefined => undefined;
+const finalOnly = (finished: Finished | undefined): Finished | undefined =>
+  finished && isFinalState(finished.kind === 'record' ? finished.record.state : finished.outcome.state) ? finished : undefined;
+
 export function taskRoutes(deps: TaskRoutesDeps): Router {
   const router = Router();
 
@@ -149,14 +153,23 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
       signal: AbortSignal.any([gone, cancel.signal]),
     });
     try {
-      try {
-        await submit(true);
-      } catch (err) {
-        cancel.abort(); // nothing will ever answer the waiter we registered
-        await waiting;
-        throw err;
+      const submitted = submit(true);
+      // A final reply proves the task ran and its result is committed, so it need not wait for
+      // the confirm too: RabbitMQ confirms a persistent message once it is on disk or consumed
+      // *and acked*, and the worker acks after replying, so the confirm mostly comes last.
+      const early = await Promise.race([submitted.then(noFinal, noFinal), waiting.then(finalOnly)]);
+      // submit() logs its own failure; the task ran regardless.
+      if (early) submitted.catch(() => undefined);
+      else {
+        try {
+          await submitted;
+        } catch (err) {
+          cancel.abort(); // nothing will ever answer the waiter we registered
+          await waiting;
+          throw err;
+        }
       }
-      const finished = await waiting;
+      const finished = early ?? (await waiting);
       if (finished && isFinalState(finished.kind === 'record' ? finished.record.state : finished.outcome.state)) {
         deps.metrics.rpcDuration.observe({ task: submission.name }, Number(process.hrtime.bigint() - started) / 1e9);
         res.status(200).location(location).json(toRepresentation(finishedRecord(submission, finished)));

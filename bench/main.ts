@@ -1,0 +1,173 @@
+// `npm run bench` (full pass, under 10 minutes) or `npm run bench -- --quick` (about a minute);
+// `--only=limit,rpc` runs some scenarios. Needs the local RabbitMQ and PostgreSQL (`npm start` set-up).
+// Writes bench/results/<timestamp>.json, docs/performance-latency.svg, and prints a markdown table.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { latencyChart } from './lib/chart.js';
+import { ROOT } from './lib/procs.js';
+import type { Row } from './lib/stats.js';
+import { runBullmq } from './scenarios/bullmq.js';
+import { runCelery } from './scenarios/celery.js';
+import { runAsync, runMemory, runResponsiveness, runRpc, runSeed } from './scenarios/celerity.js';
+import { runLimit } from './scenarios/limit.js';
+
+const quick = process.argv.includes('--quick');
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+
+const plan = quick
+  ? {
+      limit: { callers: [1, 16, 64], seconds: 3, openFractions: [0.5], asyncSeconds: 3 },
+      rpc: { callers: [1, 16, 64], seconds: 3, openFractions: [0.5] },
+      async: { seconds: 4, callers: 64, batchSize: 200, batchCallers: 4, workerConcurrency: Number(process.env.BENCH_ASYNC_CONCURRENCY ?? 64) },
+      responsiveness: { waits: 1000, seconds: 4 },
+      seed: { runs: [{ requests: 100, clients: 10 }, { requests: 300, clients: 100 }], workerConcurrency: 128 },
+      memory: { waits: 2000 },
+      celery: { asyncSeconds: 3, rpcCallers: [1, 16], rpcSeconds: 3, profiles: ['strict'] as ('strict' | 'tuned')[] },
+      bullmq: { asyncSeconds: 2, rpcCallers: [16], rpcSeconds: 3 },
+    }
+  : {
+      limit: { callers: [1, 16, 64, 256], seconds: 6, openFractions: [0.25, 0.5, 0.75], asyncSeconds: 10 },
+      rpc: { callers: [1, 16, 64, 256], seconds: 6, openFractions: [0.25, 0.5, 0.75, 0.9] },
+      async: { seconds: 30, callers: 64, batchSize: 200, batchCallers: 4, workerConcurrency: Number(process.env.BENCH_ASYNC_CONCURRENCY ?? 64) },
+      responsiveness: { waits: 1000, seconds: 10 },
+      seed: { runs: [{ requests: 1000, clients: 10 }, { requests: 3000, clients: 100 }], workerConcurrency: 128 },
+      memory: { waits: 10_000 },
+      celery: { asyncSeconds: 10, rpcCallers: [1, 16], rpcSeconds: 8, profiles: ['strict', 'tuned'] as ('strict' | 'tuned')[] },
+      bullmq: { asyncSeconds: 5, rpcCallers: [16], rpcSeconds: 8 },
+    };
+
+const scenarios: [string, () => Promise<Row[]>][] = [
+  ['limit', () => runLimit(plan.limit)],
+  ['rpc', () => runRpc(plan.rpc)],
+  ['async', () => runAsync(plan.async)],
+  ['responsiveness', () => runResponsiveness(plan.responsiveness)],
+  ['seed', () => runSeed(plan.seed)],
+  ['memory', () => runMemory(plan.memory)],
+  ['celery', () => runCelery(plan.celery)],
+  ['bullmq', () => runBullmq(plan.bullmq)],
+];
+
+function find(rows: Row[], scenario: string, variant: RegExp): Row | undefined {
+  return rows.find((r) => r.scenario === scenario && variant.test(r.variant));
+}
+
+interface Target {
+  target: string;
+  measured: string;
+  ratio?: number;
+  met: boolean | undefined;
+}
+
+function ratio(a: number | undefined, b: number | undefined): number | undefined {
+  return a !== undefined && b !== undefined && b > 0 ? Math.round((a / b) * 100) / 100 : undefined;
+}
+
+function targets(rows: Row[]): Target[] {
+  const out: Target[] = [];
+  const lim64 = find(rows, 'limit', /^closed 64$/);
+  const rpc64 = find(rows, 'rpc', /^closed 64$/);
+  const rpc16 = find(rows, 'rpc', /^closed 16$/);
+  const bull16 = find(rows, 'bullmq', /waitUntilFinished, 16/);
+  const celeryStrict = find(rows, 'celery', /^async .*prefetch 1$/);
+  const single = find(rows, 'async', /^one task/);
+  const batch = find(rows, 'async', /^batch/);
+  const pipeline = find(rows, 'limit', /^async/);
+  const health = find(rows, 'responsiveness', /healthz/);
+  const memory = find(rows, 'memory', /RSS/);
+  const push = (target: string, measured: string, r: number | undefined, met: (r: number) => boolean): void => {
+    out.push({ target, measured, ...(r !== undefined ? { ratio: r } : {}), met: r === undefined ? undefined : met(r) });
+  };
+  let r = ratio(rpc64?.throughput, lim64?.throughput);
+  push('rpc 64 callers throughput >= 0.5 x limit', `${rpc64?.throughput ?? '-'} vs ${lim64?.throughput ?? '-'} /s`, r, (v) => v >= 0.5);
+  r = ratio(rpc64?.latency?.p50, lim64?.latency?.p50);
+  push('rpc 64 callers p50 <= 2 x limit p50', `${rpc64?.latency?.p50 ?? '-'} vs ${lim64?.latency?.p50 ?? '-'} ms`, r, (v) => v <= 2);
+  r = ratio(rpc16?.throughput, bull16?.throughput);
+  push('rpc 16 callers > BullMQ waitUntilFinished 16', `${rpc16?.throughput ?? '-'} vs ${bull16?.throughput ?? '-'} /s`, r, (v) => v > 1);
+  r = ratio(single?.throughput, celeryStrict?.throughput);
+  push('async one per request >= 2.5 x Celery (acks_late, prefetch 1)', `${single?.throughput ?? '-'} vs ${celeryStrict?.throughput ?? '-'} /s`, r, (v) => v >= 2.5);
+  r = ratio(batch?.throughput, pipeline?.throughput);
+  push('async batch >= 0.5 x bare confirm+ack pipeline', `${batch?.throughput ?? '-'} vs ${pipeline?.throughput ?? '-'} /s`, r, (v) => v >= 0.5);
+  r = ratio(batch?.throughput, celeryStrict?.throughput);
+  push('async batch >= 5 x Celery (acks_late, prefetch 1)', `${batch?.throughput ?? '-'} vs ${celeryStrict?.throughput ?? '-'} /s`, r, (v) => v >= 5);
+  const p99 = health?.latency?.p99;
+  out.push({ target: '/healthz p99 < 20 ms with 1,000 waits', measured: `${p99 ?? '-'} ms`, ...(p99 !== undefined ? { ratio: ratio(p99, 20)! } : {}), met: p99 === undefined ? undefined : p99 < 20 });
+  const rss = memory?.rssMb;
+  out.push({
+    target: `gateway RSS < 200 MB with ${memory?.ok ?? '?'} waits`,
+    measured: `${rss ?? '-'} MB`,
+    ...(rss !== undefined ? { ratio: ratio(rss, 200)! } : {}),
+    met: rss === undefined ? undefined : rss < 200,
+  });
+  return out;
+}
+
+function fmt(n: number | undefined): string {
+  return n === undefined ? '' : String(n);
+}
+
+function table(rows: Row[]): string {
+  const lines = [
+    '| scenario | variant | per s | submit/s | p50 ms | p99 ms | p99.9 ms | ok | errors | CPU ms/task (gw · worker · broker · loadgen · peer) | notes |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|',
+  ];
+  for (const r of rows) {
+    const c = r.cpuMsPerTask;
+    const cpu = c ? [c.gateway, c.worker, c.broker, c.loadgen, c.peer].map((v) => (v === undefined ? '–' : v.toFixed(2))).join(' · ') : '';
+    const note = [r.rssMb !== undefined ? `RSS ${r.rssMb} MB` : '', r.note ?? ''].filter(Boolean).join('; ');
+    lines.push(
+      `| ${r.scenario} | ${r.variant} | ${fmt(r.throughput)} | ${fmt(r.submitRate)} | ${fmt(r.latency?.p50)} | ${fmt(r.latency?.p99)} | ${fmt(r.latency?.p999)} | ${fmt(r.ok)} | ${fmt(r.errors)} | ${cpu} | ${note} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function targetTable(list: Target[]): string {
+  const lines = ['| target | measured | ratio | met |', '|---|---|---:|---|'];
+  for (const t of list) lines.push(`| ${t.target} | ${t.measured} | ${t.ratio ?? ''} | ${t.met === undefined ? 'not measured' : t.met ? 'yes' : 'no'} |`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  const rows: Row[] = [];
+  for (const [name, run] of scenarios) {
+    if (only && !only.includes(name)) continue;
+    const t0 = Date.now();
+    process.stderr.write(`bench: ${name}...\n`);
+    try {
+      rows.push(...(await run()));
+    } catch (err) {
+      rows.push({ scenario: name, variant: 'all', note: `failed: ${err instanceof Error ? err.message : String(err)}` });
+    }
+    process.stderr.write(`bench: ${name} done in ${Math.round((Date.now() - t0) / 1000)} s\n`);
+  }
+  const goals = targets(rows);
+  const result = {
+    startedAt: started.toISOString(),
+    seconds: Math.round((Date.now() - started.getTime()) / 1000),
+    quick,
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+    rows,
+    targets: goals,
+  };
+  mkdirSync(`${ROOT}bench/results`, { recursive: true });
+  const file = `${ROOT}bench/results/${started.toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`;
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  const series = [
+    { label: 'limit (bare amqplib)', color: '#1f77b4', scenario: 'limit' },
+    { label: 'Celerity ?wait=', color: '#d62728', scenario: 'rpc' },
+  ].map((s) => ({
+    label: s.label,
+    color: s.color,
+    points: rows
+      .filter((r) => r.scenario === s.scenario && r.latency && r.throughput !== undefined && /^(closed|open)/.test(r.variant))
+      .map((r) => [r.throughput!, r.latency!.p50, r.latency!.p99] as [number, number, number]),
+  }));
+  if (series.every((s) => s.points.length > 0)) {
+    mkdirSync(`${ROOT}docs`, { recursive: true });
+    writeFileSync(`${ROOT}docs/performance-latency.svg`, latencyChart(`Latency against throughput (${started.toISOString().slice(0, 16)}Z${quick ? ', quick' : ''})`, series));
+  }
+  process.stdout.write(`${table(rows)}\n\n${targetTable(goals)}\n\nwritten: ${file}\n`);
+}
+
+await main();
