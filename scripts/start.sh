@@ -15,5 +15,9 @@ npm run build --silent
 echo "== migrate"
 node dist/worker/src/main.js migrate
 
+# The dashboard's rate charts come from task events, which a worker sends only when asked
+# (Celery's -E); the local demo asks.
+export WORKER_TASK_EVENTS="${WORKER_TASK_EVENTS:-true}"
+
 # exec: launch.mjs becomes this process, so signals from npm / the terminal reach it directly.
 exec node scripts/launch.mjs

@@ -63,6 +63,8 @@ export interface StartWorkerOptions {
   deliveryLimit?: number;
   timeLimitS?: number;
   maxResultBytes?: number;
+  /** Publish task events. @default true (the worker's own default is false) */
+  taskEvents?: boolean;
 }
 
 /** A worker in a process of its own (`node dist/worker/src/main.js`), for crash tests. */
@@ -157,6 +159,8 @@ export class TestContext {
         cpuThreads: options.cpuThreads ?? 2,
         resultRetentionHours: 24,
         ...(options.deliveryLimit !== undefined ? { deliveryLimit: options.deliveryLimit } : {}),
+        // Tests watch task events (the dashboard's rates, the events suite); the default is off.
+        taskEvents: options.taskEvents ?? true,
         ...(options.timeLimitS !== undefined ? { timeLimitS: options.timeLimitS } : {}),
         ...(options.maxResultBytes !== undefined ? { maxResultBytes: options.maxResultBytes } : {}),
       },

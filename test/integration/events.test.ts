@@ -114,4 +114,30 @@ describe('events', () => {
     const metrics = await http<string>(`${url}/metrics`);
     assert.match(metrics.body, /celerity_workers\{status="offline",service="gateway"\} [1-9]/);
   });
+
+  it('without task events (the default, as Celery without -E) a worker still sends heartbeats but no task events', async () => {
+    const queue = ctx.queue('quiet');
+    const connection = await amqp.connect(TEST_AMQP_URL);
+    const received: Record<string, unknown>[] = [];
+    try {
+      const channel = await connection.createChannel();
+      await channel.assertExchange(EVENT_EXCHANGE, 'topic', { durable: true });
+      const { queue: listen } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
+      await channel.bindQueue(listen, EVENT_EXCHANGE, '#');
+      await channel.consume(listen, (m) => {
+        if (m) received.push(JSON.parse(m.content.toString()) as Record<string, unknown>);
+      }, { noAck: true });
+      const { url } = await ctx.startGateway();
+      const worker = await ctx.startWorker({ queues: [queue], taskEvents: false });
+      const done = await http<Task>(`${url}/api/v1/tasks/demo.add?wait=20`, { json: { args: [1, 2], options: { queue } } });
+      assert.equal(done.body.state, 'SUCCESS');
+      // A heartbeat after the task counts it as processed: the worker is visible, the task is not announced.
+      await waitFor('a heartbeat counting the task', () =>
+        received.some((e) => e.type === 'worker-heartbeat' && e.hostname === worker.name && e.processed === 1),
+      );
+      assert.deepEqual(received.filter((e) => e.hostname === worker.name && String(e.type).startsWith('task-')), []);
+    } finally {
+      await connection.close();
+    }
+  });
 });

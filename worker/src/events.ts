@@ -2,8 +2,9 @@
  * Publishes this worker's events on Celery's event exchange (`celeryev`, see
  * shared/src/amqp/events.ts): `worker-online` when it starts consuming, `worker-heartbeat`
  * every `heartbeatMs` with the tasks in flight and the concurrency, `worker-offline` when it
- * stops, and the task events `task-received`, `task-started`, `task-succeeded`,
- * `task-failed`, `task-retried` through the runner's hooks.
+ * stops, and — when `taskEvents` is on (Celery's `-E`, `WORKER_TASK_EVENTS`) — the task events
+ * `task-received`, `task-started`, `task-succeeded`, `task-failed`, `task-retried` through the
+ * runner's hooks.
  *
  * Advisory by design: a plain channel (no confirms), nothing awaited, nothing retried. While
  * the connection is down or the channel pushes back, events are dropped and counted
@@ -38,6 +39,8 @@ export interface WorkerEventsOptions {
   metrics: WorkerMetrics;
   /** Time between heartbeats, in ms. Celery's default is 2 s; a worker counts as gone after 2 missed. @default 2000 */
   heartbeatMs?: number;
+  /** Publish task events too (Celery's `-E`); heartbeats and online/offline are always sent. @default false */
+  taskEvents?: boolean;
 }
 
 /** Longest `args`/`kwargs`/`result` text in an event, as Celery truncates its reprs. */
@@ -121,6 +124,7 @@ export class WorkerEvents implements TaskHooks {
   }
 
   received(task: TaskInfo): void {
+    if (!this.#taskEvents) return;
     this.#send('task-received', {
       uuid: task.id,
       name: task.name,
@@ -136,16 +140,20 @@ export class WorkerEvents implements TaskHooks {
   }
 
   started(task: TaskInfo): void {
+    if (!this.#taskEvents) return;
     this.#send('task-started', { uuid: task.id, name: task.name, queue: task.queue, retries: task.retries });
   }
 
   succeeded(task: TaskInfo, result: unknown, runtimeS: number): void {
+    // Counted whether or not task events go out: heartbeats carry `processed`.
     this.#processed++;
+    if (!this.#taskEvents) return;
     this.#send('task-succeeded', { uuid: task.id, name: task.name, queue: task.queue, result: repr(result), runtime: runtimeS });
   }
 
   failed(task: TaskInfo, error: { type: string; message: string }, runtimeS: number | undefined): void {
     this.#processed++;
+    if (!this.#taskEvents) return;
     this.#send('task-failed', {
       uuid: task.id,
       name: task.name,
@@ -158,6 +166,7 @@ export class WorkerEvents implements TaskHooks {
   }
 
   retried(task: TaskInfo, error: { type: string; message: string }): void {
+    if (!this.#taskEvents) return;
     this.#send('task-retried', {
       uuid: task.id,
       name: task.name,
@@ -167,6 +176,11 @@ export class WorkerEvents implements TaskHooks {
       error,
       retries: task.retries,
     });
+  }
+
+  /** Task events go out only when asked for (Celery's `-E`); heartbeats always do. */
+  get #taskEvents(): boolean {
+    return this.#options.taskEvents === true;
   }
 
   #workerFields(): WorkerEventFields {

@@ -138,6 +138,7 @@ program
   .description('consume task queues and run tasks')
   .option('-Q, --queues <names>', `comma-separated queues to consume (env WORKER_QUEUES; default: ${catalogue.defaultQueues().join(',')})`)
   .option('-c, --concurrency <n>', `tasks run at once (env WORKER_CONCURRENCY; default ${DEFAULTS.workerConcurrency})`)
+  .option('-E, --task-events', 'publish task events on celeryev, as Celery\'s -E (env WORKER_TASK_EVENTS; default off)')
   .option('--metrics-port <port>', `port of /metrics and /healthz, 0 = off (env WORKER_METRICS_PORT; default ${DEFAULTS.workerMetricsPort})`)
   .action((flags: WorkerFlags) => runWorker(flags));
 

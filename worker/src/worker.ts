@@ -39,7 +39,7 @@ export type WorkerState = 'RUNNING' | 'DRAINING' | 'STOPPED';
 
 export interface WorkerOptions {
   config: Pick<WorkerConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'queues' | 'concurrency' | 'graceMs' | 'cpuThreads' | 'resultRetentionHours'> &
-    Partial<Pick<WorkerConfig, 'timeLimitS' | 'deliveryLimit'>> &
+    Partial<Pick<WorkerConfig, 'timeLimitS' | 'deliveryLimit' | 'taskEvents'>> &
     Pick<WorkerConfig, 'amqpTls' | 'maxResultBytes'>;
   logger: Logger;
   /** Serve `/metrics` and `/healthz` here; `undefined` = no server, port 0 = any free port. */
@@ -126,6 +126,7 @@ export class Worker {
               logger,
               metrics,
               ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
+              taskEvents: config.taskEvents ?? false,
             });
       const runner = new TaskRunner({
         broker,
