@@ -6,25 +6,19 @@
  */
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
 import { ApiKeyStore } from '../../shared/src/index.js';
+import { launchBrowser, type Browser } from '../helpers/browser.js';
 import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 
 describe('dashboard login in Chromium (AUTH_MODE=keys)', () => {
   let ctx: TestContext;
-  let browser: BrowserContext | undefined;
-  let profile: string | undefined;
+  let browser: Browser | undefined;
   beforeEach(async () => {
     ctx = await TestContext.create();
   });
   afterEach(async () => {
     await browser?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
     await ctx.cleanup();
   });
 
@@ -42,16 +36,8 @@ describe('dashboard login in Chromium (AUTH_MODE=keys)', () => {
     assert.equal(fail.body.state, 'FAILURE');
     await waitFor('the dead letter', async () => (await ctx.deadLetters(queue)).length === 1);
 
-    profile = await mkdtemp(join(tmpdir(), 'celerity-chromium-'));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    const page = browser.pages()[0] ?? (await browser.newPage());
-    const errors: string[] = [];
-    page.on('pageerror', (err) => errors.push(err.message));
-    page.setDefaultTimeout(30_000);
+    browser = await launchBrowser();
+    const { page, errors } = browser;
 
     await page.goto(`${url}/dashboard/`);
     assert.match(page.url(), /\/dashboard\/login$/, 'no session: the login form');
@@ -65,7 +51,7 @@ describe('dashboard login in Chromium (AUTH_MODE=keys)', () => {
     await page.click('button[type="submit"]');
     await page.waitForURL(`${url}/dashboard/`);
     assert.equal(await page.title(), 'Celerity dashboard');
-    const cookies = await browser.cookies(url);
+    const cookies = await browser.context.cookies(url);
     const session = cookies.find((c) => c.name === 'celerity_session');
     assert.ok(session, 'the session cookie is set');
     assert.equal(session.httpOnly, true);

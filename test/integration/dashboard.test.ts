@@ -6,25 +6,21 @@
  */
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { launchBrowser, type Browser } from '../helpers/browser.js';
 import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = resolve(process.cwd(), 'test-artifacts');
 
 describe('dashboard in Chromium', () => {
   let ctx: TestContext;
-  let browser: BrowserContext | undefined;
-  let profile: string | undefined;
+  let browser: Browser | undefined;
   beforeEach(async () => {
     ctx = await TestContext.create();
   });
   afterEach(async () => {
     await browser?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
     await ctx.cleanup();
   });
 
@@ -40,17 +36,8 @@ describe('dashboard in Chromium', () => {
     assert.equal(fail.body.state, 'FAILURE');
     await waitFor('the dead letter', async () => (await ctx.deadLetters(queue)).length === 1);
 
-    profile = await mkdtemp(join(tmpdir(), 'celerity-chromium-'));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1280, height: 1400 },
-    });
-    const page = browser.pages()[0] ?? (await browser.newPage());
-    const errors: string[] = [];
-    page.on('pageerror', (err) => errors.push(err.message));
-    page.setDefaultTimeout(30_000);
+    browser = await launchBrowser({ viewport: { width: 1280, height: 1400 } });
+    const { page, errors } = browser;
 
     await page.goto(`${url}/dashboard`);
     assert.equal(await page.title(), 'Celerity dashboard');

@@ -15,6 +15,22 @@ interface WorkerJson {
   lastHeartbeat: number;
 }
 
+/** An independent listener on celeryev, as `celery events` would bind one: every event it sees. */
+async function listenToEvents(): Promise<{ connection: amqp.ChannelModel; received: Record<string, unknown>[] }> {
+  const connection = await amqp.connect(TEST_AMQP_URL);
+  const received: Record<string, unknown>[] = [];
+  const channel = await connection.createChannel();
+  await channel.assertExchange(EVENT_EXCHANGE, 'topic', { durable: true });
+  const { queue: listen } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
+  await channel.bindQueue(listen, EVENT_EXCHANGE, '#');
+  await channel.consume(listen, (m) => {
+    if (!m) return;
+    const body = JSON.parse(m.content.toString()) as Record<string, unknown>;
+    received.push({ ...body, routingKey: m.fields.routingKey, headers: m.properties.headers });
+  }, { noAck: true });
+  return { connection, received };
+}
+
 describe('events', () => {
   let ctx: TestContext;
   beforeEach(async () => {
@@ -26,19 +42,8 @@ describe('events', () => {
 
   it('a worker publishes Celery-style task events that a second consumer on celeryev receives', async () => {
     const queue = ctx.queue('events');
-    // An independent listener, as `celery events` would bind one.
-    const connection = await amqp.connect(TEST_AMQP_URL);
-    const received: Record<string, unknown>[] = [];
+    const { connection, received } = await listenToEvents();
     try {
-      const channel = await connection.createChannel();
-      await channel.assertExchange(EVENT_EXCHANGE, 'topic', { durable: true });
-      const { queue: listen } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
-      await channel.bindQueue(listen, EVENT_EXCHANGE, '#');
-      await channel.consume(listen, (m) => {
-        if (!m) return;
-        const body = JSON.parse(m.content.toString()) as Record<string, unknown>;
-        if (body.uuid !== undefined || String(body.type).startsWith('worker-')) received.push({ ...body, routingKey: m.fields.routingKey, headers: m.properties.headers });
-      }, { noAck: true });
 
       const { url } = await ctx.startGateway();
       const worker = await ctx.startWorker({ queues: [queue], concurrency: 4 });
@@ -117,16 +122,8 @@ describe('events', () => {
 
   it('without task events (the default, as Celery without -E) a worker still sends heartbeats but no task events', async () => {
     const queue = ctx.queue('quiet');
-    const connection = await amqp.connect(TEST_AMQP_URL);
-    const received: Record<string, unknown>[] = [];
+    const { connection, received } = await listenToEvents();
     try {
-      const channel = await connection.createChannel();
-      await channel.assertExchange(EVENT_EXCHANGE, 'topic', { durable: true });
-      const { queue: listen } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
-      await channel.bindQueue(listen, EVENT_EXCHANGE, '#');
-      await channel.consume(listen, (m) => {
-        if (m) received.push(JSON.parse(m.content.toString()) as Record<string, unknown>);
-      }, { noAck: true });
       const { url } = await ctx.startGateway();
       const worker = await ctx.startWorker({ queues: [queue], taskEvents: false });
       const done = await http<Task>(`${url}/api/v1/tasks/demo.add?wait=20`, { json: { args: [1, 2], options: { queue } } });
