@@ -1,6 +1,7 @@
 // The "limit" scenario's server: `node dist/bench/limit-server.js <queue> <prefetch>` (the bench starts it).
 // A bare amqplib consumer doing what Celerity's worker does, minus the database: late ack, reply to reply_to.
 import amqp from 'amqplib';
+import { serveBench } from './lib/child.js';
 
 const [queue, prefetchArg] = process.argv.slice(2);
 if (!queue) throw new Error('usage: limit-server <queue> <prefetch>');
@@ -9,7 +10,6 @@ const channel = await connection.createChannel();
 await channel.assertQueue(queue, { durable: true });
 await channel.prefetch(Number(prefetchArg ?? 64), true);
 let done = 0;
-let reported = -1;
 await channel.consume(
   queue,
   (message) => {
@@ -22,15 +22,4 @@ await channel.consume(
   },
   { noAck: false },
 );
-// The bench reads progress from stdout (completed messages so far).
-setInterval(() => {
-  if (done !== reported) {
-    reported = done;
-    process.stdout.write(`done ${done}\n`);
-  }
-}, 50);
-process.stdout.write('ready\n');
-process.on('SIGTERM', () => {
-  // Exiting either way: a failed close leaves nothing the broker will not clean up.
-  void connection.close().finally(() => process.exit(0));
-});
+serveBench(() => done, () => connection.close());

@@ -96,6 +96,35 @@ export async function closedLoop(agent: Agent, target: Target, callers: number, 
 }
 
 /**
+ * The open-loop schedule: calls `fire(scheduledAt)` `rate` times a second for `seconds`, on
+ * time whatever the target does, and resolves once every fired request has settled, with the
+ * elapsed seconds. Latency measured from `scheduledAt` (not from when the request left)
+ * shows a stall as latency instead of hiding it as fewer requests (coordinated omission).
+ * `fire` returns undefined for a request it did not send.
+ */
+export async function openLoopSchedule(rate: number, seconds: number, fire: (scheduledAt: number) => Promise<void> | undefined): Promise<number> {
+  const total = Math.round(rate * seconds);
+  const inflight: Promise<void>[] = [];
+  const t0 = performance.now();
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate));
+      while (sent < due) {
+        const request = fire(t0 + (sent * 1000) / rate);
+        sent++;
+        if (request) inflight.push(request);
+      }
+      if (sent >= total) resolve();
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+  await Promise.all(inflight);
+  return (performance.now() - t0) / 1000;
+}
+
+/**
  * Sends at `rate` per second for `seconds`; each latency runs from the request's scheduled
  * time. At most `maxOutstanding` requests are in flight; a request that would exceed it is
  * counted as an error (the target cannot keep up with the rate).
@@ -105,46 +134,28 @@ export async function openLoop(agent: Agent, target: Target, rate: number, secon
   let ok = 0;
   let errors = 0;
   let outstanding = 0;
-  const total = Math.round(rate * seconds);
-  const inflight: Promise<void>[] = [];
-  const t0 = performance.now();
-  let sent = 0;
-  await new Promise<void>((resolve) => {
-    const tick = (): void => {
-      const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate));
-      while (sent < due) {
-        const scheduled = t0 + (sent * 1000) / rate;
-        sent++;
-        if (outstanding >= maxOutstanding) {
+  const elapsed = await openLoopSchedule(rate, seconds, (scheduled) => {
+    if (outstanding >= maxOutstanding) {
+      errors++;
+      return undefined;
+    }
+    outstanding++;
+    return httpRequest(agent, target.port, target.method, target.path, target.body?.(), target.timeoutMs)
+      .then(
+        (r) => {
+          if (r.status === target.expect) {
+            ok++;
+            recordMs(hist, performance.now() - scheduled);
+          } else errors++;
+        },
+        () => {
           errors++;
-          continue;
-        }
-        outstanding++;
-        inflight.push(
-          httpRequest(agent, target.port, target.method, target.path, target.body?.(), target.timeoutMs)
-            .then(
-              (r) => {
-                if (r.status === target.expect) {
-                  ok++;
-                  recordMs(hist, performance.now() - scheduled);
-                } else errors++;
-              },
-              () => {
-                errors++;
-              },
-            )
-            .finally(() => {
-              outstanding--;
-            }),
-        );
-      }
-      if (sent >= total) resolve();
-      else setTimeout(tick, 1);
-    };
-    tick();
+        },
+      )
+      .finally(() => {
+        outstanding--;
+      });
   });
-  await Promise.all(inflight);
-  const elapsed = (performance.now() - t0) / 1000;
   return { hist, ok, errors, seconds: elapsed, throughput: Math.round(ok / elapsed) };
 }
 

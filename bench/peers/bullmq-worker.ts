@@ -1,12 +1,12 @@
 // The BullMQ peer's worker: `node dist/bench/peers/bullmq-worker.js <queue> <concurrency>` (the bench starts it).
 // A no-op / add processor on the local Redis; prints completed counts on stdout for the bench.
 import { Worker } from 'bullmq';
+import { serveBench } from '../lib/child.js';
 
 const [name, concurrency] = process.argv.slice(2);
 if (!name) throw new Error('usage: bullmq-worker <queue> <concurrency>');
 const connection = { host: process.env.REDIS_HOST ?? '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379) };
 let done = 0;
-let reported = -1;
 const worker = new Worker(
   name,
   // eslint-disable-next-line @typescript-eslint/require-await
@@ -21,13 +21,4 @@ worker.on('completed', () => {
 });
 worker.on('error', (err) => process.stderr.write(`bullmq worker: ${err.message}\n`));
 await worker.waitUntilReady();
-setInterval(() => {
-  if (done !== reported) {
-    reported = done;
-    process.stdout.write(`done ${done}\n`);
-  }
-}, 50);
-process.stdout.write('ready\n');
-process.on('SIGTERM', () => {
-  void worker.close().finally(() => process.exit(0));
-});
+serveBench(() => done, () => worker.close());

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import amqp, { type ConfirmChannel } from 'amqplib';
 import { AMQP_URL, CpuMeter, spawnNode, stop, waitForLine, type Spawned } from '../lib/procs.js';
 import { histogram, latency, recordMs, type Histogram, type Row } from '../lib/stats.js';
+import { openLoopSchedule } from '../lib/load.js';
 
 const PAYLOAD = randomBytes(100).toString('hex'); // 200 bytes
 
@@ -70,25 +71,8 @@ async function closedLoop(client: Client, queue: string, callers: number, second
 
 async function openLoop(client: Client, queue: string, rate: number, seconds: number): Promise<{ hist: Histogram; n: number; seconds: number }> {
   const hist = histogram();
-  const total = Math.round(rate * seconds);
-  const all: Promise<void>[] = [];
-  const t0 = performance.now();
-  let sent = 0;
-  await new Promise<void>((resolve) => {
-    const tick = (): void => {
-      const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate));
-      while (sent < due) {
-        const scheduled = t0 + (sent * 1000) / rate;
-        sent++;
-        all.push(roundTrip(client, queue).then(() => recordMs(hist, performance.now() - scheduled)));
-      }
-      if (sent >= total) resolve();
-      else setTimeout(tick, 1);
-    };
-    tick();
-  });
-  await Promise.all(all);
-  return { hist, n: total, seconds: (performance.now() - t0) / 1000 };
+  const elapsed = await openLoopSchedule(rate, seconds, (scheduled) => roundTrip(client, queue).then(() => recordMs(hist, performance.now() - scheduled)));
+  return { hist, n: Math.round(rate * seconds), seconds: elapsed };
 }
 
 export interface LimitOptions {

@@ -58,6 +58,11 @@ function repr(value: unknown): string {
   return text.length > REPR_MAX ? `${text.slice(0, REPR_MAX - 3)}...` : text;
 }
 
+/** The fields of `task-failed` and `task-retried`: Celery's `exception` text, plus the structured error. */
+function errorFields(task: TaskInfo, error: { type: string; message: string }): Record<string, unknown> {
+  return { uuid: task.id, name: task.name, queue: task.queue, exception: `${error.type}(${repr(error.message)})`, traceback: '', error };
+}
+
 export class WorkerEvents implements TaskHooks {
   readonly #broker: Broker;
   readonly #options: WorkerEventsOptions & { heartbeatMs: number };
@@ -154,28 +159,12 @@ export class WorkerEvents implements TaskHooks {
   failed(task: TaskInfo, error: { type: string; message: string }, runtimeS: number | undefined): void {
     this.#processed++;
     if (!this.#taskEvents) return;
-    this.#send('task-failed', {
-      uuid: task.id,
-      name: task.name,
-      queue: task.queue,
-      exception: `${error.type}(${repr(error.message)})`,
-      traceback: '',
-      error,
-      ...(runtimeS === undefined ? {} : { runtime: runtimeS }),
-    });
+    this.#send('task-failed', { ...errorFields(task, error), ...(runtimeS === undefined ? {} : { runtime: runtimeS }) });
   }
 
   retried(task: TaskInfo, error: { type: string; message: string }): void {
     if (!this.#taskEvents) return;
-    this.#send('task-retried', {
-      uuid: task.id,
-      name: task.name,
-      queue: task.queue,
-      exception: `${error.type}(${repr(error.message)})`,
-      traceback: '',
-      error,
-      retries: task.retries,
-    });
+    this.#send('task-retried', { ...errorFields(task, error), retries: task.retries });
   }
 
   /** Task events go out only when asked for (Celery's `-E`); heartbeats always do. */
