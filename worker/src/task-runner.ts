@@ -264,7 +264,7 @@ export class TaskRunner {
         }
         const err = limits.explain(thrown);
         const policy = retryPolicyOf(definition);
-        const maxRetries = maxRetriesOf(message, delivery, policy.maxRetries);
+        const maxRetries = maxRetriesOf(delivery, policy.maxRetries);
         const retry = !NEVER_RETRIED.has(err.name) && isRetryable(err, policy) && message.retries < maxRetries;
         const durationMs = Date.now() - startedAt.getTime();
         if (retry) {
@@ -522,7 +522,7 @@ export class TaskRunner {
 }
 
 /** The per-call override of the retry count, when the message carries one. */
-function maxRetriesOf(message: TaskMessage, delivery: Delivery, fallback: number): number {
+function maxRetriesOf(delivery: Delivery, fallback: number): number {
   const value = delivery.properties.headers?.[MAX_RETRIES_HEADER];
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : fallback;
 }
