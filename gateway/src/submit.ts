@@ -15,6 +15,7 @@ import {
   MAX_RETRIES_LIMIT,
   REPUBLISHED_HEADER,
   QUEUE_NAME_RULE,
+  assertStorableArguments,
   checkArguments,
   delayLevelFor,
   delayQueueName,
@@ -125,6 +126,7 @@ export class Submitter {
     if (!isValidQueueName(queue)) {
       throw new CelerityError('INVALID_QUEUE', `Invalid queue name "${queue}": ${QUEUE_NAME_RULE}`);
     }
+    assertStorableArguments(parsed.data.args ?? [], parsed.data.kwargs ?? {});
     assertArgumentsSize(parsed.data.args, parsed.data.kwargs, this.deps.maxArgsBytes);
     const check = checkArguments(task, parsed.data.args ?? [], parsed.data.kwargs ?? {});
     if (!check.ok) throw new CelerityError('INVALID_ARGUMENTS', `Invalid arguments for ${name}: ${formatIssues(check.issues)}`);
