@@ -3,7 +3,8 @@
  * BatchWriter (many tasks per statement) and only ever move a task forward.
  */
 import type pg from 'pg';
-import { CelerityError } from '../errors.js';
+import { CelerityError, truncateText } from '../errors.js';
+import { findUnstorable, toStorableText, unstorableTextReason } from '../jsonb.js';
 import type { Logger } from '../logger.js';
 import { isFinalState, type TaskRecord, type TaskState } from '../task.js';
 import { BatchWriter } from './batch-writer.js';
@@ -145,10 +146,12 @@ function toJsonRow(w: TaskWrite): Record<string, unknown> {
     kwargs: w.kwargs ?? null,
     // jsonb_to_recordset reads a JSON null as SQL NULL; a result of `null` is stored as such.
     result: w.result === undefined ? null : w.result,
-    error_type: w.error?.type ?? null,
-    error_message: w.error?.message ?? null,
+    // Free text from tasks and peers: bounded, and U+0000 / lone surrogates replaced, so an
+    // error message can always be stored.
+    error_type: w.error ? toStorableText(truncateText(w.error.type, 200)) : null,
+    error_message: w.error ? toStorableText(truncateText(w.error.message)) : null,
     retries: w.retries ?? 0,
-    worker: w.worker ?? null,
+    worker: w.worker == null ? null : toStorableText(w.worker),
     created_at: w.createdAt?.toISOString() ?? null,
     started_at: w.startedAt?.toISOString() ?? null,
     finished_at: w.finishedAt?.toISOString() ?? null,
@@ -211,24 +214,42 @@ export class TaskStore {
       flush: (rows) => this.#flush(rows),
       maxBatch: options.maxBatch ?? 500,
       maxInFlight: options.maxInFlight ?? 2,
+      // A refused batch may be one row's fault: write its rows one by one (batch-writer.ts).
+      isolate: (err) => err instanceof CelerityError && err.code === 'STORE_WRITE_REFUSED',
     });
   }
 
-  /** Records a state change; resolves once it is committed (batched with others). */
+  /**
+   * Records a state change; resolves once it is committed (batched with others). Rejects at
+   * once, before joining a batch, with UNSTORABLE_VALUE when the write holds a value that
+   * PostgreSQL refuses (jsonb.ts); with STORE_WRITE_REFUSED when PostgreSQL refused it for
+   * another lasting reason; with DATABASE_UNAVAILABLE after a few tries when it is away.
+   */
   record(write: TaskWrite): Promise<void> {
+    const refused = unstorableWrite(write);
+    if (refused) return Promise.reject(refused);
     return this.#writer.write(write);
   }
 
   async #flush(rows: TaskWrite[]): Promise<void> {
     // Sorted so that concurrent batches take row locks in the same order.
-    const json = JSON.stringify(rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(toJsonRow));
+    let json: string;
+    try {
+      json = JSON.stringify(rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(toJsonRow));
+    } catch (err) {
+      // A value that slipped past record()'s checks (a toJSON that throws): one row's fault.
+      throw new CelerityError('STORE_WRITE_REFUSED', `A task state cannot be written as JSON: ${describePgError(err)}`, { cause: err });
+    }
     for (let attempt = 1; ; attempt++) {
       try {
         // Named: node-postgres prepares it once per connection, so PostgreSQL plans it once.
         await this.#pool.query({ name: 'celerity_upsert_tasks', text: UPSERT_TASKS, values: [json] });
         return;
       } catch (err) {
-        if (attempt >= FLUSH_ATTEMPTS || !isRetryablePgError(err)) throw databaseUnavailable(err);
+        if (!isRetryablePgError(err)) {
+          throw new CelerityError('STORE_WRITE_REFUSED', `The database refused the write of ${rows.length} task state(s): ${describePgError(err)}`, { cause: err });
+        }
+        if (attempt >= FLUSH_ATTEMPTS) throw databaseUnavailable(err);
         this.#logger.warn('retrying a task state batch', { rows: rows.length, attempt, err });
         await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
       }
@@ -313,6 +334,22 @@ export class TaskStore {
   async idle(): Promise<void> {
     await this.#writer.idle();
   }
+}
+
+/** Defence in depth: the checks of jsonb.ts on one write, so a bad value never reaches a batch. */
+function unstorableWrite(w: TaskWrite): CelerityError | undefined {
+  for (const [field, text] of [['id', w.id], ['name', w.name], ['queue', w.queue], ['owner', w.owner ?? '']] as const) {
+    const reason = unstorableTextReason(text);
+    if (reason) return new CelerityError('UNSTORABLE_VALUE', `Task ${field} ${reason}`);
+  }
+  const bad = findUnstorable(w.args ?? [], 'args') ?? findUnstorable(w.kwargs ?? {}, 'kwargs') ?? findUnstorable(w.result ?? null, 'result');
+  return bad ? new CelerityError('UNSTORABLE_VALUE', `Task ${w.id}: ${bad.path} ${bad.reason}`) : undefined;
+}
+
+function describePgError(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = err instanceof Error ? truncateText(err.message, 500) : String(err);
+  return typeof code === 'string' ? `${code} ${message}` : message;
 }
 
 export function databaseUnavailable(err: unknown): Error {
