@@ -13,6 +13,7 @@ import {
   DELAY_HEADER,
   MAX_RETRIES_HEADER,
   MAX_RETRIES_LIMIT,
+  OWNER_HEADER,
   REPUBLISHED_HEADER,
   QUEUE_NAME_RULE,
   assertStorableArguments,
@@ -198,6 +199,7 @@ export class Submitter {
     const headers: Record<string, unknown> = { ...(message.options.headers as Record<string, unknown> | undefined) };
     if (submission.maxRetries !== undefined) headers[MAX_RETRIES_HEADER] = submission.maxRetries;
     if (submission.republish) headers[REPUBLISHED_HEADER] = true;
+    if (submission.owner) headers[OWNER_HEADER] = submission.owner;
     // A task that must wait goes through the broker's delay queues (shared/src/amqp/delay.ts).
     let exchange = '';
     let delayQueue: string | undefined;

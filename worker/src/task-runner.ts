@@ -12,6 +12,7 @@ import {
   DELAY_HEADER,
   MAX_RETRIES_HEADER,
   MessageFormatError,
+  OWNER_HEADER,
   REPUBLISHED_HEADER,
   checkArguments,
   coerceError,
@@ -19,6 +20,7 @@ import {
   deadLetterQueueName,
   decodeTaskMessage,
   findUnstorable,
+  unstorableTextReason,
   truncateText,
   delayLevelFor,
   delayQueueName,
@@ -341,7 +343,10 @@ export class TaskRunner {
   }
 
   #base(delivery: Delivery, message: TaskMessage, attempts: number, deliveries: number): TaskWrite {
+    // The submitting key, when a Celerity gateway sent it: kept once set (the store never replaces an owner).
+    const owner = delivery.properties.headers?.[OWNER_HEADER];
     return {
+      ...(typeof owner === 'string' && owner !== '' && owner.length <= 200 && !unstorableTextReason(owner) ? { owner } : {}),
       id: message.id,
       name: message.name,
       queue: delivery.queue,

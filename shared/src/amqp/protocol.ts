@@ -16,6 +16,14 @@ import type { Options } from 'amqplib';
 import { isTaskState, type TaskError, type TaskState } from '../task.js';
 
 export const CONTENT_TYPE = 'application/json';
+
+/**
+ * Header carrying the id of the API key that submitted a task (Celerity's gateway sets it;
+ * Python clients do not), so the worker records the owner even when the gateway's own
+ * PENDING row was never written. Whoever can publish on the broker can set it: broker access
+ * is already full trust (docs/security.md).
+ */
+export const OWNER_HEADER = 'x-celerity-owner';
 export const CONTENT_ENCODING = 'utf-8';
 /** Longest `argsrepr`/`kwargsrepr` header, as Celery truncates them. */
 const REPR_MAX = 1024;

@@ -100,12 +100,14 @@ export const SELECT_FINISHED_TASKS = `
 `;
 
 /**
- * Deletes up to $2 tasks last changed before $1 (any state: a PENDING row that old belongs to
- * a submit whose gateway died before publishing); run in a loop until it deletes fewer.
+ * Deletes up to $2 tasks that reached a final state and last changed before $1; run in a loop
+ * until it deletes fewer. Only final states: a PENDING, RECEIVED, STARTED or RETRY row may
+ * belong to a task still waiting for its countdown or eta (up to 30 days, longer than the
+ * retention) or for a retry, and its owner must keep reading it.
  */
 export const DELETE_EXPIRED_TASKS = `
   DELETE FROM tasks WHERE id IN (
-    SELECT id FROM tasks WHERE updated_at < $1 ORDER BY updated_at LIMIT $2
+    SELECT id FROM tasks WHERE updated_at < $1 AND state IN ('SUCCESS', 'FAILURE', 'REVOKED') ORDER BY updated_at LIMIT $2
   )
 `;
 

@@ -316,7 +316,7 @@ export class TaskStore {
     await this.#pool.query(DELETE_UNPUBLISHED_TASK, [id]);
   }
 
-  /** Deletes tasks last changed before `cutoff`, `batch` rows per statement. */
+  /** Deletes finished tasks last changed before `cutoff`, `batch` rows per statement; never an unfinished one. */
   async deleteExpired(cutoff: Date, batch = 1000): Promise<number> {
     let total = 0;
     for (;;) {
