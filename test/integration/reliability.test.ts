@@ -118,7 +118,7 @@ describe('reliability', () => {
     assert.deepEqual(lines.map((l) => l.id), ids);
     assert.deepEqual(lines.map((l) => l.error.message), ['one', 'two']);
     const redriven = await run(process.execPath, [WORKER_MAIN, 'dead-letters', 'redrive', '--queue', queue, '--id', ids[1] ?? ''], { env });
-    assert.deepEqual(JSON.parse(redriven.stdout) as unknown, { queue, redriven: 1, ids: [ids[1]] });
+    assert.deepEqual(JSON.parse(redriven.stdout) as unknown, { queue, redriven: 1, ids: [ids[1]], skipped: [] });
     // demo.fail fails again on the re-drive and comes back: both dead letters, the second one new.
     await waitFor('the re-driven task to fail again', async () => (await ctx.store.get(ids[1] ?? ''))?.state === 'FAILURE');
     await waitFor('the second dead letter back', async () => (await ctx.deadLetters(queue)).length === 2);

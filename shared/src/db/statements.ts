@@ -52,11 +52,34 @@ export const UPSERT_TASKS = `
  * Puts dead-lettered tasks ($1 text[]) back to PENDING before they are re-driven: a re-drive
  * is a new life for the task (retries and deliveries start again), so the forward-only
  * upsert must not keep the old FAILURE. attempts keeps counting.
+ * Only a task in FAILURE is reset: one that finished otherwise (a duplicate dead letter of a
+ * task that since succeeded) or is running again is left alone (`reset` false: skipped).
+ * Returns each existing row's state before the reset, so a failed publish can be undone
+ * (RESTORE_TASKS_AFTER_FAILED_REDRIVE); ids without a row are absent and re-driven as they are.
  */
 export const RESET_TASKS_FOR_REDRIVE = `
-  UPDATE tasks SET state = 'PENDING', result = NULL, error_type = NULL, error_message = NULL, retries = 0,
-                   deliveries = 0, finished_at = NULL, updated_at = now()
-  WHERE id = ANY($1::text[])
+  WITH old AS (
+    SELECT id, state, result, error_type, error_message, retries, deliveries, finished_at
+    FROM tasks WHERE id = ANY($1::text[]) FOR UPDATE
+  ), reset AS (
+    UPDATE tasks t SET state = 'PENDING', result = NULL, error_type = NULL, error_message = NULL, retries = 0,
+                       deliveries = 0, finished_at = NULL, updated_at = now()
+    FROM old WHERE t.id = old.id AND old.state = 'FAILURE'
+    RETURNING t.id
+  )
+  SELECT old.*, old.id IN (SELECT id FROM reset) AS reset FROM old
+`;
+
+/**
+ * Puts tasks reset by RESET_TASKS_FOR_REDRIVE back as they were ($1: JSON array of the rows it
+ * returned) when their re-publish failed, unless something has moved them on since.
+ */
+export const RESTORE_TASKS_AFTER_FAILED_REDRIVE = `
+  UPDATE tasks t SET state = r.state, result = r.result, error_type = r.error_type, error_message = r.error_message,
+                     retries = r.retries, deliveries = r.deliveries, finished_at = r.finished_at, updated_at = now()
+  FROM jsonb_to_recordset($1::jsonb) AS r(id text, state text, result jsonb, error_type text, error_message text,
+                                          retries integer, deliveries integer, finished_at timestamptz)
+  WHERE t.id = r.id AND t.state = 'PENDING'
 `;
 
 /**

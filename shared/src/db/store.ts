@@ -13,6 +13,7 @@ import {
   DELETE_EXPIRED_TASKS,
   DELETE_UNPUBLISHED_TASK,
   RESET_TASKS_FOR_REDRIVE,
+  RESTORE_TASKS_AFTER_FAILED_REDRIVE,
   SEARCH_TASKS,
   SELECT_FINISHED_TASKS,
   SELECT_TASK,
@@ -189,6 +190,14 @@ export interface TaskPage {
   next: TaskCursor | null;
 }
 
+/** What a re-drive reset did (see TaskStore.resetForRedrive). */
+export interface RedriveReset {
+  /** Tasks not reset because they are not in FAILURE: their dead letters are stale. */
+  skipped: string[];
+  /** Puts the reset tasks among these ids back as they were (their re-publish failed). */
+  undo: (ids: string[]) => Promise<void>;
+}
+
 export interface TaskStoreOptions {
   logger: Logger;
   /** Rows per statement at most. @default 500 */
@@ -276,14 +285,32 @@ export class TaskStore {
     }
   }
 
-  /** Puts dead-lettered tasks back to PENDING with a fresh retry budget (before a re-drive). */
-  async resetForRedrive(ids: readonly string[]): Promise<void> {
-    if (ids.length === 0) return;
+  /**
+   * Puts dead-lettered tasks in FAILURE back to PENDING with a fresh retry budget (before a
+   * re-drive). Tasks in any other state are `skipped` (their dead letter is a stale duplicate);
+   * `undo(ids)` restores the reset tasks among `ids` whose re-publish failed.
+   */
+  async resetForRedrive(ids: readonly string[]): Promise<RedriveReset> {
+    if (ids.length === 0) return { skipped: [], undo: () => Promise.resolve() };
+    let rows: (Record<string, unknown> & { id: string; reset: boolean })[];
     try {
-      await this.#pool.query(RESET_TASKS_FOR_REDRIVE, [ids]);
+      ({ rows } = await this.#pool.query<Record<string, unknown> & { id: string; reset: boolean }>(RESET_TASKS_FOR_REDRIVE, [ids]));
     } catch (err) {
       throw databaseUnavailable(err);
     }
+    const before = new Map(rows.filter((r) => r.reset).map(({ reset: _reset, ...row }) => [row.id, row]));
+    return {
+      skipped: rows.filter((r) => !r.reset).map((r) => r.id),
+      undo: async (failed) => {
+        const restore = failed.flatMap((id) => before.get(id) ?? []);
+        if (restore.length === 0) return;
+        try {
+          await this.#pool.query(RESTORE_TASKS_AFTER_FAILED_REDRIVE, [JSON.stringify(restore)]);
+        } catch (err) {
+          throw databaseUnavailable(err);
+        }
+      },
+    };
   }
 
   /** One page of tasks matching `search`, newest first. */
