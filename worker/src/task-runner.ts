@@ -610,6 +610,13 @@ function maxRetriesOf(delivery: Delivery, fallback: number): number {
  * worker stops waiting — a thread-pool task's thread is terminated; an in-process task
  * cannot be killed, so it is failed and its slot given back while it winds down unobserved.
  */
+/**
+ * Longest delay setTimeout takes (2^31 - 1 ms, about 24.8 days); Node fires a longer one after
+ * 1 ms instead. A time limit longer than this (Celery's `timelimit` header from a foreign
+ * client; the gateway caps it at 7 days) is treated as no limit.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 class TimeLimits {
   readonly #task = new AbortController();
   readonly #hard = new AbortController();
@@ -628,7 +635,7 @@ class TimeLimits {
     };
     if (shutdown.aborted) this.#onShutdown();
     else shutdown.addEventListener('abort', this.#onShutdown, { once: true });
-    if (softS !== null && softS !== undefined && softS > 0) {
+    if (softS !== null && softS !== undefined && softS > 0 && softS * 1000 <= MAX_TIMER_MS) {
       this.#timers.push(
         setTimeout(() => {
           this.#softExpired = true;
@@ -636,7 +643,7 @@ class TimeLimits {
         }, softS * 1000),
       );
     }
-    if (hardS !== null && hardS > 0) {
+    if (hardS !== null && hardS > 0 && hardS * 1000 <= MAX_TIMER_MS) {
       this.#timers.push(
         setTimeout(() => {
           this.#hardExpired = true;

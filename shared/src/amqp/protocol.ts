@@ -106,14 +106,24 @@ export interface EncodedMessage {
 }
 
 /**
+ * Longest per-message TTL RabbitMQ takes, in ms (an unsigned 32-bit value, about 49.7 days);
+ * a longer `expiration` is refused by the broker with a channel error.
+ */
+export const MAX_MESSAGE_TTL_MS = 2 ** 32 - 1;
+
+/**
  * The AMQP `expiration` property for an `expires` date: milliseconds from `now`, as a decimal
  * string (kombu's `str(int(seconds * 1000))`), 0 when the date has passed (Celery does the same:
- * RabbitMQ then drops the message unless a consumer takes it at once).
+ * RabbitMQ then drops the message unless a consumer takes it at once); undefined when the date
+ * is further than MAX_MESSAGE_TTL_MS.
  */
 export function expirationFor(expires: string, now = Date.now()): string | undefined {
   const at = Date.parse(expires);
   if (Number.isNaN(at)) return undefined;
-  return String(Math.max(0, Math.floor(at - now)));
+  const ttlMs = Math.max(0, Math.floor(at - now));
+  // Never sent past the broker's limit: the `expires` header still says when, and a worker
+  // that receives the task after it marks it REVOKED (the gateway refuses such dates anyway).
+  return ttlMs > MAX_MESSAGE_TTL_MS ? undefined : String(ttlMs);
 }
 
 /** Whether a task's `expires` date has passed; a task without one never expires. */
