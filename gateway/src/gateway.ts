@@ -17,6 +17,7 @@ import {
   TaskQueues,
   TaskStore,
   declareDelayQueue,
+  declareTaskQueue,
   catalogue as defaultCatalogue,
   createPool,
   createRegistry,
@@ -35,10 +36,17 @@ import { ReplyRecorder } from './reply-recorder.js';
 import { Submitter } from './submit.js';
 import { TaskWaiters } from './waiters.js';
 
+/**
+ * Distinct queues one gateway declares for `options.queue` names outside the catalogue: a
+ * caller naming new queues uses up this budget (then 503 QUEUE_UNAVAILABLE), never the
+ * catalogue's queues, which are declared whatever it says.
+ */
+export const MAX_AD_HOC_QUEUES = 100;
+
 export interface GatewayOptions {
   config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS' | 'externalTasks'> &
     Partial<Pick<GatewayConfig, 'idempotencyWindowHours' | 'queueMaxLength'>> &
-    Partial<Pick<GatewayConfig, 'amqpTls' | 'authMode' | 'corsOrigins' | 'rateLimitPerMinute' | 'metricsToken' | 'maxArgsBytes'>> &
+    Partial<Pick<GatewayConfig, 'amqpTls' | 'authMode' | 'corsOrigins' | 'allowedHosts' | 'rateLimitPerMinute' | 'metricsToken' | 'maxArgsBytes'>> &
     Partial<Pick<GatewayConfig, 'maxBatch'>>;
   logger: Logger;
   /** Database schema; tests use one each. @default 'celerity' */
@@ -103,7 +111,8 @@ export class Gateway {
       if (keys && (await keys.countActive()) === 0) {
         logger.warn('AUTH_MODE=keys but no API key exists yet: every request will get 401. Create one with: npm run keys -- create --name ops --scopes admin');
       }
-      const queues = new TaskQueues();
+      // Queues named in options.queue have a budget of their own; the catalogue's are always declared.
+      const queues = new TaskQueues(MAX_AD_HOC_QUEUES, declareTaskQueue, catalogue.defaultQueues());
       const delayQueues = new TaskQueues(64, declareDelayQueue);
       // Topology first on every (re)connect: the catalogue's queues exist before anything is
       // published, so a task submitted before any worker started is kept, not dropped.
@@ -158,6 +167,7 @@ export class Gateway {
           authMode: config.authMode ?? 'none',
           ...(keys ? { keys } : {}),
           corsOrigins: config.corsOrigins ?? [],
+          allowedHosts: config.allowedHosts ?? [],
           rateLimitPerMinute: config.rateLimitPerMinute ?? DEFAULTS.rateLimitPerMinute,
           ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}),
           maxBodyBytes: config.maxBodyBytes,

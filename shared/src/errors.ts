@@ -27,6 +27,8 @@ export const ERROR_STATUS = {
   FORBIDDEN: 403,
   CSRF_REJECTED: 403,
   ORIGIN_NOT_ALLOWED: 403,
+  /** AUTH_MODE=none and the Host header is not a loopback or allowed name (DNS rebinding). */
+  HOST_NOT_ALLOWED: 421,
   RATE_LIMITED: 429,
   UNSUPPORTED_MEDIA_TYPE: 415,
   INTERNAL: 500,

@@ -95,3 +95,12 @@ describe('config: TLS files', () => {
     assertConfigError(() => loadCommonConfig({ DATABASE_URL: 'postgres://u:p@db/c?sslrootcert=/x.pem', DATABASE_CA_FILE: caFile }), 'DATABASE_CA_FILE');
   });
 });
+
+describe('config: GATEWAY_ALLOWED_HOSTS', () => {
+  it('reads a list of host names, adds a specific GATEWAY_HOST, refuses URLs', () => {
+    assert.deepEqual(loadGatewayConfig({ GATEWAY_ALLOWED_HOSTS: 'App.Internal, *' }).allowedHosts, ['app.internal', '*']);
+    assert.deepEqual(loadGatewayConfig({}).allowedHosts, []);
+    assert.deepEqual(loadGatewayConfig({ GATEWAY_HOST: '10.0.0.5', AUTH_DISABLED: 'true' }).allowedHosts, ['10.0.0.5']);
+    assert.throws(() => loadGatewayConfig({ GATEWAY_ALLOWED_HOSTS: 'https://x.example' }), /GATEWAY_ALLOWED_HOSTS/);
+  });
+});
