@@ -162,7 +162,11 @@ describe('reliability', () => {
     first.child.kill('SIGKILL');
     await first.exited;
     await ctx.startWorker({ queues: [queue] });
-    const done = await waitForState(url, submitted.body.id, ['SUCCESS']);
+    // The redelivered copy first waits for the dead worker's lease to lapse (6 s at most).
+    const done = await waitFor('the task to succeed on the second worker', async () => {
+      const { body } = await http<Task>(`${url}/api/v1/tasks/${submitted.body.id}`);
+      return body.state === 'SUCCESS' ? body : undefined;
+    }, { timeoutMs: 45_000 });
     assert.equal(done.result, 3);
     assert.equal(done.attempts, 2);
   });

@@ -94,6 +94,12 @@ export interface TaskRunnerDeps {
   maxResultBytes?: number;
   /** How long a result write is retried while the database is away, in ms. @default 120000 */
   recordRetryMs?: number;
+  /**
+   * Lease a running task holds on its STARTED row, in ms, renewed every third of it: a
+   * redelivered copy that finds it live is deferred, not run; after a worker dies its tasks
+   * run again once their leases lapse (at most this much later). @default 6000
+   */
+  leaseMs?: number;
 }
 
 /** Error types a task can fail with before it runs; stable, Python-style names. */
@@ -133,9 +139,15 @@ export function defaultWorkerName(): string {
   return `celerity@${hostname()}:${process.pid}`;
 }
 
+/** @see TaskRunnerDeps.leaseMs */
+const DEFAULT_LEASE_MS = 6_000;
+
 export class TaskRunner {
   readonly #deps: TaskRunnerDeps;
   readonly #worker: string;
+  /** Ids of the tasks this process is running now; their leases are renewed together. */
+  readonly #running = new Set<string>();
+  #renewal: NodeJS.Timeout | undefined;
 
   constructor(deps: TaskRunnerDeps) {
     this.#deps = deps;
@@ -207,6 +219,11 @@ export class TaskRunner {
         return undefined;
       });
       if (stored && isFinalState(stored.state)) return this.#answerFinished(delivery, message, stored, reply, log);
+      // Still running, here or in another worker (its connection dropped, so the broker sent
+      // the message again): running it now would run it twice at once. Wait for the lease.
+      const leaseMs = Math.max(0, (stored?.leaseExpiresAt?.getTime() ?? 0) - Date.now());
+      const held = stored?.state === 'STARTED' && stored.retries === message.retries && leaseMs > 0;
+      if (this.#running.has(message.id) || held) return this.#deferRunning(delivery, message, leaseMs, stored?.worker ?? null, log);
       if (stored && stored.retries > message.retries) {
         // Its retry was already scheduled (the worker died before acking this copy).
         log.info('redelivered message superseded by its retry; dropping it', { retries: stored.retries });
@@ -258,7 +275,9 @@ export class TaskRunner {
 
     const startedAt = new Date();
     this.#observeStart(message, delivery, metricTask, startedAt.getTime());
-    const started = this.#deps.store.record({ ...base, startedAt });
+    const leaseMs = this.#deps.leaseMs ?? DEFAULT_LEASE_MS;
+    const started = this.#deps.store.record({ ...base, startedAt, leaseExpiresAt: new Date(startedAt.getTime() + leaseMs) });
+    this.#startRunning(message.id);
     if (seenBefore) {
       // Counted before running: a task that crashes its worker must see its count grow.
       await started.catch((err: unknown) => log.warn('could not record STARTED', { err }));
@@ -337,9 +356,30 @@ export class TaskRunner {
       log.info('task succeeded', { outcome: 'success', durationMs: Date.now() - startedAt.getTime() });
       return disposition;
     } finally {
+      this.#stopRunning(message.id);
       timer();
       metrics.inFlight.dec({ queue: delivery.queue });
     }
+  }
+
+  /** One statement every third of the lease renews the leases of every task running here. */
+  #startRunning(id: string): void {
+    this.#running.add(id);
+    if (this.#renewal) return;
+    const leaseMs = this.#deps.leaseMs ?? DEFAULT_LEASE_MS;
+    this.#renewal = setInterval(() => {
+      this.#deps.store.renewLeases([...this.#running], new Date(Date.now() + leaseMs)).catch((err: unknown) => {
+        this.#deps.logger.warn('could not renew task leases', { tasks: this.#running.size, err });
+      });
+    }, leaseMs / 3);
+    this.#renewal.unref();
+  }
+
+  #stopRunning(id: string): void {
+    this.#running.delete(id);
+    if (this.#running.size > 0 || !this.#renewal) return;
+    clearInterval(this.#renewal);
+    this.#renewal = undefined;
   }
 
   #base(delivery: Delivery, message: TaskMessage, attempts: number, deliveries: number): TaskWrite {
@@ -358,6 +398,18 @@ export class TaskRunner {
       attempts,
       deliveries,
     };
+  }
+
+  /**
+   * A copy of a task that is still running: sent round the delay queues (marked as seen
+   * before, so it checks the store again when it comes back) and acked. When it returns the
+   * task has finished (it is answered from the store) or its lease has lapsed (it runs).
+   */
+  async #deferRunning(delivery: Delivery, message: TaskMessage, leaseMs: number, holder: string | null, log: Logger): Promise<Disposition> {
+    const delayMs = Math.min(Math.max(leaseMs, 1_000), this.#deps.leaseMs ?? DEFAULT_LEASE_MS);
+    log.info('task still running elsewhere; this copy is deferred, not run', { holder: holder ?? 'this worker', retryInMs: delayMs });
+    await this.#publishDelayed(delivery, message, { [REPUBLISHED_HEADER]: true }, delayMs);
+    return 'ack';
   }
 
   /** A redelivered message of a finished task: reply from the store, never run it again. */

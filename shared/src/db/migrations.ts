@@ -111,4 +111,14 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX api_key_sessions_expires_at_idx ON api_key_sessions (expires_at);
     `,
   },
+  {
+    id: 4,
+    name: 'task leases',
+    sql: `
+      -- While a worker runs a task, its STARTED row holds a lease that the worker renews; a
+      -- redelivered or republished copy that finds a live lease is deferred instead of run
+      -- (the first copy still runs), and one that finds it lapsed runs (the first worker died).
+      ALTER TABLE tasks ADD COLUMN lease_expires_at timestamptz;
+    `,
+  },
 ];

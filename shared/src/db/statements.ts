@@ -4,7 +4,7 @@
  */
 
 const TASK_COLUMNS = `id, name, queue, state, args, kwargs, result, error_type, error_message, retries, worker,
-  created_at, started_at, finished_at, updated_at, attempts, deliveries, owner`;
+  created_at, started_at, finished_at, updated_at, attempts, deliveries, owner, lease_expires_at`;
 
 /** True when the incoming row (EXCLUDED) outranks the stored one (t). */
 const NEWER = 'celerity_state_order(EXCLUDED.state, EXCLUDED.retries) > celerity_state_order(t.state, t.retries)';
@@ -17,14 +17,14 @@ const NEWER = 'celerity_state_order(EXCLUDED.state, EXCLUDED.retries) > celerity
  */
 export const UPSERT_TASKS = `
   INSERT INTO tasks AS t (id, name, queue, state, args, kwargs, result, error_type, error_message, retries, worker,
-                          created_at, started_at, finished_at, attempts, deliveries, owner)
+                          created_at, started_at, finished_at, attempts, deliveries, owner, lease_expires_at)
   SELECT id, name, queue, state, COALESCE(args, '[]'), COALESCE(kwargs, '{}'), result, error_type, error_message,
          COALESCE(retries, 0), worker, COALESCE(created_at, now()), started_at, finished_at,
-         COALESCE(attempts, 0), COALESCE(deliveries, 0), owner
+         COALESCE(attempts, 0), COALESCE(deliveries, 0), owner, lease_expires_at
   FROM jsonb_to_recordset($1::jsonb) AS r(
     id text, name text, queue text, state text, args jsonb, kwargs jsonb, result jsonb, error_type text,
     error_message text, retries integer, worker text, created_at timestamptz, started_at timestamptz,
-    finished_at timestamptz, attempts integer, deliveries integer, owner text)
+    finished_at timestamptz, attempts integer, deliveries integer, owner text, lease_expires_at timestamptz)
   ON CONFLICT (id) DO UPDATE SET
     state         = CASE WHEN ${NEWER} THEN EXCLUDED.state ELSE t.state END,
     result        = CASE WHEN ${NEWER} THEN EXCLUDED.result ELSE t.result END,
@@ -41,12 +41,20 @@ export const UPSERT_TASKS = `
     deliveries    = CASE WHEN EXCLUDED.retries > t.retries THEN EXCLUDED.deliveries
                          ELSE GREATEST(t.deliveries, EXCLUDED.deliveries) END,
     updated_at    = CASE WHEN ${NEWER} THEN now() ELSE t.updated_at END,
-    owner         = COALESCE(t.owner, EXCLUDED.owner)
+    owner         = COALESCE(t.owner, EXCLUDED.owner),
+    -- A newer state brings its own lease (none once final); a start of the same attempt (a
+    -- redelivered copy taking over a lapsed lease) extends it.
+    lease_expires_at = CASE WHEN ${NEWER} THEN EXCLUDED.lease_expires_at
+                            ELSE GREATEST(t.lease_expires_at, EXCLUDED.lease_expires_at) END
   WHERE ${NEWER} OR EXCLUDED.created_at < t.created_at
      OR (t.started_at IS NULL AND EXCLUDED.started_at IS NOT NULL)
      OR EXCLUDED.attempts > t.attempts OR EXCLUDED.deliveries > t.deliveries
      OR (t.owner IS NULL AND EXCLUDED.owner IS NOT NULL)
+     OR EXCLUDED.lease_expires_at > COALESCE(t.lease_expires_at, '-infinity')
 `;
+
+/** Renews the leases of tasks $1 (text[]) to $2 while they are STARTED (the worker running them is alive). */
+export const RENEW_TASK_LEASES = `UPDATE tasks SET lease_expires_at = $2 WHERE id = ANY($1::text[]) AND state = 'STARTED'`;
 
 /**
  * Puts dead-lettered tasks ($1 text[]) back to PENDING before they are re-driven: a re-drive

@@ -12,6 +12,7 @@ import { isRetryablePgError } from './pg-errors.js';
 import {
   DELETE_EXPIRED_TASKS,
   DELETE_UNPUBLISHED_TASK,
+  RENEW_TASK_LEASES,
   RESET_TASKS_FOR_REDRIVE,
   RESTORE_TASKS_AFTER_FAILED_REDRIVE,
   SEARCH_TASKS,
@@ -41,6 +42,8 @@ export interface TaskWrite {
   deliveries?: number;
   /** The API key that submitted the task; kept once set. */
   owner?: string | null;
+  /** Lease of the worker running it (STARTED); see migration 4. */
+  leaseExpiresAt?: Date | null;
 }
 
 interface TaskRow {
@@ -62,6 +65,7 @@ interface TaskRow {
   attempts: number;
   deliveries: number;
   owner: string | null;
+  lease_expires_at: Date | null;
 }
 
 const STATE_RANK: Record<TaskState, number> = {
@@ -113,7 +117,14 @@ export function mergeWrites(older: TaskWrite, newer: TaskWrite): TaskWrite {
       (newer.retries ?? 0) > (older.retries ?? 0) ? (newer.deliveries ?? 0) : Math.max(older.deliveries ?? 0, newer.deliveries ?? 0),
     ...(createdAt ? { createdAt } : {}),
     ...((older.owner ?? newer.owner) ? { owner: older.owner ?? newer.owner } : {}),
+    ...(newerWins ? (newer.leaseExpiresAt ? { leaseExpiresAt: newer.leaseExpiresAt } : {}) : laterLease(older, newer)),
   };
+}
+
+/** Same state order: the later of the two leases, as the UPSERT keeps it. */
+function laterLease(a: TaskWrite, b: TaskWrite): { leaseExpiresAt?: Date } {
+  const later = !a.leaseExpiresAt ? b.leaseExpiresAt : !b.leaseExpiresAt ? a.leaseExpiresAt : a.leaseExpiresAt > b.leaseExpiresAt ? a.leaseExpiresAt : b.leaseExpiresAt;
+  return later ? { leaseExpiresAt: later } : {};
 }
 
 function toRecord(row: TaskRow): TaskRecord {
@@ -134,6 +145,7 @@ function toRecord(row: TaskRow): TaskRecord {
     attempts: row.attempts,
     deliveries: row.deliveries,
     owner: row.owner,
+    leaseExpiresAt: row.lease_expires_at,
   };
 }
 
@@ -159,6 +171,7 @@ function toJsonRow(w: TaskWrite): Record<string, unknown> {
     attempts: w.attempts ?? 0,
     deliveries: w.deliveries ?? 0,
     owner: w.owner ?? null,
+    lease_expires_at: w.leaseExpiresAt?.toISOString() ?? null,
   };
 }
 
@@ -311,6 +324,16 @@ export class TaskStore {
         }
       },
     };
+  }
+
+  /** Extends the leases of these STARTED tasks to `until`; finished ones are left alone. */
+  async renewLeases(ids: readonly string[], until: Date): Promise<void> {
+    if (ids.length === 0) return;
+    try {
+      await this.#pool.query({ name: 'celerity_renew_leases', text: RENEW_TASK_LEASES, values: [ids, until] });
+    } catch (err) {
+      throw databaseUnavailable(err);
+    }
   }
 
   /** One page of tasks matching `search`, newest first. */
