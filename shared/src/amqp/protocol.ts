@@ -13,6 +13,7 @@
  */
 import { hostname } from 'node:os';
 import type { Options } from 'amqplib';
+import { unstorableTextReason } from '../jsonb.js';
 import { isTaskState, type TaskError, type TaskState } from '../task.js';
 
 export const CONTENT_TYPE = 'application/json';
@@ -189,6 +190,15 @@ export interface IncomingProperties {
   headers?: Record<string, unknown> | undefined;
 }
 
+/** Longest task id, in UTF-8 bytes: an AMQP short string (the correlation id). */
+export const MAX_TASK_ID_BYTES = 255;
+/** Longest task name accepted from a message. */
+const MAX_TASK_NAME_CHARS = 255;
+
+function hasUnstorableText(text: string): boolean {
+  return unstorableTextReason(text) !== undefined;
+}
+
 function stringOrNull(value: unknown): string | null {
   return typeof value === 'string' && value !== '' ? value : null;
 }
@@ -204,6 +214,12 @@ export function decodeTaskMessage(content: Buffer, properties: IncomingPropertie
   const partial = { ...(id ? { id } : {}), ...(name ? { name } : {}) };
   if (!id || !name) {
     throw new MessageFormatError('MISSING_HEADERS', 'Not a Celery protocol v2 task message: the `task` and `id` headers are required', partial);
+  }
+  // The id becomes the correlation id of every re-publish (an AMQP short string, at most 255
+  // bytes) and a text key in the store: one that cannot be either is refused here, before a
+  // publish fails on it over and over. Nothing is recorded under such an id.
+  if (Buffer.byteLength(id) > MAX_TASK_ID_BYTES || hasUnstorableText(id) || hasUnstorableText(name) || name.length > MAX_TASK_NAME_CHARS) {
+    throw new MessageFormatError('BAD_HEADER', `The task id must be at most ${MAX_TASK_ID_BYTES} bytes and the id and name valid text without U+0000`);
   }
   const contentType = properties.contentType ?? CONTENT_TYPE;
   if (contentType !== CONTENT_TYPE) {
