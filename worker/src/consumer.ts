@@ -63,6 +63,11 @@ export class Consumer {
     return this.#inFlight.size;
   }
 
+  /** Subscribed to every queue on a live channel; false between a lost channel and its reopen. */
+  get consuming(): boolean {
+    return this.#channel !== undefined && !this.#stopped;
+  }
+
   async #setup(connection: ChannelModel): Promise<void> {
     if (this.#stopped) return;
     const channel = await connection.createChannel();

@@ -151,7 +151,8 @@ export class Worker {
         server = await startMetricsServer(
           metrics.registry,
           () => ({
-            ok: self.worker?.state === 'RUNNING' && broker?.connected === true,
+            // Not consuming (a channel reopen still failing) is not healthy either: nothing runs.
+            ok: self.worker?.state === 'RUNNING' && broker?.connected === true && self.worker.consuming,
             state: self.worker?.state ?? 'STARTING',
             inFlight: self.worker?.inFlight ?? 0,
           }),
@@ -161,6 +162,7 @@ export class Worker {
         logger.info('worker metrics on /metrics and /healthz', { port: serverPort(server) });
       }
       const consumer = await Consumer.create(broker, runner, { queues: config.queues, concurrency: config.concurrency, logger });
+      metrics.watchConsuming(() => consumer.consuming);
       const retentionMs = config.resultRetentionHours * 3_600_000;
       const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs));
       sweeper.start();
@@ -186,6 +188,11 @@ export class Worker {
 
   get inFlight(): number {
     return this.parts.consumer.inFlight;
+  }
+
+  /** Subscribed to its queues right now (see /healthz and celerity_worker_consuming). */
+  get consuming(): boolean {
+    return this.parts.consumer.consuming;
   }
 
   /** The port of the metrics server, when there is one. */
