@@ -28,6 +28,8 @@ export const ERROR_STATUS = {
   RATE_LIMITED: 429,
   UNSUPPORTED_MEDIA_TYPE: 415,
   INTERNAL: 500,
+  /** A task definition is wrong (raised at import time by defineTask, or by the app loader). */
+  INVALID_TASK_DEFINITION: 500,
   BROKER_UNAVAILABLE: 503,
   DATABASE_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,

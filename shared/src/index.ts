@@ -4,6 +4,8 @@ export * from './task.js';
 export * from './config.js';
 export * from './logger.js';
 export * from './catalogue.js';
+export * from './app/define-task.js';
+export * from './app/standard-schema.js';
 export * from './metrics.js';
 export * from './amqp/topology.js';
 export * from './amqp/protocol.js';
