@@ -63,7 +63,7 @@ export function readYaml(path: string): unknown[] {
  */
 export function knownVariables(): Set<string> {
   const seen = new Set<string>();
-  const env = new Proxy({} as Record<string, string | undefined>, {
+  const env = new Proxy<Record<string, string | undefined>>({}, {
     get: (_target, name) => {
       if (typeof name === 'string') seen.add(name);
       return undefined;

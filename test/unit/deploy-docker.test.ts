@@ -38,7 +38,7 @@ function runtimeInstructions(): Instruction[] {
 function jsonForm(text: string): string[] {
   const parsed = JSON.parse(text) as unknown;
   assert.ok(Array.isArray(parsed) && parsed.every((p) => typeof p === 'string'), `not the JSON form: ${text}`);
-  return parsed as string[];
+  return parsed;
 }
 
 /** `.dockerignore` patterns (top-level names here; enough for this repository's file). */
@@ -65,7 +65,7 @@ describe('Dockerfile', () => {
   });
 
   it('the runtime stage holds compiled code and production dependencies only', () => {
-    const copies = runtimeInstructions().filter((i): i is Copy => i.getKeyword() === 'COPY') as Copy[];
+    const copies = runtimeInstructions().filter((i): i is Copy => i.getKeyword() === 'COPY');
     const fromBuild = copies.filter((c) => c.getFromFlag()?.getValue() === 'build').map((c) => args(c)[0] ?? '');
     assert.ok(fromBuild.length > 0 && fromBuild.every((src) => src.startsWith('/app/dist/')), `only dist/ from the build stage: ${fromBuild.join(', ')}`);
     const modules = copies.filter((c) => args(c)[0]?.endsWith('node_modules'));
