@@ -38,7 +38,7 @@ interface Container {
 }
 interface PodTemplate {
   metadata: Meta;
-  spec: { containers: Container[]; terminationGracePeriodSeconds?: number; securityContext?: { runAsNonRoot?: boolean; runAsUser?: number } };
+  spec: { containers: Container[]; initContainers?: Container[]; terminationGracePeriodSeconds?: number; securityContext?: { runAsNonRoot?: boolean; runAsUser?: number } };
 }
 
 const DIR = 'deploy/kubernetes';
@@ -78,6 +78,9 @@ const workloads = [...of('Deployment'), ...of('Job')].flatMap((o) =>
     .spec.containers.filter((c) => c.image === 'celerity')
     .map((c) => ({ owner: o, container: c, process: celerityProcess(c.args ?? [], containerEnv(c)) })),
 );
+const initContainers = of('Deployment').flatMap((o) =>
+  (template(o).spec.initContainers ?? []).map((c) => ({ owner: o, container: c, process: celerityProcess(c.args ?? [], containerEnv(c)) })),
+);
 const deploymentsOf = (role: Process['role']): typeof workloads => workloads.filter((w) => w.owner.kind === 'Deployment' && w.process.role === role);
 
 describe('deploy/kubernetes', () => {
@@ -107,7 +110,7 @@ describe('deploy/kubernetes', () => {
   it('the pods set only variables the config module reads, and the config module accepts them', () => {
     const known = knownVariables();
     assert.ok(workloads.length >= 4);
-    for (const { owner, container } of workloads) {
+    for (const { owner, container } of [...workloads, ...initContainers]) {
       assert.deepEqual(unknownVariables(Object.keys(containerEnv(container)), known), [], `${owner.kind} ${owner.metadata.name}`);
     }
   });
@@ -118,6 +121,10 @@ describe('deploy/kubernetes', () => {
     assert.ok(new Set(groups).size >= 2, `worker groups: ${groups.join(' | ')}`);
     const jobs = workloads.filter((w) => w.owner.kind === 'Job');
     assert.deepEqual(jobs.map((j) => j.process.role), ['migrate']);
+    // Every gateway and worker pod applies the migrations before it starts.
+    for (const { owner } of [...deploymentsOf('gateway'), ...deploymentsOf('worker')]) {
+      assert.deepEqual(initContainers.filter((i) => i.owner === owner).map((i) => i.process.role), ['migrate'], owner.metadata.name);
+    }
   });
 
   it('probes use /readyz and /healthz on the port the process listens on', () => {
