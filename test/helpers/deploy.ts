@@ -129,7 +129,10 @@ export type Process =
  * process would load them: a refused setting throws a ConfigError naming it.
  */
 export function celerityProcess(args: readonly string[], env: Record<string, string>): Process {
-  const [role, ...rest] = args;
+  const [role, ...given] = args;
+  // `--app <module>` picks the app module for the package's `celerity` command line; it does
+  // not change how the settings load.
+  const rest = given.filter((arg, i) => arg !== '--app' && given[i - 1] !== '--app');
   if (role === 'gateway' && rest.length === 0) return { role, config: loadGatewayConfig(env) };
   if (role === 'migrate' && rest.length === 0) return { role };
   if (role === 'worker') {

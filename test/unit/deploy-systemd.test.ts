@@ -63,7 +63,9 @@ function unitProcess(path: string, instance = ''): { process: Process; env: Reco
   const [node, file = '', ...args] = (execStart[0] ?? '').split(/\s+/);
   assert.equal(node, '/usr/bin/node', path);
   assert.ok(existsSync(resolve(ROOT, file)), `${path}: ${file} is not built`);
-  const role = file === 'dist/gateway/src/main.js' ? ['gateway'] : file === 'dist/worker/src/main.js' ? [] : assert.fail(`${path}: runs ${file}`);
+  // The gateway's entry takes no role; the worker's entry and a `celerity` command line take
+  // it as their first argument (worker, migrate, gateway).
+  const role = file === 'dist/gateway/src/main.js' ? ['gateway'] : /^dist\/(worker\/src\/main|cli)\.js$/.test(file) ? [] : assert.fail(`${path}: runs ${file}`);
   const env: Record<string, string> = parseEnvLines((service.Environment ?? []).map((e) => e.replace(/%i/g, instance)));
   for (const envFile of service.EnvironmentFile ?? []) Object.assign(env, parseEnvLines(readText(exampleFor(envFile, instance)).split('\n')));
   return { process: celerityProcess([...role, ...args], env), env, service };
