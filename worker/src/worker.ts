@@ -10,6 +10,7 @@
 import type { Server } from 'node:http';
 import type pg from 'pg';
 import {
+  ApiKeyStore,
   Broker,
   DEFAULTS,
   IdempotencyKeys,
@@ -21,9 +22,8 @@ import {
   catalogue as defaultCatalogue,
   createPool,
   createRegistry,
-  type Catalogue,
-  ApiKeyStore,
   isLoopback,
+  type Catalogue,
   type Logger,
   type MetricsAccess,
   type WorkerConfig,
