@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSilentLogger, type TaskOutcome, type TaskRecord, type TaskStore } from '../../shared/src/index.js';
-import { TaskWaiters, type TaskWaitersOptions } from '../../gateway/src/waiters.js';
+import { TaskWaiters, type TaskWaitersOptions } from '../../shared/src/index.js';
 import { track, turns, waitFor } from './support.js';
 
 /** The part of TaskStore that TaskWaiters uses, answering from an in-memory set of finished tasks. */

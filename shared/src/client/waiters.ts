@@ -6,7 +6,10 @@
  * tick serves every waiter due for a poll, so the cost does not grow with each request.
  * Every waiter ends: with an outcome, at its deadline, or when its request goes away.
  */
-import { isFinalState, type Logger, type TaskOutcome, type TaskRecord, type TaskStore } from '../../shared/src/index.js';
+import type { Logger } from '../logger.js';
+import type { TaskOutcome } from '../amqp/protocol.js';
+import type { TaskStore } from '../db/store.js';
+import { isFinalState, type TaskRecord } from '../task.js';
 
 export type Finished = { kind: 'reply'; outcome: TaskOutcome } | { kind: 'record'; record: TaskRecord };
 
