@@ -226,7 +226,8 @@ export class Client {
     const known = this.#core.catalogue.get(task);
     if (known) return known;
     if (this.#known) throw new CelerityError('UNKNOWN_TASK', `Unknown task "${task}": this client was given tasks, and this is not one of them`);
-    if (!isValidTaskName(task as unknown)) throw new CelerityError('INVALID_REQUEST', `Invalid task name "${task}": ${TASK_NAME_RULE}`);
+    const invalidName = `Invalid task name "${task}": ${TASK_NAME_RULE}`;
+    if (!isValidTaskName(task)) throw new CelerityError('INVALID_REQUEST', invalidName);
     // Sent as-is, like Celery's send_task: whatever consumes the queue implements it (perhaps a
     // Python worker, whose result only a reply carries, so the submitter always asks for one).
     return externalTask(task, queue ?? DEFAULT_TASK_QUEUE);
