@@ -125,6 +125,11 @@ export class Client {
     }
   }
 
+  /** @internal The submit path underneath (tests reach its broker connection and reply listener through it). */
+  get core(): ClientCore {
+    return this.#core;
+  }
+
   /** The name of this client's reply queue while connected (replies to its submits arrive there). */
   get replyQueue(): string | undefined {
     return this.#core.replies.replyTo;
