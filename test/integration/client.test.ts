@@ -97,7 +97,7 @@ describe('Node client', () => {
     assert.deepEqual(results, [2, 4, { args: ['x'], kwargs: { k: 1 } }]);
     const before = (await ctx.pool.query<{ n: string }>('SELECT count(*) AS n FROM tasks')).rows[0]?.n;
     await assert.rejects(
-      client.submitMany([{ task: add, args: [1, 1] }, { task: add, args: ['x', 1] as unknown as [number, number] }]),
+      client.submitMany([{ task: add, args: [1, 1] }, { task: add, args: ['x', 1] }]),
       (err: unknown) => err instanceof CelerityError && err.code === 'INVALID_ARGUMENTS' && /items\[1\]/.test(err.message),
     );
     assert.equal((await ctx.pool.query<{ n: string }>('SELECT count(*) AS n FROM tasks')).rows[0]?.n, before, 'nothing was published');
