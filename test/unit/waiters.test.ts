@@ -220,4 +220,16 @@ describe('TaskWaiters', () => {
     controller.abort();
     assert.equal(waiters.size, 0);
   });
+
+  it('keepUnclaimedMs: a final reply that came before the wait answers it without a store poll', async () => {
+    const { store, waiters } = setup({ keepUnclaimedMs: LONG, tickMs: 1_000 });
+    waiters.resolveReply(outcome('early'));
+    const finished = await waiters.wait('early', { timeoutMs: LONG, pollAfterMs: LONG });
+    assert.equal(finished?.kind, 'reply');
+    assert.equal(store.queries.length, 0, 'the store was not asked');
+    // Off by default: the same reply without the option is not kept.
+    const plain = setup({ tickMs: 1_000 }).waiters;
+    plain.resolveReply(outcome('early'));
+    assert.equal(await plain.wait('early', { timeoutMs: 20 }), undefined);
+  });
 });

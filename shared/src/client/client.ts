@@ -112,7 +112,15 @@ export class Client {
         connectionName: 'celerity-client',
         ...(config.amqpTls ? { tls: config.amqpTls } : {}),
       });
-      const core = await ClientCore.create({ broker, pool, logger, catalogue, ...(options.maxArgsBytes !== undefined ? { maxArgsBytes: options.maxArgsBytes } : {}) });
+      const core = await ClientCore.create({
+        broker,
+        pool,
+        logger,
+        catalogue,
+        // result() starts after submit() resolved, and the reply can beat the confirm.
+        keepUnclaimedRepliesMs: 5_000,
+        ...(options.maxArgsBytes !== undefined ? { maxArgsBytes: options.maxArgsBytes } : {}),
+      });
       const connected = broker;
       return new Client(core, definitions.length > 0, options.maxArgsBytes, async () => {
         await connected.close();

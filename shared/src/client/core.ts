@@ -41,6 +41,8 @@ export interface ClientCoreOptions {
   idempotencyWindowMs?: number;
   /** Start of the reply queue's name. @default 'celerity.reply.' */
   replyQueuePrefix?: string;
+  /** Keep final replies nobody waits for yet this long, in ms (see TaskWaiters). @default 0 */
+  keepUnclaimedRepliesMs?: number;
 }
 
 export class ClientCore {
@@ -63,7 +65,7 @@ export class ClientCore {
   static async create(options: ClientCoreOptions): Promise<ClientCore> {
     const { broker, pool, logger, catalogue } = options;
     const store = new TaskStore(pool, { logger });
-    const waiters = new TaskWaiters({ store, logger });
+    const waiters = new TaskWaiters({ store, logger, keepUnclaimedMs: options.keepUnclaimedRepliesMs ?? 0 });
     const queues = options.queues ?? new TaskQueues();
     const delayQueues = new TaskQueues(64, declareDelayQueue);
     // Topology first on every (re)connect: the catalogue's queues exist before anything is
