@@ -25,3 +25,4 @@ export * from './amqp/events.js';
 export * from './amqp/queue-wait.js';
 export * from './auth/scopes.js';
 export * from './auth/api-keys.js';
+export * from './client/index.js';

@@ -24,8 +24,8 @@ import {
   type TaskStore,
   type TaskWrite,
 } from '../../shared/src/index.js';
-import { resolveCeleryOptions } from '../../gateway/src/celery-options.js';
-import { ReplyRecorder } from '../../gateway/src/reply-recorder.js';
+import { resolveCeleryOptions } from '../../shared/src/index.js';
+import { ReplyRecorder } from '../../shared/src/index.js';
 import { waitFor } from './support.js';
 
 const headers = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ id: 'i', task: 'demo.add', ...extra });

@@ -11,7 +11,7 @@
  *   default queues have no arguments, so there it is carried but has no effect.
  */
 import { z } from 'zod';
-import { CelerityError } from '../../shared/src/index.js';
+import { CelerityError } from '../errors.js';
 
 /** Largest AMQP priority (an octet). */
 export const MAX_PRIORITY = 255;
