@@ -49,6 +49,16 @@ export default tseslint.config(
     },
   },
   {
+    // The container image's healthcheck: plain Node ESM run without a build step.
+    files: ['deploy/**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'module',
+      globals: { process: 'readonly', fetch: 'readonly', AbortSignal: 'readonly' },
+    },
+  },
+  {
     // The dashboard's browser script: no TypeScript project, browser globals, no build step.
     files: ['gateway/dashboard/**/*.js'],
     ...tseslint.configs.disableTypeChecked,

@@ -4,19 +4,16 @@
  * gateway or fails; `close()` drains and releases everything, once.
  */
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import type express from 'express';
 import {
   ApiKeyStore,
   Broker,
+  ClientCore,
   DEFAULTS,
-  Publisher,
-  IdempotencyKeys,
   TaskQueues,
-  TaskStore,
-  declareDelayQueue,
   declareTaskQueue,
   catalogue as defaultCatalogue,
   createPool,
@@ -29,12 +26,8 @@ import {
 import { createApp } from './app.js';
 import { GatewayMetrics } from './metrics.js';
 import { QueueStats } from './queue-stats.js';
-import { QueueLimits } from './backpressure.js';
+import { QueueLimits, type QueueDepthSource } from './backpressure.js';
 import { WorkerMonitor } from './worker-monitor.js';
-import { ReplyListener } from './replies.js';
-import { ReplyRecorder } from './reply-recorder.js';
-import { Submitter } from './submit.js';
-import { TaskWaiters } from './waiters.js';
 
 /**
  * Distinct queues one gateway declares for `options.queue` names outside the catalogue: a
@@ -54,6 +47,12 @@ export interface GatewayOptions {
   catalogue?: Catalogue;
   /** How long `close()` lets waiting requests finish, in ms. @default 10000 */
   drainMs?: number;
+  /**
+   * After the waits end, how long `close()` lets requests still in flight finish (a submit
+   * awaiting its publisher confirm, a long-poll writing its 202) before cutting connections, in ms.
+   * @default 15000 (longer than a publish's confirm timeout)
+   */
+  requestGraceMs?: number;
   /** Collect prom-client's default process metrics. @default true */
   processMetrics?: boolean;
   /** Time between queue samples (gauges, dashboard), in ms. @default 5000 */
@@ -68,19 +67,19 @@ export class Gateway {
   #state: GatewayState = 'RUNNING';
   #server: Server | undefined;
   #closing: Promise<void> | undefined;
+  /** HTTP requests received and not yet answered (or abandoned by their client). */
+  #requestsInFlight = 0;
 
   private constructor(
     private readonly parts: {
       broker: Broker;
-      publisher: Publisher;
-      replies: ReplyListener;
+      core: ClientCore;
       queueStats: QueueStats;
       monitor: WorkerMonitor;
       pool: pg.Pool;
-      store: TaskStore;
-      waiters: TaskWaiters;
       logger: Logger;
       drainMs: number;
+      requestGraceMs: number;
       maxWaitS: number;
     },
     app: express.Express,
@@ -98,8 +97,6 @@ export class Gateway {
     const pool = createPool({ url: config.databaseUrl, schema: options.schema, logger, applicationName: 'celerity-gateway', max: 10 });
     let broker: Broker | undefined;
     try {
-      const store = new TaskStore(pool, { logger });
-      const waiters = new TaskWaiters({ store, logger });
       broker = await Broker.create({
         urls: config.amqpUrls,
         heartbeatS: config.heartbeatS,
@@ -111,56 +108,48 @@ export class Gateway {
       if (keys && (await keys.countActive()) === 0) {
         logger.warn('AUTH_MODE=keys but no API key exists yet: every request will get 401. Create one with: npm run keys -- create --name ops --scopes admin');
       }
+      const connectedBroker = broker;
+      const metrics = new GatewayMetrics(createRegistry('gateway', options.processMetrics ?? true));
+      // Queue limits read the queue stats, which sample the queues the submit path declares:
+      // the stats are made after the path, so the limits look them up when they check.
+      const sampled: { stats?: QueueStats } = {};
+      const intervalMs = options.queueStatsIntervalMs ?? 5_000;
+      const depths: QueueDepthSource = { get: (queue) => sampled.stats?.get(queue), intervalMs };
       // Queues named in options.queue have a budget of their own; the catalogue's are always declared.
       const queues = new TaskQueues(MAX_AD_HOC_QUEUES, declareTaskQueue, catalogue.defaultQueues());
-      const delayQueues = new TaskQueues(64, declareDelayQueue);
-      // Topology first on every (re)connect: the catalogue's queues exist before anything is
-      // published, so a task submitted before any worker started is kept, not dropped.
-      const connectedBroker = broker;
-      await broker.onConnect(async (connection) => {
-        for (const queue of catalogue.defaultQueues()) await queues.ensure(connection, queue);
-        await queues.redeclareAll(connection);
-        await delayQueues.redeclareAll(connection);
-      });
-      const publisher = await Publisher.create(broker, { logger });
-      const replyRecorder = new ReplyRecorder({ store, logger });
-      const replies = await ReplyListener.create(broker, {
+      // The submit and wait path, the same as the Node client's; HTTP, auth and metrics are ours.
+      const core = await ClientCore.create({
+        broker,
+        pool,
         logger,
-        onOutcome: (outcome) => replyRecorder.onReply(outcome, (final) => waiters.resolveReply(final)),
+        catalogue,
+        queues,
+        metrics,
+        limits: new QueueLimits(config.queueMaxLength ?? { default: 0, perQueue: {} }, depths),
+        idempotencyWindowMs: (config.idempotencyWindowHours ?? DEFAULTS.idempotencyWindowHours) * 3_600_000,
+        replyQueuePrefix: 'celerity.reply.gateway.',
+        ...(config.maxArgsBytes !== undefined ? { maxArgsBytes: config.maxArgsBytes } : {}),
       });
-      const metrics = new GatewayMetrics(createRegistry('gateway', options.processMetrics ?? true));
+      const { store, waiters } = core;
       const monitor = await WorkerMonitor.create(connectedBroker, { logger, metrics });
-      const queueStats = await QueueStats.create(connectedBroker, {
+      const stats = await QueueStats.create(connectedBroker, {
         queues: () => [...catalogue.defaultQueues(), ...queues.list()],
         logger,
         metrics,
         counters: (queue) => monitor.counts(queue),
-        ...(options.queueStatsIntervalMs ? { intervalMs: options.queueStatsIntervalMs } : {}),
+        intervalMs,
       });
-      const submitter = new Submitter({
-        broker: connectedBroker,
-        publisher,
-        queues,
-        delayQueues,
-        store,
-        catalogue,
-        metrics,
-        logger,
-        replyTo: () => replies.replyTo,
-        limits: new QueueLimits(config.queueMaxLength ?? { default: 0, perQueue: {} }, queueStats),
-        ...(config.maxArgsBytes !== undefined ? { maxArgsBytes: config.maxArgsBytes } : {}),
-        replyRecorder,
-      });
+      sampled.stats = stats;
       // The app asks the gateway for its state, and the gateway is built from the app.
       const self: { gateway?: Gateway } = {};
       const app = createApp({
-        submitter,
+        submitter: core.submitter,
         store,
         waiters,
         metrics,
         logger,
         broker: connectedBroker,
-        idempotency: new IdempotencyKeys(pool, (config.idempotencyWindowHours ?? DEFAULTS.idempotencyWindowHours) * 3_600_000),
+        idempotency: core.idempotency,
         maxBodyBytes: config.maxBodyBytes,
         maxWaitS: config.maxWaitS,
         security: {
@@ -175,10 +164,20 @@ export class Gateway {
         maxBatch: config.maxBatch ?? DEFAULTS.maxBatch,
         isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
-        dashboard: { queueStats, monitor },
+        dashboard: { queueStats: stats, monitor },
       });
       self.gateway = new Gateway(
-        { broker, publisher, replies, queueStats, monitor, pool, store, waiters, logger, drainMs: options.drainMs ?? 10_000, maxWaitS: config.maxWaitS },
+        {
+          broker,
+          core,
+          queueStats: stats,
+          monitor,
+          pool,
+          logger,
+          drainMs: options.drainMs ?? 10_000,
+          requestGraceMs: options.requestGraceMs ?? 15_000,
+          maxWaitS: config.maxWaitS,
+        },
         app,
         metrics,
       );
@@ -199,6 +198,11 @@ export class Gateway {
     return this.parts.queueStats;
   }
 
+  /** The submit and wait path (the same as the Node client's): its reply queue, waiters, store. */
+  get core(): ClientCore {
+    return this.parts.core;
+  }
+
   /** Workers as seen on the event exchange. */
   get workerMonitor(): WorkerMonitor {
     return this.parts.monitor;
@@ -208,6 +212,11 @@ export class Gateway {
   async listen(port: number, host: string): Promise<AddressInfo> {
     const server = this.app.listen(port, host);
     this.#server = server;
+    // Counted so that close() lets them finish instead of cutting their sockets.
+    server.on('request', (_req, res: ServerResponse) => {
+      this.#requestsInFlight++;
+      res.once('close', () => this.#requestsInFlight--);
+    });
     // The longest ?wait= plus a margin: long waits are not cut, slow clients still are.
     server.requestTimeout = (this.parts.maxWaitS + 30) * 1000;
     server.headersTimeout = 60_000;
@@ -217,9 +226,12 @@ export class Gateway {
   }
 
   /**
-   * Drains, then closes: new submits get 503 at once, waiting requests get up to `drainMs`
-   * to receive their results (then a 202), and every resource is released even when one
-   * step fails. Safe to call twice: the second caller gets the same promise.
+   * Drains, then closes, in this order: new submits get 503 and no new connection is
+   * accepted; waiting requests (`?wait=`) get up to `drainMs` to receive their results, then
+   * their 202; requests still in flight (a submit awaiting its publisher confirm, a 202 being
+   * written) get up to `requestGraceMs` to be answered; only then are connections closed and
+   * the submit path, broker and database released. Every step runs even when one fails.
+   * Safe to call twice: the second caller gets the same promise.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -227,14 +239,15 @@ export class Gateway {
   }
 
   async #close(): Promise<void> {
-    const { broker, publisher, replies, queueStats, monitor, pool, store, waiters, logger, drainMs } = this.parts;
+    const { broker, core, queueStats, monitor, pool, logger, drainMs, requestGraceMs } = this.parts;
     this.#state = 'DRAINING';
     const server = this.#server;
     const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     server?.closeIdleConnections();
-    const deadline = Date.now() + drainMs;
-    while (waiters.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-    waiters.cancelAll();
+    await until(() => core.waiters.size === 0, Date.now() + drainMs);
+    core.waiters.cancelAll();
+    await until(() => this.#requestsInFlight === 0, Date.now() + requestGraceMs);
+    if (this.#requestsInFlight > 0) logger.warn('gateway shutdown: cutting requests still in flight after the grace period', { requests: this.#requestsInFlight, requestGraceMs });
     const failures: unknown[] = [];
     const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
       try {
@@ -245,19 +258,22 @@ export class Gateway {
       }
     };
     await step('closing the HTTP server', async () => {
-      // Requests already answered may hold keep-alive sockets; nothing is in flight now.
+      // Answered requests may still hold keep-alive sockets.
       server?.closeAllConnections();
       await serverClosed;
     });
-    await step('flushing the result store', () => store.idle());
-    await step('closing the reply queue', () => replies.close());
+    await step('closing the submit path', () => core.close());
     await step('stopping the queue stats', () => queueStats.close());
     await step('closing the event monitor', () => monitor.close());
-    await step('closing the publisher', () => publisher.close());
     await step('closing the broker connection', () => broker.close());
     await step('closing the database pool', () => pool.end());
     this.#state = 'STOPPED';
     if (failures.length > 0) logger.warn('gateway stopped with errors', { failures: failures.length });
     else logger.info('gateway stopped');
   }
+}
+
+/** Resolves once `done()` holds or `deadline` (epoch ms) passes, checking every 20 ms. */
+async function until(done: () => boolean, deadline: number): Promise<void> {
+  while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
 }

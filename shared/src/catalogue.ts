@@ -5,43 +5,10 @@
  */
 import { z } from 'zod';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
+import type { TaskDefinition } from './app/define-task.js';
+import { issuePath, validateSync, type StandardIssue } from './app/standard-schema.js';
 
-export interface TaskDefinition {
-  /** Dotted task name, e.g. `demo.add`. */
-  name: string;
-  /** Queue the task is published to unless the caller sets `options.queue`. */
-  queue: string;
-  /** Schema of the positional arguments. */
-  args: z.ZodType<unknown[]>;
-  /** Schema of the keyword arguments. */
-  kwargs: z.ZodType<Record<string, unknown>>;
-  /** CPU-bound tasks run in the worker's thread pool so its event loop stays free. */
-  cpu: boolean;
-  description: string;
-  /** Retry policy; fields left out come from DEFAULT_RETRY_POLICY. */
-  retry?: Partial<RetryPolicy>;
-  /**
-   * Hard time limit in seconds: past it the task is failed (TimeLimitExceeded) and its slot
-   * reclaimed. @default the worker's WORKER_TIME_LIMIT_SECONDS
-   */
-  timeLimitS?: number;
-  /** Soft time limit in seconds: past it the task's AbortSignal fires. @default none */
-  softTimeLimitS?: number;
-  /**
-   * Implemented outside Celerity, e.g. by Python Celery workers consuming `queue`: the gateway
-   * validates and routes it, always asks for a reply, and records the result that reply
-   * carries; Celerity workers do not run it. See docs/celery.md. @default false
-   */
-  external?: boolean;
-}
-
-/**
- * A task that Python Celery workers (or any Celery-protocol worker) implement: any args and
- * kwargs, routed to `queue`. Add it to the gateway's catalogue so the gateway accepts the name.
- */
-export function externalTask(name: string, queue: string, description = `Runs on a Celery worker consuming "${queue}".`): TaskDefinition {
-  return { name, queue, args: z.array(z.unknown()), kwargs: z.record(z.string(), z.unknown()), cpu: false, description, external: true };
-}
+export { externalTask, type TaskDefinition } from './app/define-task.js';
 
 /** The retry policy of a task: its own settings over the defaults. */
 export function retryPolicyOf(task: TaskDefinition | undefined): RetryPolicy {
@@ -152,20 +119,16 @@ export type ArgumentCheck =
 
 /** Checks args and kwargs against a task's schemas; used by the gateway and again by the worker. */
 export function checkArguments(task: TaskDefinition, args: unknown, kwargs: unknown): ArgumentCheck {
-  const issues: ArgumentIssue[] = [];
-  const parsedArgs = task.args.safeParse(args);
-  const parsedKwargs = task.kwargs.safeParse(kwargs);
-  if (!parsedArgs.success) issues.push(...toIssues('args', parsedArgs.error));
-  if (!parsedKwargs.success) issues.push(...toIssues('kwargs', parsedKwargs.error));
-  if (!parsedArgs.success || !parsedKwargs.success) return { ok: false, issues };
-  return { ok: true, args: parsedArgs.data, kwargs: parsedKwargs.data };
+  const parsedArgs = validateSync(task.args, args);
+  const parsedKwargs = validateSync(task.kwargs, kwargs);
+  if (parsedArgs.issues || parsedKwargs.issues) {
+    return { ok: false, issues: [...toIssues('args', parsedArgs.issues), ...toIssues('kwargs', parsedKwargs.issues)] };
+  }
+  return { ok: true, args: parsedArgs.value, kwargs: parsedKwargs.value };
 }
 
-function toIssues(root: string, error: z.ZodError): ArgumentIssue[] {
-  return error.issues.map((issue) => ({
-    path: [root, ...issue.path.map(String)].join('.'),
-    message: issue.message,
-  }));
+function toIssues(root: string, issues: ReadonlyArray<StandardIssue> | undefined): ArgumentIssue[] {
+  return (issues ?? []).map((issue) => ({ path: issuePath(root, issue), message: issue.message }));
 }
 
 export function formatIssues(issues: readonly ArgumentIssue[]): string {

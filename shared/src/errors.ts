@@ -34,6 +34,8 @@ export const ERROR_STATUS = {
   INTERNAL: 500,
   /** PostgreSQL refused a write with an error no retry fixes (shared/src/db/pg-errors.ts). */
   STORE_WRITE_REFUSED: 500,
+  /** A task definition is wrong (raised at import time by defineTask, or by the app loader). */
+  INVALID_TASK_DEFINITION: 500,
   BROKER_UNAVAILABLE: 503,
   DATABASE_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,

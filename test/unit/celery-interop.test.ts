@@ -2,6 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  checkArguments,
   CelerityError,
   ConfigError,
   MessageFormatError,
@@ -23,8 +24,8 @@ import {
   type TaskStore,
   type TaskWrite,
 } from '../../shared/src/index.js';
-import { resolveCeleryOptions } from '../../gateway/src/celery-options.js';
-import { ReplyRecorder } from '../../gateway/src/reply-recorder.js';
+import { resolveCeleryOptions } from '../../shared/src/index.js';
+import { ReplyRecorder } from '../../shared/src/index.js';
 import { waitFor } from './support.js';
 
 const headers = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ id: 'i', task: 'demo.add', ...extra });
@@ -157,7 +158,7 @@ describe('celery: external tasks', () => {
     const task = extended.get('py.report');
     assert.equal(task?.external, true);
     assert.equal(task?.queue, 'reports');
-    assert.ok(task?.args.safeParse([1, 'x', { y: [] }]).success);
+    assert.ok(task && checkArguments(task, [1, 'x', { y: [] }], { k: 1 }).ok);
     assert.ok(extended.defaultQueues().includes('reports'));
     assert.equal(catalogue.get('py.report'), undefined, 'the shared catalogue is unchanged');
     assert.throws(() => catalogue.with([externalTask('demo.add', 'q')]), /declared twice/);

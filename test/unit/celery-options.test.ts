@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolveCeleryOptions } from '../../gateway/src/celery-options.js';
+import { resolveCeleryOptions } from '../../shared/src/client/celery-options.js';
 import { CelerityError, MAX_MESSAGE_TTL_MS, expirationFor } from '../../shared/src/index.js';
 
 describe('expires beyond the broker per-message TTL limit', () => {

@@ -63,9 +63,9 @@ export class Consumer {
     return this.#inFlight.size;
   }
 
-  /** Subscribed to every queue on a live channel; false between a lost channel and its reopen. */
+  /** Subscribed to every queue on a live channel (false while reconnecting and once stopped). */
   get consuming(): boolean {
-    return this.#channel !== undefined && !this.#stopped;
+    return this.#channel !== undefined;
   }
 
   async #setup(connection: ChannelModel): Promise<void> {

@@ -45,7 +45,7 @@ async function runWorker(flags: WorkerFlags): Promise<void> {
       config,
       logger,
       schema: config.databaseSchema,
-      ...(config.metricsPort > 0 ? { metrics: { port: config.metricsPort } } : {}),
+      ...(config.metricsPort > 0 ? { metrics: { port: config.metricsPort, host: config.metricsHost, access: config.metricsAccess } } : {}),
     });
   } catch (err) {
     logger.error('worker could not start', { err });
@@ -139,7 +139,8 @@ program
   .option('-Q, --queues <names>', `comma-separated queues to consume (env WORKER_QUEUES; default: ${catalogue.defaultQueues().join(',')})`)
   .option('-c, --concurrency <n>', `tasks run at once (env WORKER_CONCURRENCY; default ${DEFAULTS.workerConcurrency})`)
   .option('-E, --task-events', 'publish task events on celeryev, as Celery\'s -E (env WORKER_TASK_EVENTS; default off)')
-  .option('--metrics-port <port>', `port of /metrics and /healthz, 0 = off (env WORKER_METRICS_PORT; default ${DEFAULTS.workerMetricsPort})`)
+  .option('--metrics-port <port>', `port of /metrics, /healthz and /readyz, 0 = off (env WORKER_METRICS_PORT; default ${DEFAULTS.workerMetricsPort})`)
+  .option('--metrics-host <address>', `address they bind to; beyond loopback /metrics needs METRICS_TOKEN or AUTH_MODE=keys (env WORKER_METRICS_HOST; default ${DEFAULTS.workerMetricsHost})`)
   .action((flags: WorkerFlags) => runWorker(flags));
 
 program.command('migrate').description('apply database migrations (safe to run again, and concurrently)').action(() => runMigrate());

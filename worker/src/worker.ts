@@ -10,6 +10,7 @@
 import type { Server } from 'node:http';
 import type pg from 'pg';
 import {
+  ApiKeyStore,
   Broker,
   DEFAULTS,
   IdempotencyKeys,
@@ -21,8 +22,10 @@ import {
   catalogue as defaultCatalogue,
   createPool,
   createRegistry,
+  isLoopback,
   type Catalogue,
   type Logger,
+  type MetricsAccess,
   type WorkerConfig,
 } from '../../shared/src/index.js';
 import { Consumer } from './consumer.js';
@@ -42,8 +45,12 @@ export interface WorkerOptions {
     Partial<Pick<WorkerConfig, 'timeLimitS' | 'deliveryLimit' | 'taskEvents'>> &
     Pick<WorkerConfig, 'amqpTls' | 'maxResultBytes'>;
   logger: Logger;
-  /** Serve `/metrics` and `/healthz` here; `undefined` = no server, port 0 = any free port. */
-  metrics?: { port: number; host?: string };
+  /**
+   * Serve `/metrics`, `/healthz` and `/readyz` here; `undefined` = no server, port 0 = any free
+   * port. `host` @default '127.0.0.1'; `access` says who may read /metrics (METRICS_TOKEN, admin
+   * keys with AUTH_MODE=keys) @default open.
+   */
+  metrics?: { port: number; host?: string; access?: MetricsAccess };
   /** Database schema; tests use one each. @default 'celerity' */
   schema?: string;
   catalogue?: Catalogue;
@@ -148,18 +155,32 @@ export class Worker {
       });
       for (const queue of config.queues) metrics.concurrency.set({ queue }, config.concurrency);
       if (options.metrics) {
-        server = await startMetricsServer(
-          metrics.registry,
-          () => ({
+        const { port, host = DEFAULTS.workerMetricsHost, access } = options.metrics;
+        const connectedBroker = broker;
+        server = await startMetricsServer({
+          registry: metrics.registry,
+          health: () => ({
             // Not consuming (a channel reopen still failing) is not healthy either: nothing runs.
-            ok: self.worker?.state === 'RUNNING' && broker?.connected === true && self.worker.consuming,
+            ok: self.worker?.state === 'RUNNING' && connectedBroker.connected && self.worker.consuming,
             state: self.worker?.state ?? 'STARTING',
             inFlight: self.worker?.inFlight ?? 0,
           }),
-          options.metrics.port,
-          options.metrics.host ?? '127.0.0.1',
-        );
-        logger.info('worker metrics on /metrics and /healthz', { port: serverPort(server) });
+          readiness: {
+            broker: () => connectedBroker.connected,
+            consuming: () => self.worker?.state === 'RUNNING' && self.worker.consuming,
+            database: () => store.ping(),
+          },
+          guard: {
+            ...(access?.token !== undefined ? { token: access.token } : {}),
+            ...(access?.authMode === 'keys' ? { keys: new ApiKeyStore(pool) } : {}),
+          },
+          port,
+          host,
+        });
+        if (!isLoopback(host) && access?.token === undefined && access?.authMode !== 'keys') {
+          logger.warn('the worker serves /metrics without authentication to anyone who can reach this address (AUTH_DISABLED=true)', { host });
+        }
+        logger.info('worker metrics on /metrics, /healthz and /readyz', { host, port: serverPort(server) });
       }
       const consumer = await Consumer.create(broker, runner, { queues: config.queues, concurrency: config.concurrency, logger });
       metrics.watchConsuming(() => consumer.consuming);
@@ -190,7 +211,7 @@ export class Worker {
     return this.parts.consumer.inFlight;
   }
 
-  /** Subscribed to its queues right now (see /healthz and celerity_worker_consuming). */
+  /** Subscribed to its queues on a live channel (false while reconnecting and once stopping). */
   get consuming(): boolean {
     return this.parts.consumer.consuming;
   }

@@ -41,9 +41,14 @@ export function assertMaySubmit(access: Access, name: string): void {
   throw new CelerityError('FORBIDDEN', `This API key may not submit "${name}" (its scopes: ${describe(access.key)})`);
 }
 
+/** Whether this caller may read task results at all (`tasks:read` or `admin`). */
+export function mayReadTasks(access: Access): boolean {
+  return access.kind === 'open' || access.key.scopes.admin || access.key.scopes.read;
+}
+
 /** Throws 403 unless this caller may read task results at all (`tasks:read` or `admin`). */
 export function assertMayReadTasks(access: Access): void {
-  if (access.kind === 'open' || access.key.scopes.admin || access.key.scopes.read) return;
+  if (mayReadTasks(access)) return;
   throw new CelerityError('FORBIDDEN', `This API key may not read tasks or results: it needs the "${READ_SCOPE}" scope`);
 }
 

@@ -5,9 +5,8 @@
  * before anything is published; then all are published with confirms, pipelined.
  */
 import { Router } from 'express';
-import { CelerityError, toRepresentation } from '../../../shared/src/index.js';
+import { CelerityError, pendingRecord, toRepresentation, type Submission, type Submitter } from '../../../shared/src/index.js';
 import { accessOf, assertMaySubmit, ownerOf } from '../auth/access.js';
-import { pendingRecord, type Submission, type Submitter } from '../submit.js';
 
 export interface BatchRoutesDeps {
   submitter: Submitter;

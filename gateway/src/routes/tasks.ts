@@ -6,16 +6,20 @@ import { Router, type Request, type Response } from 'express';
 import {
   CelerityError,
   isFinalState,
+  pendingRecord,
   toRepresentation,
-  type IdempotencyKeys,
+  type Finished,
+  type IdempotentSubmits,
+  type Submission,
+  type Submitter,
   type TaskRecord,
   type TaskStore,
+  type TaskWaiters,
 } from '../../../shared/src/index.js';
-import { accessOf, assertMayReadTasks, assertMaySubmit, mayReadTask, ownerOf } from '../auth/access.js';
+import { accessOf, assertMayReadTasks, assertMaySubmit, mayReadTask, mayReadTasks, ownerOf } from '../auth/access.js';
 import type { GatewayMetrics } from '../metrics.js';
-import { pendingRecord, type Submission, type Submitter } from '../submit.js';
-import type { Finished, TaskWaiters } from '../waiters.js';
 
+/** What the task routes are a thin HTTP layer over: the submit path (shared with the Node client) and the store. */
 export interface TaskRoutesDeps {
   submitter: Submitter;
   store: TaskStore;
@@ -23,7 +27,7 @@ export interface TaskRoutesDeps {
   metrics: GatewayMetrics;
   maxWaitS: number;
   isDraining: () => boolean;
-  idempotency: IdempotencyKeys;
+  idempotency: IdempotentSubmits;
 }
 
 /** Idempotency keys: printable ASCII, as the IETF draft and Stripe allow, 1–255 characters. */
@@ -71,12 +75,18 @@ function finishedRecord(submission: Submission, finished: Finished): TaskRecord 
 }
 
 /**
- * A repeated submit with a known Idempotency-Key: the task the key first created, as it is
- * now (waiting for it like GET ?wait= when asked to). The first submit may still be
- * publishing, so the store may not have its row yet.
+ * A repeated submit with a known Idempotency-Key whose publish was confirmed: the task the key
+ * first created, as it is now (waiting for it like GET ?wait= when asked to). The store may not
+ * have its row yet (the PENDING write is best-effort). A caller that may not read tasks (a
+ * submit-only API key) gets what its first submit got, the PENDING representation, never the
+ * task's result or error.
  */
 async function replayIdempotent(req: Request, res: Response, deps: TaskRoutesDeps, taskId: string, submission: Submission, waitS: number): Promise<void> {
   res.set('Idempotent-Replayed', 'true').location(`/api/v1/tasks/${taskId}`);
+  if (!mayReadTasks(accessOf(res))) {
+    res.status(202).json(toRepresentation({ ...pendingRecord(submission), id: taskId }));
+    return;
+  }
   let task = (await deps.store.get(taskId)) ?? { ...pendingRecord(submission), id: taskId };
   if (waitS > 0 && !isFinalState(task.state)) {
     const signal = clientGone(req, res);
@@ -103,38 +113,25 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
     }
     assertMaySubmit(accessOf(res), req.params.name);
     if (waitS > 0) assertMayReadTasks(accessOf(res));
-    let submission = { ...deps.submitter.prepare(req.params.name, req.body), owner: ownerOf(res) };
+    let submission: Submission = { ...deps.submitter.prepare(req.params.name, req.body), owner: ownerOf(res) };
     // Idempotency keys are per API key: another key's "k1" must neither replay nor reveal our task.
     const claimKey = key !== undefined && submission.owner ? `${submission.owner}:${key}` : key;
 
     if (claimKey !== undefined) {
-      // Claimed before publishing, so two concurrent submits with one key publish once.
-      const claim = await deps.idempotency.claim(claimKey, submission.id, submission.fingerprint);
-      if (!claim.claimed) {
-        if (!claim.sameContent) {
-          throw new CelerityError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used for a different request within its window');
-        }
-        if (claim.unconfirmed && (await deps.idempotency.resumeUnconfirmed(claimKey))) {
-          // The first publish got no confirm: publish the same task again (see db/idempotency.ts).
-          submission = { ...submission, id: claim.taskId, republish: true };
-          res.set('Idempotent-Replayed', 'true');
-        } else {
-          await replayIdempotent(req, res, deps, claim.taskId, submission, waitS);
-          return;
-        }
+      // Claimed before publishing, so two concurrent submits with one key create one task; a
+      // claim whose publish was never confirmed is published again (see idempotent-submits.ts).
+      const start = await deps.idempotency.start(claimKey, submission);
+      if (start.kind === 'replay') {
+        await replayIdempotent(req, res, deps, start.taskId, submission, waitS);
+        return;
       }
+      submission = start.submission;
+      if (start.replayed) res.set('Idempotent-Replayed', 'true');
     }
     const location = `/api/v1/tasks/${submission.id}`;
-    const submit = async (wantReply: boolean): Promise<void> => {
-      try {
-        await deps.submitter.submit(submission, { wantReply });
-      } catch (err) {
-        // No confirm: the broker may or may not hold the message. The caller's retry with the
-        // key publishes this same task id again, which a worker runs at most once.
-        if (claimKey !== undefined) await deps.idempotency.markUnconfirmed(claimKey, submission.id).catch(() => undefined);
-        throw err;
-      }
-    };
+    const publish = (wantReply: boolean) => (): Promise<void> => deps.submitter.submit(submission, { wantReply });
+    const submit = (wantReply: boolean): Promise<void> =>
+      claimKey === undefined ? publish(wantReply)() : deps.idempotency.publish(claimKey, submission, publish(wantReply));
 
     if (waitS === 0) {
       await submit(false);

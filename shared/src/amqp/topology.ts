@@ -32,9 +32,14 @@ export async function declareTaskQueue(channel: Channel, queue: string): Promise
   await channel.bindQueue(queue, queue, queue);
 }
 
-/** Declares this process's reply queue and returns its (server-generated) name. */
-export async function declareReplyQueue(channel: Channel): Promise<string> {
-  const reply = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+/**
+ * Declares this process's reply queue and returns its name: `name` when given, else one the
+ * server generates. A named queue can be declared again under the same name after a consumer
+ * cancel or a reconnect (server names `amq.gen-*` cannot), so replies to tasks already
+ * published with it still arrive.
+ */
+export async function declareReplyQueue(channel: Channel, name = ''): Promise<string> {
+  const reply = await channel.assertQueue(name, { exclusive: true, autoDelete: true, durable: false });
   return reply.queue;
 }
 

@@ -2,22 +2,22 @@
  * Idempotency keys (`Idempotency-Key` on submit): the first submit with a key claims it for
  * a window; a later submit with the same key and the same content gets the first task back
  * instead of a new one. The claim is made before the publish, so two concurrent submits with
- * one key cannot both publish: the loser reads the winner's task id.
+ * one key cannot both create a task: the loser reads the winner's task id.
  *
- * A publish that fails without a confirm (the broker went away) leaves the key
- * "unconfirmed": the broker may or may not hold the message. The caller got a 503 and
- * retries with the key; that retry publishes the *same* task id again, marked as a
- * re-publish, and a worker that finds the task already finished acks the copy without
- * running it. So a client retrying with its key gets one execution even across a broker
- * restart.
+ * A key is claimed *unconfirmed* and marked confirmed only after the broker confirmed a
+ * publish of its task. A later submit with the key that finds it still unconfirmed (the first
+ * publish failed, is still in flight, or its process died between claim and publish) does not
+ * answer from the claim: it publishes the same task id again, marked as a re-publish, and a
+ * worker that already has the task acks the copy without running it. So every answer given
+ * for a key is backed by a confirmed publish, and a client retrying with its key gets one
+ * execution even across a broker restart or a gateway crash.
  */
 import type pg from 'pg';
 import { databaseUnavailable } from './store.js';
 import {
   CLAIM_IDEMPOTENCY_KEY,
+  CONFIRM_IDEMPOTENCY_KEY,
   DELETE_EXPIRED_IDEMPOTENCY_KEYS,
-  MARK_IDEMPOTENCY_KEY_UNCONFIRMED,
-  RESUME_UNCONFIRMED_IDEMPOTENCY_KEY,
   SELECT_IDEMPOTENCY_KEY,
 } from './statements.js';
 
@@ -25,7 +25,7 @@ export type IdempotencyClaim =
   | { claimed: true }
   /**
    * The key is held by an earlier submit; `sameContent` is false when it submitted something
-   * else; `unconfirmed` when that submit's publish failed (see resumeUnconfirmed).
+   * else; `unconfirmed` while no publish of its task has been confirmed.
    */
   | { claimed: false; taskId: string; sameContent: boolean; unconfirmed: boolean };
 
@@ -53,16 +53,10 @@ export class IdempotencyKeys {
     }
   }
 
-  /** The submit holding `key` could not get a confirm: the next retry publishes its task again. */
-  async markUnconfirmed(key: string, taskId: string): Promise<void> {
-    await this.pool.query(MARK_IDEMPOTENCY_KEY_UNCONFIRMED, [key, taskId]);
-  }
-
-  /** True for the one caller that takes over the publish of an unconfirmed key. */
-  async resumeUnconfirmed(key: string): Promise<boolean> {
+  /** A publish of the task holding `key` was confirmed by the broker. */
+  async confirm(key: string, taskId: string): Promise<void> {
     try {
-      const { rowCount } = await this.pool.query(RESUME_UNCONFIRMED_IDEMPOTENCY_KEY, [key]);
-      return (rowCount ?? 0) > 0;
+      await this.pool.query(CONFIRM_IDEMPOTENCY_KEY, [key, taskId]);
     } catch (err) {
       throw databaseUnavailable(err);
     }

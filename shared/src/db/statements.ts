@@ -96,24 +96,20 @@ export const RESTORE_TASKS_AFTER_FAILED_REDRIVE = `
  * SELECT_IDEMPOTENCY_KEY says by which task.
  */
 export const CLAIM_IDEMPOTENCY_KEY = `
-  INSERT INTO idempotency_keys AS k (key, task_id, fingerprint) VALUES ($1, $2, $3)
-  ON CONFLICT (key) DO UPDATE SET task_id = EXCLUDED.task_id, fingerprint = EXCLUDED.fingerprint, created_at = now()
+  INSERT INTO idempotency_keys AS k (key, task_id, fingerprint, unconfirmed) VALUES ($1, $2, $3, true)
+  ON CONFLICT (key) DO UPDATE SET task_id = EXCLUDED.task_id, fingerprint = EXCLUDED.fingerprint, unconfirmed = true, created_at = now()
     WHERE k.created_at < $4
   RETURNING task_id
 `;
 
 export const SELECT_IDEMPOTENCY_KEY = `SELECT task_id, fingerprint, unconfirmed FROM idempotency_keys WHERE key = $1`;
 
-/** Marks key $1 (held by task $2) as unconfirmed: its publish failed without a confirm. */
-export const MARK_IDEMPOTENCY_KEY_UNCONFIRMED = `UPDATE idempotency_keys SET unconfirmed = true WHERE key = $1 AND task_id = $2`;
-
 /**
- * Takes over the publish of an unconfirmed key $1: returns its task id to the one caller that
- * flips the flag, so concurrent retries publish the task once between them.
+ * Marks key $1 (held by task $2) as confirmed: the broker confirmed a publish of its task. A
+ * key is claimed unconfirmed, so a claim whose publish never got a confirm (it failed, it is
+ * still in flight, or its process died) is republished by the next submit with the key.
  */
-export const RESUME_UNCONFIRMED_IDEMPOTENCY_KEY = `
-  UPDATE idempotency_keys SET unconfirmed = false WHERE key = $1 AND unconfirmed RETURNING task_id
-`;
+export const CONFIRM_IDEMPOTENCY_KEY = `UPDATE idempotency_keys SET unconfirmed = false WHERE key = $1 AND task_id = $2`;
 
 /** Deletes up to $2 idempotency keys claimed before $1. */
 export const DELETE_EXPIRED_IDEMPOTENCY_KEYS = `

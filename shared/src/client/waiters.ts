@@ -6,7 +6,10 @@
  * tick serves every waiter due for a poll, so the cost does not grow with each request.
  * Every waiter ends: with an outcome, at its deadline, or when its request goes away.
  */
-import { isFinalState, type Logger, type TaskOutcome, type TaskRecord, type TaskStore } from '../../shared/src/index.js';
+import type { Logger } from '../logger.js';
+import type { TaskOutcome } from '../amqp/protocol.js';
+import type { TaskStore } from '../db/store.js';
+import { isFinalState, type TaskRecord } from '../task.js';
 
 export type Finished = { kind: 'reply'; outcome: TaskOutcome } | { kind: 'record'; record: TaskRecord };
 
@@ -36,7 +39,17 @@ export interface TaskWaitersOptions {
   maxPollMs?: number;
   /** Ids per poll query. @default 1000 */
   pollBatch?: number;
+  /**
+   * Keep a final reply that nobody waits for yet this long, in ms, so a wait that starts just
+   * after it (the Node client's `result()` after `submit()` resolved: the reply can beat the
+   * publisher confirm) is answered from it instead of a store poll a second later. 0 = off.
+   * @default 0
+   */
+  keepUnclaimedMs?: number;
 }
+
+/** Most unclaimed replies kept at once (their results can be large). */
+const MAX_UNCLAIMED = 10_000;
 
 export class TaskWaiters {
   readonly #byId = new Map<string, Set<Waiter>>();
@@ -44,9 +57,11 @@ export class TaskWaiters {
   #timer: NodeJS.Timeout | undefined;
   #polling = false;
   #count = 0;
+  /** Final replies that came before anyone waited for them (insertion order = arrival order). */
+  readonly #unclaimed = new Map<string, { outcome: TaskOutcome; at: number }>();
 
   constructor(options: TaskWaitersOptions) {
-    this.#options = { tickMs: 100, minPollMs: 200, maxPollMs: 1000, pollBatch: 1000, ...options };
+    this.#options = { tickMs: 100, minPollMs: 200, maxPollMs: 1000, pollBatch: 1000, keepUnclaimedMs: 0, ...options };
   }
 
   get size(): number {
@@ -57,6 +72,8 @@ export class TaskWaiters {
   wait(id: string, options: WaitOptions): Promise<Finished | undefined> {
     return new Promise((resolve) => {
       if (options.signal?.aborted) return resolve(undefined);
+      const early = this.#unclaimed.get(id);
+      if (early && Date.now() - early.at <= this.#options.keepUnclaimedMs) return resolve({ kind: 'reply', outcome: early.outcome });
       const waiter: Waiter = {
         id,
         resolve: (value) => {
@@ -85,7 +102,17 @@ export class TaskWaiters {
    */
   resolveReply(outcome: TaskOutcome): void {
     if (!isFinalState(outcome.state)) return;
+    if (!this.#byId.has(outcome.id) && this.#options.keepUnclaimedMs > 0) this.#keepUnclaimed(outcome);
     this.#resolveAll(outcome.id, { kind: 'reply', outcome });
+  }
+
+  #keepUnclaimed(outcome: TaskOutcome): void {
+    const now = Date.now();
+    for (const [id, entry] of this.#unclaimed) {
+      if (now - entry.at <= this.#options.keepUnclaimedMs && this.#unclaimed.size < MAX_UNCLAIMED) break;
+      this.#unclaimed.delete(id);
+    }
+    this.#unclaimed.set(outcome.id, { outcome, at: now });
   }
 
   #resolveAll(id: string, value: Finished): void {
@@ -148,6 +175,7 @@ export class TaskWaiters {
 
   /** Ends every waiter now (as a timeout): used when the gateway stops. */
   cancelAll(): void {
+    this.#unclaimed.clear();
     for (const set of [...this.#byId.values()]) for (const waiter of [...set]) waiter.resolve(undefined);
     this.#stopTicking();
   }

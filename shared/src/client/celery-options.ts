@@ -13,7 +13,8 @@
  *   default queues have no arguments, so there it is carried but has no effect.
  */
 import { z } from 'zod';
-import { CelerityError, MAX_MESSAGE_TTL_MS } from '../../shared/src/index.js';
+import { MAX_MESSAGE_TTL_MS } from '../amqp/protocol.js';
+import { CelerityError } from '../errors.js';
 
 /** Largest AMQP priority (an octet). */
 export const MAX_PRIORITY = 255;

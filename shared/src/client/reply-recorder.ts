@@ -10,7 +10,10 @@
  * bounded: a reply that never comes (its worker died, or the reply queue was lost in a
  * reconnect) costs one entry until newer ones push it out.
  */
-import { isFinalState, type Logger, type TaskOutcome, type TaskStore } from '../../shared/src/index.js';
+import type { Logger } from '../logger.js';
+import type { TaskOutcome } from '../amqp/protocol.js';
+import type { TaskStore } from '../db/store.js';
+import { isFinalState } from '../task.js';
 
 interface Expected {
   name: string;

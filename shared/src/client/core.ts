@@ -1,0 +1,137 @@
+/**
+ * The submit and wait path, assembled once for every process that submits tasks: the
+ * gateway (its HTTP routes are a thin layer over this) and the Node client. It holds the
+ * topology of the task queues, the confirm publisher, the reply queue and its listener, the
+ * waiters, the result recorder for replies nobody else records, and the idempotency flow.
+ *
+ * The broker connection and the database pool belong to the caller (the gateway shares them
+ * with its dashboard and API keys); `close()` releases only what the core opened.
+ */
+import type pg from 'pg';
+import type { Broker } from '../amqp/connection.js';
+import { declareDelayQueue } from '../amqp/delay.js';
+import { Publisher } from '../amqp/publisher.js';
+import { TaskQueues } from '../amqp/topology.js';
+import type { Catalogue } from '../catalogue.js';
+import { DEFAULTS } from '../config.js';
+import { IdempotencyKeys } from '../db/idempotency.js';
+import { TaskStore } from '../db/store.js';
+import type { Logger } from '../logger.js';
+import { IdempotentSubmits } from './idempotent-submits.js';
+import { ReplyListener } from './reply-listener.js';
+import { ReplyRecorder } from './reply-recorder.js';
+import { Submitter, type SubmitLimits, type SubmitMetrics } from './submitter.js';
+import { TaskWaiters } from './waiters.js';
+
+export interface ClientCoreOptions {
+  broker: Broker;
+  pool: pg.Pool;
+  logger: Logger;
+  /** The tasks known by name: their queues are declared on every (re)connect. */
+  catalogue: Catalogue;
+  /** Task queues this process declares; pass one to share it (the gateway's queue stats list it). @default a new set */
+  queues?: TaskQueues;
+  /** @default none */
+  metrics?: SubmitMetrics;
+  /** @default no limit */
+  limits?: SubmitLimits;
+  /** Largest args + kwargs of one task, as JSON bytes. @default no limit */
+  maxArgsBytes?: number;
+  /** How long an idempotency key returns the same task, in ms. @default 24 h */
+  idempotencyWindowMs?: number;
+  /** Start of the reply queue's name. @default 'celerity.reply.' */
+  replyQueuePrefix?: string;
+  /** Keep final replies nobody waits for yet this long, in ms (see TaskWaiters). @default 0 */
+  keepUnclaimedRepliesMs?: number;
+}
+
+export class ClientCore {
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    readonly broker: Broker,
+    readonly catalogue: Catalogue,
+    readonly store: TaskStore,
+    readonly waiters: TaskWaiters,
+    readonly queues: TaskQueues,
+    readonly submitter: Submitter,
+    readonly replies: ReplyListener,
+    readonly idempotency: IdempotentSubmits,
+    readonly idempotencyKeys: IdempotencyKeys,
+    private readonly publisher: Publisher,
+    private readonly logger: Logger,
+  ) {}
+
+  static async create(options: ClientCoreOptions): Promise<ClientCore> {
+    const { broker, pool, logger, catalogue } = options;
+    const store = new TaskStore(pool, { logger });
+    const waiters = new TaskWaiters({ store, logger, keepUnclaimedMs: options.keepUnclaimedRepliesMs ?? 0 });
+    const queues = options.queues ?? new TaskQueues();
+    const delayQueues = new TaskQueues(64, declareDelayQueue);
+    // Topology first on every (re)connect: the catalogue's queues exist before anything is
+    // published, so a task submitted before any worker started is kept, not dropped.
+    await broker.onConnect(async (connection) => {
+      for (const queue of catalogue.defaultQueues()) await queues.ensure(connection, queue);
+      await queues.redeclareAll(connection);
+      await delayQueues.redeclareAll(connection);
+    });
+    const publisher = await Publisher.create(broker, { logger });
+    let replies: ReplyListener | undefined;
+    try {
+      const replyRecorder = new ReplyRecorder({ store, logger });
+      replies = await ReplyListener.create(broker, {
+        logger,
+        onOutcome: (outcome) => replyRecorder.onReply(outcome, (final) => waiters.resolveReply(final)),
+        ...(options.replyQueuePrefix ? { queuePrefix: options.replyQueuePrefix } : {}),
+      });
+      const listener = replies;
+      const submitter = new Submitter({
+        broker,
+        publisher,
+        queues,
+        delayQueues,
+        store,
+        catalogue,
+        logger,
+        replyTo: () => listener.replyTo,
+        replyRecorder,
+        ...(options.metrics ? { metrics: options.metrics } : {}),
+        ...(options.limits ? { limits: options.limits } : {}),
+        ...(options.maxArgsBytes !== undefined ? { maxArgsBytes: options.maxArgsBytes } : {}),
+      });
+      const keys = new IdempotencyKeys(pool, options.idempotencyWindowMs ?? DEFAULTS.idempotencyWindowHours * 3_600_000);
+      return new ClientCore(broker, catalogue, store, waiters, queues, submitter, replies, new IdempotentSubmits(keys, logger), keys, publisher, logger);
+    } catch (err) {
+      await replies?.close();
+      await publisher.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Ends every waiter (as a timeout), flushes the PENDING rows, and closes the reply queue and
+   * the publisher; every step runs even when one fails, and the first failure is thrown after.
+   * Safe to call twice: the second caller gets the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.waiters.cancelAll();
+    const failures: unknown[] = [];
+    const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        failures.push(err);
+        this.logger.error(`shutdown: ${name} failed`, { err });
+      }
+    };
+    await step('flushing the result store', () => this.store.idle());
+    await step('closing the reply queue', () => this.replies.close());
+    await step('closing the publisher', () => this.publisher.close());
+    if (failures.length > 0) throw new AggregateError(failures, `${failures.length} step(s) of closing the submit path failed`);
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * A handle on one task, as `client.submit()` and `client.get(id)` give it: what Celery's
+ * `AsyncResult` is to its users. `result()` waits on the client's reply queue and on the
+ * result store at once, so it works for a task any process submitted.
+ */
+import { CelerityError } from '../errors.js';
+import { toRepresentation, type TaskRepresentation, type TaskState } from '../task.js';
+import type { ClientCore } from './core.js';
+import { TaskFailedError, TaskTimeoutError } from './errors.js';
+import type { Finished } from './waiters.js';
+
+/** Longest timer Node can set (about 24.8 days): a longer wait would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A reply to a task this client just published is expected well within this; until then the
+ * wait listens only to the reply queue, after it (or for anyone else's task) it polls the store
+ * too.
+ */
+const REPLY_GRACE_MS = 1_000;
+
+export interface ResultOptions {
+  /** How long to wait, in ms; past it `result()` rejects with TaskTimeoutError (RESULT_TIMEOUT). @default no limit */
+  timeoutMs?: number;
+  /** Stops waiting (rejects with the signal's reason); the task is not affected. */
+  signal?: AbortSignal;
+}
+
+export class TaskHandle<R = unknown> {
+  readonly #core: ClientCore;
+  readonly #expectReplyUntil: number;
+  readonly #isClosed: () => boolean;
+
+  /** @internal Made by the client. */
+  constructor(
+    /** The task id. */
+    readonly id: string,
+    core: ClientCore,
+    options: { submittedHere: boolean; isClosed: () => boolean },
+  ) {
+    this.#core = core;
+    this.#expectReplyUntil = options.submittedHere ? Date.now() + REPLY_GRACE_MS : 0;
+    this.#isClosed = options.isClosed;
+  }
+
+  /**
+   * Waits for the task to finish. Resolves with its result when it ends `SUCCESS`; rejects with
+   * TaskFailedError (`type`, `taskMessage`) when it ends `FAILURE` or `REVOKED`, with
+   * TaskTimeoutError after `timeoutMs`, and with SHUTTING_DOWN when the client closes.
+   */
+  async result(options: ResultOptions = {}): Promise<R> {
+    this.#assertOpen();
+    const timeoutMs = Math.min(options.timeoutMs ?? MAX_TIMER_MS, MAX_TIMER_MS);
+    const finished = await this.#core.waiters.wait(this.id, {
+      timeoutMs,
+      pollAfterMs: Math.max(0, this.#expectReplyUntil - Date.now()),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    if (!finished) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      this.#assertOpen();
+      throw new TaskTimeoutError(this.id, timeoutMs);
+    }
+    return outcomeOf<R>(this.id, finished);
+  }
+
+  /** The task's state now, from the result store; `PENDING` when the store has no row (yet), as Celery answers. */
+  async state(): Promise<TaskState> {
+    this.#assertOpen();
+    return (await this.#core.store.get(this.id))?.state ?? 'PENDING';
+  }
+
+  /** The task as the store holds it (the HTTP API's representation), or undefined when it has no row. */
+  async info(): Promise<TaskRepresentation | undefined> {
+    this.#assertOpen();
+    const record = await this.#core.store.get(this.id);
+    return record ? toRepresentation(record) : undefined;
+  }
+
+  #assertOpen(): void {
+    if (this.#isClosed()) throw new CelerityError('SHUTTING_DOWN', 'The client is closed');
+  }
+}
+
+/** The result of a finished task, or its failure as a TaskFailedError. */
+function outcomeOf<R>(id: string, finished: Finished): R {
+  const { state, result, error } = finished.kind === 'record' ? finished.record : finished.outcome;
+  if (state === 'SUCCESS') return result as R;
+  throw new TaskFailedError(id, state === 'REVOKED' ? 'REVOKED' : 'FAILURE', error);
+}

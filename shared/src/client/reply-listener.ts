@@ -1,0 +1,122 @@
+/**
+ * The RPC reply path: one exclusive reply queue per process (gateway or client), declared on
+ * every (re)connect, consumed without acks (replies are advisory: the result store holds the
+ * truth, and a waiter whose reply is lost falls back to polling it). Several gateways and
+ * clients therefore run side by side, each receiving only the replies to its own requests.
+ *
+ * The queue is named here (`celerity.reply.<uuid>`, a new one per connection), not by the
+ * server, so that when the broker cancels the consumer (the queue was deleted by an operator,
+ * or its node went down) the same queue is declared again and consumed: replies to tasks
+ * already published with it, such as the results of Python Celery workers, still arrive.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { Broker } from '../amqp/connection.js';
+import { decodeResultBody, type TaskOutcome } from '../amqp/protocol.js';
+import { declareReplyQueue } from '../amqp/topology.js';
+import type { Logger } from '../logger.js';
+
+export class ReplyListener {
+  readonly #broker: Broker;
+  readonly #logger: Logger;
+  readonly #onOutcome: (outcome: TaskOutcome) => void;
+  #queue: string | undefined;
+  #channel: Channel | undefined;
+  #closed = false;
+  #resubscribes = 0;
+  readonly #prefix: string;
+
+  private constructor(broker: Broker, logger: Logger, onOutcome: (outcome: TaskOutcome) => void, prefix: string) {
+    this.#broker = broker;
+    this.#logger = logger;
+    this.#onOutcome = onOutcome;
+    this.#prefix = prefix;
+  }
+
+  /**
+   * Declares the reply queue and starts consuming (again after every reconnect).
+   * `queuePrefix`: start of the reply queue's name. @default 'celerity.reply.'
+   */
+  static async create(broker: Broker, options: { logger: Logger; onOutcome: (outcome: TaskOutcome) => void; queuePrefix?: string }): Promise<ReplyListener> {
+    const listener = new ReplyListener(broker, options.logger, options.onOutcome, options.queuePrefix ?? 'celerity.reply.');
+    await broker.onConnect((connection) => listener.#setup(connection));
+    return listener;
+  }
+
+  /** The queue to name in `reply_to`; undefined while disconnected. */
+  get replyTo(): string | undefined {
+    return this.#queue;
+  }
+
+  async #setup(connection: ChannelModel): Promise<void> {
+    const channel = await connection.createChannel();
+    channel.on('error', (err: Error) => this.#logger.warn('reply channel error', { err }));
+    channel.on('close', () => {
+      if (this.#channel !== channel) return;
+      this.#channel = undefined;
+      this.#queue = undefined;
+      if (!this.#closed) this.#broker.reopenChannel(connection, 'reply queue', (live) => this.#setup(live));
+    });
+    // A new name per connection: the old connection's exclusive queue may linger on the
+    // broker until it notices that connection is gone, and would refuse a second declare.
+    const queue = await this.#subscribe(channel, `${this.#prefix}${randomUUID()}`);
+    this.#channel = channel;
+    this.#queue = queue;
+    this.#logger.debug('consuming replies', { replyQueue: queue });
+  }
+
+  async #subscribe(channel: Channel, name: string): Promise<string> {
+    const queue = await declareReplyQueue(channel, name);
+    await channel.consume(queue, (message) => this.#onMessage(channel, queue, message), { noAck: true, exclusive: true });
+    return queue;
+  }
+
+  /**
+   * The broker cancelled our consumer: declare the same queue again and consume it. If that
+   * fails, closing the channel hands the job to the reopen path (a queue with a new name).
+   */
+  #resubscribe(channel: Channel, queue: string): void {
+    if (this.#closed || this.#channel !== channel) return;
+    this.#logger.warn('the broker cancelled the reply consumer; declaring the reply queue again', { replyQueue: queue });
+    this.#subscribe(channel, queue).then(
+      () => {
+        this.#resubscribes++;
+        this.#logger.info('consuming replies again', { replyQueue: queue });
+      },
+      (err: unknown) => {
+        this.#logger.error('could not declare the reply queue again; reopening the reply channel', { replyQueue: queue, err });
+        channel.close().catch(() => undefined);
+      },
+    );
+  }
+
+  /** How many times the consumer was restored after a broker-side cancel (tests, diagnostics). */
+  get resubscribes(): number {
+    return this.#resubscribes;
+  }
+
+  #onMessage(channel: Channel, queue: string, message: ConsumeMessage | null): void {
+    if (!message) {
+      this.#resubscribe(channel, queue);
+      return;
+    }
+    const outcome = decodeResultBody(message.content);
+    if (!outcome) {
+      this.#logger.warn('ignored a reply that is not a task result', {
+        correlationId: message.properties.correlationId as unknown,
+        bytes: message.content.length,
+      });
+      return;
+    }
+    this.#onOutcome(outcome);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const channel = this.#channel;
+    this.#channel = undefined;
+    this.#queue = undefined;
+    await channel?.close().catch(() => undefined);
+  }
+}

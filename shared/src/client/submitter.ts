@@ -1,0 +1,193 @@
+/**
+ * Task submission: publish the task message and wait for the broker's confirm, and record the
+ * task as PENDING in the store. The record is written in parallel with the publish (batched
+ * with other submits); a failed record does not fail the submit once the broker confirmed,
+ * because the worker writes the full row itself when it takes the task. The gateway's routes
+ * and the Node client both submit through here.
+ */
+import { randomUUID } from 'node:crypto';
+import { CelerityError } from '../errors.js';
+import type { Broker } from '../amqp/connection.js';
+import { DELAY_EXCHANGE, DELAY_HEADER, delayLevelFor, delayQueueName } from '../amqp/delay.js';
+import { OWNER_HEADER, encodeTaskMessage, newTaskMessage } from '../amqp/protocol.js';
+import type { Publisher } from '../amqp/publisher.js';
+import { publishTimeHeaders } from '../amqp/queue-wait.js';
+import type { TaskQueues } from '../amqp/topology.js';
+import type { Catalogue } from '../catalogue.js';
+import type { TaskStore } from '../db/store.js';
+import type { Logger } from '../logger.js';
+import { MAX_RETRIES_HEADER, REPUBLISHED_HEADER } from '../retry.js';
+import type { ReplyRecorder } from './reply-recorder.js';
+import { prepareSubmission, type Submission } from './submission.js';
+
+/** What the submitter reports to (the gateway's Prometheus metrics); structural, so any registry fits. */
+export interface SubmitMetrics {
+  /** Observes seconds from publish to the broker's confirm (or failure). */
+  publishConfirmDuration: { observe(seconds: number): void };
+  /** Counts tasks whose publish the broker confirmed. */
+  tasksSubmitted: { inc(labels: { task: string; queue: string }): void };
+}
+
+/** Per-queue admission control (the gateway's QUEUE_MAX_LENGTH). */
+export interface SubmitLimits {
+  /** Throws (QUEUE_FULL) when `queue` may take no more messages. */
+  check(queue: string): void;
+  /** A publish to `queue` was confirmed. */
+  notePublished(queue: string): void;
+}
+
+export interface SubmitterDeps {
+  broker: Broker;
+  publisher: Publisher;
+  queues: TaskQueues;
+  store: TaskStore;
+  catalogue: Catalogue;
+  logger: Logger;
+  /** The reply queue of this process, when connected. */
+  replyTo: () => string | undefined;
+  /** Delay queues declared so far (countdown / eta). */
+  delayQueues: TaskQueues;
+  /** @default none */
+  metrics?: SubmitMetrics;
+  /** Per-queue maximum length; no limit when absent. */
+  limits?: SubmitLimits;
+  /** Largest args + kwargs of one task, as JSON bytes (413 ARGUMENTS_TOO_LARGE). @default no limit */
+  maxArgsBytes?: number;
+  /** Records the results of tasks that no Celerity worker records (Python Celery workers). */
+  replyRecorder?: ReplyRecorder;
+}
+
+export class Submitter {
+  constructor(private readonly deps: SubmitterDeps) {}
+
+  /** Validates a submit of a task of the catalogue by name; throws a CelerityError naming what is wrong. */
+  prepare(name: string, body: unknown): Submission {
+    const task = this.deps.catalogue.get(name);
+    if (!task) throw new CelerityError('UNKNOWN_TASK', `Unknown task "${name}"`);
+    return prepareSubmission(task, body, this.deps.maxArgsBytes);
+  }
+
+  /** Publishes (resolving after the broker's confirm) and records the task as PENDING. */
+  async submit(submission: Submission, options: { wantReply: boolean }): Promise<void> {
+    const { broker, publisher, queues, store, metrics, logger } = this.deps;
+    const connection = broker.connection;
+    if (!connection) throw new CelerityError('BROKER_UNAVAILABLE', 'Not connected to the broker', { retryAfterS: 2 });
+    this.deps.limits?.check(submission.queue);
+    if (!queues.has(submission.queue)) {
+      try {
+        await queues.ensure(connection, submission.queue);
+      } catch (err) {
+        throw new CelerityError('QUEUE_UNAVAILABLE', `Could not declare queue "${submission.queue}"`, { cause: err, retryAfterS: 5 });
+      }
+    }
+    // A task run elsewhere (a Python Celery worker) records nothing itself: its reply is the only
+    // way its result reaches the store, so ask for one even when nobody waits.
+    const replyTo = options.wantReply || submission.external ? this.deps.replyTo() : undefined;
+    if (replyTo) this.deps.replyRecorder?.expect(submission);
+    const task = newTaskMessage({
+      id: submission.id,
+      name: submission.name,
+      args: submission.args,
+      kwargs: submission.kwargs,
+      replyTo: replyTo ?? null,
+      ...submission.celery,
+    });
+    if (submission.eta) task.eta = submission.eta.toISOString();
+    if (submission.timeLimitS !== undefined || submission.softTimeLimitS !== undefined) {
+      task.timelimit = [submission.timeLimitS ?? null, submission.softTimeLimitS ?? null];
+    }
+    const message = encodeTaskMessage(task);
+    const headers: Record<string, unknown> = { ...(message.options.headers as Record<string, unknown> | undefined) };
+    if (submission.maxRetries !== undefined) headers[MAX_RETRIES_HEADER] = submission.maxRetries;
+    if (submission.republish) headers[REPUBLISHED_HEADER] = true;
+    if (submission.owner) headers[OWNER_HEADER] = submission.owner;
+    // A task that must wait goes through the broker's delay queues (shared/src/amqp/delay.ts).
+    let exchange = '';
+    let delayQueue: string | undefined;
+    const delayMs = submission.eta ? submission.eta.getTime() - Date.now() : 0;
+    if (delayMs > 0) {
+      const level = delayLevelFor(delayMs);
+      delayQueue = delayQueueName(level);
+      try {
+        await this.deps.delayQueues.ensure(connection, delayQueue);
+      } catch (err) {
+        throw new CelerityError('QUEUE_UNAVAILABLE', 'Could not declare the delay queue', { cause: err, retryAfterS: 5 });
+      }
+      exchange = DELAY_EXCHANGE;
+      headers[DELAY_HEADER] = String(level);
+    }
+    message.options.headers = headers;
+    const recorded = store
+      .record({
+        id: submission.id,
+        name: submission.name,
+        queue: submission.queue,
+        state: 'PENDING',
+        args: submission.args,
+        kwargs: submission.kwargs,
+        createdAt: submission.createdAt,
+        owner: submission.owner ?? null,
+      })
+      .catch((err: unknown) => {
+        logger.warn('could not record the PENDING task; the worker will record it', {
+          taskId: submission.id,
+          task: submission.name,
+          queue: submission.queue,
+          err,
+        });
+      });
+    const started = process.hrtime.bigint();
+    try {
+      await publisher.publish(exchange, submission.queue, message.content, {
+        ...message.options,
+        headers: { ...headers, ...publishTimeHeaders() },
+        // Unique per publish: the publisher tells a returned message by its correlation id, so a
+        // republish of the same task must not share the first publish's (Celery peers read the
+        // task id from the `id` header and the result body, never from here).
+        correlationId: submission.republish ? `${submission.id}.${randomUUID()}` : submission.id,
+      });
+    } catch (err) {
+      if (err instanceof CelerityError && err.code === 'QUEUE_UNAVAILABLE') {
+        queues.forget(submission.queue);
+        if (delayQueue) this.deps.delayQueues.forget(delayQueue);
+      }
+      if (replyTo) this.deps.replyRecorder?.forget(submission.id);
+      // Nothing was promised to the caller (it gets 503 and may submit again), so the
+      // PENDING row must not suggest otherwise.
+      logger.warn('publish failed', { taskId: submission.id, task: submission.name, queue: submission.queue, err });
+      await recorded;
+      await store.forgetUnpublished(submission.id).catch((cleanupErr: unknown) => {
+        logger.warn('could not remove the PENDING row of an unpublished task', { taskId: submission.id, err: cleanupErr });
+      });
+      throw err;
+    } finally {
+      metrics?.publishConfirmDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    }
+    metrics?.tasksSubmitted.inc({ task: submission.name, queue: submission.queue });
+    this.deps.limits?.notePublished(submission.queue);
+    await recorded;
+    if (logger.isLevelEnabled('debug')) logger.debug('task submitted', { taskId: submission.id, task: submission.name, queue: submission.queue });
+  }
+
+  /**
+   * Submits many tasks at once (the batch endpoint). New queues are declared first, so a
+   * refused declaration fails the whole batch before anything is published. Then every
+   * `submit()` starts in the same tick: the publishes are pipelined in the publisher's
+   * unconfirmed window (no confirm is awaited before the next publish) and the PENDING rows
+   * join one group commit. Resolves with each submission's outcome, in order.
+   */
+  async submitMany(submissions: readonly Submission[], options: { wantReply: boolean } = { wantReply: false }): Promise<PromiseSettledResult<void>[]> {
+    const { broker, queues } = this.deps;
+    for (const queue of new Set(submissions.map((s) => s.queue))) {
+      const connection = broker.connection;
+      if (!connection) throw new CelerityError('BROKER_UNAVAILABLE', 'Not connected to the broker', { retryAfterS: 2 });
+      if (queues.has(queue)) continue;
+      try {
+        await queues.ensure(connection, queue);
+      } catch (err) {
+        throw new CelerityError('QUEUE_UNAVAILABLE', `Could not declare queue "${queue}"`, { cause: err, retryAfterS: 5 });
+      }
+    }
+    return Promise.allSettled(submissions.map((submission) => this.submit(submission, options)));
+  }
+}

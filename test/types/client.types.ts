@@ -1,0 +1,50 @@
+/**
+ * Type test, checked by `tsc` in the build (`npm test` runs it): `client.submit(task, args)`
+ * takes the task's argument types and `result()` gives its result type. Each
+ * `@ts-expect-error` fails the build if the line below it ever compiles. Nothing here runs.
+ */
+import { z } from 'zod';
+import { defineTask, type Client } from '../../shared/src/index.js';
+
+const add = defineTask({
+  name: 'types.add',
+  args: z.tuple([z.number(), z.number()]),
+  kwargs: z.object({ round: z.boolean().optional() }),
+  run: ([a, b]) => a + b,
+});
+
+const greet = defineTask({
+  name: 'types.greet',
+  args: z.tuple([z.string()]),
+  run: ([name]) => ({ greeting: `hello ${name}` }),
+});
+
+export async function typeChecks(client: Client): Promise<void> {
+  const h = await client.submit(add, [1, 2], { round: true });
+  const sum: number = await h.result({ timeoutMs: 1000 });
+  void sum;
+  // @ts-expect-error a string where the schema says number
+  await client.submit(add, ['1', 2]);
+  // @ts-expect-error a kwarg the schema does not have the type of
+  await client.submit(add, [1, 2], { round: 'yes' });
+  // @ts-expect-error the result is a number, not a string
+  const wrong: string = await h.result();
+  void wrong;
+
+  const g = await client.submit(greet, ['ada']);
+  const { greeting } = await g.result();
+  const text: string = greeting;
+  void text;
+  // @ts-expect-error the result has no field `farewell`
+  void (await g.result()).farewell;
+
+  // By name: untyped, anything goes, the result is unknown.
+  const byName = await client.submit('types.add', ['anything'], {}, { queue: 'elsewhere', countdown: 5 });
+  const unknownResult: unknown = await byName.result();
+  void unknownResult;
+  // @ts-expect-error an unknown result must be narrowed before use as a number
+  const notNumber: number = await byName.result();
+  void notNumber;
+  // @ts-expect-error options are checked: countdown is a number of seconds
+  await client.submit(add, [1, 2], undefined, { countdown: 'soon' });
+}
