@@ -30,6 +30,8 @@ export const ERROR_STATUS = {
   INTERNAL: 500,
   /** A task definition is wrong (raised at import time by defineTask, or by the app loader). */
   INVALID_TASK_DEFINITION: 500,
+  /** An app module cannot be used: missing, throws on import, no tasks, duplicate names (the loader). */
+  INVALID_APP: 500,
   BROKER_UNAVAILABLE: 503,
   DATABASE_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,

@@ -3,14 +3,16 @@ import assert from 'node:assert/strict';
 import { z } from 'zod';
 import {
   Catalogue,
-  FIB_MAX_N,
-  SLEEP_MAX_S,
-  catalogue,
   checkArguments,
   formatIssues,
   type ArgumentCheck,
   type TaskDefinition,
 } from '../../shared/src/index.js';
+import { FIB_MAX_N, SLEEP_MAX_S } from '../../examples/demo/tasks.js';
+import { demoApp } from '../helpers/demo.js';
+
+// The demo app, loaded as `--app` loads it (top-level await: the tests below are synchronous).
+const catalogue = new Catalogue((await demoApp()).tasks);
 
 function task(name: string): TaskDefinition {
   const definition = catalogue.get(name);
