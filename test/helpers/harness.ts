@@ -61,6 +61,8 @@ export interface StartWorkerOptions {
   logger?: Logger;
   /** The tasks the worker runs; the demo app's when absent. */
   tasks?: readonly TaskDefinition[];
+  /** `file:` URL of the module `tasks` come from (thread-pool threads import it); the demo app's when absent. */
+  appUrl?: string;
   deliveryLimit?: number;
   timeLimitS?: number;
   maxResultBytes?: number;
@@ -152,7 +154,7 @@ export class TestContext {
     const demo = await demoApp();
     const worker = await Worker.create({
       tasks: options.tasks ?? demo.tasks,
-      appUrl: demo.url,
+      appUrl: options.appUrl ?? demo.url,
       config: {
         amqpUrls: [TEST_AMQP_URL],
         databaseUrl: TEST_DATABASE_URL,

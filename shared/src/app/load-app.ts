@@ -16,7 +16,7 @@ export interface LoadedApp {
   file: string;
   /** Its `file:` URL: what worker threads import to find CPU tasks. */
   url: string;
-  /** Its tasks, in export order, each once. */
+  /** Its tasks, each once, ordered by export name (as a module namespace lists them). */
   tasks: Task[];
 }
 
