@@ -35,5 +35,37 @@ export {
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './shared/src/retry.js';
 export type { Logger } from './shared/src/logger.js';
 export type { TaskRepresentation, TaskState } from './shared/src/task.js';
-export { createWorker, type CelerityWorker, type CreateWorkerOptions } from './worker/src/create-worker.js';
-export { createGateway, type CelerityGateway, type CreateGatewayOptions } from './gateway/src/create-gateway.js';
+import type { CelerityWorker, CreateWorkerOptions } from './worker/src/create-worker.js';
+import type { CelerityGateway, CreateGatewayOptions } from './gateway/src/create-gateway.js';
+export type { CelerityWorker, CreateWorkerOptions, CelerityGateway, CreateGatewayOptions };
+
+// The worker and the gateway (Express, amqplib, pg, prom-client...) load on first use: an app
+// module imports this entry, and so does every thread of the worker's pool that loads it, so
+// importing it must stay cheap (measured: a third of the time the full graph takes).
+
+/**
+ * Starts a worker from code, as `celerity worker --app` does: loads the app, connects to the
+ * broker and the database, and resolves once it consumes. Settings not given come from the
+ * environment (AMQP_URL, DATABASE_URL, WORKER_*). `close()` stops it gracefully and is safe to
+ * call twice.
+ *
+ *   const worker = await createWorker({ app: './tasks.js', concurrency: 8 });
+ *   process.on('SIGTERM', () => void worker.close());
+ */
+export async function createWorker(options: CreateWorkerOptions): Promise<CelerityWorker> {
+  const { createWorker: create } = await import('./worker/src/create-worker.js');
+  return create(options);
+}
+
+/**
+ * Starts the HTTP gateway from code, as `celerity gateway --app` does: it accepts exactly the
+ * app's tasks (plus GATEWAY_EXTERNAL_TASKS) and resolves once it listens. Settings not given
+ * come from the environment (GATEWAY_*, AUTH_*...). `close()` drains and is safe to call twice.
+ *
+ *   const gateway = await createGateway({ app: './tasks.js', port: 8080 });
+ *   console.log(gateway.url);
+ */
+export async function createGateway(options: CreateGatewayOptions): Promise<CelerityGateway> {
+  const { createGateway: create } = await import('./gateway/src/create-gateway.js');
+  return create(options);
+}

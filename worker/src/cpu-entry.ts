@@ -4,7 +4,10 @@
 import { Writable } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';
 import winston from 'winston';
-import { collectTasks, type Logger, type TaskDefinition } from '../../shared/src/index.js';
+// Straight to the one module needed, not shared's entry: every pool thread pays for what it imports.
+// eslint-disable-next-line no-restricted-imports
+import { collectTasks } from '../../shared/src/app/collect-tasks.js';
+import type { Logger, TaskDefinition } from '../../shared/src/index.js';
 import { UNSERIALISABLE_RESULT, fromCrossedError, toCrossedError, type AbortMessage, type CpuJob, type CpuOutcome } from './cpu-job.js';
 
 const apps = new Map<string, Promise<ReadonlyMap<string, TaskDefinition>>>();
