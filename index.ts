@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+/** zod, the schema library task definitions use: `import { z } from 'celerity'` needs no second copy. */
 export { z } from 'zod';
 export {
   DEFAULT_TASK_QUEUE,
@@ -33,8 +34,15 @@ export {
   type ErrorCode,
 } from './shared/src/errors.js';
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './shared/src/retry.js';
-export type { Logger } from './shared/src/logger.js';
-export type { TaskRepresentation, TaskState } from './shared/src/task.js';
+import type { Logger as WinstonLogger } from './shared/src/logger.js';
+import type { TaskRepresentation as Representation, TaskState as State } from './shared/src/task.js';
+
+/** The logger Celerity uses and gives tasks as `ctx.logger` (a winston logger). */
+export type Logger = WinstonLogger;
+/** A task's state, with Celery's names: PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED. */
+export type TaskState = State;
+/** A task as the HTTP API returns it: id, name, queue, state, args, kwargs, result, error, retries, times, worker. */
+export type TaskRepresentation = Representation;
 import type { CelerityWorker, CreateWorkerOptions } from './worker/src/create-worker.js';
 import type { CelerityGateway, CreateGatewayOptions } from './gateway/src/create-gateway.js';
 export type { CelerityWorker, CreateWorkerOptions, CelerityGateway, CreateGatewayOptions };
