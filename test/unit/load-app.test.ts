@@ -78,6 +78,12 @@ describe('loadApp', () => {
     await refused(file, /syntax\.mjs: the app module failed to load: SyntaxError/);
   });
 
+  it('refuses a TypeScript file Node cannot run, saying to compile it', async () => {
+    const file = path.join(dir, 'tasks.ts');
+    await writeFile(file, "import { defineTask } from 'celerity';\nexport const t = defineTask({ name: 'ts.t', run: (): number => 1 });\n");
+    await refused(file, /tasks\.ts: the app module failed to load \(compile TypeScript first/);
+  });
+
   it('refuses a module whose defineTask is wrong, with defineTask’s message', async () => {
     const file = await fixture('bad-name.mjs', `export const t = defineTask({ name: 'has space', run: () => 1 });`);
     await refused(file, /bad-name\.mjs: .*defineTask\("has space"\): name must be/);

@@ -47,7 +47,17 @@ export default async function runCpuTask(job: CpuJob): Promise<CpuOutcome> {
     if (!task?.run || !task.cpu) {
       return { ok: false, error: { name: 'UnknownTaskError', message: `The app module loaded in the thread pool has no CPU task named "${job.name}"` } };
     }
-    const value = await task.run(job.args, job.kwargs, { ...job.ctx, signal: controller.signal, logger: portLogger(job.port) });
+    let logger: Logger | undefined;
+    const ctx = {
+      ...job.ctx,
+      signal: controller.signal,
+      // Made on first use: most CPU tasks never log, and a winston logger per job is not free.
+      get logger(): Logger {
+        logger ??= portLogger(job.port);
+        return logger;
+      },
+    };
+    const value = await task.run(job.args, job.kwargs, ctx);
     try {
       return { ok: true, json: value === undefined ? undefined : JSON.stringify(value) };
     } catch (err) {

@@ -55,7 +55,7 @@ export interface CelerityWorker {
 }
 
 /** The tasks and module URL of `app` and/or `tasks`. */
-export async function resolveTasks(options: { app?: string | URL; tasks?: readonly TaskDefinition[] }): Promise<{ tasks: TaskDefinition[]; appUrl?: string }> {
+async function resolveTasks(options: { app?: string | URL; tasks?: readonly TaskDefinition[] }): Promise<{ tasks: TaskDefinition[]; appUrl?: string }> {
   if (options.app === undefined && options.tasks === undefined) throw new CelerityError('INVALID_APP', 'give the app module (app) or the tasks (tasks)');
   const loaded = options.app !== undefined ? await loadApp(options.app) : undefined;
   const tasks = [...(loaded?.tasks ?? []), ...(options.tasks ?? [])];

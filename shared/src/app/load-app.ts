@@ -50,7 +50,9 @@ export async function loadApp(modulePath: string | URL, options: LoadAppOptions 
     namespace = (await import(url)) as Record<string, unknown>;
   } catch (err) {
     const cause = err instanceof Error ? (err.stack ?? err.message) : String(err);
-    throw new CelerityError('INVALID_APP', `${file}: the app module failed to load: ${cause}`, { cause: err });
+    // Node runs JavaScript: a TypeScript app is compiled first and --app names the output.
+    const hint = /\.[mc]?ts$/.test(file) ? ' (compile TypeScript first, e.g. with tsc, and pass the .js it writes)' : '';
+    throw new CelerityError('INVALID_APP', `${file}: the app module failed to load${hint}: ${cause}`, { cause: err });
   }
   return { file, url, tasks: collectTasks(namespace, file) };
 }
