@@ -327,7 +327,7 @@ function parseAuthMode(env: Env): AuthMode {
   return value as AuthMode;
 }
 
-/** Parses `1000` (every queue) or `demo=1000,reports=50,*=100000`. */
+/** Parses `1000` (every queue) or `email=1000,reports=50,*=100000`. */
 export function parseQueueMaxLength(variable: string, value: string | undefined): QueueMaxLength {
   if (value === undefined) return { default: 0, perQueue: {} };
   const result: { default: number; perQueue: Record<string, number> } = { default: 0, perQueue: {} };

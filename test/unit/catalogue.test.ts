@@ -131,4 +131,10 @@ describe('catalogue: Catalogue', () => {
     assert.deepEqual(c.names(), ['a', 'b', 'c', 'd']);
     assert.equal(c.get('b')?.queue, 'q2');
   });
+
+  it('workerQueues leaves out the queues only external tasks use: a worker consumes what it can run', () => {
+    const c = new Catalogue([def('a', 'q1'), { ...def('py.b', 'py'), external: true }, { ...def('py.c', 'q1'), external: true }]);
+    assert.deepEqual(c.defaultQueues(), ['q1', 'py']);
+    assert.deepEqual(c.workerQueues(), ['q1']);
+  });
 });
