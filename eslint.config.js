@@ -42,7 +42,7 @@ export default tseslint.config(
     files: ['shared/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
-        { group: ['**/gateway/**', '**/worker/**', '**/cli/**'], message: 'shared/ depends on nothing above it.' },
+        { group: ['**/gateway/**', '**/worker/**', '**/cli.js'], message: 'shared/ depends on nothing above it.' },
         { group: ['**/examples/**'], message: 'The core knows no example app: apps are loaded by path.' },
       ] }],
     },
@@ -52,7 +52,7 @@ export default tseslint.config(
     files: ['examples/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
-        { regex: '^\\.\\./.*/(shared|gateway|worker|cli)/', message: "Import Celerity through its root entry ('../../index.js'), as users import 'celerity'." },
+        { regex: '^\\.\\./.*/((shared|gateway|worker)/|cli\\.js$)', message: "Import Celerity through its root entry ('../../index.js'), as users import 'celerity'." },
       ] }],
     },
   },
@@ -66,6 +66,16 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-argument': 'off',
+    },
+  },
+  {
+    // The container image's healthcheck: plain Node ESM run without a build step.
+    files: ['deploy/**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'module',
+      globals: { process: 'readonly', fetch: 'readonly', AbortSignal: 'readonly' },
     },
   },
   {

@@ -38,8 +38,8 @@ const UNEXPECTED_EXIT_FORCE_MS = 30_000; // after a crash, how long the survivor
 const log = (msg) => console.error(`launch: ${msg}`);
 
 const children = [
-  { name: 'gateway', script: 'dist/cli/src/celerity.js', args: ['gateway', '--app', DEMO_APP] },
-  { name: 'worker', script: 'dist/cli/src/celerity.js', args: ['worker', '--app', DEMO_APP] },
+  { name: 'gateway', script: 'dist/cli.js', args: ['gateway', '--app', DEMO_APP] },
+  { name: 'worker', script: 'dist/cli.js', args: ['worker', '--app', DEMO_APP] },
 ];
 
 for (const file of [...new Set(children.map((c) => c.script)), DEMO_APP]) {

@@ -185,21 +185,21 @@ export class Stack {
   }
 
   async migrate(): Promise<void> {
-    const { child } = spawnNode('cli/src/celerity.js', ['migrate'], this.env);
+    const { child } = spawnNode('cli.js', ['migrate'], this.env);
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     if (code !== 0) throw new Error(`migrate exited ${code}`);
   }
 
   async startGateway(extra: Record<string, string> = {}): Promise<void> {
     const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    this.gateway = spawnNode('cli/src/celerity.js', ['gateway', '--app', DEMO_APP], { ...this.env, GATEWAY_PORT: '0', LOG_LEVEL: 'info', ...extra }, nodeArgs);
+    this.gateway = spawnNode('cli.js', ['gateway', '--app', DEMO_APP], { ...this.env, GATEWAY_PORT: '0', LOG_LEVEL: 'info', ...extra }, nodeArgs);
     this.port = Number(await waitForLine(this.gateway.child, /listening on http:\/\/[\d.]+:(\d+)/));
   }
 
   async startWorker(concurrency: number): Promise<void> {
     const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
     this.worker = spawnNode(
-      'cli/src/celerity.js',
+      'cli.js',
       ['worker', '--app', DEMO_APP, '--queues', this.queue, '--concurrency', String(concurrency), '--metrics-port', '0'],
       { ...this.env, LOG_LEVEL: 'info' },
       nodeArgs,

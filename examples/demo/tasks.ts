@@ -3,7 +3,7 @@
  * through `celerity worker --app` like any user's; in a project of your own, import from
  * 'celerity' instead of the relative path.
  *
- *   npm run build && node dist/cli/src/celerity.js worker --app dist/examples/demo/tasks.js
+ *   npm run build && node dist/cli.js worker --app dist/examples/demo/tasks.js
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PermanentError, RetryableError, defineTask, z } from '../../index.js';

@@ -1,7 +1,7 @@
 /**
  * Configuration: one defaults object, parsing of the environment (and the worker's flags),
- * and validation at start-up. Every error names the variable. Only the entry points
- * (`gateway/src/main.ts`, `worker/src/main.ts`) pass `process.env` in.
+ * and validation at start-up. Every error names the variable. Only the entry point
+ * (the `celerity` command, `cli.ts`) and the createWorker/createGateway factories pass `process.env` in.
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -25,6 +25,8 @@ export const DEFAULTS = {
   maxBatch: 1000,
   workerConcurrency: 16,
   workerMetricsPort: 9400,
+  /** Address the worker's /metrics, /healthz and /readyz bind to. */
+  workerMetricsHost: '127.0.0.1',
   /** How long a stopping worker lets in-flight tasks finish before requeueing them. */
   workerGraceMs: 30_000,
   /** Task rows older than this are deleted by the worker's retention sweep. */
@@ -136,8 +138,12 @@ export function parseExternalTasks(variable: string, value: string | undefined):
 export interface WorkerConfig extends CommonConfig {
   queues: string[];
   concurrency: number;
-  /** Port of `/metrics` and `/healthz`; 0 turns the server off. @default 9400 */
+  /** Port of `/metrics`, `/healthz` and `/readyz`; 0 turns the server off. @default 9400 */
   metricsPort: number;
+  /** WORKER_METRICS_HOST / --metrics-host: address that server binds to. @default '127.0.0.1' */
+  metricsHost: string;
+  /** Who may read the worker's `/metrics` (the gateway's rule; see {@link MetricsAccess}). */
+  metricsAccess: MetricsAccess;
   /** Grace period for in-flight tasks on shutdown, in milliseconds. @default 30000 */
   graceMs: number;
   /** Threads for CPU-bound tasks. @default the number of CPUs */
@@ -251,7 +257,8 @@ function parseBoolean(variable: string, value: string | undefined): boolean {
   throw new ConfigError(variable, `must be true or false, got "${value}"`);
 }
 
-function isLoopback(host: string): boolean {
+/** `localhost`, 127.0.0.0/8 or ::1: addresses only this machine reaches. */
+export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
   if (isIP(host) === 4) return host.startsWith('127.');
   return host === '::1';
@@ -346,6 +353,50 @@ export function parseQueueMaxLength(variable: string, value: string | undefined)
   return result;
 }
 
+/**
+ * Who may read `/metrics`, on the gateway and on the worker alike: with `token` (METRICS_TOKEN)
+ * a bearer token is required, and with `authMode: 'keys'` an admin API key works too; with
+ * neither it is open. `authDisabled` (AUTH_DISABLED=true) is the operator saying on purpose
+ * that a listener beyond loopback may go without authentication.
+ */
+export interface MetricsAccess {
+  authMode: AuthMode;
+  authDisabled: boolean;
+  /** METRICS_TOKEN, at least 16 characters. */
+  token?: string;
+}
+
+/** AUTH_MODE, AUTH_DISABLED and METRICS_TOKEN, checked against each other. */
+export function parseMetricsAccess(env: Env): MetricsAccess {
+  const authDisabled = parseBoolean('AUTH_DISABLED', read(env, 'AUTH_DISABLED'));
+  const authMode = parseAuthMode(env);
+  if (authDisabled && authMode !== 'none') {
+    throw new ConfigError('AUTH_DISABLED', `=true contradicts AUTH_MODE=${authMode}: set one or the other`);
+  }
+  const token = read(env, 'METRICS_TOKEN');
+  if (token !== undefined && token.length < 16) {
+    throw new ConfigError('METRICS_TOKEN', 'must be at least 16 characters (use e.g. openssl rand -hex 24)');
+  }
+  return { authMode, authDisabled, ...(token !== undefined ? { token } : {}) };
+}
+
+/**
+ * The worker's HTTP server serves nothing but metrics and probes, so beyond loopback it needs
+ * some authentication for /metrics (a token, or admin keys), or AUTH_DISABLED=true.
+ */
+function parseWorkerMetricsHost(variable: string, host: string, access: MetricsAccess): string {
+  if (isIP(host) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(host)) {
+    throw new ConfigError(variable, `must be an IP address or a host name, got "${host}"`);
+  }
+  if (!isLoopback(host) && access.token === undefined && access.authMode === 'none' && !access.authDisabled) {
+    throw new ConfigError(
+      variable,
+      `is "${host}", which is not a loopback address: /metrics there requires authentication, which is not configured. Set METRICS_TOKEN (at least 16 characters; Prometheus sends it as a bearer token), or AUTH_MODE=keys (admin API keys), or AUTH_DISABLED=true to serve /metrics without authentication.`,
+    );
+  }
+  return host;
+}
+
 export function loadCommonConfig(env: Env): CommonConfig {
   const heartbeat = read(env, 'AMQP_HEARTBEAT_SECONDS');
   const amqpTls = parseAmqpTls(env);
@@ -366,11 +417,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   const host = read(env, 'GATEWAY_HOST') ?? DEFAULTS.gatewayHost;
   const maxWait = read(env, 'GATEWAY_MAX_WAIT_SECONDS');
   const maxBatch = read(env, 'GATEWAY_MAX_BATCH');
-  const authDisabled = parseBoolean('AUTH_DISABLED', read(env, 'AUTH_DISABLED'));
-  const authMode = parseAuthMode(env);
-  if (authDisabled && authMode !== 'none') {
-    throw new ConfigError('AUTH_DISABLED', `=true contradicts AUTH_MODE=${authMode}: set one or the other`);
-  }
+  const { authMode, authDisabled, token: metricsToken } = parseMetricsAccess(env);
   // A non-loopback address needs authentication, or the operator saying explicitly that the
   // gateway is meant to be open.
   if (!isLoopback(host) && authMode === 'none' && !authDisabled) {
@@ -380,10 +427,6 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     );
   }
   const rate = read(env, 'RATE_LIMIT_PER_MINUTE');
-  const metricsToken = read(env, 'METRICS_TOKEN');
-  if (metricsToken !== undefined && metricsToken.length < 16) {
-    throw new ConfigError('METRICS_TOKEN', 'must be at least 16 characters (use e.g. openssl rand -hex 24)');
-  }
   return {
     ...loadCommonConfig(env),
     port: port === undefined ? DEFAULTS.gatewayPort : parseInteger('GATEWAY_PORT', port, 0, 65535),
@@ -408,6 +451,8 @@ export interface WorkerFlags {
   queues?: string;
   concurrency?: string;
   metricsPort?: string;
+  /** `--metrics-host`: address of the worker's /metrics, /healthz and /readyz. */
+  metricsHost?: string;
   /** `-E, --task-events` (Celery's flag): publish task events. */
   taskEvents?: boolean;
 }
@@ -416,6 +461,12 @@ export function loadWorkerConfig(env: Env, flags: WorkerFlags, defaults: { queue
   const queues = flags.queues ?? read(env, 'WORKER_QUEUES');
   const concurrency = flags.concurrency ?? read(env, 'WORKER_CONCURRENCY');
   const metricsPort = flags.metricsPort ?? read(env, 'WORKER_METRICS_PORT');
+  const metricsAccess = parseMetricsAccess(env);
+  const metricsHost = parseWorkerMetricsHost(
+    flags.metricsHost !== undefined ? '--metrics-host' : 'WORKER_METRICS_HOST',
+    flags.metricsHost ?? read(env, 'WORKER_METRICS_HOST') ?? DEFAULTS.workerMetricsHost,
+    metricsAccess,
+  );
   const grace = read(env, 'WORKER_GRACE_MS');
   const threads = read(env, 'WORKER_CPU_THREADS');
   const retention = read(env, 'RESULT_RETENTION_HOURS');
@@ -431,6 +482,8 @@ export function loadWorkerConfig(env: Env, flags: WorkerFlags, defaults: { queue
       metricsPort === undefined
         ? DEFAULTS.workerMetricsPort
         : parseInteger(flags.metricsPort !== undefined ? '--metrics-port' : 'WORKER_METRICS_PORT', metricsPort, 0, 65535),
+    metricsHost,
+    metricsAccess,
     graceMs: grace === undefined ? DEFAULTS.workerGraceMs : parseInteger('WORKER_GRACE_MS', grace, 0, 24 * 3600 * 1000),
     cpuThreads: threads === undefined ? Math.max(1, defaults.cpus) : parseInteger('WORKER_CPU_THREADS', threads, 1, 1024),
     resultRetentionHours:

@@ -4,7 +4,7 @@ import { loadApp, type LoadedApp } from '../../shared/src/index.js';
 /** Path of the compiled demo app module: what `--app` gets. */
 export const DEMO_APP = new URL('../../examples/demo/tasks.js', import.meta.url).pathname;
 /** Path of the compiled `celerity` command. */
-export const CELERITY_CLI = new URL('../../cli/src/celerity.js', import.meta.url).pathname;
+export const CELERITY_CLI = new URL('../../cli.js', import.meta.url).pathname;
 
 let demo: Promise<LoadedApp> | undefined;
 

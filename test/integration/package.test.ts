@@ -133,7 +133,7 @@ describe('the npm package', { timeout: 600_000 }, () => {
 
   it('ships the build, its declarations, the bin and the dashboard, and no tests, bench or sources', (t) => {
     const files = packed.files.map((f) => f.path);
-    for (const needed of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/src/celerity.js', 'gateway/dashboard/index.html']) {
+    for (const needed of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'gateway/dashboard/index.html']) {
       assert.ok(files.includes(needed), `the tarball has ${needed}`);
     }
     const unwanted = files.filter((f) => /^(test|bench|examples|scripts|dist\/test|dist\/bench|dist\/examples)\//.test(f) || f.endsWith('.map') || (f.endsWith('.ts') && !f.endsWith('.d.ts')));

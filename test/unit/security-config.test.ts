@@ -95,3 +95,40 @@ describe('config: TLS files', () => {
     assertConfigError(() => loadCommonConfig({ DATABASE_URL: 'postgres://u:p@db/c?sslrootcert=/x.pem', DATABASE_CA_FILE: caFile }), 'DATABASE_CA_FILE');
   });
 });
+
+describe('config: the worker HTTP address (WORKER_METRICS_HOST, --metrics-host)', () => {
+  const WORKER = { queues: ['demo'], cpus: 1 };
+  const TOKEN = 'b'.repeat(24);
+
+  it('binds loopback by default, with /metrics open unless METRICS_TOKEN or AUTH_MODE=keys is set', () => {
+    const config = loadWorkerConfig({}, {}, WORKER);
+    assert.equal(config.metricsHost, '127.0.0.1');
+    assert.deepEqual(config.metricsAccess, { authMode: 'none', authDisabled: false });
+    assert.equal(loadWorkerConfig({ WORKER_METRICS_HOST: '127.0.0.2' }, {}, WORKER).metricsHost, '127.0.0.2');
+    assert.equal(loadWorkerConfig({ WORKER_METRICS_HOST: '::1' }, {}, WORKER).metricsHost, '::1');
+    assert.equal(loadWorkerConfig({ METRICS_TOKEN: TOKEN }, {}, WORKER).metricsAccess.token, TOKEN);
+  });
+
+  it('refuses a non-loopback address without authentication, naming the variable and every way out', () => {
+    for (const host of ['0.0.0.0', '10.1.2.3', '::', 'worker-1.internal']) {
+      const err = assertConfigError(() => loadWorkerConfig({ WORKER_METRICS_HOST: host }, {}, WORKER), 'WORKER_METRICS_HOST');
+      for (const way of [/METRICS_TOKEN/, /AUTH_MODE=keys/, /AUTH_DISABLED=true/]) assert.match(err.message, way);
+    }
+    assertConfigError(() => loadWorkerConfig({}, { metricsHost: '0.0.0.0' }, WORKER), '--metrics-host');
+  });
+
+  it('accepts a non-loopback address with METRICS_TOKEN, AUTH_MODE=keys or AUTH_DISABLED=true', () => {
+    assert.equal(loadWorkerConfig({ WORKER_METRICS_HOST: '0.0.0.0', METRICS_TOKEN: TOKEN }, {}, WORKER).metricsHost, '0.0.0.0');
+    assert.equal(loadWorkerConfig({ WORKER_METRICS_HOST: '0.0.0.0', AUTH_MODE: 'keys' }, {}, WORKER).metricsAccess.authMode, 'keys');
+    assert.equal(loadWorkerConfig({ WORKER_METRICS_HOST: '0.0.0.0', AUTH_DISABLED: 'true' }, {}, WORKER).metricsAccess.authDisabled, true);
+    // The flag overrides the environment, both ways.
+    assert.equal(loadWorkerConfig({ WORKER_METRICS_HOST: '0.0.0.0' }, { metricsHost: '127.0.0.1' }, WORKER).metricsHost, '127.0.0.1');
+  });
+
+  it('refuses a malformed address, a short METRICS_TOKEN and AUTH_DISABLED against AUTH_MODE=keys', () => {
+    assertConfigError(() => loadWorkerConfig({ WORKER_METRICS_HOST: 'http://0.0.0.0' }, {}, WORKER), 'WORKER_METRICS_HOST');
+    assertConfigError(() => loadWorkerConfig({}, { metricsHost: 'a b' }, WORKER), '--metrics-host');
+    assertConfigError(() => loadWorkerConfig({ METRICS_TOKEN: 'short' }, {}, WORKER), 'METRICS_TOKEN');
+    assertConfigError(() => loadWorkerConfig({ AUTH_MODE: 'keys', AUTH_DISABLED: 'yes' }, {}, WORKER), 'AUTH_DISABLED');
+  });
+});

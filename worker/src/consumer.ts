@@ -49,6 +49,11 @@ export class Consumer {
     return this.#inFlight.size;
   }
 
+  /** Subscribed to every queue on a live channel (false while reconnecting and once stopped). */
+  get consuming(): boolean {
+    return this.#channel !== undefined;
+  }
+
   async #setup(connection: ChannelModel): Promise<void> {
     if (this.#stopped) return;
     const channel = await connection.createChannel();

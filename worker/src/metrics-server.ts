@@ -1,39 +1,155 @@
-/** The worker's `/metrics` and `/healthz` (plain node:http: two routes need no framework). */
-import { createServer, type Server } from 'node:http';
+/**
+ * The worker's HTTP endpoints (plain node:http: three routes need no framework):
+ *   - `/healthz`: liveness, 200 while the worker is RUNNING and connected to the broker;
+ *   - `/readyz`: 200 when connected to the broker and the database and consuming, else 503;
+ *   - `/metrics`: Prometheus text, guarded as the gateway guards its own: a bearer
+ *     METRICS_TOKEN, or an admin API key when AUTH_MODE=keys, or open when neither is set
+ *     (which the configuration allows only on loopback, or with AUTH_DISABLED=true).
+ * The probes stay open: kubelets and load balancers carry no token.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { ERROR_STATUS, type ApiKeyInfo, type ErrorCode } from '../../shared/src/index.js';
 
-export async function startMetricsServer(
-  registry: Registry,
-  health: () => { ok: boolean; state: string; inFlight: number },
-  port: number,
-  host: string,
-): Promise<Server> {
+/** How long /readyz waits for the database before calling it down (as the gateway's /readyz). */
+const DATABASE_CHECK_MS = 2_000;
+
+export interface Liveness {
+  ok: boolean;
+  state: string;
+  inFlight: number;
+}
+
+export interface WorkerReadiness {
+  broker: () => boolean;
+  consuming: () => boolean;
+  /** Resolves when the database answers; rejects otherwise. */
+  database: () => Promise<void>;
+}
+
+export interface MetricsGuard {
+  /** Bearer token /metrics accepts (METRICS_TOKEN). */
+  token?: string;
+  /** Verifies API keys (AUTH_MODE=keys): an admin key may read /metrics. */
+  keys?: { verify(token: string): Promise<ApiKeyInfo | undefined> };
+}
+
+export interface MetricsServerOptions {
+  registry: Registry;
+  health: () => Liveness;
+  readiness: WorkerReadiness;
+  /** Who may read /metrics; open when neither a token nor keys are given. @default {} */
+  guard?: MetricsGuard;
+  /** TCP port; 0 = any free port. */
+  port: number;
+  /** Listen address. */
+  host: string;
+}
+
+function sameSecret(presented: string, expected: string): boolean {
+  // Hash both so the comparison takes the same time whatever the lengths.
+  return timingSafeEqual(createHash('sha256').update(presented).digest(), createHash('sha256').update(expected).digest());
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function sendError(res: ServerResponse, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
+  sendJson(res, ERROR_STATUS[code], { error: { code, message } }, headers);
+}
+
+/** The token of `Authorization: Bearer <token>`; '' for another scheme, undefined without the header. */
+function bearerToken(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (header === undefined) return undefined;
+  return /^Bearer[ ]+(\S+)\s*$/i.exec(header)?.[1] ?? '';
+}
+
+/** True when the request may read /metrics; otherwise the refusal has been sent. */
+async function allowMetrics(req: IncomingMessage, res: ServerResponse, guard: MetricsGuard): Promise<boolean> {
+  if (guard.token === undefined && !guard.keys) return true;
+  const token = bearerToken(req);
+  if (token && guard.token !== undefined && sameSecret(token, guard.token)) return true;
+  const key = token && guard.keys ? await guard.keys.verify(token) : undefined;
+  if (key?.scopes.admin) return true;
+  if (key) {
+    sendError(res, 'FORBIDDEN', '/metrics needs METRICS_TOKEN or an admin API key');
+    return false;
+  }
+  sendError(
+    res,
+    token ? 'INVALID_API_KEY' : 'UNAUTHENTICATED',
+    '/metrics needs Authorization: Bearer <METRICS_TOKEN or admin API key>',
+    { 'WWW-Authenticate': 'Bearer realm="celerity-metrics"' },
+  );
+  return false;
+}
+
+async function databaseUp(readiness: WorkerReadiness): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      readiness.database().then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), DATABASE_CHECK_MS))),
+    ]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, options: MetricsServerOptions): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0];
+  if (req.method !== 'GET') {
+    sendError(res, 'ROUTE_NOT_FOUND', `No route for ${req.method} ${path}`);
+    return;
+  }
+  switch (path) {
+    case '/healthz': {
+      const h = options.health();
+      sendJson(res, h.ok ? 200 : 503, { status: h.ok ? 'ok' : 'not ok', state: h.state, inFlight: h.inFlight });
+      return;
+    }
+    case '/readyz': {
+      const broker = options.readiness.broker();
+      const consuming = options.readiness.consuming();
+      const database = await databaseUp(options.readiness);
+      const ready = broker && consuming && database;
+      sendJson(res, ready ? 200 : 503, {
+        status: ready ? 'ready' : 'not ready',
+        broker: broker ? 'up' : 'down',
+        database: database ? 'up' : 'down',
+        consuming,
+      });
+      return;
+    }
+    case '/metrics': {
+      if (!(await allowMetrics(req, res, options.guard ?? {}))) return;
+      const text = await options.registry.metrics();
+      res.writeHead(200, { 'Content-Type': options.registry.contentType });
+      res.end(text);
+      return;
+    }
+    default:
+      sendError(res, 'ROUTE_NOT_FOUND', `No route for ${req.method} ${path}`);
+  }
+}
+
+export async function startMetricsServer(options: MetricsServerOptions): Promise<Server> {
   const server = createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/metrics') {
-      registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'Content-Type': registry.contentType });
-          res.end(text);
-        },
-        (err: unknown) => {
-          res.writeHead(500, { 'Content-Type': 'text/plain' });
-          res.end(`metrics failed: ${(err as Error).message}`);
-        },
-      );
-      return;
-    }
-    if (req.method === 'GET' && req.url === '/healthz') {
-      const h = health();
-      res.writeHead(h.ok ? 200 : 503, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ status: h.ok ? 'ok' : 'not ok', state: h.state, inFlight: h.inFlight }));
-      return;
-    }
-    res.writeHead(404, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ error: { code: 'ROUTE_NOT_FOUND', message: `No route for ${req.method} ${req.url}` } }));
+    handle(req, res, options).catch((err: unknown) => {
+      // An unreachable key store (verify) or a failing collector: a 500, never a crash.
+      if (res.headersSent) return res.destroy();
+      sendError(res, 'INTERNAL', `request failed: ${(err as Error).message}`);
+    });
   });
-  server.listen(port, host);
+  server.listen(options.port, options.host);
   await once(server, 'listening');
   return server;
 }

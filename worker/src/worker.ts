@@ -10,6 +10,7 @@
 import type { Server } from 'node:http';
 import type pg from 'pg';
 import {
+  ApiKeyStore,
   Broker,
   DEFAULTS,
   IdempotencyKeys,
@@ -22,7 +23,9 @@ import {
   CelerityError,
   createPool,
   createRegistry,
+  isLoopback,
   type Logger,
+  type MetricsAccess,
   type TaskDefinition,
   type WorkerConfig,
 } from '../../shared/src/index.js';
@@ -41,8 +44,12 @@ export interface WorkerOptions {
     Partial<Pick<WorkerConfig, 'timeLimitS' | 'deliveryLimit' | 'taskEvents'>> &
     Pick<WorkerConfig, 'amqpTls' | 'maxResultBytes'>;
   logger: Logger;
-  /** Serve `/metrics` and `/healthz` here; `undefined` = no server, port 0 = any free port. */
-  metrics?: { port: number; host?: string };
+  /**
+   * Serve `/metrics`, `/healthz` and `/readyz` here; `undefined` = no server, port 0 = any free
+   * port. `host` @default '127.0.0.1'; `access` says who may read /metrics (METRICS_TOKEN, admin
+   * keys with AUTH_MODE=keys) @default open.
+   */
+  metrics?: { port: number; host?: string; access?: MetricsAccess };
   /** Database schema; tests use one each. @default 'celerity' */
   schema?: string;
   /** The tasks this worker runs (an app's, see `loadApp`); a message for any other name fails as unknown. */
@@ -157,17 +164,31 @@ export class Worker {
       });
       for (const queue of config.queues) metrics.concurrency.set({ queue }, config.concurrency);
       if (options.metrics) {
-        server = await startMetricsServer(
-          metrics.registry,
-          () => ({
-            ok: self.worker?.state === 'RUNNING' && broker?.connected === true,
+        const { port, host = DEFAULTS.workerMetricsHost, access } = options.metrics;
+        const connectedBroker = broker;
+        server = await startMetricsServer({
+          registry: metrics.registry,
+          health: () => ({
+            ok: self.worker?.state === 'RUNNING' && connectedBroker.connected,
             state: self.worker?.state ?? 'STARTING',
             inFlight: self.worker?.inFlight ?? 0,
           }),
-          options.metrics.port,
-          options.metrics.host ?? '127.0.0.1',
-        );
-        logger.info('worker metrics on /metrics and /healthz', { port: serverPort(server) });
+          readiness: {
+            broker: () => connectedBroker.connected,
+            consuming: () => self.worker?.state === 'RUNNING' && self.worker.consuming,
+            database: () => store.ping(),
+          },
+          guard: {
+            ...(access?.token !== undefined ? { token: access.token } : {}),
+            ...(access?.authMode === 'keys' ? { keys: new ApiKeyStore(pool) } : {}),
+          },
+          port,
+          host,
+        });
+        if (!isLoopback(host) && access?.token === undefined && access?.authMode !== 'keys') {
+          logger.warn('the worker serves /metrics without authentication to anyone who can reach this address (AUTH_DISABLED=true)', { host });
+        }
+        logger.info('worker metrics on /metrics, /healthz and /readyz', { host, port: serverPort(server) });
       }
       const consumer = await Consumer.create(broker, runner, { queues: config.queues, concurrency: config.concurrency, logger });
       const retentionMs = config.resultRetentionHours * 3_600_000;
@@ -195,6 +216,11 @@ export class Worker {
 
   get inFlight(): number {
     return this.parts.consumer.inFlight;
+  }
+
+  /** Subscribed to its queues on a live channel (false while reconnecting and once stopping). */
+  get consuming(): boolean {
+    return this.parts.consumer.consuming;
   }
 
   /** The port of the metrics server, when there is one. */

@@ -20,11 +20,11 @@ import {
   migrate,
   type LoadedApp,
   type WorkerFlags,
-} from '../../shared/src/index.js';
-import { Gateway } from '../../gateway/src/gateway.js';
-import { runDeadLetterCommand } from '../../worker/src/dead-letters-cli.js';
-import { KeysUsageError, createKey, listKeys, revokeKey, type CreateKeyFlags } from '../../worker/src/keys-command.js';
-import { Worker } from '../../worker/src/worker.js';
+} from './shared/src/index.js';
+import { Gateway } from './gateway/src/gateway.js';
+import { runDeadLetterCommand } from './worker/src/dead-letters-cli.js';
+import { KeysUsageError, createKey, listKeys, revokeKey, type CreateKeyFlags } from './worker/src/keys-command.js';
+import { Worker } from './worker/src/worker.js';
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`celerity: ${message}\n`);
@@ -89,7 +89,7 @@ async function runWorker(flags: WorkerFlags & { app?: string }): Promise<void> {
       schema: config.databaseSchema,
       tasks: app.tasks,
       appUrl: app.url,
-      ...(config.metricsPort > 0 ? { metrics: { port: config.metricsPort } } : {}),
+      ...(config.metricsPort > 0 ? { metrics: { port: config.metricsPort, host: config.metricsHost, access: config.metricsAccess } } : {}),
     });
   } catch (err) {
     logger.error('worker could not start', { err });
@@ -205,7 +205,8 @@ program
   .option('-Q, --queues <names>', 'comma-separated queues to consume (env WORKER_QUEUES; default: the queues the app\'s tasks name)')
   .option('-c, --concurrency <n>', `tasks run at once (env WORKER_CONCURRENCY; default ${DEFAULTS.workerConcurrency})`)
   .option('-E, --task-events', 'publish task events on celeryev, as Celery\'s -E (env WORKER_TASK_EVENTS; default off)')
-  .option('--metrics-port <port>', `port of /metrics and /healthz, 0 = off (env WORKER_METRICS_PORT; default ${DEFAULTS.workerMetricsPort})`)
+  .option('--metrics-port <port>', `port of /metrics, /healthz and /readyz, 0 = off (env WORKER_METRICS_PORT; default ${DEFAULTS.workerMetricsPort})`)
+  .option('--metrics-host <address>', `address they bind to; beyond loopback /metrics needs METRICS_TOKEN or AUTH_MODE=keys (env WORKER_METRICS_HOST; default ${DEFAULTS.workerMetricsHost})`)
   .action((flags: WorkerFlags & { app?: string }) => runWorker(flags));
 
 program
