@@ -19,11 +19,15 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-# Runtime: the compiled gateway, worker and shared code, the dashboard's files, and nothing else.
+# Runtime: the compiled command, gateway, worker and shared code, the demo app, the dashboard's files.
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
+# The app module gateways and workers run; mount or COPY your own and point this at it.
+ENV CELERITY_APP=dist/examples/demo/tasks.js
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist/cli.js /app/dist/index.js ./dist/
+COPY --from=build /app/dist/examples ./dist/examples
 COPY --from=build /app/dist/shared ./dist/shared
 COPY --from=build /app/dist/gateway/src ./dist/gateway/src
 COPY --from=build /app/dist/worker/src ./dist/worker/src

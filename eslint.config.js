@@ -23,6 +23,7 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', { patterns: [
         { group: ['**/worker/**'], message: 'gateway/ must not depend on worker/.' },
+        { group: ['**/examples/**'], message: 'The core knows no example app: apps are loaded by path.' },
         { regex: 'shared/src/(?!index\\.js$)', message: "Import shared/ only through 'shared/src/index.js'." },
       ] }],
     },
@@ -32,7 +33,26 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', { patterns: [
         { group: ['**/gateway/**'], message: 'worker/ must not depend on gateway/.' },
+        { group: ['**/examples/**'], message: 'The core knows no example app: apps are loaded by path.' },
         { regex: 'shared/src/(?!index\\.js$)', message: "Import shared/ only through 'shared/src/index.js'." },
+      ] }],
+    },
+  },
+  {
+    files: ['shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['**/gateway/**', '**/worker/**', '**/cli.js'], message: 'shared/ depends on nothing above it.' },
+        { group: ['**/examples/**'], message: 'The core knows no example app: apps are loaded by path.' },
+      ] }],
+    },
+  },
+  {
+    // An example app is written as a user writes one: against the package's root entry only.
+    files: ['examples/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { regex: '^\\.\\./.*/((shared|gateway|worker)/|cli\\.js$)', message: "Import Celerity through its root entry ('../../index.js'), as users import 'celerity'." },
       ] }],
     },
   },

@@ -77,12 +77,12 @@ async function closedLoop(port: number, path: string, callers: number, seconds: 
 }
 
 async function main(): Promise<void> {
-  const migrate = start('dist/worker/src/main.js', ['migrate']);
+  const migrate = start('dist/cli.js', ['migrate']);
   await new Promise((resolve) => migrate.once('exit', resolve));
-  const worker = start('dist/worker/src/main.js', ['--queues', queue, '--concurrency', '64', '--metrics-port', '0']);
+  const worker = start('dist/cli.js', ['worker', '--app', 'dist/examples/demo/tasks.js', '--queues', queue, '--concurrency', '64', '--metrics-port', '0']);
   // BENCH_GATEWAY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the gateway.
   const gatewayNodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const gateway = start('dist/gateway/src/main.js', [], { GATEWAY_PORT: '0', LOG_LEVEL: 'info' }, gatewayNodeArgs);
+  const gateway = start('dist/cli.js', ['gateway', '--app', 'dist/examples/demo/tasks.js'], { GATEWAY_PORT: '0', LOG_LEVEL: 'info' }, gatewayNodeArgs);
   const port = await listening(gateway);
   try {
     await closedLoop(port, '/api/v1/tasks/demo.add?wait=10', 8, 2, 200); // warm-up

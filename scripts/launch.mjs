@@ -26,7 +26,9 @@ const host = process.env.GATEWAY_HOST || '127.0.0.1';
 const port = process.env.GATEWAY_PORT || '8080';
 const urlHost = host.includes(':') ? `[${host}]` : host; // IPv6 literals need brackets
 const baseUrl = `http://${urlHost}:${port}`;
-// What `worker` with no flags consumes: WORKER_QUEUES (comma-separated) or the catalogue's 'demo'.
+// The app both run: the demo app, compiled from examples/demo/tasks.ts (an app module like any user's).
+const DEMO_APP = 'dist/examples/demo/tasks.js';
+// What `worker` with no flags consumes: WORKER_QUEUES (comma-separated) or the demo app's queue 'demo'.
 const QUEUES = (process.env.WORKER_QUEUES || 'demo').split(',').map((q) => q.trim()).filter(Boolean).join(', ');
 const HEALTH_POLL_MS = 200;
 const HEALTH_DEADLINE_MS = 30_000;
@@ -36,13 +38,13 @@ const UNEXPECTED_EXIT_FORCE_MS = 30_000; // after a crash, how long the survivor
 const log = (msg) => console.error(`launch: ${msg}`);
 
 const children = [
-  { name: 'gateway', script: 'dist/gateway/src/main.js' },
-  { name: 'worker', script: 'dist/worker/src/main.js' },
+  { name: 'gateway', script: 'dist/cli.js', args: ['gateway', '--app', DEMO_APP] },
+  { name: 'worker', script: 'dist/cli.js', args: ['worker', '--app', DEMO_APP] },
 ];
 
-for (const c of children) {
-  if (!existsSync(path.join(root, c.script))) {
-    log(`${c.script} not found; build first (npm run build) or use npm start`);
+for (const file of [...new Set(children.map((c) => c.script)), DEMO_APP]) {
+  if (!existsSync(path.join(root, file))) {
+    log(`${file} not found; build first (npm run build) or use npm start`);
     process.exit(1);
   }
 }
@@ -109,7 +111,7 @@ function sendTo(c, signal) {
 
 for (const c of children) {
   c.sentSignals = new Set();
-  c.proc = spawn(process.execPath, [c.script], {
+  c.proc = spawn(process.execPath, [c.script, ...c.args], {
     cwd: root,
     env: process.env,
     stdio: 'inherit',

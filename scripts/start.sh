@@ -13,7 +13,7 @@ echo "== build"
 npm run build --silent
 
 echo "== migrate"
-node dist/worker/src/main.js migrate
+node dist/cli.js migrate
 
 # The dashboard's rate charts come from task events, which a worker sends only when asked
 # (Celery's -E); the local demo asks.

@@ -14,6 +14,8 @@ export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:56
 export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://celerity:celerity@127.0.0.1:5432/celerity';
 /** The project root: this file is compiled to dist/bench/lib/procs.js. */
 export const DIST = new URL('../../', import.meta.url).pathname;
+/** The demo app module the bench's gateway and workers run (compiled). */
+const DEMO_APP = `${DIST}examples/demo/tasks.js`;
 export const ROOT = new URL('../../../', import.meta.url).pathname;
 
 const CLK_TCK = 100;
@@ -183,22 +185,22 @@ export class Stack {
   }
 
   async migrate(): Promise<void> {
-    const { child } = spawnNode('worker/src/main.js', ['migrate'], this.env);
+    const { child } = spawnNode('cli.js', ['migrate'], this.env);
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     if (code !== 0) throw new Error(`migrate exited ${code}`);
   }
 
   async startGateway(extra: Record<string, string> = {}): Promise<void> {
     const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    this.gateway = spawnNode('gateway/src/main.js', [], { ...this.env, GATEWAY_PORT: '0', LOG_LEVEL: 'info', ...extra }, nodeArgs);
+    this.gateway = spawnNode('cli.js', ['gateway', '--app', DEMO_APP], { ...this.env, GATEWAY_PORT: '0', LOG_LEVEL: 'info', ...extra }, nodeArgs);
     this.port = Number(await waitForLine(this.gateway.child, /listening on http:\/\/[\d.]+:(\d+)/));
   }
 
   async startWorker(concurrency: number): Promise<void> {
     const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
     this.worker = spawnNode(
-      'worker/src/main.js',
-      ['--queues', this.queue, '--concurrency', String(concurrency), '--metrics-port', '0'],
+      'cli.js',
+      ['worker', '--app', DEMO_APP, '--queues', this.queue, '--concurrency', String(concurrency), '--metrics-port', '0'],
       { ...this.env, LOG_LEVEL: 'info' },
       nodeArgs,
     );

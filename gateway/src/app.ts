@@ -1,6 +1,6 @@
 /**
  * `createApp(deps)` builds the gateway's Express app without listening, so tests drive it
- * directly; `gateway.ts` wires the real dependencies and `main.ts` listens.
+ * directly; `gateway.ts` wires the real dependencies and listens.
  */
 import express, { type RequestHandler } from 'express';
 import { CelerityError, type Logger } from '../../shared/src/index.js';

@@ -15,12 +15,12 @@ import {
   DEFAULTS,
   TaskQueues,
   declareTaskQueue,
-  catalogue as defaultCatalogue,
   createPool,
   createRegistry,
   externalTask,
-  type Catalogue,
+  Catalogue,
   type GatewayConfig,
+  type TaskDefinition,
   type Logger,
 } from '../../shared/src/index.js';
 import { createApp } from './app.js';
@@ -44,7 +44,8 @@ export interface GatewayOptions {
   logger: Logger;
   /** Database schema; tests use one each. @default 'celerity' */
   schema?: string;
-  catalogue?: Catalogue;
+  /** The tasks this gateway accepts (an app's, see `loadApp`); `config.externalTasks` join them. */
+  tasks: readonly TaskDefinition[];
   /** How long `close()` lets waiting requests finish, in ms. @default 10000 */
   drainMs?: number;
   /**
@@ -93,7 +94,7 @@ export class Gateway {
     const { config, logger } = options;
     // Tasks Python Celery workers run (GATEWAY_EXTERNAL_TASKS) join the catalogue: a name both
     // declare is refused at start-up by the Catalogue.
-    const catalogue = (options.catalogue ?? defaultCatalogue).with((config.externalTasks ?? []).map((t) => externalTask(t.name, t.queue)));
+    const catalogue = new Catalogue(options.tasks).with((config.externalTasks ?? []).map((t) => externalTask(t.name, t.queue)));
     const pool = createPool({ url: config.databaseUrl, schema: options.schema, logger, applicationName: 'celerity-gateway', max: 10 });
     let broker: Broker | undefined;
     try {

@@ -1,9 +1,8 @@
 /**
- * The task catalogue: the one place that declares every task Celerity knows — its name,
- * default queue, argument schema and whether it is CPU-bound. The gateway validates and
- * routes with it; the worker maps the same names to implementations.
+ * The task catalogue: the tasks one process knows by name — an app's `defineTask` values,
+ * plus external tasks for a gateway. The gateway validates and routes with it; the worker
+ * finds each message's definition (and its `run`) in it.
  */
-import { z } from 'zod';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 import type { TaskDefinition } from './app/define-task.js';
 import { issuePath, validateSync, type StandardIssue } from './app/standard-schema.js';
@@ -14,66 +13,6 @@ export { externalTask, type TaskDefinition } from './app/define-task.js';
 export function retryPolicyOf(task: TaskDefinition | undefined): RetryPolicy {
   return { ...DEFAULT_RETRY_POLICY, ...(task?.retry ?? {}) };
 }
-
-const noKwargs = z.object({}).strict();
-
-/** Upper bound for `demo.fib`: the naive recursion is exponential, F(45) already takes seconds. */
-export const FIB_MAX_N = 45;
-/** Upper bound for `demo.sleep`, in seconds. */
-export const SLEEP_MAX_S = 3600;
-
-const definitions: TaskDefinition[] = [
-  {
-    name: 'demo.add',
-    queue: 'demo',
-    args: z.tuple([z.number(), z.number()]),
-    kwargs: noKwargs,
-    cpu: false,
-    description: 'Adds two numbers.',
-  },
-  {
-    name: 'demo.echo',
-    queue: 'demo',
-    args: z.array(z.unknown()),
-    kwargs: z.record(z.string(), z.unknown()),
-    cpu: false,
-    description: 'Returns its arguments: {"args": [...], "kwargs": {...}}.',
-  },
-  {
-    name: 'demo.sleep',
-    queue: 'demo',
-    args: z.tuple([z.number().min(0).max(SLEEP_MAX_S)]),
-    kwargs: noKwargs,
-    cpu: false,
-    description: 'Waits the given number of seconds without blocking, then returns it.',
-  },
-  {
-    name: 'demo.fail',
-    queue: 'demo',
-    args: z.tuple([z.string()]),
-    kwargs: noKwargs,
-    cpu: false,
-    description: 'Fails with the given message; never retried.',
-  },
-  {
-    name: 'demo.flaky',
-    queue: 'demo',
-    args: z.tuple([z.number().int().min(0).max(100)]).rest(z.string()),
-    kwargs: noKwargs,
-    cpu: false,
-    retry: { backoffMs: 200, backoffMaxMs: 2_000 },
-    description:
-      'Fails with a RetryableError on its first n attempts, then returns the attempt number (retries + 1): [n] or [n, message]. Shows retries with backoff.',
-  },
-  {
-    name: 'demo.fib',
-    queue: 'demo',
-    args: z.tuple([z.number().int().min(0).max(FIB_MAX_N)]),
-    kwargs: noKwargs,
-    cpu: true,
-    description: 'The n-th Fibonacci number by naive recursion (CPU-bound, runs in the thread pool).',
-  },
-];
 
 export class Catalogue {
   readonly #byName: ReadonlyMap<string, TaskDefinition>;
@@ -95,9 +34,14 @@ export class Catalogue {
     return [...this.#byName.keys()];
   }
 
-  /** The queues the catalogue's tasks go to by default: what a worker consumes without `--queues`. */
+  /** The queues the catalogue's tasks go to by default (each once, in declaration order). */
   defaultQueues(): string[] {
     return [...new Set([...this.#byName.values()].map((t) => t.queue))];
+  }
+
+  /** The queues of the tasks a worker runs itself (not `external`): what it consumes without `--queues`. */
+  workerQueues(): string[] {
+    return [...new Set([...this.#byName.values()].filter((t) => !t.external).map((t) => t.queue))];
   }
 
   /** This catalogue plus `tasks` (e.g. external tasks from configuration). */
@@ -105,8 +49,6 @@ export class Catalogue {
     return new Catalogue([...this.#byName.values(), ...tasks]);
   }
 }
-
-export const catalogue = new Catalogue(definitions);
 
 export interface ArgumentIssue {
   path: string;

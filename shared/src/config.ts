@@ -1,7 +1,7 @@
 /**
  * Configuration: one defaults object, parsing of the environment (and the worker's flags),
- * and validation at start-up. Every error names the variable. Only the entry points
- * (`gateway/src/main.ts`, `worker/src/main.ts`) pass `process.env` in.
+ * and validation at start-up. Every error names the variable. Only the entry point
+ * (the `celerity` command, `cli.ts`) and the createWorker/createGateway factories pass `process.env` in.
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -355,7 +355,7 @@ function parseAuthMode(env: Env): AuthMode {
   return value as AuthMode;
 }
 
-/** Parses `1000` (every queue) or `demo=1000,reports=50,*=100000`. */
+/** Parses `1000` (every queue) or `email=1000,reports=50,*=100000`. */
 export function parseQueueMaxLength(variable: string, value: string | undefined): QueueMaxLength {
   if (value === undefined) return { default: 0, perQueue: {} };
   const result: { default: number; perQueue: Record<string, number> } = { default: 0, perQueue: {} };

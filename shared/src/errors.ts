@@ -36,6 +36,8 @@ export const ERROR_STATUS = {
   STORE_WRITE_REFUSED: 500,
   /** A task definition is wrong (raised at import time by defineTask, or by the app loader). */
   INVALID_TASK_DEFINITION: 500,
+  /** An app module cannot be used: missing, throws on import, no tasks, duplicate names (the loader). */
+  INVALID_APP: 500,
   BROKER_UNAVAILABLE: 503,
   DATABASE_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
@@ -44,6 +46,7 @@ export const ERROR_STATUS = {
   QUEUE_FULL: 503,
 } as const;
 
+/** A stable error code: what callers branch on (never the message text). */
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
 export interface CelerityErrorOptions {
@@ -52,6 +55,7 @@ export interface CelerityErrorOptions {
   retryAfterS?: number;
 }
 
+/** An error with a stable `code` (and the HTTP status it maps to), raised by Celerity itself. */
 export class CelerityError extends Error {
   override readonly name: string = 'CelerityError';
   readonly code: ErrorCode;
@@ -90,12 +94,14 @@ export class RetryableError extends Error {
   override readonly name = 'RetryableError';
 }
 
+/** Whether `err` is a `PermanentError`, by class or, after crossing a thread or process, by name. */
 export function isPermanentError(err: unknown): boolean {
   if (err instanceof PermanentError) return true;
   // After structured cloning (worker threads) or JSON, an error is a plain object: go by name.
   return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'PermanentError';
 }
 
+/** Whether `err` is a `RetryableError`, by class or by name. */
 export function isRetryableError(err: unknown): boolean {
   if (err instanceof RetryableError) return true;
   return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'RetryableError';

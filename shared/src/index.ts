@@ -7,6 +7,8 @@ export * from './logger.js';
 export * from './catalogue.js';
 export * from './app/define-task.js';
 export * from './app/standard-schema.js';
+export * from './app/collect-tasks.js';
+export * from './app/load-app.js';
 export * from './metrics.js';
 export * from './amqp/topology.js';
 export * from './amqp/protocol.js';

@@ -23,6 +23,7 @@ export interface RetryPolicy {
   retryOn: 'retryable' | 'any';
 }
 
+/** The policy of a task that sets no `retry`: 3 retries, 1 s doubling up to 10 minutes, only `RetryableError`s. */
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxRetries: 3, backoffMs: 1_000, backoffMaxMs: 600_000, retryOn: 'retryable' };
 
 /** Highest `maxRetries` a caller may ask for. */

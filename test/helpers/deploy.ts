@@ -21,7 +21,8 @@ export const DEPLOY_DIR = resolve(ROOT, 'deploy');
  * Variables deploy files may set that Celerity's config module does not read, and who reads
  * them: Express and other libraries switch to production behaviour on NODE_ENV.
  */
-export const FOREIGN_VARIABLES: ReadonlySet<string> = new Set(['NODE_ENV']);
+// CELERITY_APP is read by the `celerity` command (cli.ts), not by the config module.
+export const FOREIGN_VARIABLES: ReadonlySet<string> = new Set(['NODE_ENV', 'CELERITY_APP']);
 
 /** Every file under `dir` (relative to the repository), recursively, sorted. */
 export function filesUnder(dir: string): string[] {
@@ -87,7 +88,7 @@ export function parseEnvLines(lines: readonly string[]): Record<string, string> 
   return env;
 }
 
-/** Worker flags as `worker/src/main.ts` declares them, by every spelling. */
+/** Worker flags as the `celerity worker` command (cli.ts) declares them, by every spelling. */
 const WORKER_FLAGS: Record<string, keyof Omit<WorkerFlags, 'taskEvents'>> = {
   '--queues': 'queues',
   '-Q': 'queues',

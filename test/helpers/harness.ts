@@ -11,7 +11,6 @@ import type pg from 'pg';
 import winston from 'winston';
 import Transport from 'winston-transport';
 import { Gateway, type GatewayOptions } from '../../gateway/src/gateway.js';
-import type { Implementation } from '../../worker/src/tasks/context.js';
 import { Worker } from '../../worker/src/worker.js';
 import {
   createPool,
@@ -24,8 +23,10 @@ import {
   migrate,
   TaskStore,
   type Logger,
+  type TaskDefinition,
   type TaskRepresentation,
 } from '../../shared/src/index.js';
+import { CELERITY_CLI, DEMO_APP, demoApp } from './demo.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL } from './env.js';
 import { waitFor } from './wait.js';
 
@@ -58,8 +59,10 @@ export interface StartWorkerOptions {
   cpuThreads?: number;
   metrics?: boolean;
   logger?: Logger;
-  /** Task implementations; the demo tasks when absent. */
-  implementations?: ReadonlyMap<string, Implementation>;
+  /** The tasks the worker runs; the demo app's when absent. */
+  tasks?: readonly TaskDefinition[];
+  /** `file:` URL of the module `tasks` come from (thread-pool threads import it); the demo app's when absent. */
+  appUrl?: string;
   deliveryLimit?: number;
   timeLimitS?: number;
   maxResultBytes?: number;
@@ -67,7 +70,7 @@ export interface StartWorkerOptions {
   taskEvents?: boolean;
 }
 
-/** A worker in a process of its own (`node dist/worker/src/main.js`), for crash tests. */
+/** A worker in a process of its own (`celerity worker --app <demo app>`), for crash tests. */
 export interface WorkerProcess {
   child: ChildProcess;
   /** Everything it printed so far. */
@@ -75,8 +78,6 @@ export interface WorkerProcess {
   /** Resolves with the exit code (or signal) once it has exited. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
-
-const WORKER_MAIN = new URL('../../worker/src/main.js', import.meta.url).pathname;
 
 export class TestContext {
   readonly suffix = randomBytes(5).toString('hex');
@@ -123,9 +124,11 @@ export class TestContext {
       config?: Partial<GatewayOptions['config']>;
       queueMaxLength?: QueueMaxLength;
       externalTasks?: { name: string; queue: string }[];
+      tasks?: readonly TaskDefinition[];
     } = {},
   ): Promise<GatewayHandle> {
     const gateway = await Gateway.create({
+      tasks: options.tasks ?? (await demoApp()).tasks,
       config: {
         amqpUrls: [TEST_AMQP_URL],
         databaseUrl: TEST_DATABASE_URL,
@@ -148,7 +151,10 @@ export class TestContext {
   }
 
   async startWorker(options: StartWorkerOptions): Promise<Worker> {
+    const demo = await demoApp();
     const worker = await Worker.create({
+      tasks: options.tasks ?? demo.tasks,
+      appUrl: options.appUrl ?? demo.url,
       config: {
         amqpUrls: [TEST_AMQP_URL],
         databaseUrl: TEST_DATABASE_URL,
@@ -168,7 +174,6 @@ export class TestContext {
       schema: this.schema,
       processMetrics: false,
       ...(options.metrics ? { metrics: { port: 0 } } : {}),
-      ...(options.implementations ? { implementations: options.implementations } : {}),
     });
     this.#workers.push(worker);
     return worker;
@@ -179,7 +184,7 @@ export class TestContext {
    * Resolves once it is consuming.
    */
   async spawnWorker(queues: string[], env: Record<string, string> = {}): Promise<WorkerProcess> {
-    const child = spawn(process.execPath, [WORKER_MAIN, '--queues', queues.join(','), '--metrics-port', '0'], {
+    const child = spawn(process.execPath, [CELERITY_CLI, 'worker', '--app', DEMO_APP, '--queues', queues.join(','), '--metrics-port', '0'], {
       env: {
         ...process.env,
         AMQP_URL: TEST_AMQP_URL,

@@ -8,9 +8,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ApiKeyStore } from '../../shared/src/index.js';
 import { TEST_DATABASE_URL, TestContext, http, waitFor, type GatewayHandle, type Task } from '../helpers/harness.js';
+import { CELERITY_CLI } from '../helpers/demo.js';
 
 const run = promisify(execFile);
-const WORKER_MAIN = new URL('../../worker/src/main.js', import.meta.url).pathname;
 
 interface ErrorBody {
   error: { code: string; message: string };
@@ -19,7 +19,7 @@ interface ErrorBody {
 /** Runs `celerity keys ...` against this test's schema, as an operator would. */
 async function keysCli(schema: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [WORKER_MAIN, 'keys', ...args], {
+    const { stdout, stderr } = await run(process.execPath, [CELERITY_CLI, 'keys', ...args], {
       env: { ...process.env, DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: schema },
       timeout: 30_000,
     });

@@ -5,16 +5,17 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { CELERITY_CLI, DEMO_APP } from '../helpers/demo.js';
 import { TEST_DATABASE_URL } from '../helpers/env.js';
 import { MIGRATIONS } from '../../shared/src/index.js';
 
 const run = promisify(execFile);
-const GATEWAY_MAIN = new URL('../../gateway/src/main.js', import.meta.url).pathname;
-const WORKER_MAIN = new URL('../../worker/src/main.js', import.meta.url).pathname;
+const GATEWAY = ['gateway', '--app', DEMO_APP];
+const WORKER = ['worker', '--app', DEMO_APP];
 
-async function exits(file: string, args: string[], env: Record<string, string>): Promise<{ code: number; stderr: string; stdout: string }> {
+async function exits(args: string[], env: Record<string, string>): Promise<{ code: number; stderr: string; stdout: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [file, ...args], { env: { ...process.env, ...env }, timeout: 30_000 });
+    const { stdout, stderr } = await run(process.execPath, [CELERITY_CLI, ...args], { env: { ...process.env, ...env }, timeout: 30_000 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stderr: string; stdout: string };
@@ -23,33 +24,54 @@ async function exits(file: string, args: string[], env: Record<string, string>):
 }
 
 describe('command line', () => {
-  const invalid: { name: string; file: string; args: string[]; env: Record<string, string>; names: RegExp }[] = [
-    { name: 'GATEWAY_PORT', file: GATEWAY_MAIN, args: [], env: { GATEWAY_PORT: 'eighty' }, names: /GATEWAY_PORT/ },
-    { name: 'AMQP_URL', file: GATEWAY_MAIN, args: [], env: { AMQP_URL: 'http://localhost' }, names: /AMQP_URL must be an amqp:\/\/ or amqps:\/\/ URL/ },
-    { name: 'GATEWAY_MAX_BODY', file: GATEWAY_MAIN, args: [], env: { GATEWAY_MAX_BODY: 'lots' }, names: /GATEWAY_MAX_BODY/ },
-    { name: 'GATEWAY_HOST without auth', file: GATEWAY_MAIN, args: [], env: { GATEWAY_HOST: '0.0.0.0' }, names: /GATEWAY_HOST.*AUTH_DISABLED=true/ },
-    { name: 'LOG_LEVEL', file: GATEWAY_MAIN, args: [], env: { LOG_LEVEL: 'loud' }, names: /LOG_LEVEL/ },
-    { name: '--concurrency', file: WORKER_MAIN, args: ['--concurrency', '0'], env: {}, names: /--concurrency/ },
-    { name: 'WORKER_CONCURRENCY', file: WORKER_MAIN, args: [], env: { WORKER_CONCURRENCY: 'many' }, names: /WORKER_CONCURRENCY/ },
-    { name: '--queues', file: WORKER_MAIN, args: ['--queues', 'ok,amq.bad'], env: {}, names: /--queues.*amq\.bad/ },
-    { name: 'DATABASE_URL', file: WORKER_MAIN, args: ['migrate'], env: { DATABASE_URL: 'mysql://x' }, names: /DATABASE_URL/ },
+  const invalid: { name: string; args: string[]; env: Record<string, string>; names: RegExp }[] = [
+    { name: 'GATEWAY_PORT', args: GATEWAY, env: { GATEWAY_PORT: 'eighty' }, names: /GATEWAY_PORT/ },
+    { name: 'AMQP_URL', args: GATEWAY, env: { AMQP_URL: 'http://localhost' }, names: /AMQP_URL must be an amqp:\/\/ or amqps:\/\/ URL/ },
+    { name: 'GATEWAY_MAX_BODY', args: GATEWAY, env: { GATEWAY_MAX_BODY: 'lots' }, names: /GATEWAY_MAX_BODY/ },
+    { name: 'GATEWAY_HOST without auth', args: GATEWAY, env: { GATEWAY_HOST: '0.0.0.0' }, names: /GATEWAY_HOST.*AUTH_DISABLED=true/ },
+    { name: 'LOG_LEVEL', args: GATEWAY, env: { LOG_LEVEL: 'loud' }, names: /LOG_LEVEL/ },
+    { name: '--concurrency', args: [...WORKER, '--concurrency', '0'], env: {}, names: /--concurrency/ },
+    { name: 'WORKER_CONCURRENCY', args: WORKER, env: { WORKER_CONCURRENCY: 'many' }, names: /WORKER_CONCURRENCY/ },
+    { name: '--queues', args: [...WORKER, '--queues', 'ok,amq.bad'], env: {}, names: /--queues.*amq\.bad/ },
+    { name: 'DATABASE_URL', args: ['migrate'], env: { DATABASE_URL: 'mysql://x' }, names: /DATABASE_URL/ },
   ];
   for (const c of invalid) {
     it(`an invalid ${c.name} stops the process with a message naming it`, async () => {
-      const { code, stderr } = await exits(c.file, c.args, c.env);
+      const { code, stderr } = await exits(c.args, c.env);
       assert.equal(code, 2);
       assert.match(stderr, c.names);
     });
   }
 
   it('worker --help lists the flags', async () => {
-    const { code, stdout } = await exits(WORKER_MAIN, ['worker', '--help'], {});
+    const { code, stdout } = await exits(['worker', '--help'], {});
     assert.equal(code, 0);
     for (const flag of ['--queues', '--concurrency', '--metrics-port']) assert.ok(stdout.includes(flag), flag);
   });
 
+  it('every command has --help', async () => {
+    for (const command of [['gateway'], ['migrate'], ['keys'], ['keys', 'create'], ['dead-letters'], ['dead-letters', 'list']]) {
+      const { code, stdout } = await exits([...command, '--help'], {});
+      assert.equal(code, 0, command.join(' '));
+      assert.match(stdout, /^Usage: celerity /, command.join(' '));
+    }
+    const gateway = await exits(['gateway', '--help'], {});
+    for (const flag of ['--app', '--port', '--host']) assert.ok(gateway.stdout.includes(flag), flag);
+  });
+
+  it('worker and gateway refuse to start without an app module, or with one that does not exist, naming it', async () => {
+    for (const command of ['worker', 'gateway']) {
+      const none = await exits([command], { CELERITY_APP: '' });
+      assert.equal(none.code, 2, command);
+      assert.match(none.stderr, /--app <module> or set CELERITY_APP/);
+      const missing = await exits([command], { CELERITY_APP: 'no/such/tasks.js' });
+      assert.equal(missing.code, 1, command);
+      assert.match(missing.stderr, /no\/such\/tasks\.js: no such app module/);
+    }
+  });
+
   it('a broker refusing the password fails fast with a clear message, without the password', async () => {
-    const { code, stdout } = await exits(WORKER_MAIN, ['--metrics-port', '0'], {
+    const { code, stdout } = await exits([...WORKER, '--metrics-port', '0'], {
       AMQP_URL: 'amqp://guest:s3cret-wrong@127.0.0.1:5672',
       DATABASE_URL: TEST_DATABASE_URL,
     });
@@ -62,9 +84,9 @@ describe('command line', () => {
     const schema = `t_cli_${randomBytes(4).toString('hex')}`;
     const env = { DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: schema };
     try {
-      const results = await Promise.all([exits(WORKER_MAIN, ['migrate'], env), exits(WORKER_MAIN, ['migrate'], env)]);
+      const results = await Promise.all([exits(['migrate'], env), exits(['migrate'], env)]);
       assert.deepEqual(results.map((r) => r.code), [0, 0]);
-      const again = await exits(WORKER_MAIN, ['migrate'], env);
+      const again = await exits(['migrate'], env);
       assert.equal(again.code, 0);
       assert.match(again.stdout, new RegExp(`up to date \\(version ${MIGRATIONS.length}\\)`));
     } finally {

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, http } from '../helpers/harness.js';
+import { CELERITY_CLI, DEMO_APP } from '../helpers/demo.js';
 
-const GATEWAY_MAIN = new URL('../../gateway/src/main.js', import.meta.url).pathname;
 
 interface Started {
   output: string;
@@ -15,7 +15,7 @@ interface Started {
 
 /** Starts the gateway process; resolves once it listens (or rejects with what it printed). */
 async function startGateway(env: Record<string, string>): Promise<Started> {
-  const child = spawn(process.execPath, [GATEWAY_MAIN], {
+  const child = spawn(process.execPath, [CELERITY_CLI, 'gateway', '--app', DEMO_APP], {
     env: { ...process.env, AMQP_URL: TEST_AMQP_URL, DATABASE_URL: TEST_DATABASE_URL, GATEWAY_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

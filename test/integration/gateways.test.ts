@@ -5,12 +5,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { TestContext, TEST_AMQP_URL, TEST_DATABASE_URL, http, type Task } from '../helpers/harness.js';
+import { CELERITY_CLI, DEMO_APP } from '../helpers/demo.js';
 
-const GATEWAY_MAIN = new URL('../../gateway/src/main.js', import.meta.url).pathname;
 
-/** Starts `node gateway/src/main.js` on a free port; resolves with its URL once it listens. */
+/** Starts `celerity gateway --app <demo app>` on a free port; resolves with its URL once it listens. */
 async function spawnGateway(schema: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [GATEWAY_MAIN], {
+  const child = spawn(process.execPath, [CELERITY_CLI, 'gateway', '--app', DEMO_APP], {
     env: { ...process.env, AMQP_URL: TEST_AMQP_URL, DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: schema, GATEWAY_PORT: '0', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -6,9 +6,8 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { REPUBLISHED_HEADER, encodeTaskMessage, newTaskMessage, type Broker } from '../../shared/src/index.js';
-import type { Implementation } from '../../worker/src/tasks/context.js';
-import { DEMO_TASKS } from '../../worker/src/tasks/demo.js';
+import { REPUBLISHED_HEADER, defineTask, encodeTaskMessage, newTaskMessage, type Broker } from '../../shared/src/index.js';
+import { demoApp } from '../helpers/demo.js';
 import type { Worker } from '../../worker/src/worker.js';
 import { TestContext, captureLogger, http, waitFor, type Task } from '../helpers/harness.js';
 
@@ -28,24 +27,20 @@ describe('task lease', () => {
 
   it('a copy redelivered while the first still runs is deferred, and the task runs once', async () => {
     const runs = new Map<string, number>();
-    const implementations: ReadonlyMap<string, Implementation> = new Map([
-      ...DEMO_TASKS,
-      [
-        'demo.sleep',
-        {
-          kind: 'async',
-          run: async (args: unknown[], _kwargs: Record<string, unknown>, ctx2: { id: string }) => {
-            runs.set(ctx2.id, (runs.get(ctx2.id) ?? 0) + 1);
-            await sleep((args[0] as number) * 1000);
-            return args[0];
-          },
-        },
-      ],
-    ]);
+    const counting = defineTask({
+      name: 'demo.sleep',
+      queue: 'demo',
+      run: async (args: unknown[], _kwargs, task) => {
+        runs.set(task.id, (runs.get(task.id) ?? 0) + 1);
+        await sleep((args[0] as number) * 1000);
+        return args[0];
+      },
+    });
+    const tasks = [...(await demoApp()).tasks.filter((t) => t.name !== 'demo.sleep'), counting];
     const { logger, capture } = captureLogger('worker');
     const queue = ctx.queue('lease');
     const { url } = await ctx.startGateway();
-    const worker = await ctx.startWorker({ queues: [queue], implementations, logger });
+    const worker = await ctx.startWorker({ queues: [queue], tasks, logger });
     const submitted = await http<Task>(`${url}/api/v1/tasks/demo.sleep`, { json: { args: [4], options: { queue } } });
     assert.equal(submitted.status, 202);
     const id = submitted.body.id;

@@ -8,10 +8,9 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { DELAY_LEVELS_MS, encodeTaskMessage, newTaskMessage } from '../../shared/src/index.js';
-import { DEMO_TASKS } from '../../worker/src/tasks/demo.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, http, waitFor, waitForState, type Task } from '../helpers/harness.js';
+import { CELERITY_CLI, demoApp } from '../helpers/demo.js';
 
-const WORKER_MAIN = new URL('../../worker/src/main.js', import.meta.url).pathname;
 const run = promisify(execFile);
 
 interface DeadLettersBody {
@@ -83,8 +82,8 @@ describe('reliability', () => {
     const queue = ctx.queue('redrive');
     const { url } = await ctx.startGateway();
     // A worker deployed without demo.add: the task is unknown to it, fails and is dead-lettered.
-    const without = new Map([...DEMO_TASKS].filter(([name]) => name !== 'demo.add'));
-    const old = await ctx.startWorker({ queues: [queue], implementations: without });
+    const without = (await demoApp()).tasks.filter((task) => task.name !== 'demo.add');
+    const old = await ctx.startWorker({ queues: [queue], tasks: without });
     const submitted = await http<Task>(`${url}/api/v1/tasks/demo.add`, { json: { args: [20, 22], options: { queue } } });
     const failed = await waitForState(url, submitted.body.id, ['FAILURE']);
     assert.equal(failed.error?.type, 'UnknownTaskError');
@@ -113,11 +112,11 @@ describe('reliability', () => {
     }
     await waitFor('two dead letters', async () => (await ctx.deadLetters(queue)).length === 2);
     const env = { ...process.env, AMQP_URL: TEST_AMQP_URL, DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: ctx.schema };
-    const listed = await run(process.execPath, [WORKER_MAIN, 'dead-letters', 'list', '--queue', queue], { env });
+    const listed = await run(process.execPath, [CELERITY_CLI, 'dead-letters', 'list', '--queue', queue], { env });
     const lines = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; reason: string; error: { message: string } });
     assert.deepEqual(lines.map((l) => l.id), ids);
     assert.deepEqual(lines.map((l) => l.error.message), ['one', 'two']);
-    const redriven = await run(process.execPath, [WORKER_MAIN, 'dead-letters', 'redrive', '--queue', queue, '--id', ids[1] ?? ''], { env });
+    const redriven = await run(process.execPath, [CELERITY_CLI, 'dead-letters', 'redrive', '--queue', queue, '--id', ids[1] ?? ''], { env });
     assert.deepEqual(JSON.parse(redriven.stdout) as unknown, { queue, redriven: 1, ids: [ids[1]], skipped: [] });
     // demo.fail fails again on the re-drive and comes back: both dead letters, the second one new.
     await waitFor('the re-driven task to fail again', async () => (await ctx.store.get(ids[1] ?? ''))?.state === 'FAILURE');

@@ -11,13 +11,16 @@ import amqp, { type ChannelModel } from 'amqplib';
 import {
   ApiKeyStore,
   IdempotencyKeys,
-  catalogue,
+  Catalogue,
   createClient,
   prepareSubmission,
   type Broker,
   type Submission,
 } from '../../shared/src/index.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, http, waitFor, waitForState, type Task } from '../helpers/harness.js';
+import { demoApp } from '../helpers/demo.js';
+
+const catalogue = new Catalogue((await demoApp()).tasks);
 
 /** Deletes a queue through the connection that owns it (reply queues are exclusive to it). */
 async function deleteOwnQueue(broker: Broker, queue: string): Promise<void> {

@@ -6,9 +6,8 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { CelerityError, encodeTaskMessage, newTaskMessage, type TaskState } from '../../shared/src/index.js';
-import type { Implementation } from '../../worker/src/tasks/context.js';
-import { DEMO_TASKS } from '../../worker/src/tasks/demo.js';
+import { CelerityError, defineTask, encodeTaskMessage, newTaskMessage, type TaskDefinition, type TaskState } from '../../shared/src/index.js';
+import { demoApp } from '../helpers/demo.js';
 import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
 
 /** demo.echo answers with a value the store cannot take, picked by its first argument. */
@@ -33,10 +32,11 @@ function badResult(kind: unknown): unknown {
   }
 }
 
-const IMPLEMENTATIONS: ReadonlyMap<string, Implementation> = new Map([
-  ...DEMO_TASKS,
-  ['demo.echo', { kind: 'async', run: (args: unknown[]) => Promise.resolve().then(() => badResult(args[0])) }],
-]);
+/** The demo app with demo.echo answering badResult(args[0]). */
+async function badResultTasks(): Promise<TaskDefinition[]> {
+  const echo = defineTask({ name: 'demo.echo', queue: 'demo', run: (args: unknown[]) => Promise.resolve().then(() => badResult(args[0])) });
+  return [...(await demoApp()).tasks.filter((t) => t.name !== 'demo.echo'), echo];
+}
 
 async function finished(ctx: TestContext, id: string): Promise<NonNullable<Awaited<ReturnType<TestContext['store']['get']>>>> {
   return waitFor(`task ${id} to finish`, async () => {
@@ -104,7 +104,7 @@ describe('values the store refuses', () => {
   it('a result jsonb refuses or JSON cannot carry ends FAILURE with a clear type', async () => {
     const { url } = await ctx.startGateway();
     const queue = ctx.queue('result');
-    await ctx.startWorker({ queues: [queue], implementations: IMPLEMENTATIONS });
+    await ctx.startWorker({ queues: [queue], tasks: await badResultTasks() });
     const expected: Record<string, string> = {
       nul: 'UnstorableResultError',
       surrogate: 'UnstorableResultError',

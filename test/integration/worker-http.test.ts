@@ -12,9 +12,10 @@ import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { promisify } from 'node:util';
 import { TestContext, TEST_AMQP_URL, TEST_DATABASE_URL, waitFor } from '../helpers/harness.js';
+import { CELERITY_CLI, DEMO_APP } from '../helpers/demo.js';
 
 const run = promisify(execFile);
-const WORKER_MAIN = new URL('../../worker/src/main.js', import.meta.url).pathname;
+const WORKER = [CELERITY_CLI, 'worker', '--app', DEMO_APP];
 const TOKEN = 'worker-metrics-token-0123456789';
 
 /** A TCP port free right now on every address (the worker is then started on it). */
@@ -28,12 +29,12 @@ async function freePort(): Promise<number> {
 }
 
 /**
- * Starts `node dist/worker/src/main.js` with its HTTP server on a free port (the harness's
+ * Starts `celerity worker --app <demo app>` with its HTTP server on a free port (the harness's
  * spawnWorker turns that server off) and resolves once it consumes; stopped by cleanup.
  */
 async function spawnWorker(ctx: TestContext, queue: string, env: Record<string, string>): Promise<number> {
   const port = await freePort();
-  const child = spawn(process.execPath, [WORKER_MAIN, '--queues', queue, '--metrics-port', String(port)], {
+  const child = spawn(process.execPath, [CELERITY_CLI, 'worker', '--app', DEMO_APP, '--queues', queue, '--metrics-port', String(port)], {
     env: { ...process.env, AMQP_URL: TEST_AMQP_URL, DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: ctx.schema, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -109,7 +110,7 @@ describe('worker HTTP endpoints (a worker process)', () => {
       [[], { WORKER_METRICS_HOST: '0.0.0.0', METRICS_TOKEN: 'short' }, /invalid configuration: METRICS_TOKEN must be at least 16 characters/],
     ];
     for (const [args, extra, message] of cases) {
-      const failure = await run(process.execPath, [WORKER_MAIN, ...args], { env: { ...env, ...extra }, timeout: 30_000 }).then(
+      const failure = await run(process.execPath, [...WORKER, ...args], { env: { ...env, ...extra }, timeout: 30_000 }).then(
         () => assert.fail('the worker started'),
         (err: unknown) => err as { code: number; stderr: string },
       );

@@ -3,14 +3,16 @@ import assert from 'node:assert/strict';
 import { z } from 'zod';
 import {
   Catalogue,
-  FIB_MAX_N,
-  SLEEP_MAX_S,
-  catalogue,
   checkArguments,
   formatIssues,
   type ArgumentCheck,
   type TaskDefinition,
 } from '../../shared/src/index.js';
+import { FIB_MAX_N, SLEEP_MAX_S } from '../../examples/demo/tasks.js';
+import { demoApp } from '../helpers/demo.js';
+
+// The demo app, loaded as `--app` loads it (top-level await: the tests below are synchronous).
+const catalogue = new Catalogue((await demoApp()).tasks);
 
 function task(name: string): TaskDefinition {
   const definition = catalogue.get(name);
@@ -128,5 +130,11 @@ describe('catalogue: Catalogue', () => {
     assert.deepEqual(c.defaultQueues(), ['q1', 'q2', 'q3']);
     assert.deepEqual(c.names(), ['a', 'b', 'c', 'd']);
     assert.equal(c.get('b')?.queue, 'q2');
+  });
+
+  it('workerQueues leaves out the queues only external tasks use: a worker consumes what it can run', () => {
+    const c = new Catalogue([def('a', 'q1'), { ...def('py.b', 'py'), external: true }, { ...def('py.c', 'q1'), external: true }]);
+    assert.deepEqual(c.defaultQueues(), ['q1', 'py']);
+    assert.deepEqual(c.workerQueues(), ['q1']);
   });
 });

@@ -7,7 +7,7 @@ import {
   ConfigError,
   MessageFormatError,
   RECORDED_KEY,
-  catalogue,
+  Catalogue,
   createSilentLogger,
   decodeResultBody,
   decodeTaskMessage,
@@ -27,6 +27,7 @@ import {
 import { resolveCeleryOptions } from '../../shared/src/index.js';
 import { ReplyRecorder } from '../../shared/src/index.js';
 import { waitFor } from './support.js';
+import { demoApp } from '../helpers/demo.js';
 
 const headers = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ id: 'i', task: 'demo.add', ...extra });
 const body = (embed: unknown = { callbacks: null, errbacks: null, chain: null, chord: null }): Buffer => Buffer.from(JSON.stringify([[1, 2], {}, embed]));
@@ -153,7 +154,8 @@ describe('celery: external tasks', () => {
     });
   }
 
-  it('joins the catalogue with any arguments; a name the catalogue has is refused', () => {
+  it('joins the catalogue with any arguments; a name the catalogue has is refused', async () => {
+    const catalogue = new Catalogue((await demoApp()).tasks);
     const extended = catalogue.with([externalTask('py.report', 'reports')]);
     const task = extended.get('py.report');
     assert.equal(task?.external, true);

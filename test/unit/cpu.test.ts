@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { CPU_TASKS, fib } from '../../worker/src/tasks/cpu.js';
+import { createSilentLogger } from '../../shared/src/index.js';
+import { fib, fibTask } from '../../examples/demo/tasks.js';
 
 describe('fib', () => {
   it('follows F(0) = 0, F(1) = 1', () => {
@@ -16,9 +17,10 @@ describe('fib', () => {
     assert.equal(fib(25), 75025);
   });
 
-  it('is what the thread pool runs for demo.fib', () => {
-    const run = CPU_TASKS['demo.fib'];
-    assert.ok(run);
-    assert.equal(run([20], {}), 6765);
+  it('is what the thread pool runs for demo.fib', async () => {
+    assert.equal(fibTask.name, 'demo.fib');
+    assert.equal(fibTask.cpu, true);
+    const ctx = { id: 'x', name: 'demo.fib', queue: 'demo', retries: 0, signal: new AbortController().signal, logger: createSilentLogger() };
+    assert.equal(await fibTask.run?.([20], {}, ctx), 6765);
   });
 });

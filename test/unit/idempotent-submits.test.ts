@@ -9,13 +9,16 @@ import {
   CelerityError,
   IdempotentSubmits,
   TaskFailedError,
-  catalogue,
+  Catalogue,
   createSilentLogger,
   prepareSubmission,
   type IdempotencyClaim,
   type IdempotencyKeys,
   type Submission,
 } from '../../shared/src/index.js';
+import { demoApp } from '../helpers/demo.js';
+
+const catalogue = new Catalogue((await demoApp()).tasks);
 
 /** One key's row, as db/idempotency.ts keeps it. */
 class FakeKeys {

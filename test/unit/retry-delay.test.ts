@@ -7,7 +7,6 @@ import {
   DELAY_LEVELS_MS,
   PermanentError,
   RetryableError,
-  catalogue,
   delayLevelFor,
   isRetryable,
   mergeWrites,
@@ -16,6 +15,7 @@ import {
   retryDelayMs,
   retryPolicyOf,
 } from '../../shared/src/index.js';
+import { demoApp } from '../helpers/demo.js';
 
 describe('retry policy', () => {
   it('retries RetryableErrors, never PermanentErrors, others only with retryOn any', () => {
@@ -39,8 +39,8 @@ describe('retry policy', () => {
     assert.equal(retryDelayMs(policy, 1000, () => 0.5), 7500);
   });
 
-  it('a task’s policy is its own settings over the defaults', () => {
-    const flaky = retryPolicyOf(catalogue.get('demo.flaky'));
+  it('a task’s policy is its own settings over the defaults', async () => {
+    const flaky = retryPolicyOf((await demoApp()).tasks.find((t) => t.name === 'demo.flaky'));
     assert.equal(flaky.backoffMs, 200);
     assert.equal(flaky.maxRetries, DEFAULT_RETRY_POLICY.maxRetries);
     assert.deepEqual(retryPolicyOf(undefined), DEFAULT_RETRY_POLICY);

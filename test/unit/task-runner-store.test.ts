@@ -6,8 +6,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import {
+  Catalogue,
   CelerityError,
-  catalogue,
   createSilentLogger,
   encodeTaskMessage,
   newTaskMessage,
@@ -19,14 +19,13 @@ import {
 } from '../../shared/src/index.js';
 import { WorkerMetrics } from '../../worker/src/metrics.js';
 import { TaskRunner } from '../../worker/src/task-runner.js';
-import { DEMO_TASKS } from '../../worker/src/tasks/demo.js';
+import { demoApp } from '../helpers/demo.js';
 import type { ThreadPool } from '../../worker/src/thread-pool.js';
 
-function runner(record: (write: TaskWrite) => Promise<void>, recordRetryMs: number): TaskRunner {
+async function runner(record: (write: TaskWrite) => Promise<void>, recordRetryMs: number): Promise<TaskRunner> {
   const store = { record, get: () => Promise.resolve(undefined), renewLeases: () => Promise.resolve() } as unknown as TaskStore;
   return new TaskRunner({
-    catalogue,
-    implementations: DEMO_TASKS,
+    catalogue: new Catalogue((await demoApp()).tasks),
     store,
     pool: {} as ThreadPool,
     metrics: new WorkerMetrics(new Registry()),
@@ -50,7 +49,7 @@ function delivery(): Parameters<TaskRunner['run']>[0] {
 describe('task runner result writes', () => {
   it('gives up after the retry budget while the database is away, so the message can be requeued', async () => {
     let finalTries = 0;
-    const r = runner((write) => {
+    const r = await runner((write) => {
       if (write.state === 'STARTED') return Promise.resolve();
       finalTries++;
       return Promise.reject(new CelerityError('DATABASE_UNAVAILABLE', 'down'));
@@ -61,7 +60,7 @@ describe('task runner result writes', () => {
 
   it('a write refused for good is not retried: a FAILURE without the result replaces it, and the message is acked', async () => {
     const writes: TaskWrite[] = [];
-    const r = runner((write) => {
+    const r = await runner((write) => {
       writes.push(write);
       if (write.state === 'SUCCESS') return Promise.reject(new CelerityError('STORE_WRITE_REFUSED', 'refused'));
       return Promise.resolve();

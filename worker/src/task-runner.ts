@@ -51,7 +51,7 @@ import {
 } from '../../shared/src/index.js';
 import type { WorkerMetrics, Outcome } from './metrics.js';
 import type { TaskHooks, TaskInfo } from './task-hooks.js';
-import type { Implementation } from './tasks/context.js';
+import { UNSERIALISABLE_RESULT } from './cpu-job.js';
 import type { ThreadPool } from './thread-pool.js';
 
 export interface Delivery {
@@ -68,8 +68,10 @@ export type Disposition = 'ack';
 export type ReplySender = (replyTo: string, correlationId: string, body: Buffer) => void;
 
 export interface TaskRunnerDeps {
+  /** The tasks this worker runs: `run` in-process, or by name in the thread pool when `cpu`. */
   catalogue: Catalogue;
-  implementations: ReadonlyMap<string, Implementation>;
+  /** `file:` URL of the app module, which pool threads import to find CPU tasks. */
+  appUrl?: string;
   store: TaskStore;
   pool: ThreadPool;
   metrics: WorkerMetrics;
@@ -106,7 +108,6 @@ export interface TaskRunnerDeps {
 const UNKNOWN_TASK = 'UnknownTaskError';
 const INVALID_ARGUMENTS = 'InvalidArgumentsError';
 const MALFORMED_MESSAGE = 'MalformedMessageError';
-const UNSERIALISABLE_RESULT = 'ResultNotSerializableError';
 /** A result JSON can carry but PostgreSQL's jsonb cannot (U+0000, a lone surrogate, too deep). */
 const UNSTORABLE_RESULT = 'UnstorableResultError';
 const DELIVERY_LIMIT = 'DeliveryLimitExceeded';
@@ -115,7 +116,7 @@ const TIME_LIMIT = 'TimeLimitExceeded';
 const SOFT_TIME_LIMIT = 'SoftTimeLimitExceeded';
 
 /** Failures a task did not cause itself and that no retry would fix. */
-const NEVER_RETRIED: ReadonlySet<string> = new Set([TIME_LIMIT, SOFT_TIME_LIMIT]);
+const NEVER_RETRIED: ReadonlySet<string> = new Set([TIME_LIMIT, SOFT_TIME_LIMIT, UNSERIALISABLE_RESULT]);
 const RESULT_TOO_LARGE = 'ResultTooLargeError';
 /** The store refused a task's outcome for good (see #recordRefused). */
 const RESULT_NOT_STORED = 'ResultNotStoredError';
@@ -159,7 +160,7 @@ export class TaskRunner {
   }
 
   async run(delivery: Delivery, reply: ReplySender, signal: AbortSignal): Promise<Disposition> {
-    const { logger, metrics, catalogue, implementations } = this.#deps;
+    const { logger, metrics, catalogue } = this.#deps;
     let message: TaskMessage;
     try {
       message = decodeTaskMessage(delivery.content, delivery.properties);
@@ -252,8 +253,9 @@ export class TaskRunner {
     if (message.workflow) log.warn('callbacks, errbacks, chains and chords are not supported: ignored', { workflow: message.workflow });
 
     const definition = catalogue.get(message.name);
-    const implementation = implementations.get(message.name);
-    if (!definition || !implementation) {
+    const run = definition?.run;
+    const cpuAppUrl = definition?.cpu ? this.#deps.appUrl : undefined;
+    if (!definition || !run || (definition.cpu && !cpuAppUrl)) {
       log.error('unknown task: recorded as FAILURE and dead-lettered', { known, outcome: 'rejected' });
       return this.#finish(delivery, message, base, reply, {
         outcome: 'rejected',
@@ -293,18 +295,14 @@ export class TaskRunner {
     try {
       let result: unknown;
       try {
-        const running =
-          implementation.kind === 'cpu'
-            ? // The pool terminates the thread when this signal fires: the hard limit.
-              this.#deps.pool.run({ name: message.name, args: check.args, kwargs: check.kwargs }, limits.hardSignal)
-            : implementation.run(check.args, check.kwargs, {
-                id: message.id,
-                name: message.name,
-                queue: delivery.queue,
-                retries: message.retries,
-                signal: limits.taskSignal,
-                logger: log,
-              });
+        const ctx = { id: message.id, name: message.name, queue: delivery.queue, retries: message.retries };
+        const running = cpuAppUrl
+          ? // The pool terminates the thread when the hard signal fires; the task signal reaches ctx.signal.
+            this.#deps.pool.run(
+              { appUrl: cpuAppUrl, name: message.name, args: check.args, kwargs: check.kwargs, ctx },
+              { hard: limits.hardSignal, task: limits.taskSignal, logger: log },
+            )
+          : Promise.resolve(run(check.args, check.kwargs, { ...ctx, signal: limits.taskSignal, logger: log }));
         result = await limits.race(running);
       } catch (thrown) {
         if (signal.aborted) {

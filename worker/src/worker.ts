@@ -19,13 +19,14 @@ import {
   TaskStore,
   declareDeadLetterQueue,
   declareDelayQueue,
-  catalogue as defaultCatalogue,
+  Catalogue,
+  CelerityError,
   createPool,
   createRegistry,
   isLoopback,
-  type Catalogue,
   type Logger,
   type MetricsAccess,
+  type TaskDefinition,
   type WorkerConfig,
 } from '../../shared/src/index.js';
 import { Consumer } from './consumer.js';
@@ -34,8 +35,6 @@ import { WorkerMetrics } from './metrics.js';
 import { serverPort, startMetricsServer } from './metrics-server.js';
 import { RetentionSweeper } from './retention.js';
 import { TaskRunner, defaultWorkerName } from './task-runner.js';
-import type { Implementation } from './tasks/context.js';
-import { DEMO_TASKS } from './tasks/demo.js';
 import { ThreadPool } from './thread-pool.js';
 
 export type WorkerState = 'RUNNING' | 'DRAINING' | 'STOPPED';
@@ -53,8 +52,10 @@ export interface WorkerOptions {
   metrics?: { port: number; host?: string; access?: MetricsAccess };
   /** Database schema; tests use one each. @default 'celerity' */
   schema?: string;
-  catalogue?: Catalogue;
-  implementations?: ReadonlyMap<string, Implementation>;
+  /** The tasks this worker runs (an app's, see `loadApp`); a message for any other name fails as unknown. */
+  tasks: readonly TaskDefinition[];
+  /** `file:` URL of the app module the tasks come from; required when a task is `cpu: true` (pool threads import it). */
+  appUrl?: string;
   /** Name recorded with each task. @default celerity@<host>:<pid> */
   name?: string;
   /** Collect prom-client's default process metrics. @default true */
@@ -90,6 +91,14 @@ export class Worker {
 
   static async create(options: WorkerOptions): Promise<Worker> {
     const { config, logger } = options;
+    const catalogue = new Catalogue(options.tasks.filter((t) => !t.external));
+    const cpuTasks = options.tasks.filter((t) => t.cpu).map((t) => t.name);
+    if (cpuTasks.length > 0 && !options.appUrl) {
+      throw new CelerityError(
+        'INVALID_APP',
+        `CPU tasks (${cpuTasks.join(', ')}) run on worker threads that import their module: give the worker the app module (app or appUrl), not only its tasks`,
+      );
+    }
     const metrics = new WorkerMetrics(createRegistry('worker', options.processMetrics ?? true));
     const pool = createPool({
       url: config.databaseUrl,
@@ -142,8 +151,8 @@ export class Worker {
         delayQueues,
         timeLimitS: config.timeLimitS ?? DEFAULTS.workerTimeLimitS,
         deliveryLimit: config.deliveryLimit ?? DEFAULTS.workerDeliveryLimit,
-        catalogue: options.catalogue ?? defaultCatalogue,
-        implementations: options.implementations ?? DEMO_TASKS,
+        catalogue,
+        ...(options.appUrl ? { appUrl: options.appUrl } : {}),
         store,
         pool: threads,
         metrics,

@@ -24,6 +24,7 @@ export const DEFAULT_TASK_QUEUE = 'celery';
 export const TASK_NAME_RULE = 'dot-separated words of letters, digits, _ and -, each starting with a letter or _, at most 200 characters';
 const TASK_NAME = /^[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)*$/;
 
+/** Whether `name` is a valid task name ({@link TASK_NAME_RULE}). */
 export function isValidTaskName(name: unknown): name is string {
   return typeof name === 'string' && name.length <= 200 && TASK_NAME.test(name);
 }
@@ -32,7 +33,9 @@ export function isValidTaskName(name: unknown): name is string {
 export interface TaskContext {
   /** The task id (a UUID unless the caller chose another). */
   id: string;
+  /** The task's name, e.g. `report.words`. */
   name: string;
+  /** The queue the message came from. */
   queue: string;
   /** How many times this task has been retried before this attempt. */
   retries: number;
@@ -104,11 +107,14 @@ export interface Task<A = unknown[], K = Record<string, unknown>, R = unknown, A
   readonly '~types'?: { args: A; kwargs: K; result: R; argsInput: AIn; kwargsInput: KIn };
 }
 
-/** Argument, keyword and result types of a task, for typed clients. */
+/** What a caller passes as a task's positional arguments (the args schema's input type), for typed clients. */
 export type TaskArgs<T> = T extends Task<unknown, unknown, unknown, infer AIn, unknown> ? AIn : unknown[];
+/** What a caller passes as a task's keyword arguments (the kwargs schema's input type). */
 export type TaskKwargs<T> = T extends Task<unknown, unknown, unknown, unknown, infer KIn> ? KIn : Record<string, unknown>;
+/** What a task's `run` resolves with: what `result()` gives a caller. */
 export type TaskResult<T> = T extends Task<unknown, unknown, infer R, unknown, unknown> ? R : unknown;
 
+/** Whether `value` was made by `defineTask` (or `externalTask`): how app modules' exports are told apart. */
 export function isTask(value: unknown): value is Task {
   return typeof value === 'object' && value !== null && (value as Record<PropertyKey, unknown>)[TASK_BRAND] === true;
 }

@@ -4,10 +4,10 @@
  *   admin        everything: any task, every task's state, dead letters, the dashboard,
  *                /metrics, key management
  *   tasks:read   read the tasks this key submitted (GET /api/v1/tasks/{id}, `?wait=`)
- *   <pattern>    submit the tasks whose name matches: `demo.add`, `demo.*`, `*`
+ *   <pattern>    submit the tasks whose name matches: `report.words`, `report.*`, `*`
  *                (`*` stands for any run of characters, dots included)
  *
- * Nothing is implied except by `admin`: a key with only `demo.*` may submit but gets 403 when
+ * Nothing is implied except by `admin`: a key with only `report.*` may submit but gets 403 when
  * it asks to read a result (including `?wait=` on a submit).
  */
 
@@ -15,7 +15,7 @@ export const ADMIN_SCOPE = 'admin';
 export const READ_SCOPE = 'tasks:read';
 
 /** The rule of a task-name pattern, in words, for error messages. */
-export const SCOPE_RULE = `"${ADMIN_SCOPE}", "${READ_SCOPE}", or a task-name pattern of letters, digits, . _ - and * (e.g. demo.*)`;
+export const SCOPE_RULE = `"${ADMIN_SCOPE}", "${READ_SCOPE}", or a task-name pattern of letters, digits, . _ - and * (e.g. report.*)`;
 
 const TASK_PATTERN = /^[A-Za-z0-9_.*-]{1,200}$/;
 
@@ -30,7 +30,7 @@ export class ScopeError extends Error {
   override readonly name = 'ScopeError';
 }
 
-/** Parses `demo.*,tasks:read` (or a list); throws a ScopeError naming the bad scope. */
+/** Parses `report.*,tasks:read` (or a list); throws a ScopeError naming the bad scope. */
 export function parseScopes(value: string | readonly string[]): Scopes {
   const words = (typeof value === 'string' ? value.split(',') : value).map((w) => w.trim()).filter((w) => w !== '');
   if (words.length === 0) throw new ScopeError(`A key needs at least one scope: ${SCOPE_RULE}`);

@@ -1,24 +1,30 @@
-// The worker process and operator commands: `npm run worker -- --queues a,b --concurrency 8`,
-// `npm run migrate`, `npm run keys -- create|list|revoke`. Reads the environment (see README);
-// flags override it. `--help` lists all.
+#!/usr/bin/env node
+// The `celerity` command: `celerity worker --app ./tasks.js [-Q a,b] [-c N]`, `celerity gateway
+// --app ./tasks.js`, `celerity migrate`, `celerity keys …`, `celerity dead-letters …`; `--help` on each.
+// The only place of the CLI that reads the environment, installs signal handlers and exits.
 import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
 import {
+  Catalogue,
+  CelerityError,
   ConfigError,
   DEFAULTS,
   QUEUE_NAME_RULE,
-  catalogue,
   createLogger,
   createPool,
   isValidQueueName,
+  loadApp,
   loadCommonConfig,
+  loadGatewayConfig,
   loadWorkerConfig,
   migrate,
+  type LoadedApp,
   type WorkerFlags,
-} from '../../shared/src/index.js';
-import { runDeadLetterCommand } from './dead-letters-cli.js';
-import { KeysUsageError, createKey, listKeys, revokeKey, type CreateKeyFlags } from './keys-command.js';
-import { Worker } from './worker.js';
+} from './shared/src/index.js';
+import { Gateway } from './gateway/src/gateway.js';
+import { runDeadLetterCommand } from './worker/src/dead-letters-cli.js';
+import { KeysUsageError, createKey, listKeys, revokeKey, type CreateKeyFlags } from './worker/src/keys-command.js';
+import { Worker } from './worker/src/worker.js';
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`celerity: ${message}\n`);
@@ -34,9 +40,45 @@ function configOrExit<T>(load: () => T): T {
   }
 }
 
-async function runWorker(flags: WorkerFlags): Promise<void> {
+/** `--app`, else CELERITY_APP; a missing or unusable module ends the process with the loader's message. */
+async function appOrExit(flag: string | undefined): Promise<LoadedApp> {
+  const modulePath = flag ?? process.env.CELERITY_APP;
+  if (!modulePath) fail('no app module: pass --app <module> or set CELERITY_APP (an ES module exporting defineTask values)');
+  try {
+    return await loadApp(modulePath);
+  } catch (err) {
+    if (err instanceof CelerityError && err.code === 'INVALID_APP') fail(err.message, 1);
+    throw err;
+  }
+}
+
+/** First signal: graceful stop; second: force. */
+function onSignals(graceful: () => Promise<void>, force: () => void, logger: { info: (m: string) => void; warn: (m: string) => void; error: (m: string, meta: object) => void }): void {
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      logger.warn(`second ${signal}: stopping now`);
+      force();
+      return;
+    }
+    logger.info(`${signal}: stopping gracefully (a second signal forces exit)`);
+    graceful().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error('shutdown failed', { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+async function runWorker(flags: WorkerFlags & { app?: string }): Promise<void> {
+  const app = await appOrExit(flags.app);
   const config = configOrExit(() =>
-    loadWorkerConfig(process.env, flags, { queues: catalogue.defaultQueues(), cpus: availableParallelism() }),
+    loadWorkerConfig(process.env, flags, { queues: new Catalogue(app.tasks).workerQueues(), cpus: availableParallelism() }),
   );
   const logger = createLogger({ service: 'worker', level: config.logLevel });
   let worker: Worker;
@@ -45,33 +87,56 @@ async function runWorker(flags: WorkerFlags): Promise<void> {
       config,
       logger,
       schema: config.databaseSchema,
+      tasks: app.tasks,
+      appUrl: app.url,
       ...(config.metricsPort > 0 ? { metrics: { port: config.metricsPort, host: config.metricsHost, access: config.metricsAccess } } : {}),
     });
   } catch (err) {
     logger.error('worker could not start', { err });
     process.exit(1);
   }
-  logger.info(`worker ${worker.name} consuming ${config.queues.join(', ')} with concurrency ${config.concurrency}`);
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals > 1) {
-      logger.warn(`second ${signal}: aborting running tasks and exiting; unacked messages go back to the queue`);
+  logger.info(`worker ${worker.name} consuming ${config.queues.join(', ')} with concurrency ${config.concurrency}`, {
+    app: app.file,
+    tasks: app.tasks.map((t) => t.name),
+  });
+  onSignals(
+    () => worker.stop(),
+    () => {
+      // Unacked messages go back to the queue.
       worker.force();
       setTimeout(() => process.exit(130), 500).unref();
-      return;
-    }
-    logger.info(`${signal}: finishing in-flight tasks (a second signal forces exit)`);
-    worker.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error('worker shutdown failed', { err });
-        process.exit(1);
-      },
-    );
+    },
+    logger,
+  );
+}
+
+async function runGateway(flags: { app?: string; port?: string; host?: string }): Promise<void> {
+  const app = await appOrExit(flags.app);
+  const env = {
+    ...process.env,
+    ...(flags.port !== undefined ? { GATEWAY_PORT: flags.port } : {}),
+    ...(flags.host !== undefined ? { GATEWAY_HOST: flags.host } : {}),
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const config = configOrExit(() => loadGatewayConfig(env));
+  const logger = createLogger({ service: 'gateway', level: config.logLevel });
+  if (config.authDisabled) {
+    logger.warn('AUTH_DISABLED=true: the gateway accepts requests without an API key from anyone who can reach it', { host: config.host });
+  }
+  let gateway: Gateway;
+  try {
+    gateway = await Gateway.create({ config, logger, schema: config.databaseSchema, tasks: app.tasks });
+  } catch (err) {
+    logger.error('gateway could not start', { err });
+    process.exit(1);
+  }
+  const address = await gateway.listen(config.port, config.host);
+  logger.info(`gateway listening on http://${address.address}:${address.port}`, {
+    host: address.address,
+    port: address.port,
+    app: app.file,
+    tasks: app.tasks.length + (config.externalTasks?.length ?? 0),
+  });
+  onSignals(() => gateway.close(), () => process.exit(130), logger);
 }
 
 async function runMigrate(): Promise<void> {
@@ -129,19 +194,28 @@ async function runKeys(command: (pool: ReturnType<typeof createPool>) => Promise
   }
 }
 
-const program = new Command('celerity')
-  .description('Celerity worker and operator commands')
-  .showHelpAfterError();
+const APP_HELP = 'path of the app module (an ES module exporting defineTask values; env CELERITY_APP)';
+
+const program = new Command('celerity').description('Celerity: a task system on RabbitMQ and PostgreSQL that speaks Celery\'s protocol').showHelpAfterError();
 
 program
-  .command('worker', { isDefault: true })
-  .description('consume task queues and run tasks')
-  .option('-Q, --queues <names>', `comma-separated queues to consume (env WORKER_QUEUES; default: ${catalogue.defaultQueues().join(',')})`)
+  .command('worker')
+  .description('consume task queues and run the app\'s tasks')
+  .option('-A, --app <module>', APP_HELP)
+  .option('-Q, --queues <names>', 'comma-separated queues to consume (env WORKER_QUEUES; default: the queues the app\'s tasks name)')
   .option('-c, --concurrency <n>', `tasks run at once (env WORKER_CONCURRENCY; default ${DEFAULTS.workerConcurrency})`)
   .option('-E, --task-events', 'publish task events on celeryev, as Celery\'s -E (env WORKER_TASK_EVENTS; default off)')
   .option('--metrics-port <port>', `port of /metrics, /healthz and /readyz, 0 = off (env WORKER_METRICS_PORT; default ${DEFAULTS.workerMetricsPort})`)
   .option('--metrics-host <address>', `address they bind to; beyond loopback /metrics needs METRICS_TOKEN or AUTH_MODE=keys (env WORKER_METRICS_HOST; default ${DEFAULTS.workerMetricsHost})`)
-  .action((flags: WorkerFlags) => runWorker(flags));
+  .action((flags: WorkerFlags & { app?: string }) => runWorker(flags));
+
+program
+  .command('gateway')
+  .description('serve the HTTP API for the app\'s tasks (plus GATEWAY_EXTERNAL_TASKS)')
+  .option('-A, --app <module>', APP_HELP)
+  .option('--port <port>', `HTTP port (env GATEWAY_PORT; default ${DEFAULTS.gatewayPort})`)
+  .option('--host <address>', 'listen address; anything but loopback needs authentication (env GATEWAY_HOST; default 127.0.0.1)')
+  .action((flags: { app?: string; port?: string; host?: string }) => runGateway(flags));
 
 program.command('migrate').description('apply database migrations (safe to run again, and concurrently)').action(() => runMigrate());
 
@@ -165,7 +239,7 @@ keys
   .command('create')
   .description('create a key and print it (the only time it is shown)')
   .requiredOption('--name <name>', 'a name to know it by (unique among keys in force)')
-  .requiredOption('--scopes <list>', 'comma-separated: admin, tasks:read, task-name patterns such as demo.* or *')
+  .requiredOption('--scopes <list>', 'comma-separated: admin, tasks:read, task-name patterns such as reports.* or *')
   .option('--rate <n>', 'requests per minute for this key (default: the gateway\'s RATE_LIMIT_PER_MINUTE)')
   .option('--json', 'print JSON (for scripts)')
   .action((flags: CreateKeyFlags) => runKeys((pool) => createKey(pool, flags)));

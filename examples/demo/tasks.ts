@@ -1,0 +1,88 @@
+/**
+ * The demo app: the tasks `npm start` runs, all on queue `demo`. An ordinary app module, loaded
+ * through `celerity worker --app` like any user's; in a project of your own, import from
+ * 'celerity' instead of the relative path.
+ *
+ *   npm run build && node dist/cli.js worker --app dist/examples/demo/tasks.js
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PermanentError, RetryableError, defineTask, z } from '../../index.js';
+
+/** Upper bound for `demo.fib`: the naive recursion is exponential, F(45) already takes seconds. */
+export const FIB_MAX_N = 45;
+/** Upper bound for `demo.sleep`, in seconds. */
+export const SLEEP_MAX_S = 3600;
+
+const noKwargs = z.object({}).strict();
+
+export const add = defineTask({
+  name: 'demo.add',
+  queue: 'demo',
+  args: z.tuple([z.number(), z.number()]),
+  kwargs: noKwargs,
+  description: 'Adds two numbers.',
+  run: ([a, b]) => a + b,
+});
+
+export const echo = defineTask({
+  name: 'demo.echo',
+  queue: 'demo',
+  args: z.array(z.unknown()),
+  kwargs: z.record(z.string(), z.unknown()),
+  description: 'Returns its arguments: {"args": [...], "kwargs": {...}}.',
+  run: (args, kwargs) => ({ args, kwargs }),
+});
+
+export const sleepTask = defineTask({
+  name: 'demo.sleep',
+  queue: 'demo',
+  args: z.tuple([z.number().min(0).max(SLEEP_MAX_S)]),
+  kwargs: noKwargs,
+  description: 'Waits the given number of seconds without blocking, then returns it.',
+  async run([seconds], _kwargs, ctx) {
+    await sleep(seconds * 1000, undefined, { signal: ctx.signal });
+    return seconds;
+  },
+});
+
+/** Fails on purpose; a PermanentError so that it is never retried. */
+export const fail = defineTask({
+  name: 'demo.fail',
+  queue: 'demo',
+  args: z.tuple([z.string()]),
+  kwargs: noKwargs,
+  description: 'Fails with the given message; never retried.',
+  run([message]): never {
+    throw new PermanentError(message);
+  },
+});
+
+/** Fails (retryably) while fewer than n retries have happened, so it succeeds on attempt n + 1. */
+export const flaky = defineTask({
+  name: 'demo.flaky',
+  queue: 'demo',
+  args: z.tuple([z.number().int().min(0).max(100)]).rest(z.string()),
+  kwargs: noKwargs,
+  retry: { backoffMs: 200, backoffMaxMs: 2_000 },
+  description:
+    'Fails with a RetryableError on its first n attempts, then returns the attempt number (retries + 1): [n] or [n, message]. Shows retries with backoff.',
+  run([failures, message], _kwargs, ctx) {
+    if (ctx.retries < failures) throw new RetryableError(message ?? `flaky failure ${ctx.retries + 1} of ${failures}`);
+    return ctx.retries + 1;
+  },
+});
+
+/** F(0) = 0, F(1) = 1, by naive recursion: deliberately CPU-heavy (exponential). */
+export function fib(n: number): number {
+  return n < 2 ? n : fib(n - 1) + fib(n - 2);
+}
+
+export const fibTask = defineTask({
+  name: 'demo.fib',
+  queue: 'demo',
+  args: z.tuple([z.number().int().min(0).max(FIB_MAX_N)]),
+  kwargs: noKwargs,
+  cpu: true,
+  description: 'The n-th Fibonacci number by naive recursion (CPU-bound, runs in the thread pool).',
+  run: ([n]) => fib(n),
+});

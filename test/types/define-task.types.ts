@@ -1,0 +1,50 @@
+/**
+ * Type test, checked by `tsc` in the build (`npm test` builds first): the types of `run`'s
+ * arguments and of a task's submit arguments and result come from its schemas. Each
+ * `@ts-expect-error` line must be an error, or the build fails. Nothing here runs.
+ */
+import { defineTask, z, type Task, type TaskArgs, type TaskKwargs, type TaskResult } from '../../index.js';
+
+export const words = defineTask({
+  name: 'report.words',
+  queue: 'reports',
+  args: z.tuple([z.string()]),
+  kwargs: z.object({ lower: z.boolean().default(false) }),
+  run([text], { lower }) {
+    const checkedText: string = text;
+    const checkedLower: boolean = lower;
+    // @ts-expect-error: text is a string, not a number
+    const wrong: number = text;
+    void checkedText;
+    void checkedLower;
+    void wrong;
+    return { count: text.split(/\s+/).length };
+  },
+});
+
+defineTask({
+  name: 'report.bad',
+  args: z.tuple([z.number()]),
+  // @ts-expect-error: run's first parameter must accept what the args schema gives ([number])
+  run: ([text]: [string]) => text.length,
+});
+
+/** What a typed client's `submit(task, args, kwargs)` checks its arguments against. */
+declare function submit<T extends Task>(task: T, args: TaskArgs<T>, kwargs?: TaskKwargs<T>): Promise<TaskResult<T>>;
+
+export async function useIt(): Promise<void> {
+  const result = await submit(words, ['a b c'], { lower: true });
+  const count: number = result.count;
+  void count;
+  // kwargs with a default may be left out by the caller (the schema's input type)
+  await submit(words, ['a b c'], {});
+  // @ts-expect-error: a number where the schema says string
+  await submit(words, [42]);
+  // @ts-expect-error: too many arguments for the tuple
+  await submit(words, ['a', 'b']);
+  // @ts-expect-error: an unknown keyword argument's type is wrong
+  await submit(words, ['a'], { lower: 'yes' });
+  // @ts-expect-error: the result has no field `total`
+  const total: number = result.total;
+  void total;
+}

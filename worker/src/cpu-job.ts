@@ -1,0 +1,72 @@
+/**
+ * What crosses between the worker's main thread and a thread-pool thread for one CPU task:
+ * the job going in, the outcome coming back, and the messages on the job's port (the soft
+ * limit going in, log lines coming out). Errors cross as plain fields, because a thrown
+ * error's class does not survive structured cloning and the retry decision needs its name.
+ */
+import type { MessagePort } from 'node:worker_threads';
+
+/** The `ctx` fields that can cross to a thread (`signal` and `logger` are rebuilt there). */
+export interface CpuJobContext {
+  id: string;
+  name: string;
+  queue: string;
+  retries: number;
+}
+
+export interface CpuJob {
+  /** `file:` URL of the app module the thread imports to find the task. */
+  appUrl: string;
+  name: string;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  ctx: CpuJobContext;
+  /** Soft limit in, log lines out; transferred to the thread, closed when the job ends. */
+  port: MessagePort;
+}
+
+export interface CrossedError {
+  name: string;
+  message: string;
+  code?: string;
+  stack?: string;
+}
+
+/** The result travels as JSON text: a value JSON cannot carry fails in the thread, clearly. */
+export type CpuOutcome = { ok: true; json: string | undefined } | { ok: false; error: CrossedError };
+
+/** Main → thread: the soft time limit passed (or the task is being stopped). */
+export interface AbortMessage {
+  type: 'abort';
+  error: CrossedError;
+}
+
+/** Thread → main: one line of the task's `ctx.logger`. */
+export interface LogMessage {
+  type: 'log';
+  entry: Record<string, unknown>;
+}
+
+/** Name of the error a task fails with when its result cannot be stored as JSON (never retried). */
+export const UNSERIALISABLE_RESULT = 'ResultNotSerializableError';
+
+export function toCrossedError(value: unknown): CrossedError {
+  if (value instanceof Error) {
+    const code = (value as { code?: unknown }).code;
+    return {
+      name: value.name || 'Error',
+      message: value.message,
+      ...(typeof code === 'string' ? { code } : {}),
+      ...(value.stack ? { stack: value.stack } : {}),
+    };
+  }
+  return { name: 'Error', message: typeof value === 'string' ? value : `Non-error thrown: ${String(value)}` };
+}
+
+export function fromCrossedError(crossed: CrossedError): Error {
+  const err = new Error(crossed.message);
+  err.name = crossed.name;
+  if (crossed.code !== undefined) (err as Error & { code?: string }).code = crossed.code;
+  if (crossed.stack !== undefined) err.stack = crossed.stack;
+  return err;
+}
