@@ -771,7 +771,8 @@ function toJsonValue(
   // a cycle, and let U+0000 through to a store that refuses it (shared/src/jsonb.ts).
   const bad = findUnstorable(value, 'result');
   if (bad) {
-    return { ok: false, unstorable: bad.kind === 'jsonb', error: `The task's result cannot be stored: ${bad.path} ${bad.reason}` };
+    const how = bad.kind === 'json' ? 'as JSON' : 'in PostgreSQL';
+    return { ok: false, unstorable: bad.kind === 'jsonb', error: `The task's result cannot be stored ${how}: ${bad.path} ${bad.reason}` };
   }
   let text: string | undefined;
   try {
