@@ -17,7 +17,9 @@ import {
   TaskQueues,
   TaskStore,
   declareDelayQueue,
+  declareTaskQueue,
   catalogue as defaultCatalogue,
+  DEFAULT_SCHEMA,
   createPool,
   createRegistry,
   externalTask,
@@ -30,6 +32,7 @@ import { GatewayMetrics } from './metrics.js';
 import { QueueStats } from './queue-stats.js';
 import { QueueLimits } from './backpressure.js';
 import { WorkerMonitor } from './worker-monitor.js';
+import { FinishedListener } from './finished-listener.js';
 import { ReplyListener } from './replies.js';
 import { ReplyRecorder } from './reply-recorder.js';
 import { Submitter } from './submit.js';
@@ -39,7 +42,7 @@ export interface GatewayOptions {
   config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS' | 'externalTasks'> &
     Partial<Pick<GatewayConfig, 'idempotencyWindowHours' | 'queueMaxLength'>> &
     Partial<Pick<GatewayConfig, 'amqpTls' | 'authMode' | 'corsOrigins' | 'rateLimitPerMinute' | 'metricsToken' | 'maxArgsBytes'>> &
-    Partial<Pick<GatewayConfig, 'maxBatch'>>;
+    Partial<Pick<GatewayConfig, 'maxBatch' | 'queueTypes'>>;
   logger: Logger;
   /** Database schema; tests use one each. @default 'celerity' */
   schema?: string;
@@ -66,6 +69,7 @@ export class Gateway {
       broker: Broker;
       publisher: Publisher;
       replies: ReplyListener;
+      finished: FinishedListener;
       queueStats: QueueStats;
       monitor: WorkerMonitor;
       pool: pg.Pool;
@@ -89,9 +93,16 @@ export class Gateway {
     const catalogue = (options.catalogue ?? defaultCatalogue).with((config.externalTasks ?? []).map((t) => externalTask(t.name, t.queue)));
     const pool = createPool({ url: config.databaseUrl, schema: options.schema, logger, applicationName: 'celerity-gateway', max: 10 });
     let broker: Broker | undefined;
+    let finished: FinishedListener | undefined;
     try {
       const store = new TaskStore(pool, { logger });
       const waiters = new TaskWaiters({ store, logger });
+      finished = await FinishedListener.create({
+        databaseUrl: config.databaseUrl,
+        schema: options.schema ?? DEFAULT_SCHEMA,
+        logger,
+        onFinished: (id) => waiters.nudge(id),
+      });
       broker = await Broker.create({
         urls: config.amqpUrls,
         heartbeatS: config.heartbeatS,
@@ -103,7 +114,7 @@ export class Gateway {
       if (keys && (await keys.countActive()) === 0) {
         logger.warn('AUTH_MODE=keys but no API key exists yet: every request will get 401. Create one with: npm run keys -- create --name ops --scopes admin');
       }
-      const queues = new TaskQueues();
+      const queues = new TaskQueues(1000, (channel, queue) => declareTaskQueue(channel, queue, config.queueTypes));
       const delayQueues = new TaskQueues(64, declareDelayQueue);
       // Topology first on every (re)connect: the catalogue's queues exist before anything is
       // published, so a task submitted before any worker started is kept, not dropped.
@@ -163,17 +174,19 @@ export class Gateway {
           maxBodyBytes: config.maxBodyBytes,
         },
         maxBatch: config.maxBatch ?? DEFAULTS.maxBatch,
+        ...(config.queueTypes ? { queueTypes: config.queueTypes } : {}),
         isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
         dashboard: { queueStats, monitor },
       });
       self.gateway = new Gateway(
-        { broker, publisher, replies, queueStats, monitor, pool, store, waiters, logger, drainMs: options.drainMs ?? 10_000, maxWaitS: config.maxWaitS },
+        { broker, publisher, replies, finished, queueStats, monitor, pool, store, waiters, logger, drainMs: options.drainMs ?? 10_000, maxWaitS: config.maxWaitS },
         app,
         metrics,
       );
       return self.gateway;
     } catch (err) {
+      await finished?.close();
       await broker?.close();
       await pool.end().catch(() => undefined);
       throw err;
@@ -217,7 +230,7 @@ export class Gateway {
   }
 
   async #close(): Promise<void> {
-    const { broker, publisher, replies, queueStats, monitor, pool, store, waiters, logger, drainMs } = this.parts;
+    const { broker, publisher, replies, finished, queueStats, monitor, pool, store, waiters, logger, drainMs } = this.parts;
     this.#state = 'DRAINING';
     const server = this.#server;
     const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
@@ -241,6 +254,7 @@ export class Gateway {
     });
     await step('flushing the result store', () => store.idle());
     await step('closing the reply queue', () => replies.close());
+    await step('closing the task notifications', () => finished.close());
     await step('stopping the queue stats', () => queueStats.close());
     await step('closing the event monitor', () => monitor.close());
     await step('closing the publisher', () => publisher.close());

@@ -9,13 +9,16 @@
  * The worker publishes dead letters itself (with a confirm) instead of nacking into a
  * dead-letter exchange: that would need `x-dead-letter-exchange` on the task queue, which a
  * Celery client's plain declaration of the same queue would then contradict
- * (PRECONDITION_FAILED). `<queue>.dead` is a plain durable classic queue; bound its length
- * with a policy if you must (docs/reliability.md).
+ * (PRECONDITION_FAILED). `<queue>.dead` has the type of its task queue (QUEUE_TYPES). A quorum
+ * task queue does carry dead-letter arguments, for the broker's own delivery limit (the
+ * backstop, `QUORUM_DELIVERY_LIMIT`): those dead letters arrive with `x-death` and no
+ * Celerity reason. Bound a dead-letter queue's length with a policy if you must
+ * (docs/reliability.md).
  */
 import type { Channel, ChannelModel, ConsumeMessage, GetMessage, Options } from 'amqplib';
 import { BROKER_DEATH_HEADERS, DELAY_HEADER } from './delay.js';
 import type { IncomingProperties } from './protocol.js';
-import { declareTaskQueue } from './topology.js';
+import { CLASSIC_QUEUES, assertQueueChecked, deadLetterQueueArguments, declareTaskQueue, type QueueTypes } from './topology.js';
 
 export const DEAD_LETTER_SUFFIX = '.dead';
 
@@ -23,8 +26,10 @@ export function deadLetterQueueName(queue: string): string {
   return `${queue}${DEAD_LETTER_SUFFIX}`;
 }
 
-export async function declareDeadLetterQueue(channel: Channel, name: string): Promise<void> {
-  await channel.assertQueue(name, { durable: true, autoDelete: false, exclusive: false });
+/** Declares dead-letter queue `name` (`<queue>.dead`) with the type of its task queue. */
+export async function declareDeadLetterQueue(channel: Channel, name: string, types: QueueTypes = CLASSIC_QUEUES): Promise<void> {
+  const queue = name.endsWith(DEAD_LETTER_SUFFIX) ? name.slice(0, -DEAD_LETTER_SUFFIX.length) : name;
+  await assertQueueChecked(channel, name, deadLetterQueueArguments(queue, types));
 }
 
 /** The properties of a delivered message, as far as they are carried over on a re-publish. */
@@ -134,6 +139,8 @@ export interface RedriveOptions {
    * puts them back to PENDING here (after the publish, a fast worker could finish first).
    */
   beforePublish?: (ids: string[]) => Promise<void>;
+  /** How the target task queues are declared (QUEUE_TYPES). @default every queue classic */
+  queueTypes?: QueueTypes;
 }
 
 /**
@@ -175,7 +182,7 @@ export async function redriveDeadLetters(connection: ChannelModel, queue: string
     const ids = picked.map((p) => p.letter.id as string);
     await options.beforePublish?.(ids);
     const targets = new Set(picked.map((p) => p.letter.queue));
-    for (const target of targets) await declareTaskQueue(channel, target);
+    for (const target of targets) await declareTaskQueue(channel, target, options.queueTypes);
     for (const { message, letter } of picked) {
       const headers = withoutDeadLetterHeaders(message.properties.headers);
       headers.retries = 0;
