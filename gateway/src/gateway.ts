@@ -53,6 +53,11 @@ export interface GatewayOptions {
   processMetrics?: boolean;
   /** Time between queue samples (gauges, dashboard), in ms. @default 5000 */
   queueStatsIntervalMs?: number;
+  /**
+   * Store polls of waiting requests: first gap and longest gap, in ms (tests stretch them to
+   * show that a notification, not a poll, answered). @default { min: 200, max: 1000 }
+   */
+  waitPollMs?: { min: number; max: number };
 }
 
 export type GatewayState = 'RUNNING' | 'DRAINING' | 'STOPPED';
@@ -96,7 +101,11 @@ export class Gateway {
     let finished: FinishedListener | undefined;
     try {
       const store = new TaskStore(pool, { logger });
-      const waiters = new TaskWaiters({ store, logger });
+      const waiters = new TaskWaiters({
+        store,
+        logger,
+        ...(options.waitPollMs ? { minPollMs: options.waitPollMs.min, maxPollMs: options.waitPollMs.max } : {}),
+      });
       finished = await FinishedListener.create({
         databaseUrl: config.databaseUrl,
         schema: options.schema ?? DEFAULT_SCHEMA,
