@@ -18,6 +18,7 @@ import {
   TaskStore,
   declareDelayQueue,
   declareTaskQueue,
+  isQueueUnavailable,
   catalogue as defaultCatalogue,
   DEFAULT_SCHEMA,
   createPool,
@@ -128,10 +129,21 @@ export class Gateway {
       // Topology first on every (re)connect: the catalogue's queues exist before anything is
       // published, so a task submitted before any worker started is kept, not dropped.
       const connectedBroker = broker;
+      // In a cluster, a classic queue whose node is down answers 404: the gateway still
+      // connects (submits to that queue get 503 until the node is back), instead of failing
+      // over from node to node for as long as that one node is down.
+      const unavailable = (queue: string, err: unknown): void => {
+        logger.warn('queue unavailable (its node may be down); submits to it get 503 until it is back', { queue, err });
+      };
       await broker.onConnect(async (connection) => {
-        for (const queue of catalogue.defaultQueues()) await queues.ensure(connection, queue);
-        await queues.redeclareAll(connection);
-        await delayQueues.redeclareAll(connection);
+        for (const queue of catalogue.defaultQueues()) {
+          await queues.ensure(connection, queue).catch((err: unknown) => {
+            if (!isQueueUnavailable(err)) throw err;
+            unavailable(queue, err);
+          });
+        }
+        await queues.redeclareAll(connection, unavailable);
+        await delayQueues.redeclareAll(connection, unavailable);
       });
       const publisher = await Publisher.create(broker, { logger });
       const replyRecorder = new ReplyRecorder({ store, logger });

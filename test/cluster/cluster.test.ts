@@ -252,6 +252,7 @@ describe('cluster chaos (3 RabbitMQ nodes, quorum queues)', () => {
   async function scenario(t: NodeTestContext, name: string, fault: (fleet: Fleet, b: Burst) => Promise<string>, firstWorkerNode: NodeNumber = 1): Promise<void> {
     const ctx = await TestContext.create();
     let fleet: Fleet | undefined;
+    const failures: unknown[] = [];
     try {
       fleet = await startFleet(ctx, urls, name.replace(/\W+/g, '-'), firstWorkerNode);
       const started = Date.now();
@@ -261,10 +262,13 @@ describe('cluster chaos (3 RabbitMQ nodes, quorum queues)', () => {
       const note = await fault(fleet, b);
       await settle(t, fleet, name, b, waits, started, note);
     } finally {
-      if (fleet) await stopFleet(fleet);
-      for (const n of NODES) await Cluster.start(n);
-      await ctx.cleanup();
+      // Every step runs even if one fails: no process may outlive the scenario.
+      if (fleet) await stopFleet(fleet).catch((err: unknown) => failures.push(err));
+      await ctx.cleanup().catch((err: unknown) => failures.push(err));
+      for (const n of NODES) await Cluster.start(n).catch((err: unknown) => failures.push(err));
+      if (failures.length > 0) t.diagnostic(`scenario clean-up failed: ${failures.map(String).join('; ')}`);
     }
+    assert.deepEqual(failures, [], 'scenario clean-up');
   }
 
   it('kill -9 of the node holding the quorum queue leader, mid-burst', async (t) => {

@@ -120,9 +120,13 @@ export class Worker {
       // Dead-letter and delay queues are declared on first use and again after a reconnect.
       const deadLetterQueues = new TaskQueues(1000, (channel, name) => declareDeadLetterQueue(channel, name, config.queueTypes));
       const delayQueues = new TaskQueues(64, declareDelayQueue);
+      // A classic queue whose cluster node is down (404) is skipped and declared again on use.
+      const unavailable = (queue: string, err: unknown): void => {
+        logger.warn('queue unavailable (its node may be down); declared again on next use', { queue, err });
+      };
       await broker.onConnect(async (connection) => {
-        await deadLetterQueues.redeclareAll(connection);
-        await delayQueues.redeclareAll(connection);
+        await deadLetterQueues.redeclareAll(connection, unavailable);
+        await delayQueues.redeclareAll(connection, unavailable);
       });
       const publisher = await Publisher.create(broker, { logger });
       const self: { worker?: Worker } = {};

@@ -205,13 +205,48 @@ export class TaskQueues {
     this.#declared.delete(queue);
   }
 
-  /** After a reconnect: declare every known queue again. */
-  async redeclareAll(connection: ChannelModel): Promise<void> {
+  /**
+   * After a reconnect: declare every known queue again. With `onUnavailable`, a queue the
+   * broker cannot serve right now (404: a classic queue whose node is down in a cluster) is
+   * reported, forgotten (its next `ensure` tries again) and skipped, so one dead node does not
+   * keep the whole process off the broker. A QueueMismatchError always fails the call.
+   */
+  async redeclareAll(connection: ChannelModel, onUnavailable?: (queue: string, err: unknown) => void): Promise<void> {
     if (this.#declared.size === 0) return;
-    await withChannel(connection, async (channel) => {
-      for (const queue of this.#declared) await this.#declare(channel, queue);
-    });
+    let channel = await openQuietChannel(connection);
+    try {
+      for (const queue of [...this.#declared]) {
+        try {
+          await this.#declare(channel, queue);
+        } catch (err) {
+          if (!onUnavailable || !isQueueUnavailable(err)) throw err;
+          onUnavailable(queue, err);
+          this.#declared.delete(queue);
+          // The 404 closed the channel: go on with a fresh one.
+          await channel.close().catch(() => undefined);
+          channel = await openQuietChannel(connection);
+        }
+      }
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
   }
+}
+
+/**
+ * 404 NOT_FOUND on a declare: the queue exists but its home node is down or unreachable (a
+ * classic queue in a cluster). It comes back with its node, so it is not worth failing for.
+ */
+export function isQueueUnavailable(err: unknown): boolean {
+  return (err as { code?: unknown } | undefined)?.code === 404;
+}
+
+async function openQuietChannel(connection: ChannelModel): Promise<Channel> {
+  const channel = await connection.createChannel();
+  // A channel-level error (e.g. 404) also rejects the pending operation, which is what the
+  // caller sees; this listener only keeps the 'error' event from being unhandled.
+  channel.on('error', () => undefined);
+  return channel;
 }
 
 /** Runs `fn` on a channel that lives only for the call. */
