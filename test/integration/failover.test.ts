@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import amqp from 'amqplib';
-import { QueueMismatchError, TaskStore, createPool, createSilentLogger, parseQueueTypes } from '../../shared/src/index.js';
+import { QUORUM_DELIVERY_LIMIT, QueueMismatchError, TaskStore, createPool, createSilentLogger, declareTaskQueue, parseQueueTypes } from '../../shared/src/index.js';
 import { FinishedListener } from '../../gateway/src/finished-listener.js';
 import { TestContext, TEST_AMQP_URL, TEST_DATABASE_URL, captureLogger, http, waitFor } from '../helpers/harness.js';
 
@@ -182,6 +182,38 @@ describe('failover between the nodes of AMQP_URL', () => {
       await assert.rejects(channel.assertQueue(queue, { durable: true }), { code: 406 });
     } finally {
       await probe.close();
+    }
+  });
+});
+
+describe('quorum queues: the broker delivery limit', () => {
+  it('a message returned more than x-delivery-limit times is dead-lettered by the broker into <queue>.dead (at-least-once)', async () => {
+    const ctx = await TestContext.create();
+    const connection = await amqp.connect(TEST_AMQP_URL);
+    try {
+      const queue = ctx.queue('limit');
+      const channel = await connection.createConfirmChannel();
+      await declareTaskQueue(channel, queue, parseQueueTypes('QUEUE_TYPES', `${queue}=quorum`));
+      channel.publish('', queue, Buffer.from('[[], {}, {}]'), { correlationId: 'poison-1', headers: { id: 'poison-1', task: 'demo.add' }, deliveryMode: 2 });
+      await channel.waitForConfirms();
+      // A consumer that gives the message back every time, as a crashing worker would.
+      let returns = 0;
+      await channel.consume(queue, (message) => {
+        if (!message) return;
+        returns++;
+        channel.nack(message, false, true);
+      });
+      const letters = await waitFor('the broker to dead-letter it', async () => {
+        const l = await ctx.deadLetters(queue);
+        return l.length === 1 ? l : undefined;
+      }, { timeoutMs: 30_000, everyMs: 100 });
+      assert.equal(letters[0]?.id, 'poison-1');
+      assert.equal(letters[0]?.reason, 'broker:delivery_limit');
+      assert.equal(returns, QUORUM_DELIVERY_LIMIT + 1, 'delivered once plus once per allowed return');
+      assert.equal((await ctx.queueDepth(queue)).messages, 0);
+    } finally {
+      await connection.close();
+      await ctx.cleanup();
     }
   });
 });

@@ -92,12 +92,25 @@ function describe(message: GetMessage, deadQueue: string): DeadLetter {
     id: text('id') ?? (typeof message.properties.correlationId === 'string' ? message.properties.correlationId : null),
     name: text('task'),
     queue: text(DEAD_LETTER_HEADERS.queue) ?? deadQueue.slice(0, -DEAD_LETTER_SUFFIX.length),
-    reason: text(DEAD_LETTER_HEADERS.reason),
+    reason: text(DEAD_LETTER_HEADERS.reason) ?? brokerDeathReason(headers),
     error: errorType === null ? null : { type: errorType, message: text(DEAD_LETTER_HEADERS.errorMessage) ?? '' },
     retries: typeof headers.retries === 'number' ? headers.retries : 0,
     deadAt: text(DEAD_LETTER_HEADERS.deadAt),
     bytes: message.content.length,
   };
+}
+
+/**
+ * A message the broker dead-lettered by itself (a quorum queue's `x-delivery-limit`) has no
+ * Celerity reason header; its latest `x-death` entry (they are newest first) says why, e.g.
+ * `broker:delivery_limit`.
+ */
+function brokerDeathReason(headers: Record<string, unknown>): string | null {
+  const deaths = headers['x-death'];
+  if (!Array.isArray(deaths)) return null;
+  const reason: unknown = (deaths[0] as { reason?: unknown } | undefined)?.reason;
+  const text = typeof reason === 'string' ? reason : headersValue(reason);
+  return text === null ? null : `broker:${text}`;
 }
 
 /** amqplib hands long strings in headers over as Buffers. */
