@@ -160,6 +160,35 @@ describe('failover between the nodes of AMQP_URL', () => {
     assert.equal(gateway.state, 'RUNNING');
   });
 
+  it('a queue redeclared otherwise while the gateway was away: on reconnect it says so once and stays not ready, no loop', async () => {
+    const node = await NodeProxy.start();
+    proxies.push(node);
+    const queue = ctx.queue('swapped');
+    const { logger, capture } = captureLogger('gateway');
+    const { url } = await ctx.startGateway({ logger, config: { amqpUrls: [node.url()] } });
+    await ctx.startWorker({ queues: [queue] });
+    assert.equal((await http(`${url}/api/v1/tasks/demo.add?wait=10`, { json: { args: [1, 1], options: { queue } } })).status, 200);
+    await node.cut();
+    // Meanwhile someone deletes the queue and declares it as a quorum queue.
+    const other = await amqp.connect(TEST_AMQP_URL);
+    try {
+      const channel = await other.createChannel();
+      await channel.deleteQueue(queue);
+      await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    } finally {
+      await other.close();
+    }
+    await node.open();
+    const refused = await waitFor('the refusal to be logged', () => capture.entries.find((e) => e.message === 'broker setup refused; not reconnecting until restarted'), { timeoutMs: 30_000 });
+    const err = refused.err as { code?: string; message?: string };
+    assert.equal(err.code, 'QUEUE_MISMATCH');
+    assert.match(String(err.message), new RegExp(queue.replace(/\./g, '\\.')));
+    const ready = await http<{ broker: string }>(`${url}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.equal(ready.body.broker, 'down');
+    assert.equal(capture.entries.filter((e) => e.message === 'broker setup refused; not reconnecting until restarted').length, 1);
+  });
+
   it('a gateway told QUEUE_TYPES=<queue>=quorum declares it so, and a worker consumes it with per-consumer prefetch', async () => {
     const queue = ctx.queue('quorum');
     const other = ctx.queue('classic');
