@@ -101,9 +101,13 @@ start_node() {
   # Foreground server in its own session: `kill -9` of its pid is a node crash, and the
   # test runner's process group is not involved.
   # From the node's own folder, with its crash dump there: nothing lands in the caller's cwd.
-  (cd "$DIR/node$n" && env $(node_env "$n") ERL_CRASH_DUMP="$DIR/node$n/erl_crash.dump" \
-    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
-    setsid "$BIN/rabbitmq-server" >>"$DIR/node$n/log/stdout.log" 2>&1 </dev/null &)
+  # exec: no shell stays behind holding the caller's stdout open.
+  (
+    cd "$DIR/node$n"
+    exec env $(node_env "$n") ERL_CRASH_DUMP="$DIR/node$n/erl_crash.dump" \
+      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
+      setsid "$BIN/rabbitmq-server"
+  ) >>"$DIR/node$n/log/stdout.log" 2>&1 </dev/null &
 }
 
 wait_node() {
