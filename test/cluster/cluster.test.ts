@@ -289,7 +289,7 @@ describe('cluster chaos (3 RabbitMQ nodes, quorum queues)', () => {
     // Workers start on node 2 first, so the queue's leader is not on gateway 1's node (1).
     await scenario(t, 'kill -9 gateway node', async (fleet) => {
       const port = connectedPort(fleet.gateways[0]?.output() ?? '');
-      const node = (port ? port - 5680 : 1) as NodeNumber;
+      const node = Cluster.nodeOfPort(port) ?? 1;
       const leader = await Cluster.leader(fleet.queue);
       await Cluster.kill(node);
       await waitFor('gateway 1 to reconnect to another node', () => {
@@ -300,7 +300,7 @@ describe('cluster chaos (3 RabbitMQ nodes, quorum queues)', () => {
       });
       const moved = connectedPort(fleet.gateways[0]?.output() ?? '');
       await Cluster.start(node);
-      return `gateway 1 was on node ${node} (leader on node ${leader}), failed over to node ${(moved ?? 0) - 5680}`;
+      return `gateway 1 was on node ${node} (leader on node ${leader}), failed over to node ${Cluster.nodeOfPort(moved) ?? '?'}`;
     }, 2);
   });
 

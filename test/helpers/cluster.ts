@@ -13,6 +13,9 @@ const run = promisify(execFile);
 const CLUSTER = resolve(new URL('../../../scripts/cluster.sh', import.meta.url).pathname);
 const GATEWAY_MAIN = new URL('../../gateway/src/main.js', import.meta.url).pathname;
 
+/** Node n listens on AMQP port AMQP_BASE + n (scripts/cluster.sh reads the same variable). */
+const AMQP_BASE = Number(process.env.CELERITY_CLUSTER_AMQP_BASE ?? 5680);
+
 export type NodeNumber = 1 | 2 | 3;
 export const NODES: readonly NodeNumber[] = [1, 2, 3];
 
@@ -31,7 +34,12 @@ export const Cluster = {
   start: (n: NodeNumber): Promise<string> => cluster('start', String(n)),
   stop: (n: NodeNumber): Promise<string> => cluster('stop', String(n)),
   /** AMQP port of node n. */
-  port: (n: NodeNumber): number => 5680 + n,
+  port: (n: NodeNumber): number => AMQP_BASE + n,
+  /** The node number of an AMQP port, or undefined for another port. */
+  nodeOfPort: (port: number | undefined): NodeNumber | undefined => {
+    const n = port === undefined ? 0 : port - AMQP_BASE;
+    return n === 1 || n === 2 || n === 3 ? n : undefined;
+  },
   /** AMQP_URL with node `first` first, then the others in order: where a process starts. */
   urlsFrom(urls: readonly string[], first: NodeNumber): string {
     return [...urls.slice(first - 1), ...urls.slice(0, first - 1)].join(',');
