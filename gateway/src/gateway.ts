@@ -14,6 +14,8 @@ import {
   ClientCore,
   DEFAULTS,
   TaskQueues,
+  declareTaskQueue,
+  DEFAULT_SCHEMA,
   createPool,
   createRegistry,
   externalTask,
@@ -27,12 +29,13 @@ import { GatewayMetrics } from './metrics.js';
 import { QueueStats } from './queue-stats.js';
 import { QueueLimits, type QueueDepthSource } from './backpressure.js';
 import { WorkerMonitor } from './worker-monitor.js';
+import { FinishedListener } from './finished-listener.js';
 
 export interface GatewayOptions {
   config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS' | 'externalTasks'> &
     Partial<Pick<GatewayConfig, 'idempotencyWindowHours' | 'queueMaxLength'>> &
     Partial<Pick<GatewayConfig, 'amqpTls' | 'authMode' | 'corsOrigins' | 'rateLimitPerMinute' | 'metricsToken' | 'maxArgsBytes'>> &
-    Partial<Pick<GatewayConfig, 'maxBatch'>>;
+    Partial<Pick<GatewayConfig, 'maxBatch' | 'queueTypes'>>;
   logger: Logger;
   /** Database schema; tests use one each. @default 'celerity' */
   schema?: string;
@@ -50,6 +53,11 @@ export interface GatewayOptions {
   processMetrics?: boolean;
   /** Time between queue samples (gauges, dashboard), in ms. @default 5000 */
   queueStatsIntervalMs?: number;
+  /**
+   * Store polls of waiting requests: first gap and longest gap, in ms (tests stretch them to
+   * show that a notification, not a poll, answered). @default { min: 200, max: 1000 }
+   */
+  waitPollMs?: { min: number; max: number };
 }
 
 export type GatewayState = 'RUNNING' | 'DRAINING' | 'STOPPED';
@@ -67,6 +75,7 @@ export class Gateway {
     private readonly parts: {
       broker: Broker;
       core: ClientCore;
+      finished: FinishedListener;
       queueStats: QueueStats;
       monitor: WorkerMonitor;
       pool: pg.Pool;
@@ -89,6 +98,7 @@ export class Gateway {
     const catalogue = new Catalogue(options.tasks).with((config.externalTasks ?? []).map((t) => externalTask(t.name, t.queue)));
     const pool = createPool({ url: config.databaseUrl, schema: options.schema, logger, applicationName: 'celerity-gateway', max: 10 });
     let broker: Broker | undefined;
+    let finished: FinishedListener | undefined;
     try {
       broker = await Broker.create({
         urls: config.amqpUrls,
@@ -108,7 +118,7 @@ export class Gateway {
       const sampled: { stats?: QueueStats } = {};
       const intervalMs = options.queueStatsIntervalMs ?? 5_000;
       const depths: QueueDepthSource = { get: (queue) => sampled.stats?.get(queue), intervalMs };
-      const queues = new TaskQueues();
+      const queues = new TaskQueues(1000, (channel, queue) => declareTaskQueue(channel, queue, config.queueTypes));
       // The submit and wait path, the same as the Node client's; HTTP, auth and metrics are ours.
       const core = await ClientCore.create({
         broker,
@@ -120,9 +130,17 @@ export class Gateway {
         limits: new QueueLimits(config.queueMaxLength ?? { default: 0, perQueue: {} }, depths),
         idempotencyWindowMs: (config.idempotencyWindowHours ?? DEFAULTS.idempotencyWindowHours) * 3_600_000,
         replyQueuePrefix: 'celerity.reply.gateway.',
+        ...(options.waitPollMs ? { waitPollMs: options.waitPollMs } : {}),
         ...(config.maxArgsBytes !== undefined ? { maxArgsBytes: config.maxArgsBytes } : {}),
       });
       const { store, waiters } = core;
+      // Another gateway's task finished (PostgreSQL NOTIFY): its waiters here look at once.
+      finished = await FinishedListener.create({
+        databaseUrl: config.databaseUrl,
+        schema: options.schema ?? DEFAULT_SCHEMA,
+        logger,
+        onFinished: (id) => waiters.nudge(id),
+      });
       const monitor = await WorkerMonitor.create(connectedBroker, { logger, metrics });
       const stats = await QueueStats.create(connectedBroker, {
         queues: () => [...catalogue.defaultQueues(), ...queues.list()],
@@ -153,6 +171,7 @@ export class Gateway {
           maxBodyBytes: config.maxBodyBytes,
         },
         maxBatch: config.maxBatch ?? DEFAULTS.maxBatch,
+        ...(config.queueTypes ? { queueTypes: config.queueTypes } : {}),
         isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
         dashboard: { queueStats: stats, monitor },
@@ -161,6 +180,7 @@ export class Gateway {
         {
           broker,
           core,
+          finished,
           queueStats: stats,
           monitor,
           pool,
@@ -174,6 +194,7 @@ export class Gateway {
       );
       return self.gateway;
     } catch (err) {
+      await finished?.close();
       await broker?.close();
       await pool.end().catch(() => undefined);
       throw err;
@@ -230,7 +251,7 @@ export class Gateway {
   }
 
   async #close(): Promise<void> {
-    const { broker, core, queueStats, monitor, pool, logger, drainMs, requestGraceMs } = this.parts;
+    const { broker, core, finished, queueStats, monitor, pool, logger, drainMs, requestGraceMs } = this.parts;
     this.#state = 'DRAINING';
     const server = this.#server;
     const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
@@ -254,6 +275,7 @@ export class Gateway {
       await serverClosed;
     });
     await step('closing the submit path', () => core.close());
+    await step('closing the task notifications', () => finished.close());
     await step('stopping the queue stats', () => queueStats.close());
     await step('closing the event monitor', () => monitor.close());
     await step('closing the broker connection', () => broker.close());
