@@ -1,5 +1,6 @@
 // `npm run bench` (full pass, under 10 minutes) or `npm run bench -- --quick` (about a minute);
-// `--only=limit,rpc` runs some scenarios. Needs the local RabbitMQ and PostgreSQL (`npm start` set-up).
+// `--only=limit,rpc` runs some scenarios; `--queue-type=quorum` declares the Celerity scenarios'
+// queues as quorum queues (QUEUE_TYPES), to compare with the default classic. Needs the local RabbitMQ and PostgreSQL (`npm start` set-up).
 // Writes bench/results/<timestamp>.json, docs/performance-latency.svg, and prints a markdown table.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -13,6 +14,10 @@ import { runLimit } from './scenarios/limit.js';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const queueType = process.argv.find((a) => a.startsWith('--queue-type='))?.slice('--queue-type='.length) ?? 'classic';
+if (queueType !== 'classic' && queueType !== 'quorum') throw new Error(`--queue-type must be classic or quorum, got "${queueType}"`);
+// Read by Stack (bench/lib/procs.ts), which gives its gateway and worker QUEUE_TYPES for its queue.
+process.env.BENCH_QUEUE_TYPE = queueType;
 
 const plan = quick
   ? {
@@ -146,12 +151,13 @@ async function main(): Promise<void> {
     startedAt: started.toISOString(),
     seconds: Math.round((Date.now() - started.getTime()) / 1000),
     quick,
+    queueType,
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
     rows,
     targets: goals,
   };
   mkdirSync(`${ROOT}bench/results`, { recursive: true });
-  const file = `${ROOT}bench/results/${started.toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`;
+  const file = `${ROOT}bench/results/${started.toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}${queueType === 'quorum' ? '-quorum' : ''}.json`;
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   const series = [
     { label: 'limit (bare amqplib)', color: '#1f77b4', scenario: 'limit' },
@@ -163,7 +169,8 @@ async function main(): Promise<void> {
       .filter((r) => r.scenario === s.scenario && r.latency && r.throughput !== undefined && /^(closed|open)/.test(r.variant))
       .map((r) => [r.throughput!, r.latency!.p50, r.latency!.p99] as [number, number, number]),
   }));
-  if (series.every((s) => s.points.length > 0)) {
+  // The chart in docs/ shows the default set-up (classic queues).
+  if (queueType === 'classic' && series.every((s) => s.points.length > 0)) {
     mkdirSync(`${ROOT}docs`, { recursive: true });
     writeFileSync(`${ROOT}docs/performance-latency.svg`, latencyChart(`Latency against throughput (${started.toISOString().slice(0, 16)}Z${quick ? ', quick' : ''})`, series));
   }

@@ -71,12 +71,21 @@ has_concurrency=0
 has_timeout=0
 [[ $node_help == *--test-timeout* ]] && has_timeout=1
 
-# Two phases: every suite in parallel, then the chaos suite (dist/test/chaos) on its own — it
-# stops and restarts RabbitMQ and PostgreSQL, which would break suites running beside it.
+# Three phases: every suite in parallel, then the chaos suite (dist/test/chaos) on its own — it
+# stops and restarts RabbitMQ and PostgreSQL, which would break suites running beside it — then
+# the cluster suite (dist/test/cluster), which starts its own 3-node RabbitMQ cluster beside the
+# system node (scripts/cluster.sh), kills and restarts its nodes, and stops it at the end.
 suites=()
 chaos=()
+cluster=()
 for f in "${files[@]}"; do
-  if [[ $f == dist/test/chaos/* ]]; then chaos+=("$f"); else suites+=("$f"); fi
+  if [[ $f == dist/test/chaos/* ]]; then
+    chaos+=("$f")
+  elif [[ $f == dist/test/cluster/* ]]; then
+    cluster+=("$f")
+  else
+    suites+=("$f")
+  fi
 done
 
 status=0
@@ -94,5 +103,16 @@ if ((${#chaos[@]} > 0)); then
   node "${flags[@]}" "${node_args[@]}" "${chaos[@]}" || status=$?
   # Whatever the chaos suite did, leave the services running.
   bash scripts/services.sh up >/dev/null || status=$?
+fi
+if ((${#cluster[@]} > 0)); then
+  echo "== cluster (a 3-node RabbitMQ cluster of its own through scripts/cluster.sh)"
+  flags=("${runner_flags[@]}")
+  ((has_concurrency)) && flags+=(--test-concurrency=1)
+  ((has_timeout)) && flags+=(--test-timeout=900000)
+  cluster_started=$SECONDS
+  node "${flags[@]}" "${node_args[@]}" "${cluster[@]}" || status=$?
+  # Whatever the suite did, stop the nodes it started (never the system node).
+  bash scripts/cluster.sh down >/dev/null 2>&1 || status=$?
+  echo "== cluster phase took $((SECONDS - cluster_started)) s"
 fi
 exit "$status"

@@ -176,7 +176,10 @@ export class Stack {
   readonly #extraQueues: string[] = [];
 
   get env(): Record<string, string> {
-    return { AMQP_URL, DATABASE_URL, DATABASE_SCHEMA: this.schema, LOG_LEVEL: 'warn' };
+    // `--queue-type=quorum` (bench/main.ts): only this stack's queue, so the `demo` queue the
+    // gateway also declares stays as it is on the shared broker.
+    const quorum: Record<string, string> = process.env.BENCH_QUEUE_TYPE === 'quorum' ? { QUEUE_TYPES: `${this.queue}=quorum,*=classic` } : {};
+    return { AMQP_URL, DATABASE_URL, DATABASE_SCHEMA: this.schema, LOG_LEVEL: 'warn', ...quorum };
   }
 
   /** Another queue deleted with this stack (peers' queues). */
@@ -217,6 +220,7 @@ export class Stack {
           const channel = await connection.createChannel();
           channel.on('error', () => undefined);
           await channel.deleteQueue(queue).catch(() => undefined);
+          await channel.deleteQueue(`${queue}.dead`).catch(() => undefined);
           await channel.deleteExchange(queue).catch(() => undefined);
           await channel.close().catch(() => undefined);
         }

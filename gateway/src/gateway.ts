@@ -15,6 +15,7 @@ import {
   DEFAULTS,
   TaskQueues,
   declareTaskQueue,
+  DEFAULT_SCHEMA,
   createPool,
   createRegistry,
   externalTask,
@@ -28,6 +29,7 @@ import { GatewayMetrics } from './metrics.js';
 import { QueueStats } from './queue-stats.js';
 import { QueueLimits, type QueueDepthSource } from './backpressure.js';
 import { WorkerMonitor } from './worker-monitor.js';
+import { FinishedListener } from './finished-listener.js';
 
 /**
  * Distinct queues one gateway declares for `options.queue` names outside the catalogue: a
@@ -40,7 +42,7 @@ export interface GatewayOptions {
   config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS' | 'externalTasks'> &
     Partial<Pick<GatewayConfig, 'idempotencyWindowHours' | 'queueMaxLength'>> &
     Partial<Pick<GatewayConfig, 'amqpTls' | 'authMode' | 'corsOrigins' | 'allowedHosts' | 'rateLimitPerMinute' | 'metricsToken' | 'maxArgsBytes'>> &
-    Partial<Pick<GatewayConfig, 'maxBatch'>>;
+    Partial<Pick<GatewayConfig, 'maxBatch' | 'queueTypes'>>;
   logger: Logger;
   /** Database schema; tests use one each. @default 'celerity' */
   schema?: string;
@@ -58,6 +60,11 @@ export interface GatewayOptions {
   processMetrics?: boolean;
   /** Time between queue samples (gauges, dashboard), in ms. @default 5000 */
   queueStatsIntervalMs?: number;
+  /**
+   * Store polls of waiting requests: first gap and longest gap, in ms (tests stretch them to
+   * show that a notification, not a poll, answered). @default { min: 200, max: 1000 }
+   */
+  waitPollMs?: { min: number; max: number };
 }
 
 export type GatewayState = 'RUNNING' | 'DRAINING' | 'STOPPED';
@@ -75,6 +82,7 @@ export class Gateway {
     private readonly parts: {
       broker: Broker;
       core: ClientCore;
+      finished: FinishedListener;
       queueStats: QueueStats;
       monitor: WorkerMonitor;
       pool: pg.Pool;
@@ -97,6 +105,7 @@ export class Gateway {
     const catalogue = new Catalogue(options.tasks).with((config.externalTasks ?? []).map((t) => externalTask(t.name, t.queue)));
     const pool = createPool({ url: config.databaseUrl, schema: options.schema, logger, applicationName: 'celerity-gateway', max: 10 });
     let broker: Broker | undefined;
+    let finished: FinishedListener | undefined;
     try {
       broker = await Broker.create({
         urls: config.amqpUrls,
@@ -117,7 +126,7 @@ export class Gateway {
       const intervalMs = options.queueStatsIntervalMs ?? 5_000;
       const depths: QueueDepthSource = { get: (queue) => sampled.stats?.get(queue), intervalMs };
       // Queues named in options.queue have a budget of their own; the catalogue's are always declared.
-      const queues = new TaskQueues(MAX_AD_HOC_QUEUES, declareTaskQueue, catalogue.defaultQueues());
+      const queues = new TaskQueues(MAX_AD_HOC_QUEUES, (channel, queue) => declareTaskQueue(channel, queue, config.queueTypes), catalogue.defaultQueues());
       // The submit and wait path, the same as the Node client's; HTTP, auth and metrics are ours.
       const core = await ClientCore.create({
         broker,
@@ -129,9 +138,17 @@ export class Gateway {
         limits: new QueueLimits(config.queueMaxLength ?? { default: 0, perQueue: {} }, depths),
         idempotencyWindowMs: (config.idempotencyWindowHours ?? DEFAULTS.idempotencyWindowHours) * 3_600_000,
         replyQueuePrefix: 'celerity.reply.gateway.',
+        ...(options.waitPollMs ? { waitPollMs: options.waitPollMs } : {}),
         ...(config.maxArgsBytes !== undefined ? { maxArgsBytes: config.maxArgsBytes } : {}),
       });
       const { store, waiters } = core;
+      // Another gateway's task finished (PostgreSQL NOTIFY): its waiters here look at once.
+      finished = await FinishedListener.create({
+        databaseUrl: config.databaseUrl,
+        schema: options.schema ?? DEFAULT_SCHEMA,
+        logger,
+        onFinished: (id) => waiters.nudge(id),
+      });
       const monitor = await WorkerMonitor.create(connectedBroker, { logger, metrics });
       const stats = await QueueStats.create(connectedBroker, {
         queues: () => [...catalogue.defaultQueues(), ...queues.list()],
@@ -163,6 +180,7 @@ export class Gateway {
           maxBodyBytes: config.maxBodyBytes,
         },
         maxBatch: config.maxBatch ?? DEFAULTS.maxBatch,
+        ...(config.queueTypes ? { queueTypes: config.queueTypes } : {}),
         isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
         dashboard: { queueStats: stats, monitor },
@@ -171,6 +189,7 @@ export class Gateway {
         {
           broker,
           core,
+          finished,
           queueStats: stats,
           monitor,
           pool,
@@ -184,6 +203,7 @@ export class Gateway {
       );
       return self.gateway;
     } catch (err) {
+      await finished?.close();
       await broker?.close();
       await pool.end().catch(() => undefined);
       throw err;
@@ -240,7 +260,7 @@ export class Gateway {
   }
 
   async #close(): Promise<void> {
-    const { broker, core, queueStats, monitor, pool, logger, drainMs, requestGraceMs } = this.parts;
+    const { broker, core, finished, queueStats, monitor, pool, logger, drainMs, requestGraceMs } = this.parts;
     this.#state = 'DRAINING';
     const server = this.#server;
     const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
@@ -264,6 +284,7 @@ export class Gateway {
       await serverClosed;
     });
     await step('closing the submit path', () => core.close());
+    await step('closing the task notifications', () => finished.close());
     await step('stopping the queue stats', () => queueStats.close());
     await step('closing the event monitor', () => monitor.close());
     await step('closing the broker connection', () => broker.close());

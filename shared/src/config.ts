@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
-import { QUEUE_NAME_RULE, isValidQueueName } from './amqp/topology.js';
+import { QUEUE_NAME_RULE, QUEUE_TYPE_NAMES, isValidQueueName, type QueueType, type QueueTypes } from './amqp/topology.js';
 import { isValidSchemaName } from './db/pool.js';
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug'] as const;
@@ -75,6 +75,8 @@ export interface CommonConfig {
   heartbeatS: number;
   /** From AMQP_CA_FILE / AMQP_CERT_FILE / AMQP_KEY_FILE / AMQP_KEY_PASSPHRASE; absent when none is set. */
   amqpTls?: AmqpTlsOptions;
+  /** QUEUE_TYPES: classic or quorum, per task queue. @default every queue classic (`*=classic`) */
+  queueTypes?: QueueTypes;
 }
 
 export interface GatewayConfig extends CommonConfig {
@@ -418,6 +420,31 @@ function parseWorkerMetricsHost(variable: string, host: string, access: MetricsA
   return host;
 }
 
+/**
+ * Parses QUEUE_TYPES, e.g. `email=quorum,*=classic`: `queue=type` pairs, `*` for every other
+ * queue. Every process that declares a queue (gateways, workers) must be given the same value:
+ * RabbitMQ refuses a declaration whose type differs from the existing queue's.
+ */
+export function parseQueueTypes(variable: string, value: string | undefined): QueueTypes {
+  const result: { default: QueueType; perQueue: Record<string, QueueType> } = { default: 'classic', perQueue: {} };
+  if (value === undefined) return result;
+  const seen = new Set<string>();
+  for (const part of value.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const eq = part.indexOf('=');
+    const queue = eq < 0 ? '' : part.slice(0, eq).trim();
+    const type = eq < 0 ? '' : part.slice(eq + 1).trim();
+    if (eq < 0 || !(QUEUE_TYPE_NAMES as readonly string[]).includes(type)) {
+      throw new ConfigError(variable, `must list queue=type pairs with type ${QUEUE_TYPE_NAMES.join(' or ')} and * for every other queue (e.g. email=quorum,*=classic), got "${part}"`);
+    }
+    if (queue !== '*' && !isValidQueueName(queue)) throw new ConfigError(variable, `has an invalid queue name "${queue}" (${QUEUE_NAME_RULE})`);
+    if (seen.has(queue)) throw new ConfigError(variable, `names "${queue}" twice`);
+    seen.add(queue);
+    if (queue === '*') result.default = type as QueueType;
+    else result.perQueue[queue] = type as QueueType;
+  }
+  return result;
+}
+
 export function loadCommonConfig(env: Env): CommonConfig {
   const heartbeat = read(env, 'AMQP_HEARTBEAT_SECONDS');
   const amqpTls = parseAmqpTls(env);
@@ -429,6 +456,7 @@ export function loadCommonConfig(env: Env): CommonConfig {
     databaseSchema: parseSchema(read(env, 'DATABASE_SCHEMA') ?? DEFAULTS.databaseSchema),
     logLevel: parseLogLevel(env),
     heartbeatS: heartbeat === undefined ? DEFAULTS.heartbeatS : parseInteger('AMQP_HEARTBEAT_SECONDS', heartbeat, 0, 3600),
+    queueTypes: parseQueueTypes('QUEUE_TYPES', read(env, 'QUEUE_TYPES')),
   };
 }
 

@@ -20,6 +20,7 @@ import {
   listDeadLetters,
   type DeadLetter,
   type QueueMaxLength,
+  type QueueTypes,
   migrate,
   TaskStore,
   type Logger,
@@ -68,6 +69,8 @@ export interface StartWorkerOptions {
   maxResultBytes?: number;
   /** Publish task events. @default true (the worker's own default is false) */
   taskEvents?: boolean;
+  /** QUEUE_TYPES. @default every queue classic */
+  queueTypes?: QueueTypes;
 }
 
 /** A worker in a process of its own (`celerity worker --app <demo app>`), for crash tests. */
@@ -125,6 +128,7 @@ export class TestContext {
       queueMaxLength?: QueueMaxLength;
       externalTasks?: { name: string; queue: string }[];
       tasks?: readonly TaskDefinition[];
+      waitPollMs?: GatewayOptions['waitPollMs'];
     } = {},
   ): Promise<GatewayHandle> {
     const gateway = await Gateway.create({
@@ -144,6 +148,7 @@ export class TestContext {
       drainMs: options.drainMs ?? 2_000,
       processMetrics: false,
       ...(options.queueStatsIntervalMs ? { queueStatsIntervalMs: options.queueStatsIntervalMs } : {}),
+      ...(options.waitPollMs ? { waitPollMs: options.waitPollMs } : {}),
     });
     this.#gateways.push(gateway);
     const address = await gateway.listen(0, '127.0.0.1');
@@ -169,6 +174,7 @@ export class TestContext {
         taskEvents: options.taskEvents ?? true,
         ...(options.timeLimitS !== undefined ? { timeLimitS: options.timeLimitS } : {}),
         ...(options.maxResultBytes !== undefined ? { maxResultBytes: options.maxResultBytes } : {}),
+        ...(options.queueTypes ? { queueTypes: options.queueTypes } : {}),
       },
       logger: options.logger ?? this.logger,
       schema: this.schema,

@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import amqp, { type GetMessage } from 'amqplib';
+import { parseQueueTypes, taskQueueArguments } from '../../shared/src/index.js';
 import { TEST_AMQP_URL, TestContext, http, waitFor, type Task } from '../helpers/harness.js';
 import { runPythonClient, startPythonWorker, type PythonOutcome } from '../helpers/python-celery.js';
 
@@ -295,5 +296,23 @@ describe('Celery protocol v2 on the wire, compared with Python Celery', () => {
     const refused = failed(quorum);
     assert.equal(refused.state, 'NOT_SENT');
     assert.match(refused.message, /PRECONDITION_FAILED/);
+  });
+
+  it('a quorum queue shared with a Python client that declares the arguments docs/celery.md lists', async () => {
+    const queue = ctx.queue('quorum');
+    const queueTypes = parseQueueTypes('QUEUE_TYPES', `${queue}=quorum`);
+    await ctx.startWorker({ queues: [queue], queueTypes });
+    // What docs/celery.md tells a Celery client to pass as Queue(..., queue_arguments={...}).
+    const queue_arguments = {
+      'x-queue-type': 'quorum',
+      'x-delivery-limit': 20,
+      'x-dead-letter-exchange': '',
+      'x-dead-letter-routing-key': `${queue}.dead`,
+      'x-dead-letter-strategy': 'at-least-once',
+      'x-overflow': 'reject-publish',
+    };
+    assert.deepEqual(queue_arguments, taskQueueArguments(queue, queueTypes), 'the documented arguments are the ones Celerity declares');
+    const [sent] = await runPythonClient([{ task: 'demo.add', args: [20, 22], queue, queue_arguments }]);
+    assert.equal(ok(sent).result, 42);
   });
 });

@@ -84,4 +84,21 @@ describe('several gateways', () => {
     const polled = await http<Task>(`${two}/api/v1/tasks/${submitted.body.id}?wait=10`);
     assert.equal(polled.body.state, 'SUCCESS');
   });
+
+  it('a GET ?wait= on another gateway is answered by the store notification, not a poll', async () => {
+    const queue = ctx.queue('notify');
+    await ctx.startWorker({ queues: [queue] });
+    const { url: one } = await ctx.startGateway();
+    // Gateway two polls the store once when the wait starts and then not for two minutes: only
+    // the LISTEN/NOTIFY path can tell it within the wait that the task finished.
+    const { url: two } = await ctx.startGateway({ waitPollMs: { min: 120_000, max: 120_000 } });
+    const submitted = await http<Task>(`${one}/api/v1/tasks/demo.sleep`, { json: { args: [2], options: { queue } } });
+    assert.equal(submitted.status, 202);
+    const before = await ctx.store.get(submitted.body.id);
+    const polled = await http<Task>(`${two}/api/v1/tasks/${submitted.body.id}?wait=30`);
+    assert.notEqual(before?.state, 'SUCCESS', 'the task was still running when the wait began');
+    assert.equal(polled.status, 200);
+    assert.equal(polled.body.state, 'SUCCESS');
+    assert.equal(polled.body.result, 2);
+  });
 });

@@ -36,6 +36,7 @@ describe('config: defaults', () => {
       databaseSchema: 'celerity',
       logLevel: 'info',
       heartbeatS: 30,
+      queueTypes: { default: 'classic', perQueue: {} },
       port: 8080,
       host: '127.0.0.1',
       maxBodyBytes: 1024 * 1024,

@@ -1,12 +1,17 @@
 /**
  * Consuming: one channel for all of this worker's queues, with a channel-wide prefetch equal
  * to the concurrency, so the worker never holds more messages than it runs (the rest stay
- * in the broker for other workers). Set up again after every reconnect. Each message is
+ * in the broker for other workers). Quorum queues refuse a consumer on a channel with
+ * channel-wide (global) QoS, so when any consumed queue is quorum the prefetch is per
+ * consumer instead: the same limit for one queue; with several queues each consumer may hold
+ * `concurrency` messages and a local gate (Slots) still runs at most `concurrency` at once.
+ * Set up again after every reconnect. Each message is
  * acknowledged on the channel that delivered it; a message whose channel died is left to
  * the broker, which redelivers it.
  */
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { CONTENT_ENCODING, CONTENT_TYPE, declareTaskQueue, type Broker, type Logger } from '../../shared/src/index.js';
+import { CLASSIC_QUEUES, CONTENT_ENCODING, CONTENT_TYPE, declareTaskQueue, queueTypeOf, type Broker, type Logger, type QueueTypes } from '../../shared/src/index.js';
+import { Slots } from './slots.js';
 import { TaskInterruptedError, type TaskRunner } from './task-runner.js';
 
 const REQUEUE_BASE_DELAY_MS = 500;
@@ -25,6 +30,8 @@ export interface ConsumerOptions {
   queues: string[];
   concurrency: number;
   logger: Logger;
+  /** QUEUE_TYPES. @default every queue classic */
+  queueTypes?: QueueTypes;
 }
 
 interface InFlight {
@@ -46,11 +53,18 @@ export class Consumer {
   #stopped = false;
   /** Failures in a row per message (task id), oldest first; see #requeueLater. */
   readonly #failures = new Map<string, number>();
+  /** Channel-wide prefetch (every queue classic), or per consumer (a quorum queue among them). */
+  readonly #globalPrefetch: boolean;
+  /** Only with per-consumer prefetch on several queues: caps the tasks run at once. */
+  readonly #slots: Slots | undefined;
 
   private constructor(broker: Broker, runner: TaskRunner, options: ConsumerOptions) {
     this.#broker = broker;
     this.#runner = runner;
     this.#options = options;
+    const types = options.queueTypes ?? CLASSIC_QUEUES;
+    this.#globalPrefetch = options.queues.every((queue) => queueTypeOf(types, queue) === 'classic');
+    this.#slots = !this.#globalPrefetch && options.queues.length > 1 ? new Slots(options.concurrency) : undefined;
   }
 
   static async create(broker: Broker, runner: TaskRunner, options: ConsumerOptions): Promise<Consumer> {
@@ -78,17 +92,22 @@ export class Consumer {
       this.#consumerTags = [];
       if (!this.#stopped) this.#broker.reopenChannel(connection, 'consumer channel', (live) => this.#setup(live));
     });
-    // Channel-wide (global) prefetch: the limit covers every queue this worker consumes.
-    await channel.prefetch(this.#options.concurrency, true);
+    // Channel-wide (global) prefetch covers every queue this worker consumes with one limit;
+    // quorum queues refuse it (NOT_IMPLEMENTED on basic.consume), so then it is per consumer.
+    await channel.prefetch(this.#options.concurrency, this.#globalPrefetch);
     const tags: string[] = [];
     for (const queue of this.#options.queues) {
-      await declareTaskQueue(channel, queue);
+      await declareTaskQueue(channel, queue, this.#options.queueTypes);
       const { consumerTag } = await channel.consume(queue, (message) => this.#onMessage(channel, queue, message), { noAck: false });
       tags.push(consumerTag);
     }
     this.#channel = channel;
     this.#consumerTags = tags;
-    this.#options.logger.info('consuming', { queues: this.#options.queues, concurrency: this.#options.concurrency });
+    this.#options.logger.info('consuming', {
+      queues: this.#options.queues,
+      concurrency: this.#options.concurrency,
+      prefetch: this.#globalPrefetch ? 'channel' : 'consumer',
+    });
   }
 
   #onMessage(channel: Channel, queue: string, message: ConsumeMessage | null): void {
@@ -106,8 +125,20 @@ export class Consumer {
       // Replies go to the default exchange, as Celery's rpc:// backend sends them.
       channel.publish('', replyTo, body, { correlationId, contentType: CONTENT_TYPE, contentEncoding: CONTENT_ENCODING, deliveryMode: 1 });
     };
-    entry.done = this.#runner
-      .run({ queue, content: message.content, properties: message.properties, redelivered: message.fields.redelivered }, reply, abort.signal)
+    const run = async (): Promise<void> => {
+      await this.#runner.run({ queue, content: message.content, properties: message.properties, redelivered: message.fields.redelivered }, reply, abort.signal);
+    };
+    const slots = this.#slots;
+    const gated = slots
+      ? slots.acquire(abort.signal).then(async (release) => {
+          try {
+            await run();
+          } finally {
+            release();
+          }
+        })
+      : run();
+    entry.done = gated
       .then(
         () => {
           this.#failures.delete(messageKey(message));

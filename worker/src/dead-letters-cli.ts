@@ -34,6 +34,7 @@ export async function runDeadLetterCommand(config: CommonConfig, logger: Logger,
         limit: command.limit,
         ...(command.ids ? { ids: command.ids } : {}),
         beforePublish: (ids) => store.resetForRedrive(ids),
+        ...(config.queueTypes ? { queueTypes: config.queueTypes } : {}),
       });
       return [JSON.stringify({ queue: command.queue, redriven: redriven.length, ids: redriven, skipped })];
     } finally {

@@ -18,6 +18,9 @@ import {
   TaskQueues,
   TaskStore,
   declareDeadLetterQueue,
+  CLASSIC_QUEUES,
+  QUORUM_DELIVERY_LIMIT,
+  queueTypeOf,
   declareDelayQueue,
   Catalogue,
   CelerityError,
@@ -41,7 +44,7 @@ export type WorkerState = 'RUNNING' | 'DRAINING' | 'STOPPED';
 
 export interface WorkerOptions {
   config: Pick<WorkerConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'queues' | 'concurrency' | 'graceMs' | 'cpuThreads' | 'resultRetentionHours'> &
-    Partial<Pick<WorkerConfig, 'timeLimitS' | 'deliveryLimit' | 'taskEvents'>> &
+    Partial<Pick<WorkerConfig, 'timeLimitS' | 'deliveryLimit' | 'taskEvents' | 'queueTypes'>> &
     Pick<WorkerConfig, 'amqpTls' | 'maxResultBytes'>;
   logger: Logger;
   /**
@@ -121,12 +124,25 @@ export class Worker {
         connectionName: 'celerity-worker',
         ...(config.amqpTls ? { tls: config.amqpTls } : {}),
       });
+      const quorum = config.queues.filter((queue) => queueTypeOf(config.queueTypes ?? CLASSIC_QUEUES, queue) === 'quorum');
+      if (quorum.length > 0 && (config.deliveryLimit ?? DEFAULTS.workerDeliveryLimit) >= QUORUM_DELIVERY_LIMIT) {
+        // The broker would dead-letter a crashing message before the worker records FAILURE.
+        logger.warn('WORKER_DELIVERY_LIMIT is not below the quorum queues\' x-delivery-limit: the broker may dead-letter first, leaving the task unfinished in the store', {
+          queues: quorum,
+          deliveryLimit: config.deliveryLimit,
+          brokerDeliveryLimit: QUORUM_DELIVERY_LIMIT,
+        });
+      }
       // Dead-letter and delay queues are declared on first use and again after a reconnect.
-      const deadLetterQueues = new TaskQueues(1000, declareDeadLetterQueue);
+      const deadLetterQueues = new TaskQueues(1000, (channel, name) => declareDeadLetterQueue(channel, name, config.queueTypes));
       const delayQueues = new TaskQueues(64, declareDelayQueue);
+      // A classic queue whose cluster node is down (404) is skipped and declared again on use.
+      const unavailable = (queue: string, err: unknown): void => {
+        logger.warn('queue unavailable (its node may be down); declared again on next use', { queue, err });
+      };
       await broker.onConnect(async (connection) => {
-        await deadLetterQueues.redeclareAll(connection);
-        await delayQueues.redeclareAll(connection);
+        await deadLetterQueues.redeclareAll(connection, unavailable);
+        await delayQueues.redeclareAll(connection, unavailable);
       });
       const publisher = await Publisher.create(broker, { logger });
       const self: { worker?: Worker } = {};
@@ -191,7 +207,12 @@ export class Worker {
         }
         logger.info('worker metrics on /metrics, /healthz and /readyz', { host, port: serverPort(server) });
       }
-      const consumer = await Consumer.create(broker, runner, { queues: config.queues, concurrency: config.concurrency, logger });
+      const consumer = await Consumer.create(broker, runner, {
+        queues: config.queues,
+        concurrency: config.concurrency,
+        logger,
+        ...(config.queueTypes ? { queueTypes: config.queueTypes } : {}),
+      });
       metrics.watchConsuming(() => consumer.consuming);
       const retentionMs = config.resultRetentionHours * 3_600_000;
       const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs));

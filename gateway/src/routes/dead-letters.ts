@@ -13,6 +13,7 @@ import {
   redriveDeadLetters,
   type Broker,
   type Logger,
+  type QueueTypes,
   type TaskStore,
 } from '../../../shared/src/index.js';
 
@@ -20,6 +21,8 @@ export interface DeadLetterRoutesDeps {
   broker: Broker;
   store: TaskStore;
   logger: Logger;
+  /** QUEUE_TYPES, for re-declaring the target queue of a re-drive. @default every queue classic */
+  queueTypes?: QueueTypes;
 }
 
 /** Most dead letters listed or re-driven by one request. */
@@ -74,6 +77,7 @@ export function deadLetterRoutes(deps: DeadLetterRoutesDeps): Router {
       ...(parsed.data.ids ? { ids: parsed.data.ids } : {}),
       limit: parsed.data.limit ?? DEAD_LETTERS_MAX,
       beforePublish: (ids) => deps.store.resetForRedrive(ids),
+      ...(deps.queueTypes ? { queueTypes: deps.queueTypes } : {}),
     });
     deps.logger.info('dead letters re-driven', { queue, redriven: redriven.length, skipped: skipped.length });
     // skipped: stale dead letters of tasks that finished otherwise since; acked, not re-driven.

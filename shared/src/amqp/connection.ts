@@ -36,6 +36,16 @@ export interface BrokerOptions {
 const IRRECOVERABLE_CODES = new Set([403, 530]);
 
 /**
+ * Errors after which reconnecting only repeats the failure: refused credentials, and a setup
+ * refused with 406 PRECONDITION_FAILED because a queue exists with other arguments
+ * (QueueMismatchError, code QUEUE_MISMATCH; see topology.ts). Checked by code: the error may
+ * come from any setup function.
+ */
+function isIrrecoverable(err: unknown): boolean {
+  return err instanceof BrokerAuthError || (err as { code?: unknown } | undefined)?.code === 'QUEUE_MISMATCH';
+}
+
+/**
  * amqplib rejects a failed handshake with a plain Error that has no `code`: the reply code
  * only appears in its text ("Handshake terminated by server: 403 (ACCESS-REFUSED) …"), and a
  * refused vhost shows as "Expected ConnectionOpenOk; got <ConnectionClose …>". This is the
@@ -168,18 +178,20 @@ export class Broker extends EventEmitter<BrokerEvents> {
         await this.#open();
         return;
       } catch (err) {
-        if (err instanceof BrokerAuthError) throw err;
+        if (isIrrecoverable(err)) throw err;
         lastError = err;
       }
       if (Date.now() >= deadline) break;
       const delay = this.#delay(attempt);
+      const failed = this.#currentUrl();
+      this.#urlIndex = (this.#urlIndex + 1) % this.#options.urls.length;
       this.#options.logger.warn('broker not reachable yet, retrying', {
-        url: redactUrl(this.#currentUrl()),
+        url: redactUrl(failed),
+        ...(this.#options.urls.length > 1 ? { next: redactUrl(this.#currentUrl()) } : {}),
         attempt: attempt + 1,
         retryInMs: delay,
         err: lastError,
       });
-      this.#urlIndex = (this.#urlIndex + 1) % this.#options.urls.length;
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
     const urls = this.#options.urls.map(redactUrl).join(', ');
@@ -253,7 +265,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.#connection = connection;
     this.#reconnectAttempt = 0;
     this.#blocked = false;
-    this.#options.logger.info('connected to broker', { url: redactUrl(url) });
+    // Which node of AMQP_URL this process is on: operators read it after a failover.
+    this.#options.logger.info('connected to broker', {
+      url: redactUrl(url),
+      ...(this.#options.urls.length > 1 ? { node: `${this.#urlIndex + 1} of ${this.#options.urls.length}` } : {}),
+    });
     this.emit('connected');
   }
 
@@ -274,6 +290,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
       this.#open().catch((err: unknown) => {
         if (this.#closing) return;
         this.#urlIndex = (this.#urlIndex + 1) % this.#options.urls.length;
+        if ((err as { code?: unknown }).code === 'QUEUE_MISMATCH') {
+          // Every node would refuse the same declaration: stop, say why, stay not ready.
+          this.#options.logger.error('broker setup refused; not reconnecting until restarted', { err });
+          return;
+        }
         if (err instanceof BrokerAuthError) {
           // Credentials changed under us: keep trying (they may be fixed), but say so loudly.
           this.#options.logger.error('broker refused the credentials', { err });

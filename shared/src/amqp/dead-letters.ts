@@ -9,13 +9,16 @@
  * The worker publishes dead letters itself (with a confirm) instead of nacking into a
  * dead-letter exchange: that would need `x-dead-letter-exchange` on the task queue, which a
  * Celery client's plain declaration of the same queue would then contradict
- * (PRECONDITION_FAILED). `<queue>.dead` is a plain durable classic queue; bound its length
- * with a policy if you must (docs/reliability.md).
+ * (PRECONDITION_FAILED). `<queue>.dead` has the type of its task queue (QUEUE_TYPES). A quorum
+ * task queue does carry dead-letter arguments, for the broker's own delivery limit (the
+ * backstop, `QUORUM_DELIVERY_LIMIT`): those dead letters arrive with `x-death` and no
+ * Celerity reason. Bound a dead-letter queue's length with a policy if you must
+ * (docs/reliability.md).
  */
 import type { Channel, ChannelModel, ConsumeMessage, GetMessage, Options } from 'amqplib';
 import { BROKER_DEATH_HEADERS, DELAY_HEADER } from './delay.js';
 import type { IncomingProperties } from './protocol.js';
-import { declareTaskQueue } from './topology.js';
+import { CLASSIC_QUEUES, assertQueueChecked, deadLetterQueueArguments, declareTaskQueue, type QueueTypes } from './topology.js';
 
 export const DEAD_LETTER_SUFFIX = '.dead';
 
@@ -23,8 +26,10 @@ export function deadLetterQueueName(queue: string): string {
   return `${queue}${DEAD_LETTER_SUFFIX}`;
 }
 
-export async function declareDeadLetterQueue(channel: Channel, name: string): Promise<void> {
-  await channel.assertQueue(name, { durable: true, autoDelete: false, exclusive: false });
+/** Declares dead-letter queue `name` (`<queue>.dead`) with the type of its task queue. */
+export async function declareDeadLetterQueue(channel: Channel, name: string, types: QueueTypes = CLASSIC_QUEUES): Promise<void> {
+  const queue = name.endsWith(DEAD_LETTER_SUFFIX) ? name.slice(0, -DEAD_LETTER_SUFFIX.length) : name;
+  await assertQueueChecked(channel, name, deadLetterQueueArguments(queue, types));
 }
 
 /** The properties of a delivered message, as far as they are carried over on a re-publish. */
@@ -87,12 +92,25 @@ function describe(message: GetMessage, deadQueue: string): DeadLetter {
     id: text('id') ?? (typeof message.properties.correlationId === 'string' ? message.properties.correlationId : null),
     name: text('task'),
     queue: text(DEAD_LETTER_HEADERS.queue) ?? deadQueue.slice(0, -DEAD_LETTER_SUFFIX.length),
-    reason: text(DEAD_LETTER_HEADERS.reason),
+    reason: text(DEAD_LETTER_HEADERS.reason) ?? brokerDeathReason(headers),
     error: errorType === null ? null : { type: errorType, message: text(DEAD_LETTER_HEADERS.errorMessage) ?? '' },
     retries: typeof headers.retries === 'number' ? headers.retries : 0,
     deadAt: text(DEAD_LETTER_HEADERS.deadAt),
     bytes: message.content.length,
   };
+}
+
+/**
+ * A message the broker dead-lettered by itself (a quorum queue's `x-delivery-limit`) has no
+ * Celerity reason header; its latest `x-death` entry (they are newest first) says why, e.g.
+ * `broker:delivery_limit`.
+ */
+function brokerDeathReason(headers: Record<string, unknown>): string | null {
+  const deaths = headers['x-death'];
+  if (!Array.isArray(deaths)) return null;
+  const reason: unknown = (deaths[0] as { reason?: unknown } | undefined)?.reason;
+  const text = typeof reason === 'string' ? reason : headersValue(reason);
+  return text === null ? null : `broker:${text}`;
 }
 
 /** amqplib hands long strings in headers over as Buffers. */
@@ -137,6 +155,8 @@ export interface RedriveOptions {
    * whose publish failed, so no task stays PENDING without a message.
    */
   beforePublish?: (ids: string[]) => Promise<{ skipped: string[]; undo: (ids: string[]) => Promise<void> }>;
+  /** How the target task queues are declared (QUEUE_TYPES). @default every queue classic */
+  queueTypes?: QueueTypes;
 }
 
 /**

@@ -26,10 +26,119 @@ export function isValidQueueName(name: string): boolean {
   return QUEUE_NAME.test(name) && !name.startsWith('amq.');
 }
 
-export async function declareTaskQueue(channel: Channel, queue: string): Promise<void> {
+/** A RabbitMQ queue type Celerity declares task queues as. */
+export const QUEUE_TYPE_NAMES = ['classic', 'quorum'] as const;
+export type QueueType = (typeof QUEUE_TYPE_NAMES)[number];
+
+/** QUEUE_TYPES: the type of every queue (`default`, from `*`) and per-queue exceptions. */
+export interface QueueTypes {
+  default: QueueType;
+  perQueue: Readonly<Record<string, QueueType>>;
+}
+
+/** Every queue classic: what Celerity declared before quorum queues, and Celery's default. */
+export const CLASSIC_QUEUES: QueueTypes = { default: 'classic', perQueue: {} };
+
+/** The type of task queue `queue` (its `<queue>.dead` follows it). */
+export function queueTypeOf(types: QueueTypes, queue: string): QueueType {
+  return types.perQueue[queue] ?? types.default;
+}
+
+/**
+ * The broker's own delivery limit on quorum task queues (`x-delivery-limit`): a message
+ * returned to the queue more than this many times (worker crashes, lost connections, nacks)
+ * is dead-lettered by the broker into `<queue>.dead`. It is a backstop far above the worker's
+ * count (WORKER_DELIVERY_LIMIT, default 5, which counts starts in the store and records
+ * FAILURE): the broker also counts messages that were only prefetched when a connection died,
+ * which a rolling restart does to many messages that never started. A constant, not a
+ * setting, because every declarer (gateways, workers, Celery clients) must send the same
+ * value or RabbitMQ refuses the declaration.
+ */
+export const QUORUM_DELIVERY_LIMIT = 20;
+
+/**
+ * The `x-` arguments task queue `queue` is declared with. Classic: none, as Celery declares
+ * it. Quorum: the type, the broker's delivery limit, and dead-lettering into `<queue>.dead`
+ * through the default exchange `at-least-once` (RabbitMQ ≥ 3.10; the broker keeps a message
+ * until `<queue>.dead` has confirmed it, which requires `x-overflow: reject-publish`).
+ */
+export function taskQueueArguments(queue: string, types: QueueTypes = CLASSIC_QUEUES): Record<string, unknown> {
+  if (queueTypeOf(types, queue) === 'classic') return {};
+  return {
+    'x-queue-type': 'quorum',
+    'x-delivery-limit': QUORUM_DELIVERY_LIMIT,
+    'x-dead-letter-exchange': '',
+    'x-dead-letter-routing-key': `${queue}.dead`,
+    'x-dead-letter-strategy': 'at-least-once',
+    'x-overflow': 'reject-publish',
+  };
+}
+
+/** Arguments of `<queue>.dead`: the same type as its task queue, nothing else. */
+export function deadLetterQueueArguments(queue: string, types: QueueTypes = CLASSIC_QUEUES): Record<string, unknown> {
+  return queueTypeOf(types, queue) === 'quorum' ? { 'x-queue-type': 'quorum' } : {};
+}
+
+/**
+ * Declares task queue `queue` (exchange, queue, binding) as `types` says. A quorum queue's
+ * `<queue>.dead` is declared first: the broker dead-letters into it, and with at-least-once
+ * dead-lettering a missing target keeps the message in the task queue. A queue that exists
+ * with other arguments fails with QueueMismatchError (naming both sets), not a bare 406.
+ */
+export async function declareTaskQueue(channel: Channel, queue: string, types: QueueTypes = CLASSIC_QUEUES): Promise<void> {
+  const args = taskQueueArguments(queue, types);
+  if (queueTypeOf(types, queue) === 'quorum') await assertQueueChecked(channel, `${queue}.dead`, deadLetterQueueArguments(queue, types));
   await channel.assertExchange(queue, 'direct', { durable: true, autoDelete: false });
-  await channel.assertQueue(queue, { durable: true, autoDelete: false, exclusive: false });
+  await assertQueueChecked(channel, queue, args);
   await channel.bindQueue(queue, queue, queue);
+}
+
+/** A durable queue declared with `args`; a 406 becomes QueueMismatchError. */
+export async function assertQueueChecked(channel: Channel, queue: string, args: Record<string, unknown>): Promise<void> {
+  try {
+    await channel.assertQueue(queue, { durable: true, autoDelete: false, exclusive: false, arguments: args });
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 406) throw new QueueMismatchError(queue, args, err);
+    throw err;
+  }
+}
+
+/**
+ * The broker refused a queue declaration because the queue exists with other arguments
+ * (406 PRECONDITION_FAILED): someone else declared it differently (a Celery client without
+ * the quorum arguments, another QUEUE_TYPES). No reconnect can fix that, so the broker
+ * connection treats it as irrecoverable and the message says what to change.
+ */
+export class QueueMismatchError extends Error {
+  override readonly name = 'QueueMismatchError';
+  readonly code = 'QUEUE_MISMATCH';
+  /** What the broker said about the existing queue, e.g. `{x-queue-type: "quorum"}`. */
+  readonly existing: Record<string, string>;
+
+  constructor(readonly queue: string, readonly declared: Record<string, unknown>, cause: unknown) {
+    const text = cause instanceof Error ? cause.message : String(cause);
+    const existing = existingArguments(text);
+    super(
+      `Queue "${queue}" already exists on the broker with other arguments than Celerity declares. ` +
+        `Celerity declares ${JSON.stringify(declared)}; the existing queue has ${JSON.stringify(existing)} ` +
+        `(broker: ${text.replace(/^Operation failed: QueueDeclare; /, '')}). ` +
+        'Make QUEUE_TYPES (and any Celery client declaring this queue) match, or delete the queue if it holds nothing you need.',
+      { cause },
+    );
+    this.existing = existing;
+  }
+}
+
+/**
+ * RabbitMQ names one differing argument per refusal, in its reply text ("inequivalent arg
+ * 'x-queue-type' for queue 'q' in vhost '/': received the value 'classic' of type 'longstr'
+ * but current is none"). This only reads it back for the error message; nothing branches on
+ * it (the code is 406).
+ */
+function existingArguments(text: string): Record<string, string> {
+  const match = /inequivalent arg '([^']+)'.*?but current is (?:the value '([^']*)'|(none))/.exec(text);
+  if (!match?.[1]) return {};
+  return { [match[1]]: match[3] === 'none' ? '(absent)' : (match[2] ?? '?') };
 }
 
 /**
@@ -64,7 +173,11 @@ export class TaskQueues {
    *   @default declareTaskQueue
    * @param pinned queues always allowed, outside the cap (the catalogue's). @default none
    */
-  constructor(maxQueues = 1000, declare: (channel: Channel, queue: string) => Promise<void> = declareTaskQueue, pinned: Iterable<string> = []) {
+  constructor(
+    maxQueues = 1000,
+    declare: (channel: Channel, queue: string) => Promise<void> = (channel, queue) => declareTaskQueue(channel, queue),
+    pinned: Iterable<string> = [],
+  ) {
     this.#maxQueues = maxQueues;
     this.#declare = declare;
     this.#pinned = new Set(pinned);
@@ -116,13 +229,48 @@ export class TaskQueues {
     this.#declared.delete(queue);
   }
 
-  /** After a reconnect: declare every known queue again. */
-  async redeclareAll(connection: ChannelModel): Promise<void> {
+  /**
+   * After a reconnect: declare every known queue again. With `onUnavailable`, a queue the
+   * broker cannot serve right now (404: a classic queue whose node is down in a cluster) is
+   * reported, forgotten (its next `ensure` tries again) and skipped, so one dead node does not
+   * keep the whole process off the broker. A QueueMismatchError always fails the call.
+   */
+  async redeclareAll(connection: ChannelModel, onUnavailable?: (queue: string, err: unknown) => void): Promise<void> {
     if (this.#declared.size === 0) return;
-    await withChannel(connection, async (channel) => {
-      for (const queue of this.#declared) await this.#declare(channel, queue);
-    });
+    let channel = await openQuietChannel(connection);
+    try {
+      for (const queue of [...this.#declared]) {
+        try {
+          await this.#declare(channel, queue);
+        } catch (err) {
+          if (!onUnavailable || !isQueueUnavailable(err)) throw err;
+          onUnavailable(queue, err);
+          this.#declared.delete(queue);
+          // The 404 closed the channel: go on with a fresh one.
+          await channel.close().catch(() => undefined);
+          channel = await openQuietChannel(connection);
+        }
+      }
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
   }
+}
+
+/**
+ * 404 NOT_FOUND on a declare: the queue exists but its home node is down or unreachable (a
+ * classic queue in a cluster). It comes back with its node, so it is not worth failing for.
+ */
+export function isQueueUnavailable(err: unknown): boolean {
+  return (err as { code?: unknown } | undefined)?.code === 404;
+}
+
+async function openQuietChannel(connection: ChannelModel): Promise<Channel> {
+  const channel = await connection.createChannel();
+  // A channel-level error (e.g. 404) also rejects the pending operation, which is what the
+  // caller sees; this listener only keeps the 'error' event from being unhandled.
+  channel.on('error', () => undefined);
+  return channel;
 }
 
 /** Runs `fn` on a channel that lives only for the call. */

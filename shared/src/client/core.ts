@@ -11,7 +11,7 @@ import type pg from 'pg';
 import type { Broker } from '../amqp/connection.js';
 import { declareDelayQueue } from '../amqp/delay.js';
 import { Publisher } from '../amqp/publisher.js';
-import { TaskQueues } from '../amqp/topology.js';
+import { TaskQueues, declareTaskQueue, isQueueUnavailable, type QueueTypes } from '../amqp/topology.js';
 import type { Catalogue } from '../catalogue.js';
 import { DEFAULTS } from '../config.js';
 import { IdempotencyKeys } from '../db/idempotency.js';
@@ -43,6 +43,10 @@ export interface ClientCoreOptions {
   replyQueuePrefix?: string;
   /** Keep final replies nobody waits for yet this long, in ms (see TaskWaiters). @default 0 */
   keepUnclaimedRepliesMs?: number;
+  /** QUEUE_TYPES: which task queues are quorum queues. Ignored when `queues` is given. @default every queue classic */
+  queueTypes?: QueueTypes;
+  /** How often a waiter polls the store, in ms (tests stretch it). @default TaskWaiters' own */
+  waitPollMs?: { min: number; max: number };
 }
 
 export class ClientCore {
@@ -65,15 +69,32 @@ export class ClientCore {
   static async create(options: ClientCoreOptions): Promise<ClientCore> {
     const { broker, pool, logger, catalogue } = options;
     const store = new TaskStore(pool, { logger });
-    const waiters = new TaskWaiters({ store, logger, keepUnclaimedMs: options.keepUnclaimedRepliesMs ?? 0 });
-    const queues = options.queues ?? new TaskQueues();
+    const waiters = new TaskWaiters({
+      store,
+      logger,
+      keepUnclaimedMs: options.keepUnclaimedRepliesMs ?? 0,
+      ...(options.waitPollMs ? { minPollMs: options.waitPollMs.min, maxPollMs: options.waitPollMs.max } : {}),
+    });
+    const queueTypes = options.queueTypes;
+    const queues = options.queues ?? new TaskQueues(1000, (channel, queue) => declareTaskQueue(channel, queue, queueTypes));
     const delayQueues = new TaskQueues(64, declareDelayQueue);
+    // In a cluster, a classic queue whose node is down answers 404: the process still
+    // connects (submits to that queue get 503 until the node is back), instead of failing
+    // over from node to node for as long as that one node is down.
+    const unavailable = (queue: string, err: unknown): void => {
+      logger.warn('queue unavailable (its node may be down); submits to it get 503 until it is back', { queue, err });
+    };
     // Topology first on every (re)connect: the catalogue's queues exist before anything is
     // published, so a task submitted before any worker started is kept, not dropped.
     await broker.onConnect(async (connection) => {
-      for (const queue of catalogue.defaultQueues()) await queues.ensure(connection, queue);
-      await queues.redeclareAll(connection);
-      await delayQueues.redeclareAll(connection);
+      for (const queue of catalogue.defaultQueues()) {
+        await queues.ensure(connection, queue).catch((err: unknown) => {
+          if (!isQueueUnavailable(err)) throw err;
+          unavailable(queue, err);
+        });
+      }
+      await queues.redeclareAll(connection, unavailable);
+      await delayQueues.redeclareAll(connection, unavailable);
     });
     const publisher = await Publisher.create(broker, { logger });
     let replies: ReplyListener | undefined;

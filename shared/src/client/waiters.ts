@@ -2,7 +2,8 @@
  * Requests waiting for tasks to finish (`?wait=`). A waiter is resolved by whichever comes
  * first: the task's reply on this process's reply queue, or a poll of the result store.
  * The poll matters when the reply cannot come here: a GET long-poll on a task another
- * gateway submitted, or a reply lost with a reply queue during a reconnect. One query per
+ * gateway submitted, or a reply lost with a reply queue during a reconnect. A notification
+ * from the store (FinishedListener) makes a waiter's next poll immediate. One query per
  * tick serves every waiter due for a poll, so the cost does not grow with each request.
  * Every waiter ends: with an outcome, at its deadline, or when its request goes away.
  */
@@ -113,6 +114,16 @@ export class TaskWaiters {
       this.#unclaimed.delete(id);
     }
     this.#unclaimed.set(outcome.id, { outcome, at: now });
+  }
+
+  /**
+   * The task is known to have finished elsewhere (a notification from the store): poll it on
+   * the next tick instead of at its backed-off time. A no-op for ids nobody waits on.
+   */
+  nudge(id: string): void {
+    const set = this.#byId.get(id);
+    if (!set) return;
+    for (const waiter of set) waiter.nextPollAt = 0;
   }
 
   #resolveAll(id: string, value: Finished): void {

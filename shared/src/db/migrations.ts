@@ -113,6 +113,30 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     id: 4,
+    name: 'notify finished tasks',
+    sql: `
+      -- Gateways LISTEN on celerity_finished to answer GET ?wait= at once for tasks that another
+      -- gateway submitted (no reply reaches them). The payload is "<schema> <task id>": one
+      -- channel serves every schema of the database (a channel name could not hold a long
+      -- schema name), and listeners keep their own. Sent at commit, so a listener that then
+      -- reads the row sees the final state. Only a change into a final state notifies.
+      CREATE FUNCTION celerity_notify_finished() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+          BEGIN
+            PERFORM pg_notify('celerity_finished', TG_TABLE_SCHEMA || ' ' || NEW.id);
+            RETURN NULL;
+          END
+        $$;
+      CREATE TRIGGER tasks_finished_insert AFTER INSERT ON tasks FOR EACH ROW
+        WHEN (NEW.state IN ('SUCCESS', 'FAILURE', 'REVOKED'))
+        EXECUTE FUNCTION celerity_notify_finished();
+      CREATE TRIGGER tasks_finished_update AFTER UPDATE OF state ON tasks FOR EACH ROW
+        WHEN (NEW.state IN ('SUCCESS', 'FAILURE', 'REVOKED') AND OLD.state IS DISTINCT FROM NEW.state)
+        EXECUTE FUNCTION celerity_notify_finished();
+    `,
+  },
+  {
+    id: 5,
     name: 'task leases',
     sql: `
       -- While a worker runs a task, its STARTED row holds a lease that the worker renews; a

@@ -42,7 +42,7 @@ export interface TaskWrite {
   deliveries?: number;
   /** The API key that submitted the task; kept once set. */
   owner?: string | null;
-  /** Lease of the worker running it (STARTED); see migration 4. */
+  /** Lease of the worker running it (STARTED); see migration 5. */
   leaseExpiresAt?: Date | null;
 }
 
