@@ -31,10 +31,17 @@ import { QueueLimits, type QueueDepthSource } from './backpressure.js';
 import { WorkerMonitor } from './worker-monitor.js';
 import { FinishedListener } from './finished-listener.js';
 
+/**
+ * Distinct queues one gateway declares for `options.queue` names outside the catalogue: a
+ * caller naming new queues uses up this budget (then 503 QUEUE_UNAVAILABLE), never the
+ * catalogue's queues, which are declared whatever it says.
+ */
+export const MAX_AD_HOC_QUEUES = 100;
+
 export interface GatewayOptions {
   config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS' | 'externalTasks'> &
     Partial<Pick<GatewayConfig, 'idempotencyWindowHours' | 'queueMaxLength'>> &
-    Partial<Pick<GatewayConfig, 'amqpTls' | 'authMode' | 'corsOrigins' | 'rateLimitPerMinute' | 'metricsToken' | 'maxArgsBytes'>> &
+    Partial<Pick<GatewayConfig, 'amqpTls' | 'authMode' | 'corsOrigins' | 'allowedHosts' | 'rateLimitPerMinute' | 'metricsToken' | 'maxArgsBytes'>> &
     Partial<Pick<GatewayConfig, 'maxBatch' | 'queueTypes'>>;
   logger: Logger;
   /** Database schema; tests use one each. @default 'celerity' */
@@ -118,7 +125,8 @@ export class Gateway {
       const sampled: { stats?: QueueStats } = {};
       const intervalMs = options.queueStatsIntervalMs ?? 5_000;
       const depths: QueueDepthSource = { get: (queue) => sampled.stats?.get(queue), intervalMs };
-      const queues = new TaskQueues(1000, (channel, queue) => declareTaskQueue(channel, queue, config.queueTypes));
+      // Queues named in options.queue have a budget of their own; the catalogue's are always declared.
+      const queues = new TaskQueues(MAX_AD_HOC_QUEUES, (channel, queue) => declareTaskQueue(channel, queue, config.queueTypes), catalogue.defaultQueues());
       // The submit and wait path, the same as the Node client's; HTTP, auth and metrics are ours.
       const core = await ClientCore.create({
         broker,
@@ -166,6 +174,7 @@ export class Gateway {
           authMode: config.authMode ?? 'none',
           ...(keys ? { keys } : {}),
           corsOrigins: config.corsOrigins ?? [],
+          allowedHosts: config.allowedHosts ?? [],
           rateLimitPerMinute: config.rateLimitPerMinute ?? DEFAULTS.rateLimitPerMinute,
           ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}),
           maxBodyBytes: config.maxBodyBytes,

@@ -7,6 +7,7 @@
  *      get no CORS headers, and their preflights a 403);
  *   4. `/dashboard`: the login form, then an admin key (cookie session or bearer) for the rest;
  *   5. `/api`: authentication (401), the route/scope table (403), the per-key rate (429).
+ * With AUTH_MODE=none, `/api` and `/dashboard` first check the Host header (421, DNS rebinding).
  * `/healthz` and `/readyz` stay open. docs/security.md has the threat model.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -34,6 +35,8 @@ export interface SecurityOptions {
   rateLimitPerMinute: number;
   /** Largest request body, in bytes (the batch scope check parses bodies itself). */
   maxBodyBytes: number;
+  /** With authMode `none`: Host names answered besides loopback ones; `*` = any. @default [] */
+  allowedHosts?: string[];
 }
 
 /** What `createApp` uses when it is given no security options: the contract's keyless gateway. */
@@ -80,10 +83,48 @@ function corsLayer(origins: readonly string[]): RequestHandler[] {
   ];
 }
 
+/** The host name of a Host header value, without the port, lower case (`[::1]:8080` → `[::1]`). */
+function hostName(value: string): string {
+  const host = value.trim().toLowerCase();
+  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
+  const colon = host.indexOf(':');
+  return colon === -1 ? host : host.slice(0, colon);
+}
+
+function isLoopbackName(host: string): boolean {
+  return host === 'localhost' || host.endsWith('.localhost') || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '[::1]';
+}
+
+/**
+ * Without authentication, a web page on any site can reach a loopback gateway through DNS
+ * rebinding (its own name re-pointed at 127.0.0.1): the browser then sends that name as Host.
+ * So an open gateway answers only to loopback names and the names the operator allowed.
+ * A request without Host (HTTP/1.0, not a browser) passes.
+ */
+function hostGuard(allowed: readonly string[]): RequestHandler {
+  const names = new Set(allowed.map((h) => h.toLowerCase()));
+  return (req, res, next) => {
+    const header = req.headers.host;
+    if (header === undefined || names.has('*')) return next();
+    const host = hostName(header);
+    if (isLoopbackName(host) || names.has(host)) return next();
+    sendError(res, new CelerityError('HOST_NOT_ALLOWED', `Host "${truncateHost(host)}" is not served without authentication: use localhost or 127.0.0.1, or add it to GATEWAY_ALLOWED_HOSTS`));
+  };
+}
+
+function truncateHost(host: string): string {
+  return host.length > 100 ? `${host.slice(0, 100)}…` : host;
+}
+
 export function securityRouter(options: SecurityOptions, logger: Logger): express.Router {
   if (options.authMode === 'keys' && !options.keys) throw new Error('AUTH_MODE=keys needs an API key store');
   const keys = options.authMode === 'keys' ? (options.keys ?? null) : null;
   const router = express.Router();
+  if (!keys) {
+    const guard = hostGuard(options.allowedHosts ?? []);
+    router.use('/api', guard);
+    router.use('/dashboard', guard);
+  }
   router.use(
     helmet({
       // The gateway usually runs on plain HTTP on 127.0.0.1 or behind a TLS proxy: upgrading

@@ -60,6 +60,7 @@ export class WorkerMonitor {
   readonly #workers = new Map<string, WorkerState>();
   readonly #counts = new Map<string, { received: number; finished: number }>();
   #channel: Channel | undefined;
+  #queue: string | undefined;
   #closed = false;
   #events = 0;
 
@@ -94,8 +95,14 @@ export class WorkerMonitor {
     const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false, arguments: EVENT_QUEUE_ARGUMENTS });
     await channel.bindQueue(queue, EVENT_EXCHANGE, 'worker.#');
     await channel.bindQueue(queue, EVENT_EXCHANGE, 'task.#');
-    await channel.consume(queue, (message) => this.#onMessage(message), { noAck: true });
+    await channel.consume(queue, (message) => this.#onMessage(channel, message), { noAck: true });
     this.#channel = channel;
+    this.#queue = queue;
+  }
+
+  /** The server-named queue the monitor consumes now; undefined while it is not subscribed. */
+  get queue(): string | undefined {
+    return this.#channel ? this.#queue : undefined;
   }
 
   /** Events received since start (for tests and the dashboard). */
@@ -127,8 +134,14 @@ export class WorkerMonitor {
     await channel?.close().catch(() => undefined);
   }
 
-  #onMessage(message: ConsumeMessage | null): void {
-    if (!message) return; // cancelled by the broker; the channel's close handler reopens it
+  #onMessage(channel: Channel, message: ConsumeMessage | null): void {
+    if (!message) {
+      // The broker cancelled the consumer (its queue was deleted): close the channel, whose close
+      // handler opens a new one, declaring a new queue (retried with backoff until it works).
+      this.#options.logger.warn('the broker cancelled the event monitor consumer; re-subscribing');
+      channel.close().catch(() => undefined);
+      return;
+    }
     const event = decodeEvent(message.content);
     if (!event) {
       this.#options.logger.debug('ignoring a message on the event exchange that is not an event', { routingKey: message.fields.routingKey });

@@ -93,6 +93,12 @@ export interface GatewayConfig extends CommonConfig {
   authMode: AuthMode;
   /** CORS_ORIGINS: browser origins allowed to call the API; empty = no CORS headers. @default [] */
   corsOrigins: string[];
+  /**
+   * GATEWAY_ALLOWED_HOSTS: with AUTH_MODE=none, the `Host` names /api and /dashboard answer to
+   * besides loopback ones (localhost, *.localhost, 127.x, ::1) and a specific GATEWAY_HOST;
+   * `*` turns the check off. Stops DNS rebinding. @default []
+   */
+  allowedHosts: string[];
   /** RATE_LIMIT_PER_MINUTE: requests per minute per API key (a key may set its own). @default 600 */
   rateLimitPerMinute: number;
   /** METRICS_TOKEN: bearer token for /metrics (an admin key works too when AUTH_MODE=keys). */
@@ -257,6 +263,21 @@ function parseBoolean(variable: string, value: string | undefined): boolean {
   if (/^(1|true|yes)$/i.test(value)) return true;
   if (/^(0|false|no)$/i.test(value)) return false;
   throw new ConfigError(variable, `must be true or false, got "${value}"`);
+}
+
+/** GATEWAY_ALLOWED_HOSTS, plus the listen address when it is one specific address. */
+function parseAllowedHosts(value: string, listenHost: string): string[] {
+  const hosts = value
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter((h) => h !== '');
+  for (const h of hosts) {
+    if (h !== '*' && !/^[a-z0-9.:[\]-]+$/.test(h)) {
+      throw new ConfigError('GATEWAY_ALLOWED_HOSTS', `has "${h}", which is not a host name or address (no scheme, no port), or *`);
+    }
+  }
+  if (listenHost !== '0.0.0.0' && listenHost !== '::' && !isLoopback(listenHost)) hosts.push(listenHost.toLowerCase());
+  return hosts;
 }
 
 /** `localhost`, 127.0.0.0/8 or ::1: addresses only this machine reaches. */
@@ -467,6 +488,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     queueMaxLength: parseQueueMaxLength('QUEUE_MAX_LENGTH', read(env, 'QUEUE_MAX_LENGTH')),
     authMode,
     corsOrigins: parseOrigins('CORS_ORIGINS', read(env, 'CORS_ORIGINS') ?? ''),
+    allowedHosts: parseAllowedHosts(read(env, 'GATEWAY_ALLOWED_HOSTS') ?? '', host),
     rateLimitPerMinute: rate === undefined ? DEFAULTS.rateLimitPerMinute : parseInteger('RATE_LIMIT_PER_MINUTE', rate, 1, 10_000_000),
     ...(metricsToken !== undefined ? { metricsToken } : {}),
     maxArgsBytes: parseSize('GATEWAY_MAX_ARGS', read(env, 'GATEWAY_MAX_ARGS') ?? DEFAULTS.maxArgs),

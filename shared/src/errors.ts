@@ -13,6 +13,8 @@ export const ERROR_STATUS = {
   OPTION_NOT_SUPPORTED: 400,
   INVALID_OPTIONS: 400,
   INVALID_IDEMPOTENCY_KEY: 400,
+  /** A value PostgreSQL's jsonb refuses (U+0000, a lone surrogate, too deep) or JSON cannot carry; see jsonb.ts. */
+  UNSTORABLE_VALUE: 400,
   UNKNOWN_TASK: 404,
   TASK_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
@@ -25,9 +27,13 @@ export const ERROR_STATUS = {
   FORBIDDEN: 403,
   CSRF_REJECTED: 403,
   ORIGIN_NOT_ALLOWED: 403,
+  /** AUTH_MODE=none and the Host header is not a loopback or allowed name (DNS rebinding). */
+  HOST_NOT_ALLOWED: 421,
   RATE_LIMITED: 429,
   UNSUPPORTED_MEDIA_TYPE: 415,
   INTERNAL: 500,
+  /** PostgreSQL refused a write with an error no retry fixes (shared/src/db/pg-errors.ts). */
+  STORE_WRITE_REFUSED: 500,
   /** A task definition is wrong (raised at import time by defineTask, or by the app loader). */
   INVALID_TASK_DEFINITION: 500,
   /** An app module cannot be used: missing, throws on import, no tasks, duplicate names (the loader). */
@@ -112,4 +118,22 @@ export function coerceError(value: unknown): Error {
     text = String(value);
   }
   return new Error(`Non-error thrown: ${text}`, { cause: value });
+}
+
+/**
+ * Longest error message stored, replied, dead-lettered or logged, in UTF-16 code units: a
+ * task may fail with a message of any size (a 200 kB stack dump), and every copy of it costs
+ * memory, log volume and redaction time. Longer messages keep their start and say how much
+ * was cut.
+ */
+export const MAX_ERROR_MESSAGE_CHARS = 8192;
+
+/** `text` cut to `max` characters (default MAX_ERROR_MESSAGE_CHARS), marked when cut. */
+export function truncateText(text: string, max = MAX_ERROR_MESSAGE_CHARS): string {
+  if (text.length <= max) return text;
+  const note = ` … [${text.length - max} more characters cut]`;
+  let head = text.slice(0, Math.max(0, max - note.length));
+  // Never end on the first half of a surrogate pair.
+  if (/[\uD800-\uDBFF]$/.test(head)) head = head.slice(0, -1);
+  return head + note;
 }

@@ -1,6 +1,7 @@
 /** The public entry of shared/: gateway/ and worker/ import from here only. */
 export * from './errors.js';
 export * from './task.js';
+export * from './jsonb.js';
 export * from './config.js';
 export * from './logger.js';
 export * from './catalogue.js';

@@ -52,6 +52,8 @@ export interface TaskRecord {
   deliveries?: number;
   /** The API key that submitted the task (never shown in the representation). */
   owner?: string | null;
+  /** Until when the worker running it (STARTED) holds it; see the worker's lease. */
+  leaseExpiresAt?: Date | null;
 }
 
 export interface TaskRepresentation {

@@ -117,7 +117,7 @@ describe('reliability', () => {
     assert.deepEqual(lines.map((l) => l.id), ids);
     assert.deepEqual(lines.map((l) => l.error.message), ['one', 'two']);
     const redriven = await run(process.execPath, [CELERITY_CLI, 'dead-letters', 'redrive', '--queue', queue, '--id', ids[1] ?? ''], { env });
-    assert.deepEqual(JSON.parse(redriven.stdout) as unknown, { queue, redriven: 1, ids: [ids[1]] });
+    assert.deepEqual(JSON.parse(redriven.stdout) as unknown, { queue, redriven: 1, ids: [ids[1]], skipped: [] });
     // demo.fail fails again on the re-drive and comes back: both dead letters, the second one new.
     await waitFor('the re-driven task to fail again', async () => (await ctx.store.get(ids[1] ?? ''))?.state === 'FAILURE');
     await waitFor('the second dead letter back', async () => (await ctx.deadLetters(queue)).length === 2);
@@ -161,7 +161,11 @@ describe('reliability', () => {
     first.child.kill('SIGKILL');
     await first.exited;
     await ctx.startWorker({ queues: [queue] });
-    const done = await waitForState(url, submitted.body.id, ['SUCCESS']);
+    // The redelivered copy first waits for the dead worker's lease to lapse (6 s at most).
+    const done = await waitFor('the task to succeed on the second worker', async () => {
+      const { body } = await http<Task>(`${url}/api/v1/tasks/${submitted.body.id}`);
+      return body.state === 'SUCCESS' ? body : undefined;
+    }, { timeoutMs: 45_000 });
     assert.equal(done.result, 3);
     assert.equal(done.attempts, 2);
   });

@@ -201,3 +201,37 @@ describe('BatchWriter', () => {
     assert.equal(write.state.status, 'rejected');
   });
 });
+
+describe('BatchWriter isolates a bad row', () => {
+  it('writes the rows of a batch one by one after an isolatable failure', async () => {
+    const flushed: string[][] = [];
+    const w = new BatchWriter<Row>({
+      key: (r) => r.key,
+      merge: (_a, b) => b,
+      isolate: (err) => (err as Error).message === 'row refused',
+      flush: (rows) => {
+        flushed.push(rows.map((r) => r.key));
+        return rows.some((r) => r.key === 'bad') ? Promise.reject(new Error('row refused')) : Promise.resolve();
+      },
+    });
+    const outcomes = await Promise.allSettled([w.write({ key: 'a', value: 1 }), w.write({ key: 'bad', value: 2 }), w.write({ key: 'c', value: 3 })]);
+    assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.deepEqual(flushed, [['a', 'bad', 'c'], ['a'], ['bad'], ['c']]);
+  });
+
+  it('fails the whole batch, without isolating, on an error isolate does not pick', async () => {
+    let calls = 0;
+    const w = new BatchWriter<Row>({
+      key: (r) => r.key,
+      merge: (_a, b) => b,
+      isolate: () => false,
+      flush: () => {
+        calls++;
+        return Promise.reject(new Error('database away'));
+      },
+    });
+    const outcomes = await Promise.allSettled([w.write({ key: 'a', value: 1 }), w.write({ key: 'b', value: 2 })]);
+    assert.deepEqual(outcomes.map((o) => o.status), ['rejected', 'rejected']);
+    assert.equal(calls, 1);
+  });
+});

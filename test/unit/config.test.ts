@@ -47,6 +47,7 @@ describe('config: defaults', () => {
       queueMaxLength: { default: 0, perQueue: {} },
       authMode: 'none',
       corsOrigins: [],
+      allowedHosts: [],
       rateLimitPerMinute: 600,
       maxArgsBytes: 256 * 1024,
     });

@@ -112,3 +112,36 @@ describe('publisher backpressure', () => {
     assert.equal(channel.sent.length, 0);
   });
 });
+
+describe('publisher returns with a shared correlation id', () => {
+  it('a return reaches the publish it belongs to when two publishes share a correlation id', async () => {
+    const channel = new FakeChannel();
+    const publisher = await Publisher.create(fakeBroker(channel), { logger: createSilentLogger() });
+    const first = publishOf(publisher, 'same');
+    const second = publishOf(publisher, 'same');
+    first.catch(() => undefined);
+    second.catch(() => undefined);
+    await waitFor(() => channel.sent.length === 2, 'both publishes to be sent');
+    // The broker's order: the first is confirmed; the second is returned, then confirmed.
+    channel.sent[0]?.confirm();
+    channel.emit('return', { properties: { correlationId: 'same' } });
+    channel.sent[1]?.confirm();
+    await assert.doesNotReject(first);
+    await assert.rejects(second, (err: unknown) => err instanceof CelerityError && err.code === 'QUEUE_UNAVAILABLE');
+  });
+
+  it('a return of the first of two publishes with one id fails the first only', async () => {
+    const channel = new FakeChannel();
+    const publisher = await Publisher.create(fakeBroker(channel), { logger: createSilentLogger() });
+    const first = publishOf(publisher, 'same');
+    const second = publishOf(publisher, 'same');
+    first.catch(() => undefined);
+    second.catch(() => undefined);
+    await waitFor(() => channel.sent.length === 2, 'both publishes to be sent');
+    channel.emit('return', { properties: { correlationId: 'same' } });
+    channel.sent[0]?.confirm();
+    channel.sent[1]?.confirm();
+    await assert.rejects(first, (err: unknown) => err instanceof CelerityError && err.code === 'QUEUE_UNAVAILABLE');
+    await assert.doesNotReject(second);
+  });
+});

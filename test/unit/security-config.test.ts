@@ -132,3 +132,12 @@ describe('config: the worker HTTP address (WORKER_METRICS_HOST, --metrics-host)'
     assertConfigError(() => loadWorkerConfig({ AUTH_MODE: 'keys', AUTH_DISABLED: 'yes' }, {}, WORKER), 'AUTH_DISABLED');
   });
 });
+
+describe('config: GATEWAY_ALLOWED_HOSTS', () => {
+  it('reads a list of host names, adds a specific GATEWAY_HOST, refuses URLs', () => {
+    assert.deepEqual(loadGatewayConfig({ GATEWAY_ALLOWED_HOSTS: 'App.Internal, *' }).allowedHosts, ['app.internal', '*']);
+    assert.deepEqual(loadGatewayConfig({}).allowedHosts, []);
+    assert.deepEqual(loadGatewayConfig({ GATEWAY_HOST: '10.0.0.5', AUTH_DISABLED: 'true' }).allowedHosts, ['10.0.0.5']);
+    assert.throws(() => loadGatewayConfig({ GATEWAY_ALLOWED_HOSTS: 'https://x.example' }), /GATEWAY_ALLOWED_HOSTS/);
+  });
+});

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChannelModel } from 'amqplib';
-import { TaskQueues, isValidQueueName } from '../../shared/src/index.js';
+import { TaskQueues, declareTaskQueue, isValidQueueName } from '../../shared/src/index.js';
 import { deferred, track, turns, type Deferred } from './support.js';
 
 describe('isValidQueueName', () => {
@@ -126,5 +126,20 @@ describe('TaskQueues', () => {
     await Promise.all([a, b]);
     assert.equal(queues.size, 2);
     await assert.rejects(queues.ensure(fake.connection, 'c'), RangeError);
+  });
+
+  it('ad-hoc queues cannot use up the cap for pinned (catalogue) queues', async () => {
+    const fake = new FakeConnection();
+    const queues = new TaskQueues(1, declareTaskQueue, ['demo']);
+    const adHoc = queues.ensure(fake.connection, 'adhoc.1');
+    await fake.open(1);
+    fake.gates[0]?.resolve();
+    await adHoc;
+    await assert.rejects(queues.ensure(fake.connection, 'adhoc.2'), RangeError);
+    const pinned = queues.ensure(fake.connection, 'demo');
+    await fake.open(2);
+    fake.gates[1]?.resolve();
+    await pinned;
+    assert.equal(queues.has('demo'), true);
   });
 });

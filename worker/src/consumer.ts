@@ -12,7 +12,19 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { CLASSIC_QUEUES, CONTENT_ENCODING, CONTENT_TYPE, declareTaskQueue, queueTypeOf, type Broker, type Logger, type QueueTypes } from '../../shared/src/index.js';
 import { Slots } from './slots.js';
-import type { TaskRunner } from './task-runner.js';
+import { TaskInterruptedError, type TaskRunner } from './task-runner.js';
+
+const REQUEUE_BASE_DELAY_MS = 500;
+const REQUEUE_MAX_DELAY_MS = 30_000;
+const STUCK_AFTER_FAILURES = 5;
+const MAX_TRACKED_FAILURES = 10_000;
+
+/** Which message a failure belongs to across redeliveries: its task id when it has one. */
+function messageKey(message: ConsumeMessage): string {
+  const headers: Record<string, unknown> | undefined = message.properties.headers;
+  const id: unknown = headers?.id ?? message.properties.correlationId;
+  return typeof id === 'string' ? id : '(no id)';
+}
 
 export interface ConsumerOptions {
   queues: string[];
@@ -39,6 +51,8 @@ export class Consumer {
   #consumerTags: string[] = [];
   readonly #inFlight = new Set<InFlight>();
   #stopped = false;
+  /** Failures in a row per message (task id), oldest first; see #requeueLater. */
+  readonly #failures = new Map<string, number>();
   /** Channel-wide prefetch (every queue classic), or per consumer (a quorum queue among them). */
   readonly #globalPrefetch: boolean;
   /** Only with per-consumer prefetch on several queues: caps the tasks run at once. */
@@ -126,15 +140,51 @@ export class Consumer {
       : run();
     entry.done = gated
       .then(
-        () => this.#settle(entry, 'ack'),
+        () => {
+          this.#failures.delete(messageKey(message));
+          this.#settle(entry, 'ack');
+        },
         (err: unknown) => {
-          // The worker is stopping: the task was interrupted, or its result could not be
-          // recorded. Give the message back so another worker runs it.
-          if (!entry.settled) this.#options.logger.warn('task not completed; requeueing', { queue, err });
-          this.#settle(entry, 'requeue');
+          if (this.#stopped || abort.signal.aborted || err instanceof TaskInterruptedError) {
+            // The worker is stopping: give the message back so another worker runs it.
+            if (!entry.settled) this.#options.logger.warn('task not completed; requeueing', { queue, err });
+            this.#settle(entry, 'requeue');
+            return;
+          }
+          return this.#requeueLater(entry, queue, err);
         },
       )
       .finally(() => this.#inFlight.delete(entry));
+  }
+
+  /**
+   * A message whose handling failed for a reason that is not the worker stopping: a publish
+   * the broker refuses every time (a dead-letter queue declared with other arguments), the
+   * database away past the result-write budget. Requeued at once it would come straight
+   * back, in a hot loop: it is held (its slot too) for a delay that doubles with each
+   * failure of the same message, from 500 ms to 30 s, then requeued. Nothing is lost: the
+   * message stays in the broker. After 5 failures in a row each one is logged as an error
+   * (`MessageStuck`) for an operator.
+   */
+  async #requeueLater(entry: InFlight, queue: string, err: unknown): Promise<void> {
+    const key = messageKey(entry.message);
+    const failures = (this.#failures.get(key) ?? 0) + 1;
+    this.#failures.delete(key);
+    this.#failures.set(key, failures);
+    // Bounded memory: forget the oldest messages first.
+    if (this.#failures.size > MAX_TRACKED_FAILURES) this.#failures.delete(this.#failures.keys().next().value as string);
+    const retryInMs = Math.min(REQUEUE_MAX_DELAY_MS, REQUEUE_BASE_DELAY_MS * 2 ** (failures - 1));
+    const details = { queue, taskId: key, failures, retryInMs, err };
+    if (failures >= STUCK_AFTER_FAILURES) this.#options.logger.error('a message keeps failing to complete; it stays in its queue', { ...details, type: 'MessageStuck' });
+    else this.#options.logger.warn('task not completed; requeueing after a delay', details);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, retryInMs);
+      entry.abort.signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+      }, { once: true });
+    });
+    this.#settle(entry, 'requeue');
   }
 
   #settle(entry: InFlight, how: 'ack' | 'requeue'): void {

@@ -30,13 +30,13 @@ export async function runDeadLetterCommand(config: CommonConfig, logger: Logger,
     const pool = createPool({ url: config.databaseUrl, schema: config.databaseSchema, logger, applicationName: 'celerity-dead-letters', max: 1 });
     const store = new TaskStore(pool, { logger });
     try {
-      const { redriven } = await redriveDeadLetters(connection, command.queue, {
+      const { redriven, skipped } = await redriveDeadLetters(connection, command.queue, {
         limit: command.limit,
         ...(command.ids ? { ids: command.ids } : {}),
         beforePublish: (ids) => store.resetForRedrive(ids),
         ...(config.queueTypes ? { queueTypes: config.queueTypes } : {}),
       });
-      return [JSON.stringify({ queue: command.queue, redriven: redriven.length, ids: redriven })];
+      return [JSON.stringify({ queue: command.queue, redriven: redriven.length, ids: redriven, skipped })];
     } finally {
       await pool.end().catch(() => undefined);
     }

@@ -11,6 +11,8 @@ export class WorkerMetrics {
   readonly concurrency: Gauge<'queue'>;
   readonly queueWait: Histogram<'task' | 'queue'>;
   readonly eventsDropped: Counter<'reason'>;
+  readonly consuming: Gauge;
+  #isConsuming: () => boolean = () => false;
 
   constructor(readonly registry: Registry) {
     this.tasks = new Counter({
@@ -45,12 +47,26 @@ export class WorkerMetrics {
       buckets: QUEUE_WAIT_BUCKETS,
       registers: [registry],
     });
+    const isConsuming = (): boolean => this.#isConsuming();
+    this.consuming = new Gauge({
+      name: 'celerity_worker_consuming',
+      help: '1 while the worker is subscribed to its queues, 0 while it is not (channel lost and not reopened yet, draining).',
+      registers: [registry],
+      collect() {
+        this.set(isConsuming() ? 1 : 0);
+      },
+    });
     this.eventsDropped = new Counter({
       name: 'celerity_worker_events_dropped_total',
       help: 'Worker/task events not published (no channel, or the channel pushed back); events are advisory.',
       labelNames: ['reason'],
       registers: [registry],
     });
+  }
+
+  /** Where celerity_worker_consuming reads its value when scraped. */
+  watchConsuming(probe: () => boolean): void {
+    this.#isConsuming = probe;
   }
 }
 

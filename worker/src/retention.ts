@@ -1,6 +1,7 @@
 /**
- * Deletes task rows older than the retention period, every few minutes, in small batches;
- * idempotency keys go with them (a key cannot outlive the task it returns).
+ * Deletes finished task rows (SUCCESS, FAILURE, REVOKED) older than the retention period, every few
+ * minutes, in small batches; a task still waiting (countdown, eta, retry) is never deleted. Idempotency
+ * keys go with them (a key cannot outlive the task it returns).
  */
 import type { IdempotencyKeys, Logger, TaskStore } from '../../shared/src/index.js';
 

@@ -12,12 +12,16 @@ import {
   DELAY_HEADER,
   MAX_RETRIES_HEADER,
   MessageFormatError,
+  OWNER_HEADER,
   REPUBLISHED_HEADER,
   checkArguments,
   coerceError,
   deadLetterOptions,
   deadLetterQueueName,
   decodeTaskMessage,
+  findUnstorable,
+  unstorableTextReason,
+  truncateText,
   delayLevelFor,
   delayQueueName,
   encodeResultBody,
@@ -90,12 +94,22 @@ export interface TaskRunnerDeps {
   hooks?: TaskHooks;
   /** Largest result stored and replied, as JSON bytes; bigger fails the task. @default no limit */
   maxResultBytes?: number;
+  /** How long a result write is retried while the database is away, in ms. @default 120000 */
+  recordRetryMs?: number;
+  /**
+   * Lease a running task holds on its STARTED row, in ms, renewed every third of it: a
+   * redelivered copy that finds it live is deferred, not run; after a worker dies its tasks
+   * run again once their leases lapse (at most this much later). @default 6000
+   */
+  leaseMs?: number;
 }
 
 /** Error types a task can fail with before it runs; stable, Python-style names. */
 const UNKNOWN_TASK = 'UnknownTaskError';
 const INVALID_ARGUMENTS = 'InvalidArgumentsError';
 const MALFORMED_MESSAGE = 'MalformedMessageError';
+/** A result JSON can carry but PostgreSQL's jsonb cannot (U+0000, a lone surrogate, too deep). */
+const UNSTORABLE_RESULT = 'UnstorableResultError';
 const DELIVERY_LIMIT = 'DeliveryLimitExceeded';
 /** Celery's names for the hard and the soft time limit. */
 const TIME_LIMIT = 'TimeLimitExceeded';
@@ -104,6 +118,14 @@ const SOFT_TIME_LIMIT = 'SoftTimeLimitExceeded';
 /** Failures a task did not cause itself and that no retry would fix. */
 const NEVER_RETRIED: ReadonlySet<string> = new Set([TIME_LIMIT, SOFT_TIME_LIMIT, UNSERIALISABLE_RESULT]);
 const RESULT_TOO_LARGE = 'ResultTooLargeError';
+/** The store refused a task's outcome for good (see #recordRefused). */
+const RESULT_NOT_STORED = 'ResultNotStoredError';
+/** How long a result write is retried while the database is away, in ms. */
+const DEFAULT_RECORD_RETRY_MS = 120_000;
+
+function isDatabaseUnavailable(err: unknown): boolean {
+  return err instanceof CelerityError && err.code === 'DATABASE_UNAVAILABLE';
+}
 
 /**
  * The task was stopped by the worker (shutdown), not failed by its own doing: nothing is
@@ -118,9 +140,15 @@ export function defaultWorkerName(): string {
   return `celerity@${hostname()}:${process.pid}`;
 }
 
+/** @see TaskRunnerDeps.leaseMs */
+const DEFAULT_LEASE_MS = 6_000;
+
 export class TaskRunner {
   readonly #deps: TaskRunnerDeps;
   readonly #worker: string;
+  /** Ids of the tasks this process is running now; their leases are renewed together. */
+  readonly #running = new Set<string>();
+  #renewal: NodeJS.Timeout | undefined;
 
   constructor(deps: TaskRunnerDeps) {
     this.#deps = deps;
@@ -144,6 +172,20 @@ export class TaskRunner {
     const known = catalogue.get(message.name) !== undefined;
     const metricTask = known ? message.name : '(unknown)';
     this.#deps.hooks?.received(taskInfo(message, delivery.queue));
+
+    // Arguments the store cannot hold (a foreign client sent U+0000 or a lone surrogate; the
+    // gateway refuses them with a 400): fail the task without them, ack, move on.
+    const unstorable = findUnstorable(message.args, 'args') ?? findUnstorable(message.kwargs, 'kwargs');
+    if (unstorable) {
+      log.warn('arguments the store cannot hold: recorded as FAILURE and dead-lettered', { path: unstorable.path, reason: unstorable.reason });
+      const { args: _args, kwargs: _kwargs, ...withoutArguments } = this.#base(delivery, message, message.retries + 1, 1);
+      return this.#finish(delivery, message, withoutArguments, reply, {
+        outcome: 'rejected',
+        metricTask,
+        deadReason: 'invalid-arguments',
+        error: { type: INVALID_ARGUMENTS, message: `Arguments the result store cannot hold: ${unstorable.path} ${unstorable.reason}` },
+      });
+    }
 
     // Celery's worker does the same with a task past its `expires` (even one not due yet):
     // REVOKED, not run, acked.
@@ -178,6 +220,11 @@ export class TaskRunner {
         return undefined;
       });
       if (stored && isFinalState(stored.state)) return this.#answerFinished(delivery, message, stored, reply, log);
+      // Still running, here or in another worker (its connection dropped, so the broker sent
+      // the message again): running it now would run it twice at once. Wait for the lease.
+      const leaseMs = Math.max(0, (stored?.leaseExpiresAt?.getTime() ?? 0) - Date.now());
+      const held = stored?.state === 'STARTED' && stored.retries === message.retries && leaseMs > 0;
+      if (this.#running.has(message.id) || held) return this.#deferRunning(delivery, message, leaseMs, stored?.worker ?? null, log);
       if (stored && stored.retries > message.retries) {
         // Its retry was already scheduled (the worker died before acking this copy).
         log.info('redelivered message superseded by its retry; dropping it', { retries: stored.retries });
@@ -230,7 +277,9 @@ export class TaskRunner {
 
     const startedAt = new Date();
     this.#observeStart(message, delivery, metricTask, startedAt.getTime());
-    const started = this.#deps.store.record({ ...base, startedAt });
+    const leaseMs = this.#deps.leaseMs ?? DEFAULT_LEASE_MS;
+    const started = this.#deps.store.record({ ...base, startedAt, leaseExpiresAt: new Date(startedAt.getTime() + leaseMs) });
+    this.#startRunning(message.id);
     if (seenBefore) {
       // Counted before running: a task that crashes its worker must see its count grow.
       await started.catch((err: unknown) => log.warn('could not record STARTED', { err }));
@@ -261,21 +310,23 @@ export class TaskRunner {
           throw new TaskInterruptedError(`Task ${message.id} was interrupted`, { cause: thrown });
         }
         const err = limits.explain(thrown);
+        // Bounded before it is logged, stored, replied or dead-lettered (errors.ts).
+        const errorMessage = truncateText(err.message);
         const policy = retryPolicyOf(definition);
         const maxRetries = maxRetriesOf(delivery, policy.maxRetries);
         const retry = !NEVER_RETRIED.has(err.name) && isRetryable(err, policy) && message.retries < maxRetries;
         const durationMs = Date.now() - startedAt.getTime();
         if (retry) {
           const delayMs = retryDelayMs(policy, message.retries);
-          log.info('task failed; retrying', { outcome: 'retry', durationMs, error: err.message, retryInMs: delayMs, maxRetries });
+          log.info('task failed; retrying', { outcome: 'retry', durationMs, error: errorMessage, retryInMs: delayMs, maxRetries });
           return await this.#retry(delivery, message, { ...base, startedAt }, err, delayMs, metricTask);
         }
-        log.info('task failed', { outcome: 'failure', durationMs, error: err.message, permanent: isPermanentError(err), retries: message.retries });
+        log.info('task failed', { outcome: 'failure', durationMs, error: errorMessage, permanent: isPermanentError(err), retries: message.retries });
         return await this.#finish(delivery, message, { ...base, startedAt }, reply, {
           outcome: 'failure',
           metricTask,
           deadReason: 'failed',
-          error: { type: err.name || 'Error', message: err.message },
+          error: { type: err.name || 'Error', message: errorMessage },
         });
       } finally {
         limits.clear();
@@ -291,25 +342,49 @@ export class TaskRunner {
         });
       }
       if (!json.ok) {
-        log.warn('task returned a value that is not JSON', { error: json.error });
+        log.warn('task returned a value that cannot be stored', { error: json.error });
         return await this.#finish(delivery, message, { ...base, startedAt }, reply, {
           outcome: 'failure',
           metricTask,
           deadReason: 'failed',
-          error: { type: UNSERIALISABLE_RESULT, message: json.error },
+          error: { type: json.unstorable ? UNSTORABLE_RESULT : UNSERIALISABLE_RESULT, message: json.error },
         });
       }
       const disposition = await this.#finish(delivery, message, { ...base, startedAt }, reply, { outcome: 'success', metricTask, result: json.value });
       log.info('task succeeded', { outcome: 'success', durationMs: Date.now() - startedAt.getTime() });
       return disposition;
     } finally {
+      this.#stopRunning(message.id);
       timer();
       metrics.inFlight.dec({ queue: delivery.queue });
     }
   }
 
+  /** One statement every third of the lease renews the leases of every task running here. */
+  #startRunning(id: string): void {
+    this.#running.add(id);
+    if (this.#renewal) return;
+    const leaseMs = this.#deps.leaseMs ?? DEFAULT_LEASE_MS;
+    this.#renewal = setInterval(() => {
+      this.#deps.store.renewLeases([...this.#running], new Date(Date.now() + leaseMs)).catch((err: unknown) => {
+        this.#deps.logger.warn('could not renew task leases', { tasks: this.#running.size, err });
+      });
+    }, leaseMs / 3);
+    this.#renewal.unref();
+  }
+
+  #stopRunning(id: string): void {
+    this.#running.delete(id);
+    if (this.#running.size > 0 || !this.#renewal) return;
+    clearInterval(this.#renewal);
+    this.#renewal = undefined;
+  }
+
   #base(delivery: Delivery, message: TaskMessage, attempts: number, deliveries: number): TaskWrite {
+    // The submitting key, when a Celerity gateway sent it: kept once set (the store never replaces an owner).
+    const owner = delivery.properties.headers?.[OWNER_HEADER];
     return {
+      ...(typeof owner === 'string' && owner !== '' && owner.length <= 200 && !unstorableTextReason(owner) ? { owner } : {}),
       id: message.id,
       name: message.name,
       queue: delivery.queue,
@@ -321,6 +396,18 @@ export class TaskRunner {
       attempts,
       deliveries,
     };
+  }
+
+  /**
+   * A copy of a task that is still running: sent round the delay queues (marked as seen
+   * before, so it checks the store again when it comes back) and acked. When it returns the
+   * task has finished (it is answered from the store) or its lease has lapsed (it runs).
+   */
+  async #deferRunning(delivery: Delivery, message: TaskMessage, leaseMs: number, holder: string | null, log: Logger): Promise<Disposition> {
+    const delayMs = Math.min(Math.max(leaseMs, 1_000), this.#deps.leaseMs ?? DEFAULT_LEASE_MS);
+    log.info('task still running elsewhere; this copy is deferred, not run', { holder: holder ?? 'this worker', retryInMs: delayMs });
+    await this.#publishDelayed(delivery, message, { [REPUBLISHED_HEADER]: true }, delayMs);
+    return 'ack';
   }
 
   /** A redelivered message of a finished task: reply from the store, never run it again. */
@@ -385,9 +472,10 @@ export class TaskRunner {
   async #retry(delivery: Delivery, message: TaskMessage, base: TaskWrite, err: Error, delayMs: number, metricTask: string): Promise<Disposition> {
     const eta = new Date(Date.now() + delayMs);
     await this.#publishDelayed(delivery, message, { retries: message.retries + 1, eta: eta.toISOString() }, delayMs);
-    await this.#recordFinal({ ...base, state: 'RETRY', error: { type: err.name || 'Error', message: err.message }, finishedAt: null });
+    const error = { type: err.name || 'Error', message: truncateText(err.message) };
+    await this.#recordFinal({ ...base, state: 'RETRY', error, finishedAt: null });
     this.#deps.metrics.tasks.inc({ task: metricTask, queue: base.queue, outcome: 'retry' });
-    this.#deps.hooks?.retried(taskInfo(message, base.queue), { type: err.name || 'Error', message: err.message });
+    this.#deps.hooks?.retried(taskInfo(message, base.queue), error);
     return 'ack';
   }
 
@@ -434,18 +522,35 @@ export class TaskRunner {
   }
 
   /**
-   * The ack waits for this, so a result the store did not take means the message stays
-   * unacked: keep trying (the prefetch limit stops new work meanwhile) until the store is
-   * back or the worker is forced to stop, when the message is requeued instead.
+   * The ack waits for this; it never holds the slot for ever:
+   * - the database is away (DATABASE_UNAVAILABLE): retried with backoff (100 ms doubling to
+   *   5 s) for up to `recordRetryMs`; then it throws, the consumer requeues the message and
+   *   the task runs again later (at-least-once), or at once when the worker is forced down;
+   * - the store refused the write for good (UNSTORABLE_VALUE, STORE_WRITE_REFUSED): not
+   *   retried; a final state is recorded once more as a FAILURE without the refused values
+   *   (`ResultNotStoredError`, the reason in its message); if that is refused too, or the write
+   *   was a RETRY, it is logged and the message acked (a failure's dead letter keeps it).
    */
   async #recordFinal(write: TaskWrite): Promise<void> {
+    const deadline = Date.now() + (this.#deps.recordRetryMs ?? DEFAULT_RECORD_RETRY_MS);
     for (let attempt = 1; ; attempt++) {
       try {
         await this.#deps.store.record(write);
         return;
       } catch (err) {
         if (this.#deps.stopping.aborted) throw err;
+        if (!isDatabaseUnavailable(err)) return this.#recordRefused(write, err);
         const delayMs = Math.min(5_000, 100 * 2 ** attempt);
+        if (Date.now() + delayMs > deadline) {
+          this.#deps.logger.error('could not record the task result in time; the message goes back to the queue', {
+            taskId: write.id,
+            task: write.name,
+            queue: write.queue,
+            attempts: attempt,
+            err,
+          });
+          throw err;
+        }
         this.#deps.logger.error('could not record the task result; retrying', {
           taskId: write.id,
           task: write.name,
@@ -457,6 +562,30 @@ export class TaskRunner {
         await new Promise((resolve) => setTimeout(resolve, delayMs));
       }
     }
+  }
+
+  /** The store refused `write` for a reason no retry fixes: record what can be recorded. */
+  async #recordRefused(write: TaskWrite, err: unknown): Promise<void> {
+    const log = this.#deps.logger.child({ taskId: write.id, task: write.name, queue: write.queue });
+    log.error('the store refused the task state; not retrying it', { state: write.state, err });
+    if (!isFinalState(write.state)) return;
+    const reason = err instanceof Error ? err.message : String(err);
+    const fallback: TaskWrite = {
+      id: write.id,
+      name: write.name,
+      queue: write.queue,
+      state: 'FAILURE',
+      error: { type: RESULT_NOT_STORED, message: `The store refused the outcome (${write.state}): ${reason}` },
+      finishedAt: write.finishedAt ?? new Date(),
+      ...(write.retries !== undefined ? { retries: write.retries } : {}),
+      ...(write.worker !== undefined ? { worker: write.worker } : {}),
+      ...(write.startedAt !== undefined ? { startedAt: write.startedAt } : {}),
+      ...(write.attempts !== undefined ? { attempts: write.attempts } : {}),
+      ...(write.deliveries !== undefined ? { deliveries: write.deliveries } : {}),
+    };
+    await this.#deps.store.record(fallback).catch((fallbackErr: unknown) => {
+      log.error('the store refused the FAILURE that replaces the refused outcome too; acking anyway', { err: fallbackErr });
+    });
   }
 
   #reply(message: TaskMessage, reply: ReplySender, outcome: TaskOutcome): void {
@@ -531,6 +660,13 @@ function maxRetriesOf(delivery: Delivery, fallback: number): number {
  * worker stops waiting — a thread-pool task's thread is terminated; an in-process task
  * cannot be killed, so it is failed and its slot given back while it winds down unobserved.
  */
+/**
+ * Longest delay setTimeout takes (2^31 - 1 ms, about 24.8 days); Node fires a longer one after
+ * 1 ms instead. A time limit longer than this (Celery's `timelimit` header from a foreign
+ * client; the gateway caps it at 7 days) is treated as no limit.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 class TimeLimits {
   readonly #task = new AbortController();
   readonly #hard = new AbortController();
@@ -549,7 +685,7 @@ class TimeLimits {
     };
     if (shutdown.aborted) this.#onShutdown();
     else shutdown.addEventListener('abort', this.#onShutdown, { once: true });
-    if (softS !== null && softS !== undefined && softS > 0) {
+    if (softS !== null && softS !== undefined && softS > 0 && softS * 1000 <= MAX_TIMER_MS) {
       this.#timers.push(
         setTimeout(() => {
           this.#softExpired = true;
@@ -557,7 +693,7 @@ class TimeLimits {
         }, softS * 1000),
       );
     }
-    if (hardS !== null && hardS > 0) {
+    if (hardS !== null && hardS > 0 && hardS * 1000 <= MAX_TIMER_MS) {
       this.#timers.push(
         setTimeout(() => {
           this.#hardExpired = true;
@@ -626,8 +762,18 @@ function taskInfo(message: TaskMessage, queue: string): TaskInfo {
   };
 }
 
-function toJsonValue(value: unknown, maxBytes?: number): { ok: true; value: unknown } | { ok: false; error: string; tooLarge?: boolean } {
+function toJsonValue(
+  value: unknown,
+  maxBytes?: number,
+): { ok: true; value: unknown } | { ok: false; error: string; tooLarge?: boolean; unstorable?: boolean } {
   if (value === undefined) return { ok: true, value: null };
+  // Walked first: JSON.stringify would silently drop a function member, throw on a BigInt or
+  // a cycle, and let U+0000 through to a store that refuses it (shared/src/jsonb.ts).
+  const bad = findUnstorable(value, 'result');
+  if (bad) {
+    const how = bad.kind === 'json' ? 'as JSON' : 'in PostgreSQL';
+    return { ok: false, unstorable: bad.kind === 'jsonb', error: `The task's result cannot be stored ${how}: ${bad.path} ${bad.reason}` };
+  }
   let text: string | undefined;
   try {
     // Stored and replied as JSON later; checked here so a bad value fails the task cleanly.

@@ -185,7 +185,8 @@ export class Worker {
         server = await startMetricsServer({
           registry: metrics.registry,
           health: () => ({
-            ok: self.worker?.state === 'RUNNING' && connectedBroker.connected,
+            // Not consuming (a channel reopen still failing) is not healthy either: nothing runs.
+            ok: self.worker?.state === 'RUNNING' && connectedBroker.connected && self.worker.consuming,
             state: self.worker?.state ?? 'STARTING',
             inFlight: self.worker?.inFlight ?? 0,
           }),
@@ -212,6 +213,7 @@ export class Worker {
         logger,
         ...(config.queueTypes ? { queueTypes: config.queueTypes } : {}),
       });
+      metrics.watchConsuming(() => consumer.consuming);
       const retentionMs = config.resultRetentionHours * 3_600_000;
       const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs));
       sweeper.start();

@@ -73,14 +73,15 @@ export function deadLetterRoutes(deps: DeadLetterRoutesDeps): Router {
       throw new CelerityError('INVALID_REQUEST', `Invalid request body: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
     }
     const queue = checkQueue(parsed.data.queue);
-    const { redriven } = await redriveDeadLetters(connected(deps.broker), queue, {
+    const { redriven, skipped } = await redriveDeadLetters(connected(deps.broker), queue, {
       ...(parsed.data.ids ? { ids: parsed.data.ids } : {}),
       limit: parsed.data.limit ?? DEAD_LETTERS_MAX,
       beforePublish: (ids) => deps.store.resetForRedrive(ids),
       ...(deps.queueTypes ? { queueTypes: deps.queueTypes } : {}),
     });
-    deps.logger.info('dead letters re-driven', { queue, redriven: redriven.length });
-    res.json({ queue, redriven: redriven.length, ids: redriven });
+    deps.logger.info('dead letters re-driven', { queue, redriven: redriven.length, skipped: skipped.length });
+    // skipped: stale dead letters of tasks that finished otherwise since; acked, not re-driven.
+    res.json({ queue, redriven: redriven.length, ids: redriven, skipped });
   });
 
   return router;

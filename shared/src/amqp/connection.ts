@@ -95,6 +95,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   #reconnectTimer: NodeJS.Timeout | undefined;
   #reconnectAttempt = 0;
   #blocked = false;
+  /** Pending channel reopen retries, cleared by close(). */
+  readonly #reopenTimers = new Set<NodeJS.Timeout>();
 
   private constructor(options: BrokerOptions) {
     super();
@@ -135,15 +137,32 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   /**
    * For a channel that closed: reopen it with `reopen` if its connection is still the live one
-   * (the server closed just the channel, e.g. 404 on a deleted exchange). amqplib closes every
-   * channel before it reports the connection closed, so the check waits one turn; after a lost
-   * connection the registered setups reopen everything on the next one instead.
+   * (the server closed just the channel, e.g. 404 on a deleted exchange, or a consumer the
+   * broker cancelled). amqplib closes every channel before it reports the connection closed,
+   * so the check waits one turn; after a lost connection the registered setups reopen
+   * everything on the next one instead. A failed reopen is tried again with the reconnect
+   * backoff (100 ms doubling to 5 s, jittered) for as long as that connection lives.
    */
-  reopenChannel(connection: ChannelModel, what: string, reopen: (connection: ChannelModel) => Promise<void>): void {
-    setImmediate(() => {
+  reopenChannel(connection: ChannelModel, what: string, reopen: (connection: ChannelModel) => Promise<void>, attempt = 0): void {
+    const retry = (): void => {
       if (this.#closing || this.#connection !== connection) return;
-      reopen(connection).catch((err: unknown) => this.#options.logger.error(`could not reopen the ${what}`, { err }));
-    });
+      reopen(connection).then(
+        () => {
+          if (attempt > 0) this.#options.logger.info(`reopened the ${what}`, { attempts: attempt + 1 });
+        },
+        (err: unknown) => {
+          if (this.#closing || this.#connection !== connection) return;
+          const delay = this.#delay(attempt);
+          this.#options.logger.error(`could not reopen the ${what}; retrying`, { err, attempt: attempt + 1, retryInMs: delay });
+          const timer = setTimeout(() => {
+            this.#reopenTimers.delete(timer);
+            this.reopenChannel(connection, what, reopen, attempt + 1);
+          }, delay);
+          this.#reopenTimers.add(timer);
+        },
+      );
+    };
+    setImmediate(retry);
   }
 
   /** The live connection, for components that need to open a short-lived channel. */
@@ -292,6 +311,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.#closing ??= (async () => {
       if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
       this.#reconnectTimer = undefined;
+      for (const timer of this.#reopenTimers) clearTimeout(timer);
+      this.#reopenTimers.clear();
       const connection = this.#connection;
       this.#connection = undefined;
       if (connection) {

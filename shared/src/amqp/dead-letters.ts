@@ -148,10 +148,13 @@ export interface RedriveOptions {
   /** Most messages re-driven in one call. @default 1000 */
   limit?: number;
   /**
-   * Called with the task ids about to be re-driven, before anything is published: the store
-   * puts them back to PENDING here (after the publish, a fast worker could finish first).
+   * Called with the task ids about to be re-driven, after their task queues are declared and
+   * before anything is published: the store puts them back to PENDING here (after the
+   * publish, a fast worker could finish first). Ids it `skipped` (already finished otherwise)
+   * are not re-driven: their dead letters are acked as stale duplicates. `undo` gets the ids
+   * whose publish failed, so no task stays PENDING without a message.
    */
-  beforePublish?: (ids: string[]) => Promise<void>;
+  beforePublish?: (ids: string[]) => Promise<{ skipped: string[]; undo: (ids: string[]) => Promise<void> }>;
   /** How the target task queues are declared (QUEUE_TYPES). @default every queue classic */
   queueTypes?: QueueTypes;
 }
@@ -161,9 +164,13 @@ export interface RedriveOptions {
  * acked from the dead-letter queue only after the broker confirmed its re-publish, so a
  * failure half-way leaves every message in one queue or the other (at worst, both).
  */
-export async function redriveDeadLetters(connection: ChannelModel, queue: string, options: RedriveOptions = {}): Promise<{ redriven: string[] }> {
+export async function redriveDeadLetters(
+  connection: ChannelModel,
+  queue: string,
+  options: RedriveOptions = {},
+): Promise<{ redriven: string[]; skipped: string[] }> {
   const deadQueue = deadLetterQueueName(queue);
-  if (!(await queueExists(connection, deadQueue))) return { redriven: [] };
+  if (!(await queueExists(connection, deadQueue))) return { redriven: [], skipped: [] };
   const limit = options.limit ?? 1000;
   const wanted = options.ids ? new Set(options.ids) : undefined;
   const channel = await connection.createConfirmChannel();
@@ -191,24 +198,44 @@ export async function redriveDeadLetters(connection: ChannelModel, queue: string
       seen.add(letter.id);
       picked.push({ message, letter });
     }
-    if (picked.length === 0) return { redriven: [] };
-    const ids = picked.map((p) => p.letter.id as string);
-    await options.beforePublish?.(ids);
+    if (picked.length === 0) return { redriven: [], skipped: [] };
+    // Declared before the store is touched: a refused declaration leaves every task as it was.
     const targets = new Set(picked.map((p) => p.letter.queue));
-    for (const target of targets) await declareTaskQueue(channel, target, options.queueTypes);
+    for (const target of targets) await declareTaskQueue(channel, target);
+    const reset = await options.beforePublish?.(picked.map((p) => p.letter.id as string));
+    const skipped = new Set(reset?.skipped ?? []);
+    const sending: Promise<{ id: string; message: GetMessage; ok: boolean }>[] = [];
     for (const { message, letter } of picked) {
+      const id = letter.id as string;
+      if (skipped.has(id)) {
+        channel.ack(message);
+        continue;
+      }
       const headers = withoutDeadLetterHeaders(message.properties.headers);
       headers.retries = 0;
-      channel.publish('', letter.queue, message.content, { ...publishProperties(message.properties), headers, deliveryMode: 2, mandatory: true });
+      sending.push(
+        new Promise((resolve) => {
+          try {
+            channel.publish('', letter.queue, message.content, { ...publishProperties(message.properties), headers, deliveryMode: 2, mandatory: true }, (err: unknown) =>
+              resolve({ id, message, ok: !err && !returned.has(id) }),
+            );
+          } catch {
+            resolve({ id, message, ok: false });
+          }
+        }),
+      );
     }
-    await channel.waitForConfirms();
+    // Each publish is confirmed (or nacked) on its own: only the ones that failed are undone.
+    const outcomes = await Promise.all(sending);
+    const failed = outcomes.filter((o) => !o.ok).map((o) => o.id);
+    if (failed.length > 0) await reset?.undo(failed);
     const redriven: string[] = [];
-    for (const { message, letter } of picked) {
-      if (returned.has(letter.id as string)) continue;
+    for (const { id, message, ok } of outcomes) {
+      if (!ok) continue;
       channel.ack(message);
-      redriven.push(letter.id as string);
+      redriven.push(id);
     }
-    return { redriven };
+    return { redriven, skipped: [...skipped].filter((id) => seen.has(id)) };
   } finally {
     await channel.close().catch(() => undefined);
   }

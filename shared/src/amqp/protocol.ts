@@ -13,9 +13,18 @@
  */
 import { hostname } from 'node:os';
 import type { Options } from 'amqplib';
+import { unstorableTextReason } from '../jsonb.js';
 import { isTaskState, type TaskError, type TaskState } from '../task.js';
 
 export const CONTENT_TYPE = 'application/json';
+
+/**
+ * Header carrying the id of the API key that submitted a task (Celerity's gateway sets it;
+ * Python clients do not), so the worker records the owner even when the gateway's own
+ * PENDING row was never written. Whoever can publish on the broker can set it: broker access
+ * is already full trust (docs/security.md).
+ */
+export const OWNER_HEADER = 'x-celerity-owner';
 export const CONTENT_ENCODING = 'utf-8';
 /** Longest `argsrepr`/`kwargsrepr` header, as Celery truncates them. */
 const REPR_MAX = 1024;
@@ -98,14 +107,24 @@ export interface EncodedMessage {
 }
 
 /**
+ * Longest per-message TTL RabbitMQ takes, in ms (an unsigned 32-bit value, about 49.7 days);
+ * a longer `expiration` is refused by the broker with a channel error.
+ */
+export const MAX_MESSAGE_TTL_MS = 2 ** 32 - 1;
+
+/**
  * The AMQP `expiration` property for an `expires` date: milliseconds from `now`, as a decimal
  * string (kombu's `str(int(seconds * 1000))`), 0 when the date has passed (Celery does the same:
- * RabbitMQ then drops the message unless a consumer takes it at once).
+ * RabbitMQ then drops the message unless a consumer takes it at once); undefined when the date
+ * is further than MAX_MESSAGE_TTL_MS.
  */
 export function expirationFor(expires: string, now = Date.now()): string | undefined {
   const at = Date.parse(expires);
   if (Number.isNaN(at)) return undefined;
-  return String(Math.max(0, Math.floor(at - now)));
+  const ttlMs = Math.max(0, Math.floor(at - now));
+  // Never sent past the broker's limit: the `expires` header still says when, and a worker
+  // that receives the task after it marks it REVOKED (the gateway refuses such dates anyway).
+  return ttlMs > MAX_MESSAGE_TTL_MS ? undefined : String(ttlMs);
 }
 
 /** Whether a task's `expires` date has passed; a task without one never expires. */
@@ -171,6 +190,15 @@ export interface IncomingProperties {
   headers?: Record<string, unknown> | undefined;
 }
 
+/** Longest task id, in UTF-8 bytes: an AMQP short string (the correlation id). */
+export const MAX_TASK_ID_BYTES = 255;
+/** Longest task name accepted from a message. */
+const MAX_TASK_NAME_CHARS = 255;
+
+function hasUnstorableText(text: string): boolean {
+  return unstorableTextReason(text) !== undefined;
+}
+
 function stringOrNull(value: unknown): string | null {
   return typeof value === 'string' && value !== '' ? value : null;
 }
@@ -186,6 +214,12 @@ export function decodeTaskMessage(content: Buffer, properties: IncomingPropertie
   const partial = { ...(id ? { id } : {}), ...(name ? { name } : {}) };
   if (!id || !name) {
     throw new MessageFormatError('MISSING_HEADERS', 'Not a Celery protocol v2 task message: the `task` and `id` headers are required', partial);
+  }
+  // The id becomes the correlation id of every re-publish (an AMQP short string, at most 255
+  // bytes) and a text key in the store: one that cannot be either is refused here, before a
+  // publish fails on it over and over. Nothing is recorded under such an id.
+  if (Buffer.byteLength(id) > MAX_TASK_ID_BYTES || hasUnstorableText(id) || hasUnstorableText(name) || name.length > MAX_TASK_NAME_CHARS) {
+    throw new MessageFormatError('BAD_HEADER', `The task id must be at most ${MAX_TASK_ID_BYTES} bytes and the id and name valid text without U+0000`);
   }
   const contentType = properties.contentType ?? CONTENT_TYPE;
   if (contentType !== CONTENT_TYPE) {

@@ -34,8 +34,13 @@ export class Publisher {
   readonly #slotWaiters: (() => void)[] = [];
   #drained: Promise<void> | undefined;
   #closed = false;
-  /** Correlation ids of messages in flight, and whether the broker returned them. */
-  readonly #returned = new Map<string, boolean>();
+  /**
+   * Messages in flight by correlation id, oldest first, each with whether the broker returned
+   * it. A list, not a flag: two publishes may share an id (a task and its retry), and the
+   * broker sends a message's return before its confirm, in publish order, so a return belongs
+   * to the oldest unconfirmed publish of its id.
+   */
+  readonly #inFlight = new Map<string, { returned: boolean }[]>();
 
   private constructor(broker: Broker, options: PublisherOptions) {
     this.#broker = broker;
@@ -64,7 +69,8 @@ export class Publisher {
     });
     channel.on('return', (message: { properties: { correlationId?: string } }) => {
       const id = message.properties.correlationId;
-      if (id !== undefined && this.#returned.has(id)) this.#returned.set(id, true);
+      const oldest = id === undefined ? undefined : this.#inFlight.get(id)?.find((p) => !p.returned);
+      if (oldest) oldest.returned = true;
     });
     channel.on('close', () => {
       if (this.#channel !== channel) return;
@@ -93,14 +99,23 @@ export class Publisher {
       const channel = this.#channel;
       if (!channel) throw unavailable('not connected to the broker');
       const id = options.correlationId;
-      this.#returned.set(id, false);
+      const entry = { returned: false };
+      const sameId = this.#inFlight.get(id);
+      if (sameId) sameId.push(entry);
+      else this.#inFlight.set(id, [entry]);
+      const settle = (): boolean => {
+        const list = this.#inFlight.get(id);
+        const i = list?.indexOf(entry) ?? -1;
+        if (list && i >= 0) list.splice(i, 1);
+        if (list?.length === 0) this.#inFlight.delete(id);
+        return entry.returned;
+      };
       await withDeadline(
         new Promise<void>((resolve, reject) => {
           let ok: boolean;
           try {
             ok = channel.publish(exchange, routingKey, content, { ...options, mandatory: true }, (err: unknown) => {
-              const returned = this.#returned.get(id) === true;
-              this.#returned.delete(id);
+              const returned = settle();
               if (err) reject(unavailable('the broker did not accept the message', err));
               else if (returned) {
                 reject(
@@ -112,7 +127,7 @@ export class Publisher {
             });
           } catch (err) {
             // Thrown before anything was sent (channel closing, a header table too large).
-            this.#returned.delete(id);
+            settle();
             reject(unavailable('the message could not be sent', err));
             return;
           }

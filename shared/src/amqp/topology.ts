@@ -155,21 +155,40 @@ export async function declareReplyQueue(channel: Channel, name = ''): Promise<st
 /**
  * The set of task queues a process has declared. Re-declared in full after a reconnect;
  * a queue named by a caller (`options.queue`) is declared once, on first use, through here.
+ *
+ * The cap: `pinned` queues (the catalogue's own, known at start) are always declared and do not
+ * count; every other name (ad hoc, from `options.queue`) counts against `maxQueues`. So callers
+ * naming new queues can use up the ad-hoc budget, never the queues of known tasks.
  */
 export class TaskQueues {
   readonly #declared = new Set<string>();
   readonly #inFlight = new Map<string, Promise<void>>();
   readonly #maxQueues: number;
   readonly #declare: (channel: Channel, queue: string) => Promise<void>;
+  readonly #pinned: ReadonlySet<string>;
 
   /**
    * @param maxQueues bound on distinct queues one process will declare. @default 1000
    * @param declare how one queue is declared (dead-letter and delay queues reuse this cache).
    *   @default declareTaskQueue
+   * @param pinned queues always allowed, outside the cap (the catalogue's). @default none
    */
-  constructor(maxQueues = 1000, declare: (channel: Channel, queue: string) => Promise<void> = (channel, queue) => declareTaskQueue(channel, queue)) {
+  constructor(
+    maxQueues = 1000,
+    declare: (channel: Channel, queue: string) => Promise<void> = (channel, queue) => declareTaskQueue(channel, queue),
+    pinned: Iterable<string> = [],
+  ) {
     this.#maxQueues = maxQueues;
     this.#declare = declare;
+    this.#pinned = new Set(pinned);
+  }
+
+  /** Declared or being declared, not pinned: what counts against the cap. */
+  #adHoc(): number {
+    let n = 0;
+    for (const queue of this.#declared) if (!this.#pinned.has(queue)) n++;
+    for (const queue of this.#inFlight.keys()) if (!this.#pinned.has(queue)) n++;
+    return n;
   }
 
   has(queue: string): boolean {
@@ -193,8 +212,8 @@ export class TaskQueues {
     if (this.#declared.has(queue)) return;
     const pending = this.#inFlight.get(queue);
     if (pending) return pending;
-    if (this.#declared.size + this.#inFlight.size >= this.#maxQueues) {
-      throw new RangeError(`Refusing to declare more than ${this.#maxQueues} task queues in one process`);
+    if (!this.#pinned.has(queue) && this.#adHoc() >= this.#maxQueues) {
+      throw new RangeError(`Refusing to declare more than ${this.#maxQueues} ad-hoc task queues in one process`);
     }
     const declaring = withChannel(connection, (channel) => this.#declare(channel, queue))
       .then(() => {

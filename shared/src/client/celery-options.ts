@@ -5,18 +5,21 @@
  *   Celery's `apply_async(expires=...)` takes either. It becomes the `expires` header (an ISO
  *   date) and the AMQP `expiration` property (per-message TTL), so the broker drops the task
  *   when it is due and a worker that receives it late marks it REVOKED without running it.
- *   A date already past is refused: a 202 promises the task will run.
+ *   A date already past is refused: a 202 promises the task will run. So is one further than
+ *   RabbitMQ's per-message TTL limit (2^32 - 1 ms, about 49.7 days): the broker would refuse
+ *   the `expiration` property.
  * - `priority`: an integer 0..255, the AMQP `priority` property. RabbitMQ orders by it only in
  *   queues declared with `x-max-priority` (Celery's `task_queue_max_priority`); Celerity's
  *   default queues have no arguments, so there it is carried but has no effect.
  */
 import { z } from 'zod';
+import { MAX_MESSAGE_TTL_MS } from '../amqp/protocol.js';
 import { CelerityError } from '../errors.js';
 
 /** Largest AMQP priority (an octet). */
 export const MAX_PRIORITY = 255;
-/** Longest `expires` in seconds we accept: 10 years, well inside JavaScript's date range. */
-const MAX_EXPIRES_S = 10 * 365 * 24 * 3600;
+/** Longest `expires` in seconds we accept: RabbitMQ's per-message TTL limit (about 49.7 days). */
+const MAX_EXPIRES_S = Math.floor(MAX_MESSAGE_TTL_MS / 1000);
 
 export const celeryOptionsSchema = {
   expires: z
@@ -42,6 +45,9 @@ export function resolveCeleryOptions(options: { expires?: number | string | unde
     const at = typeof options.expires === 'number' ? now + options.expires * 1000 : Date.parse(options.expires);
     if (!(at > now)) {
       throw new CelerityError('INVALID_OPTIONS', `options.expires is in the past (${new Date(at).toISOString()}); the task would never run`);
+    }
+    if (at - now > MAX_EXPIRES_S * 1000) {
+      throw new CelerityError('INVALID_OPTIONS', `options.expires is more than ${MAX_EXPIRES_S} s (about 49.7 days) ahead: RabbitMQ's per-message TTL cannot be longer`);
     }
     resolved.expires = new Date(at).toISOString();
   }

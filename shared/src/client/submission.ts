@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { CelerityError } from '../errors.js';
 import { QUEUE_NAME_RULE, isValidQueueName } from '../amqp/topology.js';
 import { checkArguments, formatIssues } from '../catalogue.js';
+import { assertStorableArguments } from '../jsonb.js';
 import type { TaskDefinition } from '../app/define-task.js';
 import { MAX_RETRIES_LIMIT } from '../retry.js';
 import type { TaskRecord } from '../task.js';
@@ -86,6 +87,7 @@ export function prepareSubmission(task: TaskDefinition, body: unknown, maxArgsBy
   if (!isValidQueueName(queue)) {
     throw new CelerityError('INVALID_QUEUE', `Invalid queue name "${queue}": ${QUEUE_NAME_RULE}`);
   }
+  assertStorableArguments(parsed.data.args ?? [], parsed.data.kwargs ?? {});
   assertArgumentsSize(parsed.data.args, parsed.data.kwargs, maxArgsBytes);
   const check = checkArguments(task, parsed.data.args ?? [], parsed.data.kwargs ?? {});
   if (!check.ok) throw new CelerityError('INVALID_ARGUMENTS', `Invalid arguments for ${name}: ${formatIssues(check.issues)}`);

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { CelerityError } from '../errors.js';
 import type { Broker } from '../amqp/connection.js';
 import { DELAY_EXCHANGE, DELAY_HEADER, delayLevelFor, delayQueueName } from '../amqp/delay.js';
-import { encodeTaskMessage, newTaskMessage } from '../amqp/protocol.js';
+import { OWNER_HEADER, encodeTaskMessage, newTaskMessage } from '../amqp/protocol.js';
 import type { Publisher } from '../amqp/publisher.js';
 import { publishTimeHeaders } from '../amqp/queue-wait.js';
 import type { TaskQueues } from '../amqp/topology.js';
@@ -100,6 +100,7 @@ export class Submitter {
     const headers: Record<string, unknown> = { ...(message.options.headers as Record<string, unknown> | undefined) };
     if (submission.maxRetries !== undefined) headers[MAX_RETRIES_HEADER] = submission.maxRetries;
     if (submission.republish) headers[REPUBLISHED_HEADER] = true;
+    if (submission.owner) headers[OWNER_HEADER] = submission.owner;
     // A task that must wait goes through the broker's delay queues (shared/src/amqp/delay.ts).
     let exchange = '';
     let delayQueue: string | undefined;

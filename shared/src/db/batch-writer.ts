@@ -3,6 +3,11 @@
  * arrive while a flush is in progress are gathered and written together by the next flush,
  * so under load one statement carries many rows, and with no load a row is written at once
  * (no timer). Rows with the same key are merged before they reach the database.
+ *
+ * A batch is all-or-nothing, so one bad row would fail every caller in it. When a batch of
+ * several rows fails with an error `isolate` picks (one that a row itself causes, such as a
+ * value the database refuses), its rows are written again one by one: the others land, and
+ * only the bad row's caller gets the error.
  */
 export interface BatchWriterOptions<T> {
   key: (row: T) => string;
@@ -14,6 +19,11 @@ export interface BatchWriterOptions<T> {
   maxBatch?: number;
   /** Flushes running at once. @default 2 */
   maxInFlight?: number;
+  /**
+   * Whether a failed batch should be written again row by row (the error may come from one
+   * row, not from the database being away). @default never
+   */
+  isolate?: (err: unknown) => boolean;
 }
 
 interface Pending<T> {
@@ -29,7 +39,7 @@ export class BatchWriter<T> {
   readonly #idleWaiters: (() => void)[] = [];
 
   constructor(options: BatchWriterOptions<T>) {
-    this.#options = { maxBatch: 500, maxInFlight: 2, ...options };
+    this.#options = { maxBatch: 500, maxInFlight: 2, isolate: () => false, ...options };
   }
 
   get pending(): number {
@@ -69,17 +79,38 @@ export class BatchWriter<T> {
         if (batch.length >= this.#options.maxBatch) break;
       }
       this.#inFlight++;
-      this.#options
-        .flush(batch.map((e) => e.row))
-        .then(
-          () => batch.forEach((e) => e.resolvers.forEach((r) => r.resolve())),
-          (err: unknown) => batch.forEach((e) => e.resolvers.forEach((r) => r.reject(err))),
-        )
-        .finally(() => {
-          this.#inFlight--;
-          if (this.#pending.size > 0) this.#schedule();
-          else if (this.#inFlight === 0) this.#idleWaiters.splice(0).forEach((w) => w());
-        });
+      // #flushBatch settles every caller and never rejects.
+      void this.#flushBatch(batch).finally(() => {
+        this.#inFlight--;
+        if (this.#pending.size > 0) this.#schedule();
+        else if (this.#inFlight === 0) this.#idleWaiters.splice(0).forEach((w) => w());
+      });
+    }
+  }
+
+  /** Flushes `batch`; on an isolatable failure, each row alone. Settles every caller; never rejects. */
+  async #flushBatch(batch: Pending<T>[]): Promise<void> {
+    const settle = (entry: Pending<T>, ...failure: [unknown?]): void =>
+      entry.resolvers.forEach((r) => (failure.length === 0 ? r.resolve() : r.reject(failure[0])));
+    try {
+      await this.#options.flush(batch.map((e) => e.row));
+      batch.forEach((e) => settle(e));
+      return;
+    } catch (err) {
+      if (batch.length === 1 || !this.#options.isolate(err)) {
+        batch.forEach((e) => settle(e, err));
+        return;
+      }
+    }
+    // One at a time: a batch that failed because of one row is small (maxBatch), and this
+    // path is rare; it must not hammer the database with the batch's full width at once.
+    for (const entry of batch) {
+      try {
+        await this.#options.flush([entry.row]);
+        settle(entry);
+      } catch (err) {
+        settle(entry, err);
+      }
     }
   }
 

@@ -135,4 +135,14 @@ export const MIGRATIONS: readonly Migration[] = [
         EXECUTE FUNCTION celerity_notify_finished();
     `,
   },
+  {
+    id: 5,
+    name: 'task leases',
+    sql: `
+      -- While a worker runs a task, its STARTED row holds a lease that the worker renews; a
+      -- redelivered or republished copy that finds a live lease is deferred instead of run
+      -- (the first copy still runs), and one that finds it lapsed runs (the first worker died).
+      ALTER TABLE tasks ADD COLUMN lease_expires_at timestamptz;
+    `,
+  },
 ];

@@ -4,7 +4,7 @@
  */
 
 const TASK_COLUMNS = `id, name, queue, state, args, kwargs, result, error_type, error_message, retries, worker,
-  created_at, started_at, finished_at, updated_at, attempts, deliveries, owner`;
+  created_at, started_at, finished_at, updated_at, attempts, deliveries, owner, lease_expires_at`;
 
 /** True when the incoming row (EXCLUDED) outranks the stored one (t). */
 const NEWER = 'celerity_state_order(EXCLUDED.state, EXCLUDED.retries) > celerity_state_order(t.state, t.retries)';
@@ -17,14 +17,14 @@ const NEWER = 'celerity_state_order(EXCLUDED.state, EXCLUDED.retries) > celerity
  */
 export const UPSERT_TASKS = `
   INSERT INTO tasks AS t (id, name, queue, state, args, kwargs, result, error_type, error_message, retries, worker,
-                          created_at, started_at, finished_at, attempts, deliveries, owner)
+                          created_at, started_at, finished_at, attempts, deliveries, owner, lease_expires_at)
   SELECT id, name, queue, state, COALESCE(args, '[]'), COALESCE(kwargs, '{}'), result, error_type, error_message,
          COALESCE(retries, 0), worker, COALESCE(created_at, now()), started_at, finished_at,
-         COALESCE(attempts, 0), COALESCE(deliveries, 0), owner
+         COALESCE(attempts, 0), COALESCE(deliveries, 0), owner, lease_expires_at
   FROM jsonb_to_recordset($1::jsonb) AS r(
     id text, name text, queue text, state text, args jsonb, kwargs jsonb, result jsonb, error_type text,
     error_message text, retries integer, worker text, created_at timestamptz, started_at timestamptz,
-    finished_at timestamptz, attempts integer, deliveries integer, owner text)
+    finished_at timestamptz, attempts integer, deliveries integer, owner text, lease_expires_at timestamptz)
   ON CONFLICT (id) DO UPDATE SET
     state         = CASE WHEN ${NEWER} THEN EXCLUDED.state ELSE t.state END,
     result        = CASE WHEN ${NEWER} THEN EXCLUDED.result ELSE t.result END,
@@ -41,22 +41,53 @@ export const UPSERT_TASKS = `
     deliveries    = CASE WHEN EXCLUDED.retries > t.retries THEN EXCLUDED.deliveries
                          ELSE GREATEST(t.deliveries, EXCLUDED.deliveries) END,
     updated_at    = CASE WHEN ${NEWER} THEN now() ELSE t.updated_at END,
-    owner         = COALESCE(t.owner, EXCLUDED.owner)
+    owner         = COALESCE(t.owner, EXCLUDED.owner),
+    -- A newer state brings its own lease (none once final); a start of the same attempt (a
+    -- redelivered copy taking over a lapsed lease) extends it.
+    lease_expires_at = CASE WHEN ${NEWER} THEN EXCLUDED.lease_expires_at
+                            ELSE GREATEST(t.lease_expires_at, EXCLUDED.lease_expires_at) END
   WHERE ${NEWER} OR EXCLUDED.created_at < t.created_at
      OR (t.started_at IS NULL AND EXCLUDED.started_at IS NOT NULL)
      OR EXCLUDED.attempts > t.attempts OR EXCLUDED.deliveries > t.deliveries
      OR (t.owner IS NULL AND EXCLUDED.owner IS NOT NULL)
+     OR EXCLUDED.lease_expires_at > COALESCE(t.lease_expires_at, '-infinity')
 `;
+
+/** Renews the leases of tasks $1 (text[]) to $2 while they are STARTED (the worker running them is alive). */
+export const RENEW_TASK_LEASES = `UPDATE tasks SET lease_expires_at = $2 WHERE id = ANY($1::text[]) AND state = 'STARTED'`;
 
 /**
  * Puts dead-lettered tasks ($1 text[]) back to PENDING before they are re-driven: a re-drive
  * is a new life for the task (retries and deliveries start again), so the forward-only
  * upsert must not keep the old FAILURE. attempts keeps counting.
+ * Only a task in FAILURE is reset: one that finished otherwise (a duplicate dead letter of a
+ * task that since succeeded) or is running again is left alone (`reset` false: skipped).
+ * Returns each existing row's state before the reset, so a failed publish can be undone
+ * (RESTORE_TASKS_AFTER_FAILED_REDRIVE); ids without a row are absent and re-driven as they are.
  */
 export const RESET_TASKS_FOR_REDRIVE = `
-  UPDATE tasks SET state = 'PENDING', result = NULL, error_type = NULL, error_message = NULL, retries = 0,
-                   deliveries = 0, finished_at = NULL, updated_at = now()
-  WHERE id = ANY($1::text[])
+  WITH old AS (
+    SELECT id, state, result, error_type, error_message, retries, deliveries, finished_at
+    FROM tasks WHERE id = ANY($1::text[]) FOR UPDATE
+  ), reset AS (
+    UPDATE tasks t SET state = 'PENDING', result = NULL, error_type = NULL, error_message = NULL, retries = 0,
+                       deliveries = 0, finished_at = NULL, updated_at = now()
+    FROM old WHERE t.id = old.id AND old.state = 'FAILURE'
+    RETURNING t.id
+  )
+  SELECT old.*, old.id IN (SELECT id FROM reset) AS reset FROM old
+`;
+
+/**
+ * Puts tasks reset by RESET_TASKS_FOR_REDRIVE back as they were ($1: JSON array of the rows it
+ * returned) when their re-publish failed, unless something has moved them on since.
+ */
+export const RESTORE_TASKS_AFTER_FAILED_REDRIVE = `
+  UPDATE tasks t SET state = r.state, result = r.result, error_type = r.error_type, error_message = r.error_message,
+                     retries = r.retries, deliveries = r.deliveries, finished_at = r.finished_at, updated_at = now()
+  FROM jsonb_to_recordset($1::jsonb) AS r(id text, state text, result jsonb, error_type text, error_message text,
+                                          retries integer, deliveries integer, finished_at timestamptz)
+  WHERE t.id = r.id AND t.state = 'PENDING'
 `;
 
 /**
@@ -96,12 +127,14 @@ export const SELECT_FINISHED_TASKS = `
 `;
 
 /**
- * Deletes up to $2 tasks last changed before $1 (any state: a PENDING row that old belongs to
- * a submit whose gateway died before publishing); run in a loop until it deletes fewer.
+ * Deletes up to $2 tasks that reached a final state and last changed before $1; run in a loop
+ * until it deletes fewer. Only final states: a PENDING, RECEIVED, STARTED or RETRY row may
+ * belong to a task still waiting for its countdown or eta (up to 30 days, longer than the
+ * retention) or for a retry, and its owner must keep reading it.
  */
 export const DELETE_EXPIRED_TASKS = `
   DELETE FROM tasks WHERE id IN (
-    SELECT id FROM tasks WHERE updated_at < $1 ORDER BY updated_at LIMIT $2
+    SELECT id FROM tasks WHERE updated_at < $1 AND state IN ('SUCCESS', 'FAILURE', 'REVOKED') ORDER BY updated_at LIMIT $2
   )
 `;
 

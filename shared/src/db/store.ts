@@ -3,7 +3,8 @@
  * BatchWriter (many tasks per statement) and only ever move a task forward.
  */
 import type pg from 'pg';
-import { CelerityError } from '../errors.js';
+import { CelerityError, truncateText } from '../errors.js';
+import { findUnstorable, toStorableText, unstorableTextReason } from '../jsonb.js';
 import type { Logger } from '../logger.js';
 import { isFinalState, type TaskRecord, type TaskState } from '../task.js';
 import { BatchWriter } from './batch-writer.js';
@@ -11,7 +12,9 @@ import { isRetryablePgError } from './pg-errors.js';
 import {
   DELETE_EXPIRED_TASKS,
   DELETE_UNPUBLISHED_TASK,
+  RENEW_TASK_LEASES,
   RESET_TASKS_FOR_REDRIVE,
+  RESTORE_TASKS_AFTER_FAILED_REDRIVE,
   SEARCH_TASKS,
   SELECT_FINISHED_TASKS,
   SELECT_TASK,
@@ -39,6 +42,8 @@ export interface TaskWrite {
   deliveries?: number;
   /** The API key that submitted the task; kept once set. */
   owner?: string | null;
+  /** Lease of the worker running it (STARTED); see migration 5. */
+  leaseExpiresAt?: Date | null;
 }
 
 interface TaskRow {
@@ -60,6 +65,7 @@ interface TaskRow {
   attempts: number;
   deliveries: number;
   owner: string | null;
+  lease_expires_at: Date | null;
 }
 
 const STATE_RANK: Record<TaskState, number> = {
@@ -111,7 +117,14 @@ export function mergeWrites(older: TaskWrite, newer: TaskWrite): TaskWrite {
       (newer.retries ?? 0) > (older.retries ?? 0) ? (newer.deliveries ?? 0) : Math.max(older.deliveries ?? 0, newer.deliveries ?? 0),
     ...(createdAt ? { createdAt } : {}),
     ...((older.owner ?? newer.owner) ? { owner: older.owner ?? newer.owner } : {}),
+    ...(newerWins ? (newer.leaseExpiresAt ? { leaseExpiresAt: newer.leaseExpiresAt } : {}) : laterLease(older, newer)),
   };
+}
+
+/** Same state order: the later of the two leases, as the UPSERT keeps it. */
+function laterLease(a: TaskWrite, b: TaskWrite): { leaseExpiresAt?: Date } {
+  const later = !a.leaseExpiresAt ? b.leaseExpiresAt : !b.leaseExpiresAt ? a.leaseExpiresAt : a.leaseExpiresAt > b.leaseExpiresAt ? a.leaseExpiresAt : b.leaseExpiresAt;
+  return later ? { leaseExpiresAt: later } : {};
 }
 
 function toRecord(row: TaskRow): TaskRecord {
@@ -132,6 +145,7 @@ function toRecord(row: TaskRow): TaskRecord {
     attempts: row.attempts,
     deliveries: row.deliveries,
     owner: row.owner,
+    leaseExpiresAt: row.lease_expires_at,
   };
 }
 
@@ -145,16 +159,19 @@ function toJsonRow(w: TaskWrite): Record<string, unknown> {
     kwargs: w.kwargs ?? null,
     // jsonb_to_recordset reads a JSON null as SQL NULL; a result of `null` is stored as such.
     result: w.result === undefined ? null : w.result,
-    error_type: w.error?.type ?? null,
-    error_message: w.error?.message ?? null,
+    // Free text from tasks and peers: bounded, and U+0000 / lone surrogates replaced, so an
+    // error message can always be stored.
+    error_type: w.error ? toStorableText(truncateText(w.error.type, 200)) : null,
+    error_message: w.error ? toStorableText(truncateText(w.error.message)) : null,
     retries: w.retries ?? 0,
-    worker: w.worker ?? null,
+    worker: w.worker == null ? null : toStorableText(w.worker),
     created_at: w.createdAt?.toISOString() ?? null,
     started_at: w.startedAt?.toISOString() ?? null,
     finished_at: w.finishedAt?.toISOString() ?? null,
     attempts: w.attempts ?? 0,
     deliveries: w.deliveries ?? 0,
     owner: w.owner ?? null,
+    lease_expires_at: w.leaseExpiresAt?.toISOString() ?? null,
   };
 }
 
@@ -186,6 +203,14 @@ export interface TaskPage {
   next: TaskCursor | null;
 }
 
+/** What a re-drive reset did (see TaskStore.resetForRedrive). */
+export interface RedriveReset {
+  /** Tasks not reset because they are not in FAILURE: their dead letters are stale. */
+  skipped: string[];
+  /** Puts the reset tasks among these ids back as they were (their re-publish failed). */
+  undo: (ids: string[]) => Promise<void>;
+}
+
 export interface TaskStoreOptions {
   logger: Logger;
   /** Rows per statement at most. @default 500 */
@@ -211,24 +236,42 @@ export class TaskStore {
       flush: (rows) => this.#flush(rows),
       maxBatch: options.maxBatch ?? 500,
       maxInFlight: options.maxInFlight ?? 2,
+      // A refused batch may be one row's fault: write its rows one by one (batch-writer.ts).
+      isolate: (err) => err instanceof CelerityError && err.code === 'STORE_WRITE_REFUSED',
     });
   }
 
-  /** Records a state change; resolves once it is committed (batched with others). */
+  /**
+   * Records a state change; resolves once it is committed (batched with others). Rejects at
+   * once, before joining a batch, with UNSTORABLE_VALUE when the write holds a value that
+   * PostgreSQL refuses (jsonb.ts); with STORE_WRITE_REFUSED when PostgreSQL refused it for
+   * another lasting reason; with DATABASE_UNAVAILABLE after a few tries when it is away.
+   */
   record(write: TaskWrite): Promise<void> {
+    const refused = unstorableWrite(write);
+    if (refused) return Promise.reject(refused);
     return this.#writer.write(write);
   }
 
   async #flush(rows: TaskWrite[]): Promise<void> {
     // Sorted so that concurrent batches take row locks in the same order.
-    const json = JSON.stringify(rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(toJsonRow));
+    let json: string;
+    try {
+      json = JSON.stringify(rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(toJsonRow));
+    } catch (err) {
+      // A value that slipped past record()'s checks (a toJSON that throws): one row's fault.
+      throw new CelerityError('STORE_WRITE_REFUSED', `A task state cannot be written as JSON: ${describePgError(err)}`, { cause: err });
+    }
     for (let attempt = 1; ; attempt++) {
       try {
         // Named: node-postgres prepares it once per connection, so PostgreSQL plans it once.
         await this.#pool.query({ name: 'celerity_upsert_tasks', text: UPSERT_TASKS, values: [json] });
         return;
       } catch (err) {
-        if (attempt >= FLUSH_ATTEMPTS || !isRetryablePgError(err)) throw databaseUnavailable(err);
+        if (!isRetryablePgError(err)) {
+          throw new CelerityError('STORE_WRITE_REFUSED', `The database refused the write of ${rows.length} task state(s): ${describePgError(err)}`, { cause: err });
+        }
+        if (attempt >= FLUSH_ATTEMPTS) throw databaseUnavailable(err);
         this.#logger.warn('retrying a task state batch', { rows: rows.length, attempt, err });
         await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
       }
@@ -255,11 +298,39 @@ export class TaskStore {
     }
   }
 
-  /** Puts dead-lettered tasks back to PENDING with a fresh retry budget (before a re-drive). */
-  async resetForRedrive(ids: readonly string[]): Promise<void> {
+  /**
+   * Puts dead-lettered tasks in FAILURE back to PENDING with a fresh retry budget (before a
+   * re-drive). Tasks in any other state are `skipped` (their dead letter is a stale duplicate);
+   * `undo(ids)` restores the reset tasks among `ids` whose re-publish failed.
+   */
+  async resetForRedrive(ids: readonly string[]): Promise<RedriveReset> {
+    if (ids.length === 0) return { skipped: [], undo: () => Promise.resolve() };
+    let rows: (Record<string, unknown> & { id: string; reset: boolean })[];
+    try {
+      ({ rows } = await this.#pool.query<Record<string, unknown> & { id: string; reset: boolean }>(RESET_TASKS_FOR_REDRIVE, [ids]));
+    } catch (err) {
+      throw databaseUnavailable(err);
+    }
+    const before = new Map(rows.filter((r) => r.reset).map(({ reset: _reset, ...row }) => [row.id, row]));
+    return {
+      skipped: rows.filter((r) => !r.reset).map((r) => r.id),
+      undo: async (failed) => {
+        const restore = failed.flatMap((id) => before.get(id) ?? []);
+        if (restore.length === 0) return;
+        try {
+          await this.#pool.query(RESTORE_TASKS_AFTER_FAILED_REDRIVE, [JSON.stringify(restore)]);
+        } catch (err) {
+          throw databaseUnavailable(err);
+        }
+      },
+    };
+  }
+
+  /** Extends the leases of these STARTED tasks to `until`; finished ones are left alone. */
+  async renewLeases(ids: readonly string[], until: Date): Promise<void> {
     if (ids.length === 0) return;
     try {
-      await this.#pool.query(RESET_TASKS_FOR_REDRIVE, [ids]);
+      await this.#pool.query({ name: 'celerity_renew_leases', text: RENEW_TASK_LEASES, values: [ids, until] });
     } catch (err) {
       throw databaseUnavailable(err);
     }
@@ -295,7 +366,7 @@ export class TaskStore {
     await this.#pool.query(DELETE_UNPUBLISHED_TASK, [id]);
   }
 
-  /** Deletes tasks last changed before `cutoff`, `batch` rows per statement. */
+  /** Deletes finished tasks last changed before `cutoff`, `batch` rows per statement; never an unfinished one. */
   async deleteExpired(cutoff: Date, batch = 1000): Promise<number> {
     let total = 0;
     for (;;) {
@@ -313,6 +384,22 @@ export class TaskStore {
   async idle(): Promise<void> {
     await this.#writer.idle();
   }
+}
+
+/** Defence in depth: the checks of jsonb.ts on one write, so a bad value never reaches a batch. */
+function unstorableWrite(w: TaskWrite): CelerityError | undefined {
+  for (const [field, text] of [['id', w.id], ['name', w.name], ['queue', w.queue], ['owner', w.owner ?? '']] as const) {
+    const reason = unstorableTextReason(text);
+    if (reason) return new CelerityError('UNSTORABLE_VALUE', `Task ${field} ${reason}`);
+  }
+  const bad = findUnstorable(w.args ?? [], 'args') ?? findUnstorable(w.kwargs ?? {}, 'kwargs') ?? findUnstorable(w.result ?? null, 'result');
+  return bad ? new CelerityError('UNSTORABLE_VALUE', `Task ${w.id}: ${bad.path} ${bad.reason}`) : undefined;
+}
+
+function describePgError(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = err instanceof Error ? truncateText(err.message, 500) : String(err);
+  return typeof code === 'string' ? `${code} ${message}` : message;
 }
 
 export function databaseUnavailable(err: unknown): Error {

@@ -1,0 +1,73 @@
+/**
+ * The task runner never holds a slot for ever on a result write: retryable store errors are
+ * retried for a bounded time, refusals for good are not retried but replaced by a FAILURE.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Registry } from 'prom-client';
+import {
+  Catalogue,
+  CelerityError,
+  createSilentLogger,
+  encodeTaskMessage,
+  newTaskMessage,
+  type Broker,
+  type Publisher,
+  type TaskQueues,
+  type TaskStore,
+  type TaskWrite,
+} from '../../shared/src/index.js';
+import { WorkerMetrics } from '../../worker/src/metrics.js';
+import { TaskRunner } from '../../worker/src/task-runner.js';
+import { demoApp } from '../helpers/demo.js';
+import type { ThreadPool } from '../../worker/src/thread-pool.js';
+
+async function runner(record: (write: TaskWrite) => Promise<void>, recordRetryMs: number): Promise<TaskRunner> {
+  const store = { record, get: () => Promise.resolve(undefined), renewLeases: () => Promise.resolve() } as unknown as TaskStore;
+  return new TaskRunner({
+    catalogue: new Catalogue((await demoApp()).tasks),
+    store,
+    pool: {} as ThreadPool,
+    metrics: new WorkerMetrics(new Registry()),
+    logger: createSilentLogger(),
+    stopping: new AbortController().signal,
+    broker: {} as Broker,
+    publisher: {} as Publisher,
+    deadLetterQueues: {} as TaskQueues,
+    delayQueues: {} as TaskQueues,
+    timeLimitS: 60,
+    deliveryLimit: 5,
+    recordRetryMs,
+  });
+}
+
+function delivery(): Parameters<TaskRunner['run']>[0] {
+  const message = encodeTaskMessage(newTaskMessage({ id: 't1', name: 'demo.add', args: [1, 2], kwargs: {} }));
+  return { queue: 'demo', content: message.content, properties: message.options, redelivered: false };
+}
+
+describe('task runner result writes', () => {
+  it('gives up after the retry budget while the database is away, so the message can be requeued', async () => {
+    let finalTries = 0;
+    const r = await runner((write) => {
+      if (write.state === 'STARTED') return Promise.resolve();
+      finalTries++;
+      return Promise.reject(new CelerityError('DATABASE_UNAVAILABLE', 'down'));
+    }, 500);
+    await assert.rejects(r.run(delivery(), () => undefined, new AbortController().signal), (err: unknown) => err instanceof CelerityError && err.code === 'DATABASE_UNAVAILABLE');
+    assert.ok(finalTries >= 2, `retried (${finalTries} tries)`);
+  });
+
+  it('a write refused for good is not retried: a FAILURE without the result replaces it, and the message is acked', async () => {
+    const writes: TaskWrite[] = [];
+    const r = await runner((write) => {
+      writes.push(write);
+      if (write.state === 'SUCCESS') return Promise.reject(new CelerityError('STORE_WRITE_REFUSED', 'refused'));
+      return Promise.resolve();
+    }, 60_000);
+    assert.equal(await r.run(delivery(), () => undefined, new AbortController().signal), 'ack');
+    assert.deepEqual(writes.map((w) => w.state), ['STARTED', 'SUCCESS', 'FAILURE']);
+    assert.equal(writes[2]?.error?.type, 'ResultNotStoredError');
+    assert.equal(writes[2]?.result, undefined);
+  });
+});
