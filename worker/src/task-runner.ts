@@ -77,9 +77,10 @@ export class TaskRunner {
     const leaseMs = deps.leaseMs ?? DEFAULT_LEASE_MS;
     this.#leases = new Leases(deps.store, leaseMs, deps.logger);
     this.#run = { pool: deps.pool, timeLimitS: deps.timeLimitS };
+    const { store, logger, stopping, recordRetryMs, broker, publisher, deadLetterQueues, delayQueues } = deps;
     this.#settle = {
-      recorder: { store: deps.store, logger: deps.logger, stopping: deps.stopping, ...(deps.recordRetryMs !== undefined ? { recordRetryMs: deps.recordRetryMs } : {}) },
-      republish: { broker: deps.broker, publisher: deps.publisher, deadLetterQueues: deps.deadLetterQueues, delayQueues: deps.delayQueues, logger: deps.logger },
+      recorder: { store, logger, stopping, ...(recordRetryMs !== undefined ? { recordRetryMs } : {}) },
+      republish: { broker, publisher, deadLetterQueues, delayQueues, logger },
       metrics: deps.metrics,
       hooks: deps.hooks,
       logger: deps.logger,
