@@ -123,27 +123,25 @@ export class TaskRunner {
     const write = { ...baseWrite(delivery, message, this.#worker, admission), startedAt };
     const started = store.record({ ...write, leaseExpiresAt: this.#leases.expiresAt(startedAt.getTime()) });
     this.#leases.hold(message.id);
+    if (admission.seenBefore) {
+      // Counted before running: a task that crashes its worker must see its count grow.
+      await started.catch((err: unknown) => log.warn('could not record STARTED', { err }));
+    } else {
+      // STARTED is advisory: not awaited, and merged away if the task finishes before it is flushed.
+      started.catch((err: unknown) => log.warn('could not record STARTED', { err }));
+    }
+    metrics.inFlight.inc({ queue: delivery.queue });
+    const timer = metrics.duration.startTimer({ task: job.metricTask, queue: delivery.queue });
     try {
-      if (admission.seenBefore) {
-        // Counted before running: a task that crashes its worker must see its count grow.
-        await started.catch((err: unknown) => log.warn('could not record STARTED', { err }));
-      } else {
-        // STARTED is advisory: not awaited, and merged away if the task finishes before it is flushed.
-        started.catch((err: unknown) => log.warn('could not record STARTED', { err }));
-      }
-      metrics.inFlight.inc({ queue: delivery.queue });
-      const timer = metrics.duration.startTimer({ task: job.metricTask, queue: delivery.queue });
-      try {
-        const outcome = await runTask(admission, message, delivery.queue, signal, this.#run, log);
+      const outcome = await runTask(admission, message, delivery.queue, signal, this.#run, log);
 
-        // 4. Settle: the store, then the dead letter or the next attempt, then events and the reply.
-        const verdict = judge(outcome, admission.definition, message, delivery.properties, this.#deps.maxResultBytes);
-        return await settleVerdict(this.#settle, job, write, verdict);
-      } finally {
-        timer();
-        metrics.inFlight.dec({ queue: delivery.queue });
-      }
+      // 4. Verdict and settle: the store, then the dead letter or the next attempt, then events
+      // and the reply. 5. Ack: the consumer's, once this resolves.
+      const verdict = judge(outcome, admission.definition, message, delivery.properties, this.#deps.maxResultBytes);
+      return await settleVerdict(this.#settle, job, write, verdict);
     } finally {
+      timer();
+      metrics.inFlight.dec({ queue: delivery.queue });
       this.#leases.release(message.id);
     }
   }
