@@ -67,8 +67,8 @@ export async function settleRefusal(deps: SettleDeps, job: Job, refusal: Refusal
       // A foreign client sent them (the gateway refuses them with a 400): fail the task without them.
       log.warn('arguments the store cannot hold: recorded as FAILURE and dead-lettered', { path: refusal.path, reason: refusal.reason });
       const { args: _args, kwargs: _kwargs, ...withoutArguments } = baseWrite(delivery, message, deps.workerName, fresh);
-      const message_ = `Arguments the result store cannot hold: ${refusal.path} ${refusal.reason}`;
-      return finish(deps, job, withoutArguments, { outcome: 'rejected', deadReason: 'invalid-arguments', error: { type: INVALID_ARGUMENTS, message: message_ } });
+      const text = `Arguments the result store cannot hold: ${refusal.path} ${refusal.reason}`;
+      return finish(deps, job, withoutArguments, { outcome: 'rejected', deadReason: 'invalid-arguments', error: { type: INVALID_ARGUMENTS, message: text } });
     }
     case 'expired':
       log.info('task expired before it could run: recorded as REVOKED', { expires: message.expires });
