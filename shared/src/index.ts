@@ -2,6 +2,7 @@
 export * from './errors.js';
 export * from './task.js';
 export * from './jsonb.js';
+export { REPR_MAX, repr } from './repr.js';
 export * from './config.js';
 export * from './logger.js';
 export * from './catalogue.js';

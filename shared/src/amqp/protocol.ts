@@ -14,6 +14,7 @@
 import { hostname } from 'node:os';
 import type { Options } from 'amqplib';
 import { unstorableTextReason } from '../jsonb.js';
+import { repr } from '../repr.js';
 import { isTaskState, type TaskError, type TaskState } from '../task.js';
 
 export const CONTENT_TYPE = 'application/json';
@@ -26,8 +27,6 @@ export const CONTENT_TYPE = 'application/json';
  */
 export const OWNER_HEADER = 'x-celerity-owner';
 export const CONTENT_ENCODING = 'utf-8';
-/** Longest `argsrepr`/`kwargsrepr` header, as Celery truncates them. */
-const REPR_MAX = 1024;
 
 export interface TaskMessage {
   id: string;
@@ -89,16 +88,6 @@ let origin: string | undefined;
 function defaultOrigin(): string {
   origin ??= `${process.pid}@${hostname()}`;
   return origin;
-}
-
-function repr(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? 'undefined';
-  } catch {
-    text = '<unserialisable>';
-  }
-  return text.length > REPR_MAX ? `${text.slice(0, REPR_MAX - 3)}...` : text;
 }
 
 export interface EncodedMessage {

@@ -15,7 +15,6 @@
  * exchange with the request's `reply_to` as routing key.
  */
 import type { Channel, ChannelModel } from 'amqplib';
-
 import type { QueueType, QueueTypes } from '../names.js';
 
 // The name and type rules live in names.ts (config.ts checks them without loading amqp/).
