@@ -97,6 +97,12 @@ export const DEFAULTS = {
   maxArgs: '256kb',
   /** Largest task result the worker stores and replies with (as JSON). */
   maxResult: '1mb',
+  /** How long a closing gateway lets waiting requests (`?wait=`) finish, in ms (an option, not a variable). */
+  gatewayDrainMs: 10_000,
+  /** Then how long it lets requests still in flight be answered, in ms: longer than a publish's confirm timeout. */
+  gatewayRequestGraceMs: 15_000,
+  /** Time between the gateway's queue samples (gauges, dashboard, QUEUE_MAX_LENGTH), in ms. */
+  queueStatsIntervalMs: 5_000,
 } as const;
 
 export interface CommonConfig {
@@ -306,5 +312,38 @@ export function loadWorkerConfig(env: Env, flags: WorkerFlags, defaults: { queue
     deliveryLimit: parseOptionalInteger(env, 'WORKER_DELIVERY_LIMIT', DEFAULTS.workerDeliveryLimit, 1, 1000),
     maxResultBytes: parseSize('WORKER_MAX_RESULT', read(env, 'WORKER_MAX_RESULT') ?? DEFAULTS.maxResult),
     taskEvents: flags.taskEvents === true || parseBoolean('WORKER_TASK_EVENTS', read(env, 'WORKER_TASK_EVENTS')),
+  };
+}
+
+/** The gateway settings an embedder (createGateway, tests) may leave out of its config. */
+export type GatewayConfigDefaulted = 'idempotencyWindowHours' | 'queueMaxLength' | 'authMode' | 'corsOrigins' | 'allowedHosts' | 'rateLimitPerMinute' | 'maxBatch';
+
+/**
+ * Fills the gateway settings left out of `config` from DEFAULTS, as the loader would: the one
+ * place a gateway built from code gets its defaults (gateway.ts applies none of its own).
+ */
+export function withGatewayDefaults<C extends Partial<Pick<GatewayConfig, GatewayConfigDefaulted>>>(config: C): C & Pick<GatewayConfig, GatewayConfigDefaulted> {
+  return {
+    ...config,
+    idempotencyWindowHours: config.idempotencyWindowHours ?? DEFAULTS.idempotencyWindowHours,
+    queueMaxLength: config.queueMaxLength ?? parseQueueMaxLength('QUEUE_MAX_LENGTH', undefined),
+    authMode: config.authMode ?? DEFAULTS.authMode,
+    corsOrigins: config.corsOrigins ?? [],
+    allowedHosts: config.allowedHosts ?? [],
+    rateLimitPerMinute: config.rateLimitPerMinute ?? DEFAULTS.rateLimitPerMinute,
+    maxBatch: config.maxBatch ?? DEFAULTS.maxBatch,
+  };
+}
+
+/** The worker settings an embedder (createWorker, tests) may leave out of its config. */
+export type WorkerConfigDefaulted = 'timeLimitS' | 'deliveryLimit' | 'taskEvents';
+
+/** Fills the worker settings left out of `config` from DEFAULTS, as the loader would (worker.ts applies none of its own). */
+export function withWorkerDefaults<C extends Partial<Pick<WorkerConfig, WorkerConfigDefaulted>>>(config: C): C & Pick<WorkerConfig, WorkerConfigDefaulted> {
+  return {
+    ...config,
+    timeLimitS: config.timeLimitS ?? DEFAULTS.workerTimeLimitS,
+    deliveryLimit: config.deliveryLimit ?? DEFAULTS.workerDeliveryLimit,
+    taskEvents: config.taskEvents ?? false,
   };
 }

@@ -5,6 +5,7 @@ export * from './jsonb.js';
 export { REPR_MAX, repr } from './repr.js';
 export * from './config.js';
 export * from './logger.js';
+export { onSignals, shutdownSteps, type ShutdownSteps } from './lifecycle.js';
 export * from './catalogue.js';
 export * from './app/define-task.js';
 export * from './app/standard-schema.js';

@@ -16,6 +16,7 @@ import type { Catalogue } from '../catalogue.js';
 import { DEFAULTS } from '../config.js';
 import { IdempotencyKeys } from '../db/idempotency.js';
 import { TaskStore } from '../db/store.js';
+import { shutdownSteps } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
 import { IdempotentSubmits } from './idempotent-submits.js';
 import { ReplyListener } from './reply-listener.js';
@@ -141,18 +142,11 @@ export class ClientCore {
 
   async #close(): Promise<void> {
     this.waiters.cancelAll();
-    const failures: unknown[] = [];
-    const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
-      try {
-        await fn();
-      } catch (err) {
-        failures.push(err);
-        this.logger.error(`shutdown: ${name} failed`, { err });
-      }
-    };
+    const steps = shutdownSteps(this.logger, 'shutdown');
+    const step = steps.run;
     await step('flushing the result store', () => this.store.idle());
     await step('closing the reply queue', () => this.replies.close());
     await step('closing the publisher', () => this.publisher.close());
-    if (failures.length > 0) throw new AggregateError(failures, `${failures.length} step(s) of closing the submit path failed`);
+    steps.throwIfFailed('closing the submit path');
   }
 }
