@@ -170,7 +170,7 @@ export class Gateway {
         metrics,
         logger,
         broker: connectedBroker,
-        idempotency: core.idempotency,
+        core,
         maxBodyBytes: config.maxBodyBytes,
         maxWaitS: config.maxWaitS,
         security: {

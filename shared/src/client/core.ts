@@ -21,6 +21,8 @@ import type { Logger } from '../logger.js';
 import { IdempotentSubmits } from './idempotent-submits.js';
 import { ReplyListener } from './reply-listener.js';
 import { ReplyRecorder } from './reply-recorder.js';
+import type { Submission } from './submission.js';
+import { submitTask, type SubmitAnswer, type SubmitCall } from './submit-flow.js';
 import { Submitter, type SubmitLimits, type SubmitMetrics } from './submitter.js';
 import { TaskWaiters } from './waiters.js';
 
@@ -128,6 +130,15 @@ export class ClientCore {
       await publisher.close();
       throw err;
     }
+  }
+
+  /**
+   * Submits one validated task: the idempotency flow when `call` has a key, the publish, and a
+   * wait for its end when asked (submit-flow.ts). Rejects with a CelerityError when nothing was
+   * promised (the broker refused or is gone, the key was reused for other content).
+   */
+  submit(submission: Submission, call?: SubmitCall): Promise<SubmitAnswer> {
+    return submitTask(this, submission, call);
   }
 
   /**
