@@ -43,17 +43,11 @@ export {
   loadCommonConfig,
   loadGatewayConfig,
   loadWorkerConfig,
-  LOG_LEVELS,
   parseMetricsAccess,
   withGatewayDefaults,
   withWorkerDefaults,
-  type CommonConfig,
-  type GatewayConfig,
   type GatewayConfigDefaulted,
-  type LogLevel,
-  type WorkerConfig,
   type WorkerConfigDefaulted,
-  type WorkerFlags,
 } from './config.js';
 export {
   createLogger,
@@ -267,3 +261,4 @@ export {
 export { AUTH_MODES, isLoopback, type AmqpTlsOptions, type AuthMode, type MetricsAccess } from './config/security.js';
 export { mergeWrites, stateOrder } from './db/task-writes.js';
 export { isValidQueueName, isValidSchemaName, QUEUE_NAME_RULE, QUEUE_TYPE_NAMES, type QueueType, type QueueTypes } from './names.js';
+export { LOG_LEVELS, type CommonConfig, type GatewayConfig, type LogLevel, type WorkerConfig, type WorkerFlags } from './config/types.js';

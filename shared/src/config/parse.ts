@@ -154,6 +154,7 @@ export function parseQueueTypes(variable: string, value: string | undefined): Qu
   return result;
 }
 
+/** QUEUE_MAX_LENGTH: a default for every queue plus per-queue values; 0 means no limit. */
 export interface QueueMaxLength {
   default: number;
   perQueue: Readonly<Record<string, number>>;
