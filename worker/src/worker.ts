@@ -18,7 +18,6 @@ import {
   TaskQueues,
   TaskStore,
   declareDeadLetterQueue,
-  CLASSIC_QUEUES,
   QUORUM_DELIVERY_LIMIT,
   queueTypeOf,
   declareDelayQueue,
@@ -98,6 +97,7 @@ export class Worker {
     const { logger } = options;
     const config = withWorkerDefaults(options.config);
     const catalogue = new Catalogue(options.tasks.filter((t) => !t.external));
+    const queueTypes = catalogue.queueTypes(config.queueTypes);
     const cpuTasks = options.tasks.filter((t) => t.cpu).map((t) => t.name);
     if (cpuTasks.length > 0 && !options.appUrl) {
       throw new CelerityError(
@@ -127,7 +127,7 @@ export class Worker {
         connectionName: 'celerity-worker',
         ...(config.amqpTls ? { tls: config.amqpTls } : {}),
       });
-      const quorum = config.queues.filter((queue) => queueTypeOf(config.queueTypes ?? CLASSIC_QUEUES, queue) === 'quorum');
+      const quorum = config.queues.filter((queue) => queueTypeOf(queueTypes, queue) === 'quorum');
       if (quorum.length > 0 && config.deliveryLimit >= QUORUM_DELIVERY_LIMIT) {
         // The broker would dead-letter a crashing message before the worker records FAILURE.
         logger.warn('WORKER_DELIVERY_LIMIT is not below the quorum queues\' x-delivery-limit: the broker may dead-letter first, leaving the task unfinished in the store', {
@@ -137,7 +137,7 @@ export class Worker {
         });
       }
       // Dead-letter and delay queues are declared on first use and again after a reconnect.
-      const deadLetterQueues = new TaskQueues(1000, (channel, name) => declareDeadLetterQueue(channel, name, config.queueTypes));
+      const deadLetterQueues = new TaskQueues(1000, (channel, name) => declareDeadLetterQueue(channel, name, queueTypes));
       const delayQueues = new TaskQueues(64, declareDelayQueue);
       // A classic queue whose cluster node is down (404) is skipped and declared again on use.
       const unavailable = (queue: string, err: unknown): void => {
@@ -214,7 +214,7 @@ export class Worker {
         queues: config.queues,
         concurrency: config.concurrency,
         logger,
-        ...(config.queueTypes ? { queueTypes: config.queueTypes } : {}),
+        queueTypes,
       });
       metrics.watchConsuming(() => consumer.consuming);
       const retentionMs = config.resultRetentionHours * 3_600_000;

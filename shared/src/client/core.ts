@@ -78,7 +78,7 @@ export class ClientCore {
       keepUnclaimedMs: options.keepUnclaimedRepliesMs ?? 0,
       ...(options.waitPollMs ? { minPollMs: options.waitPollMs.min, maxPollMs: options.waitPollMs.max } : {}),
     });
-    const queueTypes = options.queueTypes;
+    const queueTypes = catalogue.queueTypes(options.queueTypes);
     const queues = options.queues ?? new TaskQueues(1000, (channel, queue) => declareTaskQueue(channel, queue, queueTypes));
     const delayQueues = new TaskQueues(64, declareDelayQueue);
     // In a cluster, a classic queue whose node is down answers 404: the process still
