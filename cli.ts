@@ -18,6 +18,7 @@ import {
   loadGatewayConfig,
   loadWorkerConfig,
   migrate,
+  onSignals,
   type LoadedApp,
   type WorkerFlags,
 } from './shared/src/index.js';
@@ -50,29 +51,6 @@ async function appOrExit(flag: string | undefined): Promise<LoadedApp> {
     if (err instanceof CelerityError && err.code === 'INVALID_APP') fail(err.message, 1);
     throw err;
   }
-}
-
-/** First signal: graceful stop; second: force. */
-function onSignals(graceful: () => Promise<void>, force: () => void, logger: { info: (m: string) => void; warn: (m: string) => void; error: (m: string, meta: object) => void }): void {
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals > 1) {
-      logger.warn(`second ${signal}: stopping now`);
-      force();
-      return;
-    }
-    logger.info(`${signal}: stopping gracefully (a second signal forces exit)`);
-    graceful().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error('shutdown failed', { err });
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
 }
 
 async function runWorker(flags: WorkerFlags & { app?: string }): Promise<void> {
@@ -214,7 +192,7 @@ program
   .description('serve the HTTP API for the app\'s tasks (plus GATEWAY_EXTERNAL_TASKS)')
   .option('-A, --app <module>', APP_HELP)
   .option('--port <port>', `HTTP port (env GATEWAY_PORT; default ${DEFAULTS.gatewayPort})`)
-  .option('--host <address>', 'listen address; anything but loopback needs authentication (env GATEWAY_HOST; default 127.0.0.1)')
+  .option('--host <address>', `listen address; anything but loopback needs authentication (env GATEWAY_HOST; default ${DEFAULTS.gatewayHost})`)
   .action((flags: { app?: string; port?: string; host?: string }) => runGateway(flags));
 
 program.command('migrate').description('apply database migrations (safe to run again, and concurrently)').action(() => runMigrate());

@@ -18,6 +18,8 @@ import {
   DEFAULT_SCHEMA,
   createPool,
   createRegistry,
+  shutdownSteps,
+  withGatewayDefaults,
   externalTask,
   Catalogue,
   type GatewayConfig,
@@ -99,7 +101,8 @@ export class Gateway {
   }
 
   static async create(options: GatewayOptions): Promise<Gateway> {
-    const { config, logger } = options;
+    const { logger } = options;
+    const config = withGatewayDefaults(options.config);
     // Tasks Python Celery workers run (GATEWAY_EXTERNAL_TASKS) join the catalogue: a name both
     // declare is refused at start-up by the Catalogue.
     const catalogue = new Catalogue(options.tasks).with((config.externalTasks ?? []).map((t) => externalTask(t.name, t.queue)));
@@ -124,7 +127,7 @@ export class Gateway {
       // Queue limits read the queue stats, which sample the queues the submit path declares:
       // the stats are made after the path, so the limits look them up when they check.
       const sampled: { stats?: QueueStats } = {};
-      const intervalMs = options.queueStatsIntervalMs ?? 5_000;
+      const intervalMs = options.queueStatsIntervalMs ?? DEFAULTS.queueStatsIntervalMs;
       const depths: QueueDepthSource = { get: (queue) => sampled.stats?.get(queue), intervalMs };
       // Queues named in options.queue have a budget of their own; the catalogue's are always declared.
       const queues = new TaskQueues(MAX_AD_HOC_QUEUES, (channel, queue) => declareTaskQueue(channel, queue, queueTypes), catalogue.defaultQueues());
@@ -136,8 +139,8 @@ export class Gateway {
         catalogue,
         queues,
         metrics,
-        limits: new QueueLimits(config.queueMaxLength ?? { default: 0, perQueue: {} }, depths),
-        idempotencyWindowMs: (config.idempotencyWindowHours ?? DEFAULTS.idempotencyWindowHours) * 3_600_000,
+        limits: new QueueLimits(config.queueMaxLength, depths),
+        idempotencyWindowMs: config.idempotencyWindowHours * 3_600_000,
         replyQueuePrefix: 'celerity.reply.gateway.',
         ...(options.waitPollMs ? { waitPollMs: options.waitPollMs } : {}),
         ...(config.maxArgsBytes !== undefined ? { maxArgsBytes: config.maxArgsBytes } : {}),
@@ -168,19 +171,19 @@ export class Gateway {
         metrics,
         logger,
         broker: connectedBroker,
-        idempotency: core.idempotency,
+        core,
         maxBodyBytes: config.maxBodyBytes,
         maxWaitS: config.maxWaitS,
         security: {
-          authMode: config.authMode ?? 'none',
+          authMode: config.authMode,
           ...(keys ? { keys } : {}),
-          corsOrigins: config.corsOrigins ?? [],
-          allowedHosts: config.allowedHosts ?? [],
-          rateLimitPerMinute: config.rateLimitPerMinute ?? DEFAULTS.rateLimitPerMinute,
+          corsOrigins: config.corsOrigins,
+          allowedHosts: config.allowedHosts,
+          rateLimitPerMinute: config.rateLimitPerMinute,
           ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}),
           maxBodyBytes: config.maxBodyBytes,
         },
-        maxBatch: config.maxBatch ?? DEFAULTS.maxBatch,
+        maxBatch: config.maxBatch,
         queueTypes,
         isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
@@ -195,8 +198,8 @@ export class Gateway {
           monitor,
           pool,
           logger,
-          drainMs: options.drainMs ?? 10_000,
-          requestGraceMs: options.requestGraceMs ?? 15_000,
+          drainMs: options.drainMs ?? DEFAULTS.gatewayDrainMs,
+          requestGraceMs: options.requestGraceMs ?? DEFAULTS.gatewayRequestGraceMs,
           maxWaitS: config.maxWaitS,
         },
         app,
@@ -270,15 +273,8 @@ export class Gateway {
     core.waiters.cancelAll();
     await until(() => this.#requestsInFlight === 0, Date.now() + requestGraceMs);
     if (this.#requestsInFlight > 0) logger.warn('gateway shutdown: cutting requests still in flight after the grace period', { requests: this.#requestsInFlight, requestGraceMs });
-    const failures: unknown[] = [];
-    const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
-      try {
-        await fn();
-      } catch (err) {
-        failures.push(err);
-        logger.error(`gateway shutdown: ${name} failed`, { err });
-      }
-    };
+    const steps = shutdownSteps(logger, 'gateway shutdown');
+    const step = steps.run;
     await step('closing the HTTP server', async () => {
       // Answered requests may still hold keep-alive sockets.
       server?.closeAllConnections();
@@ -291,7 +287,7 @@ export class Gateway {
     await step('closing the broker connection', () => broker.close());
     await step('closing the database pool', () => pool.end());
     this.#state = 'STOPPED';
-    if (failures.length > 0) logger.warn('gateway stopped with errors', { failures: failures.length });
+    if (steps.failures.length > 0) logger.warn('gateway stopped with errors', { failures: steps.failures.length });
     else logger.info('gateway stopped');
   }
 }

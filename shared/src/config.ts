@@ -2,15 +2,57 @@
  * Configuration: one defaults object, parsing of the environment (and the worker's flags),
  * and validation at start-up. Every error names the variable. Only the entry point
  * (the `celerity` command, `cli.ts`) and the createWorker/createGateway factories pass `process.env` in.
+ *
+ * This file holds the defaults and the three loaders (common, gateway, worker); the settings'
+ * types are in config/types.ts, parsers of single values in config/parse.ts and the security
+ * settings (auth, Host check, /metrics, TLS) in config/security.ts. None of them imports from db/ or amqp/: the name rules they share with
+ * those layers are in names.ts.
  */
-import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
-import { QUEUE_NAME_RULE, QUEUE_TYPE_NAMES, isValidQueueName, type QueueType, type QueueTypes } from './amqp/topology.js';
-import { isValidSchemaName } from './db/pool.js';
+import { LOG_LEVELS, type CommonConfig, type GatewayConfig, type LogLevel, type WorkerConfig, type WorkerFlags } from './config/types.js';
+import {
+  parseAmqpUrls,
+  parseBoolean,
+  parseDatabaseUrl,
+  parseExternalTasks,
+  parseInteger,
+  parseOptionalInteger,
+  parseOrigins,
+  parseQueueMaxLength,
+  parseQueueTypes,
+  parseQueues,
+  parseSchema,
+  parseSize,
+  read,
+  type Env,
+} from './config/parse.js';
+import {
+  AUTH_MODES,
+  isLoopback,
+  parseAllowedHosts,
+  parseAmqpTls,
+  parseWorkerMetricsHost,
+  withDatabaseCa,
+  type AuthMode,
+  type MetricsAccess,
+} from './config/security.js';
 
-export const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+// The parsers are public as they always were here (tests and tools use them).
+export {
+  parseAmqpUrls,
+  parseDatabaseUrl,
+  parseExternalTasks,
+  parseInteger,
+  parseOrigins,
+  parseQueueMaxLength,
+  parseQueueTypes,
+  parseQueues,
+  parseSize,
+  type ExternalTaskConfig,
+  type QueueMaxLength,
+} from './config/parse.js';
+export { LOG_LEVELS, type CommonConfig, type GatewayConfig, type LogLevel, type WorkerConfig, type WorkerFlags } from './config/types.js';
+export { AUTH_MODES, isLoopback, type AmqpTlsOptions, type AuthMode, type MetricsAccess } from './config/security.js';
 
 export const DEFAULTS = {
   amqpUrl: 'amqp://guest:guest@127.0.0.1:5672',
@@ -50,204 +92,13 @@ export const DEFAULTS = {
   maxArgs: '256kb',
   /** Largest task result the worker stores and replies with (as JSON). */
   maxResult: '1mb',
+  /** How long a closing gateway lets waiting requests (`?wait=`) finish, in ms (an option, not a variable). */
+  gatewayDrainMs: 10_000,
+  /** Then how long it lets requests still in flight be answered, in ms: longer than a publish's confirm timeout. */
+  gatewayRequestGraceMs: 15_000,
+  /** Time between the gateway's queue samples (gauges, dashboard, QUEUE_MAX_LENGTH), in ms. */
+  queueStatsIntervalMs: 5_000,
 } as const;
-
-/** `none`: no authentication (loopback only, or `AUTH_DISABLED=true`); `keys`: API keys required. */
-export const AUTH_MODES = ['none', 'keys'] as const;
-export type AuthMode = (typeof AUTH_MODES)[number];
-
-/** TLS material for `amqps://` (amqplib passes it to `tls.connect`), read at start. */
-export interface AmqpTlsOptions {
-  ca?: Buffer;
-  cert?: Buffer;
-  key?: Buffer;
-  passphrase?: string;
-}
-
-export interface CommonConfig {
-  /** Broker URLs; more than one means cluster nodes to fail over between, tried in order. */
-  amqpUrls: string[];
-  databaseUrl: string;
-  /** Schema holding Celerity's tables. @default 'celerity' */
-  databaseSchema: string;
-  logLevel: LogLevel;
-  /** AMQP heartbeat in seconds. @default 30 */
-  heartbeatS: number;
-  /** From AMQP_CA_FILE / AMQP_CERT_FILE / AMQP_KEY_FILE / AMQP_KEY_PASSPHRASE; absent when none is set. */
-  amqpTls?: AmqpTlsOptions;
-  /** QUEUE_TYPES: classic or quorum, per task queue. @default every queue classic (`*=classic`) */
-  queueTypes?: QueueTypes;
-}
-
-export interface GatewayConfig extends CommonConfig {
-  port: number;
-  host: string;
-  /** Largest request body accepted, in bytes. @default 1 MiB */
-  maxBodyBytes: number;
-  /** Longest `?wait=` accepted, in seconds. @default 300 */
-  maxWaitS: number;
-  /** Most tasks in one batch submit. @default 1000 */
-  maxBatch: number;
-  authDisabled: boolean;
-  /** AUTH_MODE: `keys` requires an API key on /api and /dashboard. @default 'none' */
-  authMode: AuthMode;
-  /** CORS_ORIGINS: browser origins allowed to call the API; empty = no CORS headers. @default [] */
-  corsOrigins: string[];
-  /**
-   * GATEWAY_ALLOWED_HOSTS: with AUTH_MODE=none, the `Host` names /api and /dashboard answer to
-   * besides loopback ones (localhost, *.localhost, 127.x, ::1) and a specific GATEWAY_HOST;
-   * `*` turns the check off. Stops DNS rebinding. @default []
-   */
-  allowedHosts: string[];
-  /** RATE_LIMIT_PER_MINUTE: requests per minute per API key (a key may set its own). @default 600 */
-  rateLimitPerMinute: number;
-  /** METRICS_TOKEN: bearer token for /metrics (an admin key works too when AUTH_MODE=keys). */
-  metricsToken?: string;
-  /** GATEWAY_MAX_ARGS: largest args + kwargs of one task, as JSON bytes. @default 256 KiB */
-  maxArgsBytes: number;
-  /** How long an Idempotency-Key keeps returning the same task, in hours. @default 24 */
-  idempotencyWindowHours: number;
-  /** Waiting messages a queue may hold before submits to it get 503 QUEUE_FULL; 0 = no limit. */
-  queueMaxLength: QueueMaxLength;
-  /** Tasks run by Python Celery workers (`GATEWAY_EXTERNAL_TASKS`, see docs/celery.md); absent = none. */
-  externalTasks?: ExternalTaskConfig[];
-}
-
-/** QUEUE_MAX_LENGTH: a default for every queue plus per-queue values; 0 means no limit. */
-export interface QueueMaxLength {
-  default: number;
-  perQueue: Readonly<Record<string, number>>;
-}
-
-export interface ExternalTaskConfig {
-  name: string;
-  queue: string;
-}
-
-const TASK_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,199}$/;
-
-/** Parses `name@queue,name@queue`: tasks implemented outside Celerity and their queues. */
-export function parseExternalTasks(variable: string, value: string | undefined): ExternalTaskConfig[] {
-  if (value === undefined) return [];
-  const tasks: ExternalTaskConfig[] = [];
-  for (const item of value.split(',').map((t) => t.trim()).filter((t) => t !== '')) {
-    const at = item.lastIndexOf('@');
-    const name = at < 0 ? '' : item.slice(0, at);
-    const queue = at < 0 ? '' : item.slice(at + 1);
-    if (!TASK_NAME.test(name) || !isValidQueueName(queue)) {
-      throw new ConfigError(variable, `must list name@queue pairs such as reports.build@reports (task names: letters, digits, _ . : -; queues: ${QUEUE_NAME_RULE}), got "${item}"`);
-    }
-    if (tasks.some((t) => t.name === name)) throw new ConfigError(variable, `names the task "${name}" twice`);
-    tasks.push({ name, queue });
-  }
-  return tasks;
-}
-
-export interface WorkerConfig extends CommonConfig {
-  queues: string[];
-  concurrency: number;
-  /** Port of `/metrics`, `/healthz` and `/readyz`; 0 turns the server off. @default 9400 */
-  metricsPort: number;
-  /** WORKER_METRICS_HOST / --metrics-host: address that server binds to. @default '127.0.0.1' */
-  metricsHost: string;
-  /** Who may read the worker's `/metrics` (the gateway's rule; see {@link MetricsAccess}). */
-  metricsAccess: MetricsAccess;
-  /** Grace period for in-flight tasks on shutdown, in milliseconds. @default 30000 */
-  graceMs: number;
-  /** Threads for CPU-bound tasks. @default the number of CPUs */
-  cpuThreads: number;
-  resultRetentionHours: number;
-  /** Hard time limit for tasks that set none, in seconds. @default 1500 */
-  timeLimitS: number;
-  /** Starts without finishing after which a message is dead-lettered. @default 5 */
-  deliveryLimit: number;
-  /**
-   * Publish task events (received, started, succeeded, failed, retried) as well as the worker's
-   * heartbeats. Off by default, as in Celery (`-E`): they cost a broker publish each, about a
-   * fifth of the round trips at 16–64 callers here (docs/metrics.md). @default false
-   */
-  taskEvents: boolean;
-  /** WORKER_MAX_RESULT: largest result stored and replied, as JSON bytes; bigger fails the task. @default 1 MiB */
-  maxResultBytes?: number;
-}
-
-type Env = Readonly<Record<string, string | undefined>>;
-
-function read(env: Env, name: string): string | undefined {
-  const value = env[name];
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-export function parseAmqpUrls(variable: string, value: string): string[] {
-  const urls = value.split(',').map((u) => u.trim()).filter((u) => u !== '');
-  if (urls.length === 0) throw new ConfigError(variable, 'must list at least one amqp:// or amqps:// URL');
-  for (const url of urls) {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw new ConfigError(variable, 'must be an amqp:// or amqps:// URL (or a comma-separated list of them)');
-    }
-    if (parsed.protocol !== 'amqp:' && parsed.protocol !== 'amqps:') {
-      throw new ConfigError(variable, 'must be an amqp:// or amqps:// URL (or a comma-separated list of them)');
-    }
-  }
-  return urls;
-}
-
-export function parseDatabaseUrl(variable: string, value: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(value);
-  } catch {
-    throw new ConfigError(variable, 'must be a postgres:// or postgresql:// URL');
-  }
-  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new ConfigError(variable, 'must be a postgres:// or postgresql:// URL');
-  }
-  return value;
-}
-
-export function parseInteger(variable: string, value: string, min: number, max: number): number {
-  if (!/^-?\d+$/.test(value)) throw new ConfigError(variable, `must be a whole number from ${min} to ${max}, got "${value}"`);
-  const n = Number(value);
-  if (n < min || n > max) throw new ConfigError(variable, `must be a whole number from ${min} to ${max}, got "${value}"`);
-  return n;
-}
-
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
-
-/** Parses a size such as `1mb`, `512kb` or `1048576` into bytes. */
-export function parseSize(variable: string, value: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(value);
-  if (!match) throw new ConfigError(variable, `must be a size such as 1mb, 512kb or 1048576, got "${value}"`);
-  const bytes = Math.floor(Number(match[1]) * (SIZE_UNITS[(match[2] ?? 'b').toLowerCase()] ?? 1));
-  if (bytes < 1) throw new ConfigError(variable, 'must be at least 1 byte');
-  return bytes;
-}
-
-export function parseQueues(variable: string, value: string): string[] {
-  const queues = [...new Set(value.split(',').map((q) => q.trim()).filter((q) => q !== ''))];
-  if (queues.length === 0) throw new ConfigError(variable, 'must name at least one queue');
-  for (const q of queues) {
-    if (!isValidQueueName(q)) {
-      throw new ConfigError(variable, `has an invalid queue name "${q}" (${QUEUE_NAME_RULE})`);
-    }
-  }
-  return queues;
-}
-
-function parseOptionalInteger(env: Env, variable: string, fallback: number, min: number, max: number): number {
-  const value = read(env, variable);
-  return value === undefined ? fallback : parseInteger(variable, value, min, max);
-}
-
-function parseSchema(value: string): string {
-  if (!isValidSchemaName(value)) {
-    throw new ConfigError('DATABASE_SCHEMA', `must be a lower-case identifier (letters, digits, _), got "${value}"`);
-  }
-  return value;
-}
 
 function parseLogLevel(env: Env): LogLevel {
   const value = read(env, 'LOG_LEVEL');
@@ -258,96 +109,6 @@ function parseLogLevel(env: Env): LogLevel {
   return value as LogLevel;
 }
 
-function parseBoolean(variable: string, value: string | undefined): boolean {
-  if (value === undefined) return false;
-  if (/^(1|true|yes)$/i.test(value)) return true;
-  if (/^(0|false|no)$/i.test(value)) return false;
-  throw new ConfigError(variable, `must be true or false, got "${value}"`);
-}
-
-/** GATEWAY_ALLOWED_HOSTS, plus the listen address when it is one specific address. */
-function parseAllowedHosts(value: string, listenHost: string): string[] {
-  const hosts = value
-    .split(',')
-    .map((h) => h.trim().toLowerCase())
-    .filter((h) => h !== '');
-  for (const h of hosts) {
-    if (h !== '*' && !/^[a-z0-9.:[\]-]+$/.test(h)) {
-      throw new ConfigError('GATEWAY_ALLOWED_HOSTS', `has "${h}", which is not a host name or address (no scheme, no port), or *`);
-    }
-  }
-  if (listenHost !== '0.0.0.0' && listenHost !== '::' && !isLoopback(listenHost)) hosts.push(listenHost.toLowerCase());
-  return hosts;
-}
-
-/** `localhost`, 127.0.0.0/8 or ::1: addresses only this machine reaches. */
-export function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1';
-}
-
-function readFileVariable(env: Env, variable: string): Buffer | undefined {
-  const path = read(env, variable);
-  if (path === undefined) return undefined;
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new ConfigError(variable, `names a file that cannot be read ("${path}"): ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
-}
-
-function parseAmqpTls(env: Env): AmqpTlsOptions | undefined {
-  const tls: AmqpTlsOptions = {};
-  const ca = readFileVariable(env, 'AMQP_CA_FILE');
-  const cert = readFileVariable(env, 'AMQP_CERT_FILE');
-  const key = readFileVariable(env, 'AMQP_KEY_FILE');
-  const passphrase = read(env, 'AMQP_KEY_PASSPHRASE');
-  if (ca) tls.ca = ca;
-  if (cert) tls.cert = cert;
-  if (key) tls.key = key;
-  if (passphrase !== undefined) tls.passphrase = passphrase;
-  if ((cert === undefined) !== (key === undefined)) {
-    throw new ConfigError(cert ? 'AMQP_KEY_FILE' : 'AMQP_CERT_FILE', 'must be set together with the other (a client certificate needs its key)');
-  }
-  return Object.keys(tls).length > 0 ? tls : undefined;
-}
-
-/** Origins such as `https://app.example.com` (scheme, host, optional port; no path). */
-export function parseOrigins(variable: string, value: string): string[] {
-  const origins = [...new Set(value.split(',').map((o) => o.trim()).filter((o) => o !== ''))];
-  for (const origin of origins) {
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(origin);
-    } catch {
-      parsed = undefined;
-    }
-    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.origin !== origin) {
-      throw new ConfigError(variable, `must list origins such as https://app.example.com (scheme, host and port only, no path or trailing slash), got "${origin}"`);
-    }
-  }
-  return origins;
-}
-
-/**
- * DATABASE_CA_FILE: node-postgres reads TLS settings from the URL (`sslmode`, `sslrootcert`),
- * so the CA file becomes `sslrootcert` there, with `sslmode=verify-full` unless the URL sets
- * a mode: one place decides, and a URL that already names a CA keeps it.
- */
-function withDatabaseCa(url: string, env: Env): string {
-  const path = read(env, 'DATABASE_CA_FILE');
-  if (path === undefined) return url;
-  readFileVariable(env, 'DATABASE_CA_FILE'); // fails at start, naming the variable, if unreadable
-  const parsed = new URL(url);
-  if (parsed.searchParams.has('sslrootcert')) {
-    throw new ConfigError('DATABASE_CA_FILE', 'is set and DATABASE_URL has sslrootcert as well: use one of them');
-  }
-  parsed.searchParams.set('sslrootcert', path);
-  if (!parsed.searchParams.has('sslmode')) parsed.searchParams.set('sslmode', 'verify-full');
-  return parsed.toString();
-}
-
 function parseAuthMode(env: Env): AuthMode {
   const value = read(env, 'AUTH_MODE');
   if (value === undefined) return DEFAULTS.authMode;
@@ -355,38 +116,6 @@ function parseAuthMode(env: Env): AuthMode {
     throw new ConfigError('AUTH_MODE', `must be one of ${AUTH_MODES.join(', ')}, got "${value}"`);
   }
   return value as AuthMode;
-}
-
-/** Parses `1000` (every queue) or `email=1000,reports=50,*=100000`. */
-export function parseQueueMaxLength(variable: string, value: string | undefined): QueueMaxLength {
-  if (value === undefined) return { default: 0, perQueue: {} };
-  const result: { default: number; perQueue: Record<string, number> } = { default: 0, perQueue: {} };
-  for (const part of value.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
-    const eq = part.indexOf('=');
-    if (eq === -1) {
-      result.default = parseInteger(variable, part, 0, 1_000_000_000);
-      continue;
-    }
-    const queue = part.slice(0, eq).trim();
-    const max = parseInteger(variable, part.slice(eq + 1).trim(), 0, 1_000_000_000);
-    if (queue === '*') result.default = max;
-    else if (isValidQueueName(queue)) result.perQueue[queue] = max;
-    else throw new ConfigError(variable, `has an invalid queue name "${queue}" (${QUEUE_NAME_RULE})`);
-  }
-  return result;
-}
-
-/**
- * Who may read `/metrics`, on the gateway and on the worker alike: with `token` (METRICS_TOKEN)
- * a bearer token is required, and with `authMode: 'keys'` an admin API key works too; with
- * neither it is open. `authDisabled` (AUTH_DISABLED=true) is the operator saying on purpose
- * that a listener beyond loopback may go without authentication.
- */
-export interface MetricsAccess {
-  authMode: AuthMode;
-  authDisabled: boolean;
-  /** METRICS_TOKEN, at least 16 characters. */
-  token?: string;
 }
 
 /** AUTH_MODE, AUTH_DISABLED and METRICS_TOKEN, checked against each other. */
@@ -401,48 +130,6 @@ export function parseMetricsAccess(env: Env): MetricsAccess {
     throw new ConfigError('METRICS_TOKEN', 'must be at least 16 characters (use e.g. openssl rand -hex 24)');
   }
   return { authMode, authDisabled, ...(token !== undefined ? { token } : {}) };
-}
-
-/**
- * The worker's HTTP server serves nothing but metrics and probes, so beyond loopback it needs
- * some authentication for /metrics (a token, or admin keys), or AUTH_DISABLED=true.
- */
-function parseWorkerMetricsHost(variable: string, host: string, access: MetricsAccess): string {
-  if (isIP(host) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(host)) {
-    throw new ConfigError(variable, `must be an IP address or a host name, got "${host}"`);
-  }
-  if (!isLoopback(host) && access.token === undefined && access.authMode === 'none' && !access.authDisabled) {
-    throw new ConfigError(
-      variable,
-      `is "${host}", which is not a loopback address: /metrics there requires authentication, which is not configured. Set METRICS_TOKEN (at least 16 characters; Prometheus sends it as a bearer token), or AUTH_MODE=keys (admin API keys), or AUTH_DISABLED=true to serve /metrics without authentication.`,
-    );
-  }
-  return host;
-}
-
-/**
- * Parses QUEUE_TYPES, e.g. `email=quorum,*=classic`: `queue=type` pairs, `*` for every other
- * queue. Every process that declares a queue (gateways, workers) must be given the same value:
- * RabbitMQ refuses a declaration whose type differs from the existing queue's.
- */
-export function parseQueueTypes(variable: string, value: string | undefined): QueueTypes {
-  const result: { default: QueueType; perQueue: Record<string, QueueType> } = { default: 'classic', perQueue: {} };
-  if (value === undefined) return result;
-  const seen = new Set<string>();
-  for (const part of value.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
-    const eq = part.indexOf('=');
-    const queue = eq < 0 ? '' : part.slice(0, eq).trim();
-    const type = eq < 0 ? '' : part.slice(eq + 1).trim();
-    if (eq < 0 || !(QUEUE_TYPE_NAMES as readonly string[]).includes(type)) {
-      throw new ConfigError(variable, `must list queue=type pairs with type ${QUEUE_TYPE_NAMES.join(' or ')} and * for every other queue (e.g. email=quorum,*=classic), got "${part}"`);
-    }
-    if (queue !== '*' && !isValidQueueName(queue)) throw new ConfigError(variable, `has an invalid queue name "${queue}" (${QUEUE_NAME_RULE})`);
-    if (seen.has(queue)) throw new ConfigError(variable, `names "${queue}" twice`);
-    seen.add(queue);
-    if (queue === '*') result.default = type as QueueType;
-    else result.perQueue[queue] = type as QueueType;
-  }
-  return result;
 }
 
 export function loadCommonConfig(env: Env): CommonConfig {
@@ -496,17 +183,6 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   };
 }
 
-/** Worker flags, as given on the command line; they override the environment. */
-export interface WorkerFlags {
-  queues?: string;
-  concurrency?: string;
-  metricsPort?: string;
-  /** `--metrics-host`: address of the worker's /metrics, /healthz and /readyz. */
-  metricsHost?: string;
-  /** `-E, --task-events` (Celery's flag): publish task events. */
-  taskEvents?: boolean;
-}
-
 export function loadWorkerConfig(env: Env, flags: WorkerFlags, defaults: { queues: string[]; cpus: number }): WorkerConfig {
   const queues = flags.queues ?? read(env, 'WORKER_QUEUES');
   const concurrency = flags.concurrency ?? read(env, 'WORKER_CONCURRENCY');
@@ -542,5 +218,38 @@ export function loadWorkerConfig(env: Env, flags: WorkerFlags, defaults: { queue
     deliveryLimit: parseOptionalInteger(env, 'WORKER_DELIVERY_LIMIT', DEFAULTS.workerDeliveryLimit, 1, 1000),
     maxResultBytes: parseSize('WORKER_MAX_RESULT', read(env, 'WORKER_MAX_RESULT') ?? DEFAULTS.maxResult),
     taskEvents: flags.taskEvents === true || parseBoolean('WORKER_TASK_EVENTS', read(env, 'WORKER_TASK_EVENTS')),
+  };
+}
+
+/** The gateway settings an embedder (createGateway, tests) may leave out of its config. */
+export type GatewayConfigDefaulted = 'idempotencyWindowHours' | 'queueMaxLength' | 'authMode' | 'corsOrigins' | 'allowedHosts' | 'rateLimitPerMinute' | 'maxBatch';
+
+/**
+ * Fills the gateway settings left out of `config` from DEFAULTS, as the loader would: the one
+ * place a gateway built from code gets its defaults (gateway.ts applies none of its own).
+ */
+export function withGatewayDefaults<C extends Partial<Pick<GatewayConfig, GatewayConfigDefaulted>>>(config: C): C & Pick<GatewayConfig, GatewayConfigDefaulted> {
+  return {
+    ...config,
+    idempotencyWindowHours: config.idempotencyWindowHours ?? DEFAULTS.idempotencyWindowHours,
+    queueMaxLength: config.queueMaxLength ?? parseQueueMaxLength('QUEUE_MAX_LENGTH', undefined),
+    authMode: config.authMode ?? DEFAULTS.authMode,
+    corsOrigins: config.corsOrigins ?? [],
+    allowedHosts: config.allowedHosts ?? [],
+    rateLimitPerMinute: config.rateLimitPerMinute ?? DEFAULTS.rateLimitPerMinute,
+    maxBatch: config.maxBatch ?? DEFAULTS.maxBatch,
+  };
+}
+
+/** The worker settings an embedder (createWorker, tests) may leave out of its config. */
+export type WorkerConfigDefaulted = 'timeLimitS' | 'deliveryLimit' | 'taskEvents';
+
+/** Fills the worker settings left out of `config` from DEFAULTS, as the loader would (worker.ts applies none of its own). */
+export function withWorkerDefaults<C extends Partial<Pick<WorkerConfig, WorkerConfigDefaulted>>>(config: C): C & Pick<WorkerConfig, WorkerConfigDefaulted> {
+  return {
+    ...config,
+    timeLimitS: config.timeLimitS ?? DEFAULTS.workerTimeLimitS,
+    deliveryLimit: config.deliveryLimit ?? DEFAULTS.workerDeliveryLimit,
+    taskEvents: config.taskEvents ?? false,
   };
 }

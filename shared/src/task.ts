@@ -31,7 +31,11 @@ export interface TaskError {
   message: string;
 }
 
-/** A task as the store holds it and the API shows it (CONTRACT.md: task representation). */
+/**
+ * A task as the store holds it and every layer passes it around (the domain shape): dates as
+ * Date, the error as one object. The store's rows (db/task-rows.ts) and the API's
+ * representation (below) are mapped from and to it.
+ */
 export interface TaskRecord {
   id: string;
   name: string;
@@ -56,6 +60,18 @@ export interface TaskRecord {
   leaseExpiresAt?: Date | null;
 }
 
+/**
+ * One state write to the store: identity and state required, every other field optional, and a
+ * field left out keeps what the store already has. Derived from TaskRecord (one set of fields);
+ * its own name because writes are partial and merge (db/task-writes.ts) while a record is whole.
+ */
+export type TaskWrite = Pick<TaskRecord, 'id' | 'name' | 'queue' | 'state'> & Partial<Omit<TaskRecord, 'id' | 'name' | 'queue' | 'state'>>;
+
+/**
+ * A task as the HTTP API (and the Node client) shows it: JSON-ready (ISO dates, nulls rather
+ * than absent fields) and without what is internal (owner, lease, deliveries). Its own shape
+ * because it is the public contract, which must not follow the store's columns.
+ */
 export interface TaskRepresentation {
   id: string;
   name: string;

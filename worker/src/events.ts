@@ -19,6 +19,7 @@ import {
   EVENT_EXCHANGE,
   declareEventExchange,
   eventRoutingKey,
+  repr,
   utcOffsetHours,
   type Broker,
   type EventType,
@@ -43,20 +44,7 @@ export interface WorkerEventsOptions {
   taskEvents?: boolean;
 }
 
-/** Longest `args`/`kwargs`/`result` text in an event, as Celery truncates its reprs. */
-const REPR_MAX = 1024;
-
 const SW_VERSION = '0.1.0';
-
-function repr(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? 'null';
-  } catch {
-    text = '<unserialisable>';
-  }
-  return text.length > REPR_MAX ? `${text.slice(0, REPR_MAX - 3)}...` : text;
-}
 
 /** The fields of `task-failed` and `task-retried`: Celery's `exception` text, plus the structured error. */
 function errorFields(task: TaskInfo, error: { type: string; message: string }): Record<string, unknown> {

@@ -25,6 +25,8 @@ import {
   CelerityError,
   createPool,
   createRegistry,
+  shutdownSteps,
+  withWorkerDefaults,
   isLoopback,
   type Logger,
   type MetricsAccess,
@@ -92,7 +94,8 @@ export class Worker {
   ) {}
 
   static async create(options: WorkerOptions): Promise<Worker> {
-    const { config, logger } = options;
+    const { logger } = options;
+    const config = withWorkerDefaults(options.config);
     const catalogue = new Catalogue(options.tasks.filter((t) => !t.external));
     const queueTypes = catalogue.queueTypes(config.queueTypes);
     const cpuTasks = options.tasks.filter((t) => t.cpu).map((t) => t.name);
@@ -125,7 +128,7 @@ export class Worker {
         ...(config.amqpTls ? { tls: config.amqpTls } : {}),
       });
       const quorum = config.queues.filter((queue) => queueTypeOf(queueTypes, queue) === 'quorum');
-      if (quorum.length > 0 && (config.deliveryLimit ?? DEFAULTS.workerDeliveryLimit) >= QUORUM_DELIVERY_LIMIT) {
+      if (quorum.length > 0 && config.deliveryLimit >= QUORUM_DELIVERY_LIMIT) {
         // The broker would dead-letter a crashing message before the worker records FAILURE.
         logger.warn('WORKER_DELIVERY_LIMIT is not below the quorum queues\' x-delivery-limit: the broker may dead-letter first, leaving the task unfinished in the store', {
           queues: quorum,
@@ -158,15 +161,15 @@ export class Worker {
               logger,
               metrics,
               ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
-              taskEvents: config.taskEvents ?? false,
+              taskEvents: config.taskEvents,
             });
       const runner = new TaskRunner({
         broker,
         publisher,
         deadLetterQueues,
         delayQueues,
-        timeLimitS: config.timeLimitS ?? DEFAULTS.workerTimeLimitS,
-        deliveryLimit: config.deliveryLimit ?? DEFAULTS.workerDeliveryLimit,
+        timeLimitS: config.timeLimitS,
+        deliveryLimit: config.deliveryLimit,
         catalogue,
         ...(options.appUrl ? { appUrl: options.appUrl } : {}),
         store,
@@ -271,15 +274,8 @@ export class Worker {
     const { broker, publisher, consumer, pool, store, threads, server, sweeper, events, forceStop, logger } = this.parts;
     this.#state = 'DRAINING';
     logger.info('worker draining', { inFlight: consumer.inFlight, graceMs });
-    const failures: unknown[] = [];
-    const step = async (name: string, fn: () => Promise<unknown>): Promise<void> => {
-      try {
-        await fn();
-      } catch (err) {
-        failures.push(err);
-        logger.error(`worker shutdown: ${name} failed`, { err });
-      }
-    };
+    const steps = shutdownSteps(logger, 'worker shutdown');
+    const step = steps.run;
     await step('stopping the consumer', async () => {
       const { finished, requeued } = await consumer.stop(graceMs);
       forceStop.abort();
@@ -294,7 +290,7 @@ export class Worker {
     await step('closing the database pool', () => pool.end());
     await step('closing the metrics server', () => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
     this.#state = 'STOPPED';
-    if (failures.length > 0) logger.warn('worker stopped with errors', { failures: failures.length });
+    if (steps.failures.length > 0) logger.warn('worker stopped with errors', { failures: steps.failures.length });
     else logger.info('worker stopped');
   }
 }

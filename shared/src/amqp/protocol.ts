@@ -1,6 +1,6 @@
 /**
- * Celery's message protocol v2 (as Celery's `app/amqp.py` writes it) and the result body of
- * its `rpc://` backend (`backends/rpc.py`), encoded and decoded here and nowhere else.
+ * Celery's message protocol v2 (as Celery's `app/amqp.py` writes it), encoded and decoded here
+ * and nowhere else; the result body of its `rpc://` backend (`backends/rpc.py`) is in results.ts.
  *
  * A task message: properties `correlation_id` = task id, `reply_to`, content type JSON,
  * delivery mode 2; headers `lang`, `task`, `id`, `root_id`, `parent_id`, `group`, `retries`,
@@ -14,7 +14,10 @@
 import { hostname } from 'node:os';
 import type { Options } from 'amqplib';
 import { unstorableTextReason } from '../jsonb.js';
-import { isTaskState, type TaskError, type TaskState } from '../task.js';
+import { repr } from '../repr.js';
+
+// Results (replies) are in results.ts; re-exported so importers of the protocol find them here.
+export { RECORDED_KEY, decodeResultBody, encodeResultBody, toCeleryException, type CeleryException, type TaskOutcome } from './results.js';
 
 export const CONTENT_TYPE = 'application/json';
 
@@ -26,8 +29,6 @@ export const CONTENT_TYPE = 'application/json';
  */
 export const OWNER_HEADER = 'x-celerity-owner';
 export const CONTENT_ENCODING = 'utf-8';
-/** Longest `argsrepr`/`kwargsrepr` header, as Celery truncates them. */
-const REPR_MAX = 1024;
 
 export interface TaskMessage {
   id: string;
@@ -89,16 +90,6 @@ let origin: string | undefined;
 function defaultOrigin(): string {
   origin ??= `${process.pid}@${hostname()}`;
   return origin;
-}
-
-function repr(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? 'undefined';
-  } catch {
-    text = '<unserialisable>';
-  }
-  return text.length > REPR_MAX ? `${text.slice(0, REPR_MAX - 3)}...` : text;
 }
 
 export interface EncodedMessage {
@@ -268,123 +259,4 @@ function workflowParts(embed: unknown): string[] {
   if (typeof embed !== 'object' || embed === null) return [];
   const e = embed as Record<string, unknown>;
   return WORKFLOW_KEYS.filter((key) => e[key] !== null && e[key] !== undefined && !(Array.isArray(e[key]) && e[key].length === 0));
-}
-
-/** A task's outcome as the `rpc://` backend sends it on `reply_to`. */
-export interface TaskOutcome {
-  id: string;
-  state: TaskState;
-  result?: unknown;
-  error?: TaskError | null;
-  traceback?: string | null;
-  finishedAt: Date;
-  /** Celerity's additions; Celery ignores keys it does not know. */
-  worker?: string | null;
-  /** Decoded replies only: a Celerity worker sent it after recording the outcome in the store. */
-  recorded?: boolean;
-  retries?: number;
-  /** Starts over the task's life (Celerity's workers only). */
-  attempts?: number;
-  startedAt?: Date | null;
-}
-
-/** Celery's serialised exception: what `AsyncResult.get()` re-raises on the Python side. */
-export interface CeleryException {
-  exc_type: string;
-  exc_message: unknown[];
-  exc_module: string;
-}
-
-/**
- * Python's built-in exception classes (all subclasses of `Exception`): a Celery client re-raises
- * these as themselves when `exc_module` is `builtins`. Any other type name is sent with module
- * `celerity`, which Python does not have, so Celery re-creates it as a subclass of `Exception`
- * of that name (celery/backends/base.py, exception_to_python) with the original message.
- * BaseException-only classes (SystemExit, KeyboardInterrupt) are left out on purpose: raising
- * them in a client would stop it.
- */
-const PYTHON_BUILTIN_EXCEPTIONS: ReadonlySet<string> = new Set([
-  'Exception', 'ArithmeticError', 'AssertionError', 'AttributeError', 'ConnectionError', 'EOFError',
-  'FileNotFoundError', 'IndexError', 'KeyError', 'LookupError', 'MemoryError', 'NotImplementedError',
-  'OSError', 'OverflowError', 'PermissionError', 'RecursionError', 'RuntimeError', 'TimeoutError',
-  'TypeError', 'UnicodeError', 'ValueError', 'ZeroDivisionError',
-]);
-
-/** Celery's serialised exception for a Celerity error, re-raisable by a Python client. */
-export function toCeleryException(state: TaskState, error: TaskError | null | undefined): CeleryException {
-  if (state === 'REVOKED') {
-    // Celery's own class, so `AsyncResult.get()` raises celery.exceptions.TaskRevokedError.
-    return { exc_type: 'TaskRevokedError', exc_message: [error?.message ?? 'revoked'], exc_module: 'celery.exceptions' };
-  }
-  const type = error?.type ?? 'Error';
-  return { exc_type: type, exc_message: [error?.message ?? ''], exc_module: PYTHON_BUILTIN_EXCEPTIONS.has(type) ? 'builtins' : 'celerity' };
-}
-
-/**
- * Written by Celerity workers only, and only after the outcome is in the result store: a
- * gateway records replies without it (from Python Celery workers) and skips the rest.
- */
-export const RECORDED_KEY = 'celerity_recorded';
-
-export function encodeResultBody(outcome: TaskOutcome): Buffer {
-  const result: unknown =
-    outcome.state === 'FAILURE' || outcome.state === 'REVOKED' ? toCeleryException(outcome.state, outcome.error) : (outcome.result ?? null);
-  return Buffer.from(
-    JSON.stringify({
-      task_id: outcome.id,
-      status: outcome.state,
-      result,
-      traceback: outcome.traceback ?? null,
-      children: [],
-      date_done: outcome.finishedAt.toISOString(),
-      worker: outcome.worker ?? null,
-      retries: outcome.retries ?? 0,
-      date_started: outcome.startedAt ? outcome.startedAt.toISOString() : null,
-      ...(outcome.attempts !== undefined ? { attempts: outcome.attempts } : {}),
-      [RECORDED_KEY]: true,
-    }),
-    'utf8',
-  );
-}
-
-function parseDate(value: unknown): Date | undefined {
-  if (typeof value !== 'string') return undefined;
-  const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? undefined : date;
-}
-
-function isCeleryException(value: unknown): value is CeleryException {
-  return typeof value === 'object' && value !== null && typeof (value as { exc_type?: unknown }).exc_type === 'string';
-}
-
-/** Reads a reply from our workers or Celery's; `undefined` when it is not a result body. */
-export function decodeResultBody(content: Buffer): TaskOutcome | undefined {
-  let body: unknown;
-  try {
-    body = JSON.parse(content.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof body !== 'object' || body === null) return undefined;
-  const b = body as Record<string, unknown>;
-  if (typeof b.task_id !== 'string' || !isTaskState(b.status)) return undefined;
-  const finishedAt = parseDate(b.date_done) ?? new Date();
-  const outcome: TaskOutcome = {
-    id: b.task_id,
-    state: b.status,
-    traceback: typeof b.traceback === 'string' ? b.traceback : null,
-    finishedAt,
-    worker: typeof b.worker === 'string' ? b.worker : null,
-    retries: typeof b.retries === 'number' ? b.retries : 0,
-    startedAt: parseDate(b.date_started) ?? null,
-    recorded: b[RECORDED_KEY] === true,
-    ...(typeof b.attempts === 'number' ? { attempts: b.attempts } : {}),
-  };
-  if ((b.status === 'FAILURE' || b.status === 'REVOKED') && isCeleryException(b.result)) {
-    const message = Array.isArray(b.result.exc_message) ? b.result.exc_message.map(String).join(', ') : String(b.result.exc_message);
-    outcome.error = { type: b.result.exc_type, message };
-  } else {
-    outcome.result = b.result;
-  }
-  return outcome;
 }

@@ -15,26 +15,10 @@
  * exchange with the request's `reply_to` as routing key.
  */
 import type { Channel, ChannelModel } from 'amqplib';
+import type { QueueType, QueueTypes } from '../names.js';
 
-const QUEUE_NAME = /^[A-Za-z0-9._:-]{1,200}$/;
-
-/** The rule of isValidQueueName, in words, for error messages. */
-export const QUEUE_NAME_RULE = 'letters, digits, . _ - and :, at most 200, not starting with amq.';
-
-/** Queue names we accept from callers and operators; `amq.` is reserved by the broker. */
-export function isValidQueueName(name: string): boolean {
-  return QUEUE_NAME.test(name) && !name.startsWith('amq.');
-}
-
-/** A RabbitMQ queue type Celerity declares task queues as. */
-export const QUEUE_TYPE_NAMES = ['classic', 'quorum'] as const;
-export type QueueType = (typeof QUEUE_TYPE_NAMES)[number];
-
-/** QUEUE_TYPES: the type of every queue (`default`, from `*`) and per-queue exceptions. */
-export interface QueueTypes {
-  default: QueueType;
-  perQueue: Readonly<Record<string, QueueType>>;
-}
+// The name and type rules live in names.ts (config.ts checks them without loading amqp/).
+export { QUEUE_NAME_RULE, QUEUE_TYPE_NAMES, isValidQueueName, type QueueType, type QueueTypes } from '../names.js';
 
 /** Every queue classic: what Celerity declared before quorum queues, and Celery's default. */
 export const CLASSIC_QUEUES: QueueTypes = { default: 'classic', perQueue: {} };

@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { CelerityError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RetryPolicy } from '../retry.js';
-import { QUEUE_NAME_RULE, QUEUE_TYPE_NAMES, isValidQueueName, type QueueType } from '../amqp/topology.js';
+import { QUEUE_NAME_RULE, QUEUE_TYPE_NAMES, isValidQueueName, type QueueType } from '../names.js';
 import { isStandardSchema, type InferInput, type InferOutput, type StandardSchemaV1 } from './standard-schema.js';
 
 /** The queue a task goes to when its definition names none (Celery's default queue too). */

@@ -21,10 +21,8 @@ import { createLogger, type Logger } from '../logger.js';
 import { ClientCore } from './core.js';
 import { SubmitManyError } from './errors.js';
 import { TaskHandle } from './handle.js';
+import { isValidIdempotencyKey } from './idempotent-submits.js';
 import { prepareSubmission, type Submission, type SubmitOptions } from './submission.js';
-
-/** Idempotency keys: printable ASCII, 1–255 characters (as the HTTP header takes them). */
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export interface ClientOptions {
   /** Broker URL; a comma-separated list means cluster nodes to fail over between. @default AMQP_URL, else amqp://guest:guest@127.0.0.1:5672 */
@@ -157,18 +155,11 @@ export class Client {
     this.#assertOpen();
     const { idempotencyKey, ...submitOptions } = options;
     const submission = this.#prepare(task, args, kwargs, submitOptions);
-    const { idempotency, submitter } = this.#core;
-    if (idempotencyKey === undefined) {
-      await submitter.submit(submission, { wantReply: true });
-      return this.#handle(submission.id, true);
-    }
-    if (typeof idempotencyKey !== 'string' || !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+    if (idempotencyKey !== undefined && !isValidIdempotencyKey(idempotencyKey)) {
       throw new CelerityError('INVALID_IDEMPOTENCY_KEY', 'idempotencyKey must be 1 to 255 printable ASCII characters');
     }
-    const start = await idempotency.start(idempotencyKey, submission);
-    if (start.kind === 'replay') return this.#handle(start.taskId, false);
-    await idempotency.publish(idempotencyKey, start.submission, () => submitter.submit(start.submission, { wantReply: true }));
-    return this.#handle(start.submission.id, true);
+    const answer = await this.#core.submit(submission, { wantReply: true, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) });
+    return this.#handle(answer.id, answer.published);
   }
 
   /**

@@ -16,10 +16,13 @@ import type { Catalogue } from '../catalogue.js';
 import { DEFAULTS } from '../config.js';
 import { IdempotencyKeys } from '../db/idempotency.js';
 import { TaskStore } from '../db/store.js';
+import { shutdownSteps } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
 import { IdempotentSubmits } from './idempotent-submits.js';
 import { ReplyListener } from './reply-listener.js';
 import { ReplyRecorder } from './reply-recorder.js';
+import type { Submission } from './submission.js';
+import { submitTask, type SubmitAnswer, type SubmitCall } from './submit-flow.js';
 import { Submitter, type SubmitLimits, type SubmitMetrics } from './submitter.js';
 import { TaskWaiters } from './waiters.js';
 
@@ -130,6 +133,15 @@ export class ClientCore {
   }
 
   /**
+   * Submits one validated task: the idempotency flow when `call` has a key, the publish, and a
+   * wait for its end when asked (submit-flow.ts). Rejects with a CelerityError when nothing was
+   * promised (the broker refused or is gone, the key was reused for other content).
+   */
+  submit(submission: Submission, call?: SubmitCall): Promise<SubmitAnswer> {
+    return submitTask(this, submission, call);
+  }
+
+  /**
    * Ends every waiter (as a timeout), flushes the PENDING rows, and closes the reply queue and
    * the publisher; every step runs even when one fails, and the first failure is thrown after.
    * Safe to call twice: the second caller gets the same promise.
@@ -141,18 +153,11 @@ export class ClientCore {
 
   async #close(): Promise<void> {
     this.waiters.cancelAll();
-    const failures: unknown[] = [];
-    const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
-      try {
-        await fn();
-      } catch (err) {
-        failures.push(err);
-        this.logger.error(`shutdown: ${name} failed`, { err });
-      }
-    };
+    const steps = shutdownSteps(this.logger, 'shutdown');
+    const step = steps.run;
     await step('flushing the result store', () => this.store.idle());
     await step('closing the reply queue', () => this.replies.close());
     await step('closing the publisher', () => this.publisher.close());
-    if (failures.length > 0) throw new AggregateError(failures, `${failures.length} step(s) of closing the submit path failed`);
+    steps.throwIfFailed('closing the submit path');
   }
 }

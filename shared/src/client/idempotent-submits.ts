@@ -11,11 +11,20 @@
  *                                   (a re-publish, which a worker de-duplicates)
  *
  * So a `replay` is only ever answered for a key whose publish the broker confirmed.
+ * `submit-flow.ts` runs these steps for every submit with a key (gateway and Node client).
  */
+
+/** Idempotency keys: printable ASCII, as the IETF draft and Stripe allow, 1–255 characters. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** Whether `key` may be an idempotency key (the `Idempotency-Key` header, the client's `idempotencyKey`). */
+export function isValidIdempotencyKey(key: unknown): key is string {
+  return typeof key === 'string' && IDEMPOTENCY_KEY.test(key);
+}
 import { CelerityError } from '../errors.js';
 import type { IdempotencyKeys } from '../db/idempotency.js';
 import type { Logger } from '../logger.js';
-import type { Submission } from './submission.js';
+import { identify, type Submission } from './submission.js';
 
 export type IdempotentStart =
   /** Publish `submission` through `publish()`; `replayed` when it re-publishes an earlier claim's task. */
@@ -42,7 +51,7 @@ export class IdempotentSubmits {
     if (!claim.unconfirmed) return { kind: 'replay', taskId: claim.taskId };
     const first = this.#inFlight.get(key);
     if (first && (await first)) return { kind: 'replay', taskId: claim.taskId };
-    return { kind: 'publish', submission: { ...submission, id: claim.taskId, republish: true }, replayed: true };
+    return { kind: 'publish', submission: { ...identify(submission, claim.taskId), republish: true }, replayed: true };
   }
 
   /**

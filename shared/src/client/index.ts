@@ -10,6 +10,8 @@ export { ClientCore, type ClientCoreOptions } from './core.js';
 export { Submitter, type SubmitterDeps, type SubmitLimits, type SubmitMetrics } from './submitter.js';
 export {
   prepareSubmission,
+  identify,
+  type SubmitRequest,
   pendingRecord,
   assertArgumentsSize,
   submitOptionsSchema,
@@ -17,7 +19,8 @@ export {
   type Submission,
   type SubmitOptions,
 } from './submission.js';
-export { IdempotentSubmits, type IdempotentStart } from './idempotent-submits.js';
+export { IdempotentSubmits, isValidIdempotencyKey, type IdempotentStart } from './idempotent-submits.js';
+export { submitTask, type SubmitAnswer, type SubmitCall, type SubmitParts } from './submit-flow.js';
 export { ReplyListener } from './reply-listener.js';
 export { ReplyRecorder, type ReplyRecorderOptions } from './reply-recorder.js';
 export { TaskWaiters, type Finished, type WaitOptions, type TaskWaitersOptions } from './waiters.js';

@@ -74,7 +74,10 @@ export interface Submission {
  */
 export type SubmitOptions = z.input<typeof submitOptionsSchema>;
 
-/** Validates a submit of `task` (`body` is `{ args, kwargs, options }`); throws a CelerityError naming what is wrong. */
+/**
+ * Validates a submit of `task` (`body` is `{ args, kwargs, options }`) and gives it a new task id
+ * (through `identify`); throws a CelerityError naming what is wrong.
+ */
 export function prepareSubmission(task: TaskDefinition, body: unknown, maxArgsBytes?: number): Submission {
   const name = task.name;
   const parsed = submitBodySchema.safeParse(body ?? {});
@@ -109,8 +112,7 @@ export function prepareSubmission(task: TaskDefinition, body: unknown, maxArgsBy
   const fingerprint = createHash('sha256')
     .update(JSON.stringify([name, queue, check.args, check.kwargs, options]))
     .digest('base64url');
-  return {
-    id: randomUUID(),
+  return identify({
     name,
     queue,
     args: check.args,
@@ -123,7 +125,20 @@ export function prepareSubmission(task: TaskDefinition, body: unknown, maxArgsBy
     ...(options.softTimeLimit !== undefined ? { softTimeLimitS: options.softTimeLimit } : {}),
     ...(celery ? { celery } : {}),
     ...(task.external ? { external: true } : {}),
-  };
+  });
+}
+
+/** A submission before it has a task id: what validation produces. */
+export type SubmitRequest = Omit<Submission, 'id' | 'republish'>;
+
+/**
+ * The one place a task gets its id: a new random UUID, or `id` when the caller chose it (the
+ * task an idempotency key first created, published again or replayed). Validation never picks
+ * an id, and nothing else swaps one in.
+ */
+export function identify(request: SubmitRequest, id: string = randomUUID()): Submission {
+  const { republish: _previous, ...rest } = request as Submission;
+  return { ...rest, id };
 }
 
 /**

@@ -1,6 +1,10 @@
 /** PostgreSQL connection pools, pointed at one schema through the connection's search_path. */
 import pg from 'pg';
 import type { Logger } from '../logger.js';
+import { isValidSchemaName } from '../names.js';
+
+// The rule lives in names.ts (config.ts checks DATABASE_SCHEMA without loading db/).
+export { isValidSchemaName } from '../names.js';
 
 export interface PoolOptions {
   url: string;
@@ -13,13 +17,6 @@ export interface PoolOptions {
 }
 
 export const DEFAULT_SCHEMA = 'celerity';
-
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-
-/** Schema names we accept: a lower-case identifier, so quoting it in DDL is enough. */
-export function isValidSchemaName(schema: string): boolean {
-  return SCHEMA_NAME.test(schema);
-}
 
 export function assertSchemaName(schema: string): void {
   if (!isValidSchemaName(schema)) {

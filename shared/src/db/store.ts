@@ -1,14 +1,16 @@
 /**
  * The result store: task state and results in PostgreSQL. State writes go through a
- * BatchWriter (many tasks per statement) and only ever move a task forward.
+ * BatchWriter (many tasks per statement) and only ever move a task forward (the rules are in
+ * task-writes.ts, the row mapping in task-rows.ts).
  */
 import type pg from 'pg';
 import { CelerityError, truncateText } from '../errors.js';
-import { findUnstorable, toStorableText, unstorableTextReason } from '../jsonb.js';
 import type { Logger } from '../logger.js';
-import { isFinalState, type TaskRecord, type TaskState } from '../task.js';
+import type { TaskRecord, TaskState, TaskWrite } from '../task.js';
 import { BatchWriter } from './batch-writer.js';
 import { isRetryablePgError } from './pg-errors.js';
+import { toJsonRow, toRecord, type TaskRow } from './task-rows.js';
+import { mergeWrites, unstorableWrite } from './task-writes.js';
 import {
   DELETE_EXPIRED_TASKS,
   DELETE_UNPUBLISHED_TASK,
@@ -21,159 +23,9 @@ import {
   UPSERT_TASKS,
 } from './statements.js';
 
-/** One state write. Fields left out keep what the store already has. */
-export interface TaskWrite {
-  id: string;
-  name: string;
-  queue: string;
-  state: TaskState;
-  args?: unknown[];
-  kwargs?: Record<string, unknown>;
-  result?: unknown;
-  error?: { type: string; message: string } | null;
-  retries?: number;
-  worker?: string | null;
-  createdAt?: Date;
-  startedAt?: Date | null;
-  finishedAt?: Date | null;
-  /** Starts over the task's life; the store keeps the highest value written. */
-  attempts?: number;
-  /** Starts of the current message (this retries round); see migration 2. */
-  deliveries?: number;
-  /** The API key that submitted the task; kept once set. */
-  owner?: string | null;
-  /** Lease of the worker running it (STARTED); see migration 5. */
-  leaseExpiresAt?: Date | null;
-}
-
-interface TaskRow {
-  id: string;
-  name: string;
-  queue: string;
-  state: TaskState;
-  args: unknown[];
-  kwargs: Record<string, unknown>;
-  result: unknown;
-  error_type: string | null;
-  error_message: string | null;
-  retries: number;
-  worker: string | null;
-  created_at: Date;
-  started_at: Date | null;
-  finished_at: Date | null;
-  updated_at: Date;
-  attempts: number;
-  deliveries: number;
-  owner: string | null;
-  lease_expires_at: Date | null;
-}
-
-const STATE_RANK: Record<TaskState, number> = {
-  PENDING: 0,
-  RECEIVED: 1,
-  STARTED: 2,
-  RETRY: 3,
-  SUCCESS: 4,
-  FAILURE: 4,
-  REVOKED: 4,
-};
-
-/** The same order as the SQL function celerity_state_order (migration 1). */
-export function stateOrder(state: TaskState, retries: number): number {
-  return isFinalState(state) ? Number.MAX_SAFE_INTEGER : retries * 8 + STATE_RANK[state];
-}
-
-function minDate(a: Date | undefined, b: Date | undefined): Date | undefined {
-  if (!a) return b;
-  if (!b) return a;
-  return a < b ? a : b;
-}
-
-/**
- * Merges two writes of one task the way the UPSERT statement would: the write with the higher
- * state order decides state, result, error, retries and finishedAt (absent = cleared);
- * name, queue, args and kwargs stay as first written; worker and startedAt fall back to the
- * other write; createdAt keeps the earliest.
- */
-export function mergeWrites(older: TaskWrite, newer: TaskWrite): TaskWrite {
-  const newerWins = stateOrder(newer.state, newer.retries ?? 0) > stateOrder(older.state, older.retries ?? 0);
-  const [win, lose] = newerWins ? [newer, older] : [older, newer];
-  const createdAt = minDate(older.createdAt, newer.createdAt);
-  return {
-    id: older.id,
-    name: older.name,
-    queue: older.queue,
-    args: older.args ?? newer.args,
-    kwargs: older.kwargs ?? newer.kwargs,
-    state: win.state,
-    result: win.result ?? null,
-    error: win.error ?? null,
-    retries: win.retries ?? 0,
-    finishedAt: win.finishedAt ?? null,
-    startedAt: win.startedAt ?? lose.startedAt ?? null,
-    worker: win.worker ?? lose.worker ?? null,
-    attempts: Math.max(older.attempts ?? 0, newer.attempts ?? 0),
-    deliveries:
-      (newer.retries ?? 0) > (older.retries ?? 0) ? (newer.deliveries ?? 0) : Math.max(older.deliveries ?? 0, newer.deliveries ?? 0),
-    ...(createdAt ? { createdAt } : {}),
-    ...((older.owner ?? newer.owner) ? { owner: older.owner ?? newer.owner } : {}),
-    ...(newerWins ? (newer.leaseExpiresAt ? { leaseExpiresAt: newer.leaseExpiresAt } : {}) : laterLease(older, newer)),
-  };
-}
-
-/** Same state order: the later of the two leases, as the UPSERT keeps it. */
-function laterLease(a: TaskWrite, b: TaskWrite): { leaseExpiresAt?: Date } {
-  const later = !a.leaseExpiresAt ? b.leaseExpiresAt : !b.leaseExpiresAt ? a.leaseExpiresAt : a.leaseExpiresAt > b.leaseExpiresAt ? a.leaseExpiresAt : b.leaseExpiresAt;
-  return later ? { leaseExpiresAt: later } : {};
-}
-
-function toRecord(row: TaskRow): TaskRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    queue: row.queue,
-    state: row.state,
-    args: row.args,
-    kwargs: row.kwargs,
-    result: row.result,
-    error: row.error_type === null ? null : { type: row.error_type, message: row.error_message ?? '' },
-    retries: row.retries,
-    worker: row.worker,
-    createdAt: row.created_at,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-    attempts: row.attempts,
-    deliveries: row.deliveries,
-    owner: row.owner,
-    leaseExpiresAt: row.lease_expires_at,
-  };
-}
-
-function toJsonRow(w: TaskWrite): Record<string, unknown> {
-  return {
-    id: w.id,
-    name: w.name,
-    queue: w.queue,
-    state: w.state,
-    args: w.args ?? null,
-    kwargs: w.kwargs ?? null,
-    // jsonb_to_recordset reads a JSON null as SQL NULL; a result of `null` is stored as such.
-    result: w.result === undefined ? null : w.result,
-    // Free text from tasks and peers: bounded, and U+0000 / lone surrogates replaced, so an
-    // error message can always be stored.
-    error_type: w.error ? toStorableText(truncateText(w.error.type, 200)) : null,
-    error_message: w.error ? toStorableText(truncateText(w.error.message)) : null,
-    retries: w.retries ?? 0,
-    worker: w.worker == null ? null : toStorableText(w.worker),
-    created_at: w.createdAt?.toISOString() ?? null,
-    started_at: w.startedAt?.toISOString() ?? null,
-    finished_at: w.finishedAt?.toISOString() ?? null,
-    attempts: w.attempts ?? 0,
-    deliveries: w.deliveries ?? 0,
-    owner: w.owner ?? null,
-    lease_expires_at: w.leaseExpiresAt?.toISOString() ?? null,
-  };
-}
+// Where these lived before the split; importers of the store keep finding them here.
+export { mergeWrites, stateOrder } from './task-writes.js';
+export type { TaskWrite } from '../task.js';
 
 /** A task search: every field optional; see SEARCH_TASKS. */
 export interface TaskSearch {
@@ -384,16 +236,6 @@ export class TaskStore {
   async idle(): Promise<void> {
     await this.#writer.idle();
   }
-}
-
-/** Defence in depth: the checks of jsonb.ts on one write, so a bad value never reaches a batch. */
-function unstorableWrite(w: TaskWrite): CelerityError | undefined {
-  for (const [field, text] of [['id', w.id], ['name', w.name], ['queue', w.queue], ['owner', w.owner ?? '']] as const) {
-    const reason = unstorableTextReason(text);
-    if (reason) return new CelerityError('UNSTORABLE_VALUE', `Task ${field} ${reason}`);
-  }
-  const bad = findUnstorable(w.args ?? [], 'args') ?? findUnstorable(w.kwargs ?? {}, 'kwargs') ?? findUnstorable(w.result ?? null, 'result');
-  return bad ? new CelerityError('UNSTORABLE_VALUE', `Task ${w.id}: ${bad.path} ${bad.reason}`) : undefined;
 }
 
 function describePgError(err: unknown): string {

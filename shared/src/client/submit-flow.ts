@@ -1,0 +1,159 @@
+/**
+ * One submit, from a validated submission to its answer: the idempotency flow when a key is
+ * given (idempotent-submits.ts decides claim, re-publish or replay), the publish, and for a
+ * wait the race between the task's reply and the broker's confirm. The gateway's submit route
+ * (which only speaks HTTP around it) and the Node client both call it through
+ * `ClientCore.submit`.
+ */
+import type { TaskStore } from '../db/store.js';
+import { isFinalState, type TaskRecord } from '../task.js';
+import type { IdempotentSubmits } from './idempotent-submits.js';
+import { identify, pendingRecord, type Submission } from './submission.js';
+import type { Submitter } from './submitter.js';
+import type { Finished, TaskWaiters } from './waiters.js';
+
+/** A reply to a waited submit is expected well within this, in ms; after it, the waiter also polls the store. */
+const REPLY_GRACE_MS = 1_000;
+
+/** How to submit, beyond the submission itself. */
+export interface SubmitCall {
+  /**
+   * Idempotency key, already checked against the key rule. Keys are per owner: with
+   * `submission.owner` set, another owner's "k1" neither replays nor reveals this one's task.
+   */
+  idempotencyKey?: string;
+  /** Ask for a reply even when not waiting (the Node client's `result()` may come later). @default false */
+  wantReply?: boolean;
+  /** Wait up to this long for the task to finish, in ms; 0 answers once the broker confirmed. @default 0 */
+  waitMs?: number;
+  /** The caller went away: stop waiting. */
+  signal?: AbortSignal;
+  /**
+   * For a replayed key: answer with the task as it is now (for a caller that may read tasks);
+   * otherwise with what the first submit got, the PENDING representation. @default false
+   */
+  readReplay?: boolean;
+}
+
+/** What a submit got. */
+export interface SubmitAnswer {
+  /** The task's id: the new task's, or for a replayed key the task that key first created. */
+  id: string;
+  /** An earlier submit with the same key answers (its task published again, or, once confirmed, not at all). */
+  replayed: boolean;
+  /** This call published the task (false only for a replay of a key whose publish was confirmed). */
+  published: boolean;
+  /** The task as known when answering; its final record when `finished`. */
+  task: TaskRecord;
+  /** The task reached a final state within `waitMs`. */
+  finished: boolean;
+  /** `signal` fired before the task finished: nobody is left to answer. */
+  abandoned: boolean;
+}
+
+/** The parts of the submit path a submit uses (ClientCore has them all). */
+export interface SubmitParts {
+  submitter: Submitter;
+  idempotency: IdempotentSubmits;
+  waiters: TaskWaiters;
+  store: TaskStore;
+}
+
+const finalOf = (finished: Finished): boolean => isFinalState(finished.kind === 'record' ? finished.record.state : finished.outcome.state);
+const noFinal = (): undefined => undefined;
+const finalOnly = (finished: Finished | undefined): Finished | undefined => (finished && finalOf(finished) ? finished : undefined);
+
+/** Submits `submission` as `call` says; rejects with the submitter's or the key flow's CelerityError. */
+export async function submitTask(parts: SubmitParts, submission: Submission, call: SubmitCall = {}): Promise<SubmitAnswer> {
+  const { idempotencyKey } = call;
+  if (idempotencyKey === undefined) return publishAndWait(parts, submission, call, false, (send) => send());
+  const key = submission.owner ? `${submission.owner}:${idempotencyKey}` : idempotencyKey;
+  // Claimed before publishing, so two concurrent submits with one key create one task; a claim
+  // whose publish was never confirmed is published again (see idempotent-submits.ts).
+  const start = await parts.idempotency.start(key, submission);
+  if (start.kind === 'replay') return replay(parts, identify(submission, start.taskId), call);
+  return publishAndWait(parts, start.submission, call, start.replayed, (send) => parts.idempotency.publish(key, start.submission, send));
+}
+
+/**
+ * Publishes (through `wrap`, the key flow's confirm marking when there is a key) and, for a
+ * wait, waits for the end. The waiter is registered before publishing: the reply can arrive
+ * before the publisher confirm does.
+ */
+async function publishAndWait(
+  parts: SubmitParts,
+  submission: Submission,
+  call: SubmitCall,
+  replayed: boolean,
+  wrap: (send: () => Promise<void>) => Promise<void>,
+): Promise<SubmitAnswer> {
+  const waitMs = call.waitMs ?? 0;
+  const send = (): Promise<void> => parts.submitter.submit(submission, { wantReply: waitMs > 0 || call.wantReply === true });
+  const answer = (task: TaskRecord, finished: boolean, abandoned = false): SubmitAnswer => ({ id: submission.id, replayed, published: true, task, finished, abandoned });
+  if (waitMs === 0) {
+    await wrap(send);
+    return answer(pendingRecord(submission), false);
+  }
+  const cancel = new AbortController();
+  const waiting = parts.waiters.wait(submission.id, {
+    timeoutMs: waitMs,
+    pollAfterMs: REPLY_GRACE_MS,
+    signal: call.signal ? AbortSignal.any([call.signal, cancel.signal]) : cancel.signal,
+  });
+  const submitted = wrap(send);
+  // A final reply proves the task ran and its result is committed, so it need not wait for the
+  // confirm too: RabbitMQ confirms a persistent message once it is on disk or consumed *and
+  // acked*, and the worker acks after replying, so the confirm mostly comes last.
+  const early = await Promise.race([submitted.then(noFinal, noFinal), waiting.then(finalOnly)]);
+  // submit() logs its own failure; the task ran regardless.
+  if (early) submitted.catch(() => undefined);
+  else {
+    try {
+      await submitted;
+    } catch (err) {
+      cancel.abort(); // nothing will ever answer the waiter we registered
+      await waiting;
+      throw err;
+    }
+  }
+  const finished = early ?? (await waiting);
+  if (finished && finalOf(finished)) return answer(finishedRecord(submission, finished), true);
+  return answer(pendingRecord(submission), false, call.signal?.aborted === true);
+}
+
+/**
+ * A repeated submit with a key whose publish was confirmed: the task the key first created, as
+ * it is now (waited for like a read with a wait, when asked). The store may not have its row
+ * yet (the PENDING write is best-effort). Without `readReplay`, what the first submit got: the
+ * PENDING representation, never the task's result or error.
+ */
+async function replay(parts: SubmitParts, held: Submission, call: SubmitCall): Promise<SubmitAnswer> {
+  const answer = (task: TaskRecord, abandoned = false): SubmitAnswer => ({ id: held.id, replayed: true, published: false, task, finished: isFinalState(task.state), abandoned });
+  if (!call.readReplay) return answer(pendingRecord(held));
+  const waitMs = call.waitMs ?? 0;
+  let task = (await parts.store.get(held.id)) ?? pendingRecord(held);
+  if (waitMs > 0 && !isFinalState(task.state)) {
+    const finished = await parts.waiters.wait(held.id, { timeoutMs: waitMs, pollAfterMs: 0, ...(call.signal ? { signal: call.signal } : {}) });
+    if (call.signal?.aborted) return answer(task, true);
+    task = finished?.kind === 'record' ? finished.record : ((await parts.store.get(held.id)) ?? task);
+  }
+  return answer(task);
+}
+
+/** The record a finished wait answers with: the store's, or the pending record completed from the reply. */
+function finishedRecord(submission: Submission, finished: Finished): TaskRecord {
+  if (finished.kind === 'record') return finished.record;
+  const { outcome } = finished;
+  return {
+    ...pendingRecord(submission),
+    state: outcome.state,
+    result: outcome.result,
+    error: outcome.error ?? null,
+    retries: outcome.retries ?? 0,
+    startedAt: outcome.startedAt ?? null,
+    finishedAt: outcome.finishedAt,
+    worker: outcome.worker ?? null,
+    // Celery workers don't count attempts; one reply means at least one.
+    attempts: outcome.attempts ?? 1,
+  };
+}

@@ -1,0 +1,185 @@
+/**
+ * Parsers of single setting values (numbers, sizes, URLs, queue lists, per-queue tables): each
+ * takes the variable's name, so every error names what to fix. No defaults here: those live in
+ * config.ts, which assembles these into the gateway's and the worker's settings.
+ */
+import { ConfigError } from '../errors.js';
+import { QUEUE_NAME_RULE, QUEUE_TYPE_NAMES, isValidQueueName, isValidSchemaName, type QueueType, type QueueTypes } from '../names.js';
+
+/** The environment (or any map of variables), as the loaders read it. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** A variable's trimmed value; unset and blank are both absent. */
+export function read(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+export function parseAmqpUrls(variable: string, value: string): string[] {
+  const urls = value.split(',').map((u) => u.trim()).filter((u) => u !== '');
+  if (urls.length === 0) throw new ConfigError(variable, 'must list at least one amqp:// or amqps:// URL');
+  for (const url of urls) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ConfigError(variable, 'must be an amqp:// or amqps:// URL (or a comma-separated list of them)');
+    }
+    if (parsed.protocol !== 'amqp:' && parsed.protocol !== 'amqps:') {
+      throw new ConfigError(variable, 'must be an amqp:// or amqps:// URL (or a comma-separated list of them)');
+    }
+  }
+  return urls;
+}
+
+export function parseDatabaseUrl(variable: string, value: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigError(variable, 'must be a postgres:// or postgresql:// URL');
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new ConfigError(variable, 'must be a postgres:// or postgresql:// URL');
+  }
+  return value;
+}
+
+export function parseInteger(variable: string, value: string, min: number, max: number): number {
+  if (!/^-?\d+$/.test(value)) throw new ConfigError(variable, `must be a whole number from ${min} to ${max}, got "${value}"`);
+  const n = Number(value);
+  if (n < min || n > max) throw new ConfigError(variable, `must be a whole number from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+/** Parses a size such as `1mb`, `512kb` or `1048576` into bytes. */
+export function parseSize(variable: string, value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(value);
+  if (!match) throw new ConfigError(variable, `must be a size such as 1mb, 512kb or 1048576, got "${value}"`);
+  const bytes = Math.floor(Number(match[1]) * (SIZE_UNITS[(match[2] ?? 'b').toLowerCase()] ?? 1));
+  if (bytes < 1) throw new ConfigError(variable, 'must be at least 1 byte');
+  return bytes;
+}
+
+export function parseQueues(variable: string, value: string): string[] {
+  const queues = [...new Set(value.split(',').map((q) => q.trim()).filter((q) => q !== ''))];
+  if (queues.length === 0) throw new ConfigError(variable, 'must name at least one queue');
+  for (const q of queues) {
+    if (!isValidQueueName(q)) {
+      throw new ConfigError(variable, `has an invalid queue name "${q}" (${QUEUE_NAME_RULE})`);
+    }
+  }
+  return queues;
+}
+
+export function parseOptionalInteger(env: Env, variable: string, fallback: number, min: number, max: number): number {
+  const value = read(env, variable);
+  return value === undefined ? fallback : parseInteger(variable, value, min, max);
+}
+
+export function parseSchema(value: string): string {
+  if (!isValidSchemaName(value)) {
+    throw new ConfigError('DATABASE_SCHEMA', `must be a lower-case identifier (letters, digits, _), got "${value}"`);
+  }
+  return value;
+}
+
+export function parseBoolean(variable: string, value: string | undefined): boolean {
+  if (value === undefined) return false;
+  if (/^(1|true|yes)$/i.test(value)) return true;
+  if (/^(0|false|no)$/i.test(value)) return false;
+  throw new ConfigError(variable, `must be true or false, got "${value}"`);
+}
+
+/** Origins such as `https://app.example.com` (scheme, host, optional port; no path). */
+export function parseOrigins(variable: string, value: string): string[] {
+  const origins = [...new Set(value.split(',').map((o) => o.trim()).filter((o) => o !== ''))];
+  for (const origin of origins) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.origin !== origin) {
+      throw new ConfigError(variable, `must list origins such as https://app.example.com (scheme, host and port only, no path or trailing slash), got "${origin}"`);
+    }
+  }
+  return origins;
+}
+
+/** Parses `1000` (every queue) or `email=1000,reports=50,*=100000`. */
+export function parseQueueMaxLength(variable: string, value: string | undefined): QueueMaxLength {
+  if (value === undefined) return { default: 0, perQueue: {} };
+  const result: { default: number; perQueue: Record<string, number> } = { default: 0, perQueue: {} };
+  for (const part of value.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const eq = part.indexOf('=');
+    if (eq === -1) {
+      result.default = parseInteger(variable, part, 0, 1_000_000_000);
+      continue;
+    }
+    const queue = part.slice(0, eq).trim();
+    const max = parseInteger(variable, part.slice(eq + 1).trim(), 0, 1_000_000_000);
+    if (queue === '*') result.default = max;
+    else if (isValidQueueName(queue)) result.perQueue[queue] = max;
+    else throw new ConfigError(variable, `has an invalid queue name "${queue}" (${QUEUE_NAME_RULE})`);
+  }
+  return result;
+}
+
+/**
+ * Parses QUEUE_TYPES, e.g. `email=quorum,*=classic`: `queue=type` pairs, `*` for every other
+ * queue. Every process that declares a queue (gateways, workers) must be given the same value:
+ * RabbitMQ refuses a declaration whose type differs from the existing queue's.
+ */
+export function parseQueueTypes(variable: string, value: string | undefined): QueueTypes {
+  const result: { default: QueueType; perQueue: Record<string, QueueType> } = { default: 'classic', perQueue: {} };
+  if (value === undefined) return result;
+  const seen = new Set<string>();
+  for (const part of value.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const eq = part.indexOf('=');
+    const queue = eq < 0 ? '' : part.slice(0, eq).trim();
+    const type = eq < 0 ? '' : part.slice(eq + 1).trim();
+    if (eq < 0 || !(QUEUE_TYPE_NAMES as readonly string[]).includes(type)) {
+      throw new ConfigError(variable, `must list queue=type pairs with type ${QUEUE_TYPE_NAMES.join(' or ')} and * for every other queue (e.g. email=quorum,*=classic), got "${part}"`);
+    }
+    if (queue !== '*' && !isValidQueueName(queue)) throw new ConfigError(variable, `has an invalid queue name "${queue}" (${QUEUE_NAME_RULE})`);
+    if (seen.has(queue)) throw new ConfigError(variable, `names "${queue}" twice`);
+    seen.add(queue);
+    if (queue === '*') result.default = type as QueueType;
+    else result.perQueue[queue] = type as QueueType;
+  }
+  return result;
+}
+
+/** QUEUE_MAX_LENGTH: a default for every queue plus per-queue values; 0 means no limit. */
+export interface QueueMaxLength {
+  default: number;
+  perQueue: Readonly<Record<string, number>>;
+}
+
+export interface ExternalTaskConfig {
+  name: string;
+  queue: string;
+}
+
+const TASK_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,199}$/;
+
+/** Parses `name@queue,name@queue`: tasks implemented outside Celerity and their queues. */
+export function parseExternalTasks(variable: string, value: string | undefined): ExternalTaskConfig[] {
+  if (value === undefined) return [];
+  const tasks: ExternalTaskConfig[] = [];
+  for (const item of value.split(',').map((t) => t.trim()).filter((t) => t !== '')) {
+    const at = item.lastIndexOf('@');
+    const name = at < 0 ? '' : item.slice(0, at);
+    const queue = at < 0 ? '' : item.slice(at + 1);
+    if (!TASK_NAME.test(name) || !isValidQueueName(queue)) {
+      throw new ConfigError(variable, `must list name@queue pairs such as reports.build@reports (task names: letters, digits, _ . : -; queues: ${QUEUE_NAME_RULE}), got "${item}"`);
+    }
+    if (tasks.some((t) => t.name === name)) throw new ConfigError(variable, `names the task "${name}" twice`);
+    tasks.push({ name, queue });
+  }
+  return tasks;
+}

@@ -1,0 +1,98 @@
+/**
+ * The shapes of the settings: common to every process, the gateway's and the worker's, as the
+ * loaders in config.ts return them (with every default applied), and the worker's flags.
+ */
+import type { QueueTypes } from '../names.js';
+import type { ExternalTaskConfig, QueueMaxLength } from './parse.js';
+import type { AmqpTlsOptions, AuthMode, MetricsAccess } from './security.js';
+
+export const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface CommonConfig {
+  /** Broker URLs; more than one means cluster nodes to fail over between, tried in order. */
+  amqpUrls: string[];
+  databaseUrl: string;
+  /** Schema holding Celerity's tables. @default 'celerity' */
+  databaseSchema: string;
+  logLevel: LogLevel;
+  /** AMQP heartbeat in seconds. @default 30 */
+  heartbeatS: number;
+  /** From AMQP_CA_FILE / AMQP_CERT_FILE / AMQP_KEY_FILE / AMQP_KEY_PASSPHRASE; absent when none is set. */
+  amqpTls?: AmqpTlsOptions;
+  /** QUEUE_TYPES: classic or quorum, per task queue. @default every queue classic (`*=classic`) */
+  queueTypes?: QueueTypes;
+}
+
+export interface GatewayConfig extends CommonConfig {
+  port: number;
+  host: string;
+  /** Largest request body accepted, in bytes. @default 1 MiB */
+  maxBodyBytes: number;
+  /** Longest `?wait=` accepted, in seconds. @default 300 */
+  maxWaitS: number;
+  /** Most tasks in one batch submit. @default 1000 */
+  maxBatch: number;
+  authDisabled: boolean;
+  /** AUTH_MODE: `keys` requires an API key on /api and /dashboard. @default 'none' */
+  authMode: AuthMode;
+  /** CORS_ORIGINS: browser origins allowed to call the API; empty = no CORS headers. @default [] */
+  corsOrigins: string[];
+  /**
+   * GATEWAY_ALLOWED_HOSTS: with AUTH_MODE=none, the `Host` names /api and /dashboard answer to
+   * besides loopback ones (localhost, *.localhost, 127.x, ::1) and a specific GATEWAY_HOST;
+   * `*` turns the check off. Stops DNS rebinding. @default []
+   */
+  allowedHosts: string[];
+  /** RATE_LIMIT_PER_MINUTE: requests per minute per API key (a key may set its own). @default 600 */
+  rateLimitPerMinute: number;
+  /** METRICS_TOKEN: bearer token for /metrics (an admin key works too when AUTH_MODE=keys). */
+  metricsToken?: string;
+  /** GATEWAY_MAX_ARGS: largest args + kwargs of one task, as JSON bytes. @default 256 KiB */
+  maxArgsBytes: number;
+  /** How long an Idempotency-Key keeps returning the same task, in hours. @default 24 */
+  idempotencyWindowHours: number;
+  /** Waiting messages a queue may hold before submits to it get 503 QUEUE_FULL; 0 = no limit. */
+  queueMaxLength: QueueMaxLength;
+  /** Tasks run by Python Celery workers (`GATEWAY_EXTERNAL_TASKS`, see docs/celery.md); absent = none. */
+  externalTasks?: ExternalTaskConfig[];
+}
+
+export interface WorkerConfig extends CommonConfig {
+  queues: string[];
+  concurrency: number;
+  /** Port of `/metrics`, `/healthz` and `/readyz`; 0 turns the server off. @default 9400 */
+  metricsPort: number;
+  /** WORKER_METRICS_HOST / --metrics-host: address that server binds to. @default '127.0.0.1' */
+  metricsHost: string;
+  /** Who may read the worker's `/metrics` (the gateway's rule; see {@link MetricsAccess}). */
+  metricsAccess: MetricsAccess;
+  /** Grace period for in-flight tasks on shutdown, in milliseconds. @default 30000 */
+  graceMs: number;
+  /** Threads for CPU-bound tasks. @default the number of CPUs */
+  cpuThreads: number;
+  resultRetentionHours: number;
+  /** Hard time limit for tasks that set none, in seconds. @default 1500 */
+  timeLimitS: number;
+  /** Starts without finishing after which a message is dead-lettered. @default 5 */
+  deliveryLimit: number;
+  /**
+   * Publish task events (received, started, succeeded, failed, retried) as well as the worker's
+   * heartbeats. Off by default, as in Celery (`-E`): they cost a broker publish each, about a
+   * fifth of the round trips at 16–64 callers here (docs/metrics.md). @default false
+   */
+  taskEvents: boolean;
+  /** WORKER_MAX_RESULT: largest result stored and replied, as JSON bytes; bigger fails the task. @default 1 MiB */
+  maxResultBytes?: number;
+}
+
+/** Worker flags, as given on the command line; they override the environment. */
+export interface WorkerFlags {
+  queues?: string;
+  concurrency?: string;
+  metricsPort?: string;
+  /** `--metrics-host`: address of the worker's /metrics, /healthz and /readyz. */
+  metricsHost?: string;
+  /** `-E, --task-events` (Celery's flag): publish task events. */
+  taskEvents?: boolean;
+}

@@ -1,0 +1,174 @@
+/**
+ * One submit through submitTask with fakes for the broker side and the key store: the task id
+ * comes from one place, keys are per owner, a replay reveals the task only to a caller that may
+ * read it, and a waited submit answers on a final reply even before the broker's confirm.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  Catalogue,
+  CelerityError,
+  IdempotentSubmits,
+  TaskWaiters,
+  createSilentLogger,
+  identify,
+  prepareSubmission,
+  submitTask,
+  type IdempotencyClaim,
+  type IdempotencyKeys,
+  type Submission,
+  type SubmitParts,
+  type Submitter,
+  type TaskRecord,
+  type TaskStore,
+} from '../../shared/src/index.js';
+import { demoApp } from '../helpers/demo.js';
+
+const catalogue = new Catalogue((await demoApp()).tasks);
+const submission = (args: unknown[] = [1, 2]): Submission => prepareSubmission(catalogue.get('demo.add')!, { args });
+
+/** Keys by name, as db/idempotency.ts keeps them. */
+class FakeKeys {
+  readonly rows = new Map<string, { taskId: string; fingerprint: string; unconfirmed: boolean }>();
+  claim(key: string, taskId: string, fingerprint: string): Promise<IdempotencyClaim> {
+    const row = this.rows.get(key);
+    if (!row) {
+      this.rows.set(key, { taskId, fingerprint, unconfirmed: true });
+      return Promise.resolve({ claimed: true });
+    }
+    return Promise.resolve({ claimed: false, taskId: row.taskId, sameContent: row.fingerprint === fingerprint, unconfirmed: row.unconfirmed });
+  }
+  confirm(key: string, taskId: string): Promise<void> {
+    const row = this.rows.get(key);
+    if (row?.taskId === taskId) row.unconfirmed = false;
+    return Promise.resolve();
+  }
+}
+
+interface Fakes {
+  parts: SubmitParts;
+  published: { submission: Submission; wantReply: boolean }[];
+  /** The store's rows by id. */
+  rows: Map<string, TaskRecord>;
+  /** Holds every publish's confirm until called (with false: the publish fails). */
+  holdConfirms: () => (ok: boolean) => void;
+}
+
+function setup(): Fakes {
+  const published: Fakes['published'] = [];
+  const rows = new Map<string, TaskRecord>();
+  let gate: Promise<boolean> | undefined;
+  const submitter = {
+    async submit(s: Submission, options: { wantReply: boolean }): Promise<void> {
+      published.push({ submission: s, wantReply: options.wantReply });
+      if (gate && !(await gate)) throw new CelerityError('BROKER_UNAVAILABLE', 'no confirm');
+    },
+  } as unknown as Submitter;
+  const store = {
+    get: (id: string) => Promise.resolve(rows.get(id)),
+    getFinished: (ids: readonly string[]) => Promise.resolve(ids.flatMap((id) => rows.get(id) ?? [])),
+  } as unknown as TaskStore;
+  const logger = createSilentLogger();
+  return {
+    parts: {
+      submitter,
+      store,
+      waiters: new TaskWaiters({ store, logger }),
+      idempotency: new IdempotentSubmits(new FakeKeys() as unknown as IdempotencyKeys, logger),
+    },
+    published,
+    rows,
+    holdConfirms: () => {
+      let release: (ok: boolean) => void = () => undefined;
+      gate = new Promise<boolean>((resolve) => (release = resolve));
+      return release;
+    },
+  };
+}
+
+describe('identify', () => {
+  it('gives a new id each time, or the id the caller chose, and never carries a republish mark over', () => {
+    const first = submission();
+    const again = identify(first);
+    assert.notEqual(again.id, first.id);
+    const marked: Submission = { ...first, republish: true };
+    assert.equal(identify(marked, 'chosen').id, 'chosen');
+    assert.equal(identify(marked, 'chosen').republish, undefined);
+  });
+});
+
+describe('submitTask', () => {
+  it('without a key publishes the submission under its own id and answers PENDING', async () => {
+    const { parts, published } = setup();
+    const s = submission();
+    const answer = await submitTask(parts, s);
+    assert.equal(answer.id, s.id);
+    assert.deepEqual([answer.published, answer.replayed, answer.finished, answer.abandoned], [true, false, false, false]);
+    assert.equal(answer.task.state, 'PENDING');
+    assert.equal(published.length, 1);
+    assert.equal(published[0]?.wantReply, false);
+  });
+
+  it('a key repeated after its confirm replays the first task and publishes nothing', async () => {
+    const { parts, published } = setup();
+    const first = await submitTask(parts, submission(), { idempotencyKey: 'k' });
+    const again = await submitTask(parts, submission(), { idempotencyKey: 'k' });
+    assert.equal(again.id, first.id);
+    assert.deepEqual([again.published, again.replayed], [false, true]);
+    assert.equal(published.length, 1);
+  });
+
+  it('keys are per owner: the same key of another owner makes its own task', async () => {
+    const { parts, published } = setup();
+    const a = await submitTask(parts, { ...submission(), owner: 'key-a' }, { idempotencyKey: 'k' });
+    const b = await submitTask(parts, { ...submission(), owner: 'key-b' }, { idempotencyKey: 'k' });
+    assert.notEqual(a.id, b.id);
+    assert.equal(b.replayed, false);
+    assert.equal(published.length, 2);
+  });
+
+  it('a replay shows the stored task only with readReplay; otherwise what the first submit got', async () => {
+    const { parts, rows } = setup();
+    const first = await submitTask(parts, submission(), { idempotencyKey: 'k' });
+    rows.set(first.id, { ...first.task, state: 'SUCCESS', result: 3, finishedAt: new Date() });
+    const blind = await submitTask(parts, submission(), { idempotencyKey: 'k' });
+    assert.equal(blind.task.state, 'PENDING');
+    assert.equal(blind.task.result, undefined);
+    const reader = await submitTask(parts, submission(), { idempotencyKey: 'k', readReplay: true });
+    assert.equal(reader.task.state, 'SUCCESS');
+    assert.equal(reader.task.result, 3);
+    assert.equal(reader.id, first.id);
+  });
+
+  it('a waited submit answers on a final reply while the confirm is still outstanding', async () => {
+    const { parts, published, holdConfirms } = setup();
+    const release = holdConfirms();
+    const s = submission();
+    const answering = submitTask(parts, s, { waitMs: 60_000 });
+    while (published.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(published[0]?.wantReply, true);
+    parts.waiters.resolveReply({ id: s.id, state: 'SUCCESS', result: 3, finishedAt: new Date() });
+    const answer = await answering;
+    assert.deepEqual([answer.finished, answer.task.state, answer.task.result], [true, 'SUCCESS', 3]);
+    release(true);
+  });
+
+  it('a waited submit whose publish fails rejects and leaves no waiter behind', async () => {
+    const { parts, holdConfirms } = setup();
+    const release = holdConfirms();
+    const answering = submitTask(parts, submission(), { waitMs: 60_000 });
+    release(false);
+    await assert.rejects(answering, (err: unknown) => err instanceof CelerityError && err.code === 'BROKER_UNAVAILABLE');
+    assert.equal(parts.waiters.size, 0);
+  });
+
+  it('a waited submit whose caller went away is abandoned', async () => {
+    const { parts } = setup();
+    const gone = new AbortController();
+    const answering = submitTask(parts, submission(), { waitMs: 60_000, signal: gone.signal });
+    gone.abort();
+    const answer = await answering;
+    assert.deepEqual([answer.abandoned, answer.finished], [true, false]);
+    assert.equal(parts.waiters.size, 0);
+  });
+});
