@@ -185,7 +185,8 @@ describe('the npm package', { timeout: 600_000 }, () => {
     children.push(worker);
     await waitFor('the worker to consume', () => {
       if (worker.child.exitCode !== null) throw new Error(`worker exited early:\n${worker.output()}`);
-      return worker.output().includes('"consuming"');
+      // The CLI's own line, logged once the worker is up (after the consumer's "consuming").
+      return / consuming .+ with concurrency/.test(worker.output());
     }, { timeoutMs: 60_000 });
     t.diagnostic(`celerity worker --app: consuming ${Date.now() - startedAt} ms after spawn`);
     // Its default queues are those its app's tasks name.
