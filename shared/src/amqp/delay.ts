@@ -17,8 +17,6 @@
  * covered greedily by the largest level that fits, and a worker that receives a task whose
  * `eta` is still ahead sends it round again: never early, at most ~100 ms plus a hop late.
  */
-import type { Channel } from 'amqplib';
-
 export const DELAY_EXCHANGE = 'celerity.delay';
 export const DELAY_HEADER = 'celerity-delay';
 const DELAY_QUEUE_PREFIX = 'celerity.delay.';
@@ -38,21 +36,6 @@ export function delayLevelFor(remainingMs: number): number {
     else break;
   }
   return level;
-}
-
-/** Declares the delay exchange and the queue `name` (`celerity.delay.<ms>`), bound for its level. */
-export async function declareDelayQueue(channel: Channel, name: string): Promise<void> {
-  const levelMs = Number(name.slice(DELAY_QUEUE_PREFIX.length));
-  if (!name.startsWith(DELAY_QUEUE_PREFIX) || !DELAY_LEVELS_MS.includes(levelMs)) {
-    throw new RangeError(`"${name}" is not a delay queue`);
-  }
-  await channel.assertExchange(DELAY_EXCHANGE, 'headers', { durable: true, autoDelete: false });
-  await channel.assertQueue(name, {
-    durable: true,
-    autoDelete: false,
-    arguments: { 'x-message-ttl': levelMs, 'x-dead-letter-exchange': '' },
-  });
-  await channel.bindQueue(name, DELAY_EXCHANGE, '', { 'x-match': 'all', [DELAY_HEADER]: String(levelMs) });
 }
 
 /** Headers the broker adds on dead-lettering; dropped before a message is published again. */
