@@ -1,7 +1,10 @@
 /** `celerity topology`'s output: the description as aligned text, or as JSON. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeTopology, parseQueueTypes } from '../../shared/src/index.js';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Catalogue, describeTopology, loadApp, parseQueueTypes } from '../../shared/src/index.js';
+import { DEMO_APP } from '../helpers/demo.js';
 import { renderTopology } from '../../worker/src/topology-command.js';
 
 describe('celerity topology output', () => {
@@ -22,5 +25,12 @@ describe('celerity topology output', () => {
     assert.match(text, /^ {2}\(named by the broker\) +event-monitor +transient,auto-delete,exclusive/m);
     assert.match(text, /^ {2}celerity\.delay +-> +celerity\.delay\.100 +x-match=all celerity-delay=100$/m);
     assert.equal(text.split('\n').filter((line) => line.startsWith('  ')).length, topology.exchanges.length + topology.queues.length + topology.bindings.length);
+  });
+
+  it("docs/architecture.md shows what it prints for the demo app", async () => {
+    const docs = await readFile(resolve(process.cwd(), 'docs/architecture.md'), 'utf8');
+    const shown = /<!-- celerity topology --app examples\/demo\/tasks\.js -->\n```text\n([\s\S]*?)```/.exec(docs)?.[1];
+    const app = await loadApp(DEMO_APP);
+    assert.equal(shown, renderTopology(describeTopology({ queues: new Catalogue(app.tasks).defaultQueues() })));
   });
 });
