@@ -129,7 +129,7 @@ describe('ManagedChannel', () => {
     await first;
     assert.ok(channel.closed);
     assert.equal(fake.setups.length, 0, 'no reconnect setup left');
-    assert.equal(channel.listenerCount('close'), 0, 'no close listener left');
+    assert.equal(channel.listenerCount('close'), 0, 'no close listener of its own left');
     assert.equal(fake.reopenAttempts, 0);
     assert.equal(managed.channel, undefined);
     await fake.reconnect();

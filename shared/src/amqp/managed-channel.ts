@@ -45,6 +45,8 @@ export class ManagedChannel<C extends Channel = Channel> {
   readonly #create: (connection: ChannelModel) => Promise<C>;
   readonly #onConnect: SetupFn = (connection) => this.#open(connection);
   #channel: C | undefined;
+  /** The `close` listener this object put on `#channel`; removed by close(), other listeners stay. */
+  #onChannelClose: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(broker: Broker, options: ManagedChannelOptions<C>, create: (connection: ChannelModel) => Promise<C>) {
@@ -90,7 +92,8 @@ export class ManagedChannel<C extends Channel = Channel> {
     if (this.#closing) return;
     const channel = await this.#create(connection);
     channel.on('error', (err: Error) => this.#options.logger.warn(`${this.#options.name} error`, { err }));
-    channel.on('close', () => this.#onClose(connection, channel));
+    const onChannelClose = (): void => this.#onClose(connection, channel);
+    channel.on('close', onChannelClose);
     try {
       await this.#options.setup?.(channel);
     } catch (err) {
@@ -105,6 +108,7 @@ export class ManagedChannel<C extends Channel = Channel> {
       return;
     }
     this.#channel = channel;
+    this.#onChannelClose = onChannelClose;
   }
 
   #onClose(connection: ChannelModel, channel: C): void {
@@ -122,7 +126,8 @@ export class ManagedChannel<C extends Channel = Channel> {
       const channel = this.#channel;
       this.#channel = undefined;
       if (!channel) return;
-      channel.removeAllListeners('close');
+      // Only our own listener: an owner's (a publish waiting for `drain` or `close`) still hears the close.
+      if (this.#onChannelClose) channel.off('close', this.#onChannelClose);
       try {
         await channel.close();
       } catch (err) {
