@@ -13,7 +13,7 @@
  * Either closes the channel the declaration ran on (a server-side channel error).
  */
 import type { Channel } from 'amqplib';
-import { DELAY_LEVELS_MS } from './delay.js';
+import { DELAY_LEVELS_MS, DELAY_QUEUE_PREFIX } from './delay.js';
 import {
   CLASSIC_QUEUES,
   SERVER_NAMED,
@@ -72,9 +72,8 @@ export async function declareTaskQueue(channel: Channel, queue: string, types: Q
 
 /** Declares the delay exchange and the queue `name` (`celerity.delay.<ms>`), bound for its level. */
 export async function declareDelayQueue(channel: Channel, name: string): Promise<void> {
-  const prefix = 'celerity.delay.';
-  const levelMs = Number(name.slice(prefix.length));
-  if (!name.startsWith(prefix) || !DELAY_LEVELS_MS.includes(levelMs)) throw new RangeError(`"${name}" is not a delay queue`);
+  const levelMs = Number(name.slice(DELAY_QUEUE_PREFIX.length));
+  if (!name.startsWith(DELAY_QUEUE_PREFIX) || !DELAY_LEVELS_MS.includes(levelMs)) throw new RangeError(`"${name}" is not a delay queue`);
   await applyTopology(channel, delayTopology(levelMs));
 }
 

@@ -15,8 +15,9 @@
  * same queue.
  *
  * Replies: each gateway or client process has one exclusive, auto-delete reply queue
- * (`celerity.reply.<uuid>`, a new name per connection); workers (ours and Celery's `rpc://` backend alike) publish results to the default
- * exchange with the request's `reply_to` as routing key.
+ * (`celerity.reply.<uuid>`, a new name per connection); workers (ours and Celery's `rpc://`
+ * backend alike) publish results to the default exchange with the request's `reply_to` as
+ * routing key.
  */
 import { DELAY_EXCHANGE, DELAY_HEADER, DELAY_LEVELS_MS, delayQueueName } from './delay.js';
 import { EVENT_EXCHANGE } from './events.js';
