@@ -233,7 +233,9 @@ program
     // The worker's queues (-Q, WORKER_QUEUES, or the app's) and the ones a gateway declares at connect.
     const config = configOrExit(() => loadWorkerConfig(process.env, { ...(flags.queues !== undefined ? { queues: flags.queues } : {}) }, { queues: catalogue.workerQueues(), cpus: 1 }));
     const queues = [...new Set([...config.queues, ...catalogue.defaultQueues()])];
-    process.stdout.write(renderTopology(describeTopology({ queues, ...(config.queueTypes ? { queueTypes: config.queueTypes } : {}) }), { json: flags.json === true }));
+    // QUEUE_TYPES, then the queue types the app's task definitions name, as worker and gateway do.
+    const queueTypes = catalogue.queueTypes(config.queueTypes);
+    process.stdout.write(renderTopology(describeTopology({ queues, queueTypes }), { json: flags.json === true }));
   });
 
 const deadLetters = program.command('dead-letters').description("list or re-drive a queue's dead letters (<queue>.dead)");

@@ -103,6 +103,7 @@ export class Gateway {
     // Tasks Python Celery workers run (GATEWAY_EXTERNAL_TASKS) join the catalogue: a name both
     // declare is refused at start-up by the Catalogue.
     const catalogue = new Catalogue(options.tasks).with((config.externalTasks ?? []).map((t) => externalTask(t.name, t.queue)));
+    const queueTypes = catalogue.queueTypes(config.queueTypes);
     const pool = createPool({ url: config.databaseUrl, schema: options.schema, logger, applicationName: 'celerity-gateway', max: 10 });
     let broker: Broker | undefined;
     let finished: FinishedListener | undefined;
@@ -126,7 +127,7 @@ export class Gateway {
       const intervalMs = options.queueStatsIntervalMs ?? 5_000;
       const depths: QueueDepthSource = { get: (queue) => sampled.stats?.get(queue), intervalMs };
       // Queues named in options.queue have a budget of their own; the catalogue's are always declared.
-      const queues = new TaskQueues(MAX_AD_HOC_QUEUES, (channel, queue) => declareTaskQueue(channel, queue, config.queueTypes), catalogue.defaultQueues());
+      const queues = new TaskQueues(MAX_AD_HOC_QUEUES, (channel, queue) => declareTaskQueue(channel, queue, queueTypes), catalogue.defaultQueues());
       // The submit and wait path, the same as the Node client's; HTTP, auth and metrics are ours.
       const core = await ClientCore.create({
         broker,
@@ -180,7 +181,7 @@ export class Gateway {
           maxBodyBytes: config.maxBodyBytes,
         },
         maxBatch: config.maxBatch ?? DEFAULTS.maxBatch,
-        ...(config.queueTypes ? { queueTypes: config.queueTypes } : {}),
+        queueTypes,
         isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
         dashboard: { queueStats: stats, monitor },

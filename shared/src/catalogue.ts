@@ -5,6 +5,7 @@
  */
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 import type { TaskDefinition } from './app/define-task.js';
+import { CLASSIC_QUEUES, type QueueType, type QueueTypes } from './amqp/topology.js';
 import { issuePath, validateSync, type StandardIssue } from './app/standard-schema.js';
 
 export { externalTask, type TaskDefinition } from './app/define-task.js';
@@ -19,11 +20,30 @@ export class Catalogue {
 
   constructor(tasks: readonly TaskDefinition[]) {
     const byName = new Map<string, TaskDefinition>();
+    const typeOf = new Map<string, TaskDefinition>();
     for (const task of tasks) {
       if (byName.has(task.name)) throw new Error(`Task ${task.name} is declared twice`);
       byName.set(task.name, task);
+      if (!task.queueType) continue;
+      const other = typeOf.get(task.queue);
+      if (other && other.queueType !== task.queueType) {
+        throw new Error(`Queue ${task.queue} is given two types: ${other.queueType} by task ${other.name}, ${task.queueType} by task ${task.name}`);
+      }
+      typeOf.set(task.queue, task);
     }
     this.#byName = byName;
+  }
+
+  /**
+   * The queue types in force: QUEUE_TYPES' own entry for a queue wins, then the `queueType` a
+   * task definition names for its queue, then QUEUE_TYPES' `*` default.
+   */
+  queueTypes(configured: QueueTypes = CLASSIC_QUEUES): QueueTypes {
+    const perQueue: Record<string, QueueType> = {};
+    for (const task of this.#byName.values()) {
+      if (task.queueType && !(task.queue in configured.perQueue)) perQueue[task.queue] = task.queueType;
+    }
+    return { default: configured.default, perQueue: { ...perQueue, ...configured.perQueue } };
   }
 
   get(name: string): TaskDefinition | undefined {

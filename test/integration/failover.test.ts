@@ -9,7 +9,9 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import amqp from 'amqplib';
-import { QUORUM_DELIVERY_LIMIT, QueueMismatchError, TaskStore, createPool, createSilentLogger, declareTaskQueue, parseQueueTypes } from '../../shared/src/index.js';
+import { QUORUM_DELIVERY_LIMIT, QueueMismatchError, TaskStore, createPool, createSilentLogger, declareTaskQueue, defineTask, parseQueueTypes } from '../../shared/src/index.js';
+import { createClient } from '../../shared/src/client/index.js';
+import { z } from 'zod';
 import { FinishedListener } from '../../gateway/src/finished-listener.js';
 import { TestContext, TEST_AMQP_URL, TEST_DATABASE_URL, captureLogger, http, waitFor } from '../helpers/harness.js';
 
@@ -203,6 +205,34 @@ describe('failover between the nodes of AMQP_URL', () => {
     );
     const results = await Promise.all(calls);
     assert.deepEqual(results.map((r) => [r.status, r.body.result]), results.map((_, i) => [200, i + 1]));
+    // The broker has it as a quorum queue: a classic redeclaration is refused.
+    const probe = await amqp.connect(TEST_AMQP_URL);
+    try {
+      const channel = await probe.createChannel();
+      channel.on('error', () => undefined);
+      await assert.rejects(channel.assertQueue(queue, { durable: true }), { code: 406 });
+    } finally {
+      await probe.close();
+    }
+  });
+});
+
+describe('quorum queues named by a task definition', () => {
+  it('a task with queueType quorum gets a quorum queue from the gateway, the worker and the Node client alike, without QUEUE_TYPES', async (t) => {
+    const ctx = await TestContext.create();
+    t.after(() => ctx.cleanup());
+    const queue = ctx.queue('defined-quorum');
+    const double = defineTask({ name: 'quorum.double', queue, queueType: 'quorum', args: z.tuple([z.number()]), run: ([n]) => n * 2 });
+    const { url } = await ctx.startGateway({ tasks: [double] });
+    await ctx.startWorker({ queues: [queue], concurrency: 2, tasks: [double] });
+    const viaHttp = await http<{ state: string; result: number }>(`${url}/api/v1/tasks/quorum.double?wait=30`, { json: { args: [21] } });
+    assert.deepEqual([viaHttp.status, viaHttp.body.result], [200, 42]);
+    const client = await createClient({ amqpUrl: TEST_AMQP_URL, databaseUrl: TEST_DATABASE_URL, databaseSchema: ctx.schema, logger: ctx.logger, env: {}, tasks: [double] });
+    try {
+      assert.equal(await (await client.submit(double, [5])).result({ timeoutMs: 30_000 }), 10);
+    } finally {
+      await client.close();
+    }
     // The broker has it as a quorum queue: a classic redeclaration is refused.
     const probe = await amqp.connect(TEST_AMQP_URL);
     try {

@@ -1,8 +1,9 @@
 /**
  * Property-based fuzzing of the contract (fast-check, seeded): random JSON — all of Unicode
  * with U+0000 and lone surrogates, deep nesting, huge numbers, long strings, `__proto__` keys —
- * (1) through HTTP submit of demo.echo, (2) as raw Celery protocol v2 messages on a worker's
- * queue, with garbage bodies and headers among them. The property: every input gets a coded
+ * (1) through HTTP submit of demo.echo, (2) through the Node client's `submit` (arguments and
+ * options of any shape), (3) as raw Celery protocol v2 messages on a worker's queue, with
+ * garbage bodies and headers among them. The property: every input gets a coded
  * 4xx, or a task that reaches a final state readable by its owner; and the worker keeps
  * serving (a canary task completes). FUZZ_SEED replays a run; the seed is printed on failure.
  */
@@ -11,9 +12,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
 import fc from 'fast-check';
-import { declareTaskQueue, encodeTaskMessage, newTaskMessage, type TaskRecord } from '../../shared/src/index.js';
+import { CelerityError, declareTaskQueue, encodeTaskMessage, newTaskMessage, type TaskRecord } from '../../shared/src/index.js';
+import { TaskFailedError, TaskTimeoutError, createClient, type Client } from '../../shared/src/client/index.js';
+import { demoApp } from '../helpers/demo.js';
 import type { Worker } from '../../worker/src/worker.js';
-import { TestContext, TEST_AMQP_URL, http, waitFor, type GatewayHandle, type Task } from '../helpers/harness.js';
+import { TestContext, TEST_AMQP_URL, TEST_DATABASE_URL, http, waitFor, type GatewayHandle, type Task } from '../helpers/harness.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261202);
 const FINAL = new Set(['SUCCESS', 'FAILURE', 'REVOKED']);
@@ -116,6 +119,70 @@ describe(`fuzz (seed ${SEED}; FUZZ_SEED replays)`, () => {
       { seed: SEED, numRuns: 150, endOnFailure: true },
     );
     t.diagnostic(`outcomes: ${JSON.stringify(Object.fromEntries(seen))}`);
+    await canary(gw.url, queue);
+  });
+
+  it('Node client submit: a coded error before publishing, or a task whose result() settles and whose owner reads it', async (t) => {
+    const seen = new Map<string, number>();
+    const note = (what: string): void => void seen.set(what, (seen.get(what) ?? 0) + 1);
+    const client: Client = await createClient({
+      amqpUrl: TEST_AMQP_URL,
+      databaseUrl: TEST_DATABASE_URL,
+      databaseSchema: ctx.schema,
+      logger: ctx.logger,
+      env: {},
+      tasks: (await demoApp()).tasks,
+    });
+    // Options of any shape: the right keys with wrong or extreme values, and unknown keys.
+    const anyOption = fc.oneof(anyNumber, anyString, fc.boolean(), fc.constant(null), fc.constantFrom(-1, 0, 1e12, '2999-01-01T00:00:00Z', 'soon'));
+    const options = fc.oneof(
+      { weight: 3, arbitrary: fc.constant({}) },
+      { weight: 2, arbitrary: fc.dictionary(fc.constantFrom('countdown', 'expires', 'priority', 'maxRetries', 'timeLimit', 'softTimeLimit', 'eta', 'bogus'), anyOption, { maxKeys: 2 }) },
+    );
+    const input = fc.record({
+      name: fc.oneof({ weight: 6, arbitrary: fc.constant('demo.echo') }, { weight: 1, arbitrary: fc.constantFrom('demo.add', 'no.such.task', '', '__proto__') }),
+      args: fc.oneof({ weight: 8, arbitrary: fc.array(fc.oneof({ weight: 20, arbitrary: anyJson }, { weight: 1, arbitrary: deep }), { maxLength: 4 }) }, { weight: 1, arbitrary: anyJson }),
+      kwargs: fc.oneof({ weight: 8, arbitrary: fc.dictionary(anyKey, anyJson, { maxKeys: 3 }) }, { weight: 1, arbitrary: anyJson }),
+      options,
+    });
+    try {
+      await fc.assert(
+        fc.asyncProperty(input, async ({ name, args, kwargs, options: opts }) => {
+          let handle;
+          try {
+            handle = await client.submit(name, args as unknown[], kwargs as Record<string, unknown>, { ...(opts as object), queue });
+          } catch (err) {
+            // Refused before publishing: a coded error, never a crash or a hang.
+            assert.ok(err instanceof CelerityError, `a coded error for ${name}: ${String(err)}`);
+            assert.ok(err.status >= 400 && err.status < 500, `a caller's error, not ${err.code}: ${err.message.slice(0, 300)}`);
+            note(`refused ${err.code}`);
+            return;
+          }
+          // A countdown or eta accepted may hold the task back for up to 30 days: then it must be
+          // kept, not lost (a row its owner reads, not yet final).
+          const delayed = 'countdown' in (opts as object) || 'eta' in (opts as object);
+          try {
+            await handle.result({ timeoutMs: delayed ? 5_000 : 20_000 });
+            note('SUCCESS');
+          } catch (err) {
+            if (delayed && err instanceof TaskTimeoutError) {
+              const waiting = await waitFor(`the delayed task ${handle.id} to be recorded`, () => handle.info(), { timeoutMs: 10_000 });
+              assert.ok(!FINAL.has(waiting.state), `a delayed task still waiting: ${waiting.state}`);
+              note('delayed');
+              return;
+            }
+            assert.ok(err instanceof TaskFailedError, `a task outcome, not ${String(err).slice(0, 300)}`);
+            note(`${err.state} ${err.type}`);
+          }
+          const info = await handle.info();
+          assert.ok(info && FINAL.has(info.state), `the store has the final state of ${handle.id}: ${info?.state}`);
+        }),
+        { seed: SEED + 2, numRuns: 120, endOnFailure: true },
+      );
+    } finally {
+      await client.close();
+    }
+    t.diagnostic(`client outcomes: ${JSON.stringify(Object.fromEntries(seen))}`);
     await canary(gw.url, queue);
   });
 

@@ -29,7 +29,8 @@ describe('celerity topology', () => {
     const printed = JSON.parse(stdout) as Topology;
     const app = await loadApp(DEMO_APP);
     const queues = [...new Set(['extra', ...new Catalogue(app.tasks).defaultQueues()])];
-    assert.deepEqual(printed, describeTopology({ queues, queueTypes: parseQueueTypes('QUEUE_TYPES', 'extra=quorum') }));
+    const queueTypes = new Catalogue(app.tasks).queueTypes(parseQueueTypes('QUEUE_TYPES', 'extra=quorum'));
+    assert.deepEqual(printed, describeTopology({ queues, queueTypes }));
     const extra = printed.queues.find((q) => q.name === 'extra');
     assert.equal(extra?.arguments['x-queue-type'], 'quorum');
   });

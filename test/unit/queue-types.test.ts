@@ -2,6 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CLASSIC_QUEUES,
+  Catalogue,
+  defineTask,
   ConfigError,
   QUORUM_DELIVERY_LIMIT,
   QueueMismatchError,
@@ -126,5 +128,31 @@ describe('Slots', () => {
     held();
     (await next)();
     await assert.rejects(slots.acquire(abort.signal), { code: 'SLOT_ABORTED' });
+  });
+});
+
+describe('queueType on a task definition', () => {
+  const run = (): number => 1;
+  it('sets its queue\'s type under QUEUE_TYPES\' default, and an entry of QUEUE_TYPES for that queue wins', () => {
+    const catalogue = new Catalogue([
+      defineTask({ name: 'a.one', queue: 'qa', queueType: 'quorum', run }),
+      defineTask({ name: 'a.two', queue: 'qb', queueType: 'quorum', run }),
+      defineTask({ name: 'a.three', queue: 'qc', run }),
+    ]);
+    const types = catalogue.queueTypes(parseQueueTypes('QUEUE_TYPES', 'qb=classic'));
+    assert.equal(queueTypeOf(types, 'qa'), 'quorum');
+    assert.equal(queueTypeOf(types, 'qb'), 'classic');
+    assert.equal(queueTypeOf(types, 'qc'), 'classic');
+    assert.equal(queueTypeOf(catalogue.queueTypes(parseQueueTypes('QUEUE_TYPES', '*=quorum')), 'qc'), 'quorum');
+    assert.deepEqual(new Catalogue([]).queueTypes(), CLASSIC_QUEUES);
+  });
+
+  it('refuses two tasks that give one queue two types, and an unknown type', () => {
+    assert.throws(
+      () => new Catalogue([defineTask({ name: 'b.one', queue: 'q', queueType: 'quorum', run }), defineTask({ name: 'b.two', queue: 'q', queueType: 'classic', run })]),
+      /Queue q is given two types: quorum by task b\.one, classic by task b\.two/,
+    );
+    // @ts-expect-error: not a queue type
+    assert.throws(() => defineTask({ name: 'b.three', queueType: 'stream', run }), /queueType must be classic or quorum/);
   });
 });

@@ -31,6 +31,7 @@ describe('celerity topology output', () => {
     const docs = await readFile(resolve(process.cwd(), 'docs/architecture.md'), 'utf8');
     const shown = /<!-- celerity topology --app examples\/demo\/tasks\.js -->\n```text\n([\s\S]*?)```/.exec(docs)?.[1];
     const app = await loadApp(DEMO_APP);
-    assert.equal(shown, renderTopology(describeTopology({ queues: new Catalogue(app.tasks).defaultQueues() })));
+    const catalogue = new Catalogue(app.tasks);
+    assert.equal(shown, renderTopology(describeTopology({ queues: catalogue.defaultQueues(), queueTypes: catalogue.queueTypes() })));
   });
 });

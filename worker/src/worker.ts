@@ -17,7 +17,6 @@ import {
   Publisher,
   TaskStore,
   DeclaredTopology,
-  CLASSIC_QUEUES,
   QUORUM_DELIVERY_LIMIT,
   queueTypeOf,
   Catalogue,
@@ -93,6 +92,7 @@ export class Worker {
   static async create(options: WorkerOptions): Promise<Worker> {
     const { config, logger } = options;
     const catalogue = new Catalogue(options.tasks.filter((t) => !t.external));
+    const queueTypes = catalogue.queueTypes(config.queueTypes);
     const cpuTasks = options.tasks.filter((t) => t.cpu).map((t) => t.name);
     if (cpuTasks.length > 0 && !options.appUrl) {
       throw new CelerityError(
@@ -122,7 +122,7 @@ export class Worker {
         connectionName: 'celerity-worker',
         ...(config.amqpTls ? { tls: config.amqpTls } : {}),
       });
-      const quorum = config.queues.filter((queue) => queueTypeOf(config.queueTypes ?? CLASSIC_QUEUES, queue) === 'quorum');
+      const quorum = config.queues.filter((queue) => queueTypeOf(queueTypes, queue) === 'quorum');
       if (quorum.length > 0 && (config.deliveryLimit ?? DEFAULTS.workerDeliveryLimit) >= QUORUM_DELIVERY_LIMIT) {
         // The broker would dead-letter a crashing message before the worker records FAILURE.
         logger.warn('WORKER_DELIVERY_LIMIT is not below the quorum queues\' x-delivery-limit: the broker may dead-letter first, leaving the task unfinished in the store', {
@@ -135,7 +135,7 @@ export class Worker {
       // (the consumed task queues are declared by the consumer, on its channel).
       const { deadLetterQueues, delayQueues } = await DeclaredTopology.create(broker, {
         logger,
-        ...(config.queueTypes ? { queueTypes: config.queueTypes } : {}),
+        queueTypes,
       });
       const publisher = await Publisher.create(broker, { logger });
       const self: { worker?: Worker } = {};
@@ -204,7 +204,7 @@ export class Worker {
         queues: config.queues,
         concurrency: config.concurrency,
         logger,
-        ...(config.queueTypes ? { queueTypes: config.queueTypes } : {}),
+        queueTypes,
       });
       metrics.watchConsuming(() => consumer.consuming);
       const retentionMs = config.resultRetentionHours * 3_600_000;

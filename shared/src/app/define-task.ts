@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { CelerityError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RetryPolicy } from '../retry.js';
-import { QUEUE_NAME_RULE, isValidQueueName } from '../amqp/topology.js';
+import { QUEUE_NAME_RULE, QUEUE_TYPE_NAMES, isValidQueueName, type QueueType } from '../amqp/topology.js';
 import { isStandardSchema, type InferInput, type InferOutput, type StandardSchemaV1 } from './standard-schema.js';
 
 /** The queue a task goes to when its definition names none (Celery's default queue too). */
@@ -54,6 +54,12 @@ export interface TaskConfig<AS, KS, R> {
   name: string;
   /** Queue the task is published to unless a caller sets `options.queue`. @default 'celery' */
   queue?: string;
+  /**
+   * RabbitMQ type of the task's queue: `quorum` replicates it across a cluster's nodes. An entry
+   * for this queue in QUEUE_TYPES overrides it; it overrides QUEUE_TYPES' `*` default.
+   * @default the `*` entry of QUEUE_TYPES (classic)
+   */
+  queueType?: QueueType;
   /** Schema of the positional arguments (zod, or any synchronous Standard Schema v1 validator). @default any array */
   args?: AS;
   /** Schema of the keyword arguments. @default any object */
@@ -84,6 +90,7 @@ type AnyKwargsSchema = StandardSchemaV1<unknown, Record<string, unknown>>;
 export interface TaskDefinition {
   name: string;
   queue: string;
+  queueType?: QueueType;
   args: AnyArgsSchema;
   kwargs: AnyKwargsSchema;
   cpu: boolean;
@@ -142,6 +149,9 @@ export function defineTask<
   if (!isValidTaskName(name)) invalid(name, `name must be ${TASK_NAME_RULE}`);
   const queue = config.queue ?? DEFAULT_TASK_QUEUE;
   if (!isValidQueueName(queue)) invalid(name, `queue "${String(queue)}" is not a valid queue name (${QUEUE_NAME_RULE})`);
+  if (config.queueType !== undefined && !(QUEUE_TYPE_NAMES as readonly unknown[]).includes(config.queueType)) {
+    invalid(name, `queueType must be ${QUEUE_TYPE_NAMES.join(' or ')}`);
+  }
   if (config.args !== undefined && !isStandardSchema(config.args)) invalid(name, 'args must be a zod schema (or another Standard Schema v1 validator)');
   if (config.kwargs !== undefined && !isStandardSchema(config.kwargs)) invalid(name, 'kwargs must be a zod schema (or another Standard Schema v1 validator)');
   if (config.run !== undefined && typeof config.run !== 'function') invalid(name, 'run must be a function');
@@ -153,6 +163,7 @@ export function defineTask<
     [TASK_BRAND]: true,
     name,
     queue,
+    ...(config.queueType ? { queueType: config.queueType } : {}),
     args: config.args ?? anyArgs,
     kwargs: config.kwargs ?? anyKwargs,
     cpu: config.cpu ?? false,

@@ -80,7 +80,7 @@ export class ClientCore {
     const topology = await DeclaredTopology.create(broker, {
       logger,
       connectQueues: catalogue.defaultQueues(),
-      ...(options.queueTypes ? { queueTypes: options.queueTypes } : {}),
+      queueTypes: catalogue.queueTypes(options.queueTypes),
       ...(options.queues ? { taskQueues: options.queues } : {}),
     });
     const { taskQueues: queues, delayQueues } = topology;

@@ -1,0 +1,150 @@
+/**
+ * Step 2 of the pipeline: whether a decoded task runs here and now, and if not, why not.
+ * The decisions are pure functions of the message, what the store says and the clock, so
+ * they can be tested alone; `admit` looks the task up in the store only when the message
+ * was seen before (a lookup per fresh message would cost every task a round trip).
+ */
+import {
+  REPUBLISHED_HEADER,
+  checkArguments,
+  findUnstorable,
+  isExpired,
+  isFinalState,
+  parseEta,
+  type ArgumentIssue,
+  type Catalogue,
+  type Logger,
+  type TaskDefinition,
+  type TaskMessage,
+  type TaskRecord,
+} from '../../../shared/src/index.js';
+import type { Delivery } from './types.js';
+
+/** How often this task has been tried (`attempts`) and how often this attempt started (`deliveries`). */
+export interface Counts {
+  attempts: number;
+  deliveries: number;
+}
+
+/** A task cleared to run: what to run it with. */
+export interface Admitted extends Counts {
+  kind: 'run';
+  definition: TaskDefinition;
+  run: NonNullable<TaskDefinition['run']>;
+  /** Set for a `cpu` task: the module pool threads import. Unset: run in-process. */
+  cpuAppUrl: string | undefined;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  /** Redelivered or re-published: STARTED is awaited, so a task that crashes its worker is counted. */
+  seenBefore: boolean;
+}
+
+/** Every reason a task does not run now. */
+export type Refusal =
+  /** Arguments the store cannot hold (a foreign client sent U+0000 or a lone surrogate). */
+  | { kind: 'unstorable-arguments'; path: string; reason: string }
+  /** Past its `expires`: REVOKED, as Celery does. */
+  | { kind: 'expired' }
+  /** Its `eta` is still ahead: back round the delay queues for `delayMs`. */
+  | { kind: 'not-due'; delayMs: number }
+  /** A copy of a task that already finished: answered from the store. */
+  | { kind: 'finished'; stored: TaskRecord }
+  /** Still running here, or under a live lease elsewhere: deferred for `leaseMs` (0 when running here without a lease). */
+  | { kind: 'running'; leaseMs: number; holder: string | null }
+  /** Its retry was already scheduled (the worker died before acking this copy). */
+  | { kind: 'superseded'; retries: number }
+  /** Started too often without finishing: it may crash its worker. Counts are the starts so far. */
+  | ({ kind: 'delivery-limit'; limit: number } & Counts)
+  | ({ kind: 'unknown-task' } & Counts)
+  | ({ kind: 'invalid-arguments'; issues: ArgumentIssue[] } & Counts);
+
+export type Admission = Admitted | Refusal;
+
+/** Checks that need only the message and the clock, in the order Celery's worker makes them. */
+export function screen(message: TaskMessage, now: number): Refusal | undefined {
+  const unstorable = findUnstorable(message.args, 'args') ?? findUnstorable(message.kwargs, 'kwargs');
+  if (unstorable) return { kind: 'unstorable-arguments', path: unstorable.path, reason: unstorable.reason };
+  // Even a task not due yet is revoked once past `expires`.
+  if (isExpired(message, now)) return { kind: 'expired' };
+  // Not held unacked here until due, where consumer_timeout would cancel it.
+  const eta = parseEta(message.eta);
+  if (eta !== undefined && eta > now) return { kind: 'not-due', delayMs: eta - now };
+  return undefined;
+}
+
+/** Whether this delivery may be a copy of a task seen before: redelivered, or re-published by the gateway. */
+export function seenBefore(delivery: Delivery): boolean {
+  return delivery.redelivered || delivery.properties.headers?.[REPUBLISHED_HEADER] === true;
+}
+
+export interface RedeliveryFacts {
+  message: TaskMessage;
+  /** The task's row, when it was read (undefined: none, or the read failed). */
+  stored: TaskRecord | undefined;
+  /** This process runs the task now. */
+  runningHere: boolean;
+  now: number;
+  deliveryLimit: number;
+}
+
+/**
+ * For a copy seen before: a finished task is answered, a running one deferred, a superseded
+ * one dropped, one started too often refused; otherwise the counts this start carries.
+ */
+export function checkRedelivery({ message, stored, runningHere, now, deliveryLimit }: RedeliveryFacts): Refusal | Counts {
+  if (stored && isFinalState(stored.state)) return { kind: 'finished', stored };
+  // Running it now would run it twice at once (its worker's connection dropped, so the broker
+  // sent the message again): wait for the lease.
+  const leaseMs = Math.max(0, (stored?.leaseExpiresAt?.getTime() ?? 0) - now);
+  const held = stored?.state === 'STARTED' && stored.retries === message.retries && leaseMs > 0;
+  if (runningHere || held) return { kind: 'running', leaseMs, holder: stored?.worker ?? null };
+  if (stored && stored.retries > message.retries) return { kind: 'superseded', retries: stored.retries };
+  const deliveries = (stored && stored.retries === message.retries ? (stored.deliveries ?? 0) : 0) + 1;
+  const attempts = Math.max(stored?.attempts ?? 0, message.retries) + 1;
+  if (deliveries > deliveryLimit) return { kind: 'delivery-limit', limit: deliveryLimit, attempts: attempts - 1, deliveries: deliveries - 1 };
+  return { attempts, deliveries };
+}
+
+/** The task's definition and parsed arguments, or why this worker cannot run it. */
+export function resolveTask(catalogue: Catalogue, appUrl: string | undefined, message: TaskMessage, counts: Counts, seen: boolean): Admission {
+  const definition = catalogue.get(message.name);
+  const run = definition?.run;
+  const cpuAppUrl = definition?.cpu ? appUrl : undefined;
+  if (!definition || !run || (definition.cpu && !cpuAppUrl)) return { kind: 'unknown-task', ...counts };
+  const check = checkArguments(definition, message.args, message.kwargs);
+  if (!check.ok) return { kind: 'invalid-arguments', issues: check.issues, ...counts };
+  return { kind: 'run', definition, run, cpuAppUrl, args: check.args, kwargs: check.kwargs, seenBefore: seen, ...counts };
+}
+
+/** What `admit` needs besides the message. */
+export interface AdmitDeps {
+  catalogue: Catalogue;
+  appUrl: string | undefined;
+  deliveryLimit: number;
+  /** Reads the task's row (only for a copy seen before). */
+  lookup: (id: string) => Promise<TaskRecord | undefined>;
+  /** Whether this process runs the task now. */
+  runningHere: (id: string) => boolean;
+  log: Logger;
+}
+
+/** Runs the checks in order; the first refusal wins. */
+export async function admit(delivery: Delivery, message: TaskMessage, deps: AdmitDeps): Promise<Admission> {
+  const early = screen(message, Date.now());
+  if (early) return early;
+  let counts: Counts = { attempts: message.retries + 1, deliveries: 1 };
+  const seen = seenBefore(delivery);
+  if (seen) {
+    // A copy may belong to a task that finished before its ack was lost (worker killed between
+    // recording and acking): answered from the store, never run twice.
+    const stored = await deps.lookup(message.id).catch((err: unknown) => {
+      deps.log.warn('could not read the task of a redelivered message; running it', { err });
+      return undefined;
+    });
+    const checked = checkRedelivery({ message, stored, runningHere: deps.runningHere(message.id), now: Date.now(), deliveryLimit: deps.deliveryLimit });
+    if ('kind' in checked) return checked;
+    counts = checked;
+  }
+  if (message.workflow) deps.log.warn('callbacks, errbacks, chains and chords are not supported: ignored', { workflow: message.workflow });
+  return resolveTask(deps.catalogue, deps.appUrl, message, counts, seen);
+}

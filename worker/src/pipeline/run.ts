@@ -1,0 +1,48 @@
+/**
+ * Step 3 of the pipeline: runs an admitted task under its time limits, in-process or on the
+ * thread pool, and says how it ended. A task stopped by the worker shutting down throws
+ * TaskInterruptedError instead: it has no outcome, its message goes back to the queue.
+ */
+import type { Logger, TaskMessage } from '../../../shared/src/index.js';
+import type { ThreadPool } from '../thread-pool.js';
+import type { Admitted } from './admit.js';
+import { TimeLimits } from './time-limits.js';
+import { TaskInterruptedError } from './types.js';
+
+/** How the task's own code ended; a thrown error is already explained by the limits (a limit, when one caused it). */
+export type RunOutcome = { kind: 'returned'; value: unknown } | { kind: 'threw'; error: Error };
+
+export interface RunDeps {
+  pool: Pick<ThreadPool, 'run'>;
+  /** Hard time limit for tasks that set none, in seconds. */
+  timeLimitS: number;
+}
+
+/**
+ * The limits come from the message (Celery's `timelimit` header), else the task's
+ * definition, else (hard limit only) the worker's default.
+ */
+export async function runTask(task: Admitted, message: TaskMessage, queue: string, shutdown: AbortSignal, deps: RunDeps, log: Logger): Promise<RunOutcome> {
+  const hardLimitS = message.timelimit[0] ?? task.definition.timeLimitS ?? deps.timeLimitS;
+  const softLimitS = message.timelimit[1] ?? task.definition.softTimeLimitS;
+  const limits = new TimeLimits(shutdown, hardLimitS, softLimitS);
+  try {
+    const ctx = { id: message.id, name: message.name, queue, retries: message.retries };
+    const running = task.cpuAppUrl
+      ? // The pool terminates the thread when the hard signal fires; the task signal reaches ctx.signal.
+        deps.pool.run(
+          { appUrl: task.cpuAppUrl, name: message.name, args: task.args, kwargs: task.kwargs, ctx },
+          { hard: limits.hardSignal, task: limits.taskSignal, logger: log },
+        )
+      : Promise.resolve(task.run(task.args, task.kwargs, { ...ctx, signal: limits.taskSignal, logger: log }));
+    return { kind: 'returned', value: await limits.race(running) };
+  } catch (thrown) {
+    if (shutdown.aborted) {
+      log.warn('task interrupted by the worker stopping; it goes back to the queue', { outcome: 'interrupted' });
+      throw new TaskInterruptedError(`Task ${message.id} was interrupted`, { cause: thrown });
+    }
+    return { kind: 'threw', error: limits.explain(thrown) };
+  } finally {
+    limits.clear();
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * Step 4 of the pipeline: makes a task's fate durable before the ack. Order: the store first
+ * (so whoever polls sees the outcome), the dead letter or the next attempt next (confirmed),
+ * then metrics, events and the reply, and the ack last (the caller's) — a crash in between
+ * repeats a step, never skips one.
+ */
+import {
+  REPUBLISHED_HEADER,
+  encodeResultBody,
+  formatIssues,
+  type DeadReason,
+  type Logger,
+  type MessageFormatError,
+  type TaskMessage,
+  type TaskOutcome,
+  type TaskRecord,
+  type TaskWrite,
+} from '../../../shared/src/index.js';
+import type { Outcome, WorkerMetrics } from '../metrics.js';
+import type { TaskHooks } from '../task-hooks.js';
+import type { Refusal } from './admit.js';
+import { announceFinish, taskInfo } from './observe.js';
+import { baseWrite, recordFinal, type RecorderDeps } from './record.js';
+import { deadLetter, publishDelayed, type RepublishDeps } from './republish.js';
+import type { Verdict } from './verdict.js';
+import { DELIVERY_LIMIT, INVALID_ARGUMENTS, MALFORMED_MESSAGE, UNKNOWN_TASK, type Delivery, type Disposition, type ReplySender, type TaskError } from './types.js';
+
+export interface SettleDeps {
+  recorder: RecorderDeps;
+  republish: RepublishDeps;
+  metrics: Pick<WorkerMetrics, 'tasks'>;
+  hooks: TaskHooks | undefined;
+  logger: Logger;
+  workerName: string;
+  /** The lease a running task holds, in ms: the longest a deferred copy waits. */
+  leaseMs: number;
+}
+
+/** The task being settled and where its answer goes. */
+export interface Job {
+  delivery: Delivery;
+  message: TaskMessage;
+  reply: ReplySender;
+  log: Logger;
+  /** The catalogue has the task's name. */
+  known: boolean;
+  /** `task` label: the name when known, else `(unknown)` (labels stay bounded). */
+  metricTask: string;
+}
+
+/** How a task ends in the store. */
+interface Ending {
+  outcome: Outcome;
+  result?: unknown;
+  error?: TaskError;
+  /** Set: a FAILURE is dead-lettered with this reason. */
+  deadReason?: DeadReason;
+  state?: 'REVOKED';
+}
+
+/** A task that did not run: record, defer, answer or drop it, as the refusal says. */
+export async function settleRefusal(deps: SettleDeps, job: Job, refusal: Refusal): Promise<Disposition> {
+  const { delivery, message, log } = job;
+  const fresh = { attempts: message.retries + 1, deliveries: 1 };
+  switch (refusal.kind) {
+    case 'unstorable-arguments': {
+      // A foreign client sent them (the gateway refuses them with a 400): fail the task without them.
+      log.warn('arguments the store cannot hold: recorded as FAILURE and dead-lettered', { path: refusal.path, reason: refusal.reason });
+      const { args: _args, kwargs: _kwargs, ...withoutArguments } = baseWrite(delivery, message, deps.workerName, fresh);
+      const text = `Arguments the result store cannot hold: ${refusal.path} ${refusal.reason}`;
+      return finish(deps, job, withoutArguments, { outcome: 'rejected', deadReason: 'invalid-arguments', error: { type: INVALID_ARGUMENTS, message: text } });
+    }
+    case 'expired':
+      log.info('task expired before it could run: recorded as REVOKED', { expires: message.expires });
+      return finish(deps, job, baseWrite(delivery, message, deps.workerName, fresh), {
+        outcome: 'rejected',
+        state: 'REVOKED',
+        error: { type: 'TaskRevokedError', message: 'expired' },
+      });
+    case 'not-due':
+      await publishDelayed(deps.republish, delivery, message.id, {}, refusal.delayMs);
+      log.debug('task not due yet; delayed again', { eta: message.eta });
+      return 'ack';
+    case 'finished':
+      return answerFinished(deps, job, refusal.stored);
+    case 'running': {
+      // Sent round the delay queues marked as seen before, so it checks the store again when it
+      // comes back: by then the task has finished (answered) or its lease has lapsed (it runs).
+      const delayMs = Math.min(Math.max(refusal.leaseMs, 1_000), deps.leaseMs);
+      log.info('task still running elsewhere; this copy is deferred, not run', { holder: refusal.holder ?? 'this worker', retryInMs: delayMs });
+      await publishDelayed(deps.republish, delivery, message.id, { [REPUBLISHED_HEADER]: true }, delayMs);
+      return 'ack';
+    }
+    case 'superseded':
+      log.info('redelivered message superseded by its retry; dropping it', { retries: refusal.retries });
+      return 'ack';
+    case 'delivery-limit':
+      log.error('message keeps getting redelivered without finishing; dead-lettering it', { deliveries: refusal.deliveries, limit: refusal.limit });
+      return finish(deps, job, baseWrite(delivery, message, deps.workerName, refusal), {
+        outcome: 'rejected',
+        deadReason: 'delivery-limit',
+        error: { type: DELIVERY_LIMIT, message: `Started ${refusal.deliveries} times without finishing (limit ${refusal.limit}): it may crash its worker` },
+      });
+    case 'unknown-task':
+      log.error('unknown task: recorded as FAILURE and dead-lettered', { known: job.known, outcome: 'rejected' });
+      return finish(deps, job, baseWrite(delivery, message, deps.workerName, refusal), {
+        outcome: 'rejected',
+        deadReason: 'unknown-task',
+        error: { type: UNKNOWN_TASK, message: `This worker has no task named "${message.name}"` },
+      });
+    case 'invalid-arguments':
+      log.warn('invalid arguments: recorded as FAILURE and dead-lettered', { issues: refusal.issues, outcome: 'rejected' });
+      return finish(deps, job, baseWrite(delivery, message, deps.workerName, refusal), {
+        outcome: 'rejected',
+        deadReason: 'invalid-arguments',
+        error: { type: INVALID_ARGUMENTS, message: `Invalid arguments for ${message.name}: ${formatIssues(refusal.issues)}` },
+      });
+  }
+}
+
+/** A task that ran: its result, its next attempt, or its failure. `write` carries `startedAt`. */
+export async function settleVerdict(deps: SettleDeps, job: Job, write: TaskWrite & { startedAt: Date }, verdict: Verdict): Promise<Disposition> {
+  const { log } = job;
+  const durationMs = (): number => Date.now() - write.startedAt.getTime();
+  switch (verdict.kind) {
+    case 'success': {
+      const disposition = await finish(deps, job, write, { outcome: 'success', result: verdict.result });
+      log.info('task succeeded', { outcome: 'success', durationMs: durationMs() });
+      return disposition;
+    }
+    case 'retry':
+      log.info('task failed; retrying', { outcome: 'retry', durationMs: durationMs(), error: verdict.error.message, retryInMs: verdict.delayMs, maxRetries: verdict.maxRetries });
+      return retry(deps, job, write, verdict.error, verdict.delayMs);
+    case 'failure':
+      if (verdict.cause === 'raised') {
+        const fields = { outcome: 'failure', durationMs: durationMs(), error: verdict.error.message, permanent: verdict.permanent, retries: job.message.retries };
+        log.info('task failed', fields);
+      } else if (verdict.cause === 'too-large') log.warn('task result over the size limit: recorded as FAILURE', { error: verdict.error.message });
+      else log.warn('task returned a value that cannot be stored', { error: verdict.error.message });
+      return finish(deps, job, write, { outcome: 'failure', deadReason: 'failed', error: verdict.error });
+  }
+}
+
+/** A message that is not a task message: record what can be recorded, dead-letter it. */
+export async function settleMalformed(deps: SettleDeps, delivery: Delivery, err: MessageFormatError): Promise<Disposition> {
+  deps.logger.error('malformed message on the queue', {
+    queue: delivery.queue,
+    code: err.code,
+    error: err.message,
+    taskId: err.partial.id,
+    task: err.partial.name,
+    bytes: delivery.content.length,
+  });
+  deps.metrics.tasks.inc({ task: '(unknown)', queue: delivery.queue, outcome: 'rejected' });
+  const error = { type: MALFORMED_MESSAGE, message: err.message };
+  if (err.partial.id && err.partial.name) {
+    const write: TaskWrite = { id: err.partial.id, name: err.partial.name, queue: delivery.queue, state: 'FAILURE', error, worker: deps.workerName, finishedAt: new Date() };
+    await recordFinal(deps.recorder, write);
+  }
+  await deadLetter(deps.republish, delivery, 'malformed', error, err.partial.id);
+  return 'ack';
+}
+
+/** Records the final state (retrying until the store takes it), dead-letters a failure, then tells everyone. */
+async function finish(deps: SettleDeps, job: Job, base: TaskWrite, end: Ending): Promise<Disposition> {
+  const { delivery, message } = job;
+  const finishedAt = new Date();
+  const state = end.state ?? (end.outcome === 'success' ? 'SUCCESS' : 'FAILURE');
+  await recordFinal(deps.recorder, { ...base, state, result: end.result ?? null, error: end.error ?? null, finishedAt });
+  if (state === 'FAILURE' && end.deadReason) await deadLetter(deps.republish, delivery, end.deadReason, end.error ?? null, message.id);
+  deps.metrics.tasks.inc({ task: job.metricTask, queue: base.queue, outcome: end.outcome });
+  announceFinish(deps.hooks, message, base, end, finishedAt);
+  sendReply(deps, job, {
+    id: message.id,
+    state,
+    result: end.result,
+    error: end.error ?? null,
+    finishedAt,
+    worker: deps.workerName,
+    retries: message.retries,
+    ...(base.attempts !== undefined ? { attempts: base.attempts } : {}),
+    startedAt: base.startedAt ?? null,
+  });
+  return 'ack';
+}
+
+/**
+ * Schedules the next attempt: a copy of the message with `retries` + 1 and its `eta`,
+ * through the broker's delay queues (confirmed), then RETRY in the store, then the ack of
+ * this copy. A crash before the ack runs this attempt again: at-least-once.
+ */
+async function retry(deps: SettleDeps, job: Job, base: TaskWrite, error: TaskError, delayMs: number): Promise<Disposition> {
+  const { delivery, message } = job;
+  const eta = new Date(Date.now() + delayMs);
+  await publishDelayed(deps.republish, delivery, message.id, { retries: message.retries + 1, eta: eta.toISOString() }, delayMs);
+  await recordFinal(deps.recorder, { ...base, state: 'RETRY', error, finishedAt: null });
+  deps.metrics.tasks.inc({ task: job.metricTask, queue: base.queue, outcome: 'retry' });
+  deps.hooks?.retried(taskInfo(message, base.queue), error);
+  return 'ack';
+}
+
+/** A copy of a finished task: reply from the store, never run it again. */
+async function answerFinished(deps: SettleDeps, job: Job, stored: TaskRecord): Promise<Disposition> {
+  job.log.info('redelivered task already finished; not running it again', { state: stored.state });
+  if (stored.state === 'FAILURE') {
+    // Its dead letter may not have reached the broker before the ack was lost: publish it
+    // (again). A duplicate dead letter is re-driven once (redrive skips repeated ids).
+    await deadLetter(deps.republish, job.delivery, 'failed', stored.error ?? null, job.message.id);
+  }
+  sendReply(deps, job, {
+    id: stored.id,
+    state: stored.state,
+    result: stored.result,
+    error: stored.error ?? null,
+    finishedAt: stored.finishedAt ?? new Date(),
+    worker: stored.worker ?? null,
+    retries: stored.retries,
+    ...(stored.attempts !== undefined ? { attempts: stored.attempts } : {}),
+    startedAt: stored.startedAt ?? null,
+  });
+  return 'ack';
+}
+
+function sendReply(deps: SettleDeps, job: Job, outcome: TaskOutcome): void {
+  const { message } = job;
+  if (!message.replyTo || message.ignoreResult) return;
+  try {
+    job.reply(message.replyTo, message.id, encodeResultBody(outcome));
+  } catch (err) {
+    // Replies are advisory: the waiter falls back to the store.
+    deps.logger.warn('could not send the reply', { taskId: message.id, task: message.name, err });
+  }
+}

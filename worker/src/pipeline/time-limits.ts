@@ -1,0 +1,96 @@
+/**
+ * A task's time limits (Celery's semantics). Soft: the task's AbortSignal fires with a
+ * SoftTimeLimitExceeded reason, so a cooperative task can clean up and stop. Hard: the
+ * worker stops waiting — a thread-pool task's thread is terminated; an in-process task
+ * cannot be killed, so it is failed and its slot given back while it winds down unobserved.
+ */
+import { coerceError } from '../../../shared/src/index.js';
+import { SOFT_TIME_LIMIT, TIME_LIMIT } from './types.js';
+
+/**
+ * Longest delay setTimeout takes (2^31 - 1 ms, about 24.8 days); Node fires a longer one after
+ * 1 ms instead. A time limit longer than this (Celery's `timelimit` header from a foreign
+ * client; the gateway caps it at 7 days) is treated as no limit.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class TimeLimits {
+  readonly #task = new AbortController();
+  readonly #hard = new AbortController();
+  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #shutdown: AbortSignal;
+  readonly #onShutdown: () => void;
+  #hardExpired = false;
+  #softExpired = false;
+  #rejectHard: ((err: Error) => void) | undefined;
+
+  /** @param hardS hard limit in seconds (null: none) @param softS soft limit in seconds (null or undefined: none) */
+  constructor(shutdown: AbortSignal, hardS: number | null, softS: number | null | undefined) {
+    this.#shutdown = shutdown;
+    this.#onShutdown = () => {
+      this.#task.abort(shutdown.reason);
+      this.#hard.abort(shutdown.reason);
+    };
+    if (shutdown.aborted) this.#onShutdown();
+    else shutdown.addEventListener('abort', this.#onShutdown, { once: true });
+    if (softS !== null && softS !== undefined && softS > 0 && softS * 1000 <= MAX_TIMER_MS) {
+      this.#timers.push(
+        setTimeout(() => {
+          this.#softExpired = true;
+          this.#task.abort(limitError(SOFT_TIME_LIMIT, `Soft time limit (${softS} s) exceeded`));
+        }, softS * 1000),
+      );
+    }
+    if (hardS !== null && hardS > 0 && hardS * 1000 <= MAX_TIMER_MS) {
+      this.#timers.push(
+        setTimeout(() => {
+          this.#hardExpired = true;
+          const err = limitError(TIME_LIMIT, `Time limit (${hardS} s) exceeded`);
+          this.#task.abort(err);
+          this.#hard.abort(err);
+          this.#rejectHard?.(err);
+        }, hardS * 1000),
+      );
+    }
+  }
+
+  /** For in-process tasks: fires on shutdown and on either limit. */
+  get taskSignal(): AbortSignal {
+    return this.#task.signal;
+  }
+
+  /** For thread-pool tasks: fires on shutdown and on the hard limit. */
+  get hardSignal(): AbortSignal {
+    return this.#hard.signal;
+  }
+
+  /** Settles with the task, or rejects at the hard limit even if the task never settles. */
+  race<T>(running: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#rejectHard = reject;
+      running.then(resolve, reject);
+    });
+  }
+
+  /** The error to record for what the task threw: a limit, when one caused it. */
+  explain(thrown: unknown): Error {
+    if (this.#hardExpired) return limitError(TIME_LIMIT, (this.#hard.signal.reason as Error).message);
+    if (this.#softExpired && !this.#shutdown.aborted) {
+      const err = coerceError(thrown);
+      return err.name === SOFT_TIME_LIMIT ? err : limitError(SOFT_TIME_LIMIT, `Soft time limit exceeded (${err.message})`);
+    }
+    return coerceError(thrown);
+  }
+
+  clear(): void {
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#shutdown.removeEventListener('abort', this.#onShutdown);
+    this.#rejectHard = undefined;
+  }
+}
+
+function limitError(name: string, message: string): Error {
+  const err = new Error(message);
+  err.name = name;
+  return err;
+}
