@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `celerity` command: `celerity worker --app ./tasks.js [-Q a,b] [-c N]`, `celerity gateway
-// --app ./tasks.js`, `celerity migrate`, `celerity keys …`, `celerity dead-letters …`; `--help` on each.
+// --app ./tasks.js`, `celerity migrate`, `celerity keys …`, `celerity dead-letters …`, `celerity topology`; `--help` on each.
 // The only place of the CLI that reads the environment, installs signal handlers and exits.
 import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
@@ -12,6 +12,7 @@ import {
   QUEUE_NAME_RULE,
   createLogger,
   createPool,
+  describeTopology,
   isValidQueueName,
   loadApp,
   loadCommonConfig,
@@ -25,6 +26,7 @@ import {
 import { Gateway } from './gateway/src/gateway.js';
 import { runDeadLetterCommand } from './worker/src/dead-letters-cli.js';
 import { KeysUsageError, createKey, listKeys, revokeKey, type CreateKeyFlags } from './worker/src/keys-command.js';
+import { renderTopology } from './worker/src/topology-command.js';
 import { Worker } from './worker/src/worker.js';
 
 function fail(message: string, code = 2): never {
@@ -196,6 +198,23 @@ program
   .action((flags: { app?: string; port?: string; host?: string }) => runGateway(flags));
 
 program.command('migrate').description('apply database migrations (safe to run again, and concurrently)').action(() => runMigrate());
+
+program
+  .command('topology')
+  .description('print the exchanges, queues and bindings Celerity declares for an app and this configuration (connects to nothing)')
+  .option('-A, --app <module>', APP_HELP)
+  .option('-Q, --queues <names>', "comma-separated task queues, as a worker's -Q (env WORKER_QUEUES; default: the queues the app's tasks name)")
+  .option('--json', 'print JSON (for scripts)')
+  .action(async (flags: { app?: string; queues?: string; json?: boolean }) => {
+    const app = await appOrExit(flags.app);
+    const catalogue = new Catalogue(app.tasks);
+    // The worker's queues (-Q, WORKER_QUEUES, or the app's) and the ones a gateway declares at connect.
+    const config = configOrExit(() => loadWorkerConfig(process.env, { ...(flags.queues !== undefined ? { queues: flags.queues } : {}) }, { queues: catalogue.workerQueues(), cpus: 1 }));
+    const queues = [...new Set([...config.queues, ...catalogue.defaultQueues()])];
+    // QUEUE_TYPES, then the queue types the app's task definitions name, as worker and gateway do.
+    const queueTypes = catalogue.queueTypes(config.queueTypes);
+    process.stdout.write(renderTopology(describeTopology({ queues, queueTypes }), { json: flags.json === true }));
+  });
 
 const deadLetters = program.command('dead-letters').description("list or re-drive a queue's dead letters (<queue>.dead)");
 deadLetters

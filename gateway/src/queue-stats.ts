@@ -8,8 +8,8 @@
  * `celerity_queue_messages` / `celerity_queue_consumers`, the dashboard, and a short
  * in-memory history for its charts. `get(queue)` is also what backpressure reads.
  */
-import type { Channel, ChannelModel } from 'amqplib';
-import type { Broker, Logger } from '../../shared/src/index.js';
+import type { Channel } from 'amqplib';
+import { openTransientChannel, type Broker, type Logger } from '../../shared/src/index.js';
 import type { GatewayMetrics } from './metrics.js';
 
 export interface QueueSample {
@@ -142,7 +142,7 @@ export class QueueStats {
     try {
       for (const queue of queues) {
         if (this.#closed) return;
-        channel ??= await openChannel(connection);
+        channel ??= await openTransientChannel(connection);
         try {
           const ok = await channel.checkQueue(queue);
           this.#record(queue, { messages: ok.messageCount, consumers: ok.consumerCount, sampledAt: Date.now() }, roundAt);
@@ -186,14 +186,6 @@ export class QueueStats {
     this.#options.metrics?.queueMessages.remove({ queue });
     this.#options.metrics?.queueConsumers.remove({ queue });
   }
-}
-
-async function openChannel(connection: ChannelModel): Promise<Channel> {
-  const channel = await connection.createChannel();
-  // A 404 closes the channel and rejects checkQueue, which the caller handles; this listener
-  // only keeps the 'error' event from being unhandled.
-  channel.on('error', () => undefined);
-  return channel;
 }
 
 function round2(n: number): number {

@@ -11,8 +11,8 @@
  * of its heartbeat periods (Celery's expiry window is 200 %). Times are this gateway's
  * receive times, so clock skew between hosts does not matter.
  */
-import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { EVENT_EXCHANGE, declareEventExchange, decodeEvent, type Broker, type CelerityEvent, type Logger } from '../../shared/src/index.js';
+import type { Channel, ConsumeMessage } from 'amqplib';
+import { ManagedChannel, applyTopology, decodeEvent, eventMonitorTopology, type Broker, type CelerityEvent, type Logger } from '../../shared/src/index.js';
 import type { GatewayMetrics } from './metrics.js';
 
 export type WorkerStatus = 'online' | 'offline';
@@ -51,27 +51,22 @@ interface WorkerState extends Omit<WorkerView, 'status'> {
   saidOffline: boolean;
 }
 
-/** Bounds on the monitor's own queue: events are advisory, a stalled gateway must not pile them up. */
-const EVENT_QUEUE_ARGUMENTS = { 'x-message-ttl': 60_000, 'x-max-length': 10_000 };
-
 export class WorkerMonitor {
-  readonly #broker: Broker;
   readonly #options: Required<Omit<WorkerMonitorOptions, 'metrics'>> & Pick<WorkerMonitorOptions, 'metrics'>;
   readonly #workers = new Map<string, WorkerState>();
   readonly #counts = new Map<string, { received: number; finished: number }>();
-  #channel: Channel | undefined;
+  /** Set once `create` has opened it. */
+  #managed: ManagedChannel | undefined;
   #queue: string | undefined;
-  #closed = false;
   #events = 0;
 
-  private constructor(broker: Broker, options: WorkerMonitorOptions) {
-    this.#broker = broker;
+  private constructor(options: WorkerMonitorOptions) {
     this.#options = { maxWorkers: 1000, forgetOfflineMs: 3_600_000, maxQueues: 1000, ...options };
   }
 
   static async create(broker: Broker, options: WorkerMonitorOptions): Promise<WorkerMonitor> {
-    const monitor = new WorkerMonitor(broker, options);
-    await broker.onConnect((connection) => monitor.#setup(connection));
+    const monitor = new WorkerMonitor(options);
+    monitor.#managed = await ManagedChannel.open(broker, { name: 'event monitor channel', logger: options.logger, setup: (channel) => monitor.#setup(channel) });
     if (options.metrics) {
       options.metrics.workerCounts = () => {
         const all = monitor.workers();
@@ -82,27 +77,17 @@ export class WorkerMonitor {
     return monitor;
   }
 
-  async #setup(connection: ChannelModel): Promise<void> {
-    if (this.#closed) return;
-    const channel = await connection.createChannel();
-    channel.on('error', (err: Error) => this.#options.logger.warn('event monitor channel error', { err }));
-    channel.on('close', () => {
-      if (this.#channel !== channel) return;
-      this.#channel = undefined;
-      if (!this.#closed) this.#broker.reopenChannel(connection, 'event monitor channel', (live) => this.#setup(live));
-    });
-    await declareEventExchange(channel);
-    const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false, arguments: EVENT_QUEUE_ARGUMENTS });
-    await channel.bindQueue(queue, EVENT_EXCHANGE, 'worker.#');
-    await channel.bindQueue(queue, EVENT_EXCHANGE, 'task.#');
+  async #setup(channel: Channel): Promise<void> {
+    // celeryev, and a server-named bounded queue bound to every worker and task event.
+    const [queue] = await applyTopology(channel, eventMonitorTopology());
+    if (queue === undefined) throw new Error('the event monitor topology declares no queue');
     await channel.consume(queue, (message) => this.#onMessage(channel, message), { noAck: true });
-    this.#channel = channel;
     this.#queue = queue;
   }
 
   /** The server-named queue the monitor consumes now; undefined while it is not subscribed. */
   get queue(): string | undefined {
-    return this.#channel ? this.#queue : undefined;
+    return this.#managed?.channel ? this.#queue : undefined;
   }
 
   /** Events received since start (for tests and the dashboard). */
@@ -126,12 +111,9 @@ export class WorkerMonitor {
     return out.sort((a, b) => a.hostname.localeCompare(b.hostname));
   }
 
+  /** Stops consuming events and closes the channel. Safe to call twice. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    const channel = this.#channel;
-    this.#channel = undefined;
-    await channel?.close().catch(() => undefined);
+    await this.#managed?.close();
   }
 
   #onMessage(channel: Channel, message: ConsumeMessage | null): void {
@@ -139,7 +121,7 @@ export class WorkerMonitor {
       // The broker cancelled the consumer (its queue was deleted): close the channel, whose close
       // handler opens a new one, declaring a new queue (retried with backoff until it works).
       this.#options.logger.warn('the broker cancelled the event monitor consumer; re-subscribing');
-      channel.close().catch(() => undefined);
+      if (channel === this.#managed?.channel) this.#managed.reopen();
       return;
     }
     const event = decodeEvent(message.content);

@@ -74,6 +74,12 @@ export const DEFAULTS = {
   /** Task rows older than this are deleted by the worker's retention sweep. */
   resultRetentionHours: 24 * 7,
   heartbeatS: 30,
+  /** How long the first broker connection keeps being tried before start-up fails, in ms. */
+  amqpInitialConnectTimeoutMs: 15_000,
+  /** First broker reconnect (and channel reopen) delay, in ms; doubles with each failure. */
+  amqpMinReconnectDelayMs: 100,
+  /** Longest broker reconnect (and channel reopen) delay, in ms. */
+  amqpMaxReconnectDelayMs: 5_000,
   logLevel: 'info' as LogLevel,
   /**
    * A task still running after this many seconds is failed (TimeLimitExceeded). Kept under

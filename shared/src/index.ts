@@ -90,19 +90,50 @@ export { collectTasks } from './app/collect-tasks.js';
 export { loadApp, type LoadAppOptions, type LoadedApp } from './app/load-app.js';
 export { createRegistry, LATENCY_BUCKETS } from './metrics.js';
 export {
-  assertQueueChecked,
+  type BindingSpec,
   CLASSIC_QUEUES,
   deadLetterQueueArguments,
+  deadLetterTopology,
+  type DeclaredWhen,
+  delayTopology,
+  type DescribeOptions,
+  describeTopology,
+  EVENT_MONITOR_QUEUE_ARGUMENTS,
+  eventMonitorTopology,
+  eventTopology,
+  type ExchangeSpec,
+  mergeTopologies,
+  type QueueKind,
+  type QueueSpec,
+  queueTypeOf,
+  QUORUM_DELIVERY_LIMIT,
+  REPLY_QUEUE_PREFIX,
+  replyQueueTopology,
+  SERVER_NAMED,
+  taskQueueArguments,
+  taskQueueTopology,
+  type Topology,
+} from './amqp/topology.js';
+export {
+  applyTopology,
+  declareDelayQueue,
+  declareEventExchange,
   declareReplyQueue,
   declareTaskQueue,
   isQueueUnavailable,
   QueueMismatchError,
-  queueTypeOf,
-  QUORUM_DELIVERY_LIMIT,
-  taskQueueArguments,
+} from './amqp/apply-topology.js';
+export {
+  DeclaredTopology,
+  type DeclaredTopologyOptions,
   TaskQueues,
+} from './amqp/declared-topology.js';
+export {
+  ManagedChannel,
+  type ManagedChannelOptions,
+  openTransientChannel,
   withChannel,
-} from './amqp/topology.js';
+} from './amqp/managed-channel.js';
 export {
   CONTENT_ENCODING,
   CONTENT_TYPE,
@@ -131,7 +162,6 @@ export {
 export { Publisher, type PublisherOptions } from './amqp/publisher.js';
 export {
   BROKER_DEATH_HEADERS,
-  declareDelayQueue,
   DELAY_EXCHANGE,
   DELAY_HEADER,
   DELAY_LEVELS_MS,
@@ -179,7 +209,6 @@ export { isRetryablePgError } from './db/pg-errors.js';
 export { BatchWriter, type BatchWriterOptions } from './db/batch-writer.js';
 export { MIGRATIONS, type Migration } from './db/migrations.js';
 export {
-  declareEventExchange,
   decodeEvent,
   EVENT_EXCHANGE,
   eventRoutingKey,

@@ -37,6 +37,7 @@ function fakeBroker(channel: FakeChannel, blocked = false): CelerityBroker {
   return {
     blocked,
     onConnect: async (fn: (c: unknown) => Promise<void>) => fn(connection),
+    offConnect: () => undefined,
     reopenChannel: () => undefined,
   } as unknown as CelerityBroker;
 }

@@ -9,8 +9,8 @@
  * acknowledged on the channel that delivered it; a message whose channel died is left to
  * the broker, which redelivers it.
  */
-import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { CLASSIC_QUEUES, CONTENT_ENCODING, CONTENT_TYPE, declareTaskQueue, queueTypeOf, type Broker, type Logger, type QueueTypes } from '../../shared/src/index.js';
+import type { Channel, ConsumeMessage } from 'amqplib';
+import { CLASSIC_QUEUES, CONTENT_ENCODING, CONTENT_TYPE, ManagedChannel, declareTaskQueue, queueTypeOf, type Broker, type Logger, type QueueTypes } from '../../shared/src/index.js';
 import { Slots } from './slots.js';
 import { TaskInterruptedError, type TaskRunner } from './task-runner.js';
 
@@ -44,9 +44,11 @@ interface InFlight {
 }
 
 export class Consumer {
-  readonly #broker: Broker;
   readonly #runner: TaskRunner;
   readonly #options: ConsumerOptions;
+  /** Set once `create` has opened it. */
+  #managed: ManagedChannel | undefined;
+  /** The managed channel once subscribed to every queue; undefined while reopening and once stopping. */
   #channel: Channel | undefined;
   #consumerTags: string[] = [];
   readonly #inFlight = new Set<InFlight>();
@@ -58,8 +60,7 @@ export class Consumer {
   /** Only with per-consumer prefetch on several queues: caps the tasks run at once. */
   readonly #slots: Slots | undefined;
 
-  private constructor(broker: Broker, runner: TaskRunner, options: ConsumerOptions) {
-    this.#broker = broker;
+  private constructor(runner: TaskRunner, options: ConsumerOptions) {
     this.#runner = runner;
     this.#options = options;
     const types = options.queueTypes ?? CLASSIC_QUEUES;
@@ -68,8 +69,17 @@ export class Consumer {
   }
 
   static async create(broker: Broker, runner: TaskRunner, options: ConsumerOptions): Promise<Consumer> {
-    const consumer = new Consumer(broker, runner, options);
-    await broker.onConnect((connection) => consumer.#setup(connection));
+    const consumer = new Consumer(runner, options);
+    consumer.#managed = await ManagedChannel.open(broker, {
+      name: 'consumer channel',
+      logger: options.logger,
+      setup: (channel) => consumer.#setup(channel),
+      onLost: (channel) => {
+        if (consumer.#channel !== channel) return;
+        consumer.#channel = undefined;
+        consumer.#consumerTags = [];
+      },
+    });
     return consumer;
   }
 
@@ -82,16 +92,9 @@ export class Consumer {
     return this.#channel !== undefined;
   }
 
-  async #setup(connection: ChannelModel): Promise<void> {
+  async #setup(channel: Channel): Promise<void> {
+    // Stopping: a channel reopened while draining stays idle until stop() closes it.
     if (this.#stopped) return;
-    const channel = await connection.createChannel();
-    channel.on('error', (err: Error) => this.#options.logger.warn('consumer channel error', { err }));
-    channel.on('close', () => {
-      if (this.#channel !== channel) return;
-      this.#channel = undefined;
-      this.#consumerTags = [];
-      if (!this.#stopped) this.#broker.reopenChannel(connection, 'consumer channel', (live) => this.#setup(live));
-    });
     // Channel-wide (global) prefetch covers every queue this worker consumes with one limit;
     // quorum queues refuse it (NOT_IMPLEMENTED on basic.consume), so then it is per consumer.
     await channel.prefetch(this.#options.concurrency, this.#globalPrefetch);
@@ -115,7 +118,7 @@ export class Consumer {
       // The broker cancelled the consumer (the queue was deleted): consume again after it
       // is declared anew, on a fresh channel.
       this.#options.logger.warn('the broker cancelled a consumer; re-subscribing', { queue });
-      channel.close().catch(() => undefined);
+      if (channel === this.#channel) this.#managed?.reopen();
       return;
     }
     const abort = new AbortController();
@@ -251,7 +254,7 @@ export class Consumer {
     }
     // Let the interrupted tasks unwind (they record nothing) before the channel closes.
     await Promise.race([Promise.all([...this.#inFlight].map((e) => e.done)), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
-    if (channel) await channel.close().catch(() => undefined);
+    await this.#managed?.close();
     this.#draining = undefined;
     return { finished: initially - requeued, requeued };
   }

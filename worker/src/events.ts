@@ -12,11 +12,12 @@
  * event.
  */
 import { loadavg, release, type } from 'node:os';
-import type { Channel, ChannelModel } from 'amqplib';
+import type { Channel } from 'amqplib';
 import {
   CONTENT_ENCODING,
   CONTENT_TYPE,
   EVENT_EXCHANGE,
+  ManagedChannel,
   declareEventExchange,
   eventRoutingKey,
   repr,
@@ -52,9 +53,9 @@ function errorFields(task: TaskInfo, error: { type: string; message: string }): 
 }
 
 export class WorkerEvents implements TaskHooks {
-  readonly #broker: Broker;
   readonly #options: WorkerEventsOptions & { heartbeatMs: number };
-  #channel: Channel | undefined;
+  /** Set once `create` has opened it. */
+  #managed: ManagedChannel | undefined;
   /** The channel's write buffer is full: drop events until it drains. */
   #backpressure = false;
   #clock = 0;
@@ -62,35 +63,25 @@ export class WorkerEvents implements TaskHooks {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
-  private constructor(broker: Broker, options: WorkerEventsOptions) {
-    this.#broker = broker;
+  private constructor(options: WorkerEventsOptions) {
     this.#options = { heartbeatMs: 2_000, ...options };
   }
 
   /** Opens the event channel (re-opened after every reconnect); sends nothing yet. */
   static async create(broker: Broker, options: WorkerEventsOptions): Promise<WorkerEvents> {
-    const events = new WorkerEvents(broker, options);
-    await broker.onConnect((connection) => events.#setup(connection));
+    const events = new WorkerEvents(options);
+    events.#managed = await ManagedChannel.open(broker, { name: 'event channel', logger: options.logger, setup: (channel) => events.#setup(channel) });
     return events;
   }
 
-  async #setup(connection: ChannelModel): Promise<void> {
-    if (this.#stopped) return;
-    const channel = await connection.createChannel();
-    channel.on('error', (err: Error) => this.#options.logger.warn('event channel error', { err }));
-    channel.on('close', () => {
-      if (this.#channel !== channel) return;
-      this.#channel = undefined;
-      if (!this.#stopped) this.#broker.reopenChannel(connection, 'event channel', (live) => this.#setup(live));
-    });
+  async #setup(channel: Channel): Promise<void> {
     channel.on('drain', () => {
       this.#backpressure = false;
     });
     await declareEventExchange(channel);
-    this.#channel = channel;
     this.#backpressure = false;
     // A reconnect is, for watchers, the worker coming back.
-    if (this.#timer) this.#send('worker-online', this.#workerFields());
+    if (this.#timer) this.#send('worker-online', this.#workerFields(), channel);
   }
 
   /** Announces the worker and starts the heartbeat. */
@@ -107,9 +98,7 @@ export class WorkerEvents implements TaskHooks {
     clearInterval(this.#timer);
     this.#send('worker-offline', this.#workerFields());
     this.#stopped = true;
-    const channel = this.#channel;
-    this.#channel = undefined;
-    await channel?.close().catch(() => undefined);
+    await this.#managed?.close();
   }
 
   get processed(): number {
@@ -174,8 +163,8 @@ export class WorkerEvents implements TaskHooks {
     };
   }
 
-  #send(eventType: EventType, fields: object): void {
-    const channel = this.#channel;
+  /** `channel`: the one being set up, before it becomes the managed channel. */
+  #send(eventType: EventType, fields: object, channel = this.#managed?.channel): void {
     if (this.#stopped) return;
     if (!channel) {
       this.#options.metrics.eventsDropped.inc({ reason: 'disconnected' });

@@ -15,12 +15,10 @@ import {
   DEFAULTS,
   IdempotencyKeys,
   Publisher,
-  TaskQueues,
   TaskStore,
-  declareDeadLetterQueue,
+  DeclaredTopology,
   QUORUM_DELIVERY_LIMIT,
   queueTypeOf,
-  declareDelayQueue,
   Catalogue,
   CelerityError,
   createPool,
@@ -136,16 +134,11 @@ export class Worker {
           brokerDeliveryLimit: QUORUM_DELIVERY_LIMIT,
         });
       }
-      // Dead-letter and delay queues are declared on first use and again after a reconnect.
-      const deadLetterQueues = new TaskQueues(1000, (channel, name) => declareDeadLetterQueue(channel, name, queueTypes));
-      const delayQueues = new TaskQueues(64, declareDelayQueue);
-      // A classic queue whose cluster node is down (404) is skipped and declared again on use.
-      const unavailable = (queue: string, err: unknown): void => {
-        logger.warn('queue unavailable (its node may be down); declared again on next use', { queue, err });
-      };
-      await broker.onConnect(async (connection) => {
-        await deadLetterQueues.redeclareAll(connection, unavailable);
-        await delayQueues.redeclareAll(connection, unavailable);
+      // Dead-letter and delay queues are declared on first use and again after a reconnect
+      // (the consumed task queues are declared by the consumer, on its channel).
+      const { deadLetterQueues, delayQueues } = await DeclaredTopology.create(broker, {
+        logger,
+        queueTypes,
       });
       const publisher = await Publisher.create(broker, { logger });
       const self: { worker?: Worker } = {};

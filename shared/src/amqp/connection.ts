@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import amqp, { type ChannelModel } from 'amqplib';
-import type { AmqpTlsOptions } from '../config.js';
+import { DEFAULTS, type AmqpTlsOptions } from '../config.js';
 import { redactUrl, type Logger } from '../logger.js';
 
 export type SetupFn = (connection: ChannelModel) => Promise<void>;
@@ -101,10 +101,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
   private constructor(options: BrokerOptions) {
     super();
     this.#options = {
-      heartbeatS: 30,
-      initialConnectTimeoutMs: 15_000,
-      minReconnectDelayMs: 100,
-      maxReconnectDelayMs: 5_000,
+      heartbeatS: DEFAULTS.heartbeatS,
+      initialConnectTimeoutMs: DEFAULTS.amqpInitialConnectTimeoutMs,
+      minReconnectDelayMs: DEFAULTS.amqpMinReconnectDelayMs,
+      maxReconnectDelayMs: DEFAULTS.amqpMaxReconnectDelayMs,
       tls: {},
       ...options,
     };
@@ -133,6 +133,17 @@ export class Broker extends EventEmitter<BrokerEvents> {
   async onConnect(setup: SetupFn): Promise<void> {
     this.#setups.push(setup);
     if (this.#connection) await setup(this.#connection);
+  }
+
+  /** Forgets a setup registered with `onConnect` (a closed ManagedChannel): it runs no more. */
+  offConnect(setup: SetupFn): void {
+    const i = this.#setups.indexOf(setup);
+    if (i >= 0) this.#setups.splice(i, 1);
+  }
+
+  /** How many setups run on every (re)connect (tests check that a closed channel left none). */
+  get setupCount(): number {
+    return this.#setups.length;
   }
 
   /**
@@ -250,7 +261,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
       this.emit('unblocked');
     });
     try {
-      for (const setup of this.#setups) await setup(connection);
+      // A copy: a setup may close a managed channel, which unregisters it.
+      for (const setup of [...this.#setups]) await setup(connection);
     } catch (err) {
       connection.removeAllListeners('close');
       await connection.close().catch(() => undefined);

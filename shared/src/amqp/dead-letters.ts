@@ -18,7 +18,9 @@
 import type { Channel, ChannelModel, ConsumeMessage, GetMessage, Options } from 'amqplib';
 import { BROKER_DEATH_HEADERS, DELAY_HEADER } from './delay.js';
 import type { IncomingProperties } from './protocol.js';
-import { CLASSIC_QUEUES, assertQueueChecked, deadLetterQueueArguments, declareTaskQueue, type QueueTypes } from './topology.js';
+import { applyTopology, declareTaskQueue } from './apply-topology.js';
+import { openTransientChannel } from './managed-channel.js';
+import { CLASSIC_QUEUES, deadLetterTopology, type QueueTypes } from './topology.js';
 
 export const DEAD_LETTER_SUFFIX = '.dead';
 
@@ -29,7 +31,7 @@ export function deadLetterQueueName(queue: string): string {
 /** Declares dead-letter queue `name` (`<queue>.dead`) with the type of its task queue. */
 export async function declareDeadLetterQueue(channel: Channel, name: string, types: QueueTypes = CLASSIC_QUEUES): Promise<void> {
   const queue = name.endsWith(DEAD_LETTER_SUFFIX) ? name.slice(0, -DEAD_LETTER_SUFFIX.length) : name;
-  await assertQueueChecked(channel, name, deadLetterQueueArguments(queue, types));
+  await applyTopology(channel, deadLetterTopology(queue, types));
 }
 
 /** The properties of a delivered message, as far as they are carried over on a re-publish. */
@@ -125,8 +127,7 @@ function headersValue(value: unknown): string | null {
  */
 export async function listDeadLetters(connection: ChannelModel, queue: string, limit: number): Promise<DeadLetter[]> {
   const deadQueue = deadLetterQueueName(queue);
-  const channel = await connection.createChannel();
-  channel.on('error', () => undefined);
+  const channel = await openTransientChannel(connection);
   try {
     if (!(await queueExists(connection, deadQueue))) return [];
     const letters: DeadLetter[] = [];
@@ -173,8 +174,7 @@ export async function redriveDeadLetters(
   if (!(await queueExists(connection, deadQueue))) return { redriven: [], skipped: [] };
   const limit = options.limit ?? 1000;
   const wanted = options.ids ? new Set(options.ids) : undefined;
-  const channel = await connection.createConfirmChannel();
-  channel.on('error', () => undefined);
+  const channel = await openTransientChannel(connection, { confirm: true });
   const returned = new Set<string>();
   channel.on('return', (message: ConsumeMessage) => {
     if (typeof message.properties.correlationId === 'string') returned.add(message.properties.correlationId);
@@ -201,7 +201,7 @@ export async function redriveDeadLetters(
     if (picked.length === 0) return { redriven: [], skipped: [] };
     // Declared before the store is touched: a refused declaration leaves every task as it was.
     const targets = new Set(picked.map((p) => p.letter.queue));
-    for (const target of targets) await declareTaskQueue(channel, target);
+    for (const target of targets) await declareTaskQueue(channel, target, options.queueTypes);
     const reset = await options.beforePublish?.(picked.map((p) => p.letter.id as string));
     const skipped = new Set(reset?.skipped ?? []);
     const sending: Promise<{ id: string; message: GetMessage; ok: boolean }>[] = [];
@@ -243,8 +243,7 @@ export async function redriveDeadLetters(
 
 async function queueExists(connection: ChannelModel, queue: string): Promise<boolean> {
   // A passive check of a missing queue closes its channel with 404: use a throwaway one.
-  const probe = await connection.createChannel();
-  probe.on('error', () => undefined);
+  const probe = await openTransientChannel(connection);
   try {
     await probe.checkQueue(queue);
     await probe.close().catch(() => undefined);

@@ -4,24 +4,24 @@
  * a worker's memory (which RabbitMQ's consumer_timeout would cancel after 30 minutes, and a
  * crash would redeliver at once).
  *
- * Topology: a durable headers exchange `celerity.delay` and one durable queue per delay
- * level, `celerity.delay.<ms>`, with that TTL (x-message-ttl) and the default exchange as
- * dead-letter exchange. A delayed message is published to `celerity.delay` with routing key
- * = its task queue and header `celerity-delay: <ms>`, which routes it to the level's queue
- * (a headers exchange ignores the routing key, and headers starting with `x-` don't take
- * part in matching — hence the name). When its TTL runs out the broker dead-letters it to the
- * default exchange with its original routing key: back onto the task queue.
+ * Topology (described in topology.ts, `delayTopology`): a durable headers exchange
+ * `celerity.delay` and one durable queue per delay level, `celerity.delay.<ms>`, with that TTL
+ * (x-message-ttl) and the default exchange as dead-letter exchange. A delayed message is
+ * published to `celerity.delay` with routing key = its task queue and header `celerity-delay:
+ * <ms>`, which routes it to the level's queue (a headers exchange ignores the routing key, and
+ * headers starting with `x-` don't take part in matching — hence the name). When its TTL runs
+ * out the broker dead-letters it to the default exchange with its original routing key: back
+ * onto the task queue.
  *
  * Each queue has one fixed TTL, so messages leave it in the order they entered (per-message
  * TTLs in one queue would only expire at the head). Levels are 100 ms × 2^k; a delay is
  * covered greedily by the largest level that fits, and a worker that receives a task whose
  * `eta` is still ahead sends it round again: never early, at most ~100 ms plus a hop late.
  */
-import type { Channel } from 'amqplib';
-
 export const DELAY_EXCHANGE = 'celerity.delay';
 export const DELAY_HEADER = 'celerity-delay';
-const DELAY_QUEUE_PREFIX = 'celerity.delay.';
+/** Start of a delay queue's name; the level in ms follows. */
+export const DELAY_QUEUE_PREFIX = 'celerity.delay.';
 
 /** 100 ms, 200 ms, … 2^20 × 100 ms (about 29 hours). */
 export const DELAY_LEVELS_MS: readonly number[] = Array.from({ length: 21 }, (_, k) => 100 * 2 ** k);
@@ -38,21 +38,6 @@ export function delayLevelFor(remainingMs: number): number {
     else break;
   }
   return level;
-}
-
-/** Declares the delay exchange and the queue `name` (`celerity.delay.<ms>`), bound for its level. */
-export async function declareDelayQueue(channel: Channel, name: string): Promise<void> {
-  const levelMs = Number(name.slice(DELAY_QUEUE_PREFIX.length));
-  if (!name.startsWith(DELAY_QUEUE_PREFIX) || !DELAY_LEVELS_MS.includes(levelMs)) {
-    throw new RangeError(`"${name}" is not a delay queue`);
-  }
-  await channel.assertExchange(DELAY_EXCHANGE, 'headers', { durable: true, autoDelete: false });
-  await channel.assertQueue(name, {
-    durable: true,
-    autoDelete: false,
-    arguments: { 'x-message-ttl': levelMs, 'x-dead-letter-exchange': '' },
-  });
-  await channel.bindQueue(name, DELAY_EXCHANGE, '', { 'x-match': 'all', [DELAY_HEADER]: String(levelMs) });
 }
 
 /** Headers the broker adds on dead-lettering; dropped before a message is published again. */

@@ -10,8 +10,6 @@
  * Events are advisory: published without confirms, dropped rather than waited for, and never
  * part of a task's fate. Consumers bind their own queues to the exchange.
  */
-import type { Channel } from 'amqplib';
-
 export const EVENT_EXCHANGE = 'celeryev';
 
 export const WORKER_EVENT_TYPES = ['worker-online', 'worker-heartbeat', 'worker-offline'] as const;
@@ -48,11 +46,6 @@ export interface WorkerEventFields {
 }
 
 export type CelerityEvent = EventEnvelope & Record<string, unknown>;
-
-/** Declares the event exchange exactly as Celery does (kombu's Exchange defaults: durable). */
-export async function declareEventExchange(channel: Channel): Promise<void> {
-  await channel.assertExchange(EVENT_EXCHANGE, 'topic', { durable: true, autoDelete: false });
-}
 
 export function eventRoutingKey(type: string): string {
   return type.replaceAll('-', '.');

@@ -8,10 +8,11 @@
  * Messages are published `mandatory`: one that no queue takes is returned by the broker
  * (always before its confirm), and that publish fails with QUEUE_UNAVAILABLE.
  */
-import type { ConfirmChannel, ChannelModel, Options } from 'amqplib';
+import type { ConfirmChannel, Options } from 'amqplib';
 import { CelerityError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Broker } from './connection.js';
+import { ManagedChannel } from './managed-channel.js';
 
 export interface PublisherOptions {
   logger: Logger;
@@ -29,7 +30,8 @@ const RETRY_AFTER_S = 2;
 export class Publisher {
   readonly #broker: Broker;
   readonly #options: Required<Omit<PublisherOptions, 'setup'>> & Pick<PublisherOptions, 'setup'>;
-  #channel: ConfirmChannel | undefined;
+  /** Set once `create` has opened it. */
+  #managed: ManagedChannel<ConfirmChannel> | undefined;
   #unconfirmed = 0;
   readonly #slotWaiters: (() => void)[] = [];
   #drained: Promise<void> | undefined;
@@ -49,36 +51,30 @@ export class Publisher {
 
   static async create(broker: Broker, options: PublisherOptions): Promise<Publisher> {
     const publisher = new Publisher(broker, options);
-    await broker.onConnect((connection) => publisher.#openChannel(connection));
+    publisher.#managed = await ManagedChannel.openConfirm(broker, {
+      name: 'publish channel',
+      logger: options.logger,
+      setup: (channel) => publisher.#setup(channel),
+    });
     return publisher;
   }
 
   /** The live confirm channel, for topology declarations made through the publisher. */
   get channel(): ConfirmChannel | undefined {
-    return this.#channel;
+    return this.#managed?.channel;
   }
 
   get unconfirmed(): number {
     return this.#unconfirmed;
   }
 
-  async #openChannel(connection: ChannelModel): Promise<void> {
-    const channel = await connection.createConfirmChannel();
-    channel.on('error', (err: Error) => {
-      this.#options.logger.warn('publish channel error', { err });
-    });
+  async #setup(channel: ConfirmChannel): Promise<void> {
     channel.on('return', (message: { properties: { correlationId?: string } }) => {
       const id = message.properties.correlationId;
       const oldest = id === undefined ? undefined : this.#inFlight.get(id)?.find((p) => !p.returned);
       if (oldest) oldest.returned = true;
     });
-    channel.on('close', () => {
-      if (this.#channel !== channel) return;
-      this.#channel = undefined;
-      if (!this.#closed) this.#broker.reopenChannel(connection, 'publish channel', (live) => this.#openChannel(live));
-    });
     if (this.#options.setup) await this.#options.setup(channel);
-    this.#channel = channel;
     this.#drained = undefined;
   }
 
@@ -96,7 +92,7 @@ export class Publisher {
     await this.#acquireSlot(deadline);
     try {
       if (this.#drained) await withDeadline(this.#drained, deadline, 'waiting for the publish buffer to drain');
-      const channel = this.#channel;
+      const channel = this.channel;
       if (!channel) throw unavailable('not connected to the broker');
       const id = options.correlationId;
       const entry = { returned: false };
@@ -170,18 +166,10 @@ export class Publisher {
     else this.#unconfirmed--;
   }
 
+  /** Closes the channel; publishes from now on fail with SHUTTING_DOWN. Safe to call twice. */
   async close(): Promise<void> {
-    if (this.#closed) return;
     this.#closed = true;
-    const channel = this.#channel;
-    this.#channel = undefined;
-    if (channel) {
-      try {
-        await channel.close();
-      } catch (err) {
-        this.#options.logger.debug('publish channel already closed', { err });
-      }
-    }
+    await this.#managed?.close();
   }
 }
 

@@ -1,5 +1,9 @@
 /**
- * The AMQP topology, declared in this one place and re-applied on every (re)connect.
+ * The AMQP topology as data: every exchange, queue and binding Celerity uses, described by
+ * pure functions of the app's queues and the configuration (nothing here talks to a broker).
+ * `applyTopology` (apply-topology.ts) declares a description; `DeclaredTopology`
+ * (declared-topology.ts) decides what is declared at connect and re-applied on every
+ * reconnect; `celerity topology` prints `describeTopology(...)` for an operator.
  *
  * Task queues follow Celery's defaults so that a Python Celery client that declares the
  * same queue gets an equivalent declaration (RabbitMQ answers PRECONDITION_FAILED to an
@@ -10,12 +14,14 @@
  * deleted exchange, a channel error); Celery clients publishing to exchange `q` reach the
  * same queue.
  *
- * Replies: each gateway process has one server-named, exclusive, auto-delete reply queue;
- * workers (ours and Celery's `rpc://` backend alike) publish results to the default
- * exchange with the request's `reply_to` as routing key.
+ * Replies: each gateway or client process has one exclusive, auto-delete reply queue
+ * (`celerity.reply.<uuid>`, a new name per connection); workers (ours and Celery's `rpc://`
+ * backend alike) publish results to the default exchange with the request's `reply_to` as
+ * routing key.
  */
-import type { Channel, ChannelModel } from 'amqplib';
 import type { QueueType, QueueTypes } from '../names.js';
+import { DELAY_EXCHANGE, DELAY_HEADER, DELAY_LEVELS_MS, delayQueueName } from './delay.js';
+import { EVENT_EXCHANGE } from './events.js';
 
 // The name and type rules live in names.ts (config.ts checks them without loading amqp/).
 export { QUEUE_NAME_RULE, QUEUE_TYPE_NAMES, isValidQueueName, type QueueType, type QueueTypes } from '../names.js';
@@ -63,209 +69,160 @@ export function deadLetterQueueArguments(queue: string, types: QueueTypes = CLAS
   return queueTypeOf(types, queue) === 'quorum' ? { 'x-queue-type': 'quorum' } : {};
 }
 
-/**
- * Declares task queue `queue` (exchange, queue, binding) as `types` says. A quorum queue's
- * `<queue>.dead` is declared first: the broker dead-letters into it, and with at-least-once
- * dead-lettering a missing target keeps the message in the task queue. A queue that exists
- * with other arguments fails with QueueMismatchError (naming both sets), not a bare 406.
- */
-export async function declareTaskQueue(channel: Channel, queue: string, types: QueueTypes = CLASSIC_QUEUES): Promise<void> {
-  const args = taskQueueArguments(queue, types);
-  if (queueTypeOf(types, queue) === 'quorum') await assertQueueChecked(channel, `${queue}.dead`, deadLetterQueueArguments(queue, types));
-  await channel.assertExchange(queue, 'direct', { durable: true, autoDelete: false });
-  await assertQueueChecked(channel, queue, args);
-  await channel.bindQueue(queue, queue, queue);
+
+/** An exchange Celerity declares. */
+export interface ExchangeSpec {
+  name: string;
+  type: 'direct' | 'topic' | 'headers';
+  durable: boolean;
+  autoDelete: boolean;
 }
 
-/** A durable queue declared with `args`; a 406 becomes QueueMismatchError. */
-export async function assertQueueChecked(channel: Channel, queue: string, args: Record<string, unknown>): Promise<void> {
-  try {
-    await channel.assertQueue(queue, { durable: true, autoDelete: false, exclusive: false, arguments: args });
-  } catch (err) {
-    if ((err as { code?: unknown }).code === 406) throw new QueueMismatchError(queue, args, err);
-    throw err;
-  }
+/** What a queue is for; also decides how a refused declaration is reported (see apply-topology.ts). */
+export type QueueKind = 'task' | 'dead-letter' | 'delay' | 'reply' | 'event-monitor';
+
+/** When a queue is declared: at every (re)connect, or the first time it is needed (then again after a reconnect). */
+export type DeclaredWhen = 'connect' | 'first-use';
+
+/** A queue Celerity declares. `name` is `SERVER_NAMED` when the broker picks it. */
+export interface QueueSpec {
+  name: string;
+  kind: QueueKind;
+  durable: boolean;
+  autoDelete: boolean;
+  exclusive: boolean;
+  arguments: Record<string, unknown>;
+  when: DeclaredWhen;
 }
 
-/**
- * The broker refused a queue declaration because the queue exists with other arguments
- * (406 PRECONDITION_FAILED): someone else declared it differently (a Celery client without
- * the quorum arguments, another QUEUE_TYPES). No reconnect can fix that, so the broker
- * connection treats it as irrecoverable and the message says what to change.
- */
-export class QueueMismatchError extends Error {
-  override readonly name = 'QueueMismatchError';
-  readonly code = 'QUEUE_MISMATCH';
-  /** What the broker said about the existing queue, e.g. `{x-queue-type: "quorum"}`. */
-  readonly existing: Record<string, string>;
-
-  constructor(readonly queue: string, readonly declared: Record<string, unknown>, cause: unknown) {
-    const text = cause instanceof Error ? cause.message : String(cause);
-    const existing = existingArguments(text);
-    super(
-      `Queue "${queue}" already exists on the broker with other arguments than Celerity declares. ` +
-        `Celerity declares ${JSON.stringify(declared)}; the existing queue has ${JSON.stringify(existing)} ` +
-        `(broker: ${text.replace(/^Operation failed: QueueDeclare; /, '')}). ` +
-        'Make QUEUE_TYPES (and any Celery client declaring this queue) match, or delete the queue if it holds nothing you need.',
-      { cause },
-    );
-    this.existing = existing;
-  }
+/** A binding; `queue` may be `SERVER_NAMED` (the server-named queue of the same description). */
+export interface BindingSpec {
+  queue: string;
+  exchange: string;
+  routingKey: string;
+  arguments: Record<string, unknown>;
 }
 
-/**
- * RabbitMQ names one differing argument per refusal, in its reply text ("inequivalent arg
- * 'x-queue-type' for queue 'q' in vhost '/': received the value 'classic' of type 'longstr'
- * but current is none"). This only reads it back for the error message; nothing branches on
- * it (the code is 406).
- */
-function existingArguments(text: string): Record<string, string> {
-  const match = /inequivalent arg '([^']+)'.*?but current is (?:the value '([^']*)'|(none))/.exec(text);
-  if (!match?.[1]) return {};
-  return { [match[1]]: match[3] === 'none' ? '(absent)' : (match[2] ?? '?') };
+/** A set of declarations, applied in order: exchanges, then queues, then bindings. */
+export interface Topology {
+  exchanges: ExchangeSpec[];
+  queues: QueueSpec[];
+  bindings: BindingSpec[];
 }
 
+/** A queue name left to the broker (`amq.gen-…`). */
+export const SERVER_NAMED = '';
+
+/** Suffix of a task queue's dead-letter queue (`<queue>.dead`). */
+const DEAD_SUFFIX = '.dead';
+
+/** Start of a reply queue's name; the process adds a UUID. */
+export const REPLY_QUEUE_PREFIX = 'celerity.reply.';
+
 /**
- * Declares this process's reply queue and returns its name: `name` when given, else one the
- * server generates. A named queue can be declared again under the same name after a consumer
- * cancel or a reconnect (server names `amq.gen-*` cannot), so replies to tasks already
- * published with it still arrive.
+ * Bounds on the gateway's event-monitor queue: events are advisory, and a stalled gateway must
+ * not pile them up (60 s, 10 000 messages).
  */
-export async function declareReplyQueue(channel: Channel, name = ''): Promise<string> {
-  const reply = await channel.assertQueue(name, { exclusive: true, autoDelete: true, durable: false });
-  return reply.queue;
+export const EVENT_MONITOR_QUEUE_ARGUMENTS: Readonly<Record<string, unknown>> = { 'x-message-ttl': 60_000, 'x-max-length': 10_000 };
+
+function durableQueue(name: string, kind: QueueKind, args: Record<string, unknown>, when: DeclaredWhen): QueueSpec {
+  return { name, kind, durable: true, autoDelete: false, exclusive: false, arguments: args, when };
 }
 
-/**
- * The set of task queues a process has declared. Re-declared in full after a reconnect;
- * a queue named by a caller (`options.queue`) is declared once, on first use, through here.
- *
- * The cap: `pinned` queues (the catalogue's own, known at start) are always declared and do not
- * count; every other name (ad hoc, from `options.queue`) counts against `maxQueues`. So callers
- * naming new queues can use up the ad-hoc budget, never the queues of known tasks.
- */
-export class TaskQueues {
-  readonly #declared = new Set<string>();
-  readonly #inFlight = new Map<string, Promise<void>>();
-  readonly #maxQueues: number;
-  readonly #declare: (channel: Channel, queue: string) => Promise<void>;
-  readonly #pinned: ReadonlySet<string>;
-
-  /**
-   * @param maxQueues bound on distinct queues one process will declare. @default 1000
-   * @param declare how one queue is declared (dead-letter and delay queues reuse this cache).
-   *   @default declareTaskQueue
-   * @param pinned queues always allowed, outside the cap (the catalogue's). @default none
-   */
-  constructor(
-    maxQueues = 1000,
-    declare: (channel: Channel, queue: string) => Promise<void> = (channel, queue) => declareTaskQueue(channel, queue),
-    pinned: Iterable<string> = [],
-  ) {
-    this.#maxQueues = maxQueues;
-    this.#declare = declare;
-    this.#pinned = new Set(pinned);
-  }
-
-  /** Declared or being declared, not pinned: what counts against the cap. */
-  #adHoc(): number {
-    let n = 0;
-    for (const queue of this.#declared) if (!this.#pinned.has(queue)) n++;
-    for (const queue of this.#inFlight.keys()) if (!this.#pinned.has(queue)) n++;
-    return n;
-  }
-
-  has(queue: string): boolean {
-    return this.#declared.has(queue);
-  }
-
-  get size(): number {
-    return this.#declared.size;
-  }
-
-  list(): string[] {
-    return [...this.#declared];
-  }
-
-  /**
-   * Declares `queue` unless it already is; concurrent callers share one declare. Each declare
-   * runs on a short-lived channel of its own: a refused declare (406 PRECONDITION_FAILED when
-   * the queue exists with other arguments) closes only that channel.
-   */
-  async ensure(connection: ChannelModel, queue: string): Promise<void> {
-    if (this.#declared.has(queue)) return;
-    const pending = this.#inFlight.get(queue);
-    if (pending) return pending;
-    if (!this.#pinned.has(queue) && this.#adHoc() >= this.#maxQueues) {
-      throw new RangeError(`Refusing to declare more than ${this.#maxQueues} ad-hoc task queues in one process`);
-    }
-    const declaring = withChannel(connection, (channel) => this.#declare(channel, queue))
-      .then(() => {
-        this.#declared.add(queue);
-      })
-      .finally(() => this.#inFlight.delete(queue));
-    this.#inFlight.set(queue, declaring);
-    return declaring;
-  }
-
-  /** Forgets a queue (it was deleted on the broker): the next `ensure` declares it again. */
-  forget(queue: string): void {
-    this.#declared.delete(queue);
-  }
-
-  /**
-   * After a reconnect: declare every known queue again. With `onUnavailable`, a queue the
-   * broker cannot serve right now (404: a classic queue whose node is down in a cluster) is
-   * reported, forgotten (its next `ensure` tries again) and skipped, so one dead node does not
-   * keep the whole process off the broker. A QueueMismatchError always fails the call.
-   */
-  async redeclareAll(connection: ChannelModel, onUnavailable?: (queue: string, err: unknown) => void): Promise<void> {
-    if (this.#declared.size === 0) return;
-    let channel = await openQuietChannel(connection);
-    try {
-      for (const queue of [...this.#declared]) {
-        try {
-          await this.#declare(channel, queue);
-        } catch (err) {
-          if (!onUnavailable || !isQueueUnavailable(err)) throw err;
-          onUnavailable(queue, err);
-          this.#declared.delete(queue);
-          // The 404 closed the channel: go on with a fresh one.
-          await channel.close().catch(() => undefined);
-          channel = await openQuietChannel(connection);
-        }
-      }
-    } finally {
-      await channel.close().catch(() => undefined);
-    }
-  }
+/** Concatenates descriptions, dropping repeated declarations (the same exchange, queue or binding twice). */
+export function mergeTopologies(...parts: Topology[]): Topology {
+  const seen = new Set<string>();
+  const once = <T>(kind: string, items: T[]): T[] =>
+    items.filter((item) => {
+      const key = `${kind}:${JSON.stringify(item)}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+  return {
+    exchanges: once('exchange', parts.flatMap((p) => p.exchanges)),
+    queues: once('queue', parts.flatMap((p) => p.queues)),
+    bindings: once('binding', parts.flatMap((p) => p.bindings)),
+  };
 }
 
 /**
- * 404 NOT_FOUND on a declare: the queue exists but its home node is down or unreachable (a
- * classic queue in a cluster). It comes back with its node, so it is not worth failing for.
+ * Task queue `queue`: a durable direct exchange `queue`, the queue with the arguments of its
+ * type (QUEUE_TYPES) and the binding. A quorum queue's `<queue>.dead` comes first: the broker
+ * dead-letters into it, and with at-least-once dead-lettering a missing target keeps the
+ * message in the task queue.
  */
-export function isQueueUnavailable(err: unknown): boolean {
-  return (err as { code?: unknown } | undefined)?.code === 404;
+export function taskQueueTopology(queue: string, types: QueueTypes = CLASSIC_QUEUES, when: DeclaredWhen = 'connect'): Topology {
+  const quorum = queueTypeOf(types, queue) === 'quorum';
+  return {
+    exchanges: [{ name: queue, type: 'direct', durable: true, autoDelete: false }],
+    queues: [...(quorum ? deadLetterTopology(queue, types, when).queues : []), durableQueue(queue, 'task', taskQueueArguments(queue, types), when)],
+    bindings: [{ queue, exchange: queue, routingKey: queue, arguments: {} }],
+  };
 }
 
-async function openQuietChannel(connection: ChannelModel): Promise<Channel> {
-  const channel = await connection.createChannel();
-  // A channel-level error (e.g. 404) also rejects the pending operation, which is what the
-  // caller sees; this listener only keeps the 'error' event from being unhandled.
-  channel.on('error', () => undefined);
-  return channel;
+/**
+ * `<queue>.dead`, where the worker publishes the dead letters of task queue `queue` (on first
+ * use; a quorum task queue's is declared with the queue, since the broker dead-letters into it).
+ */
+export function deadLetterTopology(queue: string, types: QueueTypes = CLASSIC_QUEUES, when: DeclaredWhen = 'first-use'): Topology {
+  return { exchanges: [], queues: [durableQueue(`${queue}${DEAD_SUFFIX}`, 'dead-letter', deadLetterQueueArguments(queue, types), when)], bindings: [] };
 }
 
-/** Runs `fn` on a channel that lives only for the call. */
-export async function withChannel<T>(connection: ChannelModel, fn: (channel: Channel) => Promise<T>): Promise<T> {
-  const channel = await connection.createChannel();
-  // A channel-level error (e.g. 406) also rejects the pending operation, which is what the
-  // caller sees; this listener only keeps the 'error' event from being unhandled.
-  channel.on('error', () => undefined);
-  try {
-    return await fn(channel);
-  } finally {
-    await channel.close().catch(() => undefined);
-  }
+/** The delay exchange and the queue of one delay level (see delay.ts), declared on first use. */
+export function delayTopology(levelMs: number): Topology {
+  const name = delayQueueName(levelMs);
+  return {
+    exchanges: [{ name: DELAY_EXCHANGE, type: 'headers', durable: true, autoDelete: false }],
+    queues: [durableQueue(name, 'delay', { 'x-message-ttl': levelMs, 'x-dead-letter-exchange': '' }, 'first-use')],
+    bindings: [{ queue: name, exchange: DELAY_EXCHANGE, routingKey: '', arguments: { 'x-match': 'all', [DELAY_HEADER]: String(levelMs) } }],
+  };
+}
+
+/** Celery's event exchange, declared exactly as Celery does (kombu's Exchange defaults: durable topic). */
+export function eventTopology(): Topology {
+  return { exchanges: [{ name: EVENT_EXCHANGE, type: 'topic', durable: true, autoDelete: false }], queues: [], bindings: [] };
+}
+
+/** One process's reply queue `name`: exclusive, auto-delete, not durable (replies are advisory). */
+export function replyQueueTopology(name: string): Topology {
+  return { exchanges: [], queues: [{ name, kind: 'reply', durable: false, autoDelete: true, exclusive: true, arguments: {}, when: 'connect' }], bindings: [] };
+}
+
+/** The gateway's event monitor: a server-named, bounded queue bound to every worker and task event. */
+export function eventMonitorTopology(): Topology {
+  return mergeTopologies(eventTopology(), {
+    exchanges: [],
+    queues: [{ name: SERVER_NAMED, kind: 'event-monitor', durable: false, autoDelete: true, exclusive: true, arguments: { ...EVENT_MONITOR_QUEUE_ARGUMENTS }, when: 'connect' }],
+    bindings: ['worker.#', 'task.#'].map((routingKey) => ({ queue: SERVER_NAMED, exchange: EVENT_EXCHANGE, routingKey, arguments: {} })),
+  });
+}
+
+export interface DescribeOptions {
+  /** The task queues: the app's (its tasks' queues) plus any the operator names (-Q). */
+  queues: readonly string[];
+  /** QUEUE_TYPES. @default every queue classic */
+  queueTypes?: QueueTypes;
+  /** Delay levels to show, in ms. @default every level (DELAY_LEVELS_MS) */
+  delayLevelsMs?: readonly number[];
+}
+
+/**
+ * Everything Celerity may create on the broker for these queues and this configuration: task
+ * queues with their dead-letter queues, the delay exchange and its queues, `celeryev`, a reply
+ * queue (its name is per process: shown with `<uuid>`) and the gateway's event-monitor queue.
+ * Queues named ad hoc by a caller (`options.queue`) get the same declarations as a task queue.
+ */
+export function describeTopology(options: DescribeOptions): Topology {
+  const types = options.queueTypes ?? CLASSIC_QUEUES;
+  const queues = [...new Set(options.queues)].sort();
+  return mergeTopologies(
+    ...queues.map((queue) => taskQueueTopology(queue, types)),
+    // A quorum queue's `<queue>.dead` is already part of its task queue's description.
+    ...queues.filter((queue) => queueTypeOf(types, queue) === 'classic').map((queue) => deadLetterTopology(queue, types)),
+    ...(options.delayLevelsMs ?? DELAY_LEVELS_MS).map((levelMs) => delayTopology(levelMs)),
+    eventTopology(),
+    replyQueueTopology(`${REPLY_QUEUE_PREFIX}<uuid>`),
+    eventMonitorTopology(),
+  );
 }

@@ -9,9 +9,9 @@
  */
 import type pg from 'pg';
 import type { Broker } from '../amqp/connection.js';
-import { declareDelayQueue } from '../amqp/delay.js';
+import { DeclaredTopology, type TaskQueues } from '../amqp/declared-topology.js';
 import { Publisher } from '../amqp/publisher.js';
-import { TaskQueues, declareTaskQueue, isQueueUnavailable, type QueueTypes } from '../amqp/topology.js';
+import type { QueueTypes } from '../amqp/topology.js';
 import type { Catalogue } from '../catalogue.js';
 import { DEFAULTS } from '../config.js';
 import { IdempotencyKeys } from '../db/idempotency.js';
@@ -78,27 +78,15 @@ export class ClientCore {
       keepUnclaimedMs: options.keepUnclaimedRepliesMs ?? 0,
       ...(options.waitPollMs ? { minPollMs: options.waitPollMs.min, maxPollMs: options.waitPollMs.max } : {}),
     });
-    const queueTypes = catalogue.queueTypes(options.queueTypes);
-    const queues = options.queues ?? new TaskQueues(1000, (channel, queue) => declareTaskQueue(channel, queue, queueTypes));
-    const delayQueues = new TaskQueues(64, declareDelayQueue);
-    // In a cluster, a classic queue whose node is down answers 404: the process still
-    // connects (submits to that queue get 503 until the node is back), instead of failing
-    // over from node to node for as long as that one node is down.
-    const unavailable = (queue: string, err: unknown): void => {
-      logger.warn('queue unavailable (its node may be down); submits to it get 503 until it is back', { queue, err });
-    };
-    // Topology first on every (re)connect: the catalogue's queues exist before anything is
-    // published, so a task submitted before any worker started is kept, not dropped.
-    await broker.onConnect(async (connection) => {
-      for (const queue of catalogue.defaultQueues()) {
-        await queues.ensure(connection, queue).catch((err: unknown) => {
-          if (!isQueueUnavailable(err)) throw err;
-          unavailable(queue, err);
-        });
-      }
-      await queues.redeclareAll(connection, unavailable);
-      await delayQueues.redeclareAll(connection, unavailable);
+    // The catalogue's queues are declared on every (re)connect, before anything is published,
+    // so a task submitted before any worker started is kept, not dropped.
+    const topology = await DeclaredTopology.create(broker, {
+      logger,
+      connectQueues: catalogue.defaultQueues(),
+      queueTypes: catalogue.queueTypes(options.queueTypes),
+      ...(options.queues ? { taskQueues: options.queues } : {}),
     });
+    const { taskQueues: queues, delayQueues } = topology;
     const publisher = await Publisher.create(broker, { logger });
     let replies: ReplyListener | undefined;
     try {

@@ -10,24 +10,24 @@
  * already published with it, such as the results of Python Celery workers, still arrive.
  */
 import { randomUUID } from 'node:crypto';
-import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { Channel, ConsumeMessage } from 'amqplib';
+import { declareReplyQueue } from '../amqp/apply-topology.js';
 import type { Broker } from '../amqp/connection.js';
+import { ManagedChannel } from '../amqp/managed-channel.js';
 import { decodeResultBody, type TaskOutcome } from '../amqp/protocol.js';
-import { declareReplyQueue } from '../amqp/topology.js';
+import { REPLY_QUEUE_PREFIX } from '../amqp/topology.js';
 import type { Logger } from '../logger.js';
 
 export class ReplyListener {
-  readonly #broker: Broker;
   readonly #logger: Logger;
   readonly #onOutcome: (outcome: TaskOutcome) => void;
   #queue: string | undefined;
-  #channel: Channel | undefined;
-  #closed = false;
+  /** Set once `create` has opened it. */
+  #managed: ManagedChannel | undefined;
   #resubscribes = 0;
   readonly #prefix: string;
 
-  private constructor(broker: Broker, logger: Logger, onOutcome: (outcome: TaskOutcome) => void, prefix: string) {
-    this.#broker = broker;
+  private constructor(logger: Logger, onOutcome: (outcome: TaskOutcome) => void, prefix: string) {
     this.#logger = logger;
     this.#onOutcome = onOutcome;
     this.#prefix = prefix;
@@ -38,8 +38,15 @@ export class ReplyListener {
    * `queuePrefix`: start of the reply queue's name. @default 'celerity.reply.'
    */
   static async create(broker: Broker, options: { logger: Logger; onOutcome: (outcome: TaskOutcome) => void; queuePrefix?: string }): Promise<ReplyListener> {
-    const listener = new ReplyListener(broker, options.logger, options.onOutcome, options.queuePrefix ?? 'celerity.reply.');
-    await broker.onConnect((connection) => listener.#setup(connection));
+    const listener = new ReplyListener(options.logger, options.onOutcome, options.queuePrefix ?? REPLY_QUEUE_PREFIX);
+    listener.#managed = await ManagedChannel.open(broker, {
+      name: 'reply channel',
+      logger: options.logger,
+      setup: (channel) => listener.#setup(channel),
+      onLost: () => {
+        listener.#queue = undefined;
+      },
+    });
     return listener;
   }
 
@@ -48,19 +55,10 @@ export class ReplyListener {
     return this.#queue;
   }
 
-  async #setup(connection: ChannelModel): Promise<void> {
-    const channel = await connection.createChannel();
-    channel.on('error', (err: Error) => this.#logger.warn('reply channel error', { err }));
-    channel.on('close', () => {
-      if (this.#channel !== channel) return;
-      this.#channel = undefined;
-      this.#queue = undefined;
-      if (!this.#closed) this.#broker.reopenChannel(connection, 'reply queue', (live) => this.#setup(live));
-    });
+  async #setup(channel: Channel): Promise<void> {
     // A new name per connection: the old connection's exclusive queue may linger on the
     // broker until it notices that connection is gone, and would refuse a second declare.
     const queue = await this.#subscribe(channel, `${this.#prefix}${randomUUID()}`);
-    this.#channel = channel;
     this.#queue = queue;
     this.#logger.debug('consuming replies', { replyQueue: queue });
   }
@@ -76,7 +74,7 @@ export class ReplyListener {
    * fails, closing the channel hands the job to the reopen path (a queue with a new name).
    */
   #resubscribe(channel: Channel, queue: string): void {
-    if (this.#closed || this.#channel !== channel) return;
+    if (this.#managed?.closed !== false || this.#managed.channel !== channel) return;
     this.#logger.warn('the broker cancelled the reply consumer; declaring the reply queue again', { replyQueue: queue });
     this.#subscribe(channel, queue).then(
       () => {
@@ -111,12 +109,9 @@ export class ReplyListener {
     this.#onOutcome(outcome);
   }
 
+  /** Stops consuming replies and closes the channel. Safe to call twice. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    const channel = this.#channel;
-    this.#channel = undefined;
     this.#queue = undefined;
-    await channel?.close().catch(() => undefined);
+    await this.#managed?.close();
   }
 }

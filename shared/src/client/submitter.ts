@@ -12,7 +12,7 @@ import { DELAY_EXCHANGE, DELAY_HEADER, delayLevelFor, delayQueueName } from '../
 import { OWNER_HEADER, encodeTaskMessage, newTaskMessage } from '../amqp/protocol.js';
 import type { Publisher } from '../amqp/publisher.js';
 import { publishTimeHeaders } from '../amqp/queue-wait.js';
-import type { TaskQueues } from '../amqp/topology.js';
+import type { TaskQueues } from '../amqp/declared-topology.js';
 import type { Catalogue } from '../catalogue.js';
 import type { TaskStore } from '../db/store.js';
 import type { Logger } from '../logger.js';

@@ -1,0 +1,73 @@
+/**
+ * ManagedChannel against the real broker: a channel the server closes (a declare refused with
+ * 406 PRECONDITION_FAILED on it) is reopened and set up again; close() twice is one close, and
+ * leaves no setup registered with the broker and no listener on the channel.
+ */
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { Channel } from 'amqplib';
+import { Broker, ManagedChannel, createSilentLogger, declareTaskQueue, withChannel } from '../../shared/src/index.js';
+import { TEST_AMQP_URL } from '../helpers/env.js';
+import { waitFor } from '../helpers/wait.js';
+
+describe('ManagedChannel on the broker', () => {
+  let broker: Broker;
+  let queue: string;
+  beforeEach(async () => {
+    queue = `celerity.test.managed.${randomBytes(4).toString('hex')}`;
+    broker = await Broker.create({ urls: [TEST_AMQP_URL], logger: createSilentLogger(), connectionName: `celerity-test-managed-${queue}` });
+  });
+  afterEach(async () => {
+    const connection = broker.connection;
+    if (connection) {
+      await withChannel(connection, async (channel) => {
+        await channel.deleteQueue(queue);
+        await channel.deleteExchange(queue);
+      });
+    }
+    await broker.close();
+  });
+
+  it('reopens a channel the server closed and runs setup again; close() twice detaches everything', async () => {
+    const setupsBefore = broker.setupCount;
+    const setUp: Channel[] = [];
+    /** 'close' listeners on each channel while it is being set up: amqplib's own plus the managed channel's. */
+    const closeListeners = new Map<Channel, number>();
+    const managed = await ManagedChannel.open(broker, {
+      name: 'test channel',
+      logger: createSilentLogger(),
+      setup: async (channel) => {
+        await declareTaskQueue(channel, queue);
+        closeListeners.set(channel, channel.listenerCount('close'));
+        setUp.push(channel);
+      },
+    });
+    const first = managed.channel;
+    assert.ok(first);
+    assert.equal(setUp.length, 1);
+    assert.equal(broker.setupCount, setupsBefore + 1);
+
+    // The same queue declared with other arguments: the broker answers 406 and closes the channel.
+    await assert.rejects(first.assertQueue(queue, { durable: true, arguments: { 'x-max-length': 1 } }), (err: unknown) => (err as { code?: unknown }).code === 406);
+    await waitFor('the channel to be reopened and set up again', () => managed.channel !== undefined && managed.channel !== first, { timeoutMs: 20_000 });
+    assert.equal(setUp.length, 2);
+    const second = managed.channel;
+    assert.ok(second);
+    // The new channel works.
+    const ok = await second.checkQueue(queue);
+    assert.equal(ok.queue, queue);
+
+    const closing = managed.close();
+    assert.equal(managed.close(), closing, 'the second close() gets the same promise');
+    await closing;
+    assert.equal(managed.channel, undefined);
+    assert.equal(broker.setupCount, setupsBefore, 'no setup left registered with the broker');
+    assert.equal(second.listenerCount('close'), (closeListeners.get(second) ?? 0) - 1, "the managed channel's close listener is gone");
+    // The connection is still fine and nothing reopens: a new short-lived channel sees the queue.
+    const connection = broker.connection;
+    assert.ok(connection);
+    await withChannel(connection, (channel) => channel.checkQueue(queue));
+    assert.equal(setUp.length, 2, 'closing did not trigger a reopen');
+  });
+});
