@@ -205,17 +205,21 @@ describe('failover between the nodes of AMQP_URL', () => {
     );
     const results = await Promise.all(calls);
     assert.deepEqual(results.map((r) => [r.status, r.body.result]), results.map((_, i) => [200, i + 1]));
-    // The broker has it as a quorum queue: a classic redeclaration is refused.
-    const probe = await amqp.connect(TEST_AMQP_URL);
-    try {
-      const channel = await probe.createChannel();
-      channel.on('error', () => undefined);
-      await assert.rejects(channel.assertQueue(queue, { durable: true }), { code: 406 });
-    } finally {
-      await probe.close();
-    }
+    await assertQuorumOnBroker(queue);
   });
 });
+
+/** The broker has `queue` as a quorum queue: a classic redeclaration of it is refused (406). */
+async function assertQuorumOnBroker(queue: string): Promise<void> {
+  const probe = await amqp.connect(TEST_AMQP_URL);
+  try {
+    const channel = await probe.createChannel();
+    channel.on('error', () => undefined);
+    await assert.rejects(channel.assertQueue(queue, { durable: true }), { code: 406 });
+  } finally {
+    await probe.close();
+  }
+}
 
 describe('quorum queues named by a task definition', () => {
   it('a task with queueType quorum gets a quorum queue from the gateway, the worker and the Node client alike, without QUEUE_TYPES', async (t) => {
@@ -233,15 +237,7 @@ describe('quorum queues named by a task definition', () => {
     } finally {
       await client.close();
     }
-    // The broker has it as a quorum queue: a classic redeclaration is refused.
-    const probe = await amqp.connect(TEST_AMQP_URL);
-    try {
-      const channel = await probe.createChannel();
-      channel.on('error', () => undefined);
-      await assert.rejects(channel.assertQueue(queue, { durable: true }), { code: 406 });
-    } finally {
-      await probe.close();
-    }
+    await assertQuorumOnBroker(queue);
   });
 });
 
