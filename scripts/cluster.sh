@@ -166,6 +166,11 @@ cmd_down() {
 }
 
 cmd_status() {
+  # Without a cluster, rabbitmqctl would only fail, and start a private epmd on the way.
+  if [[ ! -d $DIR/home ]]; then
+    echo "cluster: not running (no $DIR)"
+    return 0
+  fi
   ctl 1 cluster_status
 }
 
