@@ -8,9 +8,11 @@ import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import type express from 'express';
+import type {
+  Broker} from '../../shared/src/index.js';
 import {
   ApiKeyStore,
-  Broker,
+  connectBroker,
   ClientCore,
   DEFAULTS,
   TaskQueues,
@@ -111,13 +113,7 @@ export class Gateway {
     let broker: Broker | undefined;
     let finished: FinishedListener | undefined;
     try {
-      broker = await Broker.create({
-        urls: config.amqpUrls,
-        heartbeatS: config.heartbeatS,
-        logger,
-        connectionName: 'celerity-gateway',
-        ...(config.amqpTls ? { tls: config.amqpTls } : {}),
-      });
+      broker = await connectBroker(config, logger, 'celerity-gateway');
       const keys = config.authMode === 'keys' ? new ApiKeyStore(pool) : undefined;
       if (keys && (await keys.countActive()) === 0) {
         logger.warn('AUTH_MODE=keys but no API key exists yet: every request will get 401. Create one with: npm run keys -- create --name ops --scopes admin');

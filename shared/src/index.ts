@@ -153,10 +153,12 @@ export {
 } from './amqp/protocol.js';
 export {
   Broker,
+  connectBroker,
   BrokerAuthError,
   BrokerUnreachableError,
   handshakeReplyCode,
   type BrokerOptions,
+  type BrokerConfig,
   type SetupFn,
 } from './amqp/connection.js';
 export { Publisher, type PublisherOptions } from './amqp/publisher.js';

@@ -9,9 +9,11 @@
  */
 import type { Server } from 'node:http';
 import type pg from 'pg';
+import type {
+  Broker} from '../../shared/src/index.js';
 import {
   ApiKeyStore,
-  Broker,
+  connectBroker,
   DEFAULTS,
   IdempotencyKeys,
   Publisher,
@@ -118,13 +120,7 @@ export class Worker {
     let server: Server | undefined;
     try {
       await store.ping();
-      broker = await Broker.create({
-        urls: config.amqpUrls,
-        heartbeatS: config.heartbeatS,
-        logger,
-        connectionName: 'celerity-worker',
-        ...(config.amqpTls ? { tls: config.amqpTls } : {}),
-      });
+      broker = await connectBroker(config, logger, 'celerity-worker');
       const quorum = config.queues.filter((queue) => queueTypeOf(queueTypes, queue) === 'quorum');
       if (quorum.length > 0 && config.deliveryLimit >= QUORUM_DELIVERY_LIMIT) {
         // The broker would dead-letter a crashing message before the worker records FAILURE.

@@ -339,3 +339,21 @@ export class Broker extends EventEmitter<BrokerEvents> {
     return this.#closing;
   }
 }
+
+/** The broker settings every process reads from its configuration (AMQP_URL, heartbeat, TLS). */
+export interface BrokerConfig {
+  amqpUrls: string[];
+  heartbeatS?: number;
+  amqpTls?: AmqpTlsOptions;
+}
+
+/** Connects to the broker as `config` says, under `connectionName` (see `Broker.create`). */
+export function connectBroker(config: BrokerConfig, logger: Logger, connectionName: string): Promise<Broker> {
+  return Broker.create({
+    urls: config.amqpUrls,
+    logger,
+    connectionName,
+    ...(config.heartbeatS !== undefined ? { heartbeatS: config.heartbeatS } : {}),
+    ...(config.amqpTls ? { tls: config.amqpTls } : {}),
+  });
+}

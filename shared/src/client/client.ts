@@ -12,7 +12,7 @@
  * Celery's `send_task`, to `options.queue` or the default queue `celery`, with no argument check.
  */
 import { isTask, isValidTaskName, DEFAULT_TASK_QUEUE, TASK_NAME_RULE, externalTask, type Task, type TaskArgs, type TaskDefinition, type TaskKwargs, type TaskResult } from '../app/define-task.js';
-import { Broker } from '../amqp/connection.js';
+import { connectBroker, type Broker } from '../amqp/connection.js';
 import { Catalogue } from '../catalogue.js';
 import { loadCommonConfig, type LogLevel } from '../config.js';
 import { createPool } from '../db/pool.js';
@@ -103,13 +103,7 @@ export class Client {
     const pool = createPool({ url: config.databaseUrl, schema: config.databaseSchema, logger, applicationName: 'celerity-client', max: 4 });
     let broker: Broker | undefined;
     try {
-      broker = await Broker.create({
-        urls: config.amqpUrls,
-        heartbeatS: config.heartbeatS,
-        logger,
-        connectionName: 'celerity-client',
-        ...(config.amqpTls ? { tls: config.amqpTls } : {}),
-      });
+      broker = await connectBroker(config, logger, 'celerity-client');
       const core = await ClientCore.create({
         broker,
         pool,
