@@ -224,7 +224,7 @@ export {
   type WorkerEventFields,
   type WorkerEventType,
 } from './amqp/events.js';
-export { PUBLISHED_AT_HEADER, publishTimeHeaders, queueWaitSeconds, type QueueWaitSource } from './amqp/queue-wait.js';
+export { PUBLISHED_AT_HEADER, publishTimeHeaders, publishedAt, queueWaitSeconds, type QueueWaitSource } from './amqp/queue-wait.js';
 export {
   ADMIN_SCOPE,
   formatScopes,

@@ -16,6 +16,16 @@ export function publishTimeHeaders(now = Date.now()): Record<string, number> {
   return { [PUBLISHED_AT_HEADER]: now };
 }
 
+/**
+ * When the message was first published, from Celerity's header; `undefined` for a foreign
+ * client's message. The worker records it as the task's `created_at` (the earliest value wins),
+ * so a task whose PENDING row was never written still shows when it was submitted.
+ */
+export function publishedAt(headers: Record<string, unknown> | undefined): Date | undefined {
+  const stamped = headers?.[PUBLISHED_AT_HEADER];
+  return typeof stamped === 'number' && Number.isFinite(stamped) && stamped > 0 && stamped < 8.64e15 ? new Date(stamped) : undefined;
+}
+
 /** Where a queue-wait figure came from; `none` means the message carried no usable time. */
 export type QueueWaitSource = 'published-at' | 'eta' | 'none';
 

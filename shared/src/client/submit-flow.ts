@@ -88,7 +88,10 @@ async function publishAndWait(
   wrap: (send: () => Promise<void>) => Promise<void>,
 ): Promise<SubmitAnswer> {
   const waitMs = call.waitMs ?? 0;
-  const send = (): Promise<void> => parts.submitter.submit(submission, { wantReply: waitMs > 0 || call.wantReply === true });
+  // A waited submit writes no PENDING row up front: when its final reply comes within the wait,
+  // the caller never sees PENDING and the worker writes the whole row, so the round trip costs
+  // one row write instead of two. Only an answer without the end (202) needs the row first.
+  const send = (): Promise<void> => parts.submitter.submit(submission, { wantReply: waitMs > 0 || call.wantReply === true, recordPending: waitMs === 0 });
   const answer = (task: TaskRecord, finished: boolean, abandoned = false): SubmitAnswer => ({ id: submission.id, replayed, published: true, task, finished, abandoned });
   if (waitMs === 0) {
     await wrap(send);
@@ -118,6 +121,9 @@ async function publishAndWait(
   }
   const finished = early ?? (await waiting);
   if (finished && finalOf(finished)) return answer(finishedRecord(submission, finished), true);
+  // A 202 promises that GET finds the task: its PENDING row first (the store never lets it
+  // overwrite a later state the worker wrote meanwhile).
+  await parts.submitter.recordPending(submission);
   return answer(pendingRecord(submission), false, call.signal?.aborted === true);
 }
 

@@ -67,8 +67,12 @@ export class Submitter {
     return prepareSubmission(task, body, this.deps.maxArgsBytes);
   }
 
-  /** Publishes (resolving after the broker's confirm) and records the task as PENDING. */
-  async submit(submission: Submission, options: { wantReply: boolean }): Promise<void> {
+  /**
+   * Publishes (resolving after the broker's confirm) and records the task as PENDING, unless
+   * `recordPending` is false: a waited submit writes PENDING only if the wait ends without the
+   * task's end (`recordPending()`), so a round trip answered from its reply costs no PENDING row.
+   */
+  async submit(submission: Submission, options: { wantReply: boolean; recordPending?: boolean }): Promise<void> {
     const { broker, publisher, queues, store, metrics, logger } = this.deps;
     const connection = broker.connection;
     if (!connection) throw new CelerityError('BROKER_UNAVAILABLE', 'Not connected to the broker', { retryAfterS: 2 });
@@ -117,25 +121,7 @@ export class Submitter {
       headers[DELAY_HEADER] = String(level);
     }
     message.options.headers = headers;
-    const recorded = store
-      .record({
-        id: submission.id,
-        name: submission.name,
-        queue: submission.queue,
-        state: 'PENDING',
-        args: submission.args,
-        kwargs: submission.kwargs,
-        createdAt: submission.createdAt,
-        owner: submission.owner ?? null,
-      })
-      .catch((err: unknown) => {
-        logger.warn('could not record the PENDING task; the worker will record it', {
-          taskId: submission.id,
-          task: submission.name,
-          queue: submission.queue,
-          err,
-        });
-      });
+    const recorded = options.recordPending === false ? Promise.resolve() : this.recordPending(submission);
     const started = process.hrtime.bigint();
     try {
       await publisher.publish(exchange, submission.queue, message.content, {
@@ -167,6 +153,34 @@ export class Submitter {
     this.deps.limits?.notePublished(submission.queue);
     await recorded;
     if (logger.isLevelEnabled('debug')) logger.debug('task submitted', { taskId: submission.id, task: submission.name, queue: submission.queue });
+  }
+
+  /**
+   * Writes the PENDING row of a submitted task (batched with other writes). Never rejects: a
+   * failed write is logged, and the worker writes the whole row itself when it takes the task.
+   * The store only moves a task forward, so a PENDING written after the worker's row changes nothing.
+   */
+  recordPending(submission: Submission): Promise<void> {
+    const { store, logger } = this.deps;
+    return store
+      .record({
+        id: submission.id,
+        name: submission.name,
+        queue: submission.queue,
+        state: 'PENDING',
+        args: submission.args,
+        kwargs: submission.kwargs,
+        createdAt: submission.createdAt,
+        owner: submission.owner ?? null,
+      })
+      .catch((err: unknown) => {
+        logger.warn('could not record the PENDING task; the worker will record it', {
+          taskId: submission.id,
+          task: submission.name,
+          queue: submission.queue,
+          err,
+        });
+      });
   }
 
   /**

@@ -6,6 +6,7 @@ import {
   CelerityError,
   OWNER_HEADER,
   isFinalState,
+  publishedAt,
   unstorableTextReason,
   type Logger,
   type TaskMessage,
@@ -22,6 +23,7 @@ const DEFAULT_RECORD_RETRY_MS = 120_000;
 export function baseWrite(delivery: Delivery, message: TaskMessage, worker: string, counts: Counts): TaskWrite {
   // The submitting key, when a Celerity gateway sent it: kept once set (the store never replaces an owner).
   const owner = delivery.properties.headers?.[OWNER_HEADER];
+  const createdAt = publishedAt(delivery.properties.headers);
   return {
     ...(typeof owner === 'string' && owner !== '' && owner.length <= 200 && !unstorableTextReason(owner) ? { owner } : {}),
     id: message.id,
@@ -34,6 +36,7 @@ export function baseWrite(delivery: Delivery, message: TaskMessage, worker: stri
     worker,
     attempts: counts.attempts,
     deliveries: counts.deliveries,
+    ...(createdAt ? { createdAt } : {}),
   };
 }
 
