@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { latencyChart } from './lib/chart.js';
 import { ROOT } from './lib/procs.js';
-import type { Row } from './lib/stats.js';
+import { cpuTotal, type Row } from './lib/stats.js';
 import { runBullmq } from './scenarios/bullmq.js';
 import { runCelery } from './scenarios/celery.js';
 import { runAsync, runMemory, runResponsiveness, runRpc, runSeed } from './scenarios/celerity.js';
@@ -112,17 +112,49 @@ function fmt(n: number | undefined): string {
 
 function table(rows: Row[]): string {
   const lines = [
-    '| scenario | variant | per s | submit/s | p50 ms | p99 ms | p99.9 ms | ok | errors | CPU ms/task (gw · worker · broker · loadgen · peer) | notes |',
+    '| scenario | variant | per s | submit/s | p50 ms | p99 ms | p99.9 ms | ok | errors | CPU ms/task (gw · worker · broker · db · loadgen · peer) | notes |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|',
   ];
   for (const r of rows) {
     const c = r.cpuMsPerTask;
-    const cpu = c ? [c.gateway, c.worker, c.broker, c.loadgen, c.peer].map((v) => (v === undefined ? '–' : v.toFixed(2))).join(' · ') : '';
+    const cpu = c ? [c.gateway, c.worker, c.broker, c.database, c.loadgen, c.peer].map((v) => (v === undefined ? '–' : v.toFixed(2))).join(' · ') : '';
     const note = [r.rssMb !== undefined ? `RSS ${r.rssMb} MB` : '', r.note ?? ''].filter(Boolean).join('; ');
     lines.push(
       `| ${r.scenario} | ${r.variant} | ${fmt(r.throughput)} | ${fmt(r.submitRate)} | ${fmt(r.latency?.p50)} | ${fmt(r.latency?.p99)} | ${fmt(r.latency?.p999)} | ${fmt(r.ok)} | ${fmt(r.errors)} | ${cpu} | ${note} |`,
     );
   }
+  return lines.join('\n');
+}
+
+/**
+ * What the machine allows: a row's CPU per task summed over every process measured (gateway,
+ * worker, broker, database, load generator) bounds its rate at cores × 1000 / sum tasks per
+ * second, whatever the waits. A target that needs more than that bound cannot be met by
+ * removing waits; only by spending less CPU per task (or having more cores).
+ */
+function cpuBudget(rows: Row[]): string {
+  const cores = cpus().length;
+  const lim64 = find(rows, 'limit', /^closed 64$/)?.throughput;
+  const pipeline = find(rows, 'limit', /^async/)?.throughput;
+  const celeryStrict = find(rows, 'celery', /^async .*prefetch 1$/)?.throughput;
+  const bull16 = find(rows, 'bullmq', /waitUntilFinished, 16/)?.throughput;
+  const need = (base: number | undefined, factor: number): number | undefined => (base === undefined ? undefined : Math.round(base * factor));
+  const lines = [
+    `| row | per s | CPU ms/task, all processes | bound on ${cores} cores, per s | the target needs, per s |`,
+    '|---|---:|---:|---:|---:|',
+  ];
+  const add = (label: string, row: Row | undefined, needed: number | undefined): void => {
+    const total = cpuTotal(row?.cpuMsPerTask);
+    const bound = total ? Math.round((cores * 1000) / total) : undefined;
+    lines.push(`| ${label} | ${fmt(row?.throughput)} | ${fmt(total)} | ${fmt(bound)} | ${fmt(needed)} |`);
+  };
+  add('limit, closed 64', find(rows, 'limit', /^closed 64$/), undefined);
+  add('limit, async confirm+ack pipeline', find(rows, 'limit', /^async/), undefined);
+  add('rpc, closed 64', find(rows, 'rpc', /^closed 64$/), need(lim64, 0.5));
+  add('rpc, closed 16', find(rows, 'rpc', /^closed 16$/), bull16);
+  add('async, one task per request', find(rows, 'async', /^one task/), need(celeryStrict, 2.5));
+  add('async, batches', find(rows, 'async', /^batch/), need(pipeline, 0.5));
+  for (const row of rows.filter((r) => r.scenario === 'client' && /64/.test(r.variant))) add(`client, ${row.variant}`, row, need(lim64, 0.7));
   return lines.join('\n');
 }
 
@@ -174,7 +206,7 @@ async function main(): Promise<void> {
     mkdirSync(`${ROOT}docs`, { recursive: true });
     writeFileSync(`${ROOT}docs/performance-latency.svg`, latencyChart(`Latency against throughput (${started.toISOString().slice(0, 16)}Z${quick ? ', quick' : ''})`, series));
   }
-  process.stdout.write(`${table(rows)}\n\n${targetTable(goals)}\n\nwritten: ${file}\n`);
+  process.stdout.write(`${table(rows)}\n\n${targetTable(goals)}\n\n${cpuBudget(rows)}\n\nwritten: ${file}\n`);
 }
 
 await main();

@@ -1,7 +1,8 @@
 /**
  * The processes a scenario runs: a real gateway and worker (compiled entry points, each
  * scenario with its own schema and queue), their CPU time and memory read from /proc, and the
- * RabbitMQ node's `beam.smp` found by name. Cleanup deletes what the scenario created.
+ * RabbitMQ node's `beam.smp` found by name, and PostgreSQL's processes (its server and every
+ * backend) found by name. Cleanup deletes what the scenario created.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -87,18 +88,43 @@ export function brokerPid(): number | undefined {
   return undefined;
 }
 
+/**
+ * CPU seconds of every PostgreSQL process (the server and its backends, by command name). The
+ * connection pools keep their backends for the whole phase, so a diff around a phase counts
+ * the database's work for it, plus whatever other clients of the same server did meanwhile.
+ */
+export function databaseCpuSeconds(): number | undefined {
+  let total: number | undefined;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/comm`, 'utf8').startsWith('postgres')) continue;
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    const own = cpuSeconds(Number(entry));
+    if (own !== undefined) total = (total ?? 0) + own;
+  }
+  return total;
+}
+
 /** CPU seconds of several processes, to diff around a measured phase. */
 export class CpuMeter {
   readonly #pids: Record<string, number | undefined>;
   #start: Record<string, number | undefined> = {};
   #loadgen = process.cpuUsage();
 
-  constructor(pids: Record<string, number | undefined>) {
+  readonly #database: boolean;
+
+  /** `database`: also count PostgreSQL's processes (for scenarios that use it). */
+  constructor(pids: Record<string, number | undefined>, options: { database?: boolean } = {}) {
     this.#pids = { broker: brokerPid(), ...pids };
+    this.#database = options.database === true;
   }
 
   start(): void {
     this.#start = Object.fromEntries(Object.entries(this.#pids).map(([k, pid]) => [k, k === 'peer' ? cpuSecondsTree(pid) : cpuSeconds(pid)]));
+    this.#start.database = this.#database ? databaseCpuSeconds() : undefined;
     this.#loadgen = process.cpuUsage();
   }
 
@@ -113,6 +139,8 @@ export class CpuMeter {
     }
     const used = process.cpuUsage(this.#loadgen);
     out.loadgen = round3((used.user + used.system) / 1000 / tasks);
+    const database = this.#database ? databaseCpuSeconds() : undefined;
+    if (this.#start.database !== undefined && database !== undefined) out.database = round3(((database - this.#start.database) * 1000) / tasks);
     return out;
   }
 }

@@ -30,8 +30,15 @@ export function latency(h: Histogram): Latency {
   return { p50: ms(50), p99: ms(99), p999: ms(99.9), max: Math.round(h.maxValue / 10) / 100, count: h.totalCount };
 }
 
-/** CPU milliseconds spent per task, by process role. */
-export type CpuPerTask = Partial<Record<'gateway' | 'worker' | 'broker' | 'loadgen' | 'peer', number>>;
+/** CPU milliseconds spent per task, by process role (`database`: every PostgreSQL process). */
+export type CpuPerTask = Partial<Record<'gateway' | 'worker' | 'broker' | 'database' | 'loadgen' | 'peer', number>>;
+
+/** CPU milliseconds per task over every process measured: what one task costs the machine. */
+export function cpuTotal(cpu: CpuPerTask | undefined): number | undefined {
+  if (!cpu) return undefined;
+  const parts = Object.values(cpu).filter((v): v is number => v !== undefined);
+  return parts.length === 0 ? undefined : Math.round(parts.reduce((a, b) => a + b, 0) * 1000) / 1000;
+}
 
 export interface Row {
   /** limit | rpc | async | responsiveness | seed | memory | celery | bullmq */

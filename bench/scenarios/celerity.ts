@@ -40,7 +40,7 @@ export async function runRpc(options: RpcOptions): Promise<Row[]> {
     const rows: Row[] = [];
     const agent = makeAgent(512);
     const target = { port: stack.port, method: 'POST' as const, path: '/api/v1/tasks/demo.add?wait=30', body: addBody(stack.queue), expect: 200 };
-    const meter = new CpuMeter({ gateway: stack.gateway?.pid, worker: stack.worker?.pid });
+    const meter = new CpuMeter({ gateway: stack.gateway?.pid, worker: stack.worker?.pid }, { database: true });
     try {
       await closedLoop(agent, target, 8, { seconds: 2 }); // warm-up (JIT, prepared statements)
       let at64 = 0;
@@ -104,7 +104,7 @@ export async function runAsync(options: AsyncOptions): Promise<Row[]> {
     rows.push(
       await withStack(options.workerConcurrency, async (stack) => {
         const agent = makeAgent(256);
-        const meter = new CpuMeter({ gateway: stack.gateway?.pid, worker: stack.worker?.pid });
+        const meter = new CpuMeter({ gateway: stack.gateway?.pid, worker: stack.worker?.pid }, { database: true });
         try {
           const one = echoBody(stack.queue);
           const target =
@@ -179,7 +179,7 @@ export async function runResponsiveness(options: { waits: number; seconds: numbe
 export async function runSeed(options: { runs: { requests: number; clients: number }[]; workerConcurrency: number }): Promise<Row[]> {
   return withStack(options.workerConcurrency, async (stack) => {
     const rows: Row[] = [];
-    const meter = new CpuMeter({ gateway: stack.gateway?.pid, worker: stack.worker?.pid });
+    const meter = new CpuMeter({ gateway: stack.gateway?.pid, worker: stack.worker?.pid }, { database: true });
     for (const run of options.runs) {
       const agent = makeAgent(run.clients);
       try {

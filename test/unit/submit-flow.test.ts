@@ -47,7 +47,9 @@ class FakeKeys {
 
 interface Fakes {
   parts: SubmitParts;
-  published: { submission: Submission; wantReply: boolean }[];
+  published: { submission: Submission; wantReply: boolean; recordPending: boolean }[];
+  /** Ids whose PENDING row was written apart from the publish (a waited submit answered 202). */
+  pendingWrites: string[];
   /** The store's rows by id. */
   rows: Map<string, TaskRecord>;
   /** Holds every publish's confirm until called (with false: the publish fails). */
@@ -56,12 +58,17 @@ interface Fakes {
 
 function setup(): Fakes {
   const published: Fakes['published'] = [];
+  const pendingWrites: string[] = [];
   const rows = new Map<string, TaskRecord>();
   let gate: Promise<boolean> | undefined;
   const submitter = {
-    async submit(s: Submission, options: { wantReply: boolean }): Promise<void> {
-      published.push({ submission: s, wantReply: options.wantReply });
+    async submit(s: Submission, options: { wantReply: boolean; recordPending?: boolean }): Promise<void> {
+      published.push({ submission: s, wantReply: options.wantReply, recordPending: options.recordPending !== false });
       if (gate && !(await gate)) throw new CelerityError('BROKER_UNAVAILABLE', 'no confirm');
+    },
+    recordPending(s: Submission): Promise<void> {
+      pendingWrites.push(s.id);
+      return Promise.resolve();
     },
   } as unknown as Submitter;
   const store = {
@@ -77,6 +84,7 @@ function setup(): Fakes {
       idempotency: new IdempotentSubmits(new FakeKeys() as unknown as IdempotencyKeys, logger),
     },
     published,
+    pendingWrites,
     rows,
     holdConfirms: () => {
       let release: (ok: boolean) => void = () => undefined;
@@ -151,6 +159,26 @@ describe('submitTask', () => {
     const answer = await answering;
     assert.deepEqual([answer.finished, answer.task.state, answer.task.result], [true, 'SUCCESS', 3]);
     release(true);
+  });
+
+  it('a waited submit writes PENDING only when it answers without the end; a plain submit with its publish', async () => {
+    const { parts, published, pendingWrites } = setup();
+    const answered = submission();
+    const answering = submitTask(parts, answered, { waitMs: 60_000 });
+    while (published.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    parts.waiters.resolveReply({ id: answered.id, state: 'SUCCESS', result: 3, finishedAt: new Date() });
+    assert.equal((await answering).finished, true);
+    const timedOut = submission();
+    const late = await submitTask(parts, timedOut, { waitMs: 20 });
+    assert.deepEqual([late.finished, late.task.state], [false, 'PENDING']);
+    const plain = await submitTask(parts, submission());
+    assert.deepEqual(
+      published.map((p) => p.recordPending),
+      [false, false, true],
+      'waited submits publish without a PENDING row; the plain one writes it with its publish',
+    );
+    assert.deepEqual(pendingWrites, [timedOut.id], 'only the wait that ended without the end wrote PENDING');
+    assert.equal(plain.task.state, 'PENDING');
   });
 
   it('a waited submit whose publish fails rejects and leaves no waiter behind', async () => {
