@@ -10,6 +10,7 @@ import { cpuTotal, type Row } from './lib/stats.js';
 import { runBullmq } from './scenarios/bullmq.js';
 import { runCelery } from './scenarios/celery.js';
 import { runAsync, runMemory, runResponsiveness, runRpc, runSeed } from './scenarios/celerity.js';
+import { runHttpFloor } from './scenarios/http-floor.js';
 import { runLimit } from './scenarios/limit.js';
 
 const quick = process.argv.includes('--quick');
@@ -29,6 +30,7 @@ const plan = quick
       memory: { waits: 2000 },
       celery: { asyncSeconds: 3, rpcCallers: [1, 16], rpcSeconds: 3, profiles: ['strict'] as ('strict' | 'tuned')[] },
       bullmq: { asyncSeconds: 2, rpcCallers: [16], rpcSeconds: 3 },
+      http: { seconds: 3 },
     }
   : {
       limit: { callers: [1, 16, 64, 256], seconds: 6, openFractions: [0.25, 0.5, 0.75], asyncSeconds: 10 },
@@ -39,6 +41,7 @@ const plan = quick
       memory: { waits: 10_000 },
       celery: { asyncSeconds: 10, rpcCallers: [1, 16], rpcSeconds: 8, profiles: ['strict', 'tuned'] as ('strict' | 'tuned')[] },
       bullmq: { asyncSeconds: 5, rpcCallers: [16], rpcSeconds: 8 },
+      http: { seconds: 6 },
     };
 
 const scenarios: [string, () => Promise<Row[]>][] = [
@@ -50,6 +53,7 @@ const scenarios: [string, () => Promise<Row[]>][] = [
   ['memory', () => runMemory(plan.memory)],
   ['celery', () => runCelery(plan.celery)],
   ['bullmq', () => runBullmq(plan.bullmq)],
+  ['http', () => runHttpFloor(plan.http)],
 ];
 
 function find(rows: Row[], scenario: string, variant: RegExp): Row | undefined {
@@ -154,6 +158,7 @@ function cpuBudget(rows: Row[]): string {
   add('rpc, closed 16', find(rows, 'rpc', /^closed 16$/), bull16);
   add('async, one task per request', find(rows, 'async', /^one task/), need(celeryStrict, 2.5));
   add('async, batches', find(rows, 'async', /^batch/), need(pipeline, 0.5));
+  for (const row of rows.filter((r) => r.scenario === 'http')) add(`HTTP hop alone: ${row.variant}`, row, undefined);
   for (const row of rows.filter((r) => r.scenario === 'client' && /64/.test(r.variant))) add(`client, ${row.variant}`, row, need(lim64, 0.7));
   return lines.join('\n');
 }
