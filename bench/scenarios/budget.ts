@@ -4,16 +4,17 @@
  * task at each hop (shared/src/trace.ts); the files are merged by task id (bench/lib/budget.ts)
  * and each phase's tasks are told apart by the time of their first hop. Phases: `?wait=` at 1
  * and 64 callers, one async task per request at 64 callers, batches, the Node client at 64 in
- * flight. Stamping costs something, so the same run also measures `?wait=` at 64 callers on a
- * stack without tracing, and reports both rates.
+ * flight. Stamping costs something, so `?wait=` at 1 and 64 callers also runs on a second stack
+ * without tracing, alternating with the traced one, and both rates are reported.
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { traceNow } from '../../shared/src/index.js';
 import { budget, mergeById, parseTrace, within, type Budget, type Flow } from '../lib/budget.js';
-import { addBody, closedLoop, makeAgent, type Target } from '../lib/load.js';
-import { latency, type Row } from '../lib/stats.js';
+import { addBody, closedLoop, makeAgent, type LoadResult, type Target } from '../lib/load.js';
+import type { Stack } from '../lib/procs.js';
+import { histogram, latency, type Row } from '../lib/stats.js';
 import { drain, echoBody, withStack } from './celerity.js';
 import { ClientLoad } from './client.js';
 
@@ -62,6 +63,23 @@ interface Phase {
   to: number;
 }
 
+/** The `?wait=` rate with tracing off or on, over its two phases. */
+function waitRow(callers: number, tracing: boolean, runs: LoadResult[]): Row {
+  const hist = histogram();
+  for (const r of runs) hist.add(r.hist);
+  const ok = runs.reduce((n, r) => n + r.ok, 0);
+  const seconds = runs.reduce((n, r) => n + r.seconds, 0);
+  return {
+    scenario: 'budget',
+    variant: `rpc closed ${callers}, tracing ${tracing ? 'on' : 'off'}`,
+    throughput: Math.round(ok / seconds),
+    latency: latency(hist),
+    ok,
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    note: 'two phases, in the order off, on, on, off',
+  };
+}
+
 async function phase(flow: Flow, run: () => Promise<unknown>): Promise<Phase> {
   const from = traceNow();
   await run();
@@ -71,53 +89,56 @@ async function phase(flow: Flow, run: () => Promise<unknown>): Promise<Phase> {
 export async function runBudget(options: BudgetOptions): Promise<BudgetResult> {
   const rows: Row[] = [];
   const agent = makeAgent(256);
-  const waitTarget = (port: number, queue: string): Target => ({ port, method: 'POST', path: '/api/v1/tasks/demo.add?wait=30', body: addBody(queue), expect: 200 });
-  const rpc = async (port: number, queue: string, callers: number, tracing: boolean): Promise<void> => {
-    const r = await closedLoop(agent, waitTarget(port, queue), callers, { seconds: options.seconds });
-    rows.push({ scenario: 'budget', variant: `rpc closed ${callers}, tracing ${tracing ? 'on' : 'off'}`, throughput: r.throughput, latency: latency(r.hist), ok: r.ok, errors: r.errors });
-  };
+  const waitTarget = (stack: Stack): Target => ({ port: stack.port, method: 'POST', path: '/api/v1/tasks/demo.add?wait=30', body: addBody(stack.queue), expect: 200 });
   const dir = mkdtempSync(join(tmpdir(), 'celerity-budget-'));
   try {
-    // Without tracing first, the same way: warm-up, then 1 and 64 callers.
-    await withStack(64, async (stack) => {
-      await closedLoop(agent, waitTarget(stack.port, stack.queue), 8, { seconds: 2 });
-      await rpc(stack.port, stack.queue, 1, false);
-      await rpc(stack.port, stack.queue, 64, false);
-    });
-    const phases = await withStack(
-      64,
-      async (stack) => {
-        await closedLoop(agent, waitTarget(stack.port, stack.queue), 8, { seconds: 2 });
-        const out: Phase[] = [];
-        out.push(await phase({ name: '?wait=, 1 caller', chain: WAIT_CHAIN, side: WAIT_SIDE }, () => rpc(stack.port, stack.queue, 1, true)));
-        out.push(await phase({ name: '?wait=, 64 callers', chain: WAIT_CHAIN, side: WAIT_SIDE }, () => rpc(stack.port, stack.queue, 64, true)));
-        const one = echoBody(stack.queue);
-        let submitted = 0;
-        out.push(
-          await phase({ name: 'async, one task per request, 64 callers', chain: ASYNC_CHAIN, side: ASYNC_SIDE }, async () => {
-            const r = await closedLoop(agent, { port: stack.port, method: 'POST', path: '/api/v1/tasks/demo.echo', body: one, expect: 202 }, 64, { seconds: options.seconds });
-            submitted += r.ok;
-            await drain(stack.schema, submitted, 120_000);
-          }),
-        );
-        const batchBody = (): string => `{"tasks":[${Array.from({ length: options.batchSize }, () => one().replace(/^\{/, '{"name":"demo.echo",')).join(',')}]}`;
-        out.push(
-          await phase({ name: `async, batches of ${options.batchSize}, ${options.batchCallers} callers`, chain: ASYNC_CHAIN, side: ASYNC_SIDE }, async () => {
-            const r = await closedLoop(agent, { port: stack.port, method: 'POST', path: '/api/v1/tasks', body: batchBody, expect: 202 }, options.batchCallers, { seconds: options.seconds });
-            submitted += r.ok * options.batchSize;
-            await drain(stack.schema, submitted, 180_000);
-          }),
-        );
-        const client = await ClientLoad.start(stack, { CELERITY_TRACE_FILE: join(dir, 'client.ndjson') });
-        try {
-          out.push(await phase({ name: 'Node client, 64 in flight', chain: CLIENT_CHAIN, side: CLIENT_SIDE }, () => client.run(64, options.seconds)));
-        } finally {
-          await client.close();
-        }
-        return out;
-      },
-      { CELERITY_TRACE_FILE: join(dir, 'gateway.ndjson') },
-      { CELERITY_TRACE_FILE: join(dir, 'worker.ndjson') },
+    // Two stacks side by side, one without tracing and one with it; the idle one costs next to nothing.
+    const phases = await withStack(64, (plain) =>
+      withStack(
+        64,
+        async (traced) => {
+          for (const stack of [plain, traced]) await closedLoop(agent, waitTarget(stack), 8, { seconds: 2 }); // warm-up
+          const out: Phase[] = [];
+          for (const callers of [1, 64]) {
+            // Off, on, on, off: a drift of the machine's load during the four phases weighs on both alike.
+            const off = await closedLoop(agent, waitTarget(plain), callers, { seconds: options.seconds });
+            const on: LoadResult[] = [];
+            out.push(
+              await phase({ name: `?wait=, ${callers} caller${callers > 1 ? 's' : ''}`, chain: WAIT_CHAIN, side: WAIT_SIDE }, async () => {
+                for (let i = 0; i < 2; i++) on.push(await closedLoop(agent, waitTarget(traced), callers, { seconds: options.seconds }));
+              }),
+            );
+            const offAgain = await closedLoop(agent, waitTarget(plain), callers, { seconds: options.seconds });
+            rows.push(waitRow(callers, false, [off, offAgain]), waitRow(callers, true, on));
+          }
+          const one = echoBody(traced.queue);
+          let submitted = 0;
+          out.push(
+            await phase({ name: 'async, one task per request, 64 callers', chain: ASYNC_CHAIN, side: ASYNC_SIDE }, async () => {
+              const r = await closedLoop(agent, { port: traced.port, method: 'POST', path: '/api/v1/tasks/demo.echo', body: one, expect: 202 }, 64, { seconds: options.seconds });
+              submitted += r.ok;
+              await drain(traced.schema, submitted, 120_000);
+            }),
+          );
+          const batchBody = (): string => `{"tasks":[${Array.from({ length: options.batchSize }, () => one().replace(/^\{/, '{"name":"demo.echo",')).join(',')}]}`;
+          out.push(
+            await phase({ name: `async, batches of ${options.batchSize}, ${options.batchCallers} callers`, chain: ASYNC_CHAIN, side: ASYNC_SIDE }, async () => {
+              const r = await closedLoop(agent, { port: traced.port, method: 'POST', path: '/api/v1/tasks', body: batchBody, expect: 202 }, options.batchCallers, { seconds: options.seconds });
+              submitted += r.ok * options.batchSize;
+              await drain(traced.schema, submitted, 180_000);
+            }),
+          );
+          const client = await ClientLoad.start(traced, { CELERITY_TRACE_FILE: join(dir, 'client.ndjson') });
+          try {
+            out.push(await phase({ name: 'Node client, 64 in flight', chain: CLIENT_CHAIN, side: CLIENT_SIDE }, () => client.run(64, options.seconds)));
+          } finally {
+            await client.close();
+          }
+          return out;
+        },
+        { CELERITY_TRACE_FILE: join(dir, 'gateway.ndjson') },
+        { CELERITY_TRACE_FILE: join(dir, 'worker.ndjson') },
+      ),
     );
     // Every process has exited (each flushed its stamps on the way out).
     const tasks = mergeById(readdirSync(dir).flatMap((file) => parseTrace(readFileSync(join(dir, file), 'utf8'))));
