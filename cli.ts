@@ -20,6 +20,7 @@ import {
   loadWorkerConfig,
   migrate,
   onSignals,
+  startTrace,
   type LoadedApp,
   type WorkerFlags,
 } from './shared/src/index.js';
@@ -55,8 +56,15 @@ async function appOrExit(flag: string | undefined): Promise<LoadedApp> {
   }
 }
 
+/** CELERITY_TRACE_FILE: per-hop stamps for the bench's latency budget (shared/src/trace.ts; docs/performance.md). */
+function traceIfAsked(): void {
+  const file = process.env.CELERITY_TRACE_FILE;
+  if (file) startTrace(file);
+}
+
 async function runWorker(flags: WorkerFlags & { app?: string }): Promise<void> {
   const app = await appOrExit(flags.app);
+  traceIfAsked();
   const config = configOrExit(() =>
     loadWorkerConfig(process.env, flags, { queues: new Catalogue(app.tasks).workerQueues(), cpus: availableParallelism() }),
   );
@@ -92,6 +100,7 @@ async function runWorker(flags: WorkerFlags & { app?: string }): Promise<void> {
 
 async function runGateway(flags: { app?: string; port?: string; host?: string }): Promise<void> {
   const app = await appOrExit(flags.app);
+  traceIfAsked();
   const env = {
     ...process.env,
     ...(flags.port !== undefined ? { GATEWAY_PORT: flags.port } : {}),

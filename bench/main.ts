@@ -1,15 +1,18 @@
 // `npm run bench` (full pass, under 10 minutes) or `npm run bench -- --quick` (about a minute);
-// `--only=limit,rpc` runs some scenarios; `--queue-type=quorum` declares the Celerity scenarios'
+// `--only=limit,rpc` runs some scenarios (`budget`: the latency budget hop by hop, with tracing); `--queue-type=quorum` declares the Celerity scenarios'
 // queues as quorum queues (QUEUE_TYPES), to compare with the default classic. Needs the local RabbitMQ and PostgreSQL (`npm start` set-up).
 // Writes bench/results/<timestamp>.json, docs/performance-latency.svg, and prints a markdown table.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
+import { budgetTable, type Budget } from './lib/budget.js';
 import { latencyChart } from './lib/chart.js';
 import { ROOT } from './lib/procs.js';
 import { cpuTotal, type Row } from './lib/stats.js';
+import { runBudget } from './scenarios/budget.js';
 import { runBullmq } from './scenarios/bullmq.js';
 import { runCelery } from './scenarios/celery.js';
 import { runAsync, runMemory, runResponsiveness, runRpc, runSeed } from './scenarios/celerity.js';
+import { runClient } from './scenarios/client.js';
 import { runHttpFloor } from './scenarios/http-floor.js';
 import { runLimit } from './scenarios/limit.js';
 
@@ -30,6 +33,8 @@ const plan = quick
       memory: { waits: 2000 },
       celery: { asyncSeconds: 3, rpcCallers: [1, 16], rpcSeconds: 3, profiles: ['strict'] as ('strict' | 'tuned')[] },
       bullmq: { asyncSeconds: 2, rpcCallers: [16], rpcSeconds: 3 },
+      client: { inFlight: [1, 64], seconds: 3 },
+      budget: { seconds: 3, batchSize: 200, batchCallers: 4 },
       http: { seconds: 3 },
     }
   : {
@@ -41,8 +46,13 @@ const plan = quick
       memory: { waits: 10_000 },
       celery: { asyncSeconds: 10, rpcCallers: [1, 16], rpcSeconds: 8, profiles: ['strict', 'tuned'] as ('strict' | 'tuned')[] },
       bullmq: { asyncSeconds: 5, rpcCallers: [16], rpcSeconds: 8 },
+      client: { inFlight: [1, 64], seconds: 6 },
+      budget: { seconds: 6, batchSize: 200, batchCallers: 4 },
       http: { seconds: 6 },
     };
+
+/** Filled by the budget scenario: its tables go to stdout and the results file, beside the rows. */
+const budgets: Budget[] = [];
 
 const scenarios: [string, () => Promise<Row[]>][] = [
   ['limit', () => runLimit(plan.limit)],
@@ -53,6 +63,15 @@ const scenarios: [string, () => Promise<Row[]>][] = [
   ['memory', () => runMemory(plan.memory)],
   ['celery', () => runCelery(plan.celery)],
   ['bullmq', () => runBullmq(plan.bullmq)],
+  ['client', () => runClient(plan.client)],
+  [
+    'budget',
+    async () => {
+      const result = await runBudget(plan.budget);
+      budgets.push(...result.budgets);
+      return result.rows;
+    },
+  ],
   ['http', () => runHttpFloor(plan.http)],
 ];
 
@@ -84,6 +103,7 @@ function targets(rows: Row[]): Target[] {
   const batch = find(rows, 'async', /^batch/);
   const pipeline = find(rows, 'limit', /^async/);
   const health = find(rows, 'responsiveness', /healthz/);
+  const client64 = find(rows, 'client', /^64 in flight$/);
   const memory = find(rows, 'memory', /RSS/);
   const push = (target: string, measured: string, r: number | undefined, met: (r: number) => boolean): void => {
     out.push({ target, measured, ...(r !== undefined ? { ratio: r } : {}), met: r === undefined ? undefined : met(r) });
@@ -101,6 +121,8 @@ function targets(rows: Row[]): Target[] {
   push('async batch >= 0.5 x bare confirm+ack pipeline', `${batch?.throughput ?? '-'} vs ${pipeline?.throughput ?? '-'} /s`, r, (v) => v >= 0.5);
   r = ratio(batch?.throughput, celeryStrict?.throughput);
   push('async batch >= 5 x Celery (acks_late, prefetch 1)', `${batch?.throughput ?? '-'} vs ${celeryStrict?.throughput ?? '-'} /s`, r, (v) => v >= 5);
+  r = ratio(client64?.throughput, lim64?.throughput);
+  push('client 64 in flight >= 0.7 x limit 64', `${client64?.throughput ?? '-'} vs ${lim64?.throughput ?? '-'} /s`, r, (v) => v >= 0.7);
   const p99 = health?.latency?.p99;
   out.push({ target: '/healthz p99 < 20 ms with 1,000 waits', measured: `${p99 ?? '-'} ms`, ...(p99 !== undefined ? { ratio: ratio(p99, 20)! } : {}), met: p99 === undefined ? undefined : p99 < 20 });
   const rss = memory?.rssMb;
@@ -172,8 +194,22 @@ function targetTable(list: Target[]): string {
   return lines.join('\n');
 }
 
+/** The budget tables, with what their numbers are; empty when the budget scenario did not run. */
+function budgetSection(list: Budget[]): string {
+  if (list.length === 0) return '';
+  const intro = [
+    '### Where the time goes, hop by hop',
+    '',
+    'Stamps: performance.timeOrigin + performance.now() in each process (gateway, worker, client), merged by task id.',
+    'Steps between processes are accurate to each process\'s time origin (about 0.2 ms on one machine). Stamping has a cost: see the budget rows, rpc with tracing off and on.',
+    'Share = a chain step\'s mean ÷ the end-to-end mean over the tasks from p40 to p60 of end to end; the chain\'s shares sum to 100 %.',
+  ].join('\n');
+  return `${intro}\n\n${list.map(budgetTable).join('\n\n')}\n\n`;
+}
+
 async function main(): Promise<void> {
   const started = new Date();
+  const loadBefore = loadavg();
   const rows: Row[] = [];
   for (const [name, run] of scenarios) {
     if (only && !only.includes(name)) continue;
@@ -192,9 +228,11 @@ async function main(): Promise<void> {
     seconds: Math.round((Date.now() - started.getTime()) / 1000),
     quick,
     queueType,
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+    // The 1, 5 and 15 minute load averages when the run started and ended: this machine is shared.
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadAverage: { start: loadBefore, end: loadavg() } },
     rows,
     targets: goals,
+    budget: budgets,
   };
   mkdirSync(`${ROOT}bench/results`, { recursive: true });
   const file = `${ROOT}bench/results/${started.toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}${queueType === 'quorum' ? '-quorum' : ''}.json`;
@@ -214,7 +252,7 @@ async function main(): Promise<void> {
     mkdirSync(`${ROOT}docs`, { recursive: true });
     writeFileSync(`${ROOT}docs/performance-latency.svg`, latencyChart(`Latency against throughput (${started.toISOString().slice(0, 16)}Z${quick ? ', quick' : ''})`, series));
   }
-  process.stdout.write(`${table(rows)}\n\n${targetTable(goals)}\n\n${cpuBudget(rows)}\n\nwritten: ${file}\n`);
+  process.stdout.write(`${table(rows)}\n\n${targetTable(goals)}\n\n${cpuBudget(rows)}\n\n${budgetSection(budgets)}written: ${file}\n`);
 }
 
 await main();

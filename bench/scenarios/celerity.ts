@@ -12,16 +12,22 @@ import { histogram, latency, recordMs, type Row } from '../lib/stats.js';
 
 const PAD = randomBytes(64).toString('hex'); // demo.echo bodies of ~200 bytes
 
-function echoBody(queue: string): () => string {
+export function echoBody(queue: string): () => string {
   let i = 0;
   return () => JSON.stringify({ args: [++i, PAD], options: { queue } });
 }
 
-async function withStack<T>(concurrency: number | undefined, fn: (stack: Stack) => Promise<T>, gatewayEnv: Record<string, string> = {}): Promise<T> {
+/** A migrated stack with a gateway (and a worker at `concurrency`, when given) for `fn`; deleted after. */
+export async function withStack<T>(
+  concurrency: number | undefined,
+  fn: (stack: Stack) => Promise<T>,
+  gatewayEnv: Record<string, string> = {},
+  workerEnv: Record<string, string> = {},
+): Promise<T> {
   const stack = new Stack();
   try {
     await stack.migrate();
-    if (concurrency !== undefined) await stack.startWorker(concurrency);
+    if (concurrency !== undefined) await stack.startWorker(concurrency, workerEnv);
     await stack.startGateway(gatewayEnv);
     return await fn(stack);
   } finally {
@@ -64,7 +70,7 @@ export async function runRpc(options: RpcOptions): Promise<Row[]> {
 }
 
 /** Waits until `expected` tasks of the schema are final; returns completion stats from the rows. */
-async function drain(schema: string, expected: number, timeoutMs: number): Promise<{ done: number; completionRate: number; hist: ReturnType<typeof histogram> }> {
+export async function drain(schema: string, expected: number, timeoutMs: number): Promise<{ done: number; completionRate: number; hist: ReturnType<typeof histogram> }> {
   const client = new pg.Client({ connectionString: DATABASE_URL });
   await client.connect();
   try {

@@ -3,7 +3,7 @@
  * directly; `gateway.ts` wires the real dependencies and listens.
  */
 import express, { type RequestHandler } from 'express';
-import { CelerityError, type Logger } from '../../shared/src/index.js';
+import { CelerityError, traceNow, tracing, type Logger } from '../../shared/src/index.js';
 import { errorHandler, notFound, sendError } from './http-errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import { dashboardRoutes, type DashboardDeps } from './routes/dashboard.js';
@@ -29,6 +29,7 @@ export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRout
 function observeRequests(metrics: GatewayMetrics, logger: Logger): RequestHandler {
   return (req, res, next) => {
     const started = process.hrtime.bigint();
+    if (tracing()) res.locals.arrivedAt = traceNow(); // the route stamps `http.in` with it once the task id is known
     res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       // The route pattern, not the path, keeps the label bounded (no task ids in labels).

@@ -58,6 +58,7 @@ export {
   type Logger,
   type LoggerOptions,
 } from './logger.js';
+export { stamp, stampEach, startTrace, stopTrace, traceNow, tracing, type TraceHop, type TraceLine } from './trace.js';
 export { onSignals, shutdownSteps, type ShutdownSteps } from './lifecycle.js';
 export { Catalogue, checkArguments, formatIssues, retryPolicyOf, type ArgumentCheck, type ArgumentIssue } from './catalogue.js';
 export {

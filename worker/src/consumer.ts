@@ -10,7 +10,7 @@
  * the broker, which redelivers it.
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { CLASSIC_QUEUES, CONTENT_ENCODING, CONTENT_TYPE, ManagedChannel, declareTaskQueue, queueTypeOf, type Broker, type Logger, type QueueTypes } from '../../shared/src/index.js';
+import { CLASSIC_QUEUES, CONTENT_ENCODING, CONTENT_TYPE, ManagedChannel, declareTaskQueue, queueTypeOf, stamp, tracing, type Broker, type Logger, type QueueTypes } from '../../shared/src/index.js';
 import { Slots } from './slots.js';
 import { TaskInterruptedError, type TaskRunner } from './task-runner.js';
 
@@ -121,6 +121,7 @@ export class Consumer {
       if (channel === this.#channel) this.#managed?.reopen();
       return;
     }
+    if (tracing()) stamp(messageKey(message), 'delivered');
     const abort = new AbortController();
     const entry: InFlight = { channel, message, abort, done: Promise.resolve(), settled: false };
     this.#inFlight.add(entry);
@@ -146,6 +147,7 @@ export class Consumer {
         () => {
           this.#failures.delete(messageKey(message));
           this.#settle(entry, 'ack');
+          if (tracing()) stamp(messageKey(message), 'acked');
         },
         (err: unknown) => {
           if (this.#stopped || abort.signal.aborted || err instanceof TaskInterruptedError) {

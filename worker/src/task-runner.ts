@@ -6,7 +6,7 @@
  * the consumer requeues the message (at once when the worker is stopping, else with backoff).
  */
 import { hostname } from 'node:os';
-import type { Broker, Catalogue, Logger, Publisher, TaskQueues, TaskStore } from '../../shared/src/index.js';
+import { stamp, type Broker, type Catalogue, type Logger, type Publisher, type TaskQueues, type TaskStore } from '../../shared/src/index.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { TaskHooks } from './task-hooks.js';
 import type { ThreadPool } from './thread-pool.js';
@@ -115,6 +115,7 @@ export class TaskRunner {
       runningHere: (id) => this.#leases.has(id),
       log,
     });
+    stamp(message.id, 'admitted');
     if (admission.kind !== 'run') return settleRefusal(this.#settle, job, admission);
 
     // 3. Run: STARTED with a lease first, then the task under its time limits.
@@ -133,7 +134,9 @@ export class TaskRunner {
     metrics.inFlight.inc({ queue: delivery.queue });
     const timer = metrics.duration.startTimer({ task: job.metricTask, queue: delivery.queue });
     try {
+      stamp(message.id, 'run.start');
       const outcome = await runTask(admission, message, delivery.queue, signal, this.#run, log);
+      stamp(message.id, 'run.end');
 
       // 4. Verdict and settle: the store, then the dead letter or the next attempt, then events
       // and the reply. 5. Ack: the consumer's, once this resolves.

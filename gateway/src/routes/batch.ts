@@ -5,7 +5,7 @@
  * before anything is published; then all are published with confirms, pipelined.
  */
 import { Router } from 'express';
-import { CelerityError, pendingRecord, toRepresentation, type Submission, type Submitter } from '../../../shared/src/index.js';
+import { CelerityError, pendingRecord, stampEach, toRepresentation, type Submission, type Submitter } from '../../../shared/src/index.js';
 import { accessOf, assertMaySubmit, ownerOf } from '../auth/access.js';
 
 export interface BatchRoutesDeps {
@@ -65,10 +65,13 @@ export function batchRoutes(deps: BatchRoutesDeps): Router {
       assertMaySubmit(access, submission.name);
       return { ...submission, owner };
     });
+    stampEach(submissions, 'http.in', res.locals.arrivedAt as number | undefined);
+    stampEach(submissions, 'validated');
     const outcomes = await deps.submitter.submitMany(submissions);
     const failed = outcomes.flatMap((outcome, index) => (outcome.status === 'rejected' ? [{ index, reason: outcome.reason as unknown }] : []));
     if (failed.length === 0) {
       res.status(202).json({ tasks: submissions.map((s) => toRepresentation(pendingRecord(s))) });
+      stampEach(submissions, 'http.out');
       return;
     }
     // Some were confirmed and will run, others were not published at all: say which is which,

@@ -7,6 +7,7 @@ import {
   CelerityError,
   isFinalState,
   isValidIdempotencyKey,
+  stamp,
   toRepresentation,
   type ClientCore,
   type Submitter,
@@ -65,6 +66,8 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
     assertMaySubmit(accessOf(res), req.params.name);
     if (waitS > 0) assertMayReadTasks(accessOf(res));
     const submission = { ...deps.submitter.prepare(req.params.name, req.body), owner: ownerOf(res) };
+    stamp(submission.id, 'http.in', res.locals.arrivedAt as number | undefined);
+    stamp(submission.id, 'validated');
     const waiting = waitS > 0;
     const started = process.hrtime.bigint();
     if (waiting) deps.metrics.rpcInFlight.inc();
@@ -84,6 +87,7 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
         .status(waiting && answer.finished ? 200 : 202)
         .location(`/api/v1/tasks/${answer.id}`)
         .json(toRepresentation(answer.task));
+      stamp(answer.id, 'http.out');
     } finally {
       if (waiting) deps.metrics.rpcInFlight.dec();
     }

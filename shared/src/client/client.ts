@@ -23,6 +23,7 @@ import { SubmitManyError } from './errors.js';
 import { TaskHandle } from './handle.js';
 import { isValidIdempotencyKey } from './idempotent-submits.js';
 import { prepareSubmission, type Submission, type SubmitOptions } from './submission.js';
+import { stamp } from '../trace.js';
 
 export interface ClientOptions {
   /** Broker URL; a comma-separated list means cluster nodes to fail over between. @default AMQP_URL, else amqp://guest:guest@127.0.0.1:5672 */
@@ -149,6 +150,7 @@ export class Client {
     this.#assertOpen();
     const { idempotencyKey, ...submitOptions } = options;
     const submission = this.#prepare(task, args, kwargs, submitOptions);
+    stamp(submission.id, 'submit');
     if (idempotencyKey !== undefined && !isValidIdempotencyKey(idempotencyKey)) {
       throw new CelerityError('INVALID_IDEMPOTENCY_KEY', 'idempotencyKey must be 1 to 255 printable ASCII characters');
     }

@@ -7,6 +7,7 @@ import { CelerityError } from '../errors.js';
 import { toRepresentation, type TaskRepresentation, type TaskState } from '../task.js';
 import type { ClientCore } from './core.js';
 import { TaskFailedError, TaskTimeoutError } from './errors.js';
+import { stamp } from '../trace.js';
 import type { Finished } from './waiters.js';
 
 /** Longest timer Node can set (about 24.8 days): a longer wait would fire at once. */
@@ -56,6 +57,7 @@ export class TaskHandle<R = unknown> {
       pollAfterMs: Math.max(0, this.#expectReplyUntil - Date.now()),
       ...(options.signal ? { signal: options.signal } : {}),
     });
+    stamp(this.id, 'result');
     if (!finished) {
       if (options.signal?.aborted) throw options.signal.reason;
       this.#assertOpen();

@@ -17,6 +17,7 @@ import { ManagedChannel } from '../amqp/managed-channel.js';
 import { decodeResultBody, type TaskOutcome } from '../amqp/protocol.js';
 import { REPLY_QUEUE_PREFIX } from '../amqp/topology.js';
 import type { Logger } from '../logger.js';
+import { stamp } from '../trace.js';
 
 export class ReplyListener {
   readonly #logger: Logger;
@@ -106,6 +107,7 @@ export class ReplyListener {
       });
       return;
     }
+    stamp(outcome.id, 'reply.in');
     this.#onOutcome(outcome);
   }
 

@@ -16,6 +16,7 @@ import type { TaskQueues } from '../amqp/declared-topology.js';
 import type { Catalogue } from '../catalogue.js';
 import type { TaskStore } from '../db/store.js';
 import type { Logger } from '../logger.js';
+import { stamp } from '../trace.js';
 import { MAX_RETRIES_HEADER, REPUBLISHED_HEADER } from '../retry.js';
 import type { ReplyRecorder } from './reply-recorder.js';
 import { prepareSubmission, type Submission } from './submission.js';
@@ -123,6 +124,7 @@ export class Submitter {
     message.options.headers = headers;
     const recorded = options.recordPending === false ? Promise.resolve() : this.recordPending(submission);
     const started = process.hrtime.bigint();
+    stamp(submission.id, 'publish');
     try {
       await publisher.publish(exchange, submission.queue, message.content, {
         ...message.options,
@@ -149,6 +151,7 @@ export class Submitter {
     } finally {
       metrics?.publishConfirmDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
+    stamp(submission.id, 'confirm');
     metrics?.tasksSubmitted.inc({ task: submission.name, queue: submission.queue });
     this.deps.limits?.notePublished(submission.queue);
     await recorded;
@@ -173,7 +176,7 @@ export class Submitter {
         createdAt: submission.createdAt,
         owner: submission.owner ?? null,
       })
-      .catch((err: unknown) => {
+      .then(() => stamp(submission.id, 'pending.recorded'), (err: unknown) => {
         logger.warn('could not record the PENDING task; the worker will record it', {
           taskId: submission.id,
           task: submission.name,

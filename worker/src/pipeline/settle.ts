@@ -8,6 +8,7 @@ import {
   REPUBLISHED_HEADER,
   encodeResultBody,
   formatIssues,
+  stamp,
   type DeadReason,
   type Logger,
   type MessageFormatError,
@@ -167,6 +168,7 @@ async function finish(deps: SettleDeps, job: Job, base: TaskWrite, end: Ending):
   const finishedAt = new Date();
   const state = end.state ?? (end.outcome === 'success' ? 'SUCCESS' : 'FAILURE');
   await recordFinal(deps.recorder, { ...base, state, result: end.result ?? null, error: end.error ?? null, finishedAt });
+  stamp(message.id, 'recorded');
   if (state === 'FAILURE' && end.deadReason) await deadLetter(deps.republish, delivery, end.deadReason, end.error ?? null, message.id);
   deps.metrics.tasks.inc({ task: job.metricTask, queue: base.queue, outcome: end.outcome });
   announceFinish(deps.hooks, message, base, end, finishedAt);
@@ -226,6 +228,7 @@ function sendReply(deps: SettleDeps, job: Job, outcome: TaskOutcome): void {
   if (!message.replyTo || message.ignoreResult) return;
   try {
     job.reply(message.replyTo, message.id, encodeResultBody(outcome));
+    stamp(message.id, 'reply.sent');
   } catch (err) {
     // Replies are advisory: the waiter falls back to the store.
     deps.logger.warn('could not send the reply', { taskId: message.id, task: message.name, err });

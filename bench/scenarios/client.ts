@@ -1,0 +1,103 @@
+/**
+ * The Node client's row: `createClient` from the package, in a process of its own
+ * (bench/client-load.ts), keeping 1 and then 64 `submit()` + `handle.result()` in flight
+ * against a worker (concurrency 64), with no gateway and no HTTP. Latency is taken in that
+ * process, from before `submit()` to `result()` resolved; its CPU is the row's `loadgen`.
+ */
+import { createInterface, type Interface } from 'node:readline';
+import { CpuMeter, Stack, spawnNode, stop, type Spawned } from '../lib/procs.js';
+import { histogram, latency, recordMs, type Row } from '../lib/stats.js';
+
+export interface ClientLoopResult {
+  ok: number;
+  errors: number;
+  seconds: number;
+  latencies: number[];
+}
+
+/** The client-load process and its line protocol (see bench/client-load.ts). */
+export class ClientLoad {
+  readonly #spawned: Spawned;
+  readonly #lines: AsyncIterator<string>;
+  readonly #reader: Interface;
+
+  private constructor(spawned: Spawned) {
+    this.#spawned = spawned;
+    this.#reader = createInterface({ input: spawned.child.stdout! });
+    this.#lines = this.#reader[Symbol.asyncIterator]();
+  }
+
+  /** Starts the client on `stack`'s queue and resolves once it is connected and warmed up. */
+  static async start(stack: Stack, env: Record<string, string> = {}): Promise<ClientLoad> {
+    const spawned = spawnNode('bench/client-load.js', [stack.queue], { ...stack.env, LOG_LEVEL: 'warn', ...env }, [], 'pipe');
+    spawned.child.stdin?.on('error', () => undefined);
+    const load = new ClientLoad(spawned);
+    const first = await load.#next();
+    if (first !== 'ready') throw new Error(`the client process said "${first}" instead of "ready"`);
+    return load;
+  }
+
+  get pid(): number {
+    return this.#spawned.pid;
+  }
+
+  async #next(): Promise<string> {
+    const { value, done } = await this.#lines.next();
+    if (done) throw new Error('the client process ended early');
+    return value;
+  }
+
+  /** `inFlight` submit + result loops for `seconds`. */
+  async run(inFlight: number, seconds: number): Promise<ClientLoopResult> {
+    this.#spawned.child.stdin!.write(`go ${inFlight} ${seconds}\n`);
+    return JSON.parse(await this.#next()) as ClientLoopResult;
+  }
+
+  /** Ends stdin (the client closes, flushing its trace) and waits for the process to exit. */
+  async close(): Promise<void> {
+    const { child } = this.#spawned;
+    const exited = child.exitCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.stdin?.end();
+    const timer = setTimeout(() => void stop(child), 10_000);
+    await exited;
+    clearTimeout(timer);
+    this.#reader.close();
+  }
+}
+
+export interface ClientOptions {
+  inFlight: number[];
+  seconds: number;
+}
+
+export async function runClient(options: ClientOptions): Promise<Row[]> {
+  const stack = new Stack();
+  let load: ClientLoad | undefined;
+  try {
+    await stack.migrate();
+    await stack.startWorker(64);
+    load = await ClientLoad.start(stack);
+    const meter = new CpuMeter({ worker: stack.worker?.pid, loadgen: load.pid }, { database: true });
+    const rows: Row[] = [];
+    for (const inFlight of options.inFlight) {
+      meter.start();
+      const r = await load.run(inFlight, options.seconds);
+      const hist = histogram();
+      for (const ms of r.latencies) recordMs(hist, ms);
+      rows.push({
+        scenario: 'client',
+        variant: `${inFlight} in flight`,
+        throughput: Math.round(r.ok / r.seconds),
+        latency: latency(hist),
+        ok: r.ok,
+        errors: r.errors,
+        cpuMsPerTask: meter.perTask(r.ok),
+        note: 'createClient in its own process: submit() then handle.result(), demo.add; loadgen = that process',
+      });
+    }
+    return rows;
+  } finally {
+    await load?.close();
+    await stack.close();
+  }
+}
