@@ -249,7 +249,7 @@ export {
 export {
   decodeResultBody,
   encodeResultBody,
-  RECORDED_KEY,
+  SENDER_RECORDS_KEY,
   toCeleryException,
   type CeleryException,
   type TaskOutcome,
