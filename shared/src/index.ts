@@ -261,6 +261,7 @@ export { SubmitManyError, TaskFailedError, TaskTimeoutError, type SubmitManyOutc
 export { TaskHandle, type ResultOptions } from './client/handle.js';
 export { IdempotentSubmits, isValidIdempotencyKey, type IdempotentStart } from './client/idempotent-submits.js';
 export { ReplyListener } from './client/reply-listener.js';
+export { RecentFinals, withOutcome, type RecentFinalsOptions } from './client/recent-finals.js';
 export { ReplyRecorder, type ReplyRecorderOptions } from './client/reply-recorder.js';
 export {
   assertArgumentsSize,
