@@ -135,8 +135,8 @@ export class TaskRunner {
     try {
       const outcome = await runTask(admission, message, delivery.queue, signal, this.#run, log);
 
-      // 4. Verdict and settle: the store, then the dead letter or the next attempt, then events
-      // and the reply. 5. Ack: the consumer's, once this resolves.
+      // 4. Verdict and settle: a final state is replied, then committed and dead-lettered if a
+      // failure; a next attempt is scheduled, then recorded. 5. Ack: the consumer's, once this resolves.
       const verdict = judge(outcome, admission.definition, message, delivery.properties, this.#deps.maxResultBytes);
       return await settleVerdict(this.#settle, job, write, verdict);
     } finally {
