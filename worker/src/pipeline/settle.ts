@@ -22,6 +22,7 @@ import {
 import type { Outcome, WorkerMetrics } from '../metrics.js';
 import type { TaskHooks } from '../task-hooks.js';
 import type { Refusal } from './admit.js';
+import { crashAt, type FaultPoint } from './fault-point.js';
 import { announceFinish, taskInfo } from './observe.js';
 import { baseWrite, recordFinal, type RecorderDeps } from './record.js';
 import { deadLetter, publishDelayed, type RepublishDeps } from './republish.js';
@@ -37,6 +38,8 @@ export interface SettleDeps {
   workerName: string;
   /** The lease a running task holds, in ms: the longest a deferred copy waits. */
   leaseMs: number;
+  /** For the chaos tests only (fault-point.ts): die there. @default none */
+  faultPoint?: FaultPoint;
 }
 
 /** The task being settled and where its answer goes. */
@@ -184,10 +187,12 @@ async function finish(deps: SettleDeps, job: Job, base: TaskWrite, end: Ending):
     ...(base.attempts !== undefined ? { attempts: base.attempts } : {}),
     startedAt: base.startedAt ?? null,
   });
+  if (deps.faultPoint === 'after-reply') return crashAt(deps.faultPoint, job.log, message.id);
   await recordFinal(deps.recorder, { ...base, state, result: end.result ?? null, error: end.error ?? null, finishedAt });
   if (state === 'FAILURE' && end.deadReason) await deadLetter(deps.republish, delivery, end.deadReason, end.error ?? null, message.id);
   deps.metrics.tasks.inc({ task: job.metricTask, queue: base.queue, outcome: end.outcome });
   announceFinish(deps.hooks, message, base, end, finishedAt);
+  if (deps.faultPoint === 'after-commit') return crashAt(deps.faultPoint, job.log, message.id);
   return 'ack';
 }
 
