@@ -27,6 +27,7 @@ import {
 import { Gateway } from './gateway/src/gateway.js';
 import { runDeadLetterCommand } from './worker/src/dead-letters-cli.js';
 import { KeysUsageError, createKey, listKeys, revokeKey, type CreateKeyFlags } from './worker/src/keys-command.js';
+import { isFaultPoint, type FaultPoint } from './worker/src/pipeline/fault-point.js';
 import { renderTopology } from './worker/src/topology-command.js';
 import { Worker } from './worker/src/worker.js';
 
@@ -62,6 +63,13 @@ function traceIfAsked(): void {
   if (file) startTrace(file);
 }
 
+/** CELERITY_FAULT_POINT: for the chaos tests only (worker/src/pipeline/fault-point.ts), never documented for users. */
+function faultPointOrExit(value: string | undefined): FaultPoint | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!isFaultPoint(value)) fail(`invalid configuration: CELERITY_FAULT_POINT must be after-reply or after-commit, got "${value}"`);
+  return value;
+}
+
 async function runWorker(flags: WorkerFlags & { app?: string }): Promise<void> {
   const app = await appOrExit(flags.app);
   traceIfAsked();
@@ -69,6 +77,7 @@ async function runWorker(flags: WorkerFlags & { app?: string }): Promise<void> {
     loadWorkerConfig(process.env, flags, { queues: new Catalogue(app.tasks).workerQueues(), cpus: availableParallelism() }),
   );
   const logger = createLogger({ service: 'worker', level: config.logLevel });
+  const faultPoint = faultPointOrExit(process.env.CELERITY_FAULT_POINT);
   let worker: Worker;
   try {
     worker = await Worker.create({
@@ -77,6 +86,7 @@ async function runWorker(flags: WorkerFlags & { app?: string }): Promise<void> {
       schema: config.databaseSchema,
       tasks: app.tasks,
       appUrl: app.url,
+      ...(faultPoint ? { faultPoint } : {}),
       ...(config.metricsPort > 0 ? { metrics: { port: config.metricsPort, host: config.metricsHost, access: config.metricsAccess } } : {}),
     });
   } catch (err) {

@@ -142,12 +142,16 @@ export class Gateway {
         ...(config.maxArgsBytes !== undefined ? { maxArgsBytes: config.maxArgsBytes } : {}),
       });
       const { store, waiters } = core;
-      // Another gateway's task finished (PostgreSQL NOTIFY): its waiters here look at once.
+      // A task's final state was committed (PostgreSQL NOTIFY): its waiters here look at once
+      // (another gateway's task), and a final reply kept for reads here is no longer needed.
       finished = await FinishedListener.create({
         databaseUrl: config.databaseUrl,
         schema: options.schema ?? DEFAULT_SCHEMA,
         logger,
-        onFinished: (id) => waiters.nudge(id),
+        onFinished: (id) => {
+          waiters.nudge(id);
+          core.finals.forget(id);
+        },
       });
       const monitor = await WorkerMonitor.create(connectedBroker, { logger, metrics });
       const stats = await QueueStats.create(connectedBroker, {

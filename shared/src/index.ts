@@ -250,7 +250,7 @@ export {
 export {
   decodeResultBody,
   encodeResultBody,
-  RECORDED_KEY,
+  SENDER_RECORDS_KEY,
   toCeleryException,
   type CeleryException,
   type TaskOutcome,
@@ -262,6 +262,7 @@ export { SubmitManyError, TaskFailedError, TaskTimeoutError, type SubmitManyOutc
 export { TaskHandle, type ResultOptions } from './client/handle.js';
 export { IdempotentSubmits, isValidIdempotencyKey, type IdempotentStart } from './client/idempotent-submits.js';
 export { ReplyListener } from './client/reply-listener.js';
+export { RecentFinals, withOutcome, type RecentFinalsOptions } from './client/recent-finals.js';
 export { ReplyRecorder, type ReplyRecorderOptions } from './client/reply-recorder.js';
 export {
   assertArgumentsSize,

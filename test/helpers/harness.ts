@@ -17,6 +17,7 @@ import {
   createSilentLogger,
   deadLetterQueueName,
   declareTaskQueue,
+  isFinalState,
   listDeadLetters,
   type DeadLetter,
   type QueueMaxLength,
@@ -25,6 +26,7 @@ import {
   TaskStore,
   type Logger,
   type TaskDefinition,
+  type TaskRecord,
   type TaskRepresentation,
 } from '../../shared/src/index.js';
 import { CELERITY_CLI, DEMO_APP, demoApp } from './demo.js';
@@ -213,6 +215,17 @@ export class TestContext {
       return output.includes('"consuming"');
     }, { timeoutMs: 30_000 });
     return { child, output: () => output, exited };
+  }
+
+  /**
+   * The task's row once it is final. A worker replies before it commits, so right after a
+   * `?wait=` answer the row may still be STARTED for a moment.
+   */
+  async finalRow(id: string): Promise<TaskRecord> {
+    return waitFor(`task ${id} to be final in the store`, async () => {
+      const task = await this.store.get(id);
+      return task && isFinalState(task.state) ? task : undefined;
+    });
   }
 
   /** The dead letters of a queue, as the CLI and the HTTP API list them. */

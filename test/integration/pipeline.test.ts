@@ -39,8 +39,8 @@ describe('pipeline', () => {
     assert.equal(res.status, 200);
     assert.equal(res.body.state, 'SUCCESS');
     assert.deepEqual(res.body.result, { args: ['héllo', { nested: [1, { deep: true }] }], kwargs: { k: 'v' } });
-    // The store agrees with the reply.
-    const stored = await ctx.store.get(res.body.id);
+    // The store agrees with the reply (the worker commits just after replying).
+    const stored = await ctx.finalRow(res.body.id);
     assert.equal(stored?.state, 'SUCCESS');
     assert.deepEqual(stored?.result, res.body.result);
   });

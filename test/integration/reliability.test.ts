@@ -36,8 +36,8 @@ describe('reliability', () => {
     assert.equal(res.body.state, 'SUCCESS');
     assert.equal(res.body.result, 3, 'succeeded on the third attempt');
     assert.equal(res.body.attempts, 3, 'the ?wait= answer (from the reply) counts the attempts too');
-    const stored = await ctx.store.get(res.body.id);
-    assert.equal(stored?.retries, 2);
+    const stored = await ctx.finalRow(res.body.id);
+    assert.equal(stored.retries, 2);
     assert.equal(stored?.attempts, 3);
     assert.deepEqual(await ctx.deadLetters(queue), [], 'a task that succeeded leaves no dead letter');
   });
@@ -177,7 +177,8 @@ describe('reliability', () => {
     const res = await http<Task>(`${url}/api/v1/tasks/demo.sleep?wait=30`, { json: { args: [60], options: { queue, timeLimit: 0.5 } } });
     assert.equal(res.body.state, 'FAILURE');
     assert.equal(res.body.error?.type, 'TimeLimitExceeded');
-    assert.equal(worker.inFlight, 0);
+    // The reply comes before the commit and the ack, which give the slot back.
+    await waitFor('the slot to be given back', () => worker.inFlight === 0);
     // The slot is free: with concurrency 1, the next task runs at once.
     const next = await http<Task>(`${url}/api/v1/tasks/demo.add?wait=30`, { json: { args: [1, 1], options: { queue } } });
     assert.equal(next.body.result, 2);
@@ -245,7 +246,11 @@ describe('reliability', () => {
     const body = { args: [5, 5], options: { queue } };
     const first = await http<Task>(`${url}/api/v1/tasks/demo.add?wait=10`, { json: body, headers: { 'idempotency-key': key } });
     assert.equal(first.body.state, 'SUCCESS');
-    const before = await ctx.store.get(first.body.id);
+    // The worker replied before its commit: the row is final a moment later.
+    const before = await waitFor('the result to be committed', async () => {
+      const t = await ctx.store.get(first.body.id);
+      return t?.state === 'SUCCESS' ? t : undefined;
+    });
     // As if that publish had failed without a confirm although the broker kept the message.
     await ctx.pool.query('UPDATE idempotency_keys SET unconfirmed = true WHERE key = $1', [key]);
     const retry = await http<Task>(`${url}/api/v1/tasks/demo.add`, { json: body, headers: { 'idempotency-key': key } });

@@ -143,7 +143,7 @@ describe('size limits', () => {
     assert.equal(big.body.state, 'FAILURE');
     assert.equal(big.body.error?.type, 'ResultTooLargeError');
     assert.match(big.body.error?.message ?? '', /WORKER_MAX_RESULT/);
-    const stored = await ctx.store.get(big.body.id);
+    const stored = await ctx.finalRow(big.body.id);
     assert.equal(stored?.state, 'FAILURE');
     assert.equal(stored?.result, null, 'the oversized result is not stored');
   });

@@ -122,7 +122,7 @@ describe('values the store refuses', () => {
     // An error message with U+0000 and a lone surrogate is stored, with them replaced.
     const thrown = await http<Task>(`${url}/api/v1/tasks/demo.echo?wait=30`, { json: { args: ['throw-nul'], options: { queue } } });
     assert.equal(thrown.body.state, 'FAILURE');
-    assert.equal((await ctx.store.get(thrown.body.id))?.error?.message, 'bad \ufffd message \ufffd');
+    assert.equal((await ctx.finalRow(thrown.body.id)).error?.message, 'bad \ufffd message \ufffd');
     await canary(url, queue);
   });
 

@@ -6,7 +6,7 @@ import {
   CelerityError,
   ConfigError,
   MessageFormatError,
-  RECORDED_KEY,
+  SENDER_RECORDS_KEY,
   Catalogue,
   createSilentLogger,
   decodeResultBody,
@@ -98,14 +98,14 @@ describe('celery: failures as Python exceptions', () => {
     assert.deepEqual(decodeResultBody(encoded)?.error, { type: 'TaskRevokedError', message: 'expired' });
   });
 
-  it('marks Celerity replies as recorded; a Python worker’s reply is not', () => {
+  it('marks Celerity replies as recorded by their sender; a Python worker’s reply is not', () => {
     const ours = encodeResultBody({ id: 'o', state: 'SUCCESS', result: 1, finishedAt: new Date() });
-    assert.equal((JSON.parse(ours.toString('utf8')) as Record<string, unknown>)[RECORDED_KEY], true);
-    assert.equal(decodeResultBody(ours)?.recorded, true);
+    assert.equal((JSON.parse(ours.toString('utf8')) as Record<string, unknown>)[SENDER_RECORDS_KEY], true);
+    assert.equal(decodeResultBody(ours)?.senderRecords, true);
     // What celery/backends/rpc.py sends: no date_done, no Celerity keys.
     const python = Buffer.from(JSON.stringify({ task_id: 'p', status: 'SUCCESS', result: 5, traceback: null, children: [] }));
     const outcome = decodeResultBody(python);
-    assert.equal(outcome?.recorded, false);
+    assert.equal(outcome?.senderRecords, false);
     assert.equal(outcome?.result, 5);
   });
 });
@@ -181,7 +181,7 @@ function fakeStore(): { store: TaskStore; writes: TaskWrite[]; fail: { now: bool
 }
 
 const finishedAt = new Date('2024-05-01T12:00:00Z');
-const reply = (id: string, extra: Partial<TaskOutcome> = {}): TaskOutcome => ({ id, state: 'SUCCESS', result: 7, finishedAt, recorded: false, ...extra });
+const reply = (id: string, extra: Partial<TaskOutcome> = {}): TaskOutcome => ({ id, state: 'SUCCESS', result: 7, finishedAt, senderRecords: false, ...extra });
 
 describe('ReplyRecorder', () => {
   it('records a final reply from a non-Celerity worker under the name and queue it was sent with, then delivers it', async () => {
@@ -200,13 +200,13 @@ describe('ReplyRecorder', () => {
     assert.equal(recorder.size, 0);
   });
 
-  it('writes nothing for replies Celerity workers recorded, for non-final states or for unknown ids', () => {
+  it('writes nothing for replies whose Celerity worker records them, for non-final states or for unknown ids', () => {
     const { store, writes } = fakeStore();
     const recorder = new ReplyRecorder({ store, logger: createSilentLogger() });
     recorder.expect({ id: 'c1', name: 'demo.add', queue: 'q' });
     recorder.expect({ id: 's1', name: 'demo.add', queue: 'q' });
     const delivered: string[] = [];
-    recorder.onReply(reply('c1', { recorded: true }), (o) => delivered.push(o.id));
+    recorder.onReply(reply('c1', { senderRecords: true }), (o) => delivered.push(o.id));
     recorder.onReply(reply('s1', { state: 'STARTED' }), (o) => delivered.push(o.id));
     recorder.onReply(reply('stranger'), (o) => delivered.push(o.id));
     assert.deepEqual(delivered, ['c1', 's1', 'stranger'], 'delivered at once');

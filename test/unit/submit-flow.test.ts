@@ -79,7 +79,7 @@ function setup(): Fakes {
   return {
     parts: {
       submitter,
-      store,
+      read: (id) => store.get(id),
       waiters: new TaskWaiters({ store, logger }),
       idempotency: new IdempotentSubmits(new FakeKeys() as unknown as IdempotencyKeys, logger),
     },

@@ -1,6 +1,7 @@
 /**
- * The task runner never holds a slot for ever on a result write: retryable store errors are
- * retried for a bounded time, refusals for good are not retried but replaced by a FAILURE.
+ * The task runner's final write: the reply goes before it and the ack after it; it never holds a
+ * slot for ever (retryable store errors are retried for a bounded time, refusals for good are not
+ * retried but replaced by a FAILURE).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,7 @@ import {
   Catalogue,
   CelerityError,
   createSilentLogger,
+  decodeResultBody,
   encodeTaskMessage,
   newTaskMessage,
   type Broker,
@@ -41,12 +43,34 @@ async function runner(record: (write: TaskWrite) => Promise<void>, recordRetryMs
   });
 }
 
-function delivery(): Parameters<TaskRunner['run']>[0] {
-  const message = encodeTaskMessage(newTaskMessage({ id: 't1', name: 'demo.add', args: [1, 2], kwargs: {} }));
+function delivery(replyTo?: string): Parameters<TaskRunner['run']>[0] {
+  const message = encodeTaskMessage(newTaskMessage({ id: 't1', name: 'demo.add', args: [1, 2], kwargs: {}, ...(replyTo ? { replyTo } : {}) }));
   return { queue: 'demo', content: message.content, properties: message.options, redelivered: false };
 }
 
 describe('task runner result writes', () => {
+  it('replies as soon as the result is known, before the final write is committed; the ack waits for the commit', async () => {
+    let commit: () => void = () => undefined;
+    const committing = new Promise<void>((resolve) => (commit = resolve));
+    let finalWrites = 0;
+    const r = await runner((write) => {
+      if (write.state === 'STARTED') return Promise.resolve();
+      finalWrites++;
+      return committing;
+    }, 60_000);
+    const replies: { to: string; body: Buffer }[] = [];
+    let settled = false;
+    const running = r.run(delivery('reply.q'), (to, _id, body) => replies.push({ to, body }), new AbortController().signal).finally(() => (settled = true));
+    while (finalWrites === 0) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(replies.length, 1, 'replied while the final write is in flight');
+    const outcome = decodeResultBody(replies[0]?.body ?? Buffer.alloc(0));
+    assert.deepEqual([replies[0]?.to, outcome?.state, outcome?.result, outcome?.senderRecords], ['reply.q', 'SUCCESS', 3, true]);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(settled, false, 'not ready to ack before the commit');
+    commit();
+    assert.equal(await running, 'ack');
+  });
+
   it('gives up after the retry budget while the database is away, so the message can be requeued', async () => {
     let finalTries = 0;
     const r = await runner((write) => {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSilentLogger, type TaskOutcome, type TaskRecord, type TaskStore } from '../../shared/src/index.js';
-import { TaskWaiters, type TaskWaitersOptions } from '../../shared/src/index.js';
+import { RecentFinals, TaskWaiters, type TaskWaitersOptions } from '../../shared/src/index.js';
 import { track, turns, waitFor } from './support.js';
 
 /** The part of TaskStore that TaskWaiters uses, answering from an in-memory set of finished tasks. */
@@ -221,13 +221,15 @@ describe('TaskWaiters', () => {
     assert.equal(waiters.size, 0);
   });
 
-  it('keepUnclaimedMs: a final reply that came before the wait answers it without a store poll', async () => {
-    const { store, waiters } = setup({ keepUnclaimedMs: LONG, tickMs: 1_000 });
+  it('finals: a final reply that came before the wait answers it without a store poll', async () => {
+    const finals = new RecentFinals();
+    const { store, waiters } = setup({ finals, tickMs: 1_000 });
     waiters.resolveReply(outcome('early'));
+    assert.equal(finals.get('early')?.result, 42, 'kept in the recent finals');
     const finished = await waiters.wait('early', { timeoutMs: LONG, pollAfterMs: LONG });
     assert.equal(finished?.kind, 'reply');
     assert.equal(store.queries.length, 0, 'the store was not asked');
-    // Off by default: the same reply without the option is not kept.
+    // Without them, the same reply is not kept.
     const plain = setup({ tickMs: 1_000 }).waiters;
     plain.resolveReply(outcome('early'));
     assert.equal(await plain.wait('early', { timeoutMs: 20 }), undefined);

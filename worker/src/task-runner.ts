@@ -17,6 +17,7 @@ import { observeStart, taskInfo } from './pipeline/observe.js';
 import { baseWrite } from './pipeline/record.js';
 import { runTask, type RunDeps } from './pipeline/run.js';
 import { settleMalformed, settleRefusal, settleVerdict, type Job, type SettleDeps } from './pipeline/settle.js';
+import type { FaultPoint } from './pipeline/fault-point.js';
 import { DEFAULT_LEASE_MS, type Delivery, type Disposition, type ReplySender } from './pipeline/types.js';
 import { judge } from './pipeline/verdict.js';
 
@@ -57,6 +58,8 @@ export interface TaskRunnerDeps {
    * run again once their leases lapse (at most this much later). @default 6000
    */
   leaseMs?: number;
+  /** For the chaos tests only: die at this point of settling (pipeline/fault-point.ts). @default none */
+  faultPoint?: FaultPoint;
 }
 
 export function defaultWorkerName(): string {
@@ -86,6 +89,7 @@ export class TaskRunner {
       logger: deps.logger,
       workerName: this.#worker,
       leaseMs,
+      ...(deps.faultPoint ? { faultPoint: deps.faultPoint } : {}),
     };
   }
 
@@ -138,8 +142,8 @@ export class TaskRunner {
       const outcome = await runTask(admission, message, delivery.queue, signal, this.#run, log);
       stamp(message.id, 'run.end');
 
-      // 4. Verdict and settle: the store, then the dead letter or the next attempt, then events
-      // and the reply. 5. Ack: the consumer's, once this resolves.
+      // 4. Verdict and settle: a final state is replied, then committed and dead-lettered if a
+      // failure; a next attempt is scheduled, then recorded. 5. Ack: the consumer's, once this resolves.
       const verdict = judge(outcome, admission.definition, message, delivery.properties, this.#deps.maxResultBytes);
       return await settleVerdict(this.#settle, job, write, verdict);
     } finally {

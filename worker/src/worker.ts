@@ -38,6 +38,7 @@ import { WorkerEvents } from './events.js';
 import { WorkerMetrics } from './metrics.js';
 import { serverPort, startMetricsServer } from './metrics-server.js';
 import { RetentionSweeper } from './retention.js';
+import type { FaultPoint } from './pipeline/fault-point.js';
 import { TaskRunner, defaultWorkerName } from './task-runner.js';
 import { ThreadPool } from './thread-pool.js';
 
@@ -68,6 +69,8 @@ export interface WorkerOptions {
   events?: boolean;
   /** Time between `worker-heartbeat` events, in ms. @default 2000 */
   heartbeatMs?: number;
+  /** @internal For the chaos tests only (CELERITY_FAULT_POINT, read by the CLI): die at this point of settling a task. */
+  faultPoint?: FaultPoint;
 }
 
 export class Worker {
@@ -169,6 +172,7 @@ export class Worker {
         workerName,
         ...(events ? { hooks: events } : {}),
         ...(config.maxResultBytes !== undefined ? { maxResultBytes: config.maxResultBytes } : {}),
+        ...(options.faultPoint ? { faultPoint: options.faultPoint } : {}),
       });
       for (const queue of config.queues) metrics.concurrency.set({ queue }, config.concurrency);
       if (options.metrics) {

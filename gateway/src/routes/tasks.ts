@@ -11,25 +11,26 @@ import {
   toRepresentation,
   type ClientCore,
   type Submitter,
-  type TaskStore,
   type TaskWaiters,
 } from '../../../shared/src/index.js';
 import { accessOf, assertMayReadTasks, assertMaySubmit, mayReadTask, mayReadTasks, ownerOf } from '../auth/access.js';
 import type { GatewayMetrics } from '../metrics.js';
 
 /**
- * What the task routes are a thin HTTP layer over: the submit path (shared with the Node client)
- * and the store. The routes parse, check access, call, and map the answer or error to a status.
+ * What the task routes are a thin HTTP layer over: the submit path (shared with the Node client),
+ * which reads tasks too. The routes parse, check access, call, and map the answer or error to a status.
  */
 export interface TaskRoutesDeps {
   submitter: Submitter;
-  store: TaskStore;
   waiters: TaskWaiters;
   metrics: GatewayMetrics;
   maxWaitS: number;
   isDraining: () => boolean;
-  /** The submit path: idempotency, publish, and the reply-versus-confirm race of `?wait=`. */
-  core: Pick<ClientCore, 'submit'>;
+  /**
+   * The submit path (idempotency, publish, and the reply-versus-confirm race of `?wait=`), and
+   * reads through its recent final replies (never an earlier state than a `?wait=` answer here).
+   */
+  core: Pick<ClientCore, 'submit' | 'read'>;
 }
 
 /** Parses `?wait=`: absent → 0; otherwise seconds in (0, maxWaitS]. */
@@ -96,7 +97,8 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
   router.get('/api/v1/tasks/:id', async (req, res) => {
     const waitS = parseWait(req.query.wait, deps.maxWaitS);
     const id = req.params.id;
-    const task = await deps.store.get(id);
+    // Through this gateway's recent final replies: the worker replies before its commit lands.
+    const task = await deps.core.read(id);
     // Someone else's task is "not found": its existence is not confirmed (nor waited on).
     if (!task || !mayReadTask(accessOf(res), task)) throw new CelerityError('TASK_NOT_FOUND', `No task with id "${id}"`);
     if (waitS === 0 || isFinalState(task.state)) {
@@ -106,8 +108,9 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
     const signal = clientGone(req, res);
     const finished = await deps.waiters.wait(id, { timeoutMs: waitS * 1000, pollAfterMs: 0, signal });
     if (signal.aborted) return;
-    // A reply carries only the outcome; the store has the whole record (or the last known one).
-    const latest = finished?.kind === 'record' ? finished.record : ((await deps.store.get(id)) ?? task);
+    // A reply carries only the outcome; the read lays it over the whole record (it was kept
+    // before the waiters were told).
+    const latest = finished?.kind === 'record' ? finished.record : ((await deps.core.read(id)) ?? task);
     res.json(toRepresentation(latest));
   });
 

@@ -17,7 +17,7 @@ import { unstorableTextReason } from '../jsonb.js';
 import { repr } from '../repr.js';
 
 // Results (replies) are in results.ts; re-exported so importers of the protocol find them here.
-export { RECORDED_KEY, decodeResultBody, encodeResultBody, toCeleryException, type CeleryException, type TaskOutcome } from './results.js';
+export { SENDER_RECORDS_KEY, decodeResultBody, encodeResultBody, toCeleryException, type CeleryException, type TaskOutcome } from './results.js';
 
 export const CONTENT_TYPE = 'application/json';
 

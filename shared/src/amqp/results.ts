@@ -16,8 +16,11 @@ export interface TaskOutcome {
   finishedAt: Date;
   /** Celerity's additions; Celery ignores keys it does not know. */
   worker?: string | null;
-  /** Decoded replies only: a Celerity worker sent it after recording the outcome in the store. */
-  recorded?: boolean;
+  /**
+   * Decoded replies only: the sender (a Celerity worker) records this outcome in the store
+   * itself, just after replying, so whoever receives it must not write it.
+   */
+  senderRecords?: boolean;
   retries?: number;
   /** Starts over the task's life (Celerity's workers only). */
   attempts?: number;
@@ -57,10 +60,12 @@ export function toCeleryException(state: TaskState, error: TaskError | null | un
 }
 
 /**
- * Written by Celerity workers only, and only after the outcome is in the result store: a
- * gateway records replies without it (from Python Celery workers) and skips the rest.
+ * Written by Celerity workers only: "the sender records this outcome in the result store" (it
+ * replies first and commits just after). A gateway records replies without it (from Python
+ * Celery workers) and skips the rest. The name is from when workers replied after their commit;
+ * it is kept so that gateways and workers of either version understand each other mid-upgrade.
  */
-export const RECORDED_KEY = 'celerity_recorded';
+export const SENDER_RECORDS_KEY = 'celerity_recorded';
 
 export function encodeResultBody(outcome: TaskOutcome): Buffer {
   const result: unknown =
@@ -77,7 +82,7 @@ export function encodeResultBody(outcome: TaskOutcome): Buffer {
       retries: outcome.retries ?? 0,
       date_started: outcome.startedAt ? outcome.startedAt.toISOString() : null,
       ...(outcome.attempts !== undefined ? { attempts: outcome.attempts } : {}),
-      [RECORDED_KEY]: true,
+      [SENDER_RECORDS_KEY]: true,
     }),
     'utf8',
   );
@@ -113,7 +118,7 @@ export function decodeResultBody(content: Buffer): TaskOutcome | undefined {
     worker: typeof b.worker === 'string' ? b.worker : null,
     retries: typeof b.retries === 'number' ? b.retries : 0,
     startedAt: parseDate(b.date_started) ?? null,
-    recorded: b[RECORDED_KEY] === true,
+    senderRecords: b[SENDER_RECORDS_KEY] === true,
     ...(typeof b.attempts === 'number' ? { attempts: b.attempts } : {}),
   };
   if ((b.status === 'FAILURE' || b.status === 'REVOKED') && isCeleryException(b.result)) {

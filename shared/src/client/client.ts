@@ -111,8 +111,6 @@ export class Client {
         logger,
         catalogue,
         ...(config.queueTypes ? { queueTypes: config.queueTypes } : {}),
-        // result() starts after submit() resolved, and the reply can beat the confirm.
-        keepUnclaimedRepliesMs: 5_000,
         ...(options.maxArgsBytes !== undefined ? { maxArgsBytes: options.maxArgsBytes } : {}),
       });
       const connected = broker;

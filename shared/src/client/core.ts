@@ -2,7 +2,8 @@
  * The submit and wait path, assembled once for every process that submits tasks: the
  * gateway (its HTTP routes are a thin layer over this) and the Node client. It holds the
  * topology of the task queues, the confirm publisher, the reply queue and its listener, the
- * waiters, the result recorder for replies nobody else records, and the idempotency flow.
+ * waiters, the recent final replies that keep reads in step with answers, the result recorder
+ * for replies nobody else records, and the idempotency flow.
  *
  * The broker connection and the database pool belong to the caller (the gateway shares them
  * with its dashboard and API keys); `close()` releases only what the core opened.
@@ -18,7 +19,9 @@ import { IdempotencyKeys } from '../db/idempotency.js';
 import { TaskStore } from '../db/store.js';
 import { shutdownSteps } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
+import type { TaskRecord } from '../task.js';
 import { IdempotentSubmits } from './idempotent-submits.js';
+import { RecentFinals } from './recent-finals.js';
 import { ReplyListener } from './reply-listener.js';
 import { ReplyRecorder } from './reply-recorder.js';
 import type { Submission } from './submission.js';
@@ -44,8 +47,6 @@ export interface ClientCoreOptions {
   idempotencyWindowMs?: number;
   /** Start of the reply queue's name. @default 'celerity.reply.' */
   replyQueuePrefix?: string;
-  /** Keep final replies nobody waits for yet this long, in ms (see TaskWaiters). @default 0 */
-  keepUnclaimedRepliesMs?: number;
   /** QUEUE_TYPES: which task queues are quorum queues. Ignored when `queues` is given. @default every queue classic */
   queueTypes?: QueueTypes;
   /** How often a waiter polls the store, in ms (tests stretch it). @default TaskWaiters' own */
@@ -60,6 +61,8 @@ export class ClientCore {
     readonly catalogue: Catalogue,
     readonly store: TaskStore,
     readonly waiters: TaskWaiters,
+    /** Final replies heard here, ahead of the store for a moment (recent-finals.ts). */
+    readonly finals: RecentFinals,
     readonly queues: TaskQueues,
     readonly submitter: Submitter,
     readonly replies: ReplyListener,
@@ -72,10 +75,11 @@ export class ClientCore {
   static async create(options: ClientCoreOptions): Promise<ClientCore> {
     const { broker, pool, logger, catalogue } = options;
     const store = new TaskStore(pool, { logger });
+    const finals = new RecentFinals();
     const waiters = new TaskWaiters({
       store,
       logger,
-      keepUnclaimedMs: options.keepUnclaimedRepliesMs ?? 0,
+      finals,
       ...(options.waitPollMs ? { minPollMs: options.waitPollMs.min, maxPollMs: options.waitPollMs.max } : {}),
     });
     // The catalogue's queues are declared on every (re)connect, before anything is published,
@@ -112,7 +116,7 @@ export class ClientCore {
         ...(options.maxArgsBytes !== undefined ? { maxArgsBytes: options.maxArgsBytes } : {}),
       });
       const keys = new IdempotencyKeys(pool, options.idempotencyWindowMs ?? DEFAULTS.idempotencyWindowHours * 3_600_000);
-      return new ClientCore(broker, catalogue, store, waiters, queues, submitter, replies, new IdempotentSubmits(keys, logger), keys, publisher, logger);
+      return new ClientCore(broker, catalogue, store, waiters, finals, queues, submitter, replies, new IdempotentSubmits(keys, logger), keys, publisher, logger);
     } catch (err) {
       await replies?.close();
       await publisher.close();
@@ -125,8 +129,21 @@ export class ClientCore {
    * wait for its end when asked (submit-flow.ts). Rejects with a CelerityError when nothing was
    * promised (the broker refused or is gone, the key was reused for other content).
    */
-  submit(submission: Submission, call?: SubmitCall): Promise<SubmitAnswer> {
-    return submitTask(this, submission, call);
+  async submit(submission: Submission, call?: SubmitCall): Promise<SubmitAnswer> {
+    const answer = await submitTask(this, submission, call);
+    // A read right after a finished answer may find no row yet: neither the PENDING write nor
+    // the worker's commit has to precede the reply. The submission fills in what a reply lacks.
+    if (answer.finished) this.finals.describe({ ...answer.task, owner: submission.owner ?? null });
+    return answer;
+  }
+
+  /**
+   * Task `id` as this process knows it: the store's row, or, while the worker's commit is still
+   * to land, that row with the final reply heard here over it (recent-finals.ts). Undefined when
+   * neither has it.
+   */
+  read(id: string): Promise<TaskRecord | undefined> {
+    return this.finals.read(this.store, id);
   }
 
   /**
@@ -141,6 +158,7 @@ export class ClientCore {
 
   async #close(): Promise<void> {
     this.waiters.cancelAll();
+    this.finals.clear();
     const steps = shutdownSteps(this.logger, 'shutdown');
     const step = steps.run;
     await step('flushing the result store', () => this.store.idle());

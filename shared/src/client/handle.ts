@@ -1,7 +1,8 @@
 /**
  * A handle on one task, as `client.submit()` and `client.get(id)` give it: what Celery's
  * `AsyncResult` is to its users. `result()` waits on the client's reply queue and on the
- * result store at once, so it works for a task any process submitted.
+ * result store at once, so it works for a task any process submitted; `state()` and `info()`
+ * read through the client's recent final replies, so they never go back on what `result()` said.
  */
 import { CelerityError } from '../errors.js';
 import { toRepresentation, type TaskRepresentation, type TaskState } from '../task.js';
@@ -66,16 +67,23 @@ export class TaskHandle<R = unknown> {
     return outcomeOf<R>(this.id, finished);
   }
 
-  /** The task's state now, from the result store; `PENDING` when the store has no row (yet), as Celery answers. */
+  /**
+   * The task's state now, from the result store, or from the final reply this client received
+   * while the worker's commit is still to land (never earlier than what `result()` gave);
+   * `PENDING` when neither knows the task (yet), as Celery answers.
+   */
   async state(): Promise<TaskState> {
     this.#assertOpen();
-    return (await this.#core.store.get(this.id))?.state ?? 'PENDING';
+    return (await this.#core.read(this.id))?.state ?? this.#core.finals.get(this.id)?.state ?? 'PENDING';
   }
 
-  /** The task as the store holds it (the HTTP API's representation), or undefined when it has no row. */
+  /**
+   * The task as the store holds it (the HTTP API's representation), with the final reply this
+   * client received laid over it until the worker's commit lands; undefined when it has no row.
+   */
   async info(): Promise<TaskRepresentation | undefined> {
     this.#assertOpen();
-    const record = await this.#core.store.get(this.id);
+    const record = await this.#core.read(this.id);
     return record ? toRepresentation(record) : undefined;
   }
 

@@ -1,9 +1,9 @@
 /**
  * Results that only a reply carries. A Celerity worker records a task's outcome in the store
- * before it replies (its replies say so, `recorded`); a Python Celery worker's `rpc://` backend
- * only replies. So the gateway writes the final replies that are not `recorded` itself, for
- * the tasks it published with its `reply_to` — the only replies it can receive. Replies from
- * Celerity workers cost no database write here.
+ * itself, just after it replies (its replies say so, `senderRecords`); a Python Celery worker's
+ * `rpc://` backend only replies. So the gateway writes the final replies whose sender does not
+ * record them, for the tasks it published with its `reply_to` — the only replies it can
+ * receive. Replies from Celerity workers cost no database write here.
  *
  * The store needs a task's name and queue, which a reply does not carry, so each task published
  * with a reply queue is remembered (id → name, queue) until its final reply comes. The map is
@@ -79,7 +79,7 @@ export class ReplyRecorder {
     }
     const expected = this.#expected.get(outcome.id);
     this.#expected.delete(outcome.id);
-    if (outcome.recorded || !expected) {
+    if (outcome.senderRecords || !expected) {
       deliver(outcome);
       return;
     }

@@ -5,9 +5,9 @@
  * (which only speaks HTTP around it) and the Node client both call it through
  * `ClientCore.submit`.
  */
-import type { TaskStore } from '../db/store.js';
 import { isFinalState, type TaskRecord } from '../task.js';
 import type { IdempotentSubmits } from './idempotent-submits.js';
+import { withOutcome } from './recent-finals.js';
 import { identify, pendingRecord, type Submission } from './submission.js';
 import type { Submitter } from './submitter.js';
 import type { Finished, TaskWaiters } from './waiters.js';
@@ -56,7 +56,8 @@ export interface SubmitParts {
   submitter: Submitter;
   idempotency: IdempotentSubmits;
   waiters: TaskWaiters;
-  store: TaskStore;
+  /** The task as this process knows it (ClientCore.read: the store, or a final reply ahead of it). */
+  read: (id: string) => Promise<TaskRecord | undefined>;
 }
 
 const finalOf = (finished: Finished): boolean => isFinalState(finished.kind === 'record' ? finished.record.state : finished.outcome.state);
@@ -104,9 +105,10 @@ async function publishAndWait(
     signal: call.signal ? AbortSignal.any([call.signal, cancel.signal]) : cancel.signal,
   });
   const submitted = wrap(send);
-  // A final reply proves the task ran and its result is committed, so it need not wait for the
-  // confirm too: RabbitMQ confirms a persistent message once it is on disk or consumed *and
-  // acked*, and the worker acks after replying, so the confirm mostly comes last.
+  // A final reply proves the task ran (its worker commits the result right after replying), so
+  // it need not wait for the confirm too: RabbitMQ confirms a persistent message once it is on
+  // disk or consumed *and acked*, and the worker acks after its commit, so the confirm mostly
+  // comes last.
   const early = await Promise.race([submitted.then(noFinal, noFinal), waiting.then(finalOnly)]);
   // submit() logs its own failure; the task ran regardless.
   if (early) submitted.catch(() => undefined);
@@ -137,29 +139,16 @@ async function replay(parts: SubmitParts, held: Submission, call: SubmitCall): P
   const answer = (task: TaskRecord, abandoned = false): SubmitAnswer => ({ id: held.id, replayed: true, published: false, task, finished: isFinalState(task.state), abandoned });
   if (!call.readReplay) return answer(pendingRecord(held));
   const waitMs = call.waitMs ?? 0;
-  let task = (await parts.store.get(held.id)) ?? pendingRecord(held);
+  let task = (await parts.read(held.id)) ?? pendingRecord(held);
   if (waitMs > 0 && !isFinalState(task.state)) {
     const finished = await parts.waiters.wait(held.id, { timeoutMs: waitMs, pollAfterMs: 0, ...(call.signal ? { signal: call.signal } : {}) });
     if (call.signal?.aborted) return answer(task, true);
-    task = finished?.kind === 'record' ? finished.record : ((await parts.store.get(held.id)) ?? task);
+    task = finished?.kind === 'record' ? finished.record : ((await parts.read(held.id)) ?? task);
   }
   return answer(task);
 }
 
 /** The record a finished wait answers with: the store's, or the pending record completed from the reply. */
 function finishedRecord(submission: Submission, finished: Finished): TaskRecord {
-  if (finished.kind === 'record') return finished.record;
-  const { outcome } = finished;
-  return {
-    ...pendingRecord(submission),
-    state: outcome.state,
-    result: outcome.result,
-    error: outcome.error ?? null,
-    retries: outcome.retries ?? 0,
-    startedAt: outcome.startedAt ?? null,
-    finishedAt: outcome.finishedAt,
-    worker: outcome.worker ?? null,
-    // Celery workers don't count attempts; one reply means at least one.
-    attempts: outcome.attempts ?? 1,
-  };
+  return finished.kind === 'record' ? finished.record : withOutcome(pendingRecord(submission), finished.outcome);
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../logger.js';
 import type { TaskOutcome } from '../amqp/protocol.js';
 import type { TaskStore } from '../db/store.js';
 import { isFinalState, type TaskRecord } from '../task.js';
+import type { RecentFinals } from './recent-finals.js';
 
 export type Finished = { kind: 'reply'; outcome: TaskOutcome } | { kind: 'record'; record: TaskRecord };
 
@@ -41,28 +42,25 @@ export interface TaskWaitersOptions {
   /** Ids per poll query. @default 1000 */
   pollBatch?: number;
   /**
-   * Keep a final reply that nobody waits for yet this long, in ms, so a wait that starts just
-   * after it (the Node client's `result()` after `submit()` resolved: the reply can beat the
-   * publisher confirm) is answered from it instead of a store poll a second later. 0 = off.
-   * @default 0
+   * Where final replies are kept (recent-finals.ts): a wait that starts after its reply came
+   * (the Node client's `result()` after `submit()` resolved: the reply can beat the publisher
+   * confirm) is answered from it instead of a store poll a second later. @default none kept
    */
-  keepUnclaimedMs?: number;
+  finals?: RecentFinals;
 }
-
-/** Most unclaimed replies kept at once (their results can be large). */
-const MAX_UNCLAIMED = 10_000;
 
 export class TaskWaiters {
   readonly #byId = new Map<string, Set<Waiter>>();
-  readonly #options: Required<TaskWaitersOptions>;
+  readonly #options: Required<Omit<TaskWaitersOptions, 'finals'>>;
+  readonly #finals: RecentFinals | undefined;
   #timer: NodeJS.Timeout | undefined;
   #polling = false;
   #count = 0;
-  /** Final replies that came before anyone waited for them (insertion order = arrival order). */
-  readonly #unclaimed = new Map<string, { outcome: TaskOutcome; at: number }>();
 
   constructor(options: TaskWaitersOptions) {
-    this.#options = { tickMs: 100, minPollMs: 200, maxPollMs: 1000, pollBatch: 1000, keepUnclaimedMs: 0, ...options };
+    const { finals, ...rest } = options;
+    this.#options = { tickMs: 100, minPollMs: 200, maxPollMs: 1000, pollBatch: 1000, ...rest };
+    this.#finals = finals;
   }
 
   get size(): number {
@@ -73,8 +71,8 @@ export class TaskWaiters {
   wait(id: string, options: WaitOptions): Promise<Finished | undefined> {
     return new Promise((resolve) => {
       if (options.signal?.aborted) return resolve(undefined);
-      const early = this.#unclaimed.get(id);
-      if (early && Date.now() - early.at <= this.#options.keepUnclaimedMs) return resolve({ kind: 'reply', outcome: early.outcome });
+      const early = this.#finals?.get(id);
+      if (early) return resolve({ kind: 'reply', outcome: early });
       const waiter: Waiter = {
         id,
         resolve: (value) => {
@@ -103,17 +101,9 @@ export class TaskWaiters {
    */
   resolveReply(outcome: TaskOutcome): void {
     if (!isFinalState(outcome.state)) return;
-    if (!this.#byId.has(outcome.id) && this.#options.keepUnclaimedMs > 0) this.#keepUnclaimed(outcome);
+    // Kept before anyone is answered, so a read right after the answer finds it.
+    this.#finals?.add(outcome);
     this.#resolveAll(outcome.id, { kind: 'reply', outcome });
-  }
-
-  #keepUnclaimed(outcome: TaskOutcome): void {
-    const now = Date.now();
-    for (const [id, entry] of this.#unclaimed) {
-      if (now - entry.at <= this.#options.keepUnclaimedMs && this.#unclaimed.size < MAX_UNCLAIMED) break;
-      this.#unclaimed.delete(id);
-    }
-    this.#unclaimed.set(outcome.id, { outcome, at: now });
   }
 
   /**
@@ -186,7 +176,6 @@ export class TaskWaiters {
 
   /** Ends every waiter now (as a timeout): used when the gateway stops. */
   cancelAll(): void {
-    this.#unclaimed.clear();
     for (const set of [...this.#byId.values()]) for (const waiter of [...set]) waiter.resolve(undefined);
     this.#stopTicking();
   }

@@ -1,8 +1,11 @@
 /**
- * Step 4 of the pipeline: makes a task's fate durable before the ack. Order: the store first
- * (so whoever polls sees the outcome), the dead letter or the next attempt next (confirmed),
- * then metrics, events and the reply, and the ack last (the caller's) — a crash in between
- * repeats a step, never skips one.
+ * Step 4 of the pipeline: makes a task's fate durable before the ack. A final state is replied
+ * first (the waiting caller need not wait for the commit too), then committed to the store,
+ * then dead-lettered when it is a failure (confirmed), then counted and announced, and the ack
+ * comes last (the caller's). A crash after the reply and before the commit leaves the message
+ * unacked: the task runs again (at-least-once) and the store still ends final; the processes
+ * that got the reply show it until then (shared/src/client/recent-finals.ts). A next attempt
+ * (RETRY) is not final: it is scheduled, then recorded, then acked, with no reply.
  */
 import {
   REPUBLISHED_HEADER,
@@ -20,6 +23,7 @@ import {
 import type { Outcome, WorkerMetrics } from '../metrics.js';
 import type { TaskHooks } from '../task-hooks.js';
 import type { Refusal } from './admit.js';
+import { crashAt, type FaultPoint } from './fault-point.js';
 import { announceFinish, taskInfo } from './observe.js';
 import { baseWrite, recordFinal, type RecorderDeps } from './record.js';
 import { deadLetter, publishDelayed, type RepublishDeps } from './republish.js';
@@ -35,6 +39,8 @@ export interface SettleDeps {
   workerName: string;
   /** The lease a running task holds, in ms: the longest a deferred copy waits. */
   leaseMs: number;
+  /** For the chaos tests only (fault-point.ts): die there. @default none */
+  faultPoint?: FaultPoint;
 }
 
 /** The task being settled and where its answer goes. */
@@ -162,16 +168,15 @@ export async function settleMalformed(deps: SettleDeps, delivery: Delivery, err:
   return 'ack';
 }
 
-/** Records the final state (retrying until the store takes it), dead-letters a failure, then tells everyone. */
+/**
+ * Replies with the final state, records it (retrying until the store takes it), dead-letters a
+ * failure, then counts and announces it; the ack follows. The reply says this worker records
+ * the outcome itself, so no gateway writes it.
+ */
 async function finish(deps: SettleDeps, job: Job, base: TaskWrite, end: Ending): Promise<Disposition> {
   const { delivery, message } = job;
   const finishedAt = new Date();
   const state = end.state ?? (end.outcome === 'success' ? 'SUCCESS' : 'FAILURE');
-  await recordFinal(deps.recorder, { ...base, state, result: end.result ?? null, error: end.error ?? null, finishedAt });
-  stamp(message.id, 'recorded');
-  if (state === 'FAILURE' && end.deadReason) await deadLetter(deps.republish, delivery, end.deadReason, end.error ?? null, message.id);
-  deps.metrics.tasks.inc({ task: job.metricTask, queue: base.queue, outcome: end.outcome });
-  announceFinish(deps.hooks, message, base, end, finishedAt);
   sendReply(deps, job, {
     id: message.id,
     state,
@@ -183,6 +188,13 @@ async function finish(deps: SettleDeps, job: Job, base: TaskWrite, end: Ending):
     ...(base.attempts !== undefined ? { attempts: base.attempts } : {}),
     startedAt: base.startedAt ?? null,
   });
+  if (deps.faultPoint === 'after-reply') return crashAt(deps.faultPoint, job.log, message.id);
+  await recordFinal(deps.recorder, { ...base, state, result: end.result ?? null, error: end.error ?? null, finishedAt });
+  stamp(message.id, 'recorded');
+  if (state === 'FAILURE' && end.deadReason) await deadLetter(deps.republish, delivery, end.deadReason, end.error ?? null, message.id);
+  deps.metrics.tasks.inc({ task: job.metricTask, queue: base.queue, outcome: end.outcome });
+  announceFinish(deps.hooks, message, base, end, finishedAt);
+  if (deps.faultPoint === 'after-commit') return crashAt(deps.faultPoint, job.log, message.id);
   return 'ack';
 }
 
