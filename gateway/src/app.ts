@@ -12,7 +12,7 @@ import { healthRoutes, type Readiness } from './routes/health.js';
 import { deadLetterRoutes, type DeadLetterRoutesDeps } from './routes/dead-letters.js';
 import { taskSearchRoutes } from './routes/task-search.js';
 import { taskRoutes, type TaskRoutesDeps } from './routes/tasks.js';
-import { OPEN_SECURITY, securityRouter, type SecurityOptions } from './security.js';
+import { OPEN_SECURITY, securityHeadersOnWrite, securityRouter, type SecurityOptions } from './security.js';
 
 export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRoutesDeps {
   logger: Logger;
@@ -60,6 +60,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  securityHeadersOnWrite(app);
   app.use(observeRequests(deps.metrics, deps.logger));
   app.use(securityRouter(deps.security ?? { ...OPEN_SECURITY, maxBodyBytes: deps.maxBodyBytes }, deps.logger));
   app.use(healthRoutes(deps.readiness, deps.metrics.registry));

@@ -1,7 +1,8 @@
 /**
  * The gateway's security layers, in the order a request meets them (one router, mounted
  * before every other route):
- *   1. helmet's security headers, on everything;
+ *   1. helmet's security headers, on everything (written with the response's head, see
+ *      `securityHeadersOnWrite`);
  *   2. `/metrics`: METRICS_TOKEN, or an admin key when AUTH_MODE=keys (open otherwise);
  *   3. CORS for `/api` from the CORS_ORIGINS allowlist (preflights answered; other origins
  *      get no CORS headers, and their preflights a 403);
@@ -11,6 +12,7 @@
  * `/healthz` and `/readyz` stay open. docs/security.md has the threat model.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { ServerResponse } from 'node:http';
 import cors from 'cors';
 import express, { type RequestHandler } from 'express';
 import helmet from 'helmet';
@@ -41,6 +43,49 @@ export interface SecurityOptions {
 
 /** What `createApp` uses when it is given no security options: the contract's keyless gateway. */
 export const OPEN_SECURITY: SecurityOptions = { authMode: 'none', corsOrigins: [], rateLimitPerMinute: 600, maxBodyBytes: 1024 * 1024 };
+
+/** helmet, as the gateway configures it. */
+const securityHeaderLayer = helmet({
+  // The gateway usually runs on plain HTTP on 127.0.0.1 or behind a TLS proxy: upgrading
+  // the dashboard's requests to https:// would break the former.
+  contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+  // helmet's no-referrer makes browsers send `Origin: null` on the dashboard's own POSTs;
+  // same-origin keeps referrers from leaving the site and the Origin header useful.
+  referrerPolicy: { policy: 'same-origin' },
+});
+
+/** The headers `securityHeaderLayer` sets: with these options they are the same on every response. */
+function helmetHeaders(): [string, string][] {
+  const headers: [string, string][] = [];
+  const recorder = {
+    setHeader: (name: string, value: string) => headers.push([name, value]),
+    removeHeader: () => undefined,
+  };
+  let synchronous = false;
+  securityHeaderLayer({} as express.Request, recorder as unknown as express.Response, (err?: unknown) => {
+    if (err) throw err instanceof Error ? err : new Error('helmet refused its own options', { cause: err });
+    synchronous = true;
+  });
+  if (!synchronous) throw new Error('helmet did not set its headers synchronously');
+  return headers;
+}
+
+/**
+ * Sets helmet's headers on every response of `app`, when its head is written rather than when
+ * its request arrives: a `?wait=` request is held for up to its whole wait, and 13 headers set
+ * up front cost it 1.6 KB for all that time (docs/performance.md, Memory). A header the route
+ * set itself wins, as it did when helmet ran first and the route after. Installed on the app's
+ * response prototype (every response gets it from Express), so it costs nothing per request.
+ */
+export function securityHeadersOnWrite(app: express.Express): void {
+  const headers = helmetHeaders();
+  const response: ServerResponse = app.response;
+  response.writeHead = function writeHeadWithSecurityHeaders(this: ServerResponse, ...args: unknown[]) {
+    for (const [name, value] of headers) if (!this.hasHeader(name)) this.setHeader(name, value);
+    this.removeHeader('X-Powered-By');
+    return ServerResponse.prototype.writeHead.apply(this, args as Parameters<ServerResponse['writeHead']>);
+  } as ServerResponse['writeHead'];
+}
 
 function sameSecret(presented: string, expected: string): boolean {
   // Hash both so the comparison takes the same time whatever the lengths.
@@ -125,16 +170,6 @@ export function securityRouter(options: SecurityOptions, logger: Logger): expres
     router.use('/api', guard);
     router.use('/dashboard', guard);
   }
-  router.use(
-    helmet({
-      // The gateway usually runs on plain HTTP on 127.0.0.1 or behind a TLS proxy: upgrading
-      // the dashboard's requests to https:// would break the former.
-      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
-      // helmet's no-referrer makes browsers send `Origin: null` on the dashboard's own POSTs;
-      // same-origin keeps referrers from leaving the site and the Origin header useful.
-      referrerPolicy: { policy: 'same-origin' },
-    }),
-  );
   router.get('/metrics', metricsGuard(options, keys));
   router.use('/api', ...corsLayer(options.corsOrigins));
 

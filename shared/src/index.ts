@@ -277,7 +277,7 @@ export {
 } from './client/submission.js';
 export { submitTask, type SubmitAnswer, type SubmitCall, type SubmitParts } from './client/submit-flow.js';
 export { Submitter, type SubmitLimits, type SubmitMetrics, type SubmitterDeps } from './client/submitter.js';
-export { TaskWaiters, type Finished, type TaskWaitersOptions, type WaitOptions } from './client/waiters.js';
+export { TaskWaiters, type Finished, type PendingWait, type TaskWaitersOptions, type WaitOptions, type WaitSignal } from './client/waiters.js';
 export {
   parseAmqpUrls,
   parseDatabaseUrl,

@@ -70,7 +70,7 @@ describe('CORS and security headers', () => {
   });
 
   it('sends security headers (helmet) on API answers and everything else', async () => {
-    for (const path of ['/healthz', '/api/v1/tasks/00000000-0000-0000-0000-000000000000', '/dashboard/']) {
+    for (const path of ['/healthz', '/api/v1/tasks/00000000-0000-0000-0000-000000000000', '/dashboard/', '/no-such-route', '/metrics']) {
       const res = await http(`${gw.url}${path}`);
       assert.equal(res.headers.get('x-content-type-options'), 'nosniff', path);
       assert.equal(res.headers.get('x-frame-options'), 'SAMEORIGIN', path);

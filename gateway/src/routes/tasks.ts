@@ -14,6 +14,7 @@ import {
   type TaskWaiters,
 } from '../../../shared/src/index.js';
 import { accessOf, assertMayReadTasks, assertMaySubmit, mayReadTask, mayReadTasks, ownerOf } from '../auth/access.js';
+import { ClientGone } from '../client-gone.js';
 import type { GatewayMetrics } from '../metrics.js';
 
 /**
@@ -44,14 +45,9 @@ export function parseWait(value: unknown, maxWaitS: number): number {
   return seconds;
 }
 
-/** An AbortSignal that fires when the client goes away before we answer. */
-function clientGone(req: Request, res: Response): AbortSignal {
-  const controller = new AbortController();
-  res.on('close', () => {
-    if (!res.writableFinished) controller.abort();
-  });
-  req.on('aborted', () => controller.abort());
-  return controller.signal;
+/** A signal that fires when the client goes away before we answer. */
+function clientGone(req: Request, res: Response): ClientGone {
+  return new ClientGone(req, res);
 }
 
 export function taskRoutes(deps: TaskRoutesDeps): Router {

@@ -23,5 +23,5 @@ export { IdempotentSubmits, isValidIdempotencyKey, type IdempotentStart } from '
 export { submitTask, type SubmitAnswer, type SubmitCall, type SubmitParts } from './submit-flow.js';
 export { ReplyListener } from './reply-listener.js';
 export { ReplyRecorder, type ReplyRecorderOptions } from './reply-recorder.js';
-export { TaskWaiters, type Finished, type WaitOptions, type TaskWaitersOptions } from './waiters.js';
+export { TaskWaiters, type Finished, type PendingWait, type WaitOptions, type WaitSignal, type TaskWaitersOptions } from './waiters.js';
 export { resolveCeleryOptions, celeryOptionsSchema, MAX_PRIORITY, type CeleryOptions } from './celery-options.js';

@@ -10,7 +10,7 @@ import type { IdempotentSubmits } from './idempotent-submits.js';
 import { withOutcome } from './recent-finals.js';
 import { identify, pendingRecord, type Submission } from './submission.js';
 import type { Submitter } from './submitter.js';
-import type { Finished, TaskWaiters } from './waiters.js';
+import type { Finished, TaskWaiters, WaitSignal } from './waiters.js';
 
 /** A reply to a waited submit is expected well within this, in ms; after it, the waiter also polls the store. */
 const REPLY_GRACE_MS = 1_000;
@@ -26,8 +26,8 @@ export interface SubmitCall {
   wantReply?: boolean;
   /** Wait up to this long for the task to finish, in ms; 0 answers once the broker confirmed. @default 0 */
   waitMs?: number;
-  /** The caller went away: stop waiting. */
-  signal?: AbortSignal;
+  /** The caller went away: stop waiting (an AbortSignal, or the gateway's lighter per-request signal). */
+  signal?: WaitSignal;
   /**
    * For a replayed key: answer with the task as it is now (for a caller that may read tasks);
    * otherwise with what the first submit got, the PENDING representation. @default false
@@ -98,12 +98,10 @@ async function publishAndWait(
     await wrap(send);
     return answer(pendingRecord(submission), false);
   }
-  const cancel = new AbortController();
-  const waiting = parts.waiters.wait(submission.id, {
-    timeoutMs: waitMs,
-    pollAfterMs: REPLY_GRACE_MS,
-    signal: call.signal ? AbortSignal.any([call.signal, cancel.signal]) : cancel.signal,
-  });
+  // Ended by the caller's signal, or by us when the publish fails: no AbortSignal.any here,
+  // which would cost a signal, its listeners and weak references per held request.
+  const wait = parts.waiters.start(submission.id, { timeoutMs: waitMs, pollAfterMs: REPLY_GRACE_MS, ...(call.signal ? { signal: call.signal } : {}) });
+  const waiting = wait.finished;
   const submitted = wrap(send);
   // A final reply proves the task ran (its worker commits the result right after replying), so
   // it need not wait for the confirm too: RabbitMQ confirms a persistent message once it is on
@@ -116,7 +114,7 @@ async function publishAndWait(
     try {
       await submitted;
     } catch (err) {
-      cancel.abort(); // nothing will ever answer the waiter we registered
+      wait.cancel(); // nothing will ever answer the waiter we registered
       await waiting;
       throw err;
     }

@@ -6,28 +6,84 @@
  * from the store (FinishedListener) makes a waiter's next poll immediate. One query per
  * tick serves every waiter due for a poll, so the cost does not grow with each request.
  * Every waiter ends: with an outcome, at its deadline, or when its request goes away.
+ *
+ * A held wait should cost little (docs/performance.md, Memory): the deadlines share one timer
+ * (deadline-queue.ts), and a waiter is one small object, plus one listener when it has a signal.
  */
 import type { Logger } from '../logger.js';
 import type { TaskOutcome } from '../amqp/protocol.js';
 import type { TaskStore } from '../db/store.js';
 import { isFinalState, type TaskRecord } from '../task.js';
+import { DeadlineQueue, type Deadlined } from './deadline-queue.js';
 import type { RecentFinals } from './recent-finals.js';
 
 export type Finished = { kind: 'reply'; outcome: TaskOutcome } | { kind: 'record'; record: TaskRecord };
 
-interface Waiter {
-  id: string;
-  resolve: (value: Finished | undefined) => void;
-  timer: NodeJS.Timeout;
-  nextPollAt: number;
-  pollEveryMs: number;
+/**
+ * What ends a wait early. An AbortSignal is one; the gateway passes a lighter object per held
+ * request (an AbortSignal is an EventTarget with a hidden class of its own, about 1 KB).
+ */
+export interface WaitSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
 }
 
 export interface WaitOptions {
   timeoutMs: number;
   /** Start polling the store after this long; replies are expected before then. @default 0 */
   pollAfterMs?: number;
-  signal?: AbortSignal;
+  signal?: WaitSignal;
+}
+
+/** A registered wait (`TaskWaiters.start`). */
+export interface PendingWait {
+  /** How the task finished, or `undefined` at the deadline, on abort or on `cancel()`. */
+  readonly finished: Promise<Finished | undefined>;
+  /** Ends this wait now, as a timeout; a no-op once it has ended. */
+  cancel(): void;
+}
+
+/** Longest delay Node's setTimeout takes (about 24.8 days); a later deadline re-arms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+class Waiter implements Deadlined, PendingWait {
+  heapIndex = -1;
+  heapSeq = 0;
+  readonly finished: Promise<Finished | undefined>;
+  #resolve!: (value: Finished | undefined) => void;
+  #onAbort: (() => void) | undefined;
+  #ended = false;
+
+  constructor(
+    readonly id: string,
+    readonly deadline: number,
+    public nextPollAt: number,
+    public pollEveryMs: number,
+    /** The owner's bookkeeping, one function shared by every waiter. */
+    private readonly release: (waiter: Waiter) => void,
+    private readonly signal: WaitSignal | undefined,
+  ) {
+    this.finished = new Promise((resolve) => (this.#resolve = resolve));
+    if (signal) {
+      this.#onAbort = () => this.end(undefined);
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
+  /** Resolves the wait and forgets it; only the first call counts. */
+  end(value: Finished | undefined): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#onAbort) this.signal?.removeEventListener('abort', this.#onAbort);
+    this.#onAbort = undefined;
+    this.release(this);
+    this.#resolve(value);
+  }
+
+  cancel(): void {
+    this.end(undefined);
+  }
 }
 
 export interface TaskWaitersOptions {
@@ -50,7 +106,13 @@ export interface TaskWaitersOptions {
 }
 
 export class TaskWaiters {
-  readonly #byId = new Map<string, Set<Waiter>>();
+  /** One waiter per id almost always: a Set only for the second one on the same task. */
+  readonly #byId = new Map<string, Waiter | Set<Waiter>>();
+  readonly #deadlines = new DeadlineQueue<Waiter>();
+  /** Armed for the earliest deadline while any waiter exists. */
+  #deadlineTimer: NodeJS.Timeout | undefined;
+  #deadlineTimerAt = Infinity;
+  readonly #release = (waiter: Waiter): void => this.#remove(waiter);
   readonly #options: Required<Omit<TaskWaitersOptions, 'finals'>>;
   readonly #finals: RecentFinals | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -69,30 +131,25 @@ export class TaskWaiters {
 
   /** Resolves with how the task finished, or `undefined` at the deadline or on abort. */
   wait(id: string, options: WaitOptions): Promise<Finished | undefined> {
-    return new Promise((resolve) => {
-      if (options.signal?.aborted) return resolve(undefined);
-      const early = this.#finals?.get(id);
-      if (early) return resolve({ kind: 'reply', outcome: early });
-      const waiter: Waiter = {
-        id,
-        resolve: (value) => {
-          clearTimeout(waiter.timer);
-          options.signal?.removeEventListener('abort', onAbort);
-          this.#remove(waiter);
-          resolve(value);
-        },
-        timer: setTimeout(() => waiter.resolve(undefined), options.timeoutMs),
-        nextPollAt: Date.now() + (options.pollAfterMs ?? 0),
-        pollEveryMs: this.#options.minPollMs,
-      };
-      const onAbort = (): void => waiter.resolve(undefined);
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      let set = this.#byId.get(id);
-      if (!set) this.#byId.set(id, (set = new Set()));
-      set.add(waiter);
-      this.#count++;
-      this.#startTicking();
-    });
+    return this.start(id, options).finished;
+  }
+
+  /** Registers a wait, as `wait()` does, that its caller can also end early (`cancel()`). */
+  start(id: string, options: WaitOptions): PendingWait {
+    if (options.signal?.aborted) return ended(undefined);
+    const early = this.#finals?.get(id);
+    if (early) return ended({ kind: 'reply', outcome: early });
+    const now = Date.now();
+    const waiter = new Waiter(id, now + options.timeoutMs, now + (options.pollAfterMs ?? 0), this.#options.minPollMs, this.#release, options.signal);
+    const other = this.#byId.get(id);
+    if (!other) this.#byId.set(id, waiter);
+    else if (other instanceof Set) other.add(waiter);
+    else this.#byId.set(id, new Set([other, waiter]));
+    this.#count++;
+    this.#deadlines.push(waiter);
+    this.#armDeadlineTimer();
+    this.#startTicking();
+    return waiter;
   }
 
   /**
@@ -111,23 +168,51 @@ export class TaskWaiters {
    * the next tick instead of at its backed-off time. A no-op for ids nobody waits on.
    */
   nudge(id: string): void {
-    const set = this.#byId.get(id);
-    if (!set) return;
-    for (const waiter of set) waiter.nextPollAt = 0;
+    for (const waiter of waitersOf(this.#byId.get(id))) waiter.nextPollAt = 0;
   }
 
   #resolveAll(id: string, value: Finished): void {
-    const set = this.#byId.get(id);
-    if (!set) return;
-    for (const waiter of [...set]) waiter.resolve(value);
+    for (const waiter of [...waitersOf(this.#byId.get(id))]) waiter.end(value);
   }
 
   #remove(waiter: Waiter): void {
-    const set = this.#byId.get(waiter.id);
-    if (!set?.delete(waiter)) return;
+    const entry = this.#byId.get(waiter.id);
+    if (entry === waiter) this.#byId.delete(waiter.id);
+    else if (entry instanceof Set && entry.delete(waiter)) {
+      if (entry.size === 1) this.#byId.set(waiter.id, entry.values().next().value!);
+    } else return;
     this.#count--;
-    if (set.size === 0) this.#byId.delete(waiter.id);
-    if (this.#count === 0) this.#stopTicking();
+    // The timer stays armed for a removed head: it fires, finds nothing due and re-arms,
+    // which is cheaper than re-arming on every answered request.
+    this.#deadlines.remove(waiter);
+    if (this.#count === 0) {
+      this.#stopTicking();
+      this.#disarmDeadlineTimer();
+    }
+  }
+
+  #armDeadlineTimer(): void {
+    const next = this.#deadlines.nextDeadline;
+    if (next === undefined || next >= this.#deadlineTimerAt) return;
+    this.#disarmDeadlineTimer();
+    this.#deadlineTimerAt = next;
+    // Not unref'd: like the per-waiter timer it replaces, a pending wait keeps the process alive.
+    this.#deadlineTimer = setTimeout(() => this.#expire(), Math.min(MAX_TIMER_MS, Math.max(0, next - Date.now())));
+  }
+
+  #disarmDeadlineTimer(): void {
+    if (this.#deadlineTimer) clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = undefined;
+    this.#deadlineTimerAt = Infinity;
+  }
+
+  /** Ends the waiters whose deadline has passed, earliest first, then re-arms for the next. */
+  #expire(): void {
+    this.#deadlineTimer = undefined;
+    this.#deadlineTimerAt = Infinity;
+    const now = Date.now();
+    for (let waiter = this.#deadlines.popDue(now); waiter; waiter = this.#deadlines.popDue(now)) waiter.end(undefined);
+    this.#armDeadlineTimer();
   }
 
   #startTicking(): void {
@@ -146,15 +231,10 @@ export class TaskWaiters {
     if (this.#polling) return;
     const now = Date.now();
     const due: string[] = [];
-    for (const [id, set] of this.#byId) {
+    for (const [id, entry] of this.#byId) {
       let isDue = false;
-      for (const waiter of set) {
-        if (waiter.nextPollAt <= now) {
-          isDue = true;
-          waiter.nextPollAt = now + waiter.pollEveryMs;
-          waiter.pollEveryMs = Math.min(this.#options.maxPollMs, waiter.pollEveryMs * 2);
-        }
-      }
+      if (entry instanceof Set) for (const waiter of entry) isDue = this.#pollDue(waiter, now) || isDue;
+      else isDue = this.#pollDue(entry, now);
       if (isDue) due.push(id);
       if (due.length >= this.#options.pollBatch) break;
     }
@@ -174,9 +254,28 @@ export class TaskWaiters {
       });
   }
 
+  /** Whether `waiter` is due for a poll at `now`; if so, backs off its next one. */
+  #pollDue(waiter: Waiter, now: number): boolean {
+    if (waiter.nextPollAt > now) return false;
+    waiter.nextPollAt = now + waiter.pollEveryMs;
+    waiter.pollEveryMs = Math.min(this.#options.maxPollMs, waiter.pollEveryMs * 2);
+    return true;
+  }
+
   /** Ends every waiter now (as a timeout): used when the gateway stops. */
   cancelAll(): void {
-    for (const set of [...this.#byId.values()]) for (const waiter of [...set]) waiter.resolve(undefined);
+    for (const waiter of this.#deadlines.drain()) waiter.end(undefined);
     this.#stopTicking();
+    this.#disarmDeadlineTimer();
   }
+}
+
+function waitersOf(entry: Waiter | Set<Waiter> | undefined): Iterable<Waiter> {
+  if (entry === undefined) return [];
+  return entry instanceof Set ? entry : [entry];
+}
+
+/** A wait answered before it was registered. */
+function ended(value: Finished | undefined): PendingWait {
+  return { finished: Promise.resolve(value), cancel: () => undefined };
 }
