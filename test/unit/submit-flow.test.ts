@@ -148,6 +148,22 @@ describe('submitTask', () => {
     assert.equal(reader.id, first.id);
   });
 
+  it('a replay whose task has no row yet (its first submit still waits) writes the PENDING row before answering', async () => {
+    const { parts, published, pendingWrites, rows } = setup();
+    const first = submission();
+    const waiting = submitTask(parts, first, { idempotencyKey: 'k', waitMs: 60_000 });
+    while (published.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve)); // the key's confirm is marked
+    const again = await submitTask(parts, submission(), { idempotencyKey: 'k' });
+    assert.deepEqual([again.replayed, again.id, again.task.state], [true, first.id, 'PENDING']);
+    assert.deepEqual(pendingWrites, [first.id], 'the replay wrote the row its 202 promises');
+    rows.set(first.id, { ...again.task });
+    await submitTask(parts, submission(), { idempotencyKey: 'k' });
+    assert.deepEqual(pendingWrites, [first.id], 'a row already there is not written again');
+    parts.waiters.resolveReply({ id: first.id, state: 'SUCCESS', result: 3, finishedAt: new Date() });
+    assert.equal((await waiting).finished, true);
+  });
+
   it('a waited submit answers on a final reply while the confirm is still outstanding', async () => {
     const { parts, published, holdConfirms } = setup();
     const release = holdConfirms();

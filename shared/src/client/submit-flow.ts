@@ -135,9 +135,13 @@ async function publishAndWait(
  */
 async function replay(parts: SubmitParts, held: Submission, call: SubmitCall): Promise<SubmitAnswer> {
   const answer = (task: TaskRecord, abandoned = false): SubmitAnswer => ({ id: held.id, replayed: true, published: false, task, finished: isFinalState(task.state), abandoned });
+  const stored = await parts.read(held.id);
+  // The first submit may be a ?wait= still waiting, which writes no PENDING row until it answers
+  // 202: a replay's answer promises that GET finds the task, so the row is written first.
+  if (!stored) await parts.submitter.recordPending(held);
   if (!call.readReplay) return answer(pendingRecord(held));
   const waitMs = call.waitMs ?? 0;
-  let task = (await parts.read(held.id)) ?? pendingRecord(held);
+  let task = stored ?? pendingRecord(held);
   if (waitMs > 0 && !isFinalState(task.state)) {
     const finished = await parts.waiters.wait(held.id, { timeoutMs: waitMs, pollAfterMs: 0, ...(call.signal ? { signal: call.signal } : {}) });
     if (call.signal?.aborted) return answer(task, true);
