@@ -19,7 +19,7 @@ import type { Logger } from '../logger.js';
 import { stamp } from '../trace.js';
 import { MAX_RETRIES_HEADER, REPUBLISHED_HEADER } from '../retry.js';
 import type { ReplyRecorder } from './reply-recorder.js';
-import { prepareSubmission, type Submission } from './submission.js';
+import { pendingRecord, prepareSubmission, type Submission } from './submission.js';
 import { SubmitSlots } from './submit-slots.js';
 
 /** What the submitter reports to (the gateway's Prometheus metrics); structural, so any registry fits. */
@@ -213,16 +213,7 @@ export class Submitter {
   recordPending(submission: Submission): Promise<void> {
     const { store, logger } = this.deps;
     return store
-      .record({
-        id: submission.id,
-        name: submission.name,
-        queue: submission.queue,
-        state: 'PENDING',
-        args: submission.args,
-        kwargs: submission.kwargs,
-        createdAt: submission.createdAt,
-        owner: submission.owner ?? null,
-      })
+      .record({ ...pendingRecord(submission), owner: submission.owner ?? null })
       .then(() => stamp(submission.id, 'pending.recorded'), (err: unknown) => {
         logger.warn('could not record the PENDING task; the worker will record it', {
           taskId: submission.id,
