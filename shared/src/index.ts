@@ -276,6 +276,7 @@ export {
   type SubmitRequest,
 } from './client/submission.js';
 export { submitTask, type SubmitAnswer, type SubmitCall, type SubmitParts } from './client/submit-flow.js';
+export { Slots, SlotAbortedError, type Release } from './slots.js';
 export { Submitter, type SubmitLimits, type SubmitMetrics, type SubmitterDeps } from './client/submitter.js';
 export { TaskWaiters, type Finished, type PendingWait, type TaskWaitersOptions, type WaitOptions, type WaitSignal } from './client/waiters.js';
 export {

@@ -7,13 +7,13 @@ import {
   ConfigError,
   QUORUM_DELIVERY_LIMIT,
   QueueMismatchError,
+  Slots,
   deadLetterQueueArguments,
   loadCommonConfig,
   parseQueueTypes,
   queueTypeOf,
   taskQueueArguments,
 } from '../../shared/src/index.js';
-import { Slots } from '../../worker/src/slots.js';
 
 describe('QUEUE_TYPES', () => {
   it('defaults to every queue classic', () => {

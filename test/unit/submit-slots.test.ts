@@ -10,6 +10,7 @@ import {
   Catalogue,
   CelerityError,
   IdempotentSubmits,
+  Slots,
   Submitter,
   TaskWaiters,
   createSilentLogger,
@@ -18,88 +19,84 @@ import {
   type Broker,
   type IdempotencyKeys,
   type Publisher,
+  type Release,
   type Submission,
   type SubmitParts,
   type TaskQueues,
   type TaskStore,
 } from '../../shared/src/index.js';
-import { SubmitSlots } from '../../shared/src/client/submit-slots.js';
 import { demoApp } from '../helpers/demo.js';
 import { deferred, track, turns, type Deferred } from './support.js';
 
-describe('SubmitSlots', () => {
+describe('Slots, as the bound on submits in flight', () => {
   it('grants up to max at once; the next waits and proceeds once one is released', async () => {
-    const slots = new SubmitSlots(2);
-    assert.equal(slots.acquire(), undefined);
-    assert.equal(slots.acquire(), undefined);
-    assert.equal(slots.inFlight, 2);
-    const third = slots.acquire();
-    assert.ok(third, 'the third waits');
-    const waiting = track(third);
+    const slots = new Slots(2);
+    const first = slots.tryAcquire();
+    const second = slots.tryAcquire();
+    assert.ok(first && second, 'two free slots, taken without waiting');
+    assert.equal(slots.held, 2);
+    assert.equal(slots.tryAcquire(), undefined, 'no third free slot');
+    const thirdTurn = slots.acquire();
+    const waiting = track(thirdTurn);
     await turns();
-    assert.equal(waiting.state.status, 'pending');
-    assert.equal(slots.queued, 1);
-    slots.release();
+    assert.equal(waiting.state.status, 'pending', 'the third waits');
+    assert.equal(slots.waiting, 1);
+    first();
     await turns();
     assert.equal(waiting.state.status, 'fulfilled');
-    assert.equal(slots.inFlight, 2, 'the slot passed on, not freed');
-    assert.equal(slots.queued, 0);
-    slots.release();
-    slots.release();
-    assert.equal(slots.inFlight, 0);
+    assert.equal(slots.held, 2, 'the slot passed on, not freed');
+    assert.equal(slots.waiting, 0);
+    second();
+    (await thirdTurn)();
+    assert.equal(slots.held, 0);
   });
 
   it('refuses a bound that is not a positive integer', () => {
-    assert.throws(() => new SubmitSlots(0), RangeError);
-    assert.throws(() => new SubmitSlots(1.5), RangeError);
+    assert.throws(() => new Slots(0), RangeError);
+    assert.throws(() => new Slots(1.5), RangeError);
   });
 
   it('under any order of arrivals and releases: never more than max in flight, FIFO, every waiter served', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 5 }), fc.array(fc.boolean(), { maxLength: 300 }), async (max, ops) => {
-        const slots = new SubmitSlots(max);
-        let holding = 0;
+        const slots = new Slots(max);
+        const holders: Release[] = [];
         let arrivals = 0;
         const granted: number[] = [];
         const pending: Promise<void>[] = [];
         const arrive = (): void => {
           const n = arrivals++;
-          const queued = slots.acquire();
-          if (!queued) {
-            holding++;
+          const now = slots.tryAcquire();
+          if (now) {
+            holders.push(now);
             granted.push(n);
           } else {
             pending.push(
-              queued.then(() => {
-                holding++;
+              slots.acquire().then((release) => {
+                holders.push(release);
                 granted.push(n);
               }),
             );
           }
         };
+        const releaseOne = (): void => holders.shift()?.();
         for (const isArrival of ops) {
           if (isArrival) arrive();
-          else if (holding > 0) {
-            holding--;
-            slots.release();
-          }
+          else releaseOne();
           await turns(1);
-          assert.ok(holding <= max, `${holding} in flight, bound ${max}`);
-          assert.equal(slots.inFlight, holding, 'a handed-over slot is held by its new owner');
+          assert.ok(holders.length <= max, `${holders.length} in flight, bound ${max}`);
+          assert.equal(slots.held, holders.length, 'a handed-over slot is held by its new owner');
         }
         // Release everything: every arrival is eventually served, in arrival order.
         // Bounded, so that a queue losing a waiter fails here instead of spinning.
-        for (let round = 0; round <= 2 * ops.length && (granted.length < arrivals || holding > 0); round++) {
-          if (holding > 0) {
-            holding--;
-            slots.release();
-          }
+        for (let round = 0; round <= 2 * ops.length && (granted.length < arrivals || holders.length > 0); round++) {
+          releaseOne();
           await turns(1);
         }
         await Promise.all(pending);
         assert.deepEqual(granted, Array.from({ length: arrivals }, (_, i) => i));
-        assert.equal(slots.inFlight, 0);
-        assert.equal(slots.queued, 0);
+        assert.equal(slots.held, 0);
+        assert.equal(slots.waiting, 0);
       }),
       { numRuns: 50 },
     );

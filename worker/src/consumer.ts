@@ -10,8 +10,7 @@
  * the broker, which redelivers it.
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { CLASSIC_QUEUES, CONTENT_ENCODING, CONTENT_TYPE, ManagedChannel, declareTaskQueue, queueTypeOf, stamp, tracing, type Broker, type Logger, type QueueTypes } from '../../shared/src/index.js';
-import { Slots } from './slots.js';
+import { CLASSIC_QUEUES, CONTENT_ENCODING, CONTENT_TYPE, ManagedChannel, Slots, declareTaskQueue, queueTypeOf, stamp, tracing, type Broker, type Logger, type QueueTypes } from '../../shared/src/index.js';
 import { TaskInterruptedError, type TaskRunner } from './task-runner.js';
 
 const REQUEUE_BASE_DELAY_MS = 500;

@@ -20,7 +20,7 @@ import { stamp } from '../trace.js';
 import { MAX_RETRIES_HEADER, REPUBLISHED_HEADER } from '../retry.js';
 import type { ReplyRecorder } from './reply-recorder.js';
 import { pendingRecord, prepareSubmission, type Submission } from './submission.js';
-import { SubmitSlots } from './submit-slots.js';
+import { Slots } from '../slots.js';
 
 /** What the submitter reports to (the gateway's Prometheus metrics); structural, so any registry fits. */
 export interface SubmitMetrics {
@@ -59,7 +59,7 @@ export interface SubmitterDeps {
   replyRecorder?: ReplyRecorder;
   /**
    * Most submits between building their message and the broker's confirm at once; more wait
-   * their turn (submit-slots.ts). @default DEFAULT_MAX_SUBMITS_IN_FLIGHT
+   * their turn, in arrival order (shared/src/slots.ts). @default DEFAULT_MAX_SUBMITS_IN_FLIGHT
    */
   maxSubmitsInFlight?: number;
 }
@@ -81,15 +81,15 @@ interface SubmitOptions {
 }
 
 export class Submitter {
-  readonly #slots: SubmitSlots;
+  readonly #slots: Slots;
 
   constructor(private readonly deps: SubmitterDeps) {
-    this.#slots = new SubmitSlots(deps.maxSubmitsInFlight ?? DEFAULT_MAX_SUBMITS_IN_FLIGHT);
+    this.#slots = new Slots(deps.maxSubmitsInFlight ?? DEFAULT_MAX_SUBMITS_IN_FLIGHT);
   }
 
   /** Submits holding a slot, and submits waiting for one. */
   get inFlight(): { publishing: number; queued: number } {
-    return { publishing: this.#slots.inFlight, queued: this.#slots.queued };
+    return { publishing: this.#slots.held, queued: this.#slots.waiting };
   }
 
   /** Validates a submit of a task of the catalogue by name; throws a CelerityError naming what is wrong. */
@@ -106,13 +106,12 @@ export class Submitter {
    * Waits first, when the bound on submits in flight is reached, until an earlier one is confirmed.
    */
   async submit(submission: Submission, options: SubmitOptions): Promise<void> {
-    const queued = this.#slots.acquire();
-    if (queued) await queued;
+    const release = this.#slots.tryAcquire() ?? (await this.#slots.acquire());
     let published: { recorded: Promise<void> };
     try {
       published = await this.#publish(submission, options);
     } finally {
-      this.#slots.release();
+      release();
     }
     // The slot is back once the broker confirmed; the PENDING row's group commit may come after.
     await published.recorded;
