@@ -2,7 +2,7 @@
  * The task API: submit (`POST /api/v1/tasks/:name`, optionally `?wait=`) and read
  * (`GET /api/v1/tasks/:id`, optionally `?wait=` long-poll).
  */
-import { Router, type Request, type Response } from 'express';
+import { Router } from 'express';
 import {
   CelerityError,
   isFinalState,
@@ -45,11 +45,6 @@ export function parseWait(value: unknown, maxWaitS: number): number {
   return seconds;
 }
 
-/** A signal that fires when the client goes away before we answer. */
-function clientGone(req: Request, res: Response): ClientGone {
-  return new ClientGone(req, res);
-}
-
 export function taskRoutes(deps: TaskRoutesDeps): Router {
   const router = Router();
 
@@ -71,7 +66,7 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
     try {
       const answer = await deps.core.submit(submission, {
         ...(key !== undefined ? { idempotencyKey: key } : {}),
-        ...(waiting ? { waitMs: waitS * 1000, signal: clientGone(req, res) } : {}),
+        ...(waiting ? { waitMs: waitS * 1000, signal: new ClientGone(req, res) } : {}),
         // A submit-only API key gets what its first submit got, never the task's result or error.
         readReplay: mayReadTasks(accessOf(res)),
       });
@@ -101,7 +96,7 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
       res.json(toRepresentation(task));
       return;
     }
-    const signal = clientGone(req, res);
+    const signal = new ClientGone(req, res);
     const finished = await deps.waiters.wait(id, { timeoutMs: waitS * 1000, pollAfterMs: 0, signal });
     if (signal.aborted) return;
     // A reply carries only the outcome; the read lays it over the whole record (it was kept

@@ -117,7 +117,6 @@ export class TaskWaiters {
   readonly #finals: RecentFinals | undefined;
   #timer: NodeJS.Timeout | undefined;
   #polling = false;
-  #count = 0;
 
   constructor(options: TaskWaitersOptions) {
     const { finals, ...rest } = options;
@@ -126,7 +125,8 @@ export class TaskWaiters {
   }
 
   get size(): number {
-    return this.#count;
+    // Every waiter is in the deadline queue until it ends.
+    return this.#deadlines.size;
   }
 
   /** Resolves with how the task finished, or `undefined` at the deadline or on abort. */
@@ -145,7 +145,6 @@ export class TaskWaiters {
     if (!other) this.#byId.set(id, waiter);
     else if (other instanceof Set) other.add(waiter);
     else this.#byId.set(id, new Set([other, waiter]));
-    this.#count++;
     this.#deadlines.push(waiter);
     this.#armDeadlineTimer();
     this.#startTicking();
@@ -181,11 +180,10 @@ export class TaskWaiters {
     else if (entry instanceof Set && entry.delete(waiter)) {
       if (entry.size === 1) this.#byId.set(waiter.id, entry.values().next().value!);
     } else return;
-    this.#count--;
     // The timer stays armed for a removed head: it fires, finds nothing due and re-arms,
     // which is cheaper than re-arming on every answered request.
     this.#deadlines.remove(waiter);
-    if (this.#count === 0) {
+    if (this.#deadlines.size === 0) {
       this.#stopTicking();
       this.#disarmDeadlineTimer();
     }
