@@ -25,7 +25,11 @@ describe('metrics', () => {
     const failed = await http<Task>(`${url}/api/v1/tasks/demo.fail?wait=20`, { json: { args: ['no'], options: { queue } } });
     assert.equal(failed.body.state, 'FAILURE');
 
-    const g = await scrape(`${url}/metrics`);
+    // `?wait=` answers on the reply; the broker confirms the publish once the worker acked, later.
+    const g = await waitFor('both publishes confirmed in the gateway metrics', async () => {
+      const samples = await scrape(`${url}/metrics`);
+      return metricValue(samples, 'celerity_publish_confirm_duration_seconds_count') === 2 ? samples : undefined;
+    });
     assert.equal(metricValue(g, 'celerity_tasks_submitted_total', { task: 'demo.add', queue }), 1);
     assert.equal(metricValue(g, 'celerity_tasks_submitted_total', { task: 'demo.fail', queue }), 1);
     assert.equal(metricValue(g, 'celerity_task_rpc_duration_seconds_count', { task: 'demo.add' }), 1);

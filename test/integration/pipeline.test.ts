@@ -116,14 +116,24 @@ describe('pipeline', () => {
     const res = await http<Task>(`${url}/api/v1/tasks/demo.add?wait=10`, { json: { args: [1, 2], options: { queue } } });
     assert.equal(res.status, 200);
     await http(`${url}/api/v1/tasks/${res.body.id}`);
-    const text = (await http<string>(`${url}/metrics`)).body;
+    // `?wait=` answers on the reply, which the worker sends before its commit and its ack, and
+    // the broker confirms the publish after the ack: read the metrics once both have settled.
+    const confirmed = /celerity_publish_confirm_duration_seconds_count\{service="gateway"\} 1/;
+    const text = await waitFor('the publish confirm in the gateway metrics', async () => {
+      const body = (await http<string>(`${url}/metrics`)).body;
+      return confirmed.test(body) && body;
+    });
     assert.match(text, /celerity_http_request_duration_seconds_count\{[^}]*route="\/api\/v1\/tasks\/:name"[^}]*status="200"/);
     assert.match(text, /celerity_http_request_duration_seconds_count\{[^}]*route="\/api\/v1\/tasks\/:id"/);
     assert.match(text, new RegExp(`celerity_tasks_submitted_total\\{[^}]*task="demo.add",queue="${queue.replace(/\./g, '\\.')}"[^}]*\\} 1`));
     assert.match(text, /celerity_publish_confirm_duration_seconds_count\{service="gateway"\} 1/);
     assert.match(text, /celerity_task_rpc_duration_seconds_count\{[^}]*task="demo.add"[^}]*\} 1/);
     assert.ok(!text.includes(res.body.id), 'no task id in any label');
-    const workerText = (await http<string>(`http://127.0.0.1:${worker.metricsPort}/metrics`)).body;
+    const counted = new RegExp(`celerity_worker_tasks_total\\{[^}]*task="demo.add"`);
+    const workerText = await waitFor('the finished task in the worker metrics', async () => {
+      const body = (await http<string>(`http://127.0.0.1:${worker.metricsPort}/metrics`)).body;
+      return counted.test(body) && body;
+    });
     assert.match(workerText, new RegExp(`celerity_worker_tasks_total\\{[^}]*task="demo.add"[^}]*outcome="success"[^}]*\\} 1`));
     const workerHealth = await http(`http://127.0.0.1:${worker.metricsPort}/healthz`);
     assert.equal(workerHealth.status, 200);
