@@ -120,6 +120,7 @@ export class Gateway {
       }
       const connectedBroker = broker;
       const metrics = new GatewayMetrics(createRegistry('gateway', options.processMetrics ?? true));
+      metrics.startAtZero(catalogue);
       // Queue limits read the queue stats, which sample the queues the submit path declares:
       // the stats are made after the path, so the limits look them up when they check.
       const sampled: { stats?: QueueStats } = {};

@@ -1,6 +1,6 @@
 /** The gateway's Prometheus metrics (names are part of the public contract). */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { LATENCY_BUCKETS } from '../../shared/src/index.js';
+import { LATENCY_BUCKETS, WAIT_BUCKETS, tasksOf, type KnownTasks } from '../../shared/src/index.js';
 
 export class GatewayMetrics {
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
@@ -10,6 +10,7 @@ export class GatewayMetrics {
   readonly publishConfirmDuration: Histogram;
   readonly queueMessages: Gauge<'queue'>;
   readonly queueConsumers: Gauge<'queue'>;
+  readonly deadLetterMessages: Gauge<'queue'>;
   readonly workers: Gauge<'status'>;
   /** Set by the worker monitor: workers by status, read when Prometheus scrapes. */
   workerCounts: (() => { online: number; offline: number }) | undefined;
@@ -19,7 +20,8 @@ export class GatewayMetrics {
       name: 'celerity_http_request_duration_seconds',
       help: 'HTTP request duration by method, route pattern and status code.',
       labelNames: ['method', 'route', 'status'],
-      buckets: LATENCY_BUCKETS,
+      // A request may hold for a task (?wait=) as long as the largest wait allowed.
+      buckets: WAIT_BUCKETS,
       registers: [registry],
     });
     this.tasksSubmitted = new Counter({
@@ -32,7 +34,7 @@ export class GatewayMetrics {
       name: 'celerity_task_rpc_duration_seconds',
       help: 'Submit-to-reply time of ?wait= requests that got their result.',
       labelNames: ['task'],
-      buckets: LATENCY_BUCKETS,
+      buckets: WAIT_BUCKETS,
       registers: [registry],
     });
     this.rpcInFlight = new Gauge({
@@ -58,6 +60,12 @@ export class GatewayMetrics {
       labelNames: ['queue'],
       registers: [registry],
     });
+    this.deadLetterMessages = new Gauge({
+      name: 'celerity_dead_letter_messages',
+      help: 'Messages in the dead-letter queue (<queue>.dead) of a task queue, by the task queue; 0 while it does not exist. Sampled with the task queue.',
+      labelNames: ['queue'],
+      registers: [registry],
+    });
     this.workers = new Gauge({
       name: 'celerity_workers',
       help: 'Workers this gateway has heard from on the event exchange, by status (online, offline).',
@@ -70,5 +78,13 @@ export class GatewayMetrics {
         this.workers.set({ status: 'offline' }, counts.offline);
       },
     });
+  }
+
+  /**
+   * Gives the submit counter a series at 0 for each task on its default queue, so `rate()`
+   * reads 0, not nothing, before the first submit (and `increase()` counts that one).
+   */
+  startAtZero(catalogue: KnownTasks): void {
+    for (const task of tasksOf(catalogue)) this.tasksSubmitted.inc({ task: task.name, queue: task.queue }, 0);
   }
 }

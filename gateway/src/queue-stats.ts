@@ -7,9 +7,15 @@
  * from the stats (and from the gauges) until it exists again. Each sample feeds
  * `celerity_queue_messages` / `celerity_queue_consumers`, the dashboard, and a short
  * in-memory history for its charts. `get(queue)` is also what backpressure reads.
+ *
+ * The same round counts each sampled queue's dead letters (`<queue>.dead`, declared by a
+ * worker on its first dead letter) into `celerity_dead_letter_messages`. A dead-letter queue
+ * that does not exist holds none: it reads 0, and is asked again after a growing number of
+ * rounds (at most `deadRecheckRounds`), because every passive declare of a missing queue costs
+ * a channel and a line in the broker's log.
  */
 import type { Channel } from 'amqplib';
-import { openTransientChannel, type Broker, type Logger } from '../../shared/src/index.js';
+import { deadLetterQueueName, DEAD_LETTER_SUFFIX, openTransientChannel, type Broker, type Logger } from '../../shared/src/index.js';
 import type { GatewayMetrics } from './metrics.js';
 
 export interface QueueSample {
@@ -47,6 +53,8 @@ export interface QueueStatsOptions {
   historyLength?: number;
   /** Queues sampled per round at most; the rest are left out (and logged once). @default 200 */
   maxQueues?: number;
+  /** Most rounds between two looks at a dead-letter queue found missing. @default 12 (a minute) */
+  deadRecheckRounds?: number;
 }
 
 interface QueueState {
@@ -55,10 +63,18 @@ interface QueueState {
   lastCounts: { received: number; finished: number } | undefined;
 }
 
+/** A dead-letter queue found missing: skipped for `skip` more rounds, then asked again. */
+interface MissingDeadQueue {
+  skip: number;
+  /** Rounds skipped after the latest miss; doubles with each miss. */
+  backoff: number;
+}
+
 export class QueueStats {
   readonly #broker: Broker;
   readonly #options: Required<Omit<QueueStatsOptions, 'metrics' | 'counters'>> & Pick<QueueStatsOptions, 'metrics' | 'counters'>;
   readonly #queues = new Map<string, QueueState>();
+  readonly #missingDead = new Map<string, MissingDeadQueue>();
   #timer: NodeJS.Timeout | undefined;
   #round: Promise<void> | undefined;
   #closed = false;
@@ -66,7 +82,7 @@ export class QueueStats {
 
   private constructor(broker: Broker, options: QueueStatsOptions) {
     this.#broker = broker;
-    this.#options = { intervalMs: 5_000, historyLength: 120, maxQueues: 200, ...options };
+    this.#options = { intervalMs: 5_000, historyLength: 120, maxQueues: 200, deadRecheckRounds: 12, ...options };
   }
 
   /** Takes a first sample (when connected), then samples every `intervalMs`. */
@@ -151,7 +167,10 @@ export class QueueStats {
           channel = undefined;
           if ((err as { code?: unknown }).code === 404) this.#drop(queue);
           else throw err;
+          continue;
         }
+        if (queue.endsWith(DEAD_LETTER_SUFFIX)) continue;
+        channel = await this.#sampleDeadLetters(channel, queue);
       }
     } finally {
       await channel?.close().catch(() => undefined);
@@ -181,7 +200,32 @@ export class QueueStats {
     this.#options.metrics?.queueConsumers.set({ queue }, sample.consumers);
   }
 
+  /** Sets `queue`'s dead-letter gauge; returns the channel, or undefined if the broker closed it. */
+  async #sampleDeadLetters(channel: Channel, queue: string): Promise<Channel | undefined> {
+    const gauge = this.#options.metrics?.deadLetterMessages;
+    const missing = this.#missingDead.get(queue);
+    if (missing && missing.skip > 0) {
+      missing.skip--;
+      gauge?.set({ queue }, 0);
+      return channel;
+    }
+    try {
+      const ok = await channel.checkQueue(deadLetterQueueName(queue));
+      this.#missingDead.delete(queue);
+      gauge?.set({ queue }, ok.messageCount);
+      return channel;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 404) throw err;
+      const backoff = Math.min(Math.max(1, (missing?.backoff ?? 0) * 2), this.#options.deadRecheckRounds);
+      this.#missingDead.set(queue, { skip: backoff, backoff });
+      gauge?.set({ queue }, 0);
+      return undefined;
+    }
+  }
+
   #drop(queue: string): void {
+    this.#missingDead.delete(queue);
+    this.#options.metrics?.deadLetterMessages.remove({ queue });
     if (!this.#queues.delete(queue)) return;
     this.#options.metrics?.queueMessages.remove({ queue });
     this.#options.metrics?.queueConsumers.remove({ queue });

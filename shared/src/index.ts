@@ -89,7 +89,7 @@ export {
 } from './app/standard-schema.js';
 export { collectTasks } from './app/collect-tasks.js';
 export { loadApp, type LoadAppOptions, type LoadedApp } from './app/load-app.js';
-export { createRegistry, LATENCY_BUCKETS } from './metrics.js';
+export { createRegistry, LATENCY_BUCKETS, RUN_TIME_BUCKETS, tasksOf, WAIT_BUCKETS, type KnownTasks } from './metrics.js';
 export {
   type BindingSpec,
   CLASSIC_QUEUES,

@@ -1,8 +1,23 @@
 /** The worker's Prometheus metrics (names are part of the public contract). */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { LATENCY_BUCKETS } from '../../shared/src/index.js';
+import { RUN_TIME_BUCKETS, tasksOf, type DeadReason, type KnownTasks } from '../../shared/src/index.js';
 
 export type Outcome = 'success' | 'failure' | 'retry' | 'rejected';
+
+const OUTCOMES = ['success', 'failure', 'retry', 'rejected'] as const satisfies readonly Outcome[];
+/** Every reason a worker dead-letters a message for (checked exhaustive below). */
+export const DEAD_REASONS = ['failed', 'delivery-limit', 'malformed', 'unknown-task', 'invalid-arguments'] as const satisfies readonly DeadReason[];
+// A DeadReason added in shared/ without being listed here fails to compile.
+const deadReasonsListed: [Exclude<DeadReason, (typeof DEAD_REASONS)[number]>] extends [never] ? true : never = true;
+void deadReasonsListed;
+const EVENT_DROP_REASONS = ['disconnected', 'backpressure', 'error'] as const;
+export type EventDropReason = (typeof EVENT_DROP_REASONS)[number];
+
+/**
+ * Most (task, queue) pairs given series at 0 on start-up: a worker serving many tasks on many
+ * queues gets zeros for each task's own queue first, then as many other pairs as fit.
+ */
+const MAX_ZERO_PAIRS = 1000;
 
 export class WorkerMetrics {
   readonly tasks: Counter<'task' | 'queue' | 'outcome'>;
@@ -11,6 +26,7 @@ export class WorkerMetrics {
   readonly concurrency: Gauge<'queue'>;
   readonly queueWait: Histogram<'task' | 'queue'>;
   readonly eventsDropped: Counter<'reason'>;
+  readonly deadLetters: Counter<'task' | 'queue' | 'reason'>;
   readonly consuming: Gauge;
   #isConsuming: () => boolean = () => false;
 
@@ -25,7 +41,7 @@ export class WorkerMetrics {
       name: 'celerity_worker_task_duration_seconds',
       help: 'Time a task ran, from start to result recorded.',
       labelNames: ['task', 'queue'],
-      buckets: LATENCY_BUCKETS,
+      buckets: RUN_TIME_BUCKETS,
       registers: [registry],
     });
     this.inFlight = new Gauge({
@@ -62,6 +78,30 @@ export class WorkerMetrics {
       labelNames: ['reason'],
       registers: [registry],
     });
+    this.deadLetters = new Counter({
+      name: 'celerity_worker_dead_letters_total',
+      help: 'Messages this worker published to a dead-letter queue (<queue>.dead), by the queue they came from and why (failed, delivery-limit, malformed, unknown-task, invalid-arguments).',
+      labelNames: ['task', 'queue', 'reason'],
+      registers: [registry],
+    });
+    for (const reason of EVENT_DROP_REASONS) this.eventsDropped.inc({ reason }, 0);
+  }
+
+  /**
+   * Gives every counter and gauge a series at 0 for the label values known at start-up: each
+   * consumed queue, and each (task, queue) pair of the catalogue's tasks on those queues, with
+   * every outcome and dead-letter reason. Without them `rate()` and `increase()` see nothing
+   * (not 0) until the first increment, which they also miss.
+   */
+  startAtZero(catalogue: KnownTasks, queues: readonly string[], concurrency: number): void {
+    for (const queue of queues) {
+      this.concurrency.set({ queue }, concurrency);
+      this.inFlight.set({ queue }, 0);
+    }
+    for (const { task, queue } of zeroPairs(tasksOf(catalogue), queues)) {
+      for (const outcome of OUTCOMES) this.tasks.inc({ task, queue, outcome }, 0);
+      for (const reason of DEAD_REASONS) this.deadLetters.inc({ task, queue, reason }, 0);
+    }
   }
 
   /** Where celerity_worker_consuming reads its value when scraped. */
@@ -70,5 +110,12 @@ export class WorkerMetrics {
   }
 }
 
-/** Queue waits run from milliseconds (idle workers) to hours (a backlog). */
-const QUEUE_WAIT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+/** (task, queue) pairs for the zeros: each task on its own queue first, then the other consumed queues. */
+function zeroPairs(tasks: ReadonlyArray<{ name: string; queue: string }>, queues: readonly string[]): Array<{ task: string; queue: string }> {
+  const own = tasks.filter((t) => queues.includes(t.queue)).map((t) => ({ task: t.name, queue: t.queue }));
+  const others = tasks.flatMap((t) => queues.filter((q) => q !== t.queue).map((queue) => ({ task: t.name, queue })));
+  return [...own, ...others].slice(0, MAX_ZERO_PAIRS);
+}
+
+/** Queue waits run from milliseconds (idle workers) to hours (a backlog) or a day (an old eta). */
+const QUEUE_WAIT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400];

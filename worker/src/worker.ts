@@ -174,7 +174,7 @@ export class Worker {
         ...(config.maxResultBytes !== undefined ? { maxResultBytes: config.maxResultBytes } : {}),
         ...(options.faultPoint ? { faultPoint: options.faultPoint } : {}),
       });
-      for (const queue of config.queues) metrics.concurrency.set({ queue }, config.concurrency);
+      metrics.startAtZero(catalogue, config.queues, config.concurrency);
       if (options.metrics) {
         const { port, host = DEFAULTS.workerMetricsHost, access } = options.metrics;
         const connectedBroker = broker;

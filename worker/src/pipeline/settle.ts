@@ -33,7 +33,7 @@ import { DELIVERY_LIMIT, INVALID_ARGUMENTS, MALFORMED_MESSAGE, UNKNOWN_TASK, typ
 export interface SettleDeps {
   recorder: RecorderDeps;
   republish: RepublishDeps;
-  metrics: Pick<WorkerMetrics, 'tasks'>;
+  metrics: Pick<WorkerMetrics, 'tasks' | 'deadLetters'>;
   hooks: TaskHooks | undefined;
   logger: Logger;
   workerName: string;
@@ -165,6 +165,7 @@ export async function settleMalformed(deps: SettleDeps, delivery: Delivery, err:
     await recordFinal(deps.recorder, write);
   }
   await deadLetter(deps.republish, delivery, 'malformed', error, err.partial.id);
+  deps.metrics.deadLetters.inc({ task: '(unknown)', queue: delivery.queue, reason: 'malformed' });
   return 'ack';
 }
 
@@ -191,7 +192,10 @@ async function finish(deps: SettleDeps, job: Job, base: TaskWrite, end: Ending):
   if (deps.faultPoint === 'after-reply') return crashAt(deps.faultPoint, job.log, message.id);
   await recordFinal(deps.recorder, { ...base, state, result: end.result ?? null, error: end.error ?? null, finishedAt });
   stamp(message.id, 'recorded');
-  if (state === 'FAILURE' && end.deadReason) await deadLetter(deps.republish, delivery, end.deadReason, end.error ?? null, message.id);
+  if (state === 'FAILURE' && end.deadReason) {
+    await deadLetter(deps.republish, delivery, end.deadReason, end.error ?? null, message.id);
+    deps.metrics.deadLetters.inc({ task: job.metricTask, queue: delivery.queue, reason: end.deadReason });
+  }
   deps.metrics.tasks.inc({ task: job.metricTask, queue: base.queue, outcome: end.outcome });
   announceFinish(deps.hooks, message, base, end, finishedAt);
   if (deps.faultPoint === 'after-commit') return crashAt(deps.faultPoint, job.log, message.id);
@@ -220,6 +224,7 @@ async function answerFinished(deps: SettleDeps, job: Job, stored: TaskRecord): P
     // Its dead letter may not have reached the broker before the ack was lost: publish it
     // (again). A duplicate dead letter is re-driven once (redrive skips repeated ids).
     await deadLetter(deps.republish, job.delivery, 'failed', stored.error ?? null, job.message.id);
+    deps.metrics.deadLetters.inc({ task: job.metricTask, queue: job.delivery.queue, reason: 'failed' });
   }
   sendReply(deps, job, {
     id: stored.id,
