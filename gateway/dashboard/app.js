@@ -300,12 +300,22 @@
   });
 
   // ---- Dead letters ----------------------------------------------------------------------
+  // Alerts and Grafana panels link `?queue=<name>#dead-letters`: that queue's letters, shown once.
+  const linkedQueue = new URLSearchParams(window.location.search).get('queue');
+  let linkedShown = false;
+
   function fillDeadLetterQueues() {
     const select = $('#dead-form select');
-    const current = select.value;
+    const current = select.value || linkedQueue;
     const names = knownQueues.filter((q) => !q.endsWith('.dead'));
-    if (names.join('|') === [...select.options].map((o) => o.value).join('|')) return;
-    select.replaceChildren(...names.map((q) => el('option', { value: q, selected: q === current }, q)));
+    if (linkedQueue && !names.includes(linkedQueue)) names.push(linkedQueue);
+    if (names.join('|') !== [...select.options].map((o) => o.value).join('|')) {
+      select.replaceChildren(...names.map((q) => el('option', { value: q, selected: q === current }, q)));
+    }
+    if (linkedQueue && !linkedShown) {
+      linkedShown = true;
+      void loadDeadLetters();
+    }
   }
 
   async function loadDeadLetters() {

@@ -83,6 +83,11 @@ describe('dashboard in Chromium', () => {
     // demo.fail fails again, so the re-driven task comes back as a dead letter.
     await waitFor('the re-driven task to fail again', async () => (await ctx.deadLetters(queue)).length === 1);
 
+    // The link alerts and Grafana panels carry opens the queue's dead letters directly.
+    await page.goto(`${url}/dashboard/?queue=${encodeURIComponent(queue)}#dead-letters`);
+    await page.locator(`#dead-table tr[data-id="${fail.body.id}"]`).waitFor();
+    assert.equal(await page.inputValue('#dead-form select'), queue);
+
     await mkdir(ARTIFACTS, { recursive: true });
     const shot = join(ARTIFACTS, 'dashboard.png');
     await page.screenshot({ path: shot, fullPage: true });
