@@ -129,7 +129,8 @@ describe('pipeline', () => {
     assert.match(text, /celerity_publish_confirm_duration_seconds_count\{service="gateway"\} 1/);
     assert.match(text, /celerity_task_rpc_duration_seconds_count\{[^}]*task="demo.add"[^}]*\} 1/);
     assert.ok(!text.includes(res.body.id), 'no task id in any label');
-    const counted = new RegExp(`celerity_worker_tasks_total\\{[^}]*task="demo.add"`);
+    // The series exists at 0 from start-up: wait for the count, not for the series.
+    const counted = new RegExp(`celerity_worker_tasks_total\\{[^}]*task="demo.add"[^}]*outcome="success"[^}]*\\} 1`);
     const workerText = await waitFor('the finished task in the worker metrics', async () => {
       const body = (await http<string>(`http://127.0.0.1:${worker.metricsPort}/metrics`)).body;
       return counted.test(body) && body;
