@@ -5,6 +5,8 @@
  */
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { encodeTaskMessage, newTaskMessage, PUBLISHED_AT_HEADER } from '../../shared/src/index.js';
 import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
 import { demoApp } from '../helpers/demo.js';
 import { metricValue, scrape, type Sample } from '../helpers/prom.js';
@@ -69,6 +71,34 @@ describe('dead-letter metrics, and series at 0 from start-up', () => {
       const samples = await scrape(workerMetrics);
       return metricValue(samples, 'celerity_worker_dead_letters_total', { task: 'demo.fail', queue, reason: 'failed' }) === 6;
     });
+  });
+
+  it('a re-driven dead letter\'s queue wait counts from the re-drive, not from its first publish', async () => {
+    const queue = ctx.queue('rewait');
+    const { url } = await ctx.startGateway();
+    const worker = await ctx.startWorker({ queues: [queue], metrics: true });
+    const workerMetrics = `http://127.0.0.1:${worker.metricsPort}/metrics`;
+    // Published an hour ago (as if it waited that long): its first run waited an hour.
+    const id = randomUUID();
+    const message = encodeTaskMessage(newTaskMessage({ id, name: 'demo.fail', args: ['late'], kwargs: {} }));
+    const headers = { ...message.options.headers, [PUBLISHED_AT_HEADER]: Date.now() - 3_600_000 };
+    await ctx.publishRaw(queue, message.content, { ...message.options, headers });
+    const wait = { task: 'demo.fail', queue };
+    const first = await waitFor('the first run to be dead-lettered', async () => {
+      const samples = await scrape(workerMetrics);
+      return metricValue(samples, 'celerity_worker_dead_letters_total', { ...wait, reason: 'failed' }) === 1 ? samples : undefined;
+    });
+    assert.equal(metricValue(first, 'celerity_worker_task_queue_wait_seconds_bucket', { ...wait, le: '60' }), 0);
+    assert.equal(metricValue(first, 'celerity_worker_task_queue_wait_seconds_bucket', { ...wait, le: '3600' }), 0);
+    assert.equal(metricValue(first, 'celerity_worker_task_queue_wait_seconds_count', wait), 1);
+
+    assert.equal((await http<{ redriven: number }>(`${url}/api/v1/dead-letters/redrive`, { json: { queue } })).body.redriven, 1);
+    const second = await waitFor('the re-driven run to be dead-lettered again', async () => {
+      const samples = await scrape(workerMetrics);
+      return metricValue(samples, 'celerity_worker_dead_letters_total', { ...wait, reason: 'failed' }) === 2 ? samples : undefined;
+    });
+    assert.equal(metricValue(second, 'celerity_worker_task_queue_wait_seconds_count', wait), 2);
+    assert.equal(metricValue(second, 'celerity_worker_task_queue_wait_seconds_bucket', { ...wait, le: '60' }), 1, 'the re-driven run waited seconds, not an hour');
   });
 
   it('a fresh worker and gateway serve every counter and gauge, at 0 for the known tasks, queues, outcomes and reasons', async () => {

@@ -21,6 +21,7 @@ import type { IncomingProperties } from './protocol.js';
 import { applyTopology, declareTaskQueue } from './apply-topology.js';
 import { openTransientChannel } from './managed-channel.js';
 import { CLASSIC_QUEUES, deadLetterTopology, type QueueTypes } from './topology.js';
+import { publishTimeHeaders } from './queue-wait.js';
 
 export const DEAD_LETTER_SUFFIX = '.dead';
 
@@ -211,7 +212,8 @@ export async function redriveDeadLetters(
         channel.ack(message);
         continue;
       }
-      const headers = withoutDeadLetterHeaders(message.properties.headers);
+      // Published afresh: its queue wait counts from now, not from before it was dead-lettered.
+      const headers = { ...withoutDeadLetterHeaders(message.properties.headers), ...publishTimeHeaders() };
       headers.retries = 0;
       sending.push(
         new Promise((resolve) => {
