@@ -6,12 +6,12 @@ export type Outcome = 'success' | 'failure' | 'retry' | 'rejected';
 
 const OUTCOMES = ['success', 'failure', 'retry', 'rejected'] as const satisfies readonly Outcome[];
 /** Every reason a worker dead-letters a message for (checked exhaustive below). */
-export const DEAD_REASONS = ['failed', 'delivery-limit', 'malformed', 'unknown-task', 'invalid-arguments'] as const satisfies readonly DeadReason[];
+const DEAD_REASONS = ['failed', 'delivery-limit', 'malformed', 'unknown-task', 'invalid-arguments'] as const satisfies readonly DeadReason[];
 // A DeadReason added in shared/ without being listed here fails to compile.
 const deadReasonsListed: [Exclude<DeadReason, (typeof DEAD_REASONS)[number]>] extends [never] ? true : never = true;
 void deadReasonsListed;
+/** Why an event was not published (worker/src/events.ts). */
 const EVENT_DROP_REASONS = ['disconnected', 'backpressure', 'error'] as const;
-export type EventDropReason = (typeof EVENT_DROP_REASONS)[number];
 
 /**
  * Most (task, queue) pairs given series at 0 on start-up: a worker serving many tasks on many
