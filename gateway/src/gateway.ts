@@ -225,6 +225,11 @@ export class Gateway {
     return this.parts.core;
   }
 
+  /** PostgreSQL's notifications of finished tasks, which feed the task ledger. */
+  get finishedListener(): FinishedListener {
+    return this.parts.finished;
+  }
+
   /** Workers as seen on the event exchange. */
   get workerMonitor(): WorkerMonitor {
     return this.parts.monitor;

@@ -194,15 +194,16 @@ describe('TaskLedger', () => {
   });
 
   it('an outcome looked up before the row was read still counts when it is dropped meanwhile (the commit was seen)', async () => {
-    let ledger: TaskLedger | undefined;
+    const held: { ledger?: TaskLedger } = {};
     const store = {
       get: () => {
         // The commit notification arrives while this read is in flight; the row it reads is older.
-        ledger?.notified('t');
+        held.ledger?.notified('t');
         return Promise.resolve(row('t', 'STARTED'));
       },
     } as unknown as TaskStore;
-    ledger = new TaskLedger({ store, logger });
+    const ledger = new TaskLedger({ store, logger });
+    held.ledger = ledger;
     ledger.heard(outcome('t', 'SUCCESS', 1));
     assert.equal((await ledger.read('t'))?.state, 'SUCCESS');
   });
