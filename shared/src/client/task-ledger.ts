@@ -114,7 +114,12 @@ export class TaskLedger {
   /** The publish of task `id` failed: no reply will come, and nothing was promised. */
   unpublished(id: string): void {
     const entry = this.#entries.get(id);
-    if (entry && entry.state === 'published') this.#drop(id, entry);
+    if (!entry || entry.outcome) return;
+    // What was kept for the reply goes; a wait still on it ends with the failed submit.
+    entry.task = undefined;
+    entry.recordsReply = false;
+    if (this.waits.has(id) || entry.listeners) this.#resize(id, entry);
+    else this.#drop(id, entry);
   }
 
   // ---- views ----
@@ -237,8 +242,9 @@ export class TaskLedger {
     // The newest final reply wins (a re-run replies again); kept before anyone is answered, so a
     // read right after the answer finds it.
     entry.outcome = outcome;
-    this.#touch(outcome.id, entry);
     this.#advance(outcome.id, entry, 'final-heard');
+    // After the state changed: a final reply not yet committed is evicted last.
+    this.#touch(outcome.id, entry);
     this.waits.resolveAll(outcome.id, { kind: 'reply', outcome });
     if (recorded) this.#committed(outcome.id, undefined);
     else this.#evict();
