@@ -73,8 +73,9 @@ export class TaskLedger {
   // ---- feeds ----
 
   /**
-   * `submission` is about to be published with this process's reply queue. Its entry keeps the task as submitted, owner and arguments
-   * included: a reply that must be recorded here completes it, and a read before any row finds it.
+   * `submission` is about to be published with this process's reply queue. Its entry keeps the
+   * task as submitted, owner and arguments included: a reply that must be recorded here
+   * completes it, and a read before any row finds it.
    */
   published(submission: Submission): void {
     const entry = this.#entry(submission.id, 'published');
