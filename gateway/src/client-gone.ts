@@ -20,6 +20,8 @@ export class ClientGone implements WaitSignal {
     // on(), not once(): once() wraps each listener in a bound function and a state object.
     res.on('close', gone);
     req.on('aborted', gone);
+    // Made after an await (a read, the body), the request may already be gone: its events fired.
+    if ((res.closed || req.socket.destroyed) && !res.writableFinished) this.#aborted = true;
   }
 
   get aborted(): boolean {

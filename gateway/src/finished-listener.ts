@@ -10,6 +10,9 @@ import type { Logger } from '../../shared/src/index.js';
 
 export const FINISHED_CHANNEL = 'celerity_finished';
 
+/** Silence on the LISTEN connection before the kernel's first keepalive probe, in ms. */
+const KEEPALIVE_IDLE_MS = 10_000;
+
 export interface FinishedListenerOptions {
   databaseUrl: string;
   /** Only notifications for this schema count. */
@@ -44,7 +47,16 @@ export class FinishedListener {
 
   async #connect(): Promise<void> {
     if (this.#closed) return;
-    const client = new pg.Client({ connectionString: this.#options.databaseUrl, application_name: 'celerity-gateway-listen', connectionTimeoutMillis: 5_000 });
+    // TCP keepalive: this connection only ever receives, so a peer that vanished without a FIN
+    // (a NAT or firewall dropping the flow, a host gone) would otherwise never be noticed and
+    // the waits would fall back to polling for good. The kernel probes after 10 s of silence.
+    const client = new pg.Client({
+      connectionString: this.#options.databaseUrl,
+      application_name: 'celerity-gateway-listen',
+      connectionTimeoutMillis: 5_000,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_IDLE_MS,
+    });
     // 'error' then 'end' follow a lost connection; 'end' drives the reconnect.
     client.on('error', (err) => this.#options.logger.warn('task notification connection failed', { err }));
     client.on('notification', (message) => {

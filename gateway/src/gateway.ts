@@ -1,6 +1,6 @@
 /**
  * The gateway process, assembled: broker connection, confirm publisher, reply listener,
- * result store, waiters and the HTTP app. `Gateway.create` returns a fully connected
+ * result store, task ledger and the HTTP app. `Gateway.create` returns a fully connected
  * gateway or fails; `close()` drains and releases everything, once.
  */
 import { once } from 'node:events';
@@ -142,18 +142,16 @@ export class Gateway {
         ...(options.waitPollMs ? { waitPollMs: options.waitPollMs } : {}),
         ...(config.maxArgsBytes !== undefined ? { maxArgsBytes: config.maxArgsBytes } : {}),
       });
-      const { store, waiters } = core;
-      // A task's final state was committed (PostgreSQL NOTIFY): its waiters here look at once
-      // (another gateway's task), and a final reply kept for reads here is no longer needed.
+      const { store, ledger } = core;
+      // A task's final state was committed (PostgreSQL NOTIFY): the ledger's waits on it look at
+      // once (another gateway's task), and a final reply it kept for reads is no longer needed.
       finished = await FinishedListener.create({
         databaseUrl: config.databaseUrl,
         schema: options.schema ?? DEFAULT_SCHEMA,
         logger,
-        onFinished: (id) => {
-          waiters.nudge(id);
-          core.finals.forget(id);
-        },
+        onFinished: (id) => ledger.notified(id),
       });
+      metrics.ledgerSize = () => ledger.size;
       const monitor = await WorkerMonitor.create(connectedBroker, { logger, metrics });
       const stats = await QueueStats.create(connectedBroker, {
         queues: () => [...catalogue.defaultQueues(), ...queues.list()],
@@ -168,7 +166,6 @@ export class Gateway {
       const app = createApp({
         submitter: core.submitter,
         store,
-        waiters,
         metrics,
         logger,
         broker: connectedBroker,
@@ -224,9 +221,14 @@ export class Gateway {
     return this.parts.queueStats;
   }
 
-  /** The submit and wait path (the same as the Node client's): its reply queue, waiters, store. */
+  /** The submit and wait path (the same as the Node client's): its reply queue, task ledger, store. */
   get core(): ClientCore {
     return this.parts.core;
+  }
+
+  /** PostgreSQL's notifications of finished tasks, which feed the task ledger. */
+  get finishedListener(): FinishedListener {
+    return this.parts.finished;
   }
 
   /** Workers as seen on the event exchange. */
@@ -270,8 +272,8 @@ export class Gateway {
     const server = this.#server;
     const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     server?.closeIdleConnections();
-    await until(() => core.waiters.size === 0, Date.now() + drainMs);
-    core.waiters.cancelAll();
+    await until(() => core.ledger.waits.size === 0, Date.now() + drainMs);
+    core.ledger.cancelAll();
     await until(() => this.#requestsInFlight === 0, Date.now() + requestGraceMs);
     if (this.#requestsInFlight > 0) logger.warn('gateway shutdown: cutting requests still in flight after the grace period', { requests: this.#requestsInFlight, requestGraceMs });
     const steps = shutdownSteps(logger, 'gateway shutdown');

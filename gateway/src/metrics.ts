@@ -12,8 +12,12 @@ export class GatewayMetrics {
   readonly queueConsumers: Gauge<'queue'>;
   readonly deadLetterMessages: Gauge<'queue'>;
   readonly workers: Gauge<'status'>;
+  readonly ledgerEntries: Gauge;
+  readonly ledgerBytes: Gauge;
   /** Set by the worker monitor: workers by status, read when Prometheus scrapes. */
   workerCounts: (() => { online: number; offline: number }) | undefined;
+  /** Set by the gateway: the task ledger's size, read when Prometheus scrapes. */
+  ledgerSize: (() => { entries: number; bytes: number }) | undefined;
 
   constructor(readonly registry: Registry) {
     this.httpDuration = new Histogram({
@@ -76,6 +80,24 @@ export class GatewayMetrics {
         if (!counts) return;
         this.workers.set({ status: 'online' }, counts.online);
         this.workers.set({ status: 'offline' }, counts.offline);
+      },
+    });
+    this.ledgerEntries = new Gauge({
+      name: 'celerity_ledger_entries',
+      help: 'Tasks held in the task ledger (waited on, or with a final reply ahead of the store).',
+      registers: [registry],
+      collect: () => {
+        const size = this.ledgerSize?.();
+        if (size) this.ledgerEntries.set(size.entries);
+      },
+    });
+    this.ledgerBytes = new Gauge({
+      name: 'celerity_ledger_bytes',
+      help: 'Estimated bytes the task ledger holds (arguments, results and errors as JSON, plus a fixed overhead per entry); bounded by its maximum.',
+      registers: [registry],
+      collect: () => {
+        const size = this.ledgerSize?.();
+        if (size) this.ledgerBytes.set(size.bytes);
       },
     });
   }

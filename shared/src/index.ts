@@ -262,8 +262,8 @@ export { SubmitManyError, TaskFailedError, TaskTimeoutError, type SubmitManyOutc
 export { TaskHandle, type ResultOptions } from './client/handle.js';
 export { IdempotentSubmits, isValidIdempotencyKey, type IdempotentStart } from './client/idempotent-submits.js';
 export { ReplyListener } from './client/reply-listener.js';
-export { RecentFinals, withOutcome, type RecentFinalsOptions } from './client/recent-finals.js';
-export { ReplyRecorder, type ReplyRecorderOptions } from './client/reply-recorder.js';
+export { TaskLedger, type TaskLedgerOptions } from './client/task-ledger.js';
+export { DEFAULT_LEDGER_MAX_BYTES, withOutcome, type LedgerChange, type LedgerListener, type LedgerState } from './client/ledger-entry.js';
 export {
   assertArgumentsSize,
   identify,
@@ -278,7 +278,7 @@ export {
 export { submitTask, type SubmitAnswer, type SubmitCall, type SubmitParts } from './client/submit-flow.js';
 export { Slots, SlotAbortedError, type Release } from './slots.js';
 export { Submitter, type SubmitLimits, type SubmitMetrics, type SubmitterDeps } from './client/submitter.js';
-export { TaskWaiters, type Finished, type PendingWait, type TaskWaitersOptions, type WaitOptions, type WaitSignal } from './client/waiters.js';
+export { LedgerWaits, MAX_TIMER_MS, REPLY_GRACE_MS, type Finished, type LedgerWaitsOptions, type PendingWait, type WaitOptions, type WaitSignal } from './client/ledger-waits.js';
 export {
   parseAmqpUrls,
   parseDatabaseUrl,

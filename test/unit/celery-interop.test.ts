@@ -25,8 +25,8 @@ import {
   type TaskWrite,
 } from '../../shared/src/index.js';
 import { resolveCeleryOptions } from '../../shared/src/index.js';
-import { ReplyRecorder } from '../../shared/src/index.js';
-import { waitFor } from './support.js';
+import { TaskLedger, type Submission } from '../../shared/src/index.js';
+import { turns, waitFor } from './support.js';
 import { demoApp } from '../helpers/demo.js';
 
 const headers = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ id: 'i', task: 'demo.add', ...extra });
@@ -183,57 +183,85 @@ function fakeStore(): { store: TaskStore; writes: TaskWrite[]; fail: { now: bool
 const finishedAt = new Date('2024-05-01T12:00:00Z');
 const reply = (id: string, extra: Partial<TaskOutcome> = {}): TaskOutcome => ({ id, state: 'SUCCESS', result: 7, finishedAt, senderRecords: false, ...extra });
 
-describe('ReplyRecorder', () => {
-  it('records a final reply from a non-Celerity worker under the name and queue it was sent with, then delivers it', async () => {
+/** A submission as the submitter hands it to the ledger when it names this process's reply queue. */
+const published = (id: string, name: string, queue: string, owner: string | null = null): Submission => ({ id, name, queue, args: [1], kwargs: { k: 2 }, createdAt: finishedAt, fingerprint: '', owner });
+
+/** Ported from the ReplyRecorder the task ledger replaces: the ledger records what only a reply carries. */
+describe('TaskLedger: results only a reply carries', () => {
+  const LONG = 60_000;
+
+  it('records a final reply from a non-Celerity worker as the task was submitted (name, queue, owner, arguments), then answers', async () => {
     const { store, writes } = fakeStore();
-    const recorder = new ReplyRecorder({ store, logger: createSilentLogger() });
-    recorder.expect({ id: 'p1', name: 'demo.add', queue: 'py' });
-    const delivered: TaskOutcome[] = [];
-    recorder.onReply(reply('p1'), (o) => delivered.push(o));
-    assert.equal(delivered.length, 0, 'delivered only after the write');
-    await waitFor(() => delivered.length === 1, 'delivery');
+    const ledger = new TaskLedger({ store, logger: createSilentLogger() });
+    ledger.published(published('p1', 'demo.add', 'py', 'key-1'));
+    let delivered = 0;
+    void ledger.wait('p1', { timeoutMs: LONG, pollAfterMs: LONG }).then(() => delivered++);
+    ledger.heard(reply('p1'));
+    await turns();
+    await waitFor(() => delivered === 1, 'delivery');
     assert.equal(writes.length, 1);
     assert.equal(writes[0]?.name, 'demo.add');
     assert.equal(writes[0]?.queue, 'py');
     assert.equal(writes[0]?.state, 'SUCCESS');
     assert.equal(writes[0]?.result, 7);
-    assert.equal(recorder.size, 0);
+    assert.equal(writes[0]?.owner, 'key-1', 'what an owner reads is what it submitted');
+    assert.deepEqual([writes[0]?.args, writes[0]?.kwargs], [[1], { k: 2 }]);
+    assert.equal(ledger.size.entries, 0, 'committed, and nobody waits: the store answers from now on');
+  });
+
+  it('answers only once the write settled', async () => {
+    const { store } = fakeStore();
+    let written: () => void = () => undefined;
+    const slow = { ...store, record: () => new Promise<void>((resolve) => (written = resolve)) } as unknown as TaskStore;
+    const ledger = new TaskLedger({ store: slow, logger: createSilentLogger() });
+    ledger.published(published('p2', 'demo.add', 'py'));
+    const states: string[] = [];
+    ledger.subscribe('p2', (change) => states.push(change.state));
+    ledger.heard(reply('p2'));
+    await turns();
+    assert.deepEqual(states, ['waiting'], 'not answered before the write');
+    written();
+    await turns();
+    assert.deepEqual(states, ['waiting', 'final-heard', 'committed']);
   });
 
   it('writes nothing for replies whose Celerity worker records them, for non-final states or for unknown ids', () => {
     const { store, writes } = fakeStore();
-    const recorder = new ReplyRecorder({ store, logger: createSilentLogger() });
-    recorder.expect({ id: 'c1', name: 'demo.add', queue: 'q' });
-    recorder.expect({ id: 's1', name: 'demo.add', queue: 'q' });
-    const delivered: string[] = [];
-    recorder.onReply(reply('c1', { senderRecords: true }), (o) => delivered.push(o.id));
-    recorder.onReply(reply('s1', { state: 'STARTED' }), (o) => delivered.push(o.id));
-    recorder.onReply(reply('stranger'), (o) => delivered.push(o.id));
-    assert.deepEqual(delivered, ['c1', 's1', 'stranger'], 'delivered at once');
+    const ledger = new TaskLedger({ store, logger: createSilentLogger() });
+    ledger.published(published('c1', 'demo.add', 'q'));
+    ledger.published(published('s1', 'demo.add', 'q'));
+    ledger.heard(reply('c1', { senderRecords: true }));
+    ledger.heard(reply('s1', { state: 'STARTED' }));
+    ledger.heard(reply('stranger'));
+    assert.deepEqual([ledger.stateOf('c1'), ledger.stateOf('stranger')], ['final-heard', 'final-heard'], 'heard at once');
     assert.equal(writes.length, 0);
-    assert.equal(recorder.size, 1, 's1 still awaits its final reply');
+    assert.equal(ledger.stateOf('s1'), 'published', 's1 still awaits its final reply');
   });
 
-  it('still delivers when the write fails', async () => {
+  it('still answers when the write fails', async () => {
     const { store, fail } = fakeStore();
     fail.now = true;
-    const recorder = new ReplyRecorder({ store, logger: createSilentLogger() });
-    recorder.expect({ id: 'f', name: 'demo.add', queue: 'q' });
+    const ledger = new TaskLedger({ store, logger: createSilentLogger() });
+    ledger.published(published('f', 'demo.add', 'q'));
     let delivered = false;
-    recorder.onReply(reply('f', { state: 'FAILURE', error: { type: 'ValueError', message: 'x' } }), () => (delivered = true));
+    void ledger.wait('f', { timeoutMs: LONG, pollAfterMs: LONG }).then(() => (delivered = true));
+    ledger.heard(reply('f', { state: 'FAILURE', error: { type: 'ValueError', message: 'x' } }));
     await waitFor(() => delivered, 'delivery despite the failed write');
   });
 
-  it('is bounded: the oldest expectation goes first; forget() drops one', () => {
+  it('is bounded: the oldest entry goes first; unpublished() drops one', () => {
     const { store, writes } = fakeStore();
-    const recorder = new ReplyRecorder({ store, logger: createSilentLogger(), maxExpected: 2 });
-    recorder.expect({ id: 'a', name: 'n', queue: 'q' });
-    recorder.expect({ id: 'b', name: 'n', queue: 'q' });
-    recorder.expect({ id: 'c', name: 'n', queue: 'q' });
-    assert.equal(recorder.size, 2);
-    recorder.onReply(reply('a'), () => undefined);
+    const one = new TaskLedger({ store, logger: createSilentLogger() });
+    one.published(published('a', 'n', 'q'));
+    const ledger = new TaskLedger({ store, logger: createSilentLogger(), maxBytes: 2 * one.size.bytes });
+    ledger.published(published('a', 'n', 'q'));
+    ledger.published(published('b', 'n', 'q'));
+    ledger.published(published('c', 'n', 'q'));
+    assert.equal(ledger.size.entries, 2);
+    assert.equal(ledger.stateOf('a'), undefined, 'the oldest went first');
+    ledger.unpublished('b');
+    assert.deepEqual([ledger.stateOf('b'), ledger.size.entries], [undefined, 1]);
+    ledger.heard(reply('a'));
     assert.equal(writes.length, 0, 'a was forgotten');
-    recorder.forget('b');
-    assert.equal(recorder.size, 1);
   });
 });

@@ -9,7 +9,7 @@ import {
   Catalogue,
   CelerityError,
   IdempotentSubmits,
-  TaskWaiters,
+  TaskLedger,
   createSilentLogger,
   identify,
   prepareSubmission,
@@ -46,7 +46,7 @@ class FakeKeys {
 }
 
 interface Fakes {
-  parts: SubmitParts;
+  parts: SubmitParts & { ledger: TaskLedger };
   published: { submission: Submission; wantReply: boolean; recordPending: boolean }[];
   /** Ids whose PENDING row was written apart from the publish (a waited submit answered 202). */
   pendingWrites: string[];
@@ -66,21 +66,21 @@ function setup(): Fakes {
       published.push({ submission: s, wantReply: options.wantReply, recordPending: options.recordPending !== false });
       if (gate && !(await gate)) throw new CelerityError('BROKER_UNAVAILABLE', 'no confirm');
     },
-    recordPending(s: Submission): Promise<void> {
-      pendingWrites.push(s.id);
-      return Promise.resolve();
-    },
   } as unknown as Submitter;
+  // A PENDING write apart from the publish goes through the ledger to the store.
   const store = {
     get: (id: string) => Promise.resolve(rows.get(id)),
     getFinished: (ids: readonly string[]) => Promise.resolve(ids.flatMap((id) => rows.get(id) ?? [])),
+    record: (write: TaskRecord) => {
+      if (write.state === 'PENDING') pendingWrites.push(write.id);
+      return Promise.resolve();
+    },
   } as unknown as TaskStore;
   const logger = createSilentLogger();
   return {
     parts: {
       submitter,
-      read: (id) => store.get(id),
-      waiters: new TaskWaiters({ store, logger }),
+      ledger: new TaskLedger({ store, logger }),
       idempotency: new IdempotentSubmits(new FakeKeys() as unknown as IdempotencyKeys, logger),
     },
     published,
@@ -160,7 +160,7 @@ describe('submitTask', () => {
     rows.set(first.id, { ...again.task });
     await submitTask(parts, submission(), { idempotencyKey: 'k' });
     assert.deepEqual(pendingWrites, [first.id], 'a row already there is not written again');
-    parts.waiters.resolveReply({ id: first.id, state: 'SUCCESS', result: 3, finishedAt: new Date() });
+    parts.ledger.heard({ id: first.id, state: 'SUCCESS', result: 3, finishedAt: new Date() });
     assert.equal((await waiting).finished, true);
   });
 
@@ -171,7 +171,7 @@ describe('submitTask', () => {
     const answering = submitTask(parts, s, { waitMs: 60_000 });
     while (published.length === 0) await new Promise((resolve) => setImmediate(resolve));
     assert.equal(published[0]?.wantReply, true);
-    parts.waiters.resolveReply({ id: s.id, state: 'SUCCESS', result: 3, finishedAt: new Date() });
+    parts.ledger.heard({ id: s.id, state: 'SUCCESS', result: 3, finishedAt: new Date() });
     const answer = await answering;
     assert.deepEqual([answer.finished, answer.task.state, answer.task.result], [true, 'SUCCESS', 3]);
     release(true);
@@ -182,7 +182,7 @@ describe('submitTask', () => {
     const answered = submission();
     const answering = submitTask(parts, answered, { waitMs: 60_000 });
     while (published.length === 0) await new Promise((resolve) => setImmediate(resolve));
-    parts.waiters.resolveReply({ id: answered.id, state: 'SUCCESS', result: 3, finishedAt: new Date() });
+    parts.ledger.heard({ id: answered.id, state: 'SUCCESS', result: 3, finishedAt: new Date() });
     assert.equal((await answering).finished, true);
     const timedOut = submission();
     const late = await submitTask(parts, timedOut, { waitMs: 20 });
@@ -203,7 +203,7 @@ describe('submitTask', () => {
     const answering = submitTask(parts, submission(), { waitMs: 60_000 });
     release(false);
     await assert.rejects(answering, (err: unknown) => err instanceof CelerityError && err.code === 'BROKER_UNAVAILABLE');
-    assert.equal(parts.waiters.size, 0);
+    assert.equal(parts.ledger.waits.size, 0);
   });
 
   it('a waited submit whose caller went away is abandoned', async () => {
@@ -213,6 +213,6 @@ describe('submitTask', () => {
     gone.abort();
     const answer = await answering;
     assert.deepEqual([answer.abandoned, answer.finished], [true, false]);
-    assert.equal(parts.waiters.size, 0);
+    assert.equal(parts.ledger.waits.size, 0);
   });
 });

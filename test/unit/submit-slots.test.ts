@@ -12,7 +12,8 @@ import {
   IdempotentSubmits,
   Slots,
   Submitter,
-  TaskWaiters,
+  TaskLedger,
+  type TaskOutcome,
   createSilentLogger,
   prepareSubmission,
   submitTask,
@@ -121,12 +122,13 @@ describe('Submitter: the bound on submits in flight', () => {
       },
     } as unknown as Publisher;
     const store = { record: () => Promise.resolve(), forgetUnpublished: () => Promise.resolve() } as unknown as TaskStore;
+    const ledger = new TaskLedger({ store, logger: createSilentLogger() });
     const submitter = new Submitter({
       broker: { connection: {} } as unknown as Broker,
       publisher,
       queues: { has: () => true } as unknown as TaskQueues,
       delayQueues: { has: () => true } as unknown as TaskQueues,
-      store,
+      ledger,
       catalogue,
       logger: createSilentLogger(),
       replyTo: () => 'reply',
@@ -169,9 +171,10 @@ describe('Submitter: the bound on submits in flight', () => {
 
   it('a held ?wait= does not keep its slot: the next submit publishes once the first is confirmed, while the first still waits', async () => {
     const { submitter, published, confirm } = setup(1);
-    const waiters = new TaskWaiters({ store: { getFinished: () => Promise.resolve([]) } as unknown as TaskStore, logger: createSilentLogger(), tickMs: 60_000 });
+    const ledger = new TaskLedger({ store: { getFinished: () => Promise.resolve([]), get: () => Promise.resolve(undefined) } as unknown as TaskStore, logger: createSilentLogger(), tickMs: 60_000 });
+    const waiters = { resolveReply: (o: TaskOutcome) => ledger.heard(o), get size() { return ledger.waits.size; } };
     const keys = new IdempotentSubmits({} as unknown as IdempotencyKeys, createSilentLogger());
-    const parts: SubmitParts = { submitter, waiters, idempotency: keys, read: () => Promise.resolve(undefined) };
+    const parts: SubmitParts = { submitter, ledger, idempotency: keys };
     const first = submission();
     const held = track(submitTask(parts, first, { waitMs: 60_000 }));
     await turns();

@@ -1,10 +1,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSilentLogger, type TaskOutcome, type TaskRecord, type TaskStore } from '../../shared/src/index.js';
-import { RecentFinals, TaskWaiters, type TaskWaitersOptions } from '../../shared/src/index.js';
+import { TaskLedger, type Finished, type LedgerWaitsOptions, type WaitOptions } from '../../shared/src/index.js';
 import { track, turns, waitFor } from './support.js';
 
-/** The part of TaskStore that TaskWaiters uses, answering from an in-memory set of finished tasks. */
+/**
+ * The waits on the task ledger (shared/src/client/ledger-waits.ts, through TaskLedger), ported
+ * from the TaskWaiters they replace: `resolveReply` is the ledger's reply feed (`heard`).
+ */
+
+/** The part of TaskStore that the ledger's waits use, answering from an in-memory set of finished tasks. */
 class FakeStore {
   readonly finished = new Map<string, TaskRecord>();
   readonly queries: string[][] = [];
@@ -37,9 +42,17 @@ class FakeStore {
   }
 }
 
-function setup(options: Partial<TaskWaitersOptions> = {}): { store: FakeStore; waiters: TaskWaiters } {
+/** The waiters' face of a ledger. */
+interface Waiters {
+  wait(id: string, options: WaitOptions): Promise<Finished | undefined>;
+  readonly size: number;
+  resolveReply(outcome: TaskOutcome): void;
+  cancelAll(): void;
+}
+
+function setup(options: Partial<LedgerWaitsOptions> = {}): { store: FakeStore; waiters: Waiters; ledger: TaskLedger } {
   const store = new FakeStore();
-  const waiters = new TaskWaiters({
+  const ledger = new TaskLedger({
     store: store as unknown as TaskStore,
     logger: createSilentLogger(),
     tickMs: 2,
@@ -47,7 +60,15 @@ function setup(options: Partial<TaskWaitersOptions> = {}): { store: FakeStore; w
     maxPollMs: 10,
     ...options,
   });
-  return { store, waiters };
+  const waiters: Waiters = {
+    wait: (id, o) => ledger.wait(id, o),
+    get size() {
+      return ledger.waits.size;
+    },
+    resolveReply: (o) => ledger.heard(o),
+    cancelAll: () => ledger.cancelAll(),
+  };
+  return { store, waiters, ledger };
 }
 
 function outcome(id: string): TaskOutcome {
@@ -57,7 +78,7 @@ function outcome(id: string): TaskOutcome {
 /** Long enough never to fire during a test; every waiter using it is ended explicitly. */
 const LONG = 10_000;
 
-describe('TaskWaiters', () => {
+describe('TaskLedger: waits', () => {
   it('resolveReply resolves every waiter of that task and only those', async () => {
     // Polling effectively off, so only the reply can resolve them.
     const { waiters } = setup({ tickMs: 1000 });
@@ -221,17 +242,12 @@ describe('TaskWaiters', () => {
     assert.equal(waiters.size, 0);
   });
 
-  it('finals: a final reply that came before the wait answers it without a store poll', async () => {
-    const finals = new RecentFinals();
-    const { store, waiters } = setup({ finals, tickMs: 1_000 });
+  it('a final reply that came before the wait answers it without a store poll', async () => {
+    const { store, waiters, ledger } = setup({ tickMs: 1_000 });
     waiters.resolveReply(outcome('early'));
-    assert.equal(finals.get('early')?.result, 42, 'kept in the recent finals');
+    assert.equal(ledger.outcomeOf('early')?.result, 42, 'kept in the ledger');
     const finished = await waiters.wait('early', { timeoutMs: LONG, pollAfterMs: LONG });
     assert.equal(finished?.kind, 'reply');
     assert.equal(store.queries.length, 0, 'the store was not asked');
-    // Without them, the same reply is not kept.
-    const plain = setup({ tickMs: 1_000 }).waiters;
-    plain.resolveReply(outcome('early'));
-    assert.equal(await plain.wait('early', { timeoutMs: 20 }), undefined);
   });
 });

@@ -11,7 +11,6 @@ import {
   toRepresentation,
   type ClientCore,
   type Submitter,
-  type TaskWaiters,
 } from '../../../shared/src/index.js';
 import { accessOf, assertMayReadTasks, assertMaySubmit, mayReadTask, mayReadTasks, ownerOf } from '../auth/access.js';
 import { ClientGone } from '../client-gone.js';
@@ -23,15 +22,14 @@ import type { GatewayMetrics } from '../metrics.js';
  */
 export interface TaskRoutesDeps {
   submitter: Submitter;
-  waiters: TaskWaiters;
   metrics: GatewayMetrics;
   maxWaitS: number;
   isDraining: () => boolean;
   /**
    * The submit path (idempotency, publish, and the reply-versus-confirm race of `?wait=`), and
-   * reads through its recent final replies (never an earlier state than a `?wait=` answer here).
+   * reads and waits through its task ledger (never an earlier state than a `?wait=` answer here).
    */
-  core: Pick<ClientCore, 'submit' | 'read'>;
+  core: Pick<ClientCore, 'submit' | 'read' | 'ledger'>;
 }
 
 /** Parses `?wait=`: absent → 0; otherwise seconds in (0, maxWaitS]. */
@@ -88,19 +86,24 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
   router.get('/api/v1/tasks/:id', async (req, res) => {
     const waitS = parseWait(req.query.wait, deps.maxWaitS);
     const id = req.params.id;
-    // Through this gateway's recent final replies: the worker replies before its commit lands.
+    // Watched before the read: a client that leaves during it must leave no wait behind.
+    const signal = waitS > 0 ? new ClientGone(req, res) : undefined;
+    // Through this gateway's task ledger: the worker replies before its commit lands.
     const task = await deps.core.read(id);
     // Someone else's task is "not found": its existence is not confirmed (nor waited on).
     if (!task || !mayReadTask(accessOf(res), task)) throw new CelerityError('TASK_NOT_FOUND', `No task with id "${id}"`);
-    if (waitS === 0 || isFinalState(task.state)) {
+    // Once the drain started, a long-poll (on a kept-alive connection) is answered as it
+    // stands instead of holding the drain up, and its connection is closed after the answer.
+    const draining = deps.isDraining();
+    if (draining) res.set('Connection', 'close');
+    if (!signal || draining || isFinalState(task.state)) {
       res.json(toRepresentation(task));
       return;
     }
-    const signal = new ClientGone(req, res);
-    const finished = await deps.waiters.wait(id, { timeoutMs: waitS * 1000, pollAfterMs: 0, signal });
+    const finished = await deps.core.ledger.wait(id, { timeoutMs: waitS * 1000, pollAfterMs: 0, signal });
     if (signal.aborted) return;
-    // A reply carries only the outcome; the read lays it over the whole record (it was kept
-    // before the waiters were told).
+    // A reply carries only the outcome; the read lays it over the whole record (the ledger kept
+    // it before the wait was answered).
     const latest = finished?.kind === 'record' ? finished.record : ((await deps.core.read(id)) ?? task);
     res.json(toRepresentation(latest));
   });

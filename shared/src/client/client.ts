@@ -44,6 +44,12 @@ export interface ClientOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Largest args + kwargs of one task, as JSON bytes. @default no limit */
   maxArgsBytes?: number;
+  /**
+   * Most bytes the client's task ledger keeps (the replies of your submits, their arguments),
+   * estimated from their JSON; past it, the oldest nobody waits on are forgotten (a later
+   * `result()` reads the store). @default DEFAULT_LEDGER_MAX_BYTES (32 MiB)
+   */
+  ledgerMaxBytes?: number;
 }
 
 /** Submit options: those of the HTTP API, plus `idempotencyKey` (the `Idempotency-Key` header). */
@@ -112,6 +118,7 @@ export class Client {
         catalogue,
         ...(config.queueTypes ? { queueTypes: config.queueTypes } : {}),
         ...(options.maxArgsBytes !== undefined ? { maxArgsBytes: options.maxArgsBytes } : {}),
+        ...(options.ledgerMaxBytes !== undefined ? { ledgerMaxBytes: options.ledgerMaxBytes } : {}),
       });
       const connected = broker;
       return new Client(core, definitions.length > 0, options.maxArgsBytes, async () => {

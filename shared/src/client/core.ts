@@ -2,8 +2,8 @@
  * The submit and wait path, assembled once for every process that submits tasks: the
  * gateway (its HTTP routes are a thin layer over this) and the Node client. It holds the
  * topology of the task queues, the confirm publisher, the reply queue and its listener, the
- * waiters, the recent final replies that keep reads in step with answers, the result recorder
- * for replies nobody else records, and the idempotency flow.
+ * task ledger (task-ledger.ts: the waits, the reads that keep in step with answers, the results
+ * only a reply carries, the PENDING rule), and the idempotency flow.
  *
  * The broker connection and the database pool belong to the caller (the gateway shares them
  * with its dashboard and API keys); `close()` releases only what the core opened.
@@ -21,13 +21,12 @@ import { shutdownSteps } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
 import type { TaskRecord } from '../task.js';
 import { IdempotentSubmits } from './idempotent-submits.js';
-import { RecentFinals } from './recent-finals.js';
+import type { LedgerWaits } from './ledger-waits.js';
 import { ReplyListener } from './reply-listener.js';
-import { ReplyRecorder } from './reply-recorder.js';
 import type { Submission } from './submission.js';
 import { submitTask, type SubmitAnswer, type SubmitCall } from './submit-flow.js';
 import { Submitter, type SubmitLimits, type SubmitMetrics } from './submitter.js';
-import { TaskWaiters } from './waiters.js';
+import { TaskLedger } from './task-ledger.js';
 
 export interface ClientCoreOptions {
   broker: Broker;
@@ -49,8 +48,10 @@ export interface ClientCoreOptions {
   replyQueuePrefix?: string;
   /** QUEUE_TYPES: which task queues are quorum queues. Ignored when `queues` is given. @default every queue classic */
   queueTypes?: QueueTypes;
-  /** How often a waiter polls the store, in ms (tests stretch it). @default TaskWaiters' own */
+  /** How often a wait polls the store, in ms (tests stretch it). @default { min: 200, max: 1000 } */
   waitPollMs?: { min: number; max: number };
+  /** Most bytes the task ledger holds (task-ledger.ts). @default DEFAULT_LEDGER_MAX_BYTES (32 MiB) */
+  ledgerMaxBytes?: number;
 }
 
 export class ClientCore {
@@ -60,9 +61,8 @@ export class ClientCore {
     readonly broker: Broker,
     readonly catalogue: Catalogue,
     readonly store: TaskStore,
-    readonly waiters: TaskWaiters,
-    /** Final replies heard here, ahead of the store for a moment (recent-finals.ts). */
-    readonly finals: RecentFinals,
+    /** What this process knows of each task it submitted, waits on or heard of (task-ledger.ts). */
+    readonly ledger: TaskLedger,
     readonly queues: TaskQueues,
     readonly submitter: Submitter,
     readonly replies: ReplyListener,
@@ -75,11 +75,10 @@ export class ClientCore {
   static async create(options: ClientCoreOptions): Promise<ClientCore> {
     const { broker, pool, logger, catalogue } = options;
     const store = new TaskStore(pool, { logger });
-    const finals = new RecentFinals();
-    const waiters = new TaskWaiters({
+    const ledger = new TaskLedger({
       store,
       logger,
-      finals,
+      ...(options.ledgerMaxBytes !== undefined ? { maxBytes: options.ledgerMaxBytes } : {}),
       ...(options.waitPollMs ? { minPollMs: options.waitPollMs.min, maxPollMs: options.waitPollMs.max } : {}),
     });
     // The catalogue's queues are declared on every (re)connect, before anything is published,
@@ -94,10 +93,9 @@ export class ClientCore {
     const publisher = await Publisher.create(broker, { logger });
     let replies: ReplyListener | undefined;
     try {
-      const replyRecorder = new ReplyRecorder({ store, logger });
       replies = await ReplyListener.create(broker, {
         logger,
-        onOutcome: (outcome) => replyRecorder.onReply(outcome, (final) => waiters.resolveReply(final)),
+        onOutcome: (outcome) => ledger.heard(outcome),
         ...(options.replyQueuePrefix ? { queuePrefix: options.replyQueuePrefix } : {}),
       });
       const listener = replies;
@@ -106,17 +104,16 @@ export class ClientCore {
         publisher,
         queues,
         delayQueues,
-        store,
         catalogue,
         logger,
         replyTo: () => listener.replyTo,
-        replyRecorder,
+        ledger,
         ...(options.metrics ? { metrics: options.metrics } : {}),
         ...(options.limits ? { limits: options.limits } : {}),
         ...(options.maxArgsBytes !== undefined ? { maxArgsBytes: options.maxArgsBytes } : {}),
       });
       const keys = new IdempotencyKeys(pool, options.idempotencyWindowMs ?? DEFAULTS.idempotencyWindowHours * 3_600_000);
-      return new ClientCore(broker, catalogue, store, waiters, finals, queues, submitter, replies, new IdempotentSubmits(keys, logger), keys, publisher, logger);
+      return new ClientCore(broker, catalogue, store, ledger, queues, submitter, replies, new IdempotentSubmits(keys, logger), keys, publisher, logger);
     } catch (err) {
       await replies?.close();
       await publisher.close();
@@ -129,21 +126,22 @@ export class ClientCore {
    * wait for its end when asked (submit-flow.ts). Rejects with a CelerityError when nothing was
    * promised (the broker refused or is gone, the key was reused for other content).
    */
-  async submit(submission: Submission, call?: SubmitCall): Promise<SubmitAnswer> {
-    const answer = await submitTask(this, submission, call);
-    // A read right after a finished answer may find no row yet: neither the PENDING write nor
-    // the worker's commit has to precede the reply. The submission fills in what a reply lacks.
-    if (answer.finished) this.finals.describe({ ...answer.task, owner: submission.owner ?? null });
-    return answer;
+  submit(submission: Submission, call?: SubmitCall): Promise<SubmitAnswer> {
+    return submitTask(this, submission, call);
   }
 
   /**
-   * Task `id` as this process knows it: the store's row, or, while the worker's commit is still
-   * to land, that row with the final reply heard here over it (recent-finals.ts). Undefined when
-   * neither has it.
+   * Task `id` as this process knows it (TaskLedger.read): the store's row, or, while the
+   * worker's commit is still to land, that row (or the task as submitted here) with the final
+   * reply heard here over it. Undefined when neither has it.
    */
   read(id: string): Promise<TaskRecord | undefined> {
-    return this.finals.read(this.store, id);
+    return this.ledger.read(id);
+  }
+
+  /** The waits on the ledger: how many there are (`size`), and `cancelAll()` for a drain. */
+  get waiters(): LedgerWaits {
+    return this.ledger.waits;
   }
 
   /**
@@ -157,8 +155,8 @@ export class ClientCore {
   }
 
   async #close(): Promise<void> {
-    this.waiters.cancelAll();
-    this.finals.clear();
+    this.ledger.cancelAll();
+    this.ledger.clear();
     const steps = shutdownSteps(this.logger, 'shutdown');
     const step = steps.run;
     await step('flushing the result store', () => this.store.idle());

@@ -2,24 +2,14 @@
  * A handle on one task, as `client.submit()` and `client.get(id)` give it: what Celery's
  * `AsyncResult` is to its users. `result()` waits on the client's reply queue and on the
  * result store at once, so it works for a task any process submitted; `state()` and `info()`
- * read through the client's recent final replies, so they never go back on what `result()` said.
+ * read through the client's task ledger, so they never go back on what `result()` said.
  */
 import { CelerityError } from '../errors.js';
 import { toRepresentation, type TaskRepresentation, type TaskState } from '../task.js';
 import type { ClientCore } from './core.js';
 import { TaskFailedError, TaskTimeoutError } from './errors.js';
 import { stamp } from '../trace.js';
-import type { Finished } from './waiters.js';
-
-/** Longest timer Node can set (about 24.8 days): a longer wait would fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/**
- * A reply to a task this client just published is expected well within this; until then the
- * wait listens only to the reply queue, after it (or for anyone else's task) it polls the store
- * too.
- */
-const REPLY_GRACE_MS = 1_000;
+import { MAX_TIMER_MS, REPLY_GRACE_MS, type Finished } from './ledger-waits.js';
 
 export interface ResultOptions {
   /** How long to wait, in ms; past it `result()` rejects with TaskTimeoutError (RESULT_TIMEOUT). @default no limit */
@@ -53,7 +43,7 @@ export class TaskHandle<R = unknown> {
   async result(options: ResultOptions = {}): Promise<R> {
     this.#assertOpen();
     const timeoutMs = Math.min(options.timeoutMs ?? MAX_TIMER_MS, MAX_TIMER_MS);
-    const finished = await this.#core.waiters.wait(this.id, {
+    const finished = await this.#core.ledger.wait(this.id, {
       timeoutMs,
       pollAfterMs: Math.max(0, this.#expectReplyUntil - Date.now()),
       ...(options.signal ? { signal: options.signal } : {}),
@@ -74,7 +64,7 @@ export class TaskHandle<R = unknown> {
    */
   async state(): Promise<TaskState> {
     this.#assertOpen();
-    return (await this.#core.read(this.id))?.state ?? this.#core.finals.get(this.id)?.state ?? 'PENDING';
+    return (await this.#core.read(this.id))?.state ?? this.#core.ledger.outcomeOf(this.id)?.state ?? 'PENDING';
   }
 
   /**

@@ -22,6 +22,7 @@ export {
 export { IdempotentSubmits, isValidIdempotencyKey, type IdempotentStart } from './idempotent-submits.js';
 export { submitTask, type SubmitAnswer, type SubmitCall, type SubmitParts } from './submit-flow.js';
 export { ReplyListener } from './reply-listener.js';
-export { ReplyRecorder, type ReplyRecorderOptions } from './reply-recorder.js';
-export { TaskWaiters, type Finished, type PendingWait, type WaitOptions, type WaitSignal, type TaskWaitersOptions } from './waiters.js';
+export { TaskLedger, type TaskLedgerOptions } from './task-ledger.js';
+export { DEFAULT_LEDGER_MAX_BYTES, withOutcome, type LedgerState, type LedgerChange, type LedgerListener } from './ledger-entry.js';
+export { LedgerWaits, MAX_TIMER_MS, REPLY_GRACE_MS, type Finished, type PendingWait, type WaitOptions, type WaitSignal, type LedgerWaitsOptions } from './ledger-waits.js';
 export { resolveCeleryOptions, celeryOptionsSchema, MAX_PRIORITY, type CeleryOptions } from './celery-options.js';

@@ -1,19 +1,16 @@
 /**
  * One submit, from a validated submission to its answer: the idempotency flow when a key is
  * given (idempotent-submits.ts decides claim, re-publish or replay), the publish, and for a
- * wait the race between the task's reply and the broker's confirm. The gateway's submit route
- * (which only speaks HTTP around it) and the Node client both call it through
- * `ClientCore.submit`.
+ * wait the race between the task's reply and the broker's confirm, held in the task ledger
+ * (task-ledger.ts), which also decides the PENDING row. The gateway's submit route (which only
+ * speaks HTTP around it) and the Node client both call it through `ClientCore.submit`.
  */
 import { isFinalState, type TaskRecord } from '../task.js';
 import type { IdempotentSubmits } from './idempotent-submits.js';
-import { withOutcome } from './recent-finals.js';
+import { REPLY_GRACE_MS, type Finished, type WaitSignal } from './ledger-waits.js';
 import { identify, pendingRecord, type Submission } from './submission.js';
 import type { Submitter } from './submitter.js';
-import type { Finished, TaskWaiters, WaitSignal } from './waiters.js';
-
-/** A reply to a waited submit is expected well within this, in ms; after it, the waiter also polls the store. */
-const REPLY_GRACE_MS = 1_000;
+import type { TaskLedger } from './task-ledger.js';
 
 /** How to submit, beyond the submission itself. */
 export interface SubmitCall {
@@ -53,11 +50,10 @@ export interface SubmitAnswer {
 
 /** The parts of the submit path a submit uses (ClientCore has them all). */
 export interface SubmitParts {
-  submitter: Submitter;
+  submitter: Pick<Submitter, 'submit'>;
   idempotency: IdempotentSubmits;
-  waiters: TaskWaiters;
-  /** The task as this process knows it (ClientCore.read: the store, or a final reply ahead of it). */
-  read: (id: string) => Promise<TaskRecord | undefined>;
+  /** Waits, reads (never an earlier state than an answer here) and the PENDING rule. */
+  ledger: Pick<TaskLedger, 'start' | 'wait' | 'read' | 'answer' | 'recordPending' | 'pendingAtPublish'>;
 }
 
 const finalOf = (finished: Finished): boolean => isFinalState(finished.kind === 'record' ? finished.record.state : finished.outcome.state);
@@ -89,10 +85,8 @@ async function publishAndWait(
   wrap: (send: () => Promise<void>) => Promise<void>,
 ): Promise<SubmitAnswer> {
   const waitMs = call.waitMs ?? 0;
-  // A waited submit writes no PENDING row up front: when its final reply comes within the wait,
-  // the caller never sees PENDING and the worker writes the whole row, so the round trip costs
-  // one row write instead of two. Only an answer without the end (202) needs the row first.
-  const send = (): Promise<void> => parts.submitter.submit(submission, { wantReply: waitMs > 0 || call.wantReply === true, recordPending: waitMs === 0 });
+  // A waited submit writes no PENDING row up front (the ledger's rule, TaskLedger.recordPending).
+  const send = (): Promise<void> => parts.submitter.submit(submission, { wantReply: waitMs > 0 || call.wantReply === true, recordPending: parts.ledger.pendingAtPublish(waitMs) });
   const answer = (task: TaskRecord, finished: boolean, abandoned = false): SubmitAnswer => ({ id: submission.id, replayed, published: true, task, finished, abandoned });
   if (waitMs === 0) {
     await wrap(send);
@@ -100,7 +94,7 @@ async function publishAndWait(
   }
   // Ended by the caller's signal, or by us when the publish fails: no AbortSignal.any here,
   // which would cost a signal, its listeners and weak references per held request.
-  const wait = parts.waiters.start(submission.id, { timeoutMs: waitMs, pollAfterMs: REPLY_GRACE_MS, ...(call.signal ? { signal: call.signal } : {}) });
+  const wait = parts.ledger.start(submission.id, { timeoutMs: waitMs, pollAfterMs: REPLY_GRACE_MS, ...(call.signal ? { signal: call.signal } : {}) });
   const waiting = wait.finished;
   const submitted = wrap(send);
   // A final reply proves the task ran (its worker commits the result right after replying), so
@@ -120,10 +114,9 @@ async function publishAndWait(
     }
   }
   const finished = early ?? (await waiting);
-  if (finished && finalOf(finished)) return answer(finishedRecord(submission, finished), true);
-  // A 202 promises that GET finds the task: its PENDING row first (the store never lets it
-  // overwrite a later state the worker wrote meanwhile).
-  await parts.submitter.recordPending(submission);
+  if (finished && finalOf(finished)) return answer(parts.ledger.answer(submission, finished), true);
+  // A 202 promises that GET finds the task: its PENDING row first.
+  await parts.ledger.recordPending(submission);
   return answer(pendingRecord(submission), false, call.signal?.aborted === true);
 }
 
@@ -135,22 +128,17 @@ async function publishAndWait(
  */
 async function replay(parts: SubmitParts, held: Submission, call: SubmitCall): Promise<SubmitAnswer> {
   const answer = (task: TaskRecord, abandoned = false): SubmitAnswer => ({ id: held.id, replayed: true, published: false, task, finished: isFinalState(task.state), abandoned });
-  const stored = await parts.read(held.id);
+  const stored = await parts.ledger.read(held.id);
   // The first submit may be a ?wait= still waiting, which writes no PENDING row until it answers
   // 202: a replay's answer promises that GET finds the task, so the row is written first.
-  if (!stored) await parts.submitter.recordPending(held);
+  if (!stored) await parts.ledger.recordPending(held);
   if (!call.readReplay) return answer(pendingRecord(held));
   const waitMs = call.waitMs ?? 0;
   let task = stored ?? pendingRecord(held);
   if (waitMs > 0 && !isFinalState(task.state)) {
-    const finished = await parts.waiters.wait(held.id, { timeoutMs: waitMs, pollAfterMs: 0, ...(call.signal ? { signal: call.signal } : {}) });
+    const finished = await parts.ledger.wait(held.id, { timeoutMs: waitMs, pollAfterMs: 0, ...(call.signal ? { signal: call.signal } : {}) });
     if (call.signal?.aborted) return answer(task, true);
-    task = finished?.kind === 'record' ? finished.record : ((await parts.read(held.id)) ?? task);
+    task = finished?.kind === 'record' ? finished.record : ((await parts.ledger.read(held.id)) ?? task);
   }
   return answer(task);
-}
-
-/** The record a finished wait answers with: the store's, or the pending record completed from the reply. */
-function finishedRecord(submission: Submission, finished: Finished): TaskRecord {
-  return finished.kind === 'record' ? finished.record : withOutcome(pendingRecord(submission), finished.outcome);
 }

@@ -1,9 +1,9 @@
 /**
  * Task submission: publish the task message and wait for the broker's confirm, and record the
- * task as PENDING in the store. The record is written in parallel with the publish (batched
- * with other submits); a failed record does not fail the submit once the broker confirmed,
- * because the worker writes the full row itself when it takes the task. The gateway's routes
- * and the Node client both submit through here.
+ * task as PENDING in the store when the task ledger's rule says so (task-ledger.ts). The record
+ * is written in parallel with the publish (batched with other submits); a failed record does
+ * not fail the submit once the broker confirmed, because the worker writes the full row itself
+ * when it takes the task. The gateway's routes and the Node client both submit through here.
  */
 import { randomUUID } from 'node:crypto';
 import { CelerityError } from '../errors.js';
@@ -14,12 +14,11 @@ import type { Publisher } from '../amqp/publisher.js';
 import { publishTimeHeaders } from '../amqp/queue-wait.js';
 import type { TaskQueues } from '../amqp/declared-topology.js';
 import type { Catalogue } from '../catalogue.js';
-import type { TaskStore } from '../db/store.js';
 import type { Logger } from '../logger.js';
 import { stamp } from '../trace.js';
 import { MAX_RETRIES_HEADER, REPUBLISHED_HEADER } from '../retry.js';
-import type { ReplyRecorder } from './reply-recorder.js';
-import { pendingRecord, prepareSubmission, type Submission } from './submission.js';
+import { prepareSubmission, type Submission } from './submission.js';
+import type { TaskLedger } from './task-ledger.js';
 import { Slots } from '../slots.js';
 
 /** What the submitter reports to (the gateway's Prometheus metrics); structural, so any registry fits. */
@@ -42,7 +41,6 @@ export interface SubmitterDeps {
   broker: Broker;
   publisher: Publisher;
   queues: TaskQueues;
-  store: TaskStore;
   catalogue: Catalogue;
   logger: Logger;
   /** The reply queue of this process, when connected. */
@@ -55,8 +53,12 @@ export interface SubmitterDeps {
   limits?: SubmitLimits;
   /** Largest args + kwargs of one task, as JSON bytes (413 ARGUMENTS_TOO_LARGE). @default no limit */
   maxArgsBytes?: number;
-  /** Records the results of tasks that no Celerity worker records (Python Celery workers). */
-  replyRecorder?: ReplyRecorder;
+  /**
+   * The task ledger: told of each task published with this process's reply queue (it records
+   * the results no Celerity worker records, a Python Celery worker's), and the one place that
+   * writes and removes PENDING rows.
+   */
+  ledger: Pick<TaskLedger, 'published' | 'recordPending' | 'forgetUnpublished'>;
   /**
    * Most submits between building their message and the broker's confirm at once; more wait
    * their turn, in arrival order (shared/src/slots.ts). @default DEFAULT_MAX_SUBMITS_IN_FLIGHT
@@ -102,7 +104,7 @@ export class Submitter {
   /**
    * Publishes (resolving after the broker's confirm) and records the task as PENDING, unless
    * `recordPending` is false: a waited submit writes PENDING only if the wait ends without the
-   * task's end (`recordPending()`), so a round trip answered from its reply costs no PENDING row.
+   * task's end (`TaskLedger.recordPending`), so a round trip answered from its reply costs no PENDING row.
    * Waits first, when the bound on submits in flight is reached, until an earlier one is confirmed.
    */
   async submit(submission: Submission, options: SubmitOptions): Promise<void> {
@@ -121,7 +123,7 @@ export class Submitter {
 
   /** The publish of `submit()`, holding a slot; resolves once confirmed, with the PENDING row's write. */
   async #publish(submission: Submission, options: SubmitOptions): Promise<{ recorded: Promise<void> }> {
-    const { broker, publisher, queues, store, metrics, logger } = this.deps;
+    const { broker, publisher, queues, ledger, metrics, logger } = this.deps;
     const connection = broker.connection;
     if (!connection) throw new CelerityError('BROKER_UNAVAILABLE', 'Not connected to the broker', { retryAfterS: 2 });
     this.deps.limits?.check(submission.queue);
@@ -135,7 +137,7 @@ export class Submitter {
     // A task run elsewhere (a Python Celery worker) records nothing itself: its reply is the only
     // way its result reaches the store, so ask for one even when nobody waits.
     const replyTo = options.wantReply || submission.external ? this.deps.replyTo() : undefined;
-    if (replyTo) this.deps.replyRecorder?.expect(submission);
+    if (replyTo) ledger.published(submission);
     const task = newTaskMessage({
       id: submission.id,
       name: submission.name,
@@ -169,7 +171,7 @@ export class Submitter {
       headers[DELAY_HEADER] = String(level);
     }
     message.options.headers = headers;
-    const recorded = options.recordPending === false ? Promise.resolve() : this.recordPending(submission);
+    const recorded = options.recordPending === false ? Promise.resolve() : ledger.recordPending(submission);
     const started = process.hrtime.bigint();
     stamp(submission.id, 'publish');
     try {
@@ -186,14 +188,10 @@ export class Submitter {
         queues.forget(submission.queue);
         if (delayQueue) this.deps.delayQueues.forget(delayQueue);
       }
-      if (replyTo) this.deps.replyRecorder?.forget(submission.id);
-      // Nothing was promised to the caller (it gets 503 and may submit again), so the
-      // PENDING row must not suggest otherwise.
       logger.warn('publish failed', { taskId: submission.id, task: submission.name, queue: submission.queue, err });
-      await recorded;
-      await store.forgetUnpublished(submission.id).catch((cleanupErr: unknown) => {
-        logger.warn('could not remove the PENDING row of an unpublished task', { taskId: submission.id, err: cleanupErr });
-      });
+      // Nothing was promised to the caller (it gets 503 and may submit again): the ledger
+      // removes the PENDING row, unless an earlier publish of the task may own it.
+      await ledger.forgetUnpublished(submission, recorded);
       throw err;
     } finally {
       metrics?.publishConfirmDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
@@ -202,25 +200,6 @@ export class Submitter {
     metrics?.tasksSubmitted.inc({ task: submission.name, queue: submission.queue });
     this.deps.limits?.notePublished(submission.queue);
     return { recorded };
-  }
-
-  /**
-   * Writes the PENDING row of a submitted task (batched with other writes). Never rejects: a
-   * failed write is logged, and the worker writes the whole row itself when it takes the task.
-   * The store only moves a task forward, so a PENDING written after the worker's row changes nothing.
-   */
-  recordPending(submission: Submission): Promise<void> {
-    const { store, logger } = this.deps;
-    return store
-      .record({ ...pendingRecord(submission), owner: submission.owner ?? null })
-      .then(() => stamp(submission.id, 'pending.recorded'), (err: unknown) => {
-        logger.warn('could not record the PENDING task; the worker will record it', {
-          taskId: submission.id,
-          task: submission.name,
-          queue: submission.queue,
-          err,
-        });
-      });
   }
 
   /**

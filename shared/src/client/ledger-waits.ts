@@ -1,6 +1,7 @@
 /**
- * Requests waiting for tasks to finish (`?wait=`). A waiter is resolved by whichever comes
- * first: the task's reply on this process's reply queue, or a poll of the result store.
+ * The waits on the task ledger (task-ledger.ts): requests waiting for tasks to finish
+ * (`?wait=`, `result()`). The ledger resolves a wait with whichever comes first: the task's
+ * reply on this process's reply queue, or a poll of the result store made here.
  * The poll matters when the reply cannot come here: a GET long-poll on a task another
  * gateway submitted, or a reply lost with a reply queue during a reconnect. A notification
  * from the store (FinishedListener) makes a waiter's next poll immediate. One query per
@@ -13,9 +14,8 @@
 import type { Logger } from '../logger.js';
 import type { TaskOutcome } from '../amqp/protocol.js';
 import type { TaskStore } from '../db/store.js';
-import { isFinalState, type TaskRecord } from '../task.js';
+import type { TaskRecord } from '../task.js';
 import { DeadlineQueue, type Deadlined } from './deadline-queue.js';
-import type { RecentFinals } from './recent-finals.js';
 
 export type Finished = { kind: 'reply'; outcome: TaskOutcome } | { kind: 'record'; record: TaskRecord };
 
@@ -36,7 +36,7 @@ export interface WaitOptions {
   signal?: WaitSignal;
 }
 
-/** A registered wait (`TaskWaiters.start`). */
+/** A registered wait (`TaskLedger.start`). */
 export interface PendingWait {
   /** How the task finished, or `undefined` at the deadline, on abort or on `cancel()`. */
   readonly finished: Promise<Finished | undefined>;
@@ -44,8 +44,15 @@ export interface PendingWait {
   cancel(): void;
 }
 
-/** Longest delay Node's setTimeout takes (about 24.8 days); a later deadline re-arms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Longest delay Node's setTimeout takes (about 24.8 days): a longer wait is cut to it, a later deadline re-arms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A reply to a task this process just published is expected well within this, in ms; until
+ * then its wait listens only to the reply queue, after it (or for anyone else's task) it polls
+ * the store too.
+ */
+export const REPLY_GRACE_MS = 1_000;
 
 class Waiter implements Deadlined, PendingWait {
   heapIndex = -1;
@@ -86,9 +93,8 @@ class Waiter implements Deadlined, PendingWait {
   }
 }
 
-export interface TaskWaitersOptions {
-  store: TaskStore;
-  logger: Logger;
+/** How waits poll the store. */
+export interface LedgerWaitsOptions {
   /** Tick of the store poll, in ms. @default 100 */
   tickMs?: number;
   /** First poll interval of a waiter; doubles up to `maxPollMs`. @default 200 */
@@ -97,15 +103,9 @@ export interface TaskWaitersOptions {
   maxPollMs?: number;
   /** Ids per poll query. @default 1000 */
   pollBatch?: number;
-  /**
-   * Where final replies are kept (recent-finals.ts): a wait that starts after its reply came
-   * (the Node client's `result()` after `submit()` resolved: the reply can beat the publisher
-   * confirm) is answered from it instead of a store poll a second later. @default none kept
-   */
-  finals?: RecentFinals;
 }
 
-export class TaskWaiters {
+export class LedgerWaits {
   /** One waiter per id almost always: a Set only for the second one on the same task. */
   readonly #byId = new Map<string, Waiter | Set<Waiter>>();
   readonly #deadlines = new DeadlineQueue<Waiter>();
@@ -113,15 +113,20 @@ export class TaskWaiters {
   #deadlineTimer: NodeJS.Timeout | undefined;
   #deadlineTimerAt = Infinity;
   readonly #release = (waiter: Waiter): void => this.#remove(waiter);
-  readonly #options: Required<Omit<TaskWaitersOptions, 'finals'>>;
-  readonly #finals: RecentFinals | undefined;
+  readonly #options: Required<LedgerWaitsOptions>;
   #timer: NodeJS.Timeout | undefined;
   #polling = false;
 
-  constructor(options: TaskWaitersOptions) {
-    const { finals, ...rest } = options;
-    this.#options = { tickMs: 100, minPollMs: 200, maxPollMs: 1000, pollBatch: 1000, ...rest };
-    this.#finals = finals;
+  constructor(
+    private readonly store: Pick<TaskStore, 'getFinished'>,
+    private readonly logger: Logger,
+    /** Hands each final row a poll found to the ledger, which resolves the waits on it. */
+    private readonly onPolled: (record: TaskRecord) => void,
+    /** The last wait on task `id` ended. */
+    private readonly onIdle: (id: string) => void,
+    options: LedgerWaitsOptions = {},
+  ) {
+    this.#options = { tickMs: 100, minPollMs: 200, maxPollMs: 1000, pollBatch: 1000, ...options };
   }
 
   get size(): number {
@@ -129,16 +134,14 @@ export class TaskWaiters {
     return this.#deadlines.size;
   }
 
-  /** Resolves with how the task finished, or `undefined` at the deadline or on abort. */
-  wait(id: string, options: WaitOptions): Promise<Finished | undefined> {
-    return this.start(id, options).finished;
+  /** Whether anyone waits on task `id` (the ledger never evicts its entry then). */
+  has(id: string): boolean {
+    return this.#byId.has(id);
   }
 
-  /** Registers a wait, as `wait()` does, that its caller can also end early (`cancel()`). */
+  /** Registers a wait that its caller can also end early (`cancel()`); the ledger answered it first if it could. */
   start(id: string, options: WaitOptions): PendingWait {
     if (options.signal?.aborted) return ended(undefined);
-    const early = this.#finals?.get(id);
-    if (early) return ended({ kind: 'reply', outcome: early });
     const now = Date.now();
     const waiter = new Waiter(id, now + options.timeoutMs, now + (options.pollAfterMs ?? 0), this.#options.minPollMs, this.#release, options.signal);
     const other = this.#byId.get(id);
@@ -151,16 +154,6 @@ export class TaskWaiters {
     return waiter;
   }
 
-  /**
-   * A reply arrived: resolve everyone waiting on that task. Only final states end a wait:
-   * Celery's rpc:// backend also sends STARTED (task_track_started) and custom states.
-   */
-  resolveReply(outcome: TaskOutcome): void {
-    if (!isFinalState(outcome.state)) return;
-    // Kept before anyone is answered, so a read right after the answer finds it.
-    this.#finals?.add(outcome);
-    this.#resolveAll(outcome.id, { kind: 'reply', outcome });
-  }
 
   /**
    * The task is known to have finished elsewhere (a notification from the store): poll it on
@@ -170,14 +163,17 @@ export class TaskWaiters {
     for (const waiter of waitersOf(this.#byId.get(id))) waiter.nextPollAt = 0;
   }
 
-  #resolveAll(id: string, value: Finished): void {
+  /** Ends every wait on task `id` with `value` (the ledger calls it once the task is final here). */
+  resolveAll(id: string, value: Finished): void {
     for (const waiter of [...waitersOf(this.#byId.get(id))]) waiter.end(value);
   }
 
   #remove(waiter: Waiter): void {
     const entry = this.#byId.get(waiter.id);
-    if (entry === waiter) this.#byId.delete(waiter.id);
-    else if (entry instanceof Set && entry.delete(waiter)) {
+    if (entry === waiter) {
+      this.#byId.delete(waiter.id);
+      this.onIdle(waiter.id);
+    } else if (entry instanceof Set && entry.delete(waiter)) {
       if (entry.size === 1) this.#byId.set(waiter.id, entry.values().next().value!);
     } else return;
     // The timer stays armed for a removed head: it fires, finds nothing due and re-arms,
@@ -238,14 +234,14 @@ export class TaskWaiters {
     }
     if (due.length === 0) return;
     this.#polling = true;
-    this.#options.store
+    this.store
       .getFinished(due)
       .then((records) => {
-        for (const record of records) this.#resolveAll(record.id, { kind: 'record', record });
+        for (const record of records) this.onPolled(record);
       })
       .catch((err: unknown) => {
         // The waiters keep their deadlines; the next tick tries again.
-        this.#options.logger.warn('polling the result store for waiting requests failed', { err, ids: due.length });
+        this.logger.warn('polling the result store for waiting requests failed', { err, ids: due.length });
       })
       .finally(() => {
         this.#polling = false;
@@ -260,7 +256,7 @@ export class TaskWaiters {
     return true;
   }
 
-  /** Ends every waiter now (as a timeout): used when the gateway stops. */
+  /** Ends every wait now (as a timeout): used when the gateway or client stops. */
   cancelAll(): void {
     for (const waiter of this.#deadlines.drain()) waiter.end(undefined);
     this.#stopTicking();
