@@ -38,8 +38,6 @@ export interface Admitted extends Counts {
   cpuAppUrl: string | undefined;
   args: unknown[];
   kwargs: Record<string, unknown>;
-  /** Redelivered or re-published: STARTED is awaited, so a task that crashes its worker is counted. */
-  seenBefore: boolean;
 }
 
 /** Every reason a task does not run now. */
@@ -136,14 +134,14 @@ export function claimRefusal(message: Pick<TaskMessage, 'name' | 'retries'>, fou
 }
 
 /** The task's definition and parsed arguments, or why this worker cannot run it. */
-export function resolveTask(catalogue: Catalogue, appUrl: string | undefined, message: TaskMessage, counts: Counts, seen: boolean): Admission {
+export function resolveTask(catalogue: Catalogue, appUrl: string | undefined, message: TaskMessage, counts: Counts): Admission {
   const definition = catalogue.get(message.name);
   const run = definition?.run;
   const cpuAppUrl = definition?.cpu ? appUrl : undefined;
   if (!definition || !run || (definition.cpu && !cpuAppUrl)) return { kind: 'unknown-task', ...counts };
   const check = checkArguments(definition, message.args, message.kwargs);
   if (!check.ok) return { kind: 'invalid-arguments', issues: check.issues, ...counts };
-  return { kind: 'run', definition, run, cpuAppUrl, args: check.args, kwargs: check.kwargs, seenBefore: seen, ...counts };
+  return { kind: 'run', definition, run, cpuAppUrl, args: check.args, kwargs: check.kwargs, ...counts };
 }
 
 /** What `admit` needs besides the message. */
@@ -163,8 +161,7 @@ export async function admit(delivery: Delivery, message: TaskMessage, deps: Admi
   const early = screen(message, Date.now());
   if (early) return early;
   let counts: Counts = { attempts: message.retries + 1, deliveries: 1 };
-  const seen = seenBefore(delivery);
-  if (seen) {
+  if (seenBefore(delivery)) {
     // A copy may belong to a task that finished before its ack was lost (worker killed between
     // recording and acking): answered from the store, never run twice.
     const stored = await deps.lookup(message.id).catch((err: unknown) => {
@@ -176,5 +173,5 @@ export async function admit(delivery: Delivery, message: TaskMessage, deps: Admi
     counts = checked;
   }
   if (message.workflow) deps.log.warn('callbacks, errbacks, chains and chords are not supported: ignored', { workflow: message.workflow });
-  return resolveTask(deps.catalogue, deps.appUrl, message, counts, seen);
+  return resolveTask(deps.catalogue, deps.appUrl, message, counts);
 }
