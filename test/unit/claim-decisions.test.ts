@@ -7,8 +7,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BatchWriter, TASK_STATES, isFinalState, stateOrder, type TaskRecord } from '../../shared/src/index.js';
-import { checkRedelivery, claimRefusal } from '../../worker/src/pipeline/admit.js';
+import { BatchWriter, Catalogue, TASK_STATES, createSilentLogger, encodeTaskMessage, isFinalState, newTaskMessage, stateOrder, type TaskRecord } from '../../shared/src/index.js';
+import { admit, checkRedelivery, claimRefusal } from '../../worker/src/pipeline/admit.js';
+import { demoApp } from '../helpers/demo.js';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
 
@@ -54,6 +55,36 @@ describe('claim refusals', () => {
         assert.deepEqual(checked, { kind: 'name-mismatch', storedName: s.name });
       }),
     );
+  });
+});
+
+describe('admit: a refusal that records the task reads its row first', () => {
+  it('a fresh message whose id is another task\'s is refused by name, not recorded as unknown, invalid or expired; a fresh one that runs costs no read', async () => {
+    const lookups: string[] = [];
+    const victim = row({ name: 'demo.add', state: 'STARTED', retries: 0, leaseOffsetMs: 5_000, leaseHolder: 'w/a' });
+    const deps = {
+      catalogue: new Catalogue((await demoApp()).tasks),
+      appUrl: undefined,
+      deliveryLimit: 5,
+      lookup: (id: string) => (lookups.push(id), Promise.resolve(victim)),
+      runningHere: () => false,
+      log: createSilentLogger(),
+    };
+    const forged = [
+      newTaskMessage({ id: 't1', name: 'demo.nope', args: [], kwargs: {} }),
+      newTaskMessage({ id: 't1', name: 'demo.echo', args: [], kwargs: {}, expires: new Date(Date.now() - 1_000).toISOString() }),
+      { ...newTaskMessage({ id: 't1', name: 'demo.sleep', args: [], kwargs: {} }), args: ['not a number'] },
+    ];
+    for (const m of forged) {
+      const encoded = encodeTaskMessage(m);
+      const admission = await admit({ queue: 'demo', content: encoded.content, properties: encoded.options, redelivered: false }, m, deps);
+      assert.deepEqual(admission, { kind: 'name-mismatch', storedName: 'demo.add' }, m.name);
+    }
+    const own = newTaskMessage({ id: 't1', name: 'demo.add', args: [1, 2], kwargs: {} });
+    const encoded = encodeTaskMessage(own);
+    lookups.length = 0;
+    assert.equal((await admit({ queue: 'demo', content: encoded.content, properties: encoded.options, redelivered: false }, own, deps)).kind, 'run');
+    assert.deepEqual(lookups, [], 'the claim decides for a task that runs');
   });
 });
 

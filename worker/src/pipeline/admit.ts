@@ -149,29 +149,42 @@ export interface AdmitDeps {
   catalogue: Catalogue;
   appUrl: string | undefined;
   deliveryLimit: number;
-  /** Reads the task's row (only for a copy seen before). */
+  /** Reads the task's row (for a copy seen before, and before a refusal that records the task). */
   lookup: (id: string) => Promise<TaskRecord | undefined>;
   /** Whether this process runs the task now. */
   runningHere: (id: string) => boolean;
   log: Logger;
 }
 
-/** Runs the checks in order; the first refusal wins. */
+/**
+ * Runs the checks in order; the first refusal wins. A refusal that records the task (FAILURE,
+ * REVOKED) reads its row first, fresh copy or not: when the id belongs to a task of another
+ * name the message is refused as such, and nothing of it is replied or recorded (refusals are
+ * rare, so this read costs the common case nothing).
+ */
 export async function admit(delivery: Delivery, message: TaskMessage, deps: AdmitDeps): Promise<Admission> {
+  let read: Promise<TaskRecord | undefined> | undefined;
+  const lookup = (): Promise<TaskRecord | undefined> =>
+    (read ??= deps.lookup(message.id).catch((err: unknown) => {
+      deps.log.warn('could not read the task of this message; going on without it', { err });
+      return undefined;
+    }));
   const early = screen(message, Date.now());
-  if (early) return early;
+  if (early) return early.kind === 'not-due' ? early : ownName(early, await lookup(), message);
   let counts: Counts = { attempts: message.retries + 1, deliveries: 1 };
   if (seenBefore(delivery)) {
     // A copy may belong to a task that finished before its ack was lost (worker killed between
     // recording and acking): answered from the store, never run twice.
-    const stored = await deps.lookup(message.id).catch((err: unknown) => {
-      deps.log.warn('could not read the task of a redelivered message; running it', { err });
-      return undefined;
-    });
-    const checked = checkRedelivery({ message, stored, runningHere: deps.runningHere(message.id), now: Date.now(), deliveryLimit: deps.deliveryLimit });
+    const checked = checkRedelivery({ message, stored: await lookup(), runningHere: deps.runningHere(message.id), now: Date.now(), deliveryLimit: deps.deliveryLimit });
     if ('kind' in checked) return checked;
     counts = checked;
   }
   if (message.workflow) deps.log.warn('callbacks, errbacks, chains and chords are not supported: ignored', { workflow: message.workflow });
-  return resolveTask(deps.catalogue, deps.appUrl, message, counts);
+  const resolved = resolveTask(deps.catalogue, deps.appUrl, message, counts);
+  return resolved.kind === 'run' ? resolved : ownName(resolved, await lookup(), message);
+}
+
+/** `refusal`, unless the stored row is another task's: then the message is refused for that. */
+function ownName(refusal: Refusal, stored: TaskRecord | undefined, message: TaskMessage): Refusal {
+  return stored && stored.name !== message.name ? { kind: 'name-mismatch', storedName: stored.name } : refusal;
 }
