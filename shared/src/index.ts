@@ -21,6 +21,7 @@ export {
   FINAL_STATES,
   isFinalState,
   isTaskState,
+  STATE_RANK,
   TASK_STATES,
   toRepresentation,
   type TaskError,
@@ -201,7 +202,9 @@ export { migrate, type MigrateResult } from './db/migrate.js';
 export {
   databaseUnavailable,
   TaskStore,
+  type ClaimResult,
   type RedriveReset,
+  type TaskClaim,
   type TaskCursor,
   type TaskPage,
   type TaskSearch,

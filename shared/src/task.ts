@@ -22,6 +22,33 @@ export function isFinalState(state: TaskState): boolean {
   return FINAL_STATES.has(state);
 }
 
+/**
+ * The rank of each state within one attempt: the one home of the state order. The store's SQL
+ * function celerity_state_order (migration 1) repeats it; test/integration/state-order.test.ts
+ * checks the two agree for every state.
+ */
+export const STATE_RANK: Readonly<Record<TaskState, number>> = {
+  PENDING: 0,
+  RECEIVED: 1,
+  STARTED: 2,
+  RETRY: 3,
+  SUCCESS: 4,
+  FAILURE: 4,
+  REVOKED: 4,
+};
+
+/** Attempts are this far apart in the order, so that every rank of an attempt fits between them. */
+const ATTEMPT_STRIDE = 8;
+
+/**
+ * The order of a state write: the store keeps the write with the highest. Final states outrank
+ * everything; otherwise a later attempt (more retries) outranks an earlier one, and within an
+ * attempt the rank above decides.
+ */
+export function stateOrder(state: TaskState, retries: number): number {
+  return isFinalState(state) ? Number.MAX_SAFE_INTEGER : retries * ATTEMPT_STRIDE + STATE_RANK[state];
+}
+
 export function isTaskState(value: unknown): value is TaskState {
   return typeof value === 'string' && (TASK_STATES as readonly string[]).includes(value);
 }
@@ -58,6 +85,8 @@ export interface TaskRecord {
   owner?: string | null;
   /** Until when the worker running it (STARTED) holds it; see the worker's lease. */
   leaseExpiresAt?: Date | null;
+  /** Which delivery holds the lease (`<worker>/<token>`); a worker's writes carry their own. */
+  leaseHolder?: string | null;
 }
 
 /**

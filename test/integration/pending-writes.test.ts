@@ -1,8 +1,8 @@
 /**
  * Which state rows a submit writes (issue 14, "fewer, larger writes"). A `?wait=` submit whose
  * final reply comes within its wait writes no PENDING row: the worker writes the whole row, and
- * its `created_at` is still the publish time; a task that ends before its STARTED write is
- * flushed never writes STARTED. A wait that ends without the task's end writes
+ * its `created_at` is still the publish time; the worker's claim writes STARTED before the task
+ * runs. A wait that ends without the task's end writes
  * PENDING before its 202, so a GET finds the task. A plain submit writes PENDING before its 202.
  * A trigger on the test's own `tasks` table records every state each row is written with.
  */
@@ -27,7 +27,7 @@ describe('state writes of a submit', () => {
   const statesOf = async (id: string): Promise<string[]> =>
     (await ctx.pool.query<{ state: string }>('SELECT state FROM state_writes WHERE id = $1 ORDER BY at', [id])).rows.map((r) => r.state);
 
-  it('a ?wait= answered from the final reply writes one row, SUCCESS: no PENDING, no STARTED; created_at is the publish time', async () => {
+  it('a ?wait= answered from the final reply writes the claim and the end, STARTED then SUCCESS: no PENDING; created_at is the publish time', async () => {
     const queue = ctx.queue('waited');
     const { url } = await ctx.startGateway();
     await ctx.startWorker({ queues: [queue] });
@@ -38,9 +38,9 @@ describe('state writes of a submit', () => {
     // The worker replies before it commits: wait for its row in PostgreSQL, not for a GET.
     const stored = await ctx.finalRow(answer.body.id);
     assert.equal(stored.state, 'SUCCESS');
-    // No PENDING from the gateway, and no STARTED either: the task finished before its STARTED
-    // write was flushed, so the worker's group commit merged the two into one row write.
-    assert.deepEqual(await statesOf(answer.body.id), ['SUCCESS'], 'one row write for the whole round trip');
+    // No PENDING from the gateway; the worker's claim (STARTED, committed before the task runs,
+    // so never merged away) and its final write.
+    assert.deepEqual(await statesOf(answer.body.id), ['STARTED', 'SUCCESS'], 'two row writes for the whole round trip');
     const createdAt = stored.createdAt.getTime();
     assert.ok(createdAt >= before - 1_000 && createdAt <= (stored.startedAt?.getTime() ?? 0), 'created_at is the publish time, before the start');
   });

@@ -14,7 +14,7 @@ import { admit } from './pipeline/admit.js';
 import { decode } from './pipeline/decode.js';
 import { Leases } from './pipeline/lease.js';
 import { observeStart, taskInfo } from './pipeline/observe.js';
-import { baseWrite } from './pipeline/record.js';
+import { baseWrite, claimRun } from './pipeline/record.js';
 import { runTask, type RunDeps } from './pipeline/run.js';
 import { settleMalformed, settleRefusal, settleVerdict, type Job, type SettleDeps } from './pipeline/settle.js';
 import type { FaultPoint } from './pipeline/fault-point.js';
@@ -53,8 +53,8 @@ export interface TaskRunnerDeps {
   /** How long a result write is retried while the database is away, in ms. @default 120000 */
   recordRetryMs?: number;
   /**
-   * Lease a running task holds on its STARTED row, in ms, renewed every third of it: a
-   * redelivered copy that finds it live is deferred, not run; after a worker dies its tasks
+   * Lease a running task's delivery holds on its STARTED row, in ms, renewed every third of it:
+   * any other copy that finds it live is deferred, not run; after a worker dies its tasks
    * run again once their leases lapse (at most this much later). @default 6000
    */
   leaseMs?: number;
@@ -69,7 +69,7 @@ export function defaultWorkerName(): string {
 export class TaskRunner {
   readonly #deps: TaskRunnerDeps;
   readonly #worker: string;
-  /** The tasks this process runs now, whose leases it renews. */
+  /** The leases this process's deliveries hold now, which it renews. */
   readonly #leases: Leases;
   readonly #settle: SettleDeps;
   readonly #run: RunDeps;
@@ -122,19 +122,16 @@ export class TaskRunner {
     stamp(message.id, 'admitted');
     if (admission.kind !== 'run') return settleRefusal(this.#settle, job, admission);
 
-    // 3. Run: STARTED with a lease first, then the task under its time limits.
+    // 3. Claim, then run: STARTED with this delivery's lease is committed before the task runs;
+    // a copy the store refuses (final, under another live lease, another task's id) never runs.
+    const hold = this.#leases.holderFor(message.id, this.#worker);
     const startedAt = new Date();
+    const start = { ...baseWrite(delivery, message, this.#worker, admission), startedAt, leaseHolder: hold.holder };
+    const claim = await claimRun(store, start, this.#leases.leaseMs);
+    if (!claim.claimed) return settleRefusal(this.#settle, job, claim.refusal);
+    this.#leases.hold(hold);
+    const write = { ...start, ...claim.counts };
     observeStart(metrics, hooks, message, delivery, job.metricTask, startedAt.getTime());
-    const write = { ...baseWrite(delivery, message, this.#worker, admission), startedAt };
-    const started = store.record({ ...write, leaseExpiresAt: this.#leases.expiresAt(startedAt.getTime()) });
-    this.#leases.hold(message.id);
-    if (admission.seenBefore) {
-      // Counted before running: a task that crashes its worker must see its count grow.
-      await started.catch((err: unknown) => log.warn('could not record STARTED', { err }));
-    } else {
-      // STARTED is advisory: not awaited, and merged away if the task finishes before it is flushed.
-      started.catch((err: unknown) => log.warn('could not record STARTED', { err }));
-    }
     metrics.inFlight.inc({ queue: delivery.queue });
     const timer = metrics.duration.startTimer({ task: job.metricTask, queue: delivery.queue });
     try {
@@ -149,7 +146,7 @@ export class TaskRunner {
     } finally {
       timer();
       metrics.inFlight.dec({ queue: delivery.queue });
-      this.#leases.release(message.id);
+      this.#leases.release(hold.token);
     }
   }
 }

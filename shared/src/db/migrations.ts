@@ -145,4 +145,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE tasks ADD COLUMN lease_expires_at timestamptz;
     `,
   },
+  {
+    id: 6,
+    name: 'lease holders',
+    sql: `
+      -- Who holds a task's lease: one delivery of its message (the worker's name and a token of
+      -- that delivery), so that a duplicate copy can tell a live lease that is not its own, and
+      -- a worker renews only the leases its own deliveries took.
+      ALTER TABLE tasks ADD COLUMN lease_holder text;
+    `,
+  },
 ];

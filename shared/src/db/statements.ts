@@ -2,29 +2,42 @@
  * Every SQL statement the store runs, by name. Parameterised; the schema comes from the
  * connection's search_path, never from string interpolation.
  */
+import { FINAL_STATES } from '../task.js';
 
 const TASK_COLUMNS = `id, name, queue, state, args, kwargs, result, error_type, error_message, retries, worker,
-  created_at, started_at, finished_at, updated_at, attempts, deliveries, owner, lease_expires_at`;
+  created_at, started_at, finished_at, updated_at, attempts, deliveries, owner, lease_expires_at, lease_holder`;
 
-/** True when the incoming row (EXCLUDED) outranks the stored one (t). */
-const NEWER = 'celerity_state_order(EXCLUDED.state, EXCLUDED.retries) > celerity_state_order(t.state, t.retries)';
+/** The final states as an SQL list, written from task.ts (the one home of the states). */
+const FINAL_SQL = `(${[...FINAL_STATES].map((s) => `'${s}'`).join(', ')})`;
+
+/** True when the stored row (t) is held by a live lease of another delivery than the incoming row's. */
+const LEASED_BY_OTHER = `(COALESCE(t.lease_expires_at, '-infinity') > now() AND t.lease_holder IS DISTINCT FROM EXCLUDED.lease_holder)`;
+
+/**
+ * True when the incoming row (EXCLUDED) replaces the stored one (t): its state order is higher
+ * (see celerity_state_order), and no other delivery holds a live lease on the task (a copy
+ * whose lease lapsed and was taken over cannot overwrite the run that took it over).
+ */
+const NEWER = `(celerity_state_order(EXCLUDED.state, EXCLUDED.retries) > celerity_state_order(t.state, t.retries) AND NOT ${LEASED_BY_OTHER})`;
 
 /**
  * Writes a batch of task states in one statement. $1 is a JSON array of rows. A row only
- * replaces what is stored when its state order is higher (see celerity_state_order), so
- * writes may arrive in any order; created_at keeps the earliest value seen. Rows are sorted
- * by id by the caller, so concurrent batches lock rows in the same order (no deadlocks).
+ * replaces what is stored when it is NEWER, so writes may arrive in any order; created_at
+ * keeps the earliest value seen. A row never touches a task of another name (a message that
+ * reuses an id). Rows are sorted by id by the caller, so concurrent batches lock rows in the
+ * same order (no deadlocks). Returns the rows it changed, as they now are.
  */
 export const UPSERT_TASKS = `
   INSERT INTO tasks AS t (id, name, queue, state, args, kwargs, result, error_type, error_message, retries, worker,
-                          created_at, started_at, finished_at, attempts, deliveries, owner, lease_expires_at)
+                          created_at, started_at, finished_at, attempts, deliveries, owner, lease_expires_at, lease_holder)
   SELECT id, name, queue, state, COALESCE(args, '[]'), COALESCE(kwargs, '{}'), result, error_type, error_message,
          COALESCE(retries, 0), worker, COALESCE(created_at, now()), started_at, finished_at,
-         COALESCE(attempts, 0), COALESCE(deliveries, 0), owner, lease_expires_at
+         COALESCE(attempts, 0), COALESCE(deliveries, 0), owner, lease_expires_at, lease_holder
   FROM jsonb_to_recordset($1::jsonb) AS r(
     id text, name text, queue text, state text, args jsonb, kwargs jsonb, result jsonb, error_type text,
     error_message text, retries integer, worker text, created_at timestamptz, started_at timestamptz,
-    finished_at timestamptz, attempts integer, deliveries integer, owner text, lease_expires_at timestamptz)
+    finished_at timestamptz, attempts integer, deliveries integer, owner text, lease_expires_at timestamptz,
+    lease_holder text)
   ON CONFLICT (id) DO UPDATE SET
     state         = CASE WHEN ${NEWER} THEN EXCLUDED.state ELSE t.state END,
     result        = CASE WHEN ${NEWER} THEN EXCLUDED.result ELSE t.result END,
@@ -42,19 +55,65 @@ export const UPSERT_TASKS = `
                          ELSE GREATEST(t.deliveries, EXCLUDED.deliveries) END,
     updated_at    = CASE WHEN ${NEWER} THEN now() ELSE t.updated_at END,
     owner         = COALESCE(t.owner, EXCLUDED.owner),
-    -- A newer state brings its own lease (none once final); a start of the same attempt (a
-    -- redelivered copy taking over a lapsed lease) extends it.
+    -- A newer state brings its own lease (none once final); the holder's own write of the
+    -- same order may extend it; nobody else's does.
     lease_expires_at = CASE WHEN ${NEWER} THEN EXCLUDED.lease_expires_at
-                            ELSE GREATEST(t.lease_expires_at, EXCLUDED.lease_expires_at) END
-  WHERE ${NEWER} OR EXCLUDED.created_at < t.created_at
+                            WHEN t.lease_holder IS NOT DISTINCT FROM EXCLUDED.lease_holder
+                            THEN GREATEST(t.lease_expires_at, EXCLUDED.lease_expires_at)
+                            ELSE t.lease_expires_at END,
+    lease_holder  = CASE WHEN ${NEWER} THEN EXCLUDED.lease_holder ELSE t.lease_holder END
+  WHERE t.name = EXCLUDED.name AND (
+        ${NEWER} OR EXCLUDED.created_at < t.created_at
      OR (t.started_at IS NULL AND EXCLUDED.started_at IS NOT NULL)
      OR EXCLUDED.attempts > t.attempts OR EXCLUDED.deliveries > t.deliveries
      OR (t.owner IS NULL AND EXCLUDED.owner IS NOT NULL)
-     OR EXCLUDED.lease_expires_at > COALESCE(t.lease_expires_at, '-infinity')
+     OR (t.lease_holder IS NOT DISTINCT FROM EXCLUDED.lease_holder
+         AND EXCLUDED.lease_expires_at > COALESCE(t.lease_expires_at, '-infinity')))
+  RETURNING t.id, t.state, t.finished_at
 `;
 
-/** Renews the leases of tasks $1 (text[]) to $2 while they are STARTED (the worker running them is alive). */
-export const RENEW_TASK_LEASES = `UPDATE tasks SET lease_expires_at = $2 WHERE id = ANY($1::text[]) AND state = 'STARTED'`;
+/**
+ * Claims the runs of a batch of tasks: each row ($1, a JSON array) becomes STARTED with a lease
+ * of lease_ms held by lease_holder (one delivery), unless the stored task forbids it: it has
+ * another name (a message reusing an id), it is final, another delivery holds a live lease, or
+ * it is further on (its retry was already scheduled). Claiming counts the start: attempts
+ * over the task's life, deliveries of this attempt. Returns the rows it claimed; a row missing
+ * from the answer was refused (SELECT_TASKS says why). Lease times are the database's clock.
+ */
+export const CLAIM_TASKS = `
+  INSERT INTO tasks AS t (id, name, queue, state, args, kwargs, retries, worker, created_at, started_at,
+                          attempts, deliveries, owner, lease_expires_at, lease_holder)
+  SELECT id, name, queue, 'STARTED', COALESCE(args, '[]'), COALESCE(kwargs, '{}'), retries, worker,
+         COALESCE(created_at, now()), started_at, retries + 1, 1, owner,
+         now() + lease_ms * interval '1 millisecond', lease_holder
+  FROM jsonb_to_recordset($1::jsonb) AS r(
+    id text, name text, queue text, args jsonb, kwargs jsonb, retries integer, worker text, created_at timestamptz,
+    started_at timestamptz, owner text, lease_ms integer, lease_holder text)
+  ON CONFLICT (id) DO UPDATE SET
+    state = 'STARTED', result = NULL, error_type = NULL, error_message = NULL, retries = EXCLUDED.retries,
+    worker = EXCLUDED.worker, started_at = EXCLUDED.started_at, finished_at = NULL,
+    created_at = LEAST(t.created_at, EXCLUDED.created_at),
+    attempts = GREATEST(t.attempts, EXCLUDED.retries) + 1,
+    deliveries = CASE WHEN t.retries = EXCLUDED.retries THEN t.deliveries + 1 ELSE 1 END,
+    updated_at = now(), owner = COALESCE(t.owner, EXCLUDED.owner),
+    lease_expires_at = EXCLUDED.lease_expires_at, lease_holder = EXCLUDED.lease_holder
+  WHERE t.name = EXCLUDED.name AND t.state NOT IN ${FINAL_SQL} AND NOT ${LEASED_BY_OTHER}
+    AND celerity_state_order('STARTED', EXCLUDED.retries) >= celerity_state_order(t.state, t.retries)
+  RETURNING t.id, t.attempts, t.deliveries
+`;
+
+/** The tasks among $1 (text[]). */
+export const SELECT_TASKS = `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = ANY($1::text[])`;
+
+/**
+ * Renews the leases of tasks $1 (text[]) held by $2 (text[], the holder of each) for $3 ms
+ * from now, while they are STARTED: only what each delivery holds itself.
+ */
+export const RENEW_TASK_LEASES = `
+  UPDATE tasks t SET lease_expires_at = now() + $3::integer * interval '1 millisecond'
+  FROM unnest($1::text[], $2::text[]) AS h(id, holder)
+  WHERE t.id = h.id AND t.lease_holder = h.holder AND t.state = 'STARTED'
+`;
 
 /**
  * Puts dead-lettered tasks ($1 text[]) back to PENDING before they are re-driven: a re-drive
@@ -123,7 +182,7 @@ export const SELECT_TASK = `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1`;
 /** The tasks among $1 (text[]) that have reached a final state. */
 export const SELECT_FINISHED_TASKS = `
   SELECT ${TASK_COLUMNS} FROM tasks
-  WHERE id = ANY($1::text[]) AND state IN ('SUCCESS', 'FAILURE', 'REVOKED')
+  WHERE id = ANY($1::text[]) AND state IN ${FINAL_SQL}
 `;
 
 /**
@@ -134,7 +193,7 @@ export const SELECT_FINISHED_TASKS = `
  */
 export const DELETE_EXPIRED_TASKS = `
   DELETE FROM tasks WHERE id IN (
-    SELECT id FROM tasks WHERE updated_at < $1 AND state IN ('SUCCESS', 'FAILURE', 'REVOKED') ORDER BY updated_at LIMIT $2
+    SELECT id FROM tasks WHERE updated_at < $1 AND state IN ${FINAL_SQL} ORDER BY updated_at LIMIT $2
   )
 `;
 

@@ -4,13 +4,14 @@
  * task-writes.ts, the row mapping in task-rows.ts).
  */
 import type pg from 'pg';
-import { CelerityError, truncateText } from '../errors.js';
+import { CelerityError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { TaskRecord, TaskState, TaskWrite } from '../task.js';
 import { BatchWriter } from './batch-writer.js';
-import { isRetryablePgError } from './pg-errors.js';
+import { byId, databaseUnavailable, runBatch } from './batch-query.js';
+import { TaskClaims, type ClaimResult, type TaskClaim } from './task-claims.js';
 import { toJsonRow, toRecord, type TaskRow } from './task-rows.js';
-import { mergeWrites, unstorableWrite } from './task-writes.js';
+import { canMerge, mergeWrites, unstorableWrite } from './task-writes.js';
 import {
   DELETE_EXPIRED_TASKS,
   DELETE_UNPUBLISHED_TASK,
@@ -26,6 +27,8 @@ import {
 // Where these lived before the split; importers of the store keep finding them here.
 export { mergeWrites, stateOrder } from './task-writes.js';
 export type { TaskWrite } from '../task.js';
+export { databaseUnavailable } from './batch-query.js';
+export type { ClaimResult, TaskClaim } from './task-claims.js';
 
 /** A task search: every field optional; see SEARCH_TASKS. */
 export interface TaskSearch {
@@ -71,20 +74,26 @@ export interface TaskStoreOptions {
   maxInFlight?: number;
 }
 
-/** Attempts for one batch when PostgreSQL reports a retryable error (deadlock, restart). */
-const FLUSH_ATTEMPTS = 3;
+/** A row as the UPSERT left it, for the writes that changed it. */
+interface ChangedRow {
+  id: string;
+  state: TaskState;
+  finished_at: Date | null;
+}
 
 export class TaskStore {
   readonly #pool: pg.Pool;
-  readonly #writer: BatchWriter<TaskWrite>;
+  readonly #writer: BatchWriter<TaskWrite, ChangedRow | undefined>;
+  readonly #claims: TaskClaims;
   readonly #logger: Logger;
 
   constructor(pool: pg.Pool, options: TaskStoreOptions) {
     this.#pool = pool;
     this.#logger = options.logger;
-    this.#writer = new BatchWriter<TaskWrite>({
+    this.#claims = new TaskClaims(pool, options);
+    this.#writer = new BatchWriter<TaskWrite, ChangedRow | undefined>({
       key: (w) => w.id,
-      merge: mergeWrites,
+      merge: (older, newer) => (canMerge(older, newer) ? mergeWrites(older, newer) : undefined),
       flush: (rows) => this.#flush(rows),
       maxBatch: options.maxBatch ?? 500,
       maxInFlight: options.maxInFlight ?? 2,
@@ -94,40 +103,30 @@ export class TaskStore {
   }
 
   /**
-   * Records a state change; resolves once it is committed (batched with others). Rejects at
+   * Records a state change; resolves once it is committed (batched with others), with whether
+   * the task now shows it (false: the store kept what it had — a state further on, a final
+   * state of another run, a live lease of another delivery, another task's name). Rejects at
    * once, before joining a batch, with UNSTORABLE_VALUE when the write holds a value that
    * PostgreSQL refuses (jsonb.ts); with STORE_WRITE_REFUSED when PostgreSQL refused it for
    * another lasting reason; with DATABASE_UNAVAILABLE after a few tries when it is away.
    */
-  record(write: TaskWrite): Promise<void> {
+  async record(write: TaskWrite): Promise<boolean> {
     const refused = unstorableWrite(write);
-    if (refused) return Promise.reject(refused);
-    return this.#writer.write(write);
+    if (refused) throw refused;
+    const row = await this.#writer.write(write);
+    return row !== undefined && row.state === write.state && (!write.finishedAt || row.finished_at?.getTime() === write.finishedAt.getTime());
   }
 
-  async #flush(rows: TaskWrite[]): Promise<void> {
-    // Sorted so that concurrent batches take row locks in the same order.
-    let json: string;
-    try {
-      json = JSON.stringify(rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(toJsonRow));
-    } catch (err) {
-      // A value that slipped past record()'s checks (a toJSON that throws): one row's fault.
-      throw new CelerityError('STORE_WRITE_REFUSED', `A task state cannot be written as JSON: ${describePgError(err)}`, { cause: err });
-    }
-    for (let attempt = 1; ; attempt++) {
-      try {
-        // Named: node-postgres prepares it once per connection, so PostgreSQL plans it once.
-        await this.#pool.query({ name: 'celerity_upsert_tasks', text: UPSERT_TASKS, values: [json] });
-        return;
-      } catch (err) {
-        if (!isRetryablePgError(err)) {
-          throw new CelerityError('STORE_WRITE_REFUSED', `The database refused the write of ${rows.length} task state(s): ${describePgError(err)}`, { cause: err });
-        }
-        if (attempt >= FLUSH_ATTEMPTS) throw databaseUnavailable(err);
-        this.#logger.warn('retrying a task state batch', { rows: rows.length, attempt, err });
-        await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
-      }
-    }
+  /** Claims the run of a task for one delivery (see task-claims.ts). */
+  claim(claim: TaskClaim): Promise<ClaimResult> {
+    return this.#claims.claim(claim);
+  }
+
+  async #flush(writes: TaskWrite[]): Promise<(ChangedRow | undefined)[]> {
+    const statement = { name: 'celerity_upsert_tasks', text: UPSERT_TASKS, what: 'task state(s)' };
+    const changed = await runBatch<ChangedRow>(this.#pool, statement, byId(writes).map(toJsonRow), this.#logger);
+    const byTask = new Map(changed.map((r) => [r.id, r]));
+    return writes.map((w) => byTask.get(w.id));
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {
@@ -178,11 +177,15 @@ export class TaskStore {
     };
   }
 
-  /** Extends the leases of these STARTED tasks to `until`; finished ones are left alone. */
-  async renewLeases(ids: readonly string[], until: Date): Promise<void> {
-    if (ids.length === 0) return;
+  /**
+   * Extends by `leaseMs` from now (the database's clock) the leases of STARTED tasks that
+   * these deliveries hold: a lease another delivery took over is left alone.
+   */
+  async renewLeases(holds: readonly { id: string; holder: string }[], leaseMs: number): Promise<void> {
+    if (holds.length === 0) return;
+    const values = [holds.map((h) => h.id), holds.map((h) => h.holder), Math.round(leaseMs)];
     try {
-      await this.#pool.query({ name: 'celerity_renew_leases', text: RENEW_TASK_LEASES, values: [ids, until] });
+      await this.#pool.query({ name: 'celerity_renew_leases', text: RENEW_TASK_LEASES, values });
     } catch (err) {
       throw databaseUnavailable(err);
     }
@@ -234,20 +237,7 @@ export class TaskStore {
 
   /** Waits for every write made so far to be flushed. */
   async idle(): Promise<void> {
-    await this.#writer.idle();
+    await Promise.all([this.#writer.idle(), this.#claims.idle()]);
   }
 }
 
-function describePgError(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  const message = err instanceof Error ? truncateText(err.message, 500) : String(err);
-  return typeof code === 'string' ? `${code} ${message}` : message;
-}
-
-export function databaseUnavailable(err: unknown): Error {
-  if (err instanceof CelerityError) return err;
-  if (isRetryablePgError(err)) {
-    return new CelerityError('DATABASE_UNAVAILABLE', 'The database is unavailable', { cause: err, retryAfterS: 2 });
-  }
-  return err instanceof Error ? err : new Error(String(err), { cause: err });
-}

@@ -31,6 +31,7 @@ export interface TaskRow {
   deliveries: number;
   owner: string | null;
   lease_expires_at: Date | null;
+  lease_holder: string | null;
 }
 
 export function toRecord(row: TaskRow): TaskRecord {
@@ -52,6 +53,7 @@ export function toRecord(row: TaskRow): TaskRecord {
     deliveries: row.deliveries,
     owner: row.owner,
     leaseExpiresAt: row.lease_expires_at,
+    leaseHolder: row.lease_holder,
   };
 }
 
@@ -78,5 +80,6 @@ export function toJsonRow(w: TaskWrite): Record<string, unknown> {
     deliveries: w.deliveries ?? 0,
     owner: w.owner ?? null,
     lease_expires_at: w.leaseExpiresAt?.toISOString() ?? null,
+    lease_holder: w.leaseHolder == null ? null : toStorableText(w.leaseHolder),
   };
 }

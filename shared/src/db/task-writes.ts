@@ -1,26 +1,14 @@
 /**
- * The rules of task state writes: the order a task's states rank in (a late PENDING never
- * overwrites SUCCESS), how two writes of one task merge in a batch the way the UPSERT would,
- * and which values a write may not hold. The store applies them; the SQL mirrors them.
+ * The rules of task state writes: how two writes of one task merge in a batch the way the
+ * UPSERT would (by the state order of task.ts: a late PENDING never overwrites SUCCESS), and
+ * which values a write may not hold. The store applies them; the SQL mirrors them.
  */
 import { CelerityError } from '../errors.js';
 import { findUnstorable, unstorableTextReason } from '../jsonb.js';
-import { isFinalState, type TaskState, type TaskWrite } from '../task.js';
+import { stateOrder, type TaskWrite } from '../task.js';
 
-const STATE_RANK: Record<TaskState, number> = {
-  PENDING: 0,
-  RECEIVED: 1,
-  STARTED: 2,
-  RETRY: 3,
-  SUCCESS: 4,
-  FAILURE: 4,
-  REVOKED: 4,
-};
-
-/** The same order as the SQL function celerity_state_order (migration 1). */
-export function stateOrder(state: TaskState, retries: number): number {
-  return isFinalState(state) ? Number.MAX_SAFE_INTEGER : retries * 8 + STATE_RANK[state];
-}
+// The order lives with the states (task.ts); importers of the store keep finding it here.
+export { stateOrder };
 
 function minDate(a: Date | undefined, b: Date | undefined): Date | undefined {
   if (!a) return b;
@@ -29,10 +17,20 @@ function minDate(a: Date | undefined, b: Date | undefined): Date | undefined {
 }
 
 /**
+ * Whether two writes of one id may become one: not when they name other tasks (the statement
+ * refuses the one that does not match the row, which a merge would hide), nor when they come
+ * from other lease holders (each is checked against the row's lease on its own). The batch
+ * writer sends writes that cannot merge in separate statements.
+ */
+export function canMerge(older: TaskWrite, newer: TaskWrite): boolean {
+  return older.name === newer.name && (older.leaseHolder ?? null) === (newer.leaseHolder ?? null);
+}
+
+/**
  * Merges two writes of one task the way the UPSERT statement would: the write with the higher
  * state order decides state, result, error, retries and finishedAt (absent = cleared);
  * name, queue, args and kwargs stay as first written; worker and startedAt fall back to the
- * other write; createdAt keeps the earliest.
+ * other write; createdAt keeps the earliest. Only for writes that `canMerge`.
  */
 export function mergeWrites(older: TaskWrite, newer: TaskWrite): TaskWrite {
   const newerWins = stateOrder(newer.state, newer.retries ?? 0) > stateOrder(older.state, older.retries ?? 0);
@@ -56,6 +54,7 @@ export function mergeWrites(older: TaskWrite, newer: TaskWrite): TaskWrite {
       (newer.retries ?? 0) > (older.retries ?? 0) ? (newer.deliveries ?? 0) : Math.max(older.deliveries ?? 0, newer.deliveries ?? 0),
     ...(createdAt ? { createdAt } : {}),
     ...((older.owner ?? newer.owner) ? { owner: older.owner ?? newer.owner } : {}),
+    ...(older.leaseHolder ? { leaseHolder: older.leaseHolder } : {}),
     ...(newerWins ? (newer.leaseExpiresAt ? { leaseExpiresAt: newer.leaseExpiresAt } : {}) : laterLease(older, newer)),
   };
 }

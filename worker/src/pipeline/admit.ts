@@ -2,7 +2,9 @@
  * Step 2 of the pipeline: whether a decoded task runs here and now, and if not, why not.
  * The decisions are pure functions of the message, what the store says and the clock, so
  * they can be tested alone; `admit` looks the task up in the store only when the message
- * was seen before (a lookup per fresh message would cost every task a round trip).
+ * was seen before (a lookup per fresh message would cost every task a round trip). Whatever
+ * admit says, a task runs only once its claim lands (task-runner.ts): the claim, not this
+ * look-up, is what keeps two copies from running at once; `claimRefusal` reads a refused one.
  */
 import {
   REPUBLISHED_HEADER,
@@ -11,6 +13,7 @@ import {
   isExpired,
   isFinalState,
   parseEta,
+  stateOrder,
   type ArgumentIssue,
   type Catalogue,
   type Logger,
@@ -35,8 +38,6 @@ export interface Admitted extends Counts {
   cpuAppUrl: string | undefined;
   args: unknown[];
   kwargs: Record<string, unknown>;
-  /** Redelivered or re-published: STARTED is awaited, so a task that crashes its worker is counted. */
-  seenBefore: boolean;
 }
 
 /** Every reason a task does not run now. */
@@ -53,6 +54,10 @@ export type Refusal =
   | { kind: 'running'; leaseMs: number; holder: string | null }
   /** Its retry was already scheduled (the worker died before acking this copy). */
   | { kind: 'superseded'; retries: number }
+  /** Its id belongs to a task of another name: never run, never recorded over that task. */
+  | { kind: 'name-mismatch'; storedName: string }
+  /** The store refused its start for good (a value it cannot hold): never run. */
+  | { kind: 'unclaimable'; reason: string }
   /** Started too often without finishing: it may crash its worker. Counts are the starts so far. */
   | ({ kind: 'delivery-limit'; limit: number } & Counts)
   | ({ kind: 'unknown-task' } & Counts)
@@ -92,28 +97,51 @@ export interface RedeliveryFacts {
  * one dropped, one started too often refused; otherwise the counts this start carries.
  */
 export function checkRedelivery({ message, stored, runningHere, now, deliveryLimit }: RedeliveryFacts): Refusal | Counts {
+  // Before anything is answered from the row: it may be another task's.
+  if (stored && stored.name !== message.name) return { kind: 'name-mismatch', storedName: stored.name };
   if (stored && isFinalState(stored.state)) return { kind: 'finished', stored };
   // Running it now would run it twice at once (its worker's connection dropped, so the broker
   // sent the message again): wait for the lease.
   const leaseMs = Math.max(0, (stored?.leaseExpiresAt?.getTime() ?? 0) - now);
   const held = stored?.state === 'STARTED' && stored.retries === message.retries && leaseMs > 0;
   if (runningHere || held) return { kind: 'running', leaseMs, holder: stored?.worker ?? null };
-  if (stored && stored.retries > message.retries) return { kind: 'superseded', retries: stored.retries };
+  if (stored && isAhead(stored, message)) return { kind: 'superseded', retries: stored.retries };
   const deliveries = (stored && stored.retries === message.retries ? (stored.deliveries ?? 0) : 0) + 1;
   const attempts = Math.max(stored?.attempts ?? 0, message.retries) + 1;
   if (deliveries > deliveryLimit) return { kind: 'delivery-limit', limit: deliveryLimit, attempts: attempts - 1, deliveries: deliveries - 1 };
   return { attempts, deliveries };
 }
 
+/** The task is further on than this copy's start: a later attempt, or this attempt's retry already scheduled. */
+function isAhead(stored: TaskRecord, message: Pick<TaskMessage, 'retries'>): boolean {
+  return stateOrder(stored.state, stored.retries) > stateOrder('STARTED', message.retries);
+}
+
+/**
+ * Why the store refused this delivery's claim, from the row read after it (`found`; undefined:
+ * none). Checked in the order that keeps another task's row unread: its name first, then final
+ * (answered), a live lease (deferred until it lapses), a state further on (dropped); anything
+ * else changed between the claim and the read (a lease that just lapsed): deferred briefly,
+ * and the next claim decides.
+ */
+export function claimRefusal(message: Pick<TaskMessage, 'name' | 'retries'>, found: TaskRecord | undefined, now: number): Refusal {
+  if (found && found.name !== message.name) return { kind: 'name-mismatch', storedName: found.name };
+  if (found && isFinalState(found.state)) return { kind: 'finished', stored: found };
+  const leaseMs = Math.max(0, (found?.leaseExpiresAt?.getTime() ?? 0) - now);
+  if (found && leaseMs > 0) return { kind: 'running', leaseMs, holder: found.leaseHolder ?? found.worker ?? null };
+  if (found && isAhead(found, message)) return { kind: 'superseded', retries: found.retries };
+  return { kind: 'running', leaseMs: 0, holder: found?.leaseHolder ?? null };
+}
+
 /** The task's definition and parsed arguments, or why this worker cannot run it. */
-export function resolveTask(catalogue: Catalogue, appUrl: string | undefined, message: TaskMessage, counts: Counts, seen: boolean): Admission {
+export function resolveTask(catalogue: Catalogue, appUrl: string | undefined, message: TaskMessage, counts: Counts): Admission {
   const definition = catalogue.get(message.name);
   const run = definition?.run;
   const cpuAppUrl = definition?.cpu ? appUrl : undefined;
   if (!definition || !run || (definition.cpu && !cpuAppUrl)) return { kind: 'unknown-task', ...counts };
   const check = checkArguments(definition, message.args, message.kwargs);
   if (!check.ok) return { kind: 'invalid-arguments', issues: check.issues, ...counts };
-  return { kind: 'run', definition, run, cpuAppUrl, args: check.args, kwargs: check.kwargs, seenBefore: seen, ...counts };
+  return { kind: 'run', definition, run, cpuAppUrl, args: check.args, kwargs: check.kwargs, ...counts };
 }
 
 /** What `admit` needs besides the message. */
@@ -121,30 +149,42 @@ export interface AdmitDeps {
   catalogue: Catalogue;
   appUrl: string | undefined;
   deliveryLimit: number;
-  /** Reads the task's row (only for a copy seen before). */
+  /** Reads the task's row (for a copy seen before, and before a refusal that records the task). */
   lookup: (id: string) => Promise<TaskRecord | undefined>;
   /** Whether this process runs the task now. */
   runningHere: (id: string) => boolean;
   log: Logger;
 }
 
-/** Runs the checks in order; the first refusal wins. */
+/**
+ * Runs the checks in order; the first refusal wins. A refusal that records the task (FAILURE,
+ * REVOKED) reads its row first, fresh copy or not: when the id belongs to a task of another
+ * name the message is refused as such, and nothing of it is replied or recorded (refusals are
+ * rare, so this read costs the common case nothing).
+ */
 export async function admit(delivery: Delivery, message: TaskMessage, deps: AdmitDeps): Promise<Admission> {
+  let read: Promise<TaskRecord | undefined> | undefined;
+  const lookup = (): Promise<TaskRecord | undefined> =>
+    (read ??= deps.lookup(message.id).catch((err: unknown) => {
+      deps.log.warn('could not read the task of this message; going on without it', { err });
+      return undefined;
+    }));
   const early = screen(message, Date.now());
-  if (early) return early;
+  if (early) return early.kind === 'not-due' ? early : ownName(early, await lookup(), message);
   let counts: Counts = { attempts: message.retries + 1, deliveries: 1 };
-  const seen = seenBefore(delivery);
-  if (seen) {
+  if (seenBefore(delivery)) {
     // A copy may belong to a task that finished before its ack was lost (worker killed between
     // recording and acking): answered from the store, never run twice.
-    const stored = await deps.lookup(message.id).catch((err: unknown) => {
-      deps.log.warn('could not read the task of a redelivered message; running it', { err });
-      return undefined;
-    });
-    const checked = checkRedelivery({ message, stored, runningHere: deps.runningHere(message.id), now: Date.now(), deliveryLimit: deps.deliveryLimit });
+    const checked = checkRedelivery({ message, stored: await lookup(), runningHere: deps.runningHere(message.id), now: Date.now(), deliveryLimit: deps.deliveryLimit });
     if ('kind' in checked) return checked;
     counts = checked;
   }
   if (message.workflow) deps.log.warn('callbacks, errbacks, chains and chords are not supported: ignored', { workflow: message.workflow });
-  return resolveTask(deps.catalogue, deps.appUrl, message, counts, seen);
+  const resolved = resolveTask(deps.catalogue, deps.appUrl, message, counts);
+  return resolved.kind === 'run' ? resolved : ownName(resolved, await lookup(), message);
+}
+
+/** `refusal`, unless the stored row is another task's: then the message is refused for that. */
+function ownName(refusal: Refusal, stored: TaskRecord | undefined, message: TaskMessage): Refusal {
+  return stored && stored.name !== message.name ? { kind: 'name-mismatch', storedName: stored.name } : refusal;
 }

@@ -1,12 +1,23 @@
 /**
- * The leases of the tasks this process runs: one statement every third of the lease renews
- * them all, so a redelivered copy elsewhere sees the task is alive and waits instead of
- * running it twice. The timer runs only while something runs.
+ * The leases this process's deliveries hold: one per delivery (keyed by the delivery's token,
+ * never by task id), so that of two copies of one task here, one ending never drops the
+ * other's lease. One statement every third of the lease renews them all, and renews only the
+ * rows each delivery holds itself: a lease another worker took over is left alone. The timer
+ * runs only while something runs.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger, TaskStore } from '../../../shared/src/index.js';
 
+/** One delivery's hold on a task: the lease holder the store records. */
+export interface Hold {
+  token: string;
+  id: string;
+  /** `<worker>/<token>`: readable in the store, unique per delivery. */
+  holder: string;
+}
+
 export class Leases {
-  readonly #running = new Set<string>();
+  readonly #held = new Map<string, Hold>();
   readonly #store: Pick<TaskStore, 'renewLeases'>;
   readonly #leaseMs: number;
   readonly #logger: Logger;
@@ -23,29 +34,34 @@ export class Leases {
     return this.#leaseMs;
   }
 
+  /** A new holder for one delivery of task `id` (not held until `hold`). */
+  holderFor(id: string, worker: string): Hold {
+    const token = randomUUID();
+    return { token, id, holder: `${worker}/${token}` };
+  }
+
+  /** Whether any delivery here holds task `id`. */
   has(id: string): boolean {
-    return this.#running.has(id);
+    for (const hold of this.#held.values()) if (hold.id === id) return true;
+    return false;
   }
 
-  /** When a lease taken now expires. */
-  expiresAt(nowMs: number): Date {
-    return new Date(nowMs + this.#leaseMs);
-  }
-
-  hold(id: string): void {
-    this.#running.add(id);
+  hold(hold: Hold): void {
+    this.#held.set(hold.token, hold);
     if (this.#renewal) return;
     this.#renewal = setInterval(() => {
-      this.#store.renewLeases([...this.#running], this.expiresAt(Date.now())).catch((err: unknown) => {
-        this.#logger.warn('could not renew task leases', { tasks: this.#running.size, err });
+      const holds = [...this.#held.values()].map(({ id, holder }) => ({ id, holder }));
+      this.#store.renewLeases(holds, this.#leaseMs).catch((err: unknown) => {
+        this.#logger.warn('could not renew task leases', { tasks: holds.length, err });
       });
     }, this.#leaseMs / 3);
     this.#renewal.unref();
   }
 
-  release(id: string): void {
-    this.#running.delete(id);
-    if (this.#running.size > 0 || !this.#renewal) return;
+  /** Stops renewing this delivery's lease (a no-op for a token not held). */
+  release(token: string): void {
+    this.#held.delete(token);
+    if (this.#held.size > 0 || !this.#renewal) return;
     clearInterval(this.#renewal);
     this.#renewal = undefined;
   }

@@ -1,5 +1,5 @@
 /**
- * Writes to the result store on the pipeline's behalf: the row a task starts from, and the
+ * Writes to the result store on the pipeline's behalf: the claim a task starts from, and the
  * final write the ack waits for, retried while the database is away but never for ever.
  */
 import {
@@ -8,12 +8,13 @@ import {
   isFinalState,
   publishedAt,
   unstorableTextReason,
+  type ClaimResult,
   type Logger,
   type TaskMessage,
   type TaskStore,
   type TaskWrite,
 } from '../../../shared/src/index.js';
-import type { Counts } from './admit.js';
+import { claimRefusal, type Counts, type Refusal } from './admit.js';
 import { RESULT_NOT_STORED, type Delivery } from './types.js';
 
 /** How long a result write is retried while the database is away, in ms. */
@@ -40,6 +41,32 @@ export function baseWrite(delivery: Delivery, message: TaskMessage, worker: stri
   };
 }
 
+/** A delivery's claim on its run: it holds the run with these counts, or why it may not run. */
+export type Claimed = { claimed: true; counts: Counts } | { claimed: false; refusal: Refusal };
+
+/**
+ * Claims the run for this delivery (`write`: its STARTED row, with the holder): committed before
+ * the task runs, so that of two copies at most one runs at a time and none after a final state.
+ * A start the store refuses for good (a value it cannot hold) is `unclaimable`; the database
+ * being away rejects (the consumer requeues the message).
+ */
+export async function claimRun(store: Pick<TaskStore, 'claim'>, write: TaskWrite & { leaseHolder: string }, leaseMs: number): Promise<Claimed> {
+  const { state: _state, attempts: _attempts, deliveries: _deliveries, leaseExpiresAt: _lease, ...start } = write;
+  let result: ClaimResult;
+  try {
+    result = await store.claim({ write: start, leaseMs });
+  } catch (err) {
+    if (!isRefusedForGood(err)) throw err;
+    return { claimed: false, refusal: { kind: 'unclaimable', reason: err instanceof Error ? err.message : String(err) } };
+  }
+  if (result.claimed) return { claimed: true, counts: { attempts: result.attempts, deliveries: result.deliveries } };
+  return { claimed: false, refusal: claimRefusal({ name: start.name, retries: start.retries ?? 0 }, result.found, Date.now()) };
+}
+
+function isRefusedForGood(err: unknown): err is CelerityError {
+  return err instanceof CelerityError && (err.code === 'UNSTORABLE_VALUE' || err.code === 'STORE_WRITE_REFUSED');
+}
+
 export interface RecorderDeps {
   store: Pick<TaskStore, 'record'>;
   logger: Logger;
@@ -64,7 +91,10 @@ export async function recordFinal(deps: RecorderDeps, write: TaskWrite): Promise
   const about = { taskId: write.id, task: write.name, queue: write.queue };
   for (let attempt = 1; ; attempt++) {
     try {
-      await deps.store.record(write);
+      const landed = await deps.store.record(write);
+      // First final wins: a copy whose lease lapsed and was taken over, or that finished after
+      // another copy did, changes nothing; its outcome is logged here and dropped.
+      if (landed === false) deps.logger.warn('the store kept the state of another run of this task; this outcome is dropped', { ...about, state: write.state, error: write.error?.message });
       return;
     } catch (err) {
       if (deps.stopping.aborted) throw err;

@@ -101,6 +101,9 @@ export async function settleRefusal(deps: SettleDeps, job: Job, refusal: Refusal
     case 'superseded':
       log.info('redelivered message superseded by its retry; dropping it', { retries: refusal.retries });
       return 'ack';
+    case 'name-mismatch':
+    case 'unclaimable':
+      return rejectUnclaimed(deps, job, refusal);
     case 'delivery-limit':
       log.error('message keeps getting redelivered without finishing; dead-lettering it', { deliveries: refusal.deliveries, limit: refusal.limit });
       return finish(deps, job, baseWrite(delivery, message, deps.workerName, refusal), {
@@ -214,6 +217,19 @@ async function retry(deps: SettleDeps, job: Job, base: TaskWrite, error: TaskErr
   await recordFinal(deps.recorder, { ...base, state: 'RETRY', error, finishedAt: null });
   deps.metrics.tasks.inc({ task: job.metricTask, queue: base.queue, outcome: 'retry' });
   deps.hooks?.retried(taskInfo(message, base.queue), error);
+  return 'ack';
+}
+
+/**
+ * A message the store would not let start (its id is another task's, or a value the store
+ * cannot hold): dead-lettered as malformed, with no write and no reply (either could land on
+ * the task whose id it reuses).
+ */
+async function rejectUnclaimed(deps: SettleDeps, job: Job, refusal: Extract<Refusal, { kind: 'name-mismatch' | 'unclaimable' }>): Promise<Disposition> {
+  const text = refusal.kind === 'name-mismatch' ? `Task id ${job.message.id} belongs to a task named "${refusal.storedName}"` : `The store cannot hold this task's start: ${refusal.reason}`;
+  job.log.error('message refused by the store: dead-lettered as malformed', { reason: refusal.kind, error: text, outcome: 'rejected' });
+  deps.metrics.tasks.inc({ task: job.metricTask, queue: job.delivery.queue, outcome: 'rejected' });
+  await deadLetter(deps.republish, job.delivery, 'malformed', { type: MALFORMED_MESSAGE, message: text }, job.message.id);
   return 'ack';
 }
 
