@@ -237,6 +237,7 @@ export {
   ScopeError,
   type Scopes,
 } from './auth/scopes.js';
+export { QueueAllowlist, assertUsableQueue, isValidQueuePattern, QUEUE_PATTERN_RULE, reservedQueueReason, type QueueAllowlistOptions } from './queue-access.js';
 export {
   API_KEY_PREFIX,
   ApiKeyError,
