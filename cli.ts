@@ -267,9 +267,10 @@ keys
   .action((flags: { json?: boolean; all?: boolean }) => runKeys((pool) => listKeys(pool, flags)));
 keys
   .command('revoke')
-  .description('revoke a key by id or name; refused from the next request on')
-  .argument('<id-or-name>')
-  .action((idOrName: string) => runKeys((pool) => revokeKey(pool, idOrName)));
+  .description('revoke one key, by id (or by name with --name); refused from the next request on')
+  .argument('[id]', 'the key\'s id, as keys list shows it')
+  .option('--name <name>', 'revoke the key in force with this name instead')
+  .action((id: string | undefined, flags: { name?: string }) => runKeys((pool) => revokeKey(pool, { id, name: flags.name })));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   fail(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, 1);
