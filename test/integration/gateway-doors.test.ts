@@ -33,6 +33,15 @@ async function exchangeExists(name: string): Promise<boolean> {
   }
 }
 
+async function deleteExchange(name: string): Promise<void> {
+  const connection = await amqp.connect(TEST_AMQP_URL);
+  try {
+    await (await connection.createChannel()).deleteExchange(name);
+  } finally {
+    await connection.close();
+  }
+}
+
 describe('gateway doors (AUTH_MODE=keys)', () => {
   let ctx: TestContext;
   let gw: GatewayHandle;
@@ -91,7 +100,6 @@ describe('gateway doors (AUTH_MODE=keys)', () => {
 
   it('accepts only the app\'s and configured queues, and those a key\'s queue: scopes name', async () => {
     const other = `other.${ctx.suffix}.a`;
-    ctx.queue('unused'); // cleanup deletes test.* queues; `other` is deleted below
     const refused = await submit(submitOnly, 'demo.echo', { options: { queue: other } });
     assert.equal(refused.status, 400);
     assert.equal(refused.body.error.code, 'INVALID_QUEUE');
@@ -101,6 +109,7 @@ describe('gateway doors (AUTH_MODE=keys)', () => {
     const scoped = await submit(withQueues, 'demo.echo', { options: { queue: other } });
     assert.equal(scoped.status, 202, JSON.stringify(scoped.body));
     await ctx.deleteQueueOnBroker(other);
+    await deleteExchange(other);
   });
 
   it('refuses a cross-site submit (403) unless CORS_ORIGINS names the origin, and a non-JSON one (415)', async () => {
