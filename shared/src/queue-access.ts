@@ -38,11 +38,11 @@ export function reservedQueueReason(name: string): string | undefined {
 }
 
 /**
- * Throws 400 INVALID_QUEUE unless a caller may name `queue` for a task whose own queue is
- * `taskQueue`: a valid name, not reserved. The task's own queue always passes (the app chose it).
+ * Throws 400 INVALID_QUEUE unless a caller may name `queue` in `options.queue`: a valid name,
+ * not reserved. Checked whenever a caller names a queue, even the task's own (a task sent by
+ * name gets the queue it was sent to as its own).
  */
-export function assertUsableQueue(queue: string, taskQueue: string): void {
-  if (queue === taskQueue) return;
+export function assertUsableQueue(queue: string): void {
   if (!isValidQueueName(queue)) throw new CelerityError('INVALID_QUEUE', `Invalid queue name "${queue}": ${QUEUE_NAME_RULE}`);
   const reason = reservedQueueReason(queue);
   if (reason !== undefined) throw new CelerityError('INVALID_QUEUE', `Queue "${queue}" may not be named by a caller: ${reason}`);
@@ -65,7 +65,7 @@ export interface QueueAllowlistOptions {
 }
 
 /**
- * The gateway's queue rule: a caller may name a known queue, or one that is not reserved and
+ * The gateway's queue rule: a caller may name a queue that is not reserved and is known, or
  * matches GATEWAY_ALLOWED_QUEUES or one of `extra` (an API key's `queue:` scopes).
  */
 export class QueueAllowlist {
@@ -77,13 +77,10 @@ export class QueueAllowlist {
     this.#patterns = [...options.patterns];
   }
 
-  /**
-   * Throws 400 INVALID_QUEUE unless a caller may name `queue`; `extra` are the caller's own
-   * patterns. A known queue passes whatever its name: the app or the operator chose it.
-   */
+  /** Throws 400 INVALID_QUEUE unless a caller may name `queue`; `extra` are the caller's own patterns. */
   assertAllowed(queue: string, extra: readonly string[] = []): void {
+    assertUsableQueue(queue);
     if (this.#known.has(queue)) return;
-    assertUsableQueue(queue, '');
     if ([...this.#patterns, ...extra].some((pattern) => matchesTaskPattern(pattern, queue))) return;
     throw new CelerityError(
       'INVALID_QUEUE',

@@ -54,7 +54,8 @@ describe('message claims', () => {
   });
 
   it('checks time limits and Celerity\'s numeric headers', () => {
-    for (const timelimit of [[-1, null], [1e300, null], [null, Infinity], ['30', null], 'x', [1, 2, 3]]) badHeader(() => decodeWith({ timelimit }));
+    for (const timelimit of [[-1, null], [Number.NaN, null], [null, Infinity], ['30', null], 'x', [1, 2, 3]]) badHeader(() => decodeWith({ timelimit }));
+    assert.deepEqual(decodeWith({ timelimit: [30 * 86_400, null] }).timelimit, [30 * 86_400, null], 'past Node\'s longest timer: the worker clamps it');
     assert.deepEqual(decodeWith({ timelimit: [30, 25.5] }).timelimit, [30, 25.5]);
     assert.deepEqual(decodeWith({ timelimit: null }).timelimit, [null, null]);
     for (const value of [-1, 101, 1.5, 2 ** 31]) badHeader(() => decodeWith({ [MAX_RETRIES_HEADER]: value }));

@@ -14,9 +14,6 @@ import { REPLY_QUEUE_PREFIX } from './topology.js';
 /** Highest `retries` a message may claim: what the store's integer column holds. */
 export const MAX_MESSAGE_RETRIES = 2 ** 31 - 1;
 
-/** Longest time limit a message may carry, in seconds: Node's longest timer (about 24.8 days). */
-export const MAX_MESSAGE_TIME_LIMIT_S = (2 ** 31 - 1) / 1000;
-
 /** Latest publish time a date can hold, in ms since the epoch. */
 const MAX_DATE_MS = 8.64e15;
 
@@ -62,8 +59,9 @@ export function claimProblem(headers: Record<string, unknown>, replyTo: string |
   const timelimit = headers.timelimit;
   if (timelimit != null) {
     const limits: unknown[] | undefined = Array.isArray(timelimit) && timelimit.length <= 2 ? timelimit : undefined;
-    const bad = limits === undefined || limits.some((t) => t != null && !(typeof t === 'number' && t >= 0 && t <= MAX_MESSAGE_TIME_LIMIT_S));
-    if (bad) return `The timelimit header must be [hard, soft], each null or seconds from 0 to ${MAX_MESSAGE_TIME_LIMIT_S}, got ${describe(timelimit)}`;
+    // A limit past Node's longest timer is fine: the worker's timers clamp it.
+    const bad = limits === undefined || limits.some((t) => t != null && !(typeof t === 'number' && Number.isFinite(t) && t >= 0));
+    if (bad) return `The timelimit header must be [hard, soft], each null or a number of seconds from 0, got ${describe(timelimit)}`;
   }
   const maxRetries = headers[MAX_RETRIES_HEADER];
   if (maxRetries != null && !isWhole(maxRetries, 0, MAX_RETRIES_LIMIT)) {

@@ -87,7 +87,7 @@ export function prepareSubmission(task: TaskDefinition, body: unknown, maxArgsBy
   const options = parsed.data.options ?? {};
   const celery = resolveCeleryOptions(options);
   const queue = options.queue ?? task.queue;
-  assertUsableQueue(queue, task.queue);
+  if (options.queue !== undefined) assertUsableQueue(options.queue);
   assertStorableArguments(parsed.data.args ?? [], parsed.data.kwargs ?? {});
   assertArgumentsSize(parsed.data.args, parsed.data.kwargs, maxArgsBytes);
   const check = checkArguments(task, parsed.data.args ?? [], parsed.data.kwargs ?? {});
