@@ -256,7 +256,7 @@ keys
   .description('create a key and print it (the only time it is shown)')
   .requiredOption('--name <name>', 'a name to know it by (unique among keys in force)')
   .requiredOption('--scopes <list>', 'comma-separated: admin, tasks:read, task-name patterns such as reports.* or *')
-  .option('--rate <n>', 'requests per minute for this key (default: the gateway\'s RATE_LIMIT_PER_MINUTE)')
+  .option('--rate <n>', 'tasks per minute for this key, a batch of N counting N (default: the gateway\'s RATE_LIMIT_PER_MINUTE)')
   .option('--json', 'print JSON (for scripts)')
   .action((flags: CreateKeyFlags) => runKeys((pool) => createKey(pool, flags)));
 keys

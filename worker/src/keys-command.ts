@@ -43,7 +43,7 @@ async function withStore<T>(pool: pg.Pool, fn: (store: ApiKeyStore) => Promise<T
 export async function createKey(pool: pg.Pool, flags: CreateKeyFlags): Promise<string> {
   let rate: number | null = null;
   if (flags.rate !== undefined) {
-    if (!/^\d+$/.test(flags.rate) || Number(flags.rate) < 1) throw new KeysUsageError(`--rate must be a whole number of requests per minute, got "${flags.rate}"`);
+    if (!/^\d+$/.test(flags.rate) || Number(flags.rate) < 1) throw new KeysUsageError(`--rate must be a whole number of tasks per minute, got "${flags.rate}"`);
     rate = Number(flags.rate);
   }
   const key = await withStore(pool, (store) => store.create({ name: flags.name, scopes: flags.scopes, ratePerMinute: rate }));

@@ -35,7 +35,7 @@ export interface ApiKeyInfo {
   id: string;
   name: string;
   scopes: Scopes;
-  /** Requests per minute; null = the gateway's RATE_LIMIT_PER_MINUTE. */
+  /** Tasks per minute (a batch of N counts N); null = the gateway's RATE_LIMIT_PER_MINUTE. */
   ratePerMinute: number | null;
   createdAt: Date;
   revokedAt: Date | null;
@@ -96,7 +96,7 @@ export class ApiKeyStore {
     if (!KEY_NAME.test(options.name)) throw new ApiKeyError(`Invalid key name "${options.name}": ${KEY_NAME_RULE}`);
     const scopes = parseScopes(options.scopes);
     const rate = options.ratePerMinute ?? null;
-    if (rate !== null && (!Number.isInteger(rate) || rate < 1)) throw new ApiKeyError('The rate must be a whole number of requests per minute, at least 1');
+    if (rate !== null && (!Number.isInteger(rate) || rate < 1)) throw new ApiKeyError('The rate must be a whole number of tasks per minute, at least 1');
     const id = randomBytes(6).toString('hex');
     const secret = randomBytes(32).toString('base64url');
     try {
