@@ -256,7 +256,7 @@ keys
   .description('create a key and print it (the only time it is shown)')
   .requiredOption('--name <name>', 'a name to know it by (unique among keys in force)')
   .requiredOption('--scopes <list>', 'comma-separated: admin, tasks:read, task-name patterns such as reports.* or *')
-  .option('--rate <n>', 'requests per minute for this key (default: the gateway\'s RATE_LIMIT_PER_MINUTE)')
+  .option('--rate <n>', 'tasks per minute for this key, a batch of N counting N (default: the gateway\'s RATE_LIMIT_PER_MINUTE)')
   .option('--json', 'print JSON (for scripts)')
   .action((flags: CreateKeyFlags) => runKeys((pool) => createKey(pool, flags)));
 keys
@@ -267,9 +267,10 @@ keys
   .action((flags: { json?: boolean; all?: boolean }) => runKeys((pool) => listKeys(pool, flags)));
 keys
   .command('revoke')
-  .description('revoke a key by id or name; refused from the next request on')
-  .argument('<id-or-name>')
-  .action((idOrName: string) => runKeys((pool) => revokeKey(pool, idOrName)));
+  .description('revoke one key, by id (or by name with --name); refused from the next request on')
+  .argument('[id]', 'the key\'s id, as keys list shows it')
+  .option('--name <name>', 'revoke the key in force with this name instead')
+  .action((id: string | undefined, flags: { name?: string }) => runKeys((pool) => revokeKey(pool, { id, name: flags.name })));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   fail(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, 1);

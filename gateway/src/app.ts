@@ -3,8 +3,8 @@
  * directly; `gateway.ts` wires the real dependencies and listens.
  */
 import express, { type RequestHandler } from 'express';
-import { CelerityError, traceNow, tracing, type Logger } from '../../shared/src/index.js';
-import { errorHandler, notFound, sendError } from './http-errors.js';
+import { traceNow, tracing, type Logger } from '../../shared/src/index.js';
+import { errorHandler, notFound } from './http-errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import { dashboardRoutes, type DashboardDeps } from './routes/dashboard.js';
 import { batchRoutes, type BatchRoutesDeps } from './routes/batch.js';
@@ -45,16 +45,6 @@ function observeRequests(metrics: GatewayMetrics, logger: Logger): RequestHandle
   };
 }
 
-/** Only JSON bodies are accepted; a request with no body at all is an empty submit. */
-const requireJson: RequestHandler = (req, res, next) => {
-  if (req.method !== 'POST' || !req.headers['content-length'] && !req.headers['transfer-encoding']) return next();
-  if (req.headers['content-length'] === '0') return next();
-  if (!req.is(['application/json', 'application/*+json'])) {
-    return sendError(res, new CelerityError('UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json'));
-  }
-  next();
-};
-
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -64,7 +54,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(observeRequests(deps.metrics, deps.logger));
   app.use(securityRouter(deps.security ?? { ...OPEN_SECURITY, maxBodyBytes: deps.maxBodyBytes }, deps.logger));
   app.use(healthRoutes(deps.readiness, deps.metrics.registry));
-  app.use('/api', requireJson, express.json({ limit: deps.maxBodyBytes, strict: true }));
+  // Bodies are parsed by the security layer, after authentication (security.ts).
   app.use(taskRoutes(deps));
   app.use(deadLetterRoutes(deps));
   app.use(taskSearchRoutes(deps));

@@ -4,7 +4,7 @@
  * gateway or fails; `close()` drains and releases everything, once.
  */
 import { once } from 'node:events';
-import type { Server, ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import type express from 'express';
@@ -46,7 +46,7 @@ export interface GatewayOptions {
   config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS' | 'externalTasks'> &
     Partial<Pick<GatewayConfig, 'idempotencyWindowHours' | 'queueMaxLength'>> &
     Partial<Pick<GatewayConfig, 'amqpTls' | 'authMode' | 'corsOrigins' | 'allowedHosts' | 'rateLimitPerMinute' | 'metricsToken' | 'maxArgsBytes'>> &
-    Partial<Pick<GatewayConfig, 'maxBatch' | 'queueTypes'>>;
+    Partial<Pick<GatewayConfig, 'maxBatch' | 'queueTypes' | 'allowedQueues' | 'maxConnections' | 'headersTimeoutMs' | 'bodyTimeoutMs'>>;
   logger: Logger;
   /** Database schema; tests use one each. @default 'celerity' */
   schema?: string;
@@ -94,6 +94,7 @@ export class Gateway {
       drainMs: number;
       requestGraceMs: number;
       maxWaitS: number;
+      http: Pick<GatewayConfig, 'maxConnections' | 'headersTimeoutMs' | 'bodyTimeoutMs'>;
     },
     app: express.Express,
     metrics: GatewayMetrics,
@@ -177,6 +178,7 @@ export class Gateway {
           ...(keys ? { keys } : {}),
           corsOrigins: config.corsOrigins,
           allowedHosts: config.allowedHosts,
+          queues: { known: [...catalogue.defaultQueues(), ...Object.keys(queueTypes.perQueue)], patterns: config.allowedQueues },
           rateLimitPerMinute: config.rateLimitPerMinute,
           ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}),
           maxBodyBytes: config.maxBodyBytes,
@@ -199,6 +201,7 @@ export class Gateway {
           drainMs: options.drainMs ?? DEFAULTS.gatewayDrainMs,
           requestGraceMs: options.requestGraceMs ?? DEFAULTS.gatewayRequestGraceMs,
           maxWaitS: config.maxWaitS,
+          http: config,
         },
         app,
         metrics,
@@ -238,16 +241,27 @@ export class Gateway {
 
   /** Starts the HTTP server; resolves with the address it listens on. */
   async listen(port: number, host: string): Promise<AddressInfo> {
-    const server = this.app.listen(port, host);
+    const { headersTimeoutMs, bodyTimeoutMs, maxConnections } = this.parts.http;
+    // Node bounds receiving a request (its headers, then the whole of it) apart from answering
+    // it: a slow client is cut (408) after these, a held `?wait=` answer is not. Node sweeps for
+    // expired requests every `connectionsCheckingInterval`, 30 s by default, which would let a
+    // 10 s bound run to 40 s: a quarter of the headers timeout (at most 1 s) keeps them close.
+    const server = createServer(
+      {
+        headersTimeout: headersTimeoutMs,
+        requestTimeout: bodyTimeoutMs,
+        connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(headersTimeoutMs / 4))),
+      },
+      this.app,
+    );
+    server.maxConnections = maxConnections;
+    server.listen(port, host);
     this.#server = server;
     // Counted so that close() lets them finish instead of cutting their sockets.
     server.on('request', (_req, res: ServerResponse) => {
       this.#requestsInFlight++;
       res.once('close', () => this.#requestsInFlight--);
     });
-    // The longest ?wait= plus a margin: long waits are not cut, slow clients still are.
-    server.requestTimeout = (this.parts.maxWaitS + 30) * 1000;
-    server.headersTimeout = 60_000;
     server.keepAliveTimeout = 65_000;
     await once(server, 'listening');
     return server.address() as AddressInfo;

@@ -7,7 +7,11 @@
  *   3. CORS for `/api` from the CORS_ORIGINS allowlist (preflights answered; other origins
  *      get no CORS headers, and their preflights a 403);
  *   4. `/dashboard`: the login form, then an admin key (cookie session or bearer) for the rest;
- *   5. `/api`: authentication (401), the route/scope table (403), the per-key rate (429).
+ *   5. `/api`: a state-changing request must not come from another site (403 unless
+ *      CORS_ORIGINS names its origin) and must say it carries JSON (415), in every auth mode;
+ *      then authentication (401), the route/scope table (403), the body parsed (400 when it is
+ *      not JSON), the queues it names (400, shared/src/queue-access.ts), the per-key rate in
+ *      tasks (429).
  * With AUTH_MODE=none, `/api` and `/dashboard` first check the Host header (421, DNS rebinding).
  * `/healthz` and `/readyz` stay open. docs/security.md has the threat model.
  */
@@ -16,13 +20,16 @@ import { ServerResponse } from 'node:http';
 import cors from 'cors';
 import express, { type RequestHandler } from 'express';
 import helmet from 'helmet';
-import { CelerityError, type ApiKeyStore, type AuthMode, type Logger } from '../../shared/src/index.js';
+import { CelerityError, type ApiKeyStore, type AuthMode, type Logger, type QueueAllowlistOptions } from '../../shared/src/index.js';
 import { sendError } from './http-errors.js';
 import { accessOf, assertAdmin } from './auth/access.js';
 import { apiPolicy, batchScopes } from './auth/api-policy.js';
 import { authenticate, bearerToken } from './auth/authenticate.js';
 import { dashboardLogin, redirectToLogin } from './auth/dashboard-login.js';
 import { perKeyRateLimit } from './auth/rate-limit.js';
+import { submitQueues } from './auth/queue-guard.js';
+import { JSON_MEDIA_TYPES, refuseCrossSite, requireJsonContentType } from './auth/request-guards.js';
+import { clientAddress } from './auth/client-address.js';
 
 export interface SecurityOptions {
   /** `keys` requires API keys; `none` leaves /api and /dashboard open (loopback, or AUTH_DISABLED). */
@@ -33,10 +40,12 @@ export interface SecurityOptions {
   corsOrigins: string[];
   /** Bearer token that /metrics accepts. */
   metricsToken?: string;
-  /** Requests per minute per key, unless the key sets its own. */
+  /** Tasks per minute per key (a batch of N counts N), unless the key sets its own. */
   rateLimitPerMinute: number;
-  /** Largest request body, in bytes (the batch scope check parses bodies itself). */
+  /** Largest request body, in bytes (bodies are parsed here, after authentication). */
   maxBodyBytes: number;
+  /** The queues callers may name in `options.queue` (GATEWAY_ALLOWED_QUEUES and the app's). @default only the tasks' own */
+  queues?: QueueAllowlistOptions;
   /** With authMode `none`: Host names answered besides loopback ones; `*` = any. @default [] */
   allowedHosts?: string[];
 }
@@ -94,7 +103,7 @@ function sameSecret(presented: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-function metricsGuard(options: SecurityOptions, keys: ApiKeyStore | null): RequestHandler {
+function metricsGuard(options: SecurityOptions, keys: ApiKeyStore | null, logger: Logger): RequestHandler {
   return async (req, res, next) => {
     const token = bearerToken(req);
     if (options.metricsToken === undefined && !keys) return next();
@@ -102,6 +111,7 @@ function metricsGuard(options: SecurityOptions, keys: ApiKeyStore | null): Reque
     const key = token && keys ? await keys.verify(token) : undefined;
     if (key?.scopes.admin) return next();
     if (key) return sendError(res, new CelerityError('FORBIDDEN', '/metrics needs METRICS_TOKEN or an admin API key'));
+    if (token) logger.warn('authentication refused', { path: '/metrics', reason: 'invalid token or key', clientAddress: clientAddress(req) });
     res.setHeader('WWW-Authenticate', 'Bearer realm="celerity-metrics"');
     sendError(res, new CelerityError(token ? 'INVALID_API_KEY' : 'UNAUTHENTICATED', '/metrics needs Authorization: Bearer <METRICS_TOKEN or admin API key>'));
   };
@@ -170,20 +180,21 @@ export function securityRouter(options: SecurityOptions, logger: Logger): expres
     router.use('/api', guard);
     router.use('/dashboard', guard);
   }
-  router.get('/metrics', metricsGuard(options, keys));
-  router.use('/api', ...corsLayer(options.corsOrigins));
+  router.get('/metrics', metricsGuard(options, keys, logger));
+  router.use('/api', ...corsLayer(options.corsOrigins), refuseCrossSite(options.corsOrigins), requireJsonContentType);
 
   if (keys) router.use(dashboardLogin(keys, logger));
   router.use(
     '/dashboard',
-    authenticate({ keys }, redirectToLogin),
+    authenticate({ keys, logger }, redirectToLogin),
     (_req, res, next) => {
       assertAdmin(accessOf(res));
       next();
     },
   );
 
-  router.use('/api', authenticate({ keys }), apiPolicy, perKeyRateLimit(options.rateLimitPerMinute));
-  router.use(batchScopes(options.maxBodyBytes));
+  router.use('/api', authenticate({ keys, logger }), apiPolicy, express.json({ limit: options.maxBodyBytes, strict: true, type: JSON_MEDIA_TYPES }));
+  router.use(batchScopes(), submitQueues(options.queues ?? { known: [], patterns: [] }));
+  router.use('/api', perKeyRateLimit(options.rateLimitPerMinute));
   return router;
 }

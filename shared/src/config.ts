@@ -30,6 +30,7 @@ import {
   AUTH_MODES,
   isLoopback,
   parseAllowedHosts,
+  parseAllowedQueues,
   parseAmqpTls,
   parseWorkerMetricsHost,
   withDatabaseCa,
@@ -92,8 +93,14 @@ export const DEFAULTS = {
   /** How long an Idempotency-Key returns the same task, in hours. */
   idempotencyWindowHours: 24,
   authMode: 'none' as AuthMode,
-  /** Requests per minute per API key, unless the key sets its own rate. */
+  /** Tasks submitted per minute per API key (a batch of N counts N), unless the key sets its own rate. */
   rateLimitPerMinute: 600,
+  /** Open HTTP connections one gateway accepts. */
+  gatewayMaxConnections: 10_000,
+  /** Time a client has to send a request's headers, in ms. */
+  gatewayHeadersTimeoutMs: 10_000,
+  /** Time a client has to send a whole request, headers and body, in ms. */
+  gatewayBodyTimeoutMs: 30_000,
   /** Largest `args` + `kwargs` of one task (as JSON), per task. */
   maxArgs: '256kb',
   /** Largest task result the worker stores and replies with (as JSON). */
@@ -169,6 +176,11 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     );
   }
   const rate = read(env, 'RATE_LIMIT_PER_MINUTE');
+  const headersTimeoutMs = parseOptionalInteger(env, 'GATEWAY_HEADERS_TIMEOUT_MS', DEFAULTS.gatewayHeadersTimeoutMs, 100, 600_000);
+  const bodyTimeoutMs = parseOptionalInteger(env, 'GATEWAY_BODY_TIMEOUT_MS', DEFAULTS.gatewayBodyTimeoutMs, 100, 3_600_000);
+  if (bodyTimeoutMs < headersTimeoutMs) {
+    throw new ConfigError('GATEWAY_BODY_TIMEOUT_MS', `(${bodyTimeoutMs}) must be at least GATEWAY_HEADERS_TIMEOUT_MS (${headersTimeoutMs}): it bounds headers and body together`);
+  }
   return {
     ...loadCommonConfig(env),
     port: port === undefined ? DEFAULTS.gatewayPort : parseInteger('GATEWAY_PORT', port, 0, 65535),
@@ -182,6 +194,10 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     authMode,
     corsOrigins: parseOrigins('CORS_ORIGINS', read(env, 'CORS_ORIGINS') ?? ''),
     allowedHosts: parseAllowedHosts(read(env, 'GATEWAY_ALLOWED_HOSTS') ?? '', host),
+    allowedQueues: parseAllowedQueues(read(env, 'GATEWAY_ALLOWED_QUEUES') ?? ''),
+    maxConnections: parseOptionalInteger(env, 'GATEWAY_MAX_CONNECTIONS', DEFAULTS.gatewayMaxConnections, 1, 1_000_000),
+    headersTimeoutMs,
+    bodyTimeoutMs,
     rateLimitPerMinute: rate === undefined ? DEFAULTS.rateLimitPerMinute : parseInteger('RATE_LIMIT_PER_MINUTE', rate, 1, 10_000_000),
     ...(metricsToken !== undefined ? { metricsToken } : {}),
     maxArgsBytes: parseSize('GATEWAY_MAX_ARGS', read(env, 'GATEWAY_MAX_ARGS') ?? DEFAULTS.maxArgs),
@@ -228,7 +244,18 @@ export function loadWorkerConfig(env: Env, flags: WorkerFlags, defaults: { queue
 }
 
 /** The gateway settings an embedder (createGateway, tests) may leave out of its config. */
-export type GatewayConfigDefaulted = 'idempotencyWindowHours' | 'queueMaxLength' | 'authMode' | 'corsOrigins' | 'allowedHosts' | 'rateLimitPerMinute' | 'maxBatch';
+export type GatewayConfigDefaulted =
+  | 'idempotencyWindowHours'
+  | 'queueMaxLength'
+  | 'authMode'
+  | 'corsOrigins'
+  | 'allowedHosts'
+  | 'rateLimitPerMinute'
+  | 'maxBatch'
+  | 'allowedQueues'
+  | 'maxConnections'
+  | 'headersTimeoutMs'
+  | 'bodyTimeoutMs';
 
 /**
  * Fills the gateway settings left out of `config` from DEFAULTS, as the loader would: the one
@@ -244,6 +271,10 @@ export function withGatewayDefaults<C extends Partial<Pick<GatewayConfig, Gatewa
     allowedHosts: config.allowedHosts ?? [],
     rateLimitPerMinute: config.rateLimitPerMinute ?? DEFAULTS.rateLimitPerMinute,
     maxBatch: config.maxBatch ?? DEFAULTS.maxBatch,
+    allowedQueues: config.allowedQueues ?? [],
+    maxConnections: config.maxConnections ?? DEFAULTS.gatewayMaxConnections,
+    headersTimeoutMs: config.headersTimeoutMs ?? DEFAULTS.gatewayHeadersTimeoutMs,
+    bodyTimeoutMs: config.bodyTimeoutMs ?? DEFAULTS.gatewayBodyTimeoutMs,
   };
 }
 

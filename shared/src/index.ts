@@ -240,6 +240,8 @@ export {
   ScopeError,
   type Scopes,
 } from './auth/scopes.js';
+export { MAX_MESSAGE_RETRIES, REPLY_TO_RULE, claimProblem, isReplyQueueName } from './amqp/message-claims.js';
+export { QueueAllowlist, assertUsableQueue, isValidQueuePattern, QUEUE_PATTERN_RULE, reservedQueueReason, type QueueAllowlistOptions } from './queue-access.js';
 export {
   API_KEY_PREFIX,
   ApiKeyError,

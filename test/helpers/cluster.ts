@@ -75,7 +75,7 @@ export interface GatewayProcess {
 /** Starts a gateway process on `port`; resolves once it listens. Kill it yourself (or SIGTERM). */
 export async function spawnGateway(port: number, env: Record<string, string>): Promise<GatewayProcess> {
   const child = spawn(process.execPath, [CELERITY_CLI, 'gateway', '--app', DEMO_APP], {
-    env: { ...process.env, DATABASE_URL: TEST_DATABASE_URL, GATEWAY_PORT: String(port), GATEWAY_HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, DATABASE_URL: TEST_DATABASE_URL, GATEWAY_PORT: String(port), GATEWAY_HOST: '127.0.0.1', LOG_LEVEL: 'info', GATEWAY_ALLOWED_QUEUES: 'test.*', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

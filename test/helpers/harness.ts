@@ -143,6 +143,7 @@ export class TestContext {
         maxWaitS: 60,
         ...(options.queueMaxLength ? { queueMaxLength: options.queueMaxLength } : {}),
         externalTasks: options.externalTasks ?? [],
+        allowedQueues: ['test.*'], // this.queue()'s names, which tests put in options.queue
         ...options.config,
       },
       logger: options.logger ?? this.logger,

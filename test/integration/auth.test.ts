@@ -166,7 +166,7 @@ describe('API keys (AUTH_MODE=keys)', () => {
     const temp = await createKey(ctx.schema, 'temp', 'demo.*,tasks:read');
     const before = await submit(temp.key, 'demo.add', { args: [1, 1] });
     assert.equal(before.status, 202);
-    const revoked = await keysCli(ctx.schema, ['revoke', 'temp']);
+    const revoked = await keysCli(ctx.schema, ['revoke', '--name', 'temp']);
     assert.equal(revoked.code, 0, revoked.stderr);
     assert.match(revoked.stdout, /Revoked API key "temp"/);
     const afterRevoke = await submit(temp.key, 'demo.add', { args: [1, 1] });
@@ -177,7 +177,7 @@ describe('API keys (AUTH_MODE=keys)', () => {
     assert.ok(keys.find((k) => k.name === 'temp')?.revokedAt);
     assert.ok(!list.stdout.includes(temp.key.slice(17)), 'list never prints a secret');
     assert.ok(keys.every((k) => k.key === undefined));
-    const again = await keysCli(ctx.schema, ['revoke', 'temp']);
+    const again = await keysCli(ctx.schema, ['revoke', '--name', 'temp']);
     assert.equal(again.code, 2);
     assert.match(again.stderr, /No API key in force/);
   });
@@ -303,7 +303,7 @@ describe('API keys (AUTH_MODE=keys)', () => {
       assert.equal(sameSite.status, 202);
 
       // Revoking the key ends its sessions at once.
-      await new ApiKeyStore(ctx.pool).revoke('dash');
+      await new ApiKeyStore(ctx.pool).revoke({ name: 'dash' });
       const afterRevoke = await http<ErrorBody>(`${gw.url}/api/v1/tasks/${created.body.id}`, { headers: { cookie } });
       assert.equal(afterRevoke.status, 401);
     });

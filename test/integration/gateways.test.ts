@@ -11,7 +11,7 @@ import { CELERITY_CLI, DEMO_APP } from '../helpers/demo.js';
 /** Starts `celerity gateway --app <demo app>` on a free port; resolves with its URL once it listens. */
 async function spawnGateway(schema: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [CELERITY_CLI, 'gateway', '--app', DEMO_APP], {
-    env: { ...process.env, AMQP_URL: TEST_AMQP_URL, DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: schema, GATEWAY_PORT: '0', LOG_LEVEL: 'info' },
+    env: { ...process.env, AMQP_URL: TEST_AMQP_URL, DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: schema, GATEWAY_PORT: '0', LOG_LEVEL: 'info', GATEWAY_ALLOWED_QUEUES: 'test.*' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -50,6 +50,10 @@ describe('config: defaults', () => {
       allowedHosts: [],
       rateLimitPerMinute: 600,
       maxArgsBytes: 256 * 1024,
+      allowedQueues: [],
+      maxConnections: 10_000,
+      headersTimeoutMs: 10_000,
+      bodyTimeoutMs: 30_000,
     });
   });
 

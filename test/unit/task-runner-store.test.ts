@@ -67,11 +67,11 @@ describe('task runner result writes', () => {
     }, 60_000);
     const replies: { to: string; body: Buffer }[] = [];
     let settled = false;
-    const running = r.run(delivery('reply.q'), (to, _id, body) => replies.push({ to, body }), new AbortController().signal).finally(() => (settled = true));
+    const running = r.run(delivery('celerity.reply.q'), (to, _id, body) => replies.push({ to, body }), new AbortController().signal).finally(() => (settled = true));
     while (finalWrites === 0) await new Promise((resolve) => setImmediate(resolve));
     assert.equal(replies.length, 1, 'replied while the final write is in flight');
     const outcome = decodeResultBody(replies[0]?.body ?? Buffer.alloc(0));
-    assert.deepEqual([replies[0]?.to, outcome?.state, outcome?.result, outcome?.senderRecords], ['reply.q', 'SUCCESS', 3, true]);
+    assert.deepEqual([replies[0]?.to, outcome?.state, outcome?.result, outcome?.senderRecords], ['celerity.reply.q', 'SUCCESS', 3, true]);
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(settled, false, 'not ready to ack before the commit');
     commit();

@@ -43,7 +43,7 @@ async function withStore<T>(pool: pg.Pool, fn: (store: ApiKeyStore) => Promise<T
 export async function createKey(pool: pg.Pool, flags: CreateKeyFlags): Promise<string> {
   let rate: number | null = null;
   if (flags.rate !== undefined) {
-    if (!/^\d+$/.test(flags.rate) || Number(flags.rate) < 1) throw new KeysUsageError(`--rate must be a whole number of requests per minute, got "${flags.rate}"`);
+    if (!/^\d+$/.test(flags.rate) || Number(flags.rate) < 1) throw new KeysUsageError(`--rate must be a whole number of tasks per minute, got "${flags.rate}"`);
     rate = Number(flags.rate);
   }
   const key = await withStore(pool, (store) => store.create({ name: flags.name, scopes: flags.scopes, ratePerMinute: rate }));
@@ -76,8 +76,23 @@ export async function listKeys(pool: pg.Pool, flags: { json?: boolean; all?: boo
   return `${[header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n')}\n`;
 }
 
-export async function revokeKey(pool: pg.Pool, idOrName: string): Promise<string> {
-  const key = await withStore(pool, (store) => store.revoke(idOrName));
-  if (!key) throw new KeysUsageError(`No API key in force with the id or name "${idOrName}" (npm run keys -- list)`);
+/** `keys revoke <id>` or `keys revoke --name <name>`: exactly one of them. */
+export interface RevokeKeyTarget {
+  id?: string | undefined;
+  name?: string | undefined;
+}
+
+const KEY_ID = /^[0-9a-f]{12}$/;
+
+export async function revokeKey(pool: pg.Pool, target: RevokeKeyTarget): Promise<string> {
+  if ((target.id === undefined) === (target.name === undefined)) {
+    throw new KeysUsageError('Give the key\'s id (celerity keys revoke <id>) or its name (celerity keys revoke --name <name>), not both');
+  }
+  if (target.id !== undefined && !KEY_ID.test(target.id)) {
+    throw new KeysUsageError(`"${target.id}" is not a key id (12 hex digits, see celerity keys list); to revoke by name: celerity keys revoke --name ${target.id}`);
+  }
+  const key = await withStore(pool, (store) => store.revoke(target.id !== undefined ? { id: target.id } : { name: target.name ?? '' }));
+  const how = target.id !== undefined ? `id "${target.id}"` : `name "${target.name}"`;
+  if (!key) throw new KeysUsageError(`No API key in force with the ${how} (celerity keys list)`);
   return `Revoked API key "${key.name}" (id ${key.id}); it is refused from the next request on.\n`;
 }

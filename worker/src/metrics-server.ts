@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { ERROR_STATUS, type ApiKeyInfo, type ErrorCode } from '../../shared/src/index.js';
+import { ERROR_STATUS, type ApiKeyInfo, type ErrorCode, type Logger } from '../../shared/src/index.js';
 
 /** How long /readyz waits for the database before calling it down (as the gateway's /readyz). */
 const DATABASE_CHECK_MS = 2_000;
@@ -47,6 +47,8 @@ export interface MetricsServerOptions {
   port: number;
   /** Listen address. */
   host: string;
+  /** Where a failed request is reported (its caller only learns that it failed). @default none */
+  logger?: Logger;
 }
 
 function sameSecret(presented: string, expected: string): boolean {
@@ -146,7 +148,10 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     handle(req, res, options).catch((err: unknown) => {
       // An unreachable key store (verify) or a failing collector: a 500, never a crash.
       if (res.headersSent) return res.destroy();
-      sendError(res, 'INTERNAL', `request failed: ${(err as Error).message}`);
+      // The caller may not be authenticated: the error's text (a database host, a driver
+      // message) goes to the log, never into the answer.
+      options.logger?.error('metrics server request failed', { path: (req.url ?? '/').split('?')[0], err });
+      sendError(res, 'INTERNAL', 'Internal error');
     });
   });
   server.listen(options.port, options.host);

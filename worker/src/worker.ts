@@ -197,6 +197,7 @@ export class Worker {
           },
           port,
           host,
+          logger,
         });
         if (!isLoopback(host) && access?.token === undefined && access?.authMode !== 'keys') {
           logger.warn('the worker serves /metrics without authentication to anyone who can reach this address (AUTH_DISABLED=true)', { host });

@@ -36,12 +36,12 @@ export const apiPolicy: RequestHandler = (req, res, next) => {
 
 /**
  * `POST /api/v1/tasks` (batch): every item's task name must be within the key's scopes, checked
- * here so that no batch implementation can forget it. Parses the JSON body itself (the
- * parser after it then skips) so nothing is checked against an unparsed body.
+ * here so that no batch implementation can forget it. Runs after the security layer parsed
+ * the body, so nothing is checked against an unparsed body.
  */
-export function batchScopes(maxBodyBytes: number): express.Router {
+export function batchScopes(): express.Router {
   const router = express.Router();
-  router.post(SUBMIT_BATCH, express.json({ limit: maxBodyBytes, strict: true }), (req, res, next) => {
+  router.post(SUBMIT_BATCH, (req, res, next) => {
     const access = accessOf(res);
     const tasks = (req.body as { tasks?: unknown } | undefined)?.tasks;
     if (access.kind === 'key' && Array.isArray(tasks)) {

@@ -6,9 +6,10 @@
  * cookie, and the Origin check covers browsers or proxies that do not honour it.
  */
 import type { Request, RequestHandler, Response } from 'express';
-import { CelerityError, type ApiKeyInfo, type ApiKeyStore } from '../../../shared/src/index.js';
+import { CelerityError, type ApiKeyInfo, type ApiKeyStore, type Logger } from '../../../shared/src/index.js';
 import { sendError } from '../http-errors.js';
 import { setAccess } from './access.js';
+import { clientAddress } from './client-address.js';
 
 export const SESSION_COOKIE = 'celerity_session';
 const REALM = 'Bearer realm="celerity"';
@@ -59,6 +60,8 @@ export function isSameOrigin(req: Request): boolean {
 export interface AuthenticateOptions {
   /** Null when AUTH_MODE=none. */
   keys: ApiKeyStore | null;
+  /** Where refused credentials are reported (with the client's address, never the key). */
+  logger: Logger;
 }
 
 /** Resolves the caller: a bearer key first, else the session cookie. */
@@ -88,6 +91,9 @@ export function authenticate(options: AuthenticateOptions, onMissing?: (req: Req
       return next();
     }
     const found = await resolve(req, keys);
+    if (found === 'invalid') {
+      options.logger.warn('authentication refused', { path: req.baseUrl + req.path, reason: 'invalid, expired or revoked key or session', clientAddress: clientAddress(req) });
+    }
     if (found === 'missing' || found === 'invalid') {
       if (onMissing?.(req, res)) return;
       if (found === 'missing') {

@@ -8,6 +8,7 @@
 import express, { type Request, type Response } from 'express';
 import type { ApiKeyStore, Logger } from '../../../shared/src/index.js';
 import { SESSION_COOKIE, isSameOrigin, readCookie } from './authenticate.js';
+import { clientAddress } from './client-address.js';
 
 /** How long a dashboard login lasts, in seconds (12 hours). */
 export const SESSION_TTL_S = 12 * 3600;
@@ -63,11 +64,11 @@ export function dashboardLogin(keys: ApiKeyStore, logger: Logger): express.Route
     const presented = (req.body as { key?: unknown } | undefined)?.key;
     const key = typeof presented === 'string' ? await keys.verify(presented.trim()) : undefined;
     if (!key) {
-      logger.warn('dashboard login refused: invalid or revoked key');
+      logger.warn('dashboard login refused: invalid or revoked key', { clientAddress: clientAddress(req) });
       return sendPage(res, 401, 'That key is invalid or revoked.');
     }
     if (!key.scopes.admin) {
-      logger.warn('dashboard login refused: key is not admin', { keyId: key.id, keyName: key.name });
+      logger.warn('dashboard login refused: key is not admin', { keyId: key.id, keyName: key.name, clientAddress: clientAddress(req) });
       return sendPage(res, 403, 'That key does not have the admin scope.');
     }
     const token = await keys.createSession(key.id, SESSION_TTL_S);

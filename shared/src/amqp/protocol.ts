@@ -14,6 +14,7 @@
 import { hostname } from 'node:os';
 import type { Options } from 'amqplib';
 import { unstorableTextReason } from '../jsonb.js';
+import { claimProblem } from './message-claims.js';
 import { repr } from '../repr.js';
 
 // Results (replies) are in results.ts; re-exported so importers of the protocol find them here.
@@ -232,6 +233,9 @@ export function decodeTaskMessage(content: Buffer, properties: IncomingPropertie
     // task its sender wanted dropped.
     throw new MessageFormatError('BAD_HEADER', `The expires header is not an ISO 8601 date: ${JSON.stringify(expires)}`, partial);
   }
+  // Attempt count, time limits, Celerity's numeric headers, reply_to: see message-claims.ts.
+  const problem = claimProblem(headers, stringOrNull(properties.replyTo));
+  if (problem !== undefined) throw new MessageFormatError('BAD_HEADER', problem, partial);
   const workflow = workflowParts(body[2]);
   return {
     id,

@@ -35,7 +35,7 @@ export interface ApiKeyInfo {
   id: string;
   name: string;
   scopes: Scopes;
-  /** Requests per minute; null = the gateway's RATE_LIMIT_PER_MINUTE. */
+  /** Tasks per minute (a batch of N counts N); null = the gateway's RATE_LIMIT_PER_MINUTE. */
   ratePerMinute: number | null;
   createdAt: Date;
   revokedAt: Date | null;
@@ -96,7 +96,7 @@ export class ApiKeyStore {
     if (!KEY_NAME.test(options.name)) throw new ApiKeyError(`Invalid key name "${options.name}": ${KEY_NAME_RULE}`);
     const scopes = parseScopes(options.scopes);
     const rate = options.ratePerMinute ?? null;
-    if (rate !== null && (!Number.isInteger(rate) || rate < 1)) throw new ApiKeyError('The rate must be a whole number of requests per minute, at least 1');
+    if (rate !== null && (!Number.isInteger(rate) || rate < 1)) throw new ApiKeyError('The rate must be a whole number of tasks per minute, at least 1');
     const id = randomBytes(6).toString('hex');
     const secret = randomBytes(32).toString('base64url');
     try {
@@ -121,9 +121,15 @@ export class ApiKeyStore {
     return rows[0]?.n ?? 0;
   }
 
-  /** Revokes the key in force with this id or name; undefined when there is none. */
-  async revoke(idOrName: string): Promise<ApiKeyInfo | undefined> {
-    const { rows } = await this.pool.query<ApiKeyRow>(REVOKE_API_KEY, [idOrName]);
+  /**
+   * Revokes the key in force with this id, or this name; undefined when there is none. Never
+   * both ways at once: a name may look like another key's id (12 hex digits). The id is the
+   * primary key and a name is unique among keys in force, so at most one key is revoked.
+   */
+  async revoke(target: { id: string } | { name: string }): Promise<ApiKeyInfo | undefined> {
+    const byName = 'name' in target;
+    const { rows } = await this.pool.query<ApiKeyRow>(REVOKE_API_KEY, [byName ? target.name : target.id, byName]);
+    if (rows.length > 1) throw new Error(`Revoking ${JSON.stringify(target)} matched ${rows.length} keys`);
     return rows[0] ? toInfo(rows[0]) : undefined;
   }
 

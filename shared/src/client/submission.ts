@@ -7,7 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { CelerityError } from '../errors.js';
-import { QUEUE_NAME_RULE, isValidQueueName } from '../amqp/topology.js';
+import { assertUsableQueue } from '../queue-access.js';
 import { checkArguments, formatIssues } from '../catalogue.js';
 import { assertStorableArguments } from '../jsonb.js';
 import type { TaskDefinition } from '../app/define-task.js';
@@ -87,9 +87,7 @@ export function prepareSubmission(task: TaskDefinition, body: unknown, maxArgsBy
   const options = parsed.data.options ?? {};
   const celery = resolveCeleryOptions(options);
   const queue = options.queue ?? task.queue;
-  if (!isValidQueueName(queue)) {
-    throw new CelerityError('INVALID_QUEUE', `Invalid queue name "${queue}": ${QUEUE_NAME_RULE}`);
-  }
+  if (options.queue !== undefined) assertUsableQueue(options.queue);
   assertStorableArguments(parsed.data.args ?? [], parsed.data.kwargs ?? {});
   assertArgumentsSize(parsed.data.args, parsed.data.kwargs, maxArgsBytes);
   const check = checkArguments(task, parsed.data.args ?? [], parsed.data.kwargs ?? {});

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
+import { QUEUE_PATTERN_RULE, isValidQueuePattern } from '../queue-access.js';
 import { read, type Env } from './parse.js';
 
 /** `none`: no authentication (loopback only, or `AUTH_DISABLED=true`); `keys`: API keys required. */
@@ -46,6 +47,18 @@ export function parseAllowedHosts(value: string, listenHost: string): string[] {
   }
   if (listenHost !== '0.0.0.0' && listenHost !== '::' && !isLoopback(listenHost)) hosts.push(listenHost.toLowerCase());
   return hosts;
+}
+
+/** GATEWAY_ALLOWED_QUEUES: queue names or patterns callers may name besides the app's. */
+export function parseAllowedQueues(value: string): string[] {
+  const patterns = value
+    .split(',')
+    .map((q) => q.trim())
+    .filter((q) => q !== '');
+  for (const q of patterns) {
+    if (!isValidQueuePattern(q)) throw new ConfigError('GATEWAY_ALLOWED_QUEUES', `has "${q}", which is not ${QUEUE_PATTERN_RULE}`);
+  }
+  return patterns;
 }
 
 /** `localhost`, 127.0.0.0/8 or ::1: addresses only this machine reaches. */

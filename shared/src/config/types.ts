@@ -44,7 +44,22 @@ export interface GatewayConfig extends CommonConfig {
    * `*` turns the check off. Stops DNS rebinding. @default []
    */
   allowedHosts: string[];
-  /** RATE_LIMIT_PER_MINUTE: requests per minute per API key (a key may set its own). @default 600 */
+  /**
+   * GATEWAY_ALLOWED_QUEUES: queue names or patterns (`*` = any run of characters) a caller may
+   * name in `options.queue` besides its tasks' queues and those QUEUE_TYPES names; reserved
+   * names (celerity.*, *.dead, ...) stay refused whatever it says. @default []
+   */
+  allowedQueues: string[];
+  /** GATEWAY_MAX_CONNECTIONS: open HTTP connections one gateway accepts; more are closed at once. @default 10000 */
+  maxConnections: number;
+  /** GATEWAY_HEADERS_TIMEOUT_MS: time a client has to send a request's headers, in ms. @default 10000 */
+  headersTimeoutMs: number;
+  /**
+   * GATEWAY_BODY_TIMEOUT_MS: time a client has to send a whole request (headers and body), in
+   * ms; at least GATEWAY_HEADERS_TIMEOUT_MS. A held `?wait=` response is not bounded by it. @default 30000
+   */
+  bodyTimeoutMs: number;
+  /** RATE_LIMIT_PER_MINUTE: tasks per minute per API key (a key may set its own). @default 600 */
   rateLimitPerMinute: number;
   /** METRICS_TOKEN: bearer token for /metrics (an admin key works too when AUTH_MODE=keys). */
   metricsToken?: string;

@@ -249,7 +249,8 @@ export const COUNT_ACTIVE_API_KEYS = 'SELECT count(*)::int AS n FROM api_keys WH
 /** Revokes the key in force whose id or name is $1, and ends its dashboard sessions. */
 export const REVOKE_API_KEY = `
   WITH revoked AS (
-    UPDATE api_keys SET revoked_at = now() WHERE (id = $1 OR name = $1) AND revoked_at IS NULL
+    UPDATE api_keys SET revoked_at = now()
+    WHERE (CASE WHEN $2::boolean THEN name ELSE id END) = $1 AND revoked_at IS NULL
     RETURNING ${API_KEY_COLUMNS}
   ), ended AS (
     DELETE FROM api_key_sessions WHERE key_id IN (SELECT id FROM revoked)

@@ -1,0 +1,48 @@
+/**
+ * The queue a submit names in `options.queue`, checked against the gateway's queue rule
+ * (shared/src/queue-access.ts) before any route runs, for a single submit and every item of
+ * a batch: reserved names never, the app's and configured queues always, others only when
+ * GATEWAY_ALLOWED_QUEUES or the API key's `queue:` scopes name them (an admin key: any queue
+ * that is not reserved).
+ */
+import express from 'express';
+import { CelerityError, QueueAllowlist, type QueueAllowlistOptions } from '../../../shared/src/index.js';
+import { accessOf, type Access } from './access.js';
+
+/** The queue-name patterns this caller brings besides the gateway's own. */
+function callerPatterns(access: Access): readonly string[] {
+  if (access.kind === 'open') return [];
+  return access.key.scopes.admin ? ['*'] : (access.key.scopes.queues ?? []);
+}
+
+function namedQueue(item: unknown): string | undefined {
+  const queue = (item as { options?: { queue?: unknown } } | null)?.options?.queue;
+  return typeof queue === 'string' ? queue : undefined;
+}
+
+export function submitQueues(options: QueueAllowlistOptions): express.Router {
+  const allowlist = new QueueAllowlist(options);
+  const router = express.Router();
+  router.post('/api/v1/tasks/:name', (req, res, next) => {
+    const queue = namedQueue(req.body);
+    if (queue !== undefined) allowlist.assertAllowed(queue, callerPatterns(accessOf(res)));
+    next();
+  });
+  router.post('/api/v1/tasks', (req, res, next) => {
+    const tasks = (req.body as { tasks?: unknown } | undefined)?.tasks;
+    if (!Array.isArray(tasks)) return next();
+    const patterns = callerPatterns(accessOf(res));
+    tasks.forEach((item: unknown, index) => {
+      const queue = namedQueue(item);
+      if (queue === undefined) return;
+      try {
+        allowlist.assertAllowed(queue, patterns);
+      } catch (err) {
+        if (!(err instanceof CelerityError)) throw err;
+        throw new CelerityError(err.code, `tasks[${index}]: ${err.message}`, { cause: err });
+      }
+    });
+    next();
+  });
+  return router;
+}
