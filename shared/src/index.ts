@@ -76,6 +76,9 @@ export {
   type TaskKwargs,
   type TaskResult,
   type TaskRun,
+  type TaskInput,
+  type TaskStyle,
+  type InputRun,
 } from './app/define-task.js';
 export {
   isStandardSchema,
