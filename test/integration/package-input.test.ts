@@ -58,6 +58,8 @@ const direct = await (await client.submit(app.resize, { url: 'https://e.x/a.png'
 const height: number = direct.height;
 const byName = await (await client.submit('pkg.resize', { url: 'https://e.x/b.png', width: 40, fit: 'contain' })).result({ timeoutMs: 60_000 });
 const sum: number = await (await client.submit('pkg.sum', [40, 2])).result({ timeoutMs: 60_000 });
+const [many] = await client.submitMany([{ task: app.resize, input: { url: 'https://e.x/m.png', width: 4 } }]);
+const fromMany = await many?.result({ timeoutMs: 60_000 });
 let refused = '';
 try {
   await client.submit('pkg.resize', { url: 'u' } as never);
@@ -70,7 +72,7 @@ await client.close();
 const untyped = await createClient();
 const sent = await (await untyped.submit('pkg.resize', { url: 'https://e.x/c.png', width: 8 }, { queue: ${JSON.stringify(queue)} })).result({ timeoutMs: 60_000 });
 await untyped.close();
-console.log(JSON.stringify({ direct, height, byName, sum, refused, sent }));
+console.log(JSON.stringify({ direct, height, byName, sum, fromMany, refused, sent }));
 
 /** Never called: each line must not compile. */
 export function typeErrors(): void {
@@ -232,6 +234,7 @@ describe('the packed package: one-object task input, typed calls, the published 
       height: 150,
       byName: { url: 'https://e.x/b.png', width: 40, fit: 'contain', height: 30, task: 'pkg.resize' },
       sum: 42,
+      fromMany: { url: 'https://e.x/m.png', width: 4, fit: 'cover', height: 3, task: 'pkg.resize' },
       refused: 'INVALID_ARGUMENTS',
       sent: { url: 'https://e.x/c.png', width: 8, fit: 'cover', height: 6, task: 'pkg.resize' },
     });
