@@ -16,8 +16,6 @@ interface ZodDef {
   innerType?: unknown;
   in?: unknown;
   options?: unknown;
-  left?: unknown;
-  right?: unknown;
 }
 
 function zodDef(schema: unknown): ZodDef | undefined {
@@ -28,9 +26,13 @@ function zodDef(schema: unknown): ZodDef | undefined {
 }
 
 /** Wrappers whose input is their inner schema's input (or undefined/null, which we do not ask about). */
-const WRAPPERS = new Set(['optional', 'nullable', 'default', 'prefault', 'catch', 'readonly', 'nonoptional', 'success']);
-/** Schemas that may accept anything: nothing to refuse. */
-const OPEN = new Set(['any', 'unknown', 'custom', 'lazy', 'transform']);
+const WRAPPERS = new Set(['optional', 'nullable', 'default', 'prefault', 'readonly', 'nonoptional']);
+/**
+ * Schemas that may accept anything, or whose answer is not worth guessing: nothing to refuse.
+ * `catch` turns any refusal into its value; zod merges an intersection's two results in ways a
+ * property test showed are not the "both sides accept" a reading of the definition gives.
+ */
+const OPEN = new Set(['any', 'unknown', 'custom', 'lazy', 'transform', 'catch', 'success', 'intersection']);
 const SHAPES: Readonly<Record<ValueShape, ReadonlySet<string>>> = {
   array: new Set(['array', 'tuple']),
   object: new Set(['object', 'record', 'looseObject', 'strictObject']),
@@ -52,10 +54,6 @@ export function mayAccept(schema: unknown, shape: ValueShape, depth = 0): boolea
     const answers = def.options.map((option: unknown) => mayAccept(option, shape, depth + 1));
     if (answers.some((a) => a !== false)) return answers.includes(true) ? true : undefined;
     return false;
-  }
-  if (type === 'intersection') {
-    const answers = [mayAccept(def.left, shape, depth + 1), mayAccept(def.right, shape, depth + 1)];
-    return answers.includes(false) ? false : answers.includes(undefined) ? undefined : true;
   }
   return SHAPES[shape].has(type);
 }
