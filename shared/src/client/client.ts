@@ -25,7 +25,7 @@ import { SubmitManyError } from './errors.js';
 import { TaskHandle } from './handle.js';
 import { isValidIdempotencyKey } from './idempotent-submits.js';
 import { prepareSubmission, type Submission, type SubmitOptions } from './submission.js';
-import type { ClientSubmitOptions, SubmitCall, SubmitResult, TaskNameOf } from './submit-types.js';
+import type { AnyTask, ClientSubmitOptions, SubmitCall, SubmitResult, TaskNameOf } from './submit-types.js';
 import { stamp } from '../trace.js';
 
 export type { ClientSubmitOptions } from './submit-types.js';
@@ -162,7 +162,7 @@ export class Client<App = unknown> {
    * UNKNOWN_TASK for a name this client does not know (when it was given tasks),
    * BROKER_UNAVAILABLE / QUEUE_UNAVAILABLE / QUEUE_FULL when nothing was promised.
    */
-  submit<const T extends Task | TaskNameOf<App>>(task: T, ...call: SubmitCall<App, T>): Promise<TaskHandle<SubmitResult<App, T>>> {
+  submit<const T extends AnyTask | TaskNameOf<App>>(task: T, ...call: SubmitCall<App, T>): Promise<TaskHandle<SubmitResult<App, T>>> {
     // Not an overload with an untyped implementation: the compiler would add "the call would have
     // succeeded against this implementation" to every error a caller sees.
     return this.#submit(task, call) as Promise<TaskHandle<SubmitResult<App, T>>>;

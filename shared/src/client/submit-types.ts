@@ -36,6 +36,13 @@ export type TaskNameOf<App> = IsUntyped<App> extends true ? string : AppTasks<Ap
 /** The task of `App` named `N`. */
 export type AppTask<App, N> = Extract<AppTasks<App>, { name: N }>;
 
+/**
+ * Any defined task, by a short name: the compiler prints it in a by-name call's error ("not
+ * assignable to parameter of type '"img.resize" | AnyTask'") instead of Task's seven parameters.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- a name, not a new shape
+export interface AnyTask extends Task {}
+
 /** What follows a task in `submit`: its input and options, or its args, kwargs and options. */
 export type TaskCall<T> = [TaskStyleOf<T>] extends ['input']
   ? [input: TaskInput<T>, options?: ClientSubmitOptions]
