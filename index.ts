@@ -18,9 +18,12 @@ export {
   type TaskConfig,
   type TaskContext,
   type TaskDefinition,
+  type TaskInput,
   type TaskKwargs,
   type TaskResult,
   type TaskRun,
+  type TaskStyle,
+  type InputRun,
 } from './shared/src/app/define-task.js';
 export type { StandardSchemaV1, InferInput, InferOutput } from './shared/src/app/standard-schema.js';
 export { loadApp, type LoadAppOptions, type LoadedApp } from './shared/src/app/load-app.js';
@@ -91,15 +94,16 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Cele
  * `DATABASE_URL`, ...); an invalid one rejects with a `ConfigError` naming it.
  *
  *   const client = await createClient({ tasks: app });
- *   const handle = await client.submit(words, ['a b c']); // resolves after the broker's confirm
- *   const count = await handle.result({ timeoutMs: 10_000 });
+ *   const handle = await client.submit(resize, { url, width: 200 }); // resolves after the broker's confirm
+ *   const out = await handle.result({ timeoutMs: 10_000 });
  *   await client.close();
  *
- * With `tasks`, an unknown name is refused before publishing (`UNKNOWN_TASK`) and arguments are
- * checked against the task's schemas; without, a name is published as-is, like Celery's
+ * With `tasks`, an unknown name is refused before publishing (`UNKNOWN_TASK`), arguments are
+ * checked against the task's schemas, and by-name calls are typed from the app (so are they
+ * with `createClient<typeof app>()`); without, a name is published as-is, like Celery's
  * `send_task`. Loaded on first call, like `createWorker`.
  */
-export async function createClient(options: ClientOptions = {}): Promise<Client> {
+export async function createClient<App = unknown>(options: ClientOptions<App> = {}): Promise<Client<App>> {
   const { createClient: create } = await import('./shared/src/client/client.js');
-  return create(options);
+  return create<App>(options);
 }

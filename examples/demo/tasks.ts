@@ -24,6 +24,15 @@ export const add = defineTask({
   run: ([a, b]) => a + b,
 });
 
+/** One object of named fields (`input`): sent as Celery kwargs, `{"kwargs": {...}}` over HTTP. */
+export const greet = defineTask({
+  name: 'demo.greet',
+  queue: 'demo',
+  input: z.object({ name: z.string().min(1).max(100), shout: z.boolean().default(false) }),
+  description: 'Greets {name}: one object of named fields, sent as kwargs.',
+  run: ({ name, shout }) => ({ greeting: shout ? `HELLO, ${name.toUpperCase()}!` : `Hello, ${name}.` }),
+});
+
 export const echo = defineTask({
   name: 'demo.echo',
   queue: 'demo',

@@ -77,6 +77,9 @@ export {
   type TaskKwargs,
   type TaskResult,
   type TaskRun,
+  type TaskInput,
+  type TaskStyle,
+  type InputRun,
 } from './app/define-task.js';
 export {
   isStandardSchema,

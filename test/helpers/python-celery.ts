@@ -39,6 +39,8 @@ export interface PythonCall {
   queue_arguments?: Record<string, unknown>;
   /** false: send only, do not wait for the result. @default true */
   wait?: boolean;
+  /** true: `signature.delay(*args, **kwargs)`, as Python code calls a task. @default false (`send_task`) */
+  delay?: boolean;
 }
 
 export type PythonOutcome =

@@ -7,7 +7,8 @@ on stdout: a list with, per call, either {"ok": true, "id", "result", "state"} o
 
 Call fields: task, args, kwargs, queue, task_id (optional), timeout (seconds, default 30),
 expires (seconds from now), priority, queue_arguments (declare the queue with these, e.g.
-{"x-queue-type": "quorum"}), wait (default true; false = send only, {"ok": true, "state": "SENT"}).
+{"x-queue-type": "quorum"}), wait (default true; false = send only, {"ok": true, "state": "SENT"}),
+delay (true: call it as a Python caller of a task does, `signature.delay(*args, **kwargs)`).
 """
 import datetime
 import json
@@ -30,7 +31,10 @@ def run(call):
     if call.get('expires') is not None:
         options['expires'] = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=call['expires'])
     try:
-        result = app.send_task(call['task'], args=call.get('args', []), kwargs=call.get('kwargs', {}), **options)
+        if call.get('delay'):
+            result = app.signature(call['task'], options=options).delay(*call.get('args', []), **call.get('kwargs', {}))
+        else:
+            result = app.send_task(call['task'], args=call.get('args', []), kwargs=call.get('kwargs', {}), **options)
     except Exception as exc:  # noqa: BLE001 - e.g. PRECONDITION_FAILED on an inequivalent queue
         return failure(None, 'NOT_SENT', exc)
     if call.get('wait', True) is False:

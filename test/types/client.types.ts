@@ -1,10 +1,11 @@
 /**
- * Type test, checked by `tsc` in the build (`npm test` runs it): `client.submit(task, args)`
- * takes the task's argument types and `result()` gives its result type. Each
- * `@ts-expect-error` fails the build if the line below it ever compiles. Nothing here runs.
+ * Type test, checked by `tsc` in the build and by test/unit/type-fixtures.test.ts under
+ * TypeScript 5.9 and 7: `client.submit(task, args)` takes the task's argument types and
+ * `result()` gives its result type. Each `@ts-expect-error` fails the check if the line below
+ * it ever compiles, and the error must name each `word` in backticks on its comment. Nothing
+ * here runs.
  */
-import { z } from 'zod';
-import { defineTask, type Client } from '../../shared/src/index.js';
+import { defineTask, z, type Client } from '../../index.js';
 
 const add = defineTask({
   name: 'types.add',
@@ -23,11 +24,11 @@ export async function typeChecks(client: Client): Promise<void> {
   const h = await client.submit(add, [1, 2], { round: true });
   const sum: number = await h.result({ timeoutMs: 1000 });
   void sum;
-  // @ts-expect-error a string where the schema says number
+  // @ts-expect-error `'1'` is a string where the schema says number
   await client.submit(add, ['1', 2]);
-  // @ts-expect-error a kwarg the schema does not have the type of
+  // @ts-expect-error `round` is a boolean, not a string
   await client.submit(add, [1, 2], { round: 'yes' });
-  // @ts-expect-error the result is a number, not a string
+  // @ts-expect-error `wrong`: the result is a number, not a string
   const wrong: string = await h.result();
   void wrong;
 
@@ -42,9 +43,9 @@ export async function typeChecks(client: Client): Promise<void> {
   const byName = await client.submit('types.add', ['anything'], {}, { queue: 'elsewhere', countdown: 5 });
   const unknownResult: unknown = await byName.result();
   void unknownResult;
-  // @ts-expect-error an unknown result must be narrowed before use as a number
+  // @ts-expect-error `notNumber`: an unknown result must be narrowed before use as a number
   const notNumber: number = await byName.result();
   void notNumber;
-  // @ts-expect-error options are checked: countdown is a number of seconds
+  // @ts-expect-error options are checked: `countdown` is a number of seconds
   await client.submit(add, [1, 2], undefined, { countdown: 'soon' });
 }

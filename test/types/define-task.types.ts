@@ -1,7 +1,8 @@
 /**
- * Type test, checked by `tsc` in the build (`npm test` builds first): the types of `run`'s
- * arguments and of a task's submit arguments and result come from its schemas. Each
- * `@ts-expect-error` line must be an error, or the build fails. Nothing here runs.
+ * Type test, checked by `tsc` in the build and by test/unit/type-fixtures.test.ts under
+ * TypeScript 5.9 and 7: the types of `run`'s arguments and of a task's submit arguments and
+ * result come from its schemas. Each `@ts-expect-error` line must be an error (naming each
+ * `word` in backticks on its comment), or the check fails. Nothing here runs.
  */
 import { defineTask, z, type Task, type TaskArgs, type TaskKwargs, type TaskResult } from '../../index.js';
 
@@ -13,7 +14,7 @@ export const words = defineTask({
   run([text], { lower }) {
     const checkedText: string = text;
     const checkedLower: boolean = lower;
-    // @ts-expect-error: text is a string, not a number
+    // @ts-expect-error: `wrong`: text is a string, not a number
     const wrong: number = text;
     void checkedText;
     void checkedLower;
@@ -25,7 +26,7 @@ export const words = defineTask({
 defineTask({
   name: 'report.bad',
   args: z.tuple([z.number()]),
-  // @ts-expect-error: run's first parameter must accept what the args schema gives ([number])
+  // @ts-expect-error: `run`'s first parameter must accept what the args schema gives ([number])
   run: ([text]: [string]) => text.length,
 });
 
@@ -38,11 +39,11 @@ export async function useIt(): Promise<void> {
   void count;
   // kwargs with a default may be left out by the caller (the schema's input type)
   await submit(words, ['a b c'], {});
-  // @ts-expect-error: a number where the schema says string
+  // @ts-expect-error: `42` where the schema says string
   await submit(words, [42]);
   // @ts-expect-error: too many arguments for the tuple
   await submit(words, ['a', 'b']);
-  // @ts-expect-error: an unknown keyword argument's type is wrong
+  // @ts-expect-error: `lower` is a boolean
   await submit(words, ['a'], { lower: 'yes' });
   // @ts-expect-error: the result has no field `total`
   const total: number = result.total;

@@ -72,4 +72,52 @@ describe('defineTask', () => {
     assert.equal(task.queue, 'reports');
     assert.ok(checkArguments(task, [1, { a: 2 }], { k: [] }).ok);
   });
+
+  it('refuses, when defined, an args schema that can never take an array, naming the task and the fix', () => {
+    const objectArgs = [
+      z.object({ url: z.string(), width: z.number() }),
+      z.object({ url: z.string() }).optional(),
+      z.object({ url: z.string() }).default({ url: 'x' }),
+      z.record(z.string(), z.number()),
+      z.union([z.object({ a: z.string() }), z.string()]),
+      z.object({ a: z.string() }).transform((o) => [o]),
+    ];
+    for (const args of objectArgs) {
+      refused(() => defineTask({ name: 'img.resize', args: args as never, run: () => 1 }), /defineTask\("img\.resize"\): the args schema can never accept an array: .*input: z\.object\(\{\.\.\.\}\) and run\(input, ctx\)/);
+    }
+    // Schemas that may take an array, or whose shape cannot be told, are accepted.
+    for (const args of [z.tuple([]), z.array(z.number()), z.union([z.tuple([z.string()]), z.object({})]), z.any(), z.tuple([z.string()]).optional()]) {
+      assert.ok(isTask(defineTask({ name: 'a.b', args: args as never, run: () => 1 })));
+    }
+    refused(() => defineTask({ name: 'a.b', kwargs: z.array(z.string()) as never, run: () => 1 }), /the kwargs schema can never accept an object/);
+    refused(() => defineTask({ name: 'a.b', input: z.tuple([z.string()]) as never, run: () => 1 }), /the input schema can never accept an object: .*args: z\.tuple/);
+    refused(() => defineTask({ name: 'a.b', input: z.object({}), args: z.tuple([]), run: () => 1 } as never), /give input \(one object\), or args and kwargs/);
+    refused(() => defineTask({ name: 'a.b', input: 'x' as never, run: () => 1 }), /input must be a zod schema/);
+  });
+
+  it('a one-object task takes its input as kwargs, no positional args, and run gets the input', async () => {
+    const seen: unknown[] = [];
+    const resize = defineTask({
+      name: 'img.resize',
+      input: z.object({ url: z.string(), width: z.number().int(), fit: z.string().default('cover') }),
+      run: (input, ctx) => {
+        seen.push(input, ctx.id);
+        return input.width * 2;
+      },
+    });
+    assert.equal(resize.style, 'input');
+    const ok = checkArguments(resize, [], { url: 'u', width: 3 });
+    assert.ok(ok.ok);
+    assert.deepEqual(ok.kwargs, { url: 'u', width: 3, fit: 'cover' });
+    // The worker calls every task as run(args, kwargs, ctx).
+    const ctx = { id: 't1' } as Parameters<NonNullable<typeof resize.run>>[2];
+    assert.equal(await resize.run?.([], ok.kwargs, ctx), 6);
+    assert.deepEqual(seen, [{ url: 'u', width: 3, fit: 'cover' }, 't1']);
+    const positional = checkArguments(resize, [{ url: 'u', width: 3 }], {});
+    assert.ok(!positional.ok);
+    assert.ok(positional.issues.some((i) => i.path === 'args' && /send them as kwargs/.test(i.message)), JSON.stringify(positional.issues));
+    const missing = checkArguments(resize, [], { url: 'u' });
+    assert.ok(!missing.ok && missing.issues.some((i) => i.path === 'kwargs.width'));
+    assert.equal(defineTask({ name: 'a.b', args: z.tuple([]), run: () => 1 }).style, 'args');
+  });
 });

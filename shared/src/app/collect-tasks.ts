@@ -1,7 +1,8 @@
 /**
- * Which values of an app module are tasks: every exported `defineTask` value, as a named
- * export or inside a default export that is an array or a plain object of them. Shared by the
- * app loader (main thread) and the thread pool (each worker thread loads the same module).
+ * Which values of an app are tasks — the one rule, for the app loader (main thread), the thread
+ * pool (each worker thread loads the same module) and the Node client (`createClient({ tasks })`):
+ * every exported `defineTask` value, as a named export or inside a default export that is an
+ * array or a plain object of them; or, given an array, its tasks.
  */
 import { CelerityError } from '../errors.js';
 import { isTask, type Task } from './define-task.js';
@@ -12,9 +13,18 @@ interface Found {
   exportName: string;
 }
 
-function foundIn(namespace: Record<string, unknown>): Found[] {
+/** A module namespace (`import * as app`), or an array (any iterable) of tasks. */
+export type TaskSource = Iterable<unknown> | Readonly<Record<string, unknown>>;
+
+function foundIn(source: TaskSource): Found[] {
   const found: Found[] = [];
-  for (const [exportName, value] of Object.entries(namespace)) {
+  if (Symbol.iterator in source) {
+    [...(source as Iterable<unknown>)].forEach((item, i) => {
+      if (isTask(item)) found.push({ task: item, exportName: `[${i}]` });
+    });
+    return found;
+  }
+  for (const [exportName, value] of Object.entries(source)) {
     if (isTask(value)) {
       found.push({ task: value, exportName });
     } else if (exportName === 'default' && Array.isArray(value)) {
@@ -31,13 +41,13 @@ function foundIn(namespace: Record<string, unknown>): Found[] {
 }
 
 /**
- * The tasks of a module namespace, each once (the same definition exported twice counts once).
- * Throws `INVALID_APP` naming `file` when there is none, when two definitions share a name,
- * or when a task has no `run` and is not `external`.
+ * The tasks of an app, each once (the same definition exported twice counts once). Throws
+ * `INVALID_APP` naming `file` (where they came from) when there is none, when two definitions
+ * share a name, or when a task has no `run` and is not `external`.
  */
-export function collectTasks(namespace: Record<string, unknown>, file: string): Task[] {
+export function collectTasks(source: TaskSource, file: string): Task[] {
   const byName = new Map<string, Found>();
-  for (const entry of foundIn(namespace)) {
+  for (const entry of foundIn(source)) {
     const seen = byName.get(entry.task.name);
     if (seen?.task === entry.task) continue;
     if (seen) {

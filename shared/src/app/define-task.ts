@@ -1,12 +1,16 @@
 /**
  * `defineTask`: how a user declares a task in an app module. The value it returns is at once
  * the task's definition (name, queue, schemas, limits: what the gateway validates and routes
- * with) and its implementation (`run`: what a worker calls), and carries the argument and
- * result types so that `client.submit(task, args)` is checked by the compiler.
+ * with) and its implementation (`run`: what a worker calls), and carries its name, input and
+ * result types so that `client.submit(task, input)` is checked by the compiler.
  *
- *   export const add = defineTask({
- *     name: 'math.add', queue: 'math',
- *     args: z.tuple([z.number(), z.number()]),
+ *   export const resize = defineTask({               // one object, sent as Celery kwargs
+ *     name: 'img.resize', queue: 'img',
+ *     input: z.object({ url: z.url(), width: z.number().int() }),
+ *     run: ({ url, width }, ctx) => ...,
+ *   });
+ *   export const add = defineTask({                  // Celery's positional args (+ kwargs)
+ *     name: 'math.add', args: z.tuple([z.number(), z.number()]),
  *     run: ([a, b]) => a + b,
  *   });
  */
@@ -15,6 +19,7 @@ import { CelerityError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RetryPolicy } from '../retry.js';
 import { QUEUE_NAME_RULE, QUEUE_TYPE_NAMES, isValidQueueName, type QueueType } from '../names.js';
+import { mayAccept, type ValueShape } from './schema-shape.js';
 import { isStandardSchema, type InferInput, type InferOutput, type StandardSchemaV1 } from './standard-schema.js';
 
 /** The queue a task goes to when its definition names none (Celery's default queue too). */
@@ -47,11 +52,19 @@ export interface TaskContext {
 
 /** A task's implementation. CPU tasks (`cpu: true`) run on a worker thread, where `ctx` is limited to what can cross threads. */
 export type TaskRun<A, K, R> = (args: A, kwargs: K, ctx: TaskContext) => R | Promise<R>;
+/** The implementation of a one-object task (`input`): its fields, as the schema parsed them. */
+export type InputRun<I, R> = (input: I, ctx: TaskContext) => R | Promise<R>;
+
+/**
+ * How a task takes its arguments: `input` (one object of named fields — on the wire, Celery's
+ * kwargs with no positional args) or `args` (Celery's positional args, plus kwargs).
+ */
+export type TaskStyle = 'input' | 'args';
 
 /** What `defineTask` takes. */
-export interface TaskConfig<AS, KS, R> {
+export interface TaskConfig<N extends string, AS, KS, IS, R> {
   /** Dotted task name, unique within an app, e.g. `report.words`. */
-  name: string;
+  name: N;
   /** Queue the task is published to unless a caller sets `options.queue`. @default 'celery' */
   queue?: string;
   /**
@@ -60,9 +73,15 @@ export interface TaskConfig<AS, KS, R> {
    * @default the `*` entry of QUEUE_TYPES (classic)
    */
   queueType?: QueueType;
-  /** Schema of the positional arguments (zod, or any synchronous Standard Schema v1 validator). @default any array */
+  /**
+   * Schema of the task's one input object (zod `z.object`, or any synchronous Standard Schema v1
+   * validator): `run(input, ctx)` gets it parsed, callers pass it as `submit(task, input)`, HTTP
+   * as `{"kwargs": {...}}`, Python as `task.delay(field=...)`. Not with `args` / `kwargs`.
+   */
+  input?: IS;
+  /** Schema of the positional arguments: an array schema such as `z.tuple([...])`. @default any array */
   args?: AS;
-  /** Schema of the keyword arguments. @default any object */
+  /** Schema of the keyword arguments (beside `args`). @default any object */
   kwargs?: KS;
   /** Runs on the worker's thread pool so the event loop stays free (CPU-bound work). @default false */
   cpu?: boolean;
@@ -76,8 +95,8 @@ export interface TaskConfig<AS, KS, R> {
   external?: boolean;
   /** One line on what the task does (shown by the gateway and the CLI). */
   description?: string;
-  /** The implementation; required unless `external`. */
-  run?: TaskRun<InferOutput<AS>, InferOutput<KS>, R>;
+  /** The implementation, `run(input, ctx)` with `input`, else `run(args, kwargs, ctx)`; required unless `external`. */
+  run?: [IS] extends [undefined] ? TaskRun<InferOutput<AS>, InferOutput<KS>, R> : InputRun<InferOutput<IS>, R>;
 }
 
 type AnyArgsSchema = StandardSchemaV1<unknown, unknown[]>;
@@ -93,6 +112,8 @@ export interface TaskDefinition {
   queueType?: QueueType;
   args: AnyArgsSchema;
   kwargs: AnyKwargsSchema;
+  /** `input`: one object, carried as kwargs (args always empty). @default 'args' */
+  style?: TaskStyle;
   cpu: boolean;
   description: string;
   retry?: Partial<RetryPolicy>;
@@ -105,21 +126,34 @@ export interface TaskDefinition {
 const TASK_BRAND: unique symbol = Symbol.for('celerity.task');
 
 /**
- * A defined task. The type parameters are what `run` gets (`A`, `K`), what it returns (`R`) and
- * what a caller passes (`AIn`, `KIn`: the schemas' input types).
+ * A defined task. The type parameters are what `run` gets (`A`, `K`: for a one-object task, `[]`
+ * and its input), what it returns (`R`), what a caller passes (`AIn`, `KIn`: the schemas' input
+ * types), its name (`N`, for by-name calls typed from an app) and its style (`S`).
  */
-export interface Task<A = unknown[], K = Record<string, unknown>, R = unknown, AIn = A, KIn = K> extends TaskDefinition {
+export interface Task<A = unknown[], K = Record<string, unknown>, R = unknown, AIn = A, KIn = K, N extends string = string, S extends TaskStyle = TaskStyle>
+  extends TaskDefinition {
   readonly [TASK_BRAND]: true;
+  name: N;
   /** Type-only: never set at run time. */
-  readonly '~types'?: { args: A; kwargs: K; result: R; argsInput: AIn; kwargsInput: KIn };
+  readonly '~types'?: { args: A; kwargs: K; result: R; argsInput: AIn; kwargsInput: KIn; style: S };
 }
 
+type TypesOf<T> = T extends { readonly '~types'?: infer X } ? NonNullable<X> : never;
 /** What a caller passes as a task's positional arguments (the args schema's input type), for typed clients. */
-export type TaskArgs<T> = T extends Task<unknown, unknown, unknown, infer AIn, unknown> ? AIn : unknown[];
+export type TaskArgs<T> = TypesOf<T> extends { argsInput: infer AIn } ? AIn : unknown[];
 /** What a caller passes as a task's keyword arguments (the kwargs schema's input type). */
-export type TaskKwargs<T> = T extends Task<unknown, unknown, unknown, unknown, infer KIn> ? KIn : Record<string, unknown>;
+export type TaskKwargs<T> = TypesOf<T> extends { kwargsInput: infer KIn } ? KIn : Record<string, unknown>;
+/** What a caller passes to a one-object task (its input schema's input type): the same as its kwargs. */
+export type TaskInput<T> = TaskKwargs<T>;
 /** What a task's `run` resolves with: what `result()` gives a caller. */
-export type TaskResult<T> = T extends Task<unknown, unknown, infer R, unknown, unknown> ? R : unknown;
+export type TaskResult<T> = TypesOf<T> extends { result: infer R } ? R : unknown;
+/** `input` for a one-object task, `args` for a positional one, `TaskStyle` when not known. */
+export type TaskStyleOf<T> = TypesOf<T> extends { style: infer S } ? S : TaskStyle;
+
+/** What `defineTask` returns for a config with these schemas. */
+export type DefinedTask<N extends string, AS, KS, IS, R> = [IS] extends [undefined]
+  ? Task<InferOutput<AS>, InferOutput<KS>, Awaited<R>, InferInput<AS>, InferInput<KS>, N, 'args'>
+  : Task<[], InferOutput<IS>, Awaited<R>, [], InferInput<IS>, N, 'input'>;
 
 /** Whether `value` was made by `defineTask` (or `externalTask`): how app modules' exports are told apart. */
 export function isTask(value: unknown): value is Task {
@@ -128,6 +162,10 @@ export function isTask(value: unknown): value is Task {
 
 const anyArgs: AnyArgsSchema = z.array(z.unknown());
 const anyKwargs: AnyKwargsSchema = z.record(z.string(), z.unknown());
+/** A one-object task's positional args: none, with a message that says where its fields go. */
+const noArgs: AnyArgsSchema = z
+  .array(z.unknown())
+  .max(0, { message: 'this task takes one object of named fields: send them as kwargs ({"kwargs": {...}} over HTTP, task.delay(field=...) from Python), with no positional args' });
 
 /** Thrown when a definition is wrong: at import time, naming the task and the field. */
 function invalid(name: unknown, message: string): never {
@@ -139,12 +177,35 @@ function checkSeconds(name: string, field: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) invalid(name, `${field} must be a positive number of seconds`);
 }
 
+const OBJECT_FIX = 'for one object of named fields write input: z.object({...}) and run(input, ctx) (callers send it as kwargs)';
+/** What each schema field must be able to take, and what to do instead. */
+const SHAPE_RULES: ReadonlyArray<{ field: 'args' | 'kwargs' | 'input'; shape: ValueShape; fix: string }> = [
+  { field: 'args', shape: 'array', fix: `args are positional (an array), e.g. z.tuple([z.string()]); ${OBJECT_FIX}` },
+  { field: 'kwargs', shape: 'object', fix: 'kwargs are named (an object), e.g. z.object({ lower: z.boolean() })' },
+  { field: 'input', shape: 'object', fix: 'input is one object of named fields, e.g. z.object({ url: z.string() }); for positional arguments write args: z.tuple([...])' },
+];
+
+/** Each schema given is a schema, of a shape the wire can carry there (see schema-shape.ts). */
+function checkSchemas(name: string, config: { args?: unknown; kwargs?: unknown; input?: unknown }): void {
+  for (const { field, shape, fix } of SHAPE_RULES) {
+    const schema = config[field];
+    if (schema === undefined) continue;
+    if (!isStandardSchema(schema)) invalid(name, `${field} must be a zod schema (or another Standard Schema v1 validator)`);
+    if (mayAccept(schema, shape) === false) invalid(name, `the ${field} schema can never accept ${shape === 'array' ? 'an array' : 'an object'}: ${fix}`);
+  }
+  if (config.input !== undefined && (config.args !== undefined || config.kwargs !== undefined)) {
+    invalid(name, 'give input (one object), or args and kwargs (Celery-style), not both');
+  }
+}
+
 /** Declares a task. Checks the definition at once, so a mistake fails at import, not at run time. */
 export function defineTask<
+  const N extends string,
   AS extends AnyArgsSchema = StandardSchemaV1<unknown[], unknown[]>,
   KS extends AnyKwargsSchema = StandardSchemaV1<Record<string, unknown>, Record<string, unknown>>,
+  IS extends AnyKwargsSchema | undefined = undefined,
   R = unknown,
->(config: TaskConfig<AS, KS, R>): Task<InferOutput<AS>, InferOutput<KS>, Awaited<R>, InferInput<AS>, InferInput<KS>> {
+>(config: TaskConfig<N, AS, KS, IS, R>): DefinedTask<N, AS, KS, IS, R> {
   const name: unknown = (config as { name?: unknown } | undefined)?.name;
   if (!isValidTaskName(name)) invalid(name, `name must be ${TASK_NAME_RULE}`);
   const queue = config.queue ?? DEFAULT_TASK_QUEUE;
@@ -152,29 +213,32 @@ export function defineTask<
   if (config.queueType !== undefined && !(QUEUE_TYPE_NAMES as readonly unknown[]).includes(config.queueType)) {
     invalid(name, `queueType must be ${QUEUE_TYPE_NAMES.join(' or ')}`);
   }
-  if (config.args !== undefined && !isStandardSchema(config.args)) invalid(name, 'args must be a zod schema (or another Standard Schema v1 validator)');
-  if (config.kwargs !== undefined && !isStandardSchema(config.kwargs)) invalid(name, 'kwargs must be a zod schema (or another Standard Schema v1 validator)');
+  checkSchemas(name, config);
   if (config.run !== undefined && typeof config.run !== 'function') invalid(name, 'run must be a function');
   if (config.external && config.run !== undefined) invalid(name, 'an external task has no run: it is implemented outside Celerity');
   if (config.external && config.cpu) invalid(name, 'an external task cannot be cpu: true');
   checkSeconds(name, 'timeLimitS', config.timeLimitS);
   checkSeconds(name, 'softTimeLimitS', config.softTimeLimitS);
+  const input = config.input;
+  const run = config.run as ((...params: unknown[]) => unknown) | undefined;
   const task: TaskDefinition & { [TASK_BRAND]: true } = {
     [TASK_BRAND]: true,
     name,
     queue,
     ...(config.queueType ? { queueType: config.queueType } : {}),
-    args: config.args ?? anyArgs,
-    kwargs: config.kwargs ?? anyKwargs,
+    args: input ? noArgs : (config.args ?? anyArgs),
+    kwargs: input ?? config.kwargs ?? anyKwargs,
+    style: input ? 'input' : 'args',
     cpu: config.cpu ?? false,
     description: config.description ?? '',
     ...(config.retry ? { retry: { ...config.retry } } : {}),
     ...(config.timeLimitS !== undefined ? { timeLimitS: config.timeLimitS } : {}),
     ...(config.softTimeLimitS !== undefined ? { softTimeLimitS: config.softTimeLimitS } : {}),
     ...(config.external ? { external: true } : {}),
-    ...(config.run ? { run: config.run as TaskRun<unknown[], Record<string, unknown>, unknown> } : {}),
+    // The worker calls every task as run(args, kwargs, ctx); a one-object task's input is its kwargs.
+    ...(run ? { run: input ? (_args: unknown[], kwargs: Record<string, unknown>, ctx: TaskContext) => run(kwargs, ctx) : run } : {}),
   };
-  return Object.freeze(task);
+  return Object.freeze(task) as unknown as DefinedTask<N, AS, KS, IS, R>;
 }
 
 /**

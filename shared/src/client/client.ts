@@ -2,16 +2,18 @@
  * The Node client: submit tasks from back-end code and read their results, through the same
  * submit and wait path as the gateway (core.ts), without HTTP in between.
  *
- *   const client = await createClient();              // AMQP_URL, DATABASE_URL, ... as defaults
- *   const h = await client.submit(add, [1, 2]);       // resolves after the broker's confirm
- *   const sum = await h.result({ timeoutMs: 5000 });  // typed from add's definition
+ *   const client = await createClient({ tasks: app });           // AMQP_URL, DATABASE_URL, ... as defaults
+ *   const h = await client.submit(resize, { url, width: 200 });  // resolves after the broker's confirm
+ *   const out = await h.result({ timeoutMs: 5000 });             // typed from resize's definition
  *   await client.close();
  *
  * Unknown task names: a client given `tasks` knows exactly those and refuses any other name
- * before publishing (UNKNOWN_TASK); a client given no tasks publishes any name as-is, like
- * Celery's `send_task`, to `options.queue` or the default queue `celery`, with no argument check.
+ * before publishing (UNKNOWN_TASK), and types by-name calls from them; a client given no tasks
+ * publishes any name as-is, like Celery's `send_task`, to `options.queue` or the default queue
+ * `celery`, with no argument check.
  */
-import { isTask, isValidTaskName, DEFAULT_TASK_QUEUE, TASK_NAME_RULE, externalTask, type Task, type TaskArgs, type TaskDefinition, type TaskKwargs, type TaskResult } from '../app/define-task.js';
+import { isTask, isValidTaskName, DEFAULT_TASK_QUEUE, TASK_NAME_RULE, externalTask, type Task, type TaskDefinition } from '../app/define-task.js';
+import { collectTasks, type TaskSource } from '../app/collect-tasks.js';
 import { connectBroker, type Broker } from '../amqp/connection.js';
 import { Catalogue } from '../catalogue.js';
 import { loadCommonConfig, type LogLevel } from '../config.js';
@@ -23,9 +25,13 @@ import { SubmitManyError } from './errors.js';
 import { TaskHandle } from './handle.js';
 import { isValidIdempotencyKey } from './idempotent-submits.js';
 import { prepareSubmission, type Submission, type SubmitOptions } from './submission.js';
+import type { AnyTask, ClientSubmitOptions, SubmitCall, SubmitResult, TaskNameOf } from './submit-types.js';
 import { stamp } from '../trace.js';
 
-export interface ClientOptions {
+export type { ClientSubmitOptions } from './submit-types.js';
+
+/** `App`: the type of the tasks given (`typeof app`), which types by-name calls; `unknown` when none. */
+export interface ClientOptions<App = unknown> {
   /** Broker URL; a comma-separated list means cluster nodes to fail over between. @default AMQP_URL, else amqp://guest:guest@127.0.0.1:5672 */
   amqpUrl?: string;
   /** PostgreSQL URL of the result store. @default DATABASE_URL, else the local database `celerity` */
@@ -34,10 +40,11 @@ export interface ClientOptions {
   databaseSchema?: string;
   /**
    * The tasks this client knows: an array of `defineTask` values, or an imported app module
-   * (`import * as app from './tasks.js'`: every task among its exports). Given, names are
-   * checked before publishing and arguments validated; absent, names are sent as-is.
+   * (`import * as app from './tasks.js'`: its exported tasks, and those of a default export
+   * that is an array or object of them). Given, names are checked before publishing, arguments
+   * validated, and by-name calls typed; absent, names are sent as-is.
    */
-  tasks?: Iterable<TaskDefinition> | Readonly<Record<string, unknown>>;
+  tasks?: App & TaskSource;
   /** @default a console logger at LOG_LEVEL, else `warn` */
   logger?: Logger;
   /** Where the defaults above come from. @default process.env */
@@ -52,35 +59,43 @@ export interface ClientOptions {
   ledgerMaxBytes?: number;
 }
 
-/** Submit options: those of the HTTP API, plus `idempotencyKey` (the `Idempotency-Key` header). */
-export type ClientSubmitOptions = SubmitOptions & {
-  /** The same key within its window (24 h) returns the same task instead of submitting a new one. */
-  idempotencyKey?: string;
-};
-
 /** One item of `submitMany`. */
 export interface SubmitItem {
   task: Task | string;
+  /** A one-object task's input (sent as kwargs), instead of `args` / `kwargs`. */
+  input?: Record<string, unknown>;
   args?: unknown[];
   kwargs?: Record<string, unknown>;
   options?: SubmitOptions;
 }
 
-/** The tasks among `tasks`: an iterable of definitions, or a module's exports (default export included). */
-function collectTasks(tasks: ClientOptions['tasks']): TaskDefinition[] {
-  if (!tasks) return [];
-  if (Symbol.iterator in tasks) return [...tasks];
-  const found: TaskDefinition[] = [];
-  for (const value of Object.values(tasks)) {
-    if (isTask(value)) found.push(value);
-    else if (Array.isArray(value)) found.push(...value.filter(isTask));
-    else if (typeof value === 'object' && value !== null) found.push(...Object.values(value).filter(isTask));
-  }
-  // A task exported twice (named and in the default export) is one task.
-  return [...new Set(found)];
+/** A call's arguments, as the wire carries them. */
+interface CallParts {
+  args: unknown;
+  kwargs: unknown;
+  options: ClientSubmitOptions;
 }
 
-export class Client {
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Reads what followed the task in `submit(task, ...rest)`: `(input, options)` for a one-object
+ * task, `(args, kwargs, options)` for a positional one. A name the client does not know (no
+ * definition) is told by its second argument: an object is one-object input, as in the typed form.
+ */
+function callParts(definition: TaskDefinition | undefined, name: string, rest: readonly unknown[]): CallParts {
+  const [first, second, third] = rest;
+  const oneObject = definition ? definition.style === 'input' : isPlainObject(first);
+  if (!oneObject) return { args: first, kwargs: second, options: third ?? {} };
+  if (Array.isArray(first)) {
+    throw new CelerityError('INVALID_ARGUMENTS', `Invalid arguments for ${name}: it takes one object of named fields, not an array of positional arguments`);
+  }
+  return { args: [], kwargs: first, options: second ?? {} };
+}
+
+export class Client<App = unknown> {
   readonly #core: ClientCore;
   readonly #known: boolean;
   readonly #maxArgsBytes: number | undefined;
@@ -95,7 +110,7 @@ export class Client {
   }
 
   /** @internal Use `createClient`. */
-  static async create(options: ClientOptions = {}): Promise<Client> {
+  static async create<App = unknown>(options: ClientOptions<App> = {}): Promise<Client<App>> {
     const env = options.env ?? process.env;
     // Options override the environment, and go through the same validation (ConfigError names the option's variable).
     const config = loadCommonConfig({
@@ -105,7 +120,7 @@ export class Client {
       ...(options.databaseSchema !== undefined ? { DATABASE_SCHEMA: options.databaseSchema } : {}),
     });
     const logger = options.logger ?? createLogger({ service: 'celerity-client', level: env.LOG_LEVEL ? config.logLevel : ('warn' satisfies LogLevel) });
-    const definitions = collectTasks(options.tasks);
+    const definitions = options.tasks === undefined ? [] : collectTasks(options.tasks, 'createClient({ tasks })');
     const catalogue = new Catalogue(definitions);
     const pool = createPool({ url: config.databaseUrl, schema: config.databaseSchema, logger, applicationName: 'celerity-client', max: 4 });
     let broker: Broker | undefined;
@@ -121,7 +136,7 @@ export class Client {
         ...(options.ledgerMaxBytes !== undefined ? { ledgerMaxBytes: options.ledgerMaxBytes } : {}),
       });
       const connected = broker;
-      return new Client(core, definitions.length > 0, options.maxArgsBytes, async () => {
+      return new Client<App>(core, definitions.length > 0, options.maxArgsBytes, async () => {
         await connected.close();
         await pool.end();
       });
@@ -144,21 +159,26 @@ export class Client {
 
   /**
    * Submits a task; resolves once the broker confirmed the message (the task will run), with
-   * a handle on it. A task definition types `args`, `kwargs` and the handle's result; a name is
-   * untyped. Rejects with a CelerityError: INVALID_ARGUMENTS / INVALID_OPTIONS before
-   * publishing, UNKNOWN_TASK for a name this client does not know (when it was given tasks),
+   * a handle on it: `submit(task, input, options?)` for a one-object task (its input goes as
+   * kwargs), `submit(task, args?, kwargs?, options?)` for a positional one. A task definition
+   * types what follows it and the handle's result; so does a name, on a client typed by its app
+   * (`createClient({ tasks: app })`, `createClient<typeof app>()`), where an unknown name is a
+   * compile error. On an untyped client a name takes `(input, options?)` or `(args, kwargs,
+   * options?)`, told apart by the second argument (an object or an array).
+   * Rejects with a CelerityError: INVALID_ARGUMENTS / INVALID_OPTIONS before publishing,
+   * UNKNOWN_TASK for a name this client does not know (when it was given tasks),
    * BROKER_UNAVAILABLE / QUEUE_UNAVAILABLE / QUEUE_FULL when nothing was promised.
    */
-  submit<T extends Task>(task: T, args?: TaskArgs<T>, kwargs?: TaskKwargs<T>, options?: ClientSubmitOptions): Promise<TaskHandle<TaskResult<T>>>;
-  submit(name: string, args?: unknown[], kwargs?: Record<string, unknown>, options?: ClientSubmitOptions): Promise<TaskHandle<unknown>>;
-  async submit(task: Task | string, args?: unknown, kwargs?: unknown, options: ClientSubmitOptions = {}): Promise<TaskHandle<unknown>> {
+  submit<const T extends AnyTask | TaskNameOf<App>>(task: T, ...call: SubmitCall<App, T>): Promise<TaskHandle<SubmitResult<App, T>>> {
+    // Not an overload with an untyped implementation: the compiler would add "the call would have
+    // succeeded against this implementation" to every error a caller sees.
+    return this.#submit(task, call) as Promise<TaskHandle<SubmitResult<App, T>>>;
+  }
+
+  async #submit(task: Task | string, call: readonly unknown[]): Promise<TaskHandle<unknown>> {
     this.#assertOpen();
-    const { idempotencyKey, ...submitOptions } = options;
-    const submission = this.#prepare(task, args, kwargs, submitOptions);
+    const { submission, idempotencyKey } = this.#prepareCall(task, call);
     stamp(submission.id, 'submit');
-    if (idempotencyKey !== undefined && !isValidIdempotencyKey(idempotencyKey)) {
-      throw new CelerityError('INVALID_IDEMPOTENCY_KEY', 'idempotencyKey must be 1 to 255 printable ASCII characters');
-    }
     const answer = await this.#core.submit(submission, { wantReply: true, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) });
     return this.#handle(answer.id, answer.published);
   }
@@ -173,7 +193,10 @@ export class Client {
     this.#assertOpen();
     const submissions = items.map((item, index) => {
       try {
-        return this.#prepare(item.task, item.args, item.kwargs, item.options ?? {});
+        const call = item.input !== undefined ? [item.input, item.options] : [item.args, item.kwargs, item.options];
+        const prepared = this.#prepareCall(item.task, call);
+        if (prepared.idempotencyKey !== undefined) throw new CelerityError('INVALID_OPTIONS', 'idempotencyKey is an option of submit(), not of submitMany() items');
+        return prepared.submission;
       } catch (err) {
         if (!(err instanceof CelerityError)) throw err;
         throw new CelerityError(err.code, `items[${index}]: ${err.message}`, { cause: err });
@@ -221,22 +244,31 @@ export class Client {
     return this.#closing;
   }
 
-  #prepare(task: Task | string, args: unknown, kwargs: unknown, options: SubmitOptions): Submission {
-    const definition = this.#definition(task, options.queue);
-    return prepareSubmission(definition, { args, kwargs, options }, this.#maxArgsBytes);
+  #prepareCall(task: Task | string, call: readonly unknown[]): { submission: Submission; idempotencyKey?: string } {
+    const known = this.#definition(task);
+    const name = known?.name ?? (task as string);
+    const { args, kwargs, options } = callParts(known, name, call);
+    const { idempotencyKey, ...submitOptions } = options;
+    if (idempotencyKey !== undefined && !isValidIdempotencyKey(idempotencyKey)) {
+      throw new CelerityError('INVALID_IDEMPOTENCY_KEY', 'idempotencyKey must be 1 to 255 printable ASCII characters');
+    }
+    // Sent as-is, like Celery's send_task: whatever consumes the queue implements it (perhaps a
+    // Python worker, whose result only a reply carries, so the submitter always asks for one).
+    const definition = known ?? externalTask(name, submitOptions.queue ?? DEFAULT_TASK_QUEUE);
+    const submission = prepareSubmission(definition, { args, kwargs, options: submitOptions }, this.#maxArgsBytes);
+    return { submission, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) };
   }
 
-  #definition(task: Task | string, queue: string | undefined): TaskDefinition {
+  /** The definition of `task`, or undefined for a name sent as-is (a client given no tasks). */
+  #definition(task: Task | string): TaskDefinition | undefined {
     if (isTask(task)) return task;
     if (typeof task !== 'string') throw new CelerityError('INVALID_REQUEST', 'submit() takes a task defined with defineTask, or a task name');
     const known = this.#core.catalogue.get(task);
     if (known) return known;
     if (this.#known) throw new CelerityError('UNKNOWN_TASK', `Unknown task "${task}": this client was given tasks, and this is not one of them`);
-    const invalidName = `Invalid task name "${task}": ${TASK_NAME_RULE}`;
-    if (!isValidTaskName(task)) throw new CelerityError('INVALID_REQUEST', invalidName);
-    // Sent as-is, like Celery's send_task: whatever consumes the queue implements it (perhaps a
-    // Python worker, whose result only a reply carries, so the submitter always asks for one).
-    return externalTask(task, queue ?? DEFAULT_TASK_QUEUE);
+    const name: string = task; // isValidTaskName narrows task itself to never when it fails
+    if (!isValidTaskName(name)) throw new CelerityError('INVALID_REQUEST', `Invalid task name "${task}": ${TASK_NAME_RULE}`);
+    return undefined;
   }
 
   #handle<R>(id: string, submittedHere: boolean): TaskHandle<R> {
@@ -254,6 +286,6 @@ export class Client {
  * defaults to the environment variable the gateway and worker read (AMQP_URL, DATABASE_URL,
  * DATABASE_SCHEMA, AMQP_* TLS files, LOG_LEVEL). Call `close()` when done.
  */
-export function createClient(options: ClientOptions = {}): Promise<Client> {
-  return Client.create(options);
+export function createClient<App = unknown>(options: ClientOptions<App> = {}): Promise<Client<App>> {
+  return Client.create<App>(options);
 }

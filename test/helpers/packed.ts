@@ -1,0 +1,87 @@
+/**
+ * The package as a user gets it, for the package tests: `npm pack` run the way a release runs
+ * it (with its prepack / postpack scripts), and the tarball installed into a new project.
+ *
+ * It packs a copy of the files the tarball takes (plus the pack script), not the checkout: the
+ * prepack script rewrites package.json while npm packs, which tests and builds running beside
+ * this one must never see. It packs the dist/ the build made (CELERITY_PACK_PREBUILT=1):
+ * rebuilding would rewrite files those tests are using.
+ */
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+/** The repository (this file runs from dist/test/helpers). */
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+/** What `npm pack --json` says of one tarball. */
+export interface Packed {
+  filename: string;
+  size: number;
+  unpackedSize: number;
+  entryCount: number;
+  files: Array<{ path: string }>;
+}
+
+export interface PackResult {
+  packed: Packed;
+  /** Absolute path of the tarball. */
+  tarball: string;
+  /** The directory packed (the copy), whose package.json the postpack script restored. */
+  source: string;
+}
+
+/** npm prints lifecycle lines around `--json` output; the JSON is the array that starts a line. */
+function jsonOf(stdout: string): Packed[] {
+  const start = stdout.search(/^\[/m);
+  if (start === -1) throw new Error(`npm pack printed no JSON:\n${stdout.slice(0, 2000)}`);
+  return JSON.parse(stdout.slice(start)) as Packed[];
+}
+
+/** Packs the repository into `dir` (a temporary directory of the test's). */
+export async function packRepository(dir: string): Promise<PackResult> {
+  const listed = await run(NPM, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO, maxBuffer: 16 * 1024 * 1024 });
+  const files = [...new Set([...(jsonOf(listed.stdout)[0]?.files ?? []).map((f) => f.path), 'scripts/packed-manifest.mjs'])];
+  const source = path.join(dir, 'source');
+  for (const file of files) {
+    await mkdir(path.dirname(path.join(source, file)), { recursive: true });
+    await copyFile(path.join(REPO, file), path.join(source, file));
+  }
+  const { stdout } = await run(NPM, ['pack', '--json', '--pack-destination', dir], {
+    cwd: source,
+    env: { ...process.env, CELERITY_PACK_PREBUILT: '1' },
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const packed = jsonOf(stdout)[0] as Packed;
+  return { packed, tarball: path.join(dir, packed.filename), source };
+}
+
+/** The package.json inside a tarball, as the user's install reads it. */
+export async function packedManifest(tarball: string): Promise<Record<string, unknown>> {
+  const { stdout } = await run('tar', ['-xzOf', tarball, 'package/package.json'], { maxBuffer: 16 * 1024 * 1024 });
+  return JSON.parse(stdout) as Record<string, unknown>;
+}
+
+/**
+ * Creates an ES-module project in `project` and installs the tarball there; resolves with what
+ * npm printed (its warnings included).
+ */
+export async function installInto(project: string, tarball: string, extraPackages: readonly string[] = []): Promise<string> {
+  await mkdir(project, { recursive: true });
+  await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'celerity-user', private: true, type: 'module' }));
+  const { stdout, stderr } = await run(NPM, ['install', tarball, ...extraPackages, '--prefer-offline', '--no-audit', '--no-fund'], {
+    cwd: project,
+    timeout: 300_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return stdout + stderr;
+}
+
+/** The repository's package.json, as the checkout has it. */
+export async function repositoryManifest(): Promise<string> {
+  return readFile(path.join(REPO, 'package.json'), 'utf8');
+}
