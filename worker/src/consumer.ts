@@ -49,7 +49,20 @@ export interface ConsumerOptions {
   logger: Logger;
   /** QUEUE_TYPES. @default every queue classic */
   queueTypes?: QueueTypes;
+  /**
+   * Longest a delivery may wait in the slot gate (several quorum queues) before it is handed
+   * back to the broker (nack, requeue), in ms: it stays unacked meanwhile, and RabbitMQ closes a
+   * channel holding a delivery unacked past its `consumer_timeout`. @default GATE_HOLD_MS
+   */
+  gateHoldMs?: number;
 }
+
+/**
+ * 10 minutes: a third of RabbitMQ's default `consumer_timeout` (30 minutes). A waiter is handed
+ * back well before the broker would close the channel (and fail the acks of the tasks running
+ * on it); a task's own time limit (25 minutes by default) keeps the running ones under it.
+ */
+export const GATE_HOLD_MS = 600_000;
 
 interface InFlight {
   channel: Channel;
@@ -58,6 +71,8 @@ interface InFlight {
   done: Promise<void>;
   /** Past the gate and running: losing its channel no longer drops it. */
   running: boolean;
+  /** Waited in the gate past `gateHoldMs`: handed back to the broker. */
+  handedBack: boolean;
   /** Acked or nacked already: a delivery tag must be settled exactly once. */
   settled: boolean;
 }
@@ -149,7 +164,7 @@ export class Consumer {
   #onMessage(channel: Channel, queue: string, message: ConsumeMessage): void {
     if (tracing()) stamp(messageKey(message), 'delivered');
     const abort = new AbortController();
-    const entry: InFlight = { channel, message, abort, done: Promise.resolve(), running: false, settled: false };
+    const entry: InFlight = { channel, message, abort, done: Promise.resolve(), running: false, handedBack: false, settled: false };
     this.#inFlight.add(entry);
     const reply = (replyTo: string, correlationId: string, body: Buffer): void => {
       // Replies go to the default exchange, as Celery's rpc:// backend sends them.
@@ -162,15 +177,7 @@ export class Consumer {
       await this.#runner.run({ queue, content: message.content, properties: message.properties, redelivered: message.fields.redelivered }, reply, abort.signal);
     };
     const slots = this.#slots;
-    const gated = slots
-      ? slots.acquire(abort.signal).then(async (release) => {
-          try {
-            await run();
-          } finally {
-            release();
-          }
-        })
-      : run();
+    const gated = slots ? this.#afterGate(slots, entry, run) : run();
     entry.done = gated
       .then(
         () => {
@@ -179,6 +186,11 @@ export class Consumer {
           if (tracing()) stamp(messageKey(message), 'acked');
         },
         (err: unknown) => {
+          if (entry.handedBack && !entry.running && this.#isCurrent(channel)) {
+            this.#options.logger.info('a message waited for a slot past the bound; handed back to the broker', { queue, taskId: messageKey(message), gateHoldMs: this.#gateHoldMs });
+            this.#settle(entry, 'requeue');
+            return;
+          }
           if (!entry.running && (err instanceof DeliveryChannelLostError || (err instanceof SlotAbortedError && !this.#isCurrent(channel)))) {
             // Never ran: the broker has the message back and delivers it again (maybe elsewhere).
             this.#options.logger.warn('a message waiting for a slot lost its channel; the broker delivers it again', { queue, taskId: messageKey(message) });
@@ -196,6 +208,33 @@ export class Consumer {
       )
       .finally(() => this.#inFlight.delete(entry));
   }
+  /**
+   * Runs `run` once the gate grants a slot. A delivery that waits longer than `gateHoldMs` is
+   * handed back instead (the gate wait is aborted; the catch in #onMessage requeues it).
+   */
+  async #afterGate(slots: Slots, entry: InFlight, run: () => Promise<void>): Promise<void> {
+    const timer = setTimeout(() => {
+      entry.handedBack = true;
+      entry.abort.abort();
+    }, this.#gateHoldMs);
+    timer.unref();
+    let release: () => void;
+    try {
+      release = await slots.acquire(entry.abort.signal);
+    } finally {
+      clearTimeout(timer);
+    }
+    try {
+      await run();
+    } finally {
+      release();
+    }
+  }
+
+  get #gateHoldMs(): number {
+    return this.#options.gateHoldMs ?? GATE_HOLD_MS;
+  }
+
   /**
    * A message whose handling failed for a reason that is not the worker stopping: a publish
    * the broker refuses every time (a dead-letter queue declared with other arguments), the
