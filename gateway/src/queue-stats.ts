@@ -8,8 +8,7 @@
  * `celerity_queue_messages` / `celerity_queue_consumers`, the dashboard, and a short
  * in-memory history for its charts. `get(queue)` is also what backpressure reads.
  */
-import type { Channel } from 'amqplib';
-import { openTransientChannel, type Broker, type Logger } from '../../shared/src/index.js';
+import { eachOnTransientChannel, type Broker, type Logger } from '../../shared/src/index.js';
 import type { GatewayMetrics } from './metrics.js';
 
 export interface QueueSample {
@@ -138,24 +137,20 @@ export class QueueStats {
     for (const queue of [...this.#queues.keys()]) if (!queues.includes(queue)) this.#drop(queue);
     // One time for the whole round, so the charts line the queues up on the same x values.
     const roundAt = Date.now();
-    let channel: Channel | undefined;
-    try {
-      for (const queue of queues) {
+    await eachOnTransientChannel(
+      connection,
+      queues,
+      async (channel, queue) => {
         if (this.#closed) return;
-        channel ??= await openTransientChannel(connection);
-        try {
-          const ok = await channel.checkQueue(queue);
-          this.#record(queue, { messages: ok.messageCount, consumers: ok.consumerCount, sampledAt: Date.now() }, roundAt);
-        } catch (err) {
-          // Either way the broker closed this channel; the next queue gets a new one.
-          channel = undefined;
-          if ((err as { code?: unknown }).code === 404) this.#drop(queue);
-          else throw err;
-        }
-      }
-    } finally {
-      await channel?.close().catch(() => undefined);
-    }
+        const ok = await channel.checkQueue(queue);
+        this.#record(queue, { messages: ok.messageCount, consumers: ok.consumerCount, sampledAt: Date.now() }, roundAt);
+      },
+      (queue, err) => {
+        // A missing queue (404) is forgotten; the next queue gets a new channel.
+        if ((err as { code?: unknown }).code === 404) this.#drop(queue);
+        else throw err;
+      },
+    );
   }
 
   #record(queue: string, sample: QueueSample, roundAt: number): void {
