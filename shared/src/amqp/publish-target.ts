@@ -3,13 +3,11 @@
  * Every confirmed publish names one of these targets (publisher.ts); the rule on a return is a
  * property of the target, never of the caller's error handling:
  *
- * | target                                  | queues that must exist          | on a return                 |
- * |-----------------------------------------|---------------------------------|-----------------------------|
- * | a submit (`taskTarget`)                 | the task queue                  | `fail`: 503 QUEUE_UNAVAILABLE |
- * | a submit with a countdown (`delayedTarget`) | the delay level's queue and the task queue | `fail`     |
- * | a re-drive of a dead letter             | the task queue                  | `fail`: it stays a dead letter |
- * | a worker's retry or deferral            | the delay level's queue         | `redeclare`                 |
- * | a worker's dead letter                  | `<queue>.dead`                  | `redeclare`                 |
+ * - a submit: `taskTarget`, or `delayedTarget` with a countdown (the delay level's queue and
+ *   the task queue): `fail`;
+ * - a re-drive of a dead letter: `taskTarget`: `fail`;
+ * - a worker's retry or deferral: `delayedTarget` (the delay level's queue): `redeclare`;
+ * - a worker's dead letter: `deadLetterTarget` (`<queue>.dead`): `redeclare`.
  *
  * `fail` forgets the queues (the next publish declares them again) and fails with
  * QUEUE_UNAVAILABLE: the caller has promised nothing yet and may try again. `redeclare` forgets

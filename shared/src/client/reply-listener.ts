@@ -61,9 +61,12 @@ export class ReplyListener {
     return listener;
   }
 
-  /** The queue to name in `reply_to`; undefined while disconnected. */
+  /**
+   * The queue to name in `reply_to`; undefined while disconnected. Kept while a cancelled
+   * consumer is restored: the same queue is declared again, so replies to it still arrive.
+   */
   get replyTo(): string | undefined {
-    return this.#managed?.consuming ? this.#queue : undefined;
+    return this.#managed?.channel ? this.#queue : undefined;
   }
 
   /** How many times the consumer was restored after a broker-side cancel (tests, diagnostics). */
