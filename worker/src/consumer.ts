@@ -208,6 +208,7 @@ export class Consumer {
       )
       .finally(() => this.#inFlight.delete(entry));
   }
+
   /**
    * Runs `run` once the gate grants a slot. A delivery that waits longer than `gateHoldMs` is
    * handed back instead (the gate wait is aborted; the catch in #onMessage requeues it).

@@ -5,6 +5,7 @@
 import amqp from 'amqplib';
 import {
   Broker,
+  createLogger,
   createPool,
   DeclaredQueues,
   declareTaskQueue,
@@ -39,9 +40,11 @@ export async function runDeadLetterCommand(config: CommonConfig, logger: Logger,
 
 /** Re-drives through the confirmed publisher, as the gateway's route does. */
 async function redrive(config: CommonConfig, logger: Logger, command: DeadLetterCommand): Promise<string[]> {
+  // stdout carries the result as JSON: the connection says only what went wrong, not that it connected.
+  const brokerLogger = createLogger({ service: 'dead-letters', level: config.logLevel === 'error' ? 'error' : 'warn' });
   const broker = await Broker.create({
     urls: config.amqpUrls,
-    logger,
+    logger: brokerLogger,
     connectionName: 'celerity-dead-letters',
     heartbeatS: config.heartbeatS,
     // A command fails fast instead of waiting for a broker that is not there.
@@ -51,7 +54,7 @@ async function redrive(config: CommonConfig, logger: Logger, command: DeadLetter
   const pool = createPool({ url: config.databaseUrl, schema: config.databaseSchema, logger, applicationName: 'celerity-dead-letters', max: 1 });
   let publisher: Publisher | undefined;
   try {
-    publisher = await Publisher.create(broker, { logger });
+    publisher = await Publisher.create(broker, { logger: brokerLogger });
     const store = new TaskStore(pool, { logger });
     const taskQueues = new DeclaredQueues(undefined, (channel, queue) => declareTaskQueue(channel, queue, config.queueTypes));
     const { redriven, skipped } = await redriveDeadLetters({ broker, publisher, taskQueues }, command.queue, {

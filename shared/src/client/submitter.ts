@@ -215,16 +215,10 @@ export class Submitter {
    * join one group commit. Resolves with each submission's outcome, in order.
    */
   async submitMany(submissions: readonly Submission[], options: { wantReply: boolean } = { wantReply: false }): Promise<PromiseSettledResult<void>[]> {
-    const { broker, queues } = this.deps;
+    const { broker, publisher, queues } = this.deps;
     for (const queue of new Set(submissions.map((s) => s.queue))) {
-      const connection = broker.connection;
-      if (!connection) throw new CelerityError('BROKER_UNAVAILABLE', 'Not connected to the broker', { retryAfterS: 2 });
-      if (queues.has(queue)) continue;
-      try {
-        await queues.ensure(connection, queue);
-      } catch (err) {
-        throw new CelerityError('QUEUE_UNAVAILABLE', `Could not declare queue "${queue}"`, { cause: err, retryAfterS: 5 });
-      }
+      if (!broker.connected) throw new CelerityError('BROKER_UNAVAILABLE', 'Not connected to the broker', { retryAfterS: 2 });
+      await publisher.declare(taskTarget(queues, queue));
     }
     return Promise.allSettled(submissions.map((submission) => this.submit(submission, options)));
   }
