@@ -5,6 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { ManagedChannel, createSilentLogger } from '../../shared/src/index.js';
 import { FakeBroker } from './fake-amqp.js';
 import { waitFor } from './support.js';
@@ -71,5 +72,39 @@ describe('ManagedChannel.consume', () => {
     await assert.rejects(managed.consume('qc', () => undefined), { code: 'SHUTTING_DOWN' });
     await managed.close();
     assert.equal(managed.isCurrent(channel as never), false);
+  });
+});
+
+describe('ManagedChannel.consume under random cancels and channel losses (property)', () => {
+  it('after any sequence, every consumer is subscribed exactly once, on the live channel, and hears only its own deliveries', async () => {
+    const queues = ['qa', 'qb', 'qc'];
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('cancel' as const), queue: fc.constantFrom(...queues), fails: fc.boolean() }),
+      fc.record({ kind: fc.constant('close' as const) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 8 }), async (ops) => {
+        const fake = new FakeBroker();
+        const managed = await ManagedChannel.open(fake.broker, { name: 'test channel', logger: createSilentLogger() });
+        const heard = new Map<string, string[]>(queues.map((q) => [q, []]));
+        for (const queue of queues) await managed.consume(queue, (message) => heard.get(queue)?.push(String(message.properties.correlationId)));
+        for (const step of ops) {
+          const channel = fake.last;
+          if (step.kind === 'close') await channel.close();
+          else {
+            channel.failNextConsume = step.fails;
+            channel.cancelConsumer(step.queue);
+          }
+          await waitFor(() => managed.consuming && !fake.last.closed, 'the consumers to be back');
+        }
+        const live = fake.last;
+        assert.deepEqual([...live.consumers.values()].map((c) => c.queue).sort(), queues, 'one consumer per queue on the live channel');
+        for (const channel of fake.channels) if (channel !== live) assert.ok(channel.closed || channel.consumers.size === 0);
+        for (const queue of queues) live.deliver(queue, `m-${queue}`);
+        for (const queue of queues) assert.deepEqual(heard.get(queue), [`m-${queue}`]);
+        await managed.close();
+      }),
+      { numRuns: 40 },
+    );
   });
 });
