@@ -63,13 +63,15 @@ describe('a delivery runs only on its own channel', () => {
     const b = await ctx.spawnWorker([qb], { QUEUE_TYPES: types });
     await closeConnectionOf(a.child.pid ?? -1);
     // The broker put the qb task back; B runs and commits it.
-    const row = await ctx.finalRow(held.body.id);
+    const row = await ctx.finalRow(held.body.id).catch((err: unknown) => {
+      throw new Error(`the qb task did not end after the connection loss.\nA:\n${a.output()}\nB:\n${b.output()}`, { cause: err });
+    });
     assert.equal(row.state, 'SUCCESS');
     await waitFor('B to log the run of the qb task', () => ran(b, held.body.id));
     assert.notEqual((await ctx.store.get(long.body.id))?.state, 'SUCCESS', 'the long task was still running on A when B committed');
     // A's long task ends; then a marker task on qa. A's gate serves in arrival order, so a stale
     // copy of the qb task still in it would have run before the marker.
-    await ctx.finalRow(long.body.id);
+    await waitFor('the long task to end on A', async () => (await ctx.store.get(long.body.id))?.state === 'SUCCESS', { timeoutMs: 60_000 });
     const marker = await http<Task>(`${url}/api/v1/tasks/demo.add?wait=60`, { json: { args: [1, 1], options: { queue: qa } } });
     assert.equal(marker.body.state, 'SUCCESS');
     await waitFor('A to log the run of the marker', () => ran(a, marker.body.id));

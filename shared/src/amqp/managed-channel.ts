@@ -161,7 +161,15 @@ export class ManagedChannel<C extends Channel = Channel> {
     const consumer: Consumer<C> = { source: queue, handler, options, subscribed: undefined };
     this.#consumers.push(consumer);
     const channel = this.#channel;
-    if (channel) await this.#subscribe(channel, consumer);
+    if (!channel) return;
+    try {
+      await this.#subscribe(channel, consumer);
+    } catch (err) {
+      // Rejected means not registered: the caller hears why (a QueueMismatchError at start).
+      const i = this.#consumers.indexOf(consumer);
+      if (i >= 0) this.#consumers.splice(i, 1);
+      throw err;
+    }
   }
 
   /**
