@@ -15,7 +15,7 @@ import {
   connectBroker,
   ClientCore,
   DEFAULTS,
-  TaskQueues,
+  DeclaredQueues,
   declareTaskQueue,
   DEFAULT_SCHEMA,
   createPool,
@@ -128,7 +128,7 @@ export class Gateway {
       const intervalMs = options.queueStatsIntervalMs ?? DEFAULTS.queueStatsIntervalMs;
       const depths: QueueDepthSource = { get: (queue) => sampled.stats?.get(queue), intervalMs };
       // Queues named in options.queue have a budget of their own; the catalogue's are always declared.
-      const queues = new TaskQueues(MAX_AD_HOC_QUEUES, (channel, queue) => declareTaskQueue(channel, queue, queueTypes), catalogue.defaultQueues());
+      const queues = new DeclaredQueues(MAX_AD_HOC_QUEUES, (channel, queue) => declareTaskQueue(channel, queue, queueTypes), catalogue.defaultQueues());
       // The submit and wait path, the same as the Node client's; HTTP, auth and metrics are ours.
       const core = await ClientCore.create({
         broker,
@@ -184,7 +184,7 @@ export class Gateway {
           maxBodyBytes: config.maxBodyBytes,
         },
         maxBatch: config.maxBatch,
-        queueTypes,
+        redrive: { broker: connectedBroker, publisher: core.publisher, taskQueues: queues },
         isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
         dashboard: { queueStats: stats, monitor },

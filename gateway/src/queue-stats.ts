@@ -15,7 +15,7 @@
  * a channel and a line in the broker's log.
  */
 import type { Channel } from 'amqplib';
-import { deadLetterQueueName, DEAD_LETTER_SUFFIX, openTransientChannel, type Broker, type Logger } from '../../shared/src/index.js';
+import { deadLetterQueueName, DEAD_LETTER_SUFFIX, eachOnTransientChannel, type Broker, type Logger } from '../../shared/src/index.js';
 import type { GatewayMetrics } from './metrics.js';
 
 export interface QueueSample {
@@ -154,27 +154,29 @@ export class QueueStats {
     for (const queue of [...this.#queues.keys()]) if (!queues.includes(queue)) this.#drop(queue);
     // One time for the whole round, so the charts line the queues up on the same x values.
     const roundAt = Date.now();
-    let channel: Channel | undefined;
-    try {
-      for (const queue of queues) {
+    // Each queue, then its dead letters: one item each, so a 404 on either closes only its channel.
+    const items = queues.flatMap((queue) => (queue.endsWith(DEAD_LETTER_SUFFIX) ? [{ queue, dead: false }] : [{ queue, dead: false }, { queue, dead: true }]));
+    await eachOnTransientChannel(
+      connection,
+      items,
+      async (channel, { queue, dead }) => {
         if (this.#closed) return;
-        channel ??= await openTransientChannel(connection);
-        try {
-          const ok = await channel.checkQueue(queue);
-          this.#record(queue, { messages: ok.messageCount, consumers: ok.consumerCount, sampledAt: Date.now() }, roundAt);
-        } catch (err) {
-          // Either way the broker closed this channel; the next queue gets a new one.
-          channel = undefined;
-          if ((err as { code?: unknown }).code === 404) this.#drop(queue);
-          else throw err;
-          continue;
+        if (dead) {
+          // Its queue was dropped a moment ago (404): nothing to count.
+          if (this.#queues.has(queue)) await this.#sampleDeadLetters(channel, queue);
+          return;
         }
-        if (queue.endsWith(DEAD_LETTER_SUFFIX)) continue;
-        channel = await this.#sampleDeadLetters(channel, queue);
-      }
-    } finally {
-      await channel?.close().catch(() => undefined);
-    }
+        const ok = await channel.checkQueue(queue);
+        this.#record(queue, { messages: ok.messageCount, consumers: ok.consumerCount, sampledAt: Date.now() }, roundAt);
+      },
+      ({ queue, dead }, err) => {
+        // A missing queue (404) is forgotten; a missing dead-letter queue holds none. Either way
+        // the next item gets a new channel.
+        if ((err as { code?: unknown }).code !== 404) throw err;
+        if (dead) this.#deadLettersMissing(queue);
+        else this.#drop(queue);
+      },
+    );
   }
 
   #record(queue: string, sample: QueueSample, roundAt: number): void {
@@ -201,26 +203,25 @@ export class QueueStats {
   }
 
   /** Sets `queue`'s dead-letter gauge; returns the channel, or undefined if the broker closed it. */
-  async #sampleDeadLetters(channel: Channel, queue: string): Promise<Channel | undefined> {
+  async #sampleDeadLetters(channel: Channel, queue: string): Promise<void> {
     const gauge = this.#options.metrics?.deadLetterMessages;
     const missing = this.#missingDead.get(queue);
     if (missing && missing.skip > 0) {
       missing.skip--;
       gauge?.set({ queue }, 0);
-      return channel;
+      return;
     }
-    try {
-      const ok = await channel.checkQueue(deadLetterQueueName(queue));
-      this.#missingDead.delete(queue);
-      gauge?.set({ queue }, ok.messageCount);
-      return channel;
-    } catch (err) {
-      if ((err as { code?: unknown }).code !== 404) throw err;
-      const backoff = Math.min(Math.max(1, (missing?.backoff ?? 0) * 2), this.#options.deadRecheckRounds);
-      this.#missingDead.set(queue, { skip: backoff, backoff });
-      gauge?.set({ queue }, 0);
-      return undefined;
-    }
+    const ok = await channel.checkQueue(deadLetterQueueName(queue));
+    this.#missingDead.delete(queue);
+    gauge?.set({ queue }, ok.messageCount);
+  }
+
+  /** `<queue>.dead` does not exist: it holds none, and is asked again after a growing number of rounds. */
+  #deadLettersMissing(queue: string): void {
+    const missing = this.#missingDead.get(queue);
+    const backoff = Math.min(Math.max(1, (missing?.backoff ?? 0) * 2), this.#options.deadRecheckRounds);
+    this.#missingDead.set(queue, { skip: backoff, backoff });
+    this.#options.metrics?.deadLetterMessages.set({ queue }, 0);
   }
 
   #drop(queue: string): void {

@@ -66,7 +66,14 @@ export class WorkerMonitor {
 
   static async create(broker: Broker, options: WorkerMonitorOptions): Promise<WorkerMonitor> {
     const monitor = new WorkerMonitor(options);
-    monitor.#managed = await ManagedChannel.open(broker, { name: 'event monitor channel', logger: options.logger, setup: (channel) => monitor.#setup(channel) });
+    const managed = await ManagedChannel.open(broker, { name: 'event monitor channel', logger: options.logger });
+    monitor.#managed = managed;
+    // A new server-named queue on every subscribe: after a reconnect, and after a broker cancel
+    // (ManagedChannel's cancel policy declares it again on the same channel).
+    await managed.consume((channel) => monitor.#declare(channel), (message) => monitor.#onMessage(message), {
+      noAck: true,
+      onCancel: () => options.logger.warn('the broker cancelled the event monitor consumer; re-subscribing'),
+    });
     if (options.metrics) {
       options.metrics.workerCounts = () => {
         const all = monitor.workers();
@@ -77,17 +84,17 @@ export class WorkerMonitor {
     return monitor;
   }
 
-  async #setup(channel: Channel): Promise<void> {
-    // celeryev, and a server-named bounded queue bound to every worker and task event.
+  /** celeryev, and a server-named bounded queue bound to every worker and task event. */
+  async #declare(channel: Channel): Promise<string> {
     const [queue] = await applyTopology(channel, eventMonitorTopology());
-    if (queue === undefined) throw new Error('the event monitor topology declares no queue');
-    await channel.consume(queue, (message) => this.#onMessage(channel, message), { noAck: true });
+    if (queue === undefined) throw new RangeError('the event monitor topology declares no queue');
     this.#queue = queue;
+    return queue;
   }
 
   /** The server-named queue the monitor consumes now; undefined while it is not subscribed. */
   get queue(): string | undefined {
-    return this.#managed?.channel ? this.#queue : undefined;
+    return this.#managed?.consuming ? this.#queue : undefined;
   }
 
   /** Events received since start (for tests and the dashboard). */
@@ -116,14 +123,7 @@ export class WorkerMonitor {
     await this.#managed?.close();
   }
 
-  #onMessage(channel: Channel, message: ConsumeMessage | null): void {
-    if (!message) {
-      // The broker cancelled the consumer (its queue was deleted): close the channel, whose close
-      // handler opens a new one, declaring a new queue (retried with backoff until it works).
-      this.#options.logger.warn('the broker cancelled the event monitor consumer; re-subscribing');
-      if (channel === this.#managed?.channel) this.#managed.reopen();
-      return;
-    }
+  #onMessage(message: ConsumeMessage): void {
     const event = decodeEvent(message.content);
     if (!event) {
       this.#options.logger.debug('ignoring a message on the event exchange that is not an event', { routingKey: message.fields.routingKey });

@@ -131,11 +131,15 @@ export {
 export {
   DeclaredTopology,
   type DeclaredTopologyOptions,
-  TaskQueues,
+  DeclaredQueues,
 } from './amqp/declared-topology.js';
 export {
   ManagedChannel,
+  eachOnTransientChannel,
+  type ConsumeOptions,
+  type DeliveryHandler,
   type ManagedChannelOptions,
+  type QueueSource,
   openTransientChannel,
   withChannel,
 } from './amqp/managed-channel.js';
@@ -166,7 +170,7 @@ export {
   type BrokerConfig,
   type SetupFn,
 } from './amqp/connection.js';
-export { Publisher, type PublisherOptions } from './amqp/publisher.js';
+export { Publisher, type OutgoingMessage, type PublisherOptions } from './amqp/publisher.js';
 export {
   BROKER_DEATH_HEADERS,
   DELAY_EXCHANGE,
@@ -184,13 +188,13 @@ export {
   declareDeadLetterQueue,
   listDeadLetters,
   publishProperties,
-  redriveDeadLetters,
   republishHeaders,
   type DeadLetter,
   type DeadReason,
   type DeliveredProperties,
-  type RedriveOptions,
 } from './amqp/dead-letters.js';
+export { redriveDeadLetters, type RedriveOptions, type RedriveParts } from './amqp/redrive.js';
+export { deadLetterTarget, delayedTarget, taskTarget, type PublishTarget, type RequiredQueue, type ReturnRule } from './amqp/publish-target.js';
 export {
   DEFAULT_RETRY_POLICY,
   isRetryable,

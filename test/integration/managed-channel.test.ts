@@ -1,7 +1,8 @@
 /**
  * ManagedChannel against the real broker: a channel the server closes (a declare refused with
  * 406 PRECONDITION_FAILED on it) is reopened and set up again; close() twice is one close, and
- * leaves no setup registered with the broker and no listener on the channel.
+ * leaves no setup registered with the broker and no listener on the channel. A setup registered
+ * while the connection is being reopened runs on that connection.
  */
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -70,4 +71,32 @@ describe('ManagedChannel on the broker', () => {
     await withChannel(connection, (channel) => channel.checkQueue(queue));
     assert.equal(setUp.length, 2, 'closing did not trigger a reopen');
   });
+
+  it('a setup registered while the connection is being reopened runs on that connection, not only on the next one', async () => {
+    let reopening: (() => void) | undefined;
+    const reopened = new Promise<void>((resolve) => (reopening = resolve));
+    let release: (() => void) | undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    // The first setup holds the reconnect half-way until the second one is registered.
+    await broker.onConnect(async () => {
+      if (++calls === 1) return;
+      reopening?.();
+      await released;
+    });
+    const old = broker.connection;
+    assert.ok(old);
+    await old.close();
+    await reopened;
+    const ranOn: unknown[] = [];
+    const registered = broker.onConnect((connection) => {
+      ranOn.push(connection);
+      return Promise.resolve();
+    });
+    release?.();
+    await registered;
+    await waitFor('the connection to be back', () => broker.connected && broker.connection !== old);
+    assert.deepEqual(ranOn, [broker.connection], 'the late setup ran once, on the new connection');
+  });
 });
+

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { ConfirmChannel } from 'amqplib';
-import { CelerityError, Publisher, createSilentLogger, type Broker as CelerityBroker } from '../../shared/src/index.js';
+import { CelerityError, Publisher, createSilentLogger, taskTarget, type Broker as CelerityBroker, type DeclaredQueues, type ReturnRule } from '../../shared/src/index.js';
 import { track, turns, waitFor } from './support.js';
 
 interface Sent {
@@ -36,14 +36,35 @@ function fakeBroker(channel: FakeChannel, blocked = false): CelerityBroker {
   const connection = { createConfirmChannel: () => Promise.resolve(channel as unknown as ConfirmChannel) };
   return {
     blocked,
+    connection,
     onConnect: async (fn: (c: unknown) => Promise<void>) => fn(connection),
     offConnect: () => undefined,
     reopenChannel: () => undefined,
   } as unknown as CelerityBroker;
 }
 
-const publishOf = (publisher: Publisher, id: string): Promise<void> =>
-  publisher.publish('', 'q', Buffer.from('{}'), { correlationId: id });
+/** A declared-queue set that records what it declares and forgets. */
+function fakeQueues(): { queues: DeclaredQueues; ensured: string[]; forgotten: string[] } {
+  const declared = new Set(['q']);
+  const ensured: string[] = [];
+  const forgotten: string[] = [];
+  const queues = {
+    has: (queue: string) => declared.has(queue),
+    ensure: (_connection: unknown, queue: string) => {
+      ensured.push(queue);
+      declared.add(queue);
+      return Promise.resolve();
+    },
+    forget: (queue: string) => {
+      forgotten.push(queue);
+      declared.delete(queue);
+    },
+  } as unknown as DeclaredQueues;
+  return { queues, ensured, forgotten };
+}
+
+const publishOf = (publisher: Publisher, id: string, queues = fakeQueues().queues, onReturn: ReturnRule = 'fail'): Promise<void> =>
+  publisher.publish(taskTarget(queues, 'q', onReturn), { content: Buffer.from('{}'), options: { correlationId: id } });
 
 describe('publisher backpressure', () => {
   it('holds at most maxUnconfirmed messages unconfirmed; the next publish waits for a slot', async () => {
@@ -144,5 +165,45 @@ describe('publisher returns with a shared correlation id', () => {
     channel.sent[1]?.confirm();
     await assert.rejects(first, (err: unknown) => err instanceof CelerityError && err.code === 'QUEUE_UNAVAILABLE');
     await assert.doesNotReject(second);
+  });
+});
+
+describe("a publish target's rule on a return", () => {
+  it('fail: the queue is forgotten (declared again on next use) and the publish fails with QUEUE_UNAVAILABLE', async () => {
+    const channel = new FakeChannel();
+    const publisher = await Publisher.create(fakeBroker(channel), { logger: createSilentLogger() });
+    const set = fakeQueues();
+    const p = publishOf(publisher, 'x', set.queues, 'fail');
+    p.catch(() => undefined);
+    await waitFor(() => channel.sent.length === 1, 'the publish to be sent');
+    channel.emit('return', { properties: { correlationId: 'x' } });
+    channel.sent[0]?.confirm();
+    await assert.rejects(p, (err: unknown) => err instanceof CelerityError && err.code === 'QUEUE_UNAVAILABLE');
+    assert.deepEqual(set.forgotten, ['q']);
+    assert.equal(channel.sent.length, 1, 'not published again');
+    assert.deepEqual(set.ensured, [], 'not declared again by this publish');
+  });
+
+  it('redeclare: the queue is declared again and the message published once more; a second return fails', async () => {
+    const channel = new FakeChannel();
+    const publisher = await Publisher.create(fakeBroker(channel), { logger: createSilentLogger() });
+    const set = fakeQueues();
+    const again = publishOf(publisher, 'y', set.queues, 'redeclare');
+    await waitFor(() => channel.sent.length === 1, 'the first publish');
+    channel.emit('return', { properties: { correlationId: 'y' } });
+    channel.sent[0]?.confirm();
+    await waitFor(() => channel.sent.length === 2, 'the publish after the re-declaration');
+    assert.deepEqual(set.ensured, ['q']);
+    channel.sent[1]?.confirm();
+    await assert.doesNotReject(again);
+    const twice = publishOf(publisher, 'z', set.queues, 'redeclare');
+    twice.catch(() => undefined);
+    for (const n of [3, 4]) {
+      await waitFor(() => channel.sent.length === n, `publish ${n}`);
+      channel.emit('return', { properties: { correlationId: 'z' } });
+      channel.sent[n - 1]?.confirm();
+    }
+    await assert.rejects(twice, (err: unknown) => err instanceof CelerityError && err.code === 'QUEUE_UNAVAILABLE');
+    assert.equal(channel.sent.length, 4, 'one retry only');
   });
 });

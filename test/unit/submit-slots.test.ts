@@ -23,7 +23,7 @@ import {
   type Release,
   type Submission,
   type SubmitParts,
-  type TaskQueues,
+  type DeclaredQueues,
   type TaskStore,
 } from '../../shared/src/index.js';
 import { demoApp } from '../helpers/demo.js';
@@ -114,8 +114,9 @@ describe('Submitter: the bound on submits in flight', () => {
     const published: string[] = [];
     const confirms: Deferred<void>[] = [];
     const publisher = {
-      publish(_exchange: string, _queue: string, _content: Buffer, options: { correlationId: string }): Promise<void> {
-        published.push(options.correlationId);
+      declare: () => Promise.resolve(),
+      publish(_target: unknown, message: { options: { correlationId: string } }): Promise<void> {
+        published.push(message.options.correlationId);
         const confirm = deferred();
         confirms.push(confirm);
         return confirm.promise;
@@ -124,10 +125,10 @@ describe('Submitter: the bound on submits in flight', () => {
     const store = { record: () => Promise.resolve(), forgetUnpublished: () => Promise.resolve() } as unknown as TaskStore;
     const ledger = new TaskLedger({ store, logger: createSilentLogger() });
     const submitter = new Submitter({
-      broker: { connection: {} } as unknown as Broker,
+      broker: { connected: true, connection: {} } as unknown as Broker,
       publisher,
-      queues: { has: () => true } as unknown as TaskQueues,
-      delayQueues: { has: () => true } as unknown as TaskQueues,
+      queues: { has: () => true } as unknown as DeclaredQueues,
+      delayQueues: { has: () => true } as unknown as DeclaredQueues,
       ledger,
       catalogue,
       logger: createSilentLogger(),

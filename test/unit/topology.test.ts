@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChannelModel } from 'amqplib';
-import { TaskQueues, declareTaskQueue, isValidQueueName } from '../../shared/src/index.js';
+import { DeclaredQueues, declareTaskQueue, isValidQueueName } from '../../shared/src/index.js';
 import { deferred, track, turns, type Deferred } from './support.js';
 
 describe('isValidQueueName', () => {
@@ -72,10 +72,10 @@ class FakeConnection {
   }
 }
 
-describe('TaskQueues', () => {
+describe('DeclaredQueues', () => {
   it('declares exchange, queue and binding once; concurrent callers share the declare', async () => {
     const fake = new FakeConnection();
-    const queues = new TaskQueues();
+    const queues = new DeclaredQueues();
     const a = track(queues.ensure(fake.connection, 'demo'));
     const b = track(queues.ensure(fake.connection, 'demo'));
     await fake.open(1);
@@ -95,7 +95,7 @@ describe('TaskQueues', () => {
 
   it('a failed declare is not remembered, and forget() makes the next ensure declare again', async () => {
     const fake = new FakeConnection();
-    const queues = new TaskQueues();
+    const queues = new DeclaredQueues();
     fake.failNext = new Error('PRECONDITION_FAILED');
     const first = track(queues.ensure(fake.connection, 'q'));
     await fake.open(1);
@@ -117,7 +117,7 @@ describe('TaskQueues', () => {
 
   it('refuses to declare more than maxQueues queues', async () => {
     const fake = new FakeConnection();
-    const queues = new TaskQueues(2);
+    const queues = new DeclaredQueues(2);
     const a = queues.ensure(fake.connection, 'a');
     const b = queues.ensure(fake.connection, 'b');
     await assert.rejects(queues.ensure(fake.connection, 'c'), RangeError);
@@ -130,7 +130,7 @@ describe('TaskQueues', () => {
 
   it('ad-hoc queues cannot use up the cap for pinned (catalogue) queues', async () => {
     const fake = new FakeConnection();
-    const queues = new TaskQueues(1, declareTaskQueue, ['demo']);
+    const queues = new DeclaredQueues(1, declareTaskQueue, ['demo']);
     const adHoc = queues.ensure(fake.connection, 'adhoc.1');
     await fake.open(1);
     fake.gates[0]?.resolve();

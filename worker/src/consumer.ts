@@ -5,12 +5,30 @@
  * channel-wide (global) QoS, so when any consumed queue is quorum the prefetch is per
  * consumer instead: the same limit for one queue; with several queues each consumer may hold
  * `concurrency` messages and a local gate (Slots) still runs at most `concurrency` at once.
- * Set up again after every reconnect. Each message is
- * acknowledged on the channel that delivered it; a message whose channel died is left to
- * the broker, which redelivers it.
+ * Set up again after every reconnect (ManagedChannel owns the channel, the consumer tags and
+ * the re-subscription after a broker cancel).
+ *
+ * A delivery runs, and is acked, only on the channel it came from: once that channel is gone
+ * the broker has put the message back (another worker may run it now), so a delivery still
+ * waiting in the gate when its channel is lost is dropped from the gate, and one granted a slot
+ * checks that its channel is still the live one before it runs.
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { CLASSIC_QUEUES, CONTENT_ENCODING, CONTENT_TYPE, ManagedChannel, Slots, declareTaskQueue, queueTypeOf, stamp, tracing, type Broker, type Logger, type QueueTypes } from '../../shared/src/index.js';
+import {
+  CLASSIC_QUEUES,
+  CONTENT_ENCODING,
+  CONTENT_TYPE,
+  ManagedChannel,
+  SlotAbortedError,
+  Slots,
+  declareTaskQueue,
+  queueTypeOf,
+  stamp,
+  tracing,
+  type Broker,
+  type Logger,
+  type QueueTypes,
+} from '../../shared/src/index.js';
 import { TaskInterruptedError, type TaskRunner } from './task-runner.js';
 
 const REQUEUE_BASE_DELAY_MS = 500;
@@ -31,15 +49,38 @@ export interface ConsumerOptions {
   logger: Logger;
   /** QUEUE_TYPES. @default every queue classic */
   queueTypes?: QueueTypes;
+  /**
+   * Longest a delivery may wait in the slot gate (several quorum queues) before it is handed
+   * back to the broker (nack, requeue), in ms: it stays unacked meanwhile, and RabbitMQ closes a
+   * channel holding a delivery unacked past its `consumer_timeout`. @default GATE_HOLD_MS
+   */
+  gateHoldMs?: number;
 }
+
+/**
+ * 10 minutes: a third of RabbitMQ's default `consumer_timeout` (30 minutes). A waiter is handed
+ * back well before the broker would close the channel (and fail the acks of the tasks running
+ * on it); a task's own time limit (25 minutes by default) keeps the running ones under it.
+ */
+export const GATE_HOLD_MS = 600_000;
 
 interface InFlight {
   channel: Channel;
   message: ConsumeMessage;
   abort: AbortController;
   done: Promise<void>;
+  /** Past the gate and running: losing its channel no longer drops it. */
+  running: boolean;
+  /** Waited in the gate past `gateHoldMs`: handed back to the broker. */
+  handedBack: boolean;
   /** Acked or nacked already: a delivery tag must be settled exactly once. */
   settled: boolean;
+}
+
+/** A delivery granted a slot after its channel was lost: it is the broker's again, and does not run. */
+class DeliveryChannelLostError extends Error {
+  override readonly name = 'DeliveryChannelLostError';
+  readonly code = 'DELIVERY_CHANNEL_LOST';
 }
 
 export class Consumer {
@@ -47,11 +88,10 @@ export class Consumer {
   readonly #options: ConsumerOptions;
   /** Set once `create` has opened it. */
   #managed: ManagedChannel | undefined;
-  /** The managed channel once subscribed to every queue; undefined while reopening and once stopping. */
-  #channel: Channel | undefined;
-  #consumerTags: string[] = [];
   readonly #inFlight = new Set<InFlight>();
   #stopped = false;
+  /** Subscribed once: later channels say "consuming" as they come (a reconnect). */
+  #started = false;
   /** Failures in a row per message (task id), oldest first; see #requeueLater. */
   readonly #failures = new Map<string, number>();
   /** Channel-wide prefetch (every queue classic), or per consumer (a quorum queue among them). */
@@ -69,16 +109,26 @@ export class Consumer {
 
   static async create(broker: Broker, runner: TaskRunner, options: ConsumerOptions): Promise<Consumer> {
     const consumer = new Consumer(runner, options);
-    consumer.#managed = await ManagedChannel.open(broker, {
+    const managed = await ManagedChannel.open(broker, {
       name: 'consumer channel',
       logger: options.logger,
-      setup: (channel) => consumer.#setup(channel),
-      onLost: (channel) => {
-        if (consumer.#channel !== channel) return;
-        consumer.#channel = undefined;
-        consumer.#consumerTags = [];
+      // Channel-wide (global) prefetch covers every queue this worker consumes with one limit;
+      // quorum queues refuse it (NOT_IMPLEMENTED on basic.consume), so then it is per consumer.
+      setup: (channel) => channel.prefetch(options.concurrency, consumer.#globalPrefetch).then(() => undefined),
+      onLost: (channel) => consumer.#onChannelLost(channel),
+      onReady: () => {
+        if (consumer.#started) consumer.#logConsuming();
       },
     });
+    consumer.#managed = managed;
+    for (const queue of options.queues) {
+      await managed.consume(
+        (channel) => declareTaskQueue(channel, queue, options.queueTypes).then(() => queue),
+        (message, channel) => consumer.#onMessage(channel, queue, message),
+      );
+    }
+    consumer.#started = true;
+    consumer.#logConsuming();
     return consumer;
   }
 
@@ -88,23 +138,10 @@ export class Consumer {
 
   /** Subscribed to every queue on a live channel (false while reconnecting and once stopped). */
   get consuming(): boolean {
-    return this.#channel !== undefined;
+    return this.#managed?.consuming === true;
   }
 
-  async #setup(channel: Channel): Promise<void> {
-    // Stopping: a channel reopened while draining stays idle until stop() closes it.
-    if (this.#stopped) return;
-    // Channel-wide (global) prefetch covers every queue this worker consumes with one limit;
-    // quorum queues refuse it (NOT_IMPLEMENTED on basic.consume), so then it is per consumer.
-    await channel.prefetch(this.#options.concurrency, this.#globalPrefetch);
-    const tags: string[] = [];
-    for (const queue of this.#options.queues) {
-      await declareTaskQueue(channel, queue, this.#options.queueTypes);
-      const { consumerTag } = await channel.consume(queue, (message) => this.#onMessage(channel, queue, message), { noAck: false });
-      tags.push(consumerTag);
-    }
-    this.#channel = channel;
-    this.#consumerTags = tags;
+  #logConsuming(): void {
     this.#options.logger.info('consuming', {
       queues: this.#options.queues,
       concurrency: this.#options.concurrency,
@@ -112,35 +149,35 @@ export class Consumer {
     });
   }
 
-  #onMessage(channel: Channel, queue: string, message: ConsumeMessage | null): void {
-    if (!message) {
-      // The broker cancelled the consumer (the queue was deleted): consume again after it
-      // is declared anew, on a fresh channel.
-      this.#options.logger.warn('the broker cancelled a consumer; re-subscribing', { queue });
-      if (channel === this.#channel) this.#managed?.reopen();
-      return;
-    }
+  /**
+   * The broker put back every unacked message of `channel`: those still waiting in the gate
+   * leave it now (they would otherwise run later beside the copy another worker took).
+   */
+  #onChannelLost(channel: Channel): void {
+    for (const entry of this.#inFlight) if (entry.channel === channel && !entry.running) entry.abort.abort();
+  }
+
+  #isCurrent(channel: Channel): boolean {
+    return this.#managed?.isCurrent(channel) === true;
+  }
+
+  #onMessage(channel: Channel, queue: string, message: ConsumeMessage): void {
     if (tracing()) stamp(messageKey(message), 'delivered');
     const abort = new AbortController();
-    const entry: InFlight = { channel, message, abort, done: Promise.resolve(), settled: false };
+    const entry: InFlight = { channel, message, abort, done: Promise.resolve(), running: false, handedBack: false, settled: false };
     this.#inFlight.add(entry);
     const reply = (replyTo: string, correlationId: string, body: Buffer): void => {
       // Replies go to the default exchange, as Celery's rpc:// backend sends them.
       channel.publish('', replyTo, body, { correlationId, contentType: CONTENT_TYPE, contentEncoding: CONTENT_ENCODING, deliveryMode: 1 });
     };
     const run = async (): Promise<void> => {
+      // A delivery runs only on the channel it came from (see the top of this file).
+      if (!this.#isCurrent(channel)) throw new DeliveryChannelLostError('the delivery channel closed while the message waited for a slot');
+      entry.running = true;
       await this.#runner.run({ queue, content: message.content, properties: message.properties, redelivered: message.fields.redelivered }, reply, abort.signal);
     };
     const slots = this.#slots;
-    const gated = slots
-      ? slots.acquire(abort.signal).then(async (release) => {
-          try {
-            await run();
-          } finally {
-            release();
-          }
-        })
-      : run();
+    const gated = slots ? this.#afterGate(slots, entry, run) : run();
     entry.done = gated
       .then(
         () => {
@@ -149,6 +186,17 @@ export class Consumer {
           if (tracing()) stamp(messageKey(message), 'acked');
         },
         (err: unknown) => {
+          if (entry.handedBack && !entry.running && this.#isCurrent(channel)) {
+            this.#options.logger.info('a message waited for a slot past the bound; handed back to the broker', { queue, taskId: messageKey(message), gateHoldMs: this.#gateHoldMs });
+            this.#settle(entry, 'requeue');
+            return;
+          }
+          if (!entry.running && (err instanceof DeliveryChannelLostError || (err instanceof SlotAbortedError && !this.#isCurrent(channel)))) {
+            // Never ran: the broker has the message back and delivers it again (maybe elsewhere).
+            this.#options.logger.warn('a message waiting for a slot lost its channel; the broker delivers it again', { queue, taskId: messageKey(message) });
+            entry.settled = true;
+            return;
+          }
           if (this.#stopped || abort.signal.aborted || err instanceof TaskInterruptedError) {
             // The worker is stopping: give the message back so another worker runs it.
             if (!entry.settled) this.#options.logger.warn('task not completed; requeueing', { queue, err });
@@ -159,6 +207,33 @@ export class Consumer {
         },
       )
       .finally(() => this.#inFlight.delete(entry));
+  }
+
+  /**
+   * Runs `run` once the gate grants a slot. A delivery that waits longer than `gateHoldMs` is
+   * handed back instead (the gate wait is aborted; the catch in #onMessage requeues it).
+   */
+  async #afterGate(slots: Slots, entry: InFlight, run: () => Promise<void>): Promise<void> {
+    const timer = setTimeout(() => {
+      entry.handedBack = true;
+      entry.abort.abort();
+    }, this.#gateHoldMs);
+    timer.unref();
+    let release: () => void;
+    try {
+      release = await slots.acquire(entry.abort.signal);
+    } finally {
+      clearTimeout(timer);
+    }
+    try {
+      await run();
+    } finally {
+      release();
+    }
+  }
+
+  get #gateHoldMs(): number {
+    return this.#options.gateHoldMs ?? GATE_HOLD_MS;
   }
 
   /**
@@ -194,8 +269,9 @@ export class Consumer {
   #settle(entry: InFlight, how: 'ack' | 'requeue'): void {
     if (entry.settled) return;
     // Acks are only valid on the channel that delivered the message; if that channel is
-    // gone the broker has already put the message back, and will redeliver it.
-    if (entry.channel !== this.#channel && !this.#stopping(entry)) {
+    // gone the broker has already put the message back, and will redeliver it. (While the
+    // worker drains, its channel stays the live one until every ack is in.)
+    if (!this.#isCurrent(entry.channel)) {
       this.#options.logger.warn('delivery channel closed before the ack; the broker will redeliver the message', {
         queue: entry.message.fields.routingKey,
       });
@@ -210,13 +286,6 @@ export class Consumer {
     }
   }
 
-  /** During stop() the channel is detached from `#channel` but still open for acks. */
-  #stopping(entry: InFlight): boolean {
-    return this.#stopped && this.#draining === entry.channel;
-  }
-
-  #draining: Channel | undefined;
-
   /** Aborts every running task (their messages are requeued, nothing is recorded). */
   abortAll(): void {
     for (const entry of this.#inFlight) entry.abort.abort();
@@ -229,13 +298,9 @@ export class Consumer {
   async stop(graceMs: number): Promise<{ finished: number; requeued: number }> {
     if (this.#stopped) return { finished: 0, requeued: 0 };
     this.#stopped = true;
-    const channel = this.#channel;
-    this.#draining = channel;
-    this.#channel = undefined;
     const initially = this.#inFlight.size;
-    if (channel) {
-      for (const tag of this.#consumerTags) await channel.cancel(tag).catch(() => undefined);
-    }
+    // No new deliveries; the channel stays open (and live) for the acks of those in flight.
+    await this.#managed?.drain();
     const all = Promise.all([...this.#inFlight].map((e) => e.done));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([all, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
@@ -246,17 +311,18 @@ export class Consumer {
       if (!entry.settled) {
         entry.settled = true;
         requeued++;
+        // A channel already gone put its messages back by itself.
+        if (!this.#isCurrent(entry.channel)) continue;
         try {
           entry.channel.nack(entry.message, false, true);
         } catch {
-          // Channel already gone: the broker requeues by itself.
+          // Closed meanwhile: the broker requeues by itself.
         }
       }
     }
     // Let the interrupted tasks unwind (they record nothing) before the channel closes.
     await Promise.race([Promise.all([...this.#inFlight].map((e) => e.done)), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
     await this.#managed?.close();
-    this.#draining = undefined;
     return { finished: initially - requeued, requeued };
   }
 }

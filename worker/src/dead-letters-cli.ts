@@ -4,8 +4,13 @@
  */
 import amqp from 'amqplib';
 import {
+  Broker,
+  createLogger,
   createPool,
+  DeclaredQueues,
+  declareTaskQueue,
   listDeadLetters,
+  Publisher,
   redriveDeadLetters,
   TaskStore,
   type CommonConfig,
@@ -21,27 +26,47 @@ export interface DeadLetterCommand {
 
 /** Runs one dead-letter command; resolves with the lines to print. */
 export async function runDeadLetterCommand(config: CommonConfig, logger: Logger, command: DeadLetterCommand): Promise<string[]> {
-  const connection = await connectFirst(config.amqpUrls);
-  try {
-    if (command.action === 'list') {
+  if (command.action === 'list') {
+    const connection = await connectFirst(config.amqpUrls);
+    try {
       const letters = await listDeadLetters(connection, command.queue, command.limit);
       return letters.map((letter) => JSON.stringify(letter));
-    }
-    const pool = createPool({ url: config.databaseUrl, schema: config.databaseSchema, logger, applicationName: 'celerity-dead-letters', max: 1 });
-    const store = new TaskStore(pool, { logger });
-    try {
-      const { redriven, skipped } = await redriveDeadLetters(connection, command.queue, {
-        limit: command.limit,
-        ...(command.ids ? { ids: command.ids } : {}),
-        beforePublish: (ids) => store.resetForRedrive(ids),
-        ...(config.queueTypes ? { queueTypes: config.queueTypes } : {}),
-      });
-      return [JSON.stringify({ queue: command.queue, redriven: redriven.length, ids: redriven, skipped })];
     } finally {
-      await pool.end().catch(() => undefined);
+      await connection.close().catch(() => undefined);
     }
+  }
+  return redrive(config, logger, command);
+}
+
+/** Re-drives through the confirmed publisher, as the gateway's route does. */
+async function redrive(config: CommonConfig, logger: Logger, command: DeadLetterCommand): Promise<string[]> {
+  // stdout carries the result as JSON: the connection says only what went wrong, not that it connected.
+  const brokerLogger = createLogger({ service: 'dead-letters', level: config.logLevel === 'error' ? 'error' : 'warn' });
+  const broker = await Broker.create({
+    urls: config.amqpUrls,
+    logger: brokerLogger,
+    connectionName: 'celerity-dead-letters',
+    heartbeatS: config.heartbeatS,
+    // A command fails fast instead of waiting for a broker that is not there.
+    initialConnectTimeoutMs: 5_000,
+    ...(config.amqpTls ? { tls: config.amqpTls } : {}),
+  });
+  const pool = createPool({ url: config.databaseUrl, schema: config.databaseSchema, logger, applicationName: 'celerity-dead-letters', max: 1 });
+  let publisher: Publisher | undefined;
+  try {
+    publisher = await Publisher.create(broker, { logger: brokerLogger });
+    const store = new TaskStore(pool, { logger });
+    const taskQueues = new DeclaredQueues(undefined, (channel, queue) => declareTaskQueue(channel, queue, config.queueTypes));
+    const { redriven, skipped } = await redriveDeadLetters({ broker, publisher, taskQueues }, command.queue, {
+      limit: command.limit,
+      ...(command.ids ? { ids: command.ids } : {}),
+      beforePublish: (ids) => store.resetForRedrive(ids),
+    });
+    return [JSON.stringify({ queue: command.queue, redriven: redriven.length, ids: redriven, skipped })];
   } finally {
-    await connection.close().catch(() => undefined);
+    await publisher?.close().catch(() => undefined);
+    await pool.end().catch(() => undefined);
+    await broker.close();
   }
 }
 

@@ -6,7 +6,7 @@
  * the consumer requeues the message (at once when the worker is stopping, else with backoff).
  */
 import { hostname } from 'node:os';
-import { stamp, type Broker, type Catalogue, type Logger, type Publisher, type TaskQueues, type TaskStore } from '../../shared/src/index.js';
+import { stamp, type Broker, type Catalogue, type Logger, type Publisher, type DeclaredQueues, type TaskStore } from '../../shared/src/index.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { TaskHooks } from './task-hooks.js';
 import type { ThreadPool } from './thread-pool.js';
@@ -40,8 +40,8 @@ export interface TaskRunnerDeps {
   broker: Broker;
   publisher: Publisher;
   /** Dead-letter queues (`<queue>.dead`) and delay queues declared so far. */
-  deadLetterQueues: TaskQueues;
-  delayQueues: TaskQueues;
+  deadLetterQueues: DeclaredQueues;
+  delayQueues: DeclaredQueues;
   /** Hard time limit for tasks that set none, in seconds. */
   timeLimitS: number;
   /** Starts without finishing after which a message is dead-lettered. */
@@ -80,10 +80,10 @@ export class TaskRunner {
     const leaseMs = deps.leaseMs ?? DEFAULT_LEASE_MS;
     this.#leases = new Leases(deps.store, leaseMs, deps.logger);
     this.#run = { pool: deps.pool, timeLimitS: deps.timeLimitS };
-    const { store, logger, stopping, recordRetryMs, broker, publisher, deadLetterQueues, delayQueues } = deps;
+    const { store, logger, stopping, recordRetryMs, publisher, deadLetterQueues, delayQueues } = deps;
     this.#settle = {
       recorder: { store, logger, stopping, ...(recordRetryMs !== undefined ? { recordRetryMs } : {}) },
-      republish: { broker, publisher, deadLetterQueues, delayQueues, logger },
+      republish: { publisher, deadLetterQueues, delayQueues, logger },
       metrics: deps.metrics,
       hooks: deps.hooks,
       logger: deps.logger,

@@ -1,7 +1,7 @@
 /**
  * Dead letters over HTTP (operators, the dashboard): list a queue's dead letters without
  * removing them, and re-drive them onto their queue. The CLI (`worker dead-letters`) does
- * the same through the same functions in shared/src/amqp/dead-letters.ts.
+ * the same through the same functions (shared/src/amqp/dead-letters.ts and redrive.ts).
  */
 import { Router } from 'express';
 import { z } from 'zod';
@@ -13,7 +13,7 @@ import {
   redriveDeadLetters,
   type Broker,
   type Logger,
-  type QueueTypes,
+  type RedriveParts,
   type TaskStore,
 } from '../../../shared/src/index.js';
 
@@ -21,8 +21,8 @@ export interface DeadLetterRoutesDeps {
   broker: Broker;
   store: TaskStore;
   logger: Logger;
-  /** QUEUE_TYPES, for re-declaring the target queue of a re-drive. @default every queue classic */
-  queueTypes?: QueueTypes;
+  /** The confirmed publisher and the task-queue set (declared with QUEUE_TYPES) a re-drive publishes with. */
+  redrive: RedriveParts;
 }
 
 /** Most dead letters listed or re-driven by one request. */
@@ -73,11 +73,10 @@ export function deadLetterRoutes(deps: DeadLetterRoutesDeps): Router {
       throw new CelerityError('INVALID_REQUEST', `Invalid request body: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
     }
     const queue = checkQueue(parsed.data.queue);
-    const { redriven, skipped } = await redriveDeadLetters(connected(deps.broker), queue, {
+    const { redriven, skipped } = await redriveDeadLetters(deps.redrive, queue, {
       ...(parsed.data.ids ? { ids: parsed.data.ids } : {}),
       limit: parsed.data.limit ?? DEAD_LETTERS_MAX,
       beforePublish: (ids) => deps.store.resetForRedrive(ids),
-      ...(deps.queueTypes ? { queueTypes: deps.queueTypes } : {}),
     });
     deps.logger.info('dead letters re-driven', { queue, redriven: redriven.length, skipped: skipped.length });
     // skipped: stale dead letters of tasks that finished otherwise since; acked, not re-driven.

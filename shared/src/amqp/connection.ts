@@ -8,6 +8,9 @@ import { EventEmitter } from 'node:events';
 import amqp, { type ChannelModel } from 'amqplib';
 import { DEFAULTS, type AmqpTlsOptions } from '../config.js';
 import { redactUrl, type Logger } from '../logger.js';
+import { BrokerAuthError, BrokerUnreachableError, IRRECOVERABLE_CODES, handshakeReplyCode, isIrrecoverable } from './connection-errors.js';
+
+export { BrokerAuthError, BrokerUnreachableError, handshakeReplyCode } from './connection-errors.js';
 
 export type SetupFn = (connection: ChannelModel) => Promise<void>;
 
@@ -28,54 +31,11 @@ export interface BrokerOptions {
   tls?: AmqpTlsOptions;
 }
 
-/**
- * AMQP reply codes that no retry can fix: fail fast instead of reconnecting forever.
- *   403 ACCESS_REFUSED  wrong user or password, or no permission on the vhost
- *   530 NOT_ALLOWED     the vhost does not exist (or the user may not open it)
- */
-const IRRECOVERABLE_CODES = new Set([403, 530]);
-
-/**
- * Errors after which reconnecting only repeats the failure: refused credentials, and a setup
- * refused with 406 PRECONDITION_FAILED because a queue exists with other arguments
- * (QueueMismatchError, code QUEUE_MISMATCH; see topology.ts). Checked by code: the error may
- * come from any setup function.
- */
-function isIrrecoverable(err: unknown): boolean {
-  return err instanceof BrokerAuthError || (err as { code?: unknown } | undefined)?.code === 'QUEUE_MISMATCH';
-}
-
-/**
- * amqplib rejects a failed handshake with a plain Error that has no `code`: the reply code
- * only appears in its text ("Handshake terminated by server: 403 (ACCESS-REFUSED) …"), and a
- * refused vhost shows as "Expected ConnectionOpenOk; got <ConnectionClose …>". This is the
- * one place that reads it from there.
- */
-export function handshakeReplyCode(err: unknown): number | undefined {
-  if (!(err instanceof Error)) return undefined;
-  const code: unknown = (err as Error & { code?: unknown }).code;
-  if (typeof code === 'number') return code;
-  const terminated = /^Handshake terminated by server: (\d{3})/.exec(err.message);
-  if (terminated?.[1]) return Number(terminated[1]);
-  if (err.message.startsWith('Expected ConnectionOpenOk; got <ConnectionClose')) return 530;
-  return undefined;
-}
-
 /** Sets the heartbeat in the URL's query unless the operator already put one there. */
 function withHeartbeat(url: string, heartbeatS: number): string {
   const parsed = new URL(url);
   if (!parsed.searchParams.has('heartbeat')) parsed.searchParams.set('heartbeat', String(heartbeatS));
   return parsed.toString();
-}
-
-export class BrokerAuthError extends Error {
-  override readonly name = 'BrokerAuthError';
-  readonly code = 'BROKER_AUTH';
-}
-
-export class BrokerUnreachableError extends Error {
-  override readonly name = 'BrokerUnreachableError';
-  readonly code = 'BROKER_UNREACHABLE';
 }
 
 type BrokerEvents = {
@@ -261,8 +221,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       this.emit('unblocked');
     });
     try {
-      // A copy: a setup may close a managed channel, which unregisters it.
-      for (const setup of [...this.#setups]) await setup(connection);
+      await this.#runSetups(connection);
     } catch (err) {
       connection.removeAllListeners('close');
       await connection.close().catch(() => undefined);
@@ -283,6 +242,20 @@ export class Broker extends EventEmitter<BrokerEvents> {
       ...(this.#options.urls.length > 1 ? { node: `${this.#urlIndex + 1} of ${this.#options.urls.length}` } : {}),
     });
     this.emit('connected');
+  }
+
+  /**
+   * Runs every setup on a new connection, in registration order, including those registered
+   * while this runs (`onConnect` runs a setup itself only once the connection is the live one,
+   * which it is not yet), and skipping those unregistered meanwhile (a setup may close a
+   * managed channel, which unregisters it).
+   */
+  async #runSetups(connection: ChannelModel): Promise<void> {
+    const ran = new Set<SetupFn>();
+    for (let next = this.#setups[0]; next !== undefined; next = this.#setups.find((setup) => !ran.has(setup))) {
+      ran.add(next);
+      await next(connection);
+    }
   }
 
   #onClose(connection: ChannelModel, err?: Error): void {

@@ -9,19 +9,18 @@
  * The worker publishes dead letters itself (with a confirm) instead of nacking into a
  * dead-letter exchange: that would need `x-dead-letter-exchange` on the task queue, which a
  * Celery client's plain declaration of the same queue would then contradict
- * (PRECONDITION_FAILED). `<queue>.dead` has the type of its task queue (QUEUE_TYPES). A quorum
+ * (PRECONDITION_FAILED). Re-driving them is redrive.ts. `<queue>.dead` has the type of its task queue (QUEUE_TYPES). A quorum
  * task queue does carry dead-letter arguments, for the broker's own delivery limit (the
  * backstop, `QUORUM_DELIVERY_LIMIT`): those dead letters arrive with `x-death` and no
  * Celerity reason. Bound a dead-letter queue's length with a policy if you must
  * (docs/reliability.md).
  */
-import type { Channel, ChannelModel, ConsumeMessage, GetMessage, Options } from 'amqplib';
+import type { Channel, ChannelModel, GetMessage, Options } from 'amqplib';
 import { BROKER_DEATH_HEADERS, DELAY_HEADER } from './delay.js';
 import type { IncomingProperties } from './protocol.js';
-import { applyTopology, declareTaskQueue } from './apply-topology.js';
+import { applyTopology } from './apply-topology.js';
 import { openTransientChannel } from './managed-channel.js';
 import { CLASSIC_QUEUES, deadLetterTopology, type QueueTypes } from './topology.js';
-import { publishTimeHeaders } from './queue-wait.js';
 
 export const DEAD_LETTER_SUFFIX = '.dead';
 
@@ -84,7 +83,8 @@ export interface DeadLetter {
   bytes: number;
 }
 
-function describe(message: GetMessage, deadQueue: string): DeadLetter {
+/** A fetched dead letter, as the CLI and the HTTP API show it. */
+export function describeDeadLetter(message: GetMessage, deadQueue: string): DeadLetter {
   const headers = (message.properties.headers ?? {}) as Record<string, unknown>;
   const text = (key: string): string | null => {
     const value = headers[key];
@@ -135,7 +135,7 @@ export async function listDeadLetters(connection: ChannelModel, queue: string, l
     while (letters.length < limit) {
       const message = await channel.get(deadQueue, { noAck: false });
       if (!message) break;
-      letters.push(describe(message, deadQueue));
+      letters.push(describeDeadLetter(message, deadQueue));
     }
     return letters;
   } finally {
@@ -144,106 +144,8 @@ export async function listDeadLetters(connection: ChannelModel, queue: string, l
   }
 }
 
-export interface RedriveOptions {
-  /** Only these task ids; all when absent. */
-  ids?: readonly string[];
-  /** Most messages re-driven in one call. @default 1000 */
-  limit?: number;
-  /**
-   * Called with the task ids about to be re-driven, after their task queues are declared and
-   * before anything is published: the store puts them back to PENDING here (after the
-   * publish, a fast worker could finish first). Ids it `skipped` (already finished otherwise)
-   * are not re-driven: their dead letters are acked as stale duplicates. `undo` gets the ids
-   * whose publish failed, so no task stays PENDING without a message.
-   */
-  beforePublish?: (ids: string[]) => Promise<{ skipped: string[]; undo: (ids: string[]) => Promise<void> }>;
-  /** How the target task queues are declared (QUEUE_TYPES). @default every queue classic */
-  queueTypes?: QueueTypes;
-}
-
-/**
- * Moves dead letters of `queue` back onto their task queue with a fresh retry count. Each is
- * acked from the dead-letter queue only after the broker confirmed its re-publish, so a
- * failure half-way leaves every message in one queue or the other (at worst, both).
- */
-export async function redriveDeadLetters(
-  connection: ChannelModel,
-  queue: string,
-  options: RedriveOptions = {},
-): Promise<{ redriven: string[]; skipped: string[] }> {
-  const deadQueue = deadLetterQueueName(queue);
-  if (!(await queueExists(connection, deadQueue))) return { redriven: [], skipped: [] };
-  const limit = options.limit ?? 1000;
-  const wanted = options.ids ? new Set(options.ids) : undefined;
-  const channel = await openTransientChannel(connection, { confirm: true });
-  const returned = new Set<string>();
-  channel.on('return', (message: ConsumeMessage) => {
-    if (typeof message.properties.correlationId === 'string') returned.add(message.properties.correlationId);
-  });
-  try {
-    const picked: { message: GetMessage; letter: DeadLetter }[] = [];
-    const seen = new Set<string>();
-    // Bounded scan: a filter by id over a huge dead-letter queue stops after this many.
-    const scanLimit = Math.max(limit * 10, 10_000);
-    for (let fetched = 0; picked.length < limit && fetched < scanLimit; fetched++) {
-      const message = await channel.get(deadQueue, { noAck: false });
-      if (!message) break;
-      const letter = describe(message, deadQueue);
-      // Messages left unpicked stay unacked and return to the queue when the channel closes.
-      if (letter.id === null || (wanted && !wanted.has(letter.id))) continue;
-      if (seen.has(letter.id)) {
-        // The same task dead-lettered twice (at-least-once): re-drive it once.
-        channel.ack(message);
-        continue;
-      }
-      seen.add(letter.id);
-      picked.push({ message, letter });
-    }
-    if (picked.length === 0) return { redriven: [], skipped: [] };
-    // Declared before the store is touched: a refused declaration leaves every task as it was.
-    const targets = new Set(picked.map((p) => p.letter.queue));
-    for (const target of targets) await declareTaskQueue(channel, target, options.queueTypes);
-    const reset = await options.beforePublish?.(picked.map((p) => p.letter.id as string));
-    const skipped = new Set(reset?.skipped ?? []);
-    const sending: Promise<{ id: string; message: GetMessage; ok: boolean }>[] = [];
-    for (const { message, letter } of picked) {
-      const id = letter.id as string;
-      if (skipped.has(id)) {
-        channel.ack(message);
-        continue;
-      }
-      // Published afresh: its queue wait counts from now, not from before it was dead-lettered.
-      const headers = { ...withoutDeadLetterHeaders(message.properties.headers), ...publishTimeHeaders() };
-      headers.retries = 0;
-      sending.push(
-        new Promise((resolve) => {
-          try {
-            channel.publish('', letter.queue, message.content, { ...publishProperties(message.properties), headers, deliveryMode: 2, mandatory: true }, (err: unknown) =>
-              resolve({ id, message, ok: !err && !returned.has(id) }),
-            );
-          } catch {
-            resolve({ id, message, ok: false });
-          }
-        }),
-      );
-    }
-    // Each publish is confirmed (or nacked) on its own: only the ones that failed are undone.
-    const outcomes = await Promise.all(sending);
-    const failed = outcomes.filter((o) => !o.ok).map((o) => o.id);
-    if (failed.length > 0) await reset?.undo(failed);
-    const redriven: string[] = [];
-    for (const { id, message, ok } of outcomes) {
-      if (!ok) continue;
-      channel.ack(message);
-      redriven.push(id);
-    }
-    return { redriven, skipped: [...skipped].filter((id) => seen.has(id)) };
-  } finally {
-    await channel.close().catch(() => undefined);
-  }
-}
-
-async function queueExists(connection: ChannelModel, queue: string): Promise<boolean> {
+/** Whether `queue` exists, by a passive check on a throwaway channel. */
+export async function queueExists(connection: ChannelModel, queue: string): Promise<boolean> {
   // A passive check of a missing queue closes its channel with 404: use a throwaway one.
   const probe = await openTransientChannel(connection);
   try {
@@ -262,7 +164,7 @@ function withoutBrokerHeaders(headers: Record<string, unknown> | undefined): Rec
   return copy;
 }
 
-function withoutDeadLetterHeaders(headers: Record<string, unknown> | undefined): Record<string, unknown> {
+export function withoutDeadLetterHeaders(headers: Record<string, unknown> | undefined): Record<string, unknown> {
   const copy = withoutBrokerHeaders(headers);
   for (const name of Object.values(DEAD_LETTER_HEADERS)) delete copy[name];
   return copy;

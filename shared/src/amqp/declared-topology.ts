@@ -3,8 +3,10 @@
  * (re)connect. The declarations themselves come from the descriptions in topology.ts, through
  * the applier in apply-topology.ts.
  *
- * - `TaskQueues`: a set of queues declared on demand (task queues named by a caller, dead-letter
- *   queues, delay levels), each declared once on first use and again after a reconnect.
+ * - `DeclaredQueues`: a set of queues of one kind declared on demand (task queues named by a
+ *   caller, dead-letter queues, delay levels), each declared once on first use and again after
+ *   a reconnect. The publisher declares through these sets what its targets need
+ *   (publish-target.ts), and forgets a queue there when the broker returns a message for it.
  * - `DeclaredTopology`: a process's sets (task, dead-letter, delay queues) plus the queues it
  *   declares at every connect (the catalogue's, for a submitter), registered with the broker
  *   once. The gateway, the Node client and the worker all use it, so which queues come back
@@ -16,19 +18,20 @@ import type { Channel, ChannelModel } from 'amqplib';
 import type { Logger } from '../logger.js';
 import { declareDelayQueue, declareTaskQueue, isQueueUnavailable } from './apply-topology.js';
 import type { Broker } from './connection.js';
-import { openTransientChannel, withChannel } from './managed-channel.js';
+import { eachOnTransientChannel, withChannel } from './managed-channel.js';
 import { declareDeadLetterQueue } from './dead-letters.js';
 import { CLASSIC_QUEUES, type QueueTypes } from './topology.js';
 
 /**
- * The set of task queues a process has declared. Re-declared in full after a reconnect;
- * a queue named by a caller (`options.queue`) is declared once, on first use, through here.
+ * A set of queues of one kind (task, dead-letter or delay queues) a process has declared, with
+ * how one of them is declared. Re-declared in full after a reconnect; a queue named by a caller
+ * (`options.queue`) is declared once, on first use, through here.
  *
  * The cap: `pinned` queues (the catalogue's own, known at start) are always declared and do not
  * count; every other name (ad hoc, from `options.queue`) counts against `maxQueues`. So callers
  * naming new queues can use up the ad-hoc budget, never the queues of known tasks.
  */
-export class TaskQueues {
+export class DeclaredQueues {
   readonly #declared = new Set<string>();
   readonly #inFlight = new Map<string, Promise<void>>();
   readonly #maxQueues: number;
@@ -105,23 +108,11 @@ export class TaskQueues {
    */
   async redeclareAll(connection: ChannelModel, onUnavailable?: (queue: string, err: unknown) => void): Promise<void> {
     if (this.#declared.size === 0) return;
-    let channel = await openTransientChannel(connection);
-    try {
-      for (const queue of [...this.#declared]) {
-        try {
-          await this.#declare(channel, queue);
-        } catch (err) {
-          if (!onUnavailable || !isQueueUnavailable(err)) throw err;
-          onUnavailable(queue, err);
-          this.#declared.delete(queue);
-          // The 404 closed the channel: go on with a fresh one.
-          await channel.close().catch(() => undefined);
-          channel = await openTransientChannel(connection);
-        }
-      }
-    } finally {
-      await channel.close().catch(() => undefined);
-    }
+    await eachOnTransientChannel(connection, [...this.#declared], (channel, queue) => this.#declare(channel, queue), (queue, err) => {
+      if (!onUnavailable || !isQueueUnavailable(err)) throw err;
+      onUnavailable(queue, err);
+      this.#declared.delete(queue);
+    });
   }
 }
 
@@ -138,17 +129,17 @@ export interface DeclaredTopologyOptions {
   /** Task queues declared at every (re)connect, outside the ad-hoc cap (a submitter's catalogue queues). @default none */
   connectQueues?: readonly string[];
   /** The task-queue set, when the caller shares it (the gateway's queue stats read it). @default a new one */
-  taskQueues?: TaskQueues;
+  taskQueues?: DeclaredQueues;
 }
 
 export class DeclaredTopology {
   private constructor(
     /** Task queues: the connect queues and ad-hoc ones (`options.queue`), declared on use. */
-    readonly taskQueues: TaskQueues,
+    readonly taskQueues: DeclaredQueues,
     /** `<queue>.dead`, declared by the worker before its first dead letter there. */
-    readonly deadLetterQueues: TaskQueues,
+    readonly deadLetterQueues: DeclaredQueues,
     /** `celerity.delay.<ms>`, declared before the first delayed message at that level. */
-    readonly delayQueues: TaskQueues,
+    readonly delayQueues: DeclaredQueues,
   ) {}
 
   /**
@@ -162,9 +153,9 @@ export class DeclaredTopology {
     const types = options.queueTypes ?? CLASSIC_QUEUES;
     const connectQueues = options.connectQueues ?? [];
     const topology = new DeclaredTopology(
-      options.taskQueues ?? new TaskQueues(MAX_TASK_QUEUES, (channel, queue) => declareTaskQueue(channel, queue, types), connectQueues),
-      new TaskQueues(MAX_DEAD_LETTER_QUEUES, (channel, name) => declareDeadLetterQueue(channel, name, types)),
-      new TaskQueues(MAX_DELAY_QUEUES, declareDelayQueue),
+      options.taskQueues ?? new DeclaredQueues(MAX_TASK_QUEUES, (channel, queue) => declareTaskQueue(channel, queue, types), connectQueues),
+      new DeclaredQueues(MAX_DEAD_LETTER_QUEUES, (channel, name) => declareDeadLetterQueue(channel, name, types)),
+      new DeclaredQueues(MAX_DELAY_QUEUES, declareDelayQueue),
     );
     const unavailable = (queue: string, err: unknown): void => {
       options.logger.warn('queue unavailable (its node may be down); declared again on next use', { queue, err });

@@ -1,18 +1,23 @@
 /**
- * Publishing with publisher confirms. `publish()` resolves only when the broker has
- * confirmed the message (it is then on disk for a durable queue), so a caller may promise
- * that the task will run. The number of unconfirmed messages is bounded; past the bound,
- * callers wait (bounded in time) instead of growing a buffer. When the channel's write
- * buffer is full (`publish()` returned false), later publishes wait for `drain`.
+ * The one confirmed publisher: `publish(target, message)` resolves only when the broker has
+ * confirmed the message (it is then on disk for a durable queue), so a caller may promise that
+ * the task will run. Submits, re-drives and the worker's retries, deferrals and dead letters
+ * all go through it; replies and events are fire-and-forget and do not.
  *
- * Messages are published `mandatory`: one that no queue takes is returned by the broker
- * (always before its confirm), and that publish fails with QUEUE_UNAVAILABLE.
+ * Before publishing it declares the queues the target needs (once per set, publish-target.ts).
+ * Messages are published `mandatory`: one that no queue takes is returned by the broker (always
+ * before its confirm), and the target's rule on a return applies. The unconfirmed window is a
+ * `Slots` (slots.ts): past it, publishes wait (bounded in time) instead of growing a buffer.
+ * When the channel's write buffer is full (`publish()` returned false), later publishes wait
+ * for `drain`.
  */
 import type { ConfirmChannel, Options } from 'amqplib';
 import { CelerityError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { SlotAbortedError, Slots } from '../slots.js';
 import type { Broker } from './connection.js';
 import { ManagedChannel } from './managed-channel.js';
+import type { PublishTarget } from './publish-target.js';
 
 export interface PublisherOptions {
   logger: Logger;
@@ -20,20 +25,25 @@ export interface PublisherOptions {
   maxUnconfirmed?: number;
   /** How long one publish may wait for a window slot plus its confirm, in ms. @default 10000 */
   confirmTimeoutMs?: number;
-  /** Runs on every new channel before publishing resumes (topology declarations). */
-  setup?: (channel: ConfirmChannel) => Promise<void>;
+}
+
+/** A message to publish. `correlationId` is required: it identifies a returned message. */
+export interface OutgoingMessage {
+  content: Buffer;
+  options: Options.Publish & { correlationId: string };
 }
 
 /** `Retry-After` suggested to HTTP callers when the broker cannot take a message. */
 const RETRY_AFTER_S = 2;
+/** `Retry-After` when a queue could not be declared (a node down, a refused declaration). */
+const DECLARE_RETRY_AFTER_S = 5;
 
 export class Publisher {
   readonly #broker: Broker;
-  readonly #options: Required<Omit<PublisherOptions, 'setup'>> & Pick<PublisherOptions, 'setup'>;
+  readonly #options: Required<PublisherOptions>;
   /** Set once `create` has opened it. */
   #managed: ManagedChannel<ConfirmChannel> | undefined;
-  #unconfirmed = 0;
-  readonly #slotWaiters: (() => void)[] = [];
+  readonly #window: Slots;
   #drained: Promise<void> | undefined;
   #closed = false;
   /**
@@ -47,6 +57,7 @@ export class Publisher {
   private constructor(broker: Broker, options: PublisherOptions) {
     this.#broker = broker;
     this.#options = { maxUnconfirmed: 1000, confirmTimeoutMs: 10_000, ...options };
+    this.#window = new Slots(this.#options.maxUnconfirmed);
   }
 
   static async create(broker: Broker, options: PublisherOptions): Promise<Publisher> {
@@ -59,42 +70,72 @@ export class Publisher {
     return publisher;
   }
 
-  /** The live confirm channel, for topology declarations made through the publisher. */
-  get channel(): ConfirmChannel | undefined {
-    return this.#managed?.channel;
-  }
-
+  /** Messages awaiting their confirm now (slots of the window held). */
   get unconfirmed(): number {
-    return this.#unconfirmed;
+    return this.#window.held;
   }
 
-  async #setup(channel: ConfirmChannel): Promise<void> {
+  #setup(channel: ConfirmChannel): Promise<void> {
     channel.on('return', (message: { properties: { correlationId?: string } }) => {
       const id = message.properties.correlationId;
       const oldest = id === undefined ? undefined : this.#inFlight.get(id)?.find((p) => !p.returned);
       if (oldest) oldest.returned = true;
     });
-    if (this.#options.setup) await this.#options.setup(channel);
     this.#drained = undefined;
+    return Promise.resolve();
   }
 
   /**
-   * Publishes and waits for the broker's confirm; rejects with BROKER_UNAVAILABLE otherwise,
-   * or QUEUE_UNAVAILABLE when no queue took the message. `options.correlationId` is required:
-   * it identifies a returned message.
+   * Declares what `target` needs, publishes and waits for the broker's confirm. Rejects with
+   * BROKER_UNAVAILABLE (not connected, no confirm in time, a resource alarm), QUEUE_UNAVAILABLE
+   * (a queue could not be declared, or the broker returned the message: see the target's rule),
+   * or SHUTTING_DOWN once closed.
    */
-  async publish(exchange: string, routingKey: string, content: Buffer, options: Options.Publish & { correlationId: string }): Promise<void> {
+  async publish(target: PublishTarget, message: OutgoingMessage): Promise<void> {
+    for (let round = 1; ; round++) {
+      await this.declare(target);
+      if ((await this.#send(target.exchange, target.routingKey, message)) === 'confirmed') return;
+      // Returned: a queue it needs is gone (deleted behind our back). Declared again on next use.
+      for (const queue of target.requires) queue.queues.forget(queue.name);
+      if (target.onReturn === 'fail' || round >= 2) {
+        throw new CelerityError('QUEUE_UNAVAILABLE', `No queue took the message (routing key "${target.routingKey}"): the queue does not exist`, {
+          retryAfterS: RETRY_AFTER_S,
+        });
+      }
+    }
+  }
+
+  /**
+   * Declares the queues `target` needs that its sets do not hold yet (`publish` does it too);
+   * for a caller that must know the queues exist before it writes anything. Rejects with
+   * BROKER_UNAVAILABLE or QUEUE_UNAVAILABLE.
+   */
+  async declare(target: PublishTarget): Promise<void> {
+    for (const { queues, name } of target.requires) {
+      if (queues.has(name)) continue;
+      const connection = this.#broker.connection;
+      if (!connection) throw unavailable('not connected to the broker');
+      try {
+        await queues.ensure(connection, name);
+      } catch (err) {
+        throw new CelerityError('QUEUE_UNAVAILABLE', `Could not declare queue "${name}"`, { cause: err, retryAfterS: DECLARE_RETRY_AFTER_S });
+      }
+    }
+  }
+
+  /** One publish within the window; resolves when confirmed, telling whether the broker returned it. */
+  async #send(exchange: string, routingKey: string, message: OutgoingMessage): Promise<'confirmed' | 'returned'> {
     if (this.#closed) throw new CelerityError('SHUTTING_DOWN', 'The publisher is closed');
     const deadline = Date.now() + this.#options.confirmTimeoutMs;
     if (this.#broker.blocked) {
       throw new CelerityError('BROKER_UNAVAILABLE', 'The broker is refusing new messages (resource alarm)', { retryAfterS: RETRY_AFTER_S });
     }
-    await this.#acquireSlot(deadline);
+    const release = this.#window.tryAcquire() ?? (await this.#waitForSlot(deadline));
     try {
       if (this.#drained) await withDeadline(this.#drained, deadline, 'waiting for the publish buffer to drain');
-      const channel = this.channel;
+      const channel = this.#managed?.channel;
       if (!channel) throw unavailable('not connected to the broker');
-      const id = options.correlationId;
+      const id = message.options.correlationId;
       const entry = { returned: false };
       const sameId = this.#inFlight.get(id);
       if (sameId) sameId.push(entry);
@@ -106,20 +147,14 @@ export class Publisher {
         if (list?.length === 0) this.#inFlight.delete(id);
         return entry.returned;
       };
-      await withDeadline(
-        new Promise<void>((resolve, reject) => {
+      return await withDeadline(
+        new Promise<'confirmed' | 'returned'>((resolve, reject) => {
           let ok: boolean;
           try {
-            ok = channel.publish(exchange, routingKey, content, { ...options, mandatory: true }, (err: unknown) => {
+            ok = channel.publish(exchange, routingKey, message.content, { ...message.options, mandatory: true }, (err: unknown) => {
               const returned = settle();
               if (err) reject(unavailable('the broker did not accept the message', err));
-              else if (returned) {
-                reject(
-                  new CelerityError('QUEUE_UNAVAILABLE', `No queue took the message (routing key "${routingKey}"): the queue does not exist`, {
-                    retryAfterS: RETRY_AFTER_S,
-                  }),
-                );
-              } else resolve();
+              else resolve(returned ? 'returned' : 'confirmed');
             });
           } catch (err) {
             // Thrown before anything was sent (channel closing, a header table too large).
@@ -133,37 +168,17 @@ export class Publisher {
         'waiting for the broker to confirm the message',
       );
     } finally {
-      this.#releaseSlot();
+      release();
     }
   }
 
-
-  async #acquireSlot(deadline: number): Promise<void> {
-    if (this.#unconfirmed < this.#options.maxUnconfirmed) {
-      this.#unconfirmed++;
-      return;
-    }
-    let waiter: (() => void) | undefined;
-    const granted = new Promise<void>((resolve) => {
-      waiter = resolve;
-      this.#slotWaiters.push(resolve);
-    });
+  async #waitForSlot(deadline: number): Promise<() => void> {
     try {
-      await withDeadline(granted, deadline, 'waiting for a free slot in the unconfirmed window');
+      return await this.#window.acquire(AbortSignal.timeout(Math.max(0, deadline - Date.now())));
     } catch (err) {
-      const i = waiter ? this.#slotWaiters.indexOf(waiter) : -1;
-      if (i >= 0) this.#slotWaiters.splice(i, 1);
-      // Not in the queue any more: the slot was handed over as the deadline fired. Give it back.
-      else this.#releaseSlot();
+      if (err instanceof SlotAbortedError) throw unavailable('timed out waiting for a free slot in the unconfirmed window', err);
       throw err;
     }
-  }
-
-  #releaseSlot(): void {
-    const next = this.#slotWaiters.shift();
-    // The slot passes straight to the next waiter, so the count stays the same.
-    if (next) next();
-    else this.#unconfirmed--;
   }
 
   /** Closes the channel; publishes from now on fail with SHUTTING_DOWN. Safe to call twice. */

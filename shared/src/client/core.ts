@@ -10,7 +10,7 @@
  */
 import type pg from 'pg';
 import type { Broker } from '../amqp/connection.js';
-import { DeclaredTopology, type TaskQueues } from '../amqp/declared-topology.js';
+import { DeclaredTopology, type DeclaredQueues } from '../amqp/declared-topology.js';
 import { Publisher } from '../amqp/publisher.js';
 import type { QueueTypes } from '../amqp/topology.js';
 import type { Catalogue } from '../catalogue.js';
@@ -35,7 +35,7 @@ export interface ClientCoreOptions {
   /** The tasks known by name: their queues are declared on every (re)connect. */
   catalogue: Catalogue;
   /** Task queues this process declares; pass one to share it (the gateway's queue stats list it). @default a new set */
-  queues?: TaskQueues;
+  queues?: DeclaredQueues;
   /** @default none */
   metrics?: SubmitMetrics;
   /** @default no limit */
@@ -63,12 +63,12 @@ export class ClientCore {
     readonly store: TaskStore,
     /** What this process knows of each task it submitted, waits on or heard of (task-ledger.ts). */
     readonly ledger: TaskLedger,
-    readonly queues: TaskQueues,
+    readonly queues: DeclaredQueues,
     readonly submitter: Submitter,
     readonly replies: ReplyListener,
     readonly idempotency: IdempotentSubmits,
     readonly idempotencyKeys: IdempotencyKeys,
-    private readonly publisher: Publisher,
+    readonly publisher: Publisher,
     private readonly logger: Logger,
   ) {}
 

@@ -10,7 +10,7 @@
  * already published with it, such as the results of Python Celery workers, still arrive.
  */
 import { randomUUID } from 'node:crypto';
-import type { Channel, ConsumeMessage } from 'amqplib';
+import type { ConsumeMessage } from 'amqplib';
 import { declareReplyQueue } from '../amqp/apply-topology.js';
 import type { Broker } from '../amqp/connection.js';
 import { ManagedChannel } from '../amqp/managed-channel.js';
@@ -22,10 +22,10 @@ import { stamp } from '../trace.js';
 export class ReplyListener {
   readonly #logger: Logger;
   readonly #onOutcome: (outcome: TaskOutcome) => void;
-  #queue: string | undefined;
+  /** The reply queue's name on the current channel (a new one per channel, kept across cancels). */
+  #queue = '';
   /** Set once `create` has opened it. */
   #managed: ManagedChannel | undefined;
-  #resubscribes = 0;
   readonly #prefix: string;
 
   private constructor(logger: Logger, onOutcome: (outcome: TaskOutcome) => void, prefix: string) {
@@ -40,65 +40,41 @@ export class ReplyListener {
    */
   static async create(broker: Broker, options: { logger: Logger; onOutcome: (outcome: TaskOutcome) => void; queuePrefix?: string }): Promise<ReplyListener> {
     const listener = new ReplyListener(options.logger, options.onOutcome, options.queuePrefix ?? REPLY_QUEUE_PREFIX);
-    listener.#managed = await ManagedChannel.open(broker, {
+    const managed = await ManagedChannel.open(broker, {
       name: 'reply channel',
       logger: options.logger,
-      setup: (channel) => listener.#setup(channel),
-      onLost: () => {
-        listener.#queue = undefined;
+      // A new name per channel: the old connection's exclusive queue may linger on the broker
+      // until it notices that connection is gone, and would refuse a second declare.
+      setup: () => {
+        listener.#queue = `${listener.#prefix}${randomUUID()}`;
+        return Promise.resolve();
       },
+      onReady: () => listener.#logger.debug('consuming replies', { replyQueue: listener.#queue }),
+    });
+    listener.#managed = managed;
+    // Declared again under the same name after a broker cancel (ManagedChannel's cancel policy).
+    await managed.consume((channel) => declareReplyQueue(channel, listener.#queue), (message) => listener.#onMessage(message), {
+      noAck: true,
+      exclusive: true,
+      onCancel: (queue) => listener.#logger.warn('the broker cancelled the reply consumer; declaring the reply queue again', { replyQueue: queue }),
     });
     return listener;
   }
 
-  /** The queue to name in `reply_to`; undefined while disconnected. */
-  get replyTo(): string | undefined {
-    return this.#queue;
-  }
-
-  async #setup(channel: Channel): Promise<void> {
-    // A new name per connection: the old connection's exclusive queue may linger on the
-    // broker until it notices that connection is gone, and would refuse a second declare.
-    const queue = await this.#subscribe(channel, `${this.#prefix}${randomUUID()}`);
-    this.#queue = queue;
-    this.#logger.debug('consuming replies', { replyQueue: queue });
-  }
-
-  async #subscribe(channel: Channel, name: string): Promise<string> {
-    const queue = await declareReplyQueue(channel, name);
-    await channel.consume(queue, (message) => this.#onMessage(channel, queue, message), { noAck: true, exclusive: true });
-    return queue;
-  }
-
   /**
-   * The broker cancelled our consumer: declare the same queue again and consume it. If that
-   * fails, closing the channel hands the job to the reopen path (a queue with a new name).
+   * The queue to name in `reply_to`; undefined while disconnected. Kept while a cancelled
+   * consumer is restored: the same queue is declared again, so replies to it still arrive.
    */
-  #resubscribe(channel: Channel, queue: string): void {
-    if (this.#managed?.closed !== false || this.#managed.channel !== channel) return;
-    this.#logger.warn('the broker cancelled the reply consumer; declaring the reply queue again', { replyQueue: queue });
-    this.#subscribe(channel, queue).then(
-      () => {
-        this.#resubscribes++;
-        this.#logger.info('consuming replies again', { replyQueue: queue });
-      },
-      (err: unknown) => {
-        this.#logger.error('could not declare the reply queue again; reopening the reply channel', { replyQueue: queue, err });
-        channel.close().catch(() => undefined);
-      },
-    );
+  get replyTo(): string | undefined {
+    return this.#managed?.channel ? this.#queue : undefined;
   }
 
   /** How many times the consumer was restored after a broker-side cancel (tests, diagnostics). */
   get resubscribes(): number {
-    return this.#resubscribes;
+    return this.#managed?.resubscribes ?? 0;
   }
 
-  #onMessage(channel: Channel, queue: string, message: ConsumeMessage | null): void {
-    if (!message) {
-      this.#resubscribe(channel, queue);
-      return;
-    }
+  #onMessage(message: ConsumeMessage): void {
     const outcome = decodeResultBody(message.content);
     if (!outcome) {
       this.#logger.warn('ignored a reply that is not a task result', {
@@ -113,7 +89,6 @@ export class ReplyListener {
 
   /** Stops consuming replies and closes the channel. Safe to call twice. */
   async close(): Promise<void> {
-    this.#queue = undefined;
     await this.#managed?.close();
   }
 }

@@ -8,11 +8,12 @@
 import { randomUUID } from 'node:crypto';
 import { CelerityError } from '../errors.js';
 import type { Broker } from '../amqp/connection.js';
-import { DELAY_EXCHANGE, DELAY_HEADER, delayLevelFor, delayQueueName } from '../amqp/delay.js';
+import { DELAY_HEADER, delayLevelFor } from '../amqp/delay.js';
 import { OWNER_HEADER, encodeTaskMessage, newTaskMessage } from '../amqp/protocol.js';
 import type { Publisher } from '../amqp/publisher.js';
+import { delayedTarget, taskTarget } from '../amqp/publish-target.js';
 import { publishTimeHeaders } from '../amqp/queue-wait.js';
-import type { TaskQueues } from '../amqp/declared-topology.js';
+import type { DeclaredQueues } from '../amqp/declared-topology.js';
 import type { Catalogue } from '../catalogue.js';
 import type { Logger } from '../logger.js';
 import { stamp } from '../trace.js';
@@ -40,13 +41,13 @@ export interface SubmitLimits {
 export interface SubmitterDeps {
   broker: Broker;
   publisher: Publisher;
-  queues: TaskQueues;
+  queues: DeclaredQueues;
   catalogue: Catalogue;
   logger: Logger;
   /** The reply queue of this process, when connected. */
   replyTo: () => string | undefined;
   /** Delay queues declared so far (countdown / eta). */
-  delayQueues: TaskQueues;
+  delayQueues: DeclaredQueues;
   /** @default none */
   metrics?: SubmitMetrics;
   /** Per-queue maximum length; no limit when absent. */
@@ -124,16 +125,15 @@ export class Submitter {
   /** The publish of `submit()`, holding a slot; resolves once confirmed, with the PENDING row's write. */
   async #publish(submission: Submission, options: SubmitOptions): Promise<{ recorded: Promise<void> }> {
     const { broker, publisher, queues, ledger, metrics, logger } = this.deps;
-    const connection = broker.connection;
-    if (!connection) throw new CelerityError('BROKER_UNAVAILABLE', 'Not connected to the broker', { retryAfterS: 2 });
+    if (!broker.connected) throw new CelerityError('BROKER_UNAVAILABLE', 'Not connected to the broker', { retryAfterS: 2 });
     this.deps.limits?.check(submission.queue);
-    if (!queues.has(submission.queue)) {
-      try {
-        await queues.ensure(connection, submission.queue);
-      } catch (err) {
-        throw new CelerityError('QUEUE_UNAVAILABLE', `Could not declare queue "${submission.queue}"`, { cause: err, retryAfterS: 5 });
-      }
-    }
+    // A task that must wait goes through the broker's delay queues (shared/src/amqp/delay.ts).
+    // Either target fails on a return: nothing was promised yet, the caller may submit again.
+    const delayMs = submission.eta ? submission.eta.getTime() - Date.now() : 0;
+    const level = delayMs > 0 ? delayLevelFor(delayMs) : undefined;
+    const target = level === undefined ? taskTarget(queues, submission.queue) : delayedTarget(this.deps.delayQueues, level, submission.queue, 'fail', queues);
+    // Declared before anything else: a refused declaration leaves no PENDING row to undo.
+    await publisher.declare(target);
     // A task run elsewhere (a Python Celery worker) records nothing itself: its reply is the only
     // way its result reaches the store, so ask for one even when nobody waits.
     const replyTo = options.wantReply || submission.external ? this.deps.replyTo() : undefined;
@@ -155,39 +155,23 @@ export class Submitter {
     if (submission.maxRetries !== undefined) headers[MAX_RETRIES_HEADER] = submission.maxRetries;
     if (submission.republish) headers[REPUBLISHED_HEADER] = true;
     if (submission.owner) headers[OWNER_HEADER] = submission.owner;
-    // A task that must wait goes through the broker's delay queues (shared/src/amqp/delay.ts).
-    let exchange = '';
-    let delayQueue: string | undefined;
-    const delayMs = submission.eta ? submission.eta.getTime() - Date.now() : 0;
-    if (delayMs > 0) {
-      const level = delayLevelFor(delayMs);
-      delayQueue = delayQueueName(level);
-      try {
-        await this.deps.delayQueues.ensure(connection, delayQueue);
-      } catch (err) {
-        throw new CelerityError('QUEUE_UNAVAILABLE', 'Could not declare the delay queue', { cause: err, retryAfterS: 5 });
-      }
-      exchange = DELAY_EXCHANGE;
-      headers[DELAY_HEADER] = String(level);
-    }
-    message.options.headers = headers;
+    if (level !== undefined) headers[DELAY_HEADER] = String(level);
     const recorded = options.recordPending === false ? Promise.resolve() : ledger.recordPending(submission);
     const started = process.hrtime.bigint();
     stamp(submission.id, 'publish');
     try {
-      await publisher.publish(exchange, submission.queue, message.content, {
-        ...message.options,
-        headers: { ...headers, ...publishTimeHeaders() },
-        // Unique per publish: the publisher tells a returned message by its correlation id, so a
-        // republish of the same task must not share the first publish's (Celery peers read the
-        // task id from the `id` header and the result body, never from here).
-        correlationId: submission.republish ? `${submission.id}.${randomUUID()}` : submission.id,
+      await publisher.publish(target, {
+        content: message.content,
+        options: {
+          ...message.options,
+          headers: { ...headers, ...publishTimeHeaders() },
+          // Unique per publish: the publisher tells a returned message by its correlation id, so a
+          // republish of the same task must not share the first publish's (Celery peers read the
+          // task id from the `id` header and the result body, never from here).
+          correlationId: submission.republish ? `${submission.id}.${randomUUID()}` : submission.id,
+        },
       });
     } catch (err) {
-      if (err instanceof CelerityError && err.code === 'QUEUE_UNAVAILABLE') {
-        queues.forget(submission.queue);
-        if (delayQueue) this.deps.delayQueues.forget(delayQueue);
-      }
       logger.warn('publish failed', { taskId: submission.id, task: submission.name, queue: submission.queue, err });
       // Nothing was promised to the caller (it gets 503 and may submit again): the ledger
       // removes the PENDING row, unless an earlier publish of the task may own it.
@@ -210,16 +194,10 @@ export class Submitter {
    * join one group commit. Resolves with each submission's outcome, in order.
    */
   async submitMany(submissions: readonly Submission[], options: { wantReply: boolean } = { wantReply: false }): Promise<PromiseSettledResult<void>[]> {
-    const { broker, queues } = this.deps;
+    const { broker, publisher, queues } = this.deps;
     for (const queue of new Set(submissions.map((s) => s.queue))) {
-      const connection = broker.connection;
-      if (!connection) throw new CelerityError('BROKER_UNAVAILABLE', 'Not connected to the broker', { retryAfterS: 2 });
-      if (queues.has(queue)) continue;
-      try {
-        await queues.ensure(connection, queue);
-      } catch (err) {
-        throw new CelerityError('QUEUE_UNAVAILABLE', `Could not declare queue "${queue}"`, { cause: err, retryAfterS: 5 });
-      }
+      if (!broker.connected) throw new CelerityError('BROKER_UNAVAILABLE', 'Not connected to the broker', { retryAfterS: 2 });
+      await publisher.declare(taskTarget(queues, queue));
     }
     return Promise.allSettled(submissions.map((submission) => this.submit(submission, options)));
   }
