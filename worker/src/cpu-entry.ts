@@ -107,6 +107,7 @@ export default async function runCpuTask(job: CpuJob): Promise<CpuOutcome> {
     if (message.type === 'abort') controller.abort(fromCrossedError(message.error));
   });
   const scope = new TaskScope(job.ctx.id, job.name, job.ctx.queue);
+  let logger: Logger | undefined;
   try {
     if (job.check) return await check(job, job.check, startedAtMs);
     const task = (await tasksOf(job.appUrl, job.tsxApi)).get(job.name);
@@ -114,7 +115,6 @@ export default async function runCpuTask(job: CpuJob): Promise<CpuOutcome> {
       return { ok: false, error: { name: 'UnknownTaskError', message: `The app module loaded in the thread pool has no CPU task named "${job.name}"` }, startedAtMs };
     }
     const run = task.run;
-    let logger: Logger | undefined;
     const ctx = {
       ...job.ctx,
       signal: controller.signal,
@@ -135,6 +135,9 @@ export default async function runCpuTask(job: CpuJob): Promise<CpuOutcome> {
     return { ok: false, error: toCrossedError(err), startedAtMs };
   } finally {
     scope.close();
+    // winston hands a line to its stream a few ticks after the call: let the task's last lines
+    // reach the port before it closes.
+    if (logger) await new Promise((resolve) => setImmediate(resolve));
     job.port.close();
   }
 }
