@@ -4,6 +4,7 @@
  * the thread, the soft limit reaches the task as `ctx.signal`, its log lines come back here,
  * and so does the moment a thread takes the job (the time limits start then).
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { BroadcastChannel, MessageChannel } from 'node:worker_threads';
@@ -32,16 +33,22 @@ const TYPESCRIPT = /\.[mc]?tsx?$/;
 /**
  * `tsx/esm/api` as seen from the app's folder (else the current directory), for a TypeScript
  * app: Node 20 gives worker threads none of the loaders given with `--import` (NODE_OPTIONS),
- * so a thread loads the app through tsx's `tsImport` instead, as the main thread did.
+ * so a thread loads the app through tsx's `tsImport` instead, as the main thread did. Its ES
+ * module entry, read from tsx's package exports (`require.resolve` would give the CommonJS one).
  */
 function tsxApiFor(appUrl: string): string | undefined {
   if (!appUrl.startsWith('file:') || !TYPESCRIPT.test(new URL(appUrl).pathname)) return undefined;
   for (const from of [fileURLToPath(appUrl), path.join(process.cwd(), 'noop.js')]) {
+    let manifest: string;
     try {
-      return pathToFileURL(createRequire(from).resolve('tsx/esm/api')).href;
+      manifest = createRequire(from).resolve('tsx/package.json');
     } catch {
-      // Not installed there: try the next place.
+      continue; // Not installed there: try the next place.
     }
+    const { exports } = JSON.parse(readFileSync(manifest, 'utf8')) as { exports?: Record<string, unknown> };
+    const api = exports?.['./esm/api'] as { import?: string | { default?: string } } | undefined;
+    const entry = typeof api?.import === 'string' ? api.import : api?.import?.default;
+    if (entry) return pathToFileURL(path.join(path.dirname(manifest), entry)).href;
   }
   return undefined;
 }
