@@ -1,7 +1,7 @@
 /**
- * Read-your-writes while a worker's final commit trails its reply: the worker replies as soon
- * as a task's outcome is known and commits it just after, so a `?wait=` (or `result()`) answer
- * can come before the store has it. A trigger in the test's schema holds the commit (on an
+ * Read-your-writes while a worker's final commit trails its reply: the worker replies once the
+ * task's STARTED row is committed and commits the outcome just after, so a `?wait=` (or
+ * `result()`) answer can come before the store has the final state (never before it has a row). A trigger in the test's schema holds the commit (on an
  * advisory lock the test keeps) while the answer comes; reads on the process that got the reply
  * show the final state, the row in PostgreSQL is still earlier, and the store converges once the
  * commit is let through.
@@ -11,13 +11,13 @@ import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import { createClient, defineTask } from '../../shared/src/index.js';
-import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, http, type Task } from '../helpers/harness.js';
+import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, captureLogger, http, waitFor, type Task } from '../helpers/harness.js';
 
 /**
  * Holds the task writes `which` selects, in this test's schema, until `release()`: each such write
  * waits in a trigger for an advisory lock the test holds (reads are not held).
  */
-async function holdWrites(ctx: TestContext, which: 'final' | 'all'): Promise<{ release: () => Promise<void> }> {
+async function holdWrites(ctx: TestContext, which: 'final' | 'all'): Promise<{ release: () => Promise<void>; waiting: () => Promise<number> }> {
   const key = randomInt(1, 2 ** 31 - 1);
   const holder = await ctx.pool.connect();
   await holder.query('SELECT pg_advisory_lock($1)', [key]);
@@ -34,7 +34,10 @@ async function holdWrites(ctx: TestContext, which: 'final' | 'all'): Promise<{ r
   };
   // Before the gateways and workers stop: they flush the held writes on the way out.
   ctx.defer(release);
-  return { release };
+  // Writes waiting on the hold (a key under 2^31 is the lock's objid).
+  const waiting = async (): Promise<number> =>
+    (await ctx.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted`, [key])).rows[0]?.n ?? 0;
+  return { release, waiting };
 }
 
 /** The task's row in PostgreSQL, read past every process's cache. */
@@ -58,16 +61,18 @@ describe('read-your-writes while the final commit trails the reply', () => {
     const { url: other } = await ctx.startGateway();
     await ctx.startWorker({ queues: [queue] });
     const held = await holdWrites(ctx, 'final');
-    const answered = await http<Task>(`${url}/api/v1/tasks/demo.add?wait=20`, { json: { args: [20, 22], options: { queue } } });
+    // Runs long enough for its STARTED row to be committed on its own (a shorter task's may be
+    // merged into the final write, and the reply then waits for that commit).
+    const answered = await http<Task>(`${url}/api/v1/tasks/demo.sleep?wait=20`, { json: { args: [0.5], options: { queue } } });
     assert.equal(answered.status, 200, 'answered from the reply while the commit is held');
-    assert.deepEqual([answered.body.state, answered.body.result], ['SUCCESS', 42]);
+    assert.deepEqual([answered.body.state, answered.body.result], ['SUCCESS', 0.5]);
     const id = answered.body.id;
     const before = await rowState(ctx, id);
-    assert.ok(before === undefined || before === 'PENDING' || before === 'STARTED', `the row is not final yet (${before})`);
+    assert.equal(before, 'STARTED', 'the reply waited for the STARTED row, not for the final one');
     const read = await http<Task>(`${url}/api/v1/tasks/${id}`);
     assert.equal(read.status, 200);
-    assert.deepEqual([read.body.state, read.body.result, read.body.worker], ['SUCCESS', 42, answered.body.worker]);
-    assert.deepEqual(read.body.args, [20, 22]);
+    assert.deepEqual([read.body.state, read.body.result, read.body.worker], ['SUCCESS', 0.5, answered.body.worker]);
+    assert.deepEqual(read.body.args, [0.5]);
     const longPoll = await http<Task>(`${url}/api/v1/tasks/${id}?wait=5`);
     assert.deepEqual([longPoll.status, longPoll.body.state], [200, 'SUCCESS']);
     // The documented limit: only the process that got the reply is ahead of the store.
@@ -76,45 +81,49 @@ describe('read-your-writes while the final commit trails the reply', () => {
     assert.ok((await rowState(ctx, id)) !== 'SUCCESS', 'still held');
     await held.release();
     const stored = await ctx.finalRow(id);
-    assert.deepEqual([stored.state, stored.result], ['SUCCESS', 42], 'the store converges');
+    assert.deepEqual([stored.state, stored.result], ['SUCCESS', 0.5], 'the store converges');
     assert.equal((await http<Task>(`${url}/api/v1/tasks/${id}`)).body.state, 'SUCCESS');
     assert.equal((await http<Task>(`${other}/api/v1/tasks/${id}`)).body.state, 'SUCCESS');
   });
 
-  it('with no row at all yet (every write held), GET on the gateway that answered still shows the task as it finished', async () => {
+  it('with every write held, ?wait= is not answered until the task has a row; then the answering gateway shows it as it finished', async () => {
     const queue = ctx.queue('norow');
     const { url } = await ctx.startGateway();
-    await ctx.startWorker({ queues: [queue] });
+    const { logger, capture } = captureLogger('worker');
+    await ctx.startWorker({ queues: [queue], logger });
     const held = await holdWrites(ctx, 'all');
-    const answered = await http<Task>(`${url}/api/v1/tasks/demo.fail?wait=20`, { json: { args: ['nope'], options: { queue } } });
-    assert.equal(answered.status, 200);
-    assert.equal(answered.body.state, 'FAILURE');
-    const id = answered.body.id;
-    assert.equal(await rowState(ctx, id), undefined, 'neither the PENDING row nor any worker write has landed');
-    const read = await http<Task>(`${url}/api/v1/tasks/${id}`);
-    assert.equal(read.status, 200);
-    assert.deepEqual(read.body, answered.body, 'the same task as the answer');
+    let settled = false;
+    const answering = http<Task>(`${url}/api/v1/tasks/demo.fail?wait=20`, { json: { args: ['nope'], options: { queue } } }).finally(() => (settled = true));
+    // The task has failed (logged before its final write) and its writes wait on the hold.
+    await waitFor('the task to end with its writes held', async () => capture.entries.some((e) => e.message === 'task failed') && (await held.waiting()) > 0);
+    assert.equal(settled, false, 'no answer for a task no store has');
     await held.release();
-    const stored = await ctx.finalRow(id);
+    const answered = await answering;
+    assert.deepEqual([answered.status, answered.body.state], [200, 'FAILURE']);
+    const read = await http<Task>(`${url}/api/v1/tasks/${answered.body.id}`);
+    assert.equal(read.status, 200);
+    assert.deepEqual([read.body.state, read.body.error], ['FAILURE', answered.body.error]);
+    const stored = await ctx.finalRow(answered.body.id);
     assert.deepEqual([stored.state, stored.error?.message], ['FAILURE', 'nope']);
   });
 
   it('the Node client: after result() resolved, get(id).state() and info() show the final state while the row is still earlier', async () => {
     const queue = ctx.queue('rywclient');
     await ctx.startWorker({ queues: [queue] });
-    const add = defineTask({ name: 'demo.add', queue, args: z.tuple([z.number(), z.number()]), run: ([a, b]) => a + b });
-    const client = await createClient({ amqpUrl: TEST_AMQP_URL, databaseUrl: TEST_DATABASE_URL, databaseSchema: ctx.schema, tasks: [add], logger: ctx.logger, env: {} });
+    // Runs long enough for its STARTED row to land on its own: the reply waits for that row.
+    const nap = defineTask({ name: 'demo.sleep', queue, args: z.tuple([z.number()]), run: ([s]) => s });
+    const client = await createClient({ amqpUrl: TEST_AMQP_URL, databaseUrl: TEST_DATABASE_URL, databaseSchema: ctx.schema, tasks: [nap], logger: ctx.logger, env: {} });
     ctx.defer(() => client.close());
     const held = await holdWrites(ctx, 'final');
-    const handle = await client.submit(add, [2, 3]);
-    assert.equal(await handle.result({ timeoutMs: 20_000 }), 5);
+    const handle = await client.submit(nap, [0.5]);
+    assert.equal(await handle.result({ timeoutMs: 20_000 }), 0.5);
     assert.ok((await rowState(ctx, handle.id)) !== 'SUCCESS', 'the commit is still held');
     const again = client.get(handle.id);
     assert.equal(await again.state(), 'SUCCESS');
     const info = await again.info();
-    assert.deepEqual([info?.state, info?.result, info?.args], ['SUCCESS', 5, [2, 3]]);
+    assert.deepEqual([info?.state, info?.result, info?.args], ['SUCCESS', 0.5, [0.5]]);
     await held.release();
-    assert.equal((await ctx.finalRow(handle.id)).result, 5, 'the store converges');
+    assert.equal((await ctx.finalRow(handle.id)).result, 0.5, 'the store converges');
     assert.equal(await client.get(handle.id).state(), 'SUCCESS');
   });
 });

@@ -3,6 +3,7 @@
 // sends back its result as JSON text or its error as plain fields.
 import { Writable } from 'node:stream';
 import { BroadcastChannel, isMainThread, type MessagePort } from 'node:worker_threads';
+import { workerData } from 'piscina';
 import winston from 'winston';
 // Straight to the one module needed, not shared's entry: every pool thread pays for what it imports.
 // eslint-disable-next-line no-restricted-imports
@@ -73,7 +74,8 @@ function portLogger(port: MessagePort): Logger {
  * Node ends the thread and piscina fails whichever job runs on it next with that error.
  */
 function installStrayPolicy(): void {
-  const reports = new BroadcastChannel(STRAY_CHANNEL);
+  // The pool names its channel (thread-pool.ts); the default is for a thread started otherwise.
+  const reports = new BroadcastChannel((workerData as { strayChannel?: string } | undefined)?.strayChannel ?? STRAY_CHANNEL);
   reports.unref();
   const onStray = (source: 'unhandledRejection' | 'uncaughtException') => (error: unknown) => {
     const charge = chargeStrayError(error);

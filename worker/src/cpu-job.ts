@@ -52,7 +52,7 @@ export interface StartedMessage {
 }
 
 /**
- * Name of the BroadcastChannel on which pool threads report a stray error (an unhandled
+ * Name (prefix: each pool adds an id of its own) of the BroadcastChannel on which pool threads report a stray error (an unhandled
  * rejection, an uncaught throw) that failed no running job: it came after its task ended, or
  * from no task. The thread keeps running; the main thread logs it.
  */

@@ -4,6 +4,7 @@
  * the thread, the soft limit reaches the task as `ctx.signal`, its log lines come back here,
  * and so does the moment a thread takes the job (the time limits start then).
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -64,6 +65,8 @@ export class ThreadPool {
    * @param logger where the threads' stray errors are logged.
    */
   constructor(threads: number, logger: Logger) {
+    // Its own channel name: several workers in one process (tests, embedding) log only their threads' errors.
+    const strayChannel = `${STRAY_CHANNEL}:${randomUUID()}`;
     this.#pool = new Piscina({
       filename: new URL('./cpu-entry.js', import.meta.url).href,
       minThreads: 0,
@@ -71,8 +74,9 @@ export class ThreadPool {
       // One job per thread at a time: a thread's stray error then belongs to one job (cpu-entry.ts).
       concurrentTasksPerWorker: 1,
       idleTimeout: 30_000,
+      workerData: { strayChannel },
     });
-    this.#strays = new BroadcastChannel(STRAY_CHANNEL);
+    this.#strays = new BroadcastChannel(strayChannel);
     this.#strays.unref();
     this.#strays.onmessage = (event: unknown) => {
       const report = (event as { data: StrayReport }).data;
