@@ -25,6 +25,7 @@ import {
   type WorkerFlags,
 } from './shared/src/index.js';
 import { Gateway } from './gateway/src/gateway.js';
+import { installCrashPolicy } from './worker/src/crash-policy.js';
 import { runDeadLetterCommand } from './worker/src/dead-letters-cli.js';
 import { KeysUsageError, createKey, listKeys, revokeKey, type CreateKeyFlags } from './worker/src/keys-command.js';
 import { isFaultPoint, type FaultPoint } from './worker/src/pipeline/fault-point.js';
@@ -77,6 +78,8 @@ async function runWorker(flags: WorkerFlags & { app?: string }): Promise<void> {
     loadWorkerConfig(process.env, flags, { queues: new Catalogue(app.tasks).workerQueues(), cpus: availableParallelism() }),
   );
   const logger = createLogger({ service: 'worker', level: config.logLevel });
+  // One task's stray error fails that task only; a crash outside any task is one log line (worker/src/crash-policy.ts).
+  const crashes = installCrashPolicy(process, { logger, exit: (code) => process.exit(code) });
   const faultPoint = faultPointOrExit(process.env.CELERITY_FAULT_POINT);
   let worker: Worker;
   try {
@@ -90,9 +93,11 @@ async function runWorker(flags: WorkerFlags & { app?: string }): Promise<void> {
       ...(config.metricsPort > 0 ? { metrics: { port: config.metricsPort, host: config.metricsHost, access: config.metricsAccess } } : {}),
     });
   } catch (err) {
+    if (err instanceof CelerityError && err.code === 'INVALID_APP') fail(err.message, 1);
     logger.error('worker could not start', { err });
     process.exit(1);
   }
+  crashes.drainWith(() => worker.stop());
   logger.info(`worker ${worker.name} consuming ${config.queues.join(', ')} with concurrency ${config.concurrency}`, {
     app: app.file,
     tasks: app.tasks.map((t) => t.name),

@@ -190,10 +190,10 @@ export class TestContext {
 
   /**
    * Starts a worker process on this test's schema (killed, if still running, by cleanup).
-   * Resolves once it is consuming.
+   * Resolves once it is consuming. `app`: the app module's path. @default the demo app
    */
-  async spawnWorker(queues: string[], env: Record<string, string> = {}): Promise<WorkerProcess> {
-    const child = spawn(process.execPath, [CELERITY_CLI, 'worker', '--app', DEMO_APP, '--queues', queues.join(','), '--metrics-port', '0'], {
+  async spawnWorker(queues: string[], env: Record<string, string> = {}, app: string = DEMO_APP): Promise<WorkerProcess> {
+    const child = spawn(process.execPath, [CELERITY_CLI, 'worker', '--app', app, '--queues', queues.join(','), '--metrics-port', '0'], {
       env: {
         ...process.env,
         AMQP_URL: TEST_AMQP_URL,

@@ -157,10 +157,16 @@ describe('reliability', () => {
     const { url } = await ctx.startGateway();
     const submitted = await http<Task>(`${url}/api/v1/tasks/demo.sleep`, { json: { args: [3], options: { queue } } });
     const first = await ctx.spawnWorker([queue]);
-    await waitFor('the task to start', async () => (await ctx.store.get(submitted.body.id))?.state === 'STARTED', { timeoutMs: 30_000 });
+    const started = await waitFor('the task to start', async () => {
+      const t = await ctx.store.get(submitted.body.id);
+      return t?.state === 'STARTED' ? t : undefined;
+    }, { timeoutMs: 30_000 });
+    assert.equal((await ctx.queueDepth(queue)).messages, 0, 'held unacked by the first worker');
     first.child.kill('SIGKILL');
     await first.exited;
-    await ctx.startWorker({ queues: [queue] });
+    // The redelivery itself: the broker puts the unacked message back on its queue.
+    await waitFor('the message to be back on its queue', async () => (await ctx.queueDepth(queue)).messages === 1);
+    const second = await ctx.startWorker({ queues: [queue] });
     // The redelivered copy first waits for the dead worker's lease to lapse (6 s at most).
     const done = await waitFor('the task to succeed on the second worker', async () => {
       const { body } = await http<Task>(`${url}/api/v1/tasks/${submitted.body.id}`);
@@ -168,6 +174,10 @@ describe('reliability', () => {
     }, { timeoutMs: 45_000 });
     assert.equal(done.result, 3);
     assert.equal(done.attempts, 2);
+    const row = await ctx.finalRow(submitted.body.id);
+    assert.notEqual(started.worker, second.name);
+    assert.equal(row.worker, second.name, 'the second worker ran it');
+    assert.equal(row.deliveries, 2, 'from its second delivery');
   });
 
   it('the hard time limit fails an in-process task and gives its slot back', async () => {

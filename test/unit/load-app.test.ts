@@ -4,9 +4,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CelerityError, loadApp } from '../../index.js';
 
 const ROOT_ENTRY = new URL('../../index.js', import.meta.url).href;
@@ -57,6 +58,18 @@ describe('loadApp', () => {
     const array = await fixture('array.mjs', `export default [defineTask({ name: 'y.one', run: () => 1 }), defineTask({ name: 'y.two', run: () => 2 })];`);
     assert.deepEqual((await loadApp(array)).tasks.map((t) => t.name), ['y.one', 'y.two']);
     assert.deepEqual((await loadApp(new URL(`file://${array}`))).tasks.length, 2);
+  });
+
+  it('takes a file: URL whose path has escaped characters (a space is %20), as a string or a URL', async () => {
+    await mkdir(path.join(dir, 'my app'), { recursive: true });
+    const file = await fixture(path.join('my app', 'tasks.mjs'), `export const t = defineTask({ name: 'spaced.t', run: () => 1 });`);
+    const url = pathToFileURL(file);
+    assert.match(url.href, /my%20app\/tasks\.mjs$/);
+    for (const given of [url.href, url]) {
+      const app = await loadApp(given);
+      assert.equal(app.file, file);
+      assert.deepEqual(app.tasks.map((t) => t.name), ['spaced.t']);
+    }
   });
 
   it('refuses a path that does not exist, naming it', async () => {

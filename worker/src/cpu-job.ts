@@ -21,8 +21,15 @@ export interface CpuJob {
   args: unknown[];
   kwargs: Record<string, unknown>;
   ctx: CpuJobContext;
-  /** Soft limit in, log lines out; transferred to the thread, closed when the job ends. */
+  /** Soft limit in, log lines and the start out; transferred to the thread, closed when the job ends. */
   port: MessagePort;
+  /**
+   * Set when the app is TypeScript run under tsx: the module (`tsx/esm/api`) whose `tsImport`
+   * loads it in the thread, because Node 20 does not apply `--import` loaders to worker threads.
+   */
+  tsxApi?: string;
+  /** Set for the start-up check: import the app and say which of these CPU tasks it lacks; run nothing. */
+  check?: string[];
 }
 
 export interface CrossedError {
@@ -32,8 +39,31 @@ export interface CrossedError {
   stack?: string;
 }
 
-/** The result travels as JSON text: a value JSON cannot carry fails in the thread, clearly. */
-export type CpuOutcome = { ok: true; json: string | undefined } | { ok: false; error: CrossedError };
+/**
+ * The result travels as JSON text: a value JSON cannot carry fails in the thread, clearly.
+ * `startedAtMs`: when the thread took the job (epoch ms), which is when its time limits start.
+ */
+export type CpuOutcome = ({ ok: true; json: string | undefined } | { ok: false; error: CrossedError }) & { startedAtMs: number };
+
+/** Thread → main, first thing: the job has its thread (the time limits start now). */
+export interface StartedMessage {
+  type: 'started';
+  atMs: number;
+}
+
+/**
+ * Name (prefix: each pool adds an id of its own) of the BroadcastChannel on which pool threads report a stray error (an unhandled
+ * rejection, an uncaught throw) that failed no running job: it came after its task ended, or
+ * from no task. The thread keeps running; the main thread logs it.
+ */
+export const STRAY_CHANNEL = 'celerity:cpu-strays';
+
+export interface StrayReport {
+  level: 'warn' | 'error';
+  message: string;
+  fields: Record<string, unknown>;
+  error: CrossedError;
+}
 
 /** Main → thread: the soft time limit passed (or the task is being stopped). */
 export interface AbortMessage {

@@ -142,7 +142,9 @@ export class TaskRunner {
       // 4. Verdict and settle: a final state is replied, then committed and dead-lettered if a
       // failure; a next attempt is scheduled, then recorded. 5. Ack: the consumer's, once this resolves.
       const verdict = judge(outcome, admission.definition, message, delivery.properties, this.#deps.maxResultBytes);
-      return await settleVerdict(this.#settle, job, write, verdict);
+      // startedAt: when the task executed (a CPU task's wait for a thread is not its time). The
+      // reply waits for the task's first row (settle.ts): its claim, committed before it ran.
+      return await settleVerdict(this.#settle, { ...job, firstRow: Promise.resolve() }, { ...write, startedAt: outcome.startedAt }, verdict);
     } finally {
       timer();
       metrics.inFlight.dec({ queue: delivery.queue });

@@ -116,12 +116,14 @@ export class Worker {
       applicationName: 'celerity-worker',
       max: 4,
     });
-    const threads = new ThreadPool(config.cpuThreads);
+    const threads = new ThreadPool(config.cpuThreads, logger);
     const store = new TaskStore(pool, { logger });
     const forceStop = new AbortController();
     let broker: Broker | undefined;
     let server: Server | undefined;
     try {
+      // CPU tasks fail at start-up, not one by one, when the threads cannot load the app (a loader they lack).
+      if (cpuTasks.length > 0 && options.appUrl) await threads.check(options.appUrl, cpuTasks);
       await store.ping();
       broker = await connectBroker(config, logger, 'celerity-worker');
       const quorum = config.queues.filter((queue) => queueTypeOf(queueTypes, queue) === 'quorum');

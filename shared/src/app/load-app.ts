@@ -5,7 +5,7 @@
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CelerityError } from '../errors.js';
 import { collectTasks } from './collect-tasks.js';
 import type { Task } from './define-task.js';
@@ -35,7 +35,8 @@ export interface LoadAppOptions {
 export async function loadApp(modulePath: string | URL, options: LoadAppOptions = {}): Promise<LoadedApp> {
   const file =
     modulePath instanceof URL || modulePath.startsWith('file:')
-      ? new URL(modulePath).pathname
+      ? // Not `.pathname`: it keeps escapes (`my%20app`), which name no file on disk.
+        fileURLToPath(modulePath)
       : path.resolve(options.cwd ?? process.cwd(), modulePath);
   let isFile: boolean;
   try {
@@ -51,7 +52,7 @@ export async function loadApp(modulePath: string | URL, options: LoadAppOptions 
   } catch (err) {
     const cause = err instanceof Error ? (err.stack ?? err.message) : String(err);
     // Node runs JavaScript: a TypeScript app is compiled first and --app names the output.
-    const hint = /\.[mc]?ts$/.test(file) ? ' (compile TypeScript first, e.g. with tsc, and pass the .js it writes)' : '';
+    const hint = /\.[mc]?tsx?$/.test(file) ? " (compile TypeScript first, e.g. with tsc, and pass the .js it writes, or run Node with NODE_OPTIONS='--import tsx')" : '';
     throw new CelerityError('INVALID_APP', `${file}: the app module failed to load${hint}: ${cause}`, { cause: err });
   }
   return { file, url, tasks: collectTasks(namespace, file) };

@@ -2,15 +2,24 @@
  * Step 3 of the pipeline: runs an admitted task under its time limits, in-process or on the
  * thread pool, and says how it ended. A task stopped by the worker shutting down throws
  * TaskInterruptedError instead: it has no outcome, its message goes back to the queue.
+ *
+ * The limits and `startedAt` count from when the task executes: at once in-process, and for
+ * a CPU task when a pool thread takes it (the wait for a free thread is not the task's time).
+ * An in-process task runs in its own TaskScope, so a promise it rejects and leaves, or a
+ * throw from its timers, fails it (crash-policy.ts) instead of its worker.
  */
 import type { Logger, TaskMessage } from '../../../shared/src/index.js';
+import { TaskScope } from '../task-scope.js';
 import type { ThreadPool } from '../thread-pool.js';
 import type { Admitted } from './admit.js';
 import { TimeLimits } from './time-limits.js';
 import { TaskInterruptedError } from './types.js';
 
 /** How the task's own code ended; a thrown error is already explained by the limits (a limit, when one caused it). */
-export type RunOutcome = { kind: 'returned'; value: unknown } | { kind: 'threw'; error: Error };
+export type TaskEnd = { kind: 'returned'; value: unknown } | { kind: 'threw'; error: Error };
+
+/** How the task ended, and when it started executing. */
+export type RunOutcome = TaskEnd & { startedAt: Date };
 
 export interface RunDeps {
   pool: Pick<ThreadPool, 'run'>;
@@ -26,23 +35,36 @@ export async function runTask(task: Admitted, message: TaskMessage, queue: strin
   const hardLimitS = message.timelimit[0] ?? task.definition.timeLimitS ?? deps.timeLimitS;
   const softLimitS = message.timelimit[1] ?? task.definition.softTimeLimitS;
   const limits = new TimeLimits(shutdown, hardLimitS, softLimitS);
+  const scope = new TaskScope(message.id, message.name, queue);
+  let startedAt: Date | undefined;
+  const start = (atMs: number = Date.now()): void => {
+    if (startedAt) return;
+    startedAt = new Date(atMs);
+    limits.start();
+  };
   try {
     const ctx = { id: message.id, name: message.name, queue, retries: message.retries };
-    const running = task.cpuAppUrl
-      ? // The pool terminates the thread when the hard signal fires; the task signal reaches ctx.signal.
-        deps.pool.run(
-          { appUrl: task.cpuAppUrl, name: message.name, args: task.args, kwargs: task.kwargs, ctx },
-          { hard: limits.hardSignal, task: limits.taskSignal, logger: log },
-        )
-      : Promise.resolve(task.run(task.args, task.kwargs, { ...ctx, signal: limits.taskSignal, logger: log }));
-    return { kind: 'returned', value: await limits.race(running) };
+    let running: Promise<unknown>;
+    if (task.cpuAppUrl) {
+      // The pool terminates the thread when the hard signal fires; the task signal reaches ctx.signal.
+      running = deps.pool.run(
+        { appUrl: task.cpuAppUrl, name: message.name, args: task.args, kwargs: task.kwargs, ctx },
+        { hard: limits.hardSignal, task: limits.taskSignal, logger: log, onStart: start },
+      );
+    } else {
+      start();
+      running = scope.run(() => Promise.resolve(task.run(task.args, task.kwargs, { ...ctx, signal: limits.taskSignal, logger: log })));
+    }
+    const value = await limits.race(Promise.race([running, scope.stray]));
+    return { kind: 'returned', value, startedAt: startedAt ?? new Date() };
   } catch (thrown) {
     if (shutdown.aborted) {
       log.warn('task interrupted by the worker stopping; it goes back to the queue', { outcome: 'interrupted' });
       throw new TaskInterruptedError(`Task ${message.id} was interrupted`, { cause: thrown });
     }
-    return { kind: 'threw', error: limits.explain(thrown) };
+    return { kind: 'threw', error: limits.explain(thrown), startedAt: startedAt ?? new Date() };
   } finally {
+    scope.close();
     limits.clear();
   }
 }

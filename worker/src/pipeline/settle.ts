@@ -1,7 +1,8 @@
 /**
  * Step 4 of the pipeline: makes a task's fate durable before the ack. A final state is replied
- * first (the waiting caller need not wait for the commit too), then committed to the store,
- * then dead-lettered when it is a failure (confirmed), then counted and announced, and the ack
+ * once the task's first row is committed (its STARTED row, usually long since; else the final
+ * write itself), without waiting for the final commit, which follows; then it is
+ * dead-lettered when it is a failure (confirmed), then counted and announced, and the ack
  * comes last (the caller's). A crash after the reply and before the commit leaves the message
  * unacked: the task runs again (at-least-once) and the store still ends final; the processes
  * that got the reply show it until then (shared/src/client/recent-finals.ts). A next attempt
@@ -53,6 +54,8 @@ export interface Job {
   known: boolean;
   /** `task` label: the name when known, else `(unknown)` (labels stay bounded). */
   metricTask: string;
+  /** The write of the task's STARTED row, when one was made: the reply waits for its commit. */
+  firstRow?: Promise<void>;
 }
 
 /** How a task ends in the store. */
@@ -173,7 +176,8 @@ export async function settleMalformed(deps: SettleDeps, delivery: Delivery, err:
 }
 
 /**
- * Replies with the final state, records it (retrying until the store takes it), dead-letters a
+ * Records the final state (retrying until the store takes it), replies with it once the task's
+ * first row is committed, dead-letters a
  * failure, then counts and announces it; the ack follows. The reply says this worker records
  * the outcome itself, so no gateway writes it.
  */
@@ -181,7 +185,7 @@ async function finish(deps: SettleDeps, job: Job, base: TaskWrite, end: Ending):
   const { delivery, message } = job;
   const finishedAt = new Date();
   const state = end.state ?? (end.outcome === 'success' ? 'SUCCESS' : 'FAILURE');
-  sendReply(deps, job, {
+  const outcome: TaskOutcome = {
     id: message.id,
     state,
     result: end.result,
@@ -191,9 +195,21 @@ async function finish(deps: SettleDeps, job: Job, base: TaskWrite, end: Ending):
     retries: message.retries,
     ...(base.attempts !== undefined ? { attempts: base.attempts } : {}),
     startedAt: base.startedAt ?? null,
-  });
-  if (deps.faultPoint === 'after-reply') return crashAt(deps.faultPoint, job.log, message.id);
-  await recordFinal(deps.recorder, { ...base, state, result: end.result ?? null, error: end.error ?? null, finishedAt });
+  };
+  if (deps.faultPoint === 'after-reply') {
+    await job.firstRow?.catch(() => undefined);
+    sendReply(deps, job, outcome);
+    return crashAt(deps.faultPoint, job.log, message.id);
+  }
+  const recorded = recordFinal(deps.recorder, { ...base, state, result: end.result ?? null, error: end.error ?? null, finishedAt });
+  // Awaited below; marked handled now, so a failure while the reply waits is not "unhandled".
+  recorded.catch(() => undefined);
+  // The reply waits for the task's first row (STARTED, else this final one): whoever got the
+  // answer then finds the task through any gateway — in an earlier state at worst, never 404.
+  // Under load the STARTED write may be merged into this final one: then it waits for that.
+  await (job.firstRow ? job.firstRow.then(undefined, () => recorded) : recorded);
+  sendReply(deps, job, outcome);
+  await recorded;
   stamp(message.id, 'recorded');
   if (state === 'FAILURE' && end.deadReason) {
     await deadLetter(deps.republish, delivery, end.deadReason, end.error ?? null, message.id);

@@ -24,15 +24,33 @@ export class TimeLimits {
   #softExpired = false;
   #rejectHard: ((err: Error) => void) | undefined;
 
-  /** @param hardS hard limit in seconds (null: none) @param softS soft limit in seconds (null or undefined: none) */
+  readonly #hardS: number | null;
+  readonly #softS: number | null | undefined;
+  #started = false;
+
+  /**
+   * Watches `shutdown` at once; the limits count only from `start()` (when the task has its
+   * thread, for a CPU task: a wait for a pool thread is not execution).
+   * @param hardS hard limit in seconds (null: none) @param softS soft limit in seconds (null or undefined: none)
+   */
   constructor(shutdown: AbortSignal, hardS: number | null, softS: number | null | undefined) {
     this.#shutdown = shutdown;
+    this.#hardS = hardS;
+    this.#softS = softS;
     this.#onShutdown = () => {
       this.#task.abort(shutdown.reason);
       this.#hard.abort(shutdown.reason);
     };
     if (shutdown.aborted) this.#onShutdown();
     else shutdown.addEventListener('abort', this.#onShutdown, { once: true });
+  }
+
+  /** The task started executing: both limits count from now. Only the first call counts. */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    const softS = this.#softS;
+    const hardS = this.#hardS;
     if (softS !== null && softS !== undefined && softS > 0 && softS * 1000 <= MAX_TIMER_MS) {
       this.#timers.push(
         setTimeout(() => {
@@ -82,7 +100,9 @@ export class TimeLimits {
     return coerceError(thrown);
   }
 
+  /** The task ended: no limit fires after this (a late `start()` arms nothing either). */
   clear(): void {
+    this.#started = true;
     for (const timer of this.#timers) clearTimeout(timer);
     this.#shutdown.removeEventListener('abort', this.#onShutdown);
     this.#rejectHard = undefined;

@@ -15,7 +15,7 @@ import {
   type TaskMessage,
 } from '../../../shared/src/index.js';
 import { UNSERIALISABLE_RESULT } from '../cpu-job.js';
-import type { RunOutcome } from './run.js';
+import type { TaskEnd } from './run.js';
 import { RESULT_TOO_LARGE, SOFT_TIME_LIMIT, TIME_LIMIT, UNSTORABLE_RESULT, type TaskError } from './types.js';
 
 /** Failures a task did not cause itself and that no retry would fix. */
@@ -28,7 +28,7 @@ export type Verdict =
   | { kind: 'failure'; error: TaskError; cause: 'raised' | 'too-large' | 'unstorable'; permanent: boolean };
 
 export function judge(
-  outcome: RunOutcome,
+  outcome: TaskEnd,
   definition: TaskDefinition,
   message: TaskMessage,
   properties: DeliveredProperties,
