@@ -52,9 +52,10 @@ export interface WorkerOptions {
   /**
    * Serve `/metrics`, `/healthz` and `/readyz` here; `undefined` = no server, port 0 = any free
    * port. `host` @default '127.0.0.1'; `access` says who may read /metrics (METRICS_TOKEN, admin
-   * keys with AUTH_MODE=keys) @default open.
+   * keys with AUTH_MODE=keys) @default open; `nextFreePorts`: how many ports after `port` to try
+   * when it is taken @default 0 (a taken port fails the start).
    */
-  metrics?: { port: number; host?: string; access?: MetricsAccess };
+  metrics?: { port: number; host?: string; access?: MetricsAccess; nextFreePorts?: number };
   /** Database schema; tests use one each. @default 'celerity' */
   schema?: string;
   /** The tasks this worker runs (an app's, see `loadApp`); a message for any other name fails as unknown. */
@@ -176,7 +177,7 @@ export class Worker {
       });
       for (const queue of config.queues) metrics.concurrency.set({ queue }, config.concurrency);
       if (options.metrics) {
-        const { port, host = DEFAULTS.workerMetricsHost, access } = options.metrics;
+        const { port, host = DEFAULTS.workerMetricsHost, access, nextFreePorts } = options.metrics;
         const connectedBroker = broker;
         server = await startMetricsServer({
           registry: metrics.registry,
@@ -197,6 +198,7 @@ export class Worker {
           },
           port,
           host,
+          ...(nextFreePorts ? { nextFreePorts } : {}),
         });
         if (!isLoopback(host) && access?.token === undefined && access?.authMode !== 'keys') {
           logger.warn('the worker serves /metrics without authentication to anyone who can reach this address (AUTH_DISABLED=true)', { host });
