@@ -43,7 +43,7 @@ export async function deadLetter(deps: RepublishDeps, delivery: Delivery, reason
   const deadQueue = deadLetterQueueName(delivery.queue);
   const options = { ...deadLetterOptions(delivery.properties, delivery.queue, reason, error), correlationId: id ?? randomUUID() };
   await publishTo(deps, deps.deadLetterQueues, deadQueue, '', deadQueue, delivery.content, options);
-  deps.logger.warn('message dead-lettered', { taskId: id, queue: delivery.queue, deadLetterQueue: deadQueue, reason, error: error?.message });
+  deps.logger.error('message dead-lettered', { taskId: id, queue: delivery.queue, deadLetterQueue: deadQueue, reason, error: error?.message });
 }
 
 /**
