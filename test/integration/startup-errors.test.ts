@@ -103,6 +103,11 @@ describe('start-up errors', { timeout: 240_000 }, () => {
     assert.match(line ?? '', new RegExp(`--metrics-port ${takenPort} is taken`));
   });
 
+  it('a gateway --port that is taken is an error naming --port (exit 2)', async () => {
+    const [line] = assertStyle(await celerity(['gateway', '--app', DEMO_APP, '--port', String(takenPort)], services), 2);
+    assert.match(line ?? '', new RegExp(`--port ${takenPort} is taken on 127\\.0\\.0\\.1`));
+  });
+
   it('a syntax error in the app module names its file and line, as node prints it (exit 2)', async () => {
     const file = path.join(dir, 'broken.mjs');
     await writeFile(file, "export const a = 1;\nconst b = 2;\nconst = 3;\n");
