@@ -57,6 +57,8 @@ describe('the celerity command from the packed tarball', { timeout: 600_000 }, (
   let installed: PackedProject;
   let env: NodeJS.ProcessEnv;
   const children: Child[] = [];
+  /** The metrics ports the two workers took. */
+  let ports: number[] = [];
 
   const celerity = async (args: string[]): Promise<Outcome> => {
     try {
@@ -93,7 +95,7 @@ describe('the celerity command from the packed tarball', { timeout: 600_000 }, (
       const worker = startChild(installed.bin, ['worker', '--app', 'tasks.mjs', '-Q', queue], installed.project, env);
       children.push(worker);
     }
-    const ports = await waitFor('both workers to consume', () => {
+    ports = await waitFor('both workers to consume', () => {
       for (const c of children) if (c.child.exitCode !== null) throw new Error(`a worker exited:\n${c.output()}`);
       const found = children.map((c) => /"metricsPort":(\d+)/.exec(c.output())?.[1]);
       return found.every((p) => p !== undefined) ? found.map(Number) : undefined;
@@ -129,7 +131,10 @@ describe('the celerity command from the packed tarball', { timeout: 600_000 }, (
   it('celerity status --json lists the queues with ready / unacked / consumers, and the two workers', async () => {
     const status = await celerity(['status', '--json', '--app', 'tasks.mjs']);
     assert.equal(status.code, 0, status.stderr);
-    const parsed = JSON.parse(status.stdout) as { queues: { name: string; exists: boolean; ready: number; unacked: number | null; consumers: number }[]; workers: { hostname: string; status: string; queues: string[] }[] };
+    const parsed = JSON.parse(status.stdout) as {
+      queues: { name: string; exists: boolean; ready: number; unacked: number | null; consumers: number }[];
+      workers: { hostname: string; status: string; queues: string[]; metricsPort: number | null }[];
+    };
     for (const queue of [images, emails]) {
       const row = parsed.queues.find((q) => q.name === queue);
       assert.ok(row, `${queue} listed`);
@@ -137,6 +142,9 @@ describe('the celerity command from the packed tarball', { timeout: 600_000 }, (
       assert.ok('unacked' in row);
       assert.ok(parsed.workers.some((w) => w.status === 'online' && w.queues.includes(queue)), `a worker on ${queue}`);
     }
+    // Each worker says where its metrics are, the moved port included.
+    const announced = parsed.workers.filter((w) => w.queues.includes(images) || w.queues.includes(emails)).map((w) => w.metricsPort);
+    assert.deepEqual([...announced].sort(), [...ports].sort());
     const table = await celerity(['status', images]);
     assert.match(table.stdout, new RegExp(`^QUEUE +READY +UNACKED +CONSUMERS\\n${images.replace(/\./g, '\\.')} +0 +- +1$`, 'm'));
   });

@@ -155,6 +155,8 @@ export class Worker {
               metrics,
               ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
               taskEvents: config.taskEvents,
+              // Set below, before the first heartbeat (which start() sends).
+              metricsPort: () => (server ? serverPort(server) : undefined),
             });
       const runner = new TaskRunner({
         broker,

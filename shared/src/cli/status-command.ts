@@ -39,7 +39,7 @@ function render(status: Status, listenedS: number): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   const table = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
   const workers = status.workers.map(
-    (w) => `${w.hostname}  ${w.status}  queues=${w.queues.join(',') || '-'}  active=${w.active}/${w.concurrency ?? '?'}  processed=${w.processed}${w.pid !== null ? `  pid=${w.pid}` : ''}`,
+    (w) => `${w.hostname}  ${w.status}  queues=${w.queues.join(',') || '-'}  active=${w.active}/${w.concurrency ?? '?'}  processed=${w.processed}${w.pid !== null ? `  pid=${w.pid}` : ''}${w.metricsPort !== null ? `  metrics=:${w.metricsPort}` : ''}`,
   );
   const heard = workers.length > 0 ? workers : ['(none heard: no worker running, or none reaches this broker)'];
   return `${table.join('\n')}\n\nWORKERS (heard on celeryev in ${listenedS} s)\n${heard.join('\n')}\n`;
