@@ -108,6 +108,8 @@ describe('the celerity command from the packed tarball', { timeout: 600_000 }, (
   });
 
   it('celerity call --wait prints the task as JSON; call prints an id that celerity result --wait reads', async () => {
+    const version = await celerity(['--version']);
+    assert.deepEqual([version.code, version.stdout.trim()], [0, installed.packed.filename.replace(/^celerity-(.+)\.tgz$/, '$1')]);
     // With the app, the task goes to its own queue (without it, to --queue or Celery's default `celery`).
     const called = await celerity(['call', 'cli.add', '--args', '[40, 2]', '--wait', '30', '--app', 'tasks.mjs']);
     assert.equal(called.code, 0, called.stderr);

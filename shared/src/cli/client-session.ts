@@ -4,7 +4,7 @@
  * stdout holds only the command's output, and the app's tasks when there is an app module (then
  * names and arguments are checked before anything is sent).
  */
-import { Client } from '../client/client.js';
+import { createClient, type Client } from '../client/client.js';
 import { TaskFailedError, TaskTimeoutError } from '../client/errors.js';
 import type { TaskHandle } from '../client/handle.js';
 import { loadCommonConfig } from '../config.js';
@@ -34,7 +34,7 @@ export async function withClient<T>(ctx: CliContext, app: string | undefined, us
   const config = loadCommonConfig(ctx.env);
   ctx.services(config);
   const logger = loggerFromConfig('celerity-cli', { ...config, logLevel: ctx.env.LOG_LEVEL ? config.logLevel : 'warn' }, { stderr: true });
-  const client = await Client.create({ env: ctx.env, logger, ...(tasks ? { tasks } : {}) });
+  const client = await createClient({ env: ctx.env, logger, ...(tasks ? { tasks } : {}) });
   try {
     return await use(client);
   } finally {

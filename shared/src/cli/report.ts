@@ -7,6 +7,7 @@
  * naming the flag or variable the user set, the service and its URL (password hidden), and an
  * exit code from exit-codes.ts. `--verbose` (or DEBUG) adds the stack, causes included.
  */
+import { QueueMismatchError } from '../amqp/apply-topology.js';
 import { BrokerAuthError, BrokerUnreachableError } from '../amqp/connection.js';
 import { SchemaVersionError } from '../db/migrate.js';
 import { CelerityError, ConfigError, type ErrorCode } from '../errors.js';
@@ -63,8 +64,12 @@ export function toCliError(err: unknown, services?: ServiceSettings): CliError {
     const hint =
       err.code === 'SCHEMA_AHEAD'
         ? 'install the celerity version that migrated it (or newer), or point DATABASE_SCHEMA at another schema.'
-        : 'it applies the migrations once, with the same DATABASE_URL and DATABASE_SCHEMA; without --no-migrate (AUTO_MIGRATE=false) workers and gateways apply them at start.';
+        : '`celerity migrate` applies them (with the same DATABASE_URL and DATABASE_SCHEMA); without --no-migrate / AUTO_MIGRATE=false, workers and gateways apply them at start.';
     return new CliError(EXIT.SCHEMA, err.message, hint, { cause: err });
+  }
+  if (err instanceof QueueMismatchError) {
+    // No restart fixes it: the queue exists with other arguments (another QUEUE_TYPES, a Celery client).
+    return new CliError(EXIT.CONFIG, redactSecrets(err.message), 'give every process the same QUEUE_TYPES, or delete the queue once it is empty.', { cause: err });
   }
   if (err instanceof CelerityError) {
     if (INPUT_CODES.has(err.code)) return new CliError(EXIT.CONFIG, redactSecrets(err.message), undefined, { cause: err });
