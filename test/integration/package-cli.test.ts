@@ -124,6 +124,10 @@ describe('the celerity command from the packed tarball', { timeout: 600_000 }, (
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual((({ id: i, state, result: r }) => ({ id: i, state, result: r }))(JSON.parse(result.stdout) as TaskJson), { id, state: 'SUCCESS', result: 'hello Ada' });
 
+    const unknown = await celerity(['result', '00000000-0000-4000-8000-000000000000']);
+    assert.equal(unknown.code, 5, unknown.stderr);
+    assert.match(unknown.stderr, /^celerity: no task 00000000-0000-4000-8000-000000000000 in the result store$/m);
+
     // Sent where no worker listens: --wait runs out, exit 6, the task as it stands (purged below).
     const waiting = await celerity(['call', 'cli.add', '--args', '[1, 1]', '--queue', parked, '--wait', '1']);
     assert.equal(waiting.code, 6, waiting.stderr);
