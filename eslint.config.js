@@ -48,6 +48,17 @@ export default tseslint.config(
     },
   },
   {
+    // The commands of the `celerity` CLI sit above everything (as cli.ts does): they start workers
+    // and gateways. Nothing below may import them (shared/src/index.ts does not export them).
+    files: ['shared/src/cli/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['**/cli.js'], message: 'The commands do not import the entry point.' },
+        { group: ['**/examples/**'], message: 'The core knows no example app: apps are loaded by path.' },
+      ] }],
+    },
+  },
+  {
     // An example app is written as a user writes one: against the package's root entry only.
     files: ['examples/**/*.ts'],
     rules: {

@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# `npm test`: dependencies, local RabbitMQ + PostgreSQL, build, lint, then node's test runner on
-# the compiled tests in dist/test.
+# The test entries, by cost (the first argument picks one; `npm test` is `all`):
+#   bash scripts/test.sh unit          npm run test:unit         build + unit tests: no services, no root
+#   bash scripts/test.sh integration   npm run test:integration  build + integration tests against the
+#                                      services as they are (never installs or starts them)
+#   bash scripts/test.sh chaos         npm run test:chaos        build + the chaos suite (restarts the
+#                                      local RabbitMQ and PostgreSQL through scripts/services.sh)
+#   bash scripts/test.sh [all]         npm test                  from a fresh machine: dependencies, local
+#                                      RabbitMQ + PostgreSQL (installed when root), chromium, Celery,
+#                                      build, lint, then every suite (what .ci/run calls)
 #
 # Extra arguments go to `node --test`:
 #   npm test -- --test-name-pattern=retry          only matching tests
@@ -13,26 +20,42 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 
+mode=all
+case "${1:-}" in
+  unit | integration | chaos | all)
+    mode=$1
+    shift
+    ;;
+esac
+
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://celerity:celerity@127.0.0.1:5432/celerity_test}"
 export TEST_AMQP_URL="${TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672}"
 
 check_node
 ensure_deps
 
-echo "== services"
-bash scripts/services.sh up
+if [[ $mode == all ]]; then
+  echo "== services"
+  bash scripts/services.sh up
 
-echo "== browser and promtool"
-bash scripts/ensure-chromium.sh
+  echo "== browser and promtool"
+  bash scripts/ensure-chromium.sh
 
-echo "== python celery (interoperability tests)"
-bash scripts/ensure-celery.sh
+  echo "== python celery (interoperability tests)"
+  bash scripts/ensure-celery.sh
+elif [[ $mode != unit ]] && ! bash scripts/services.sh status >/dev/null 2>&1; then
+  echo "tests: RabbitMQ or PostgreSQL does not answer on 127.0.0.1 (TEST_AMQP_URL / TEST_DATABASE_URL)." >&2
+  echo "tests: start them (bash scripts/services.sh up, as root installs them), or set CELERITY_SKIP_SERVICES=1 with TEST_AMQP_URL and TEST_DATABASE_URL pointing at yours." >&2
+  exit 1
+fi
 
 echo "== build"
 npm run build --silent
 
-echo "== lint"
-npm run lint --silent
+if [[ $mode == all ]]; then
+  echo "== lint"
+  npm run lint --silent
+fi
 
 echo "== tests"
 node_args=()
@@ -57,6 +80,17 @@ if ((${#files[@]} == 0)); then
     fi
     files+=("$f")
   done < <(find dist/test -name '*.test.js' 2>/dev/null | sort)
+  # The entry's share of them: unit needs no service; integration is everything but the chaos
+  # and cluster suites (they stop and restart brokers and databases).
+  kept=()
+  for f in "${files[@]}"; do
+    case "$mode:$f" in
+      unit:dist/test/unit/* | chaos:dist/test/chaos/* | all:*) kept+=("$f") ;;
+      integration:dist/test/chaos/* | integration:dist/test/cluster/* | integration:dist/test/unit/*) ;;
+      integration:*) kept+=("$f") ;;
+    esac
+  done
+  files=("${kept[@]}")
 fi
 if ((${#files[@]} == 0)); then
   echo "tests: no compiled tests found (expected dist/test/**/*.test.js after the build)" >&2

@@ -2,7 +2,7 @@
  * `createGateway`: the HTTP gateway started from code, as `celerity gateway --app` starts it
  * from the command line. Settings not given come from the environment, as for the CLI.
  */
-import { CelerityError, createLogger, loadApp, loadGatewayConfig, type Logger, type TaskDefinition } from '../../shared/src/index.js';
+import { CelerityError, ensureSchemaAt, loadApp, loadGatewayConfig, loggerFromConfig, type Logger, type TaskDefinition } from '../../shared/src/index.js';
 import { Gateway } from './gateway.js';
 
 /** Options of {@link createGateway}. Give `app` or `tasks`. */
@@ -21,7 +21,13 @@ export interface CreateGatewayOptions {
   databaseUrl?: string;
   /** PostgreSQL schema holding Celerity's tables. @default DATABASE_SCHEMA, else 'celerity' */
   databaseSchema?: string;
-  /** Where the gateway logs. @default JSON lines on stdout at LOG_LEVEL */
+  /**
+   * Migrate the database schema at start when it is behind (under an advisory lock: several
+   * processes starting together migrate once); false refuses to start instead. A schema newer
+   * than this code is always refused. @default AUTO_MIGRATE, else true
+   */
+  autoMigrate?: boolean;
+  /** Where the gateway logs. @default stdout at LOG_LEVEL, in LOG_FORMAT (pretty on a terminal, JSON otherwise) */
   logger?: Logger;
   /** The environment settings default from (authentication, limits, GATEWAY_EXTERNAL_TASKS...). @default process.env */
   env?: Readonly<Record<string, string | undefined>>;
@@ -50,8 +56,10 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Cele
   if (options.amqpUrl !== undefined) env.AMQP_URL = [options.amqpUrl].flat().join(',');
   if (options.databaseUrl !== undefined) env.DATABASE_URL = options.databaseUrl;
   if (options.databaseSchema !== undefined) env.DATABASE_SCHEMA = options.databaseSchema;
-  const config = loadGatewayConfig(env);
-  const logger = options.logger ?? createLogger({ service: 'gateway', level: config.logLevel });
+  const config = loadGatewayConfig(env, options.autoMigrate === false ? { migrate: false } : {});
+  const logger = options.logger ?? loggerFromConfig('gateway', config);
+  // Before listening: a schema this code cannot use is said now, not as a 500 on the first request.
+  await ensureSchemaAt(config.databaseUrl, config.databaseSchema, logger, { migrate: options.autoMigrate ?? config.autoMigrate });
   const gateway = await Gateway.create({ config, logger, schema: config.databaseSchema, tasks });
   try {
     const address = await gateway.listen(config.port, config.host);

@@ -34,6 +34,8 @@ export interface WorkerView {
   lastHeartbeat: number;
   /** When the worker came online (as far as this gateway saw). */
   onlineSince: number | null;
+  /** The port of its /metrics, /healthz and /readyz, when it announced one (Celerity workers). */
+  metricsPort: number | null;
 }
 
 export interface WorkerMonitorOptions {
@@ -150,6 +152,7 @@ export class WorkerMonitor {
       loadavg: Array.isArray(event.loadavg) ? event.loadavg.filter((n): n is number => typeof n === 'number') : (known?.loadavg ?? []),
       lastHeartbeat: now,
       onlineSince: wasOnline ? (known?.onlineSince ?? now) : now,
+      metricsPort: numberOr(event.metrics_port, known?.metricsPort ?? null),
       saidOffline: event.type === 'worker-offline',
     };
     if (!known && this.#workers.size >= this.#options.maxWorkers) this.#prune(now, true);

@@ -9,7 +9,7 @@
  * those layers are in names.ts.
  */
 import { ConfigError } from './errors.js';
-import { LOG_LEVELS, type CommonConfig, type GatewayConfig, type LogLevel, type WorkerConfig, type WorkerFlags } from './config/types.js';
+import { LOG_FORMATS, LOG_LEVELS, type CommonConfig, type GatewayConfig, type GatewayFlags, type LogFormat, type LogLevel, type ServiceFlags, type WorkerConfig, type WorkerFlags } from './config/types.js';
 import {
   parseAmqpUrls,
   parseBoolean,
@@ -52,7 +52,18 @@ export {
   type ExternalTaskConfig,
   type QueueMaxLength,
 } from './config/parse.js';
-export { LOG_LEVELS, type CommonConfig, type GatewayConfig, type LogLevel, type WorkerConfig, type WorkerFlags } from './config/types.js';
+export {
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type CommonConfig,
+  type GatewayConfig,
+  type GatewayFlags,
+  type LogFormat,
+  type LogLevel,
+  type ServiceFlags,
+  type WorkerConfig,
+  type WorkerFlags,
+} from './config/types.js';
 export { AUTH_MODES, isLoopback, type AmqpTlsOptions, type AuthMode, type MetricsAccess } from './config/security.js';
 
 export const DEFAULTS = {
@@ -122,6 +133,23 @@ function parseLogLevel(env: Env): LogLevel {
   return value as LogLevel;
 }
 
+function parseLogFormat(env: Env): LogFormat | undefined {
+  const value = read(env, 'LOG_FORMAT');
+  if (value === undefined) return undefined;
+  if (!(LOG_FORMATS as readonly string[]).includes(value)) {
+    throw new ConfigError('LOG_FORMAT', `must be one of ${LOG_FORMATS.join(', ')}, got "${value}"`);
+  }
+  return value as LogFormat;
+}
+
+/** NO_COLOR (any non-empty value, no-color.org) wins over FORCE_COLOR (any value but 0 or false). */
+function parseLogColor(env: Env): boolean | undefined {
+  if (read(env, 'NO_COLOR') !== undefined) return false;
+  const force = read(env, 'FORCE_COLOR');
+  if (force === undefined) return undefined;
+  return !/^(0|false)$/i.test(force);
+}
+
 function parseAuthMode(env: Env): AuthMode {
   const value = read(env, 'AUTH_MODE');
   if (value === undefined) return DEFAULTS.authMode;
@@ -145,7 +173,9 @@ export function parseMetricsAccess(env: Env): MetricsAccess {
   return { authMode, authDisabled, ...(token !== undefined ? { token } : {}) };
 }
 
-export function loadCommonConfig(env: Env): CommonConfig {
+export function loadCommonConfig(env: Env, flags: ServiceFlags = {}): CommonConfig {
+  const logFormat = parseLogFormat(env);
+  const logColor = parseLogColor(env);
   const heartbeat = read(env, 'AMQP_HEARTBEAT_SECONDS');
   const amqpTls = parseAmqpTls(env);
   const databaseUrl = parseDatabaseUrl('DATABASE_URL', read(env, 'DATABASE_URL') ?? DEFAULTS.databaseUrl);
@@ -155,15 +185,21 @@ export function loadCommonConfig(env: Env): CommonConfig {
     databaseUrl: withDatabaseCa(databaseUrl, env),
     databaseSchema: parseSchema(read(env, 'DATABASE_SCHEMA') ?? DEFAULTS.databaseSchema),
     logLevel: parseLogLevel(env),
+    ...(logFormat ? { logFormat } : {}),
+    ...(logColor !== undefined ? { logColor } : {}),
+    // The flag can only turn it off: --no-migrate.
+    autoMigrate: flags.migrate === false ? false : read(env, 'AUTO_MIGRATE') === undefined || parseBoolean('AUTO_MIGRATE', read(env, 'AUTO_MIGRATE')),
     heartbeatS: heartbeat === undefined ? DEFAULTS.heartbeatS : parseInteger('AMQP_HEARTBEAT_SECONDS', heartbeat, 0, 3600),
     queueTypes: parseQueueTypes('QUEUE_TYPES', read(env, 'QUEUE_TYPES')),
   };
 }
 
-export function loadGatewayConfig(env: Env): GatewayConfig {
+export function loadGatewayConfig(env: Env, flags: GatewayFlags = {}): GatewayConfig {
   const externalTasks = parseExternalTasks('GATEWAY_EXTERNAL_TASKS', read(env, 'GATEWAY_EXTERNAL_TASKS'));
-  const port = read(env, 'GATEWAY_PORT');
-  const host = read(env, 'GATEWAY_HOST') ?? DEFAULTS.gatewayHost;
+  const port = flags.port ?? read(env, 'GATEWAY_PORT');
+  const portVar = flags.port !== undefined ? '--port' : 'GATEWAY_PORT';
+  const host = flags.host ?? read(env, 'GATEWAY_HOST') ?? DEFAULTS.gatewayHost;
+  const hostVar = flags.host !== undefined ? '--host' : 'GATEWAY_HOST';
   const maxWait = read(env, 'GATEWAY_MAX_WAIT_SECONDS');
   const maxBatch = read(env, 'GATEWAY_MAX_BATCH');
   const { authMode, authDisabled, token: metricsToken } = parseMetricsAccess(env);
@@ -171,8 +207,8 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   // gateway is meant to be open.
   if (!isLoopback(host) && authMode === 'none' && !authDisabled) {
     throw new ConfigError(
-      'GATEWAY_HOST',
-      `is "${host}", which is not a loopback address: that requires authentication, which is not configured. Set AUTH_MODE=keys (and create keys with npm run keys -- create), or AUTH_DISABLED=true to expose the gateway without authentication.`,
+      hostVar,
+      `is "${host}", which is not a loopback address: that requires authentication, which is not configured. Set AUTH_MODE=keys (and create keys with celerity keys create), or AUTH_DISABLED=true to expose the gateway without authentication.`,
     );
   }
   const rate = read(env, 'RATE_LIMIT_PER_MINUTE');
@@ -182,8 +218,8 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     throw new ConfigError('GATEWAY_BODY_TIMEOUT_MS', `(${bodyTimeoutMs}) must be at least GATEWAY_HEADERS_TIMEOUT_MS (${headersTimeoutMs}): it bounds headers and body together`);
   }
   return {
-    ...loadCommonConfig(env),
-    port: port === undefined ? DEFAULTS.gatewayPort : parseInteger('GATEWAY_PORT', port, 0, 65535),
+    ...loadCommonConfig(env, flags),
+    port: port === undefined ? DEFAULTS.gatewayPort : parseInteger(portVar, port, 0, 65535),
     host,
     maxBodyBytes: parseSize('GATEWAY_MAX_BODY', read(env, 'GATEWAY_MAX_BODY') ?? DEFAULTS.maxBody),
     maxWaitS: maxWait === undefined ? DEFAULTS.maxWaitS : parseInteger('GATEWAY_MAX_WAIT_SECONDS', maxWait, 1, 3600),
@@ -220,7 +256,7 @@ export function loadWorkerConfig(env: Env, flags: WorkerFlags, defaults: { queue
   const retention = read(env, 'RESULT_RETENTION_HOURS');
   const queuesVar = flags.queues !== undefined ? '--queues' : 'WORKER_QUEUES';
   return {
-    ...loadCommonConfig(env),
+    ...loadCommonConfig(env, flags),
     queues: queues === undefined ? defaults.queues : parseQueues(queuesVar, queues),
     concurrency:
       concurrency === undefined
@@ -230,6 +266,7 @@ export function loadWorkerConfig(env: Env, flags: WorkerFlags, defaults: { queue
       metricsPort === undefined
         ? DEFAULTS.workerMetricsPort
         : parseInteger(flags.metricsPort !== undefined ? '--metrics-port' : 'WORKER_METRICS_PORT', metricsPort, 0, 65535),
+    metricsPortGiven: metricsPort !== undefined,
     metricsHost,
     metricsAccess,
     graceMs: grace === undefined ? DEFAULTS.workerGraceMs : parseInteger('WORKER_GRACE_MS', grace, 0, 24 * 3600 * 1000),

@@ -53,6 +53,7 @@ export {
 export {
   createLogger,
   createSilentLogger,
+  loggerFromConfig,
   redactSecrets,
   redactUrl,
   redactUrlCredentials,
@@ -205,7 +206,7 @@ export {
   type RetryPolicy,
 } from './retry.js';
 export { assertSchemaName, createPool, DEFAULT_SCHEMA, type PoolOptions } from './db/pool.js';
-export { migrate, type MigrateResult } from './db/migrate.js';
+export { LATEST_SCHEMA_VERSION, SchemaVersionError, appliedMigrations, ensureSchema, ensureSchemaAt, migrate, type EnsureSchemaOptions, type MigrateResult, type SchemaCheck } from './db/migrate.js';
 export {
   databaseUnavailable,
   TaskStore,
@@ -307,4 +308,15 @@ export {
 export { AUTH_MODES, isLoopback, type AmqpTlsOptions, type AuthMode, type MetricsAccess } from './config/security.js';
 export { mergeWrites, stateOrder } from './db/task-writes.js';
 export { isValidQueueName, isValidSchemaName, QUEUE_NAME_RULE, QUEUE_TYPE_NAMES, type QueueType, type QueueTypes } from './names.js';
-export { LOG_LEVELS, type CommonConfig, type GatewayConfig, type LogLevel, type WorkerConfig, type WorkerFlags } from './config/types.js';
+export {
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type CommonConfig,
+  type GatewayConfig,
+  type GatewayFlags,
+  type LogFormat,
+  type LogLevel,
+  type ServiceFlags,
+  type WorkerConfig,
+  type WorkerFlags,
+} from './config/types.js';

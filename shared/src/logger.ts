@@ -1,10 +1,11 @@
 /**
  * Structured logs (winston): JSON lines when not on a terminal (production, CI), readable
- * colourised lines on a terminal. Passwords in URLs, bearer tokens and API key secrets are
+ * lines on a terminal (pretty-log.ts), LOG_FORMAT choosing either. Passwords in URLs, bearer tokens and API key secrets are
  * redacted from every line.
  */
 import winston from 'winston';
-import type { LogLevel } from './config.js';
+import { LOG_LEVELS, type LogFormat, type LogLevel } from './config/types.js';
+import { renderPretty } from './pretty-log.js';
 
 export type Logger = winston.Logger;
 
@@ -136,35 +137,52 @@ const errors = winston.format.errors({ stack: true });
 export interface LoggerOptions {
   service: string;
   level: LogLevel;
-  /** JSON lines (default when stdout is not a terminal) or human-readable lines. */
+  /**
+   * `json` (one object a line) or `pretty` (readable lines, stacks on lines of their own); the
+   * same fields in both. @default pretty when stdout is a terminal, JSON otherwise (LOG_FORMAT)
+   */
+  format?: LogFormat;
+  /** Shorthand for `format`: true = json, false = pretty. `format` wins when both are given. */
   json?: boolean;
+  /** Colour the level in pretty lines. @default on a terminal (NO_COLOR / FORCE_COLOR decide in the config) */
+  color?: boolean;
   /** Extra transports, e.g. a capture stream in tests. Replaces the console transport. */
   transports?: winston.transport[];
+  /** Every level to stderr (commands whose stdout is their output). @default false: stdout */
+  stderr?: boolean;
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const json = options.json ?? !process.stdout.isTTY;
+  const json = options.format !== undefined ? options.format === 'json' : (options.json ?? !process.stdout.isTTY);
+  const colour = options.color ?? process.stdout.isTTY === true;
   const format = json
     ? winston.format.combine(errors, redact(), winston.format.timestamp(), winston.format.json())
     : winston.format.combine(
         errors,
         redact(),
         winston.format.timestamp({ format: 'HH:mm:ss.SSS' }),
-        winston.format.colorize(),
-        winston.format.printf(({ timestamp, level, message, service, ...rest }) => {
-          const meta = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
-          return `${String(timestamp)} ${String(service)} ${level}: ${String(message)}${meta}`;
-        }),
+        winston.format.printf((entry) => renderPretty(entry, colour)),
       );
   return winston.createLogger({
     level: options.level,
     defaultMeta: { service: options.service },
     format,
-    transports: options.transports ?? [new winston.transports.Console()],
+    transports: options.transports ?? [new winston.transports.Console(options.stderr ? { stderrLevels: [...LOG_LEVELS] } : {})],
   });
 }
 
 /** A logger that drops everything: for unit tests and library defaults. */
 export function createSilentLogger(): Logger {
   return winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
+}
+
+/** The logger a process's settings ask for: LOG_LEVEL, LOG_FORMAT, NO_COLOR / FORCE_COLOR. */
+export function loggerFromConfig(service: string, config: { logLevel: LogLevel; logFormat?: LogFormat; logColor?: boolean }, options: { stderr?: boolean } = {}): Logger {
+  return createLogger({
+    service,
+    ...(options.stderr ? { stderr: true } : {}),
+    level: config.logLevel,
+    ...(config.logFormat ? { format: config.logFormat } : {}),
+    ...(config.logColor !== undefined ? { color: config.logColor } : {}),
+  });
 }

@@ -89,7 +89,7 @@ export function parseEnvLines(lines: readonly string[]): Record<string, string> 
 }
 
 /** Worker flags as the `celerity worker` command (cli.ts) declares them, by every spelling. */
-const WORKER_FLAGS: Record<string, keyof Omit<WorkerFlags, 'taskEvents'>> = {
+const WORKER_FLAGS: Record<string, keyof Omit<WorkerFlags, 'taskEvents' | 'migrate'>> = {
   '--queues': 'queues',
   '-Q': 'queues',
   '--concurrency': 'concurrency',
@@ -107,6 +107,10 @@ export function parseWorkerArgs(args: readonly string[]): WorkerFlags {
       flags.taskEvents = true;
       continue;
     }
+    if (arg === '--no-migrate') {
+      flags.migrate = false;
+      continue;
+    }
     const key = WORKER_FLAGS[arg];
     const value = args[i + 1];
     if (!key || value === undefined) throw new Error(`unknown worker argument "${arg}" in ${args.join(' ')}`);
@@ -117,7 +121,7 @@ export function parseWorkerArgs(args: readonly string[]): WorkerFlags {
 }
 
 /** The spellings parseWorkerArgs knows, to check against the worker's own --help. */
-export const WORKER_FLAG_SPELLINGS = [...Object.keys(WORKER_FLAGS), '-E', '--task-events'];
+export const WORKER_FLAG_SPELLINGS = [...Object.keys(WORKER_FLAGS), '-E', '--task-events', '--no-migrate'];
 
 export type Process =
   | { role: 'gateway'; config: GatewayConfig }

@@ -23,6 +23,14 @@ async function exits(args: string[], env: Record<string, string>): Promise<{ cod
   }
 }
 
+/** The worker migrates its schema before it connects to the broker: tests that start one drop it after. */
+async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await client.end();
+}
+
 describe('command line', () => {
   const invalid: { name: string; args: string[]; env: Record<string, string>; names: RegExp }[] = [
     { name: 'GATEWAY_PORT', args: GATEWAY, env: { GATEWAY_PORT: 'eighty' }, names: /GATEWAY_PORT/ },
@@ -50,10 +58,14 @@ describe('command line', () => {
   });
 
   it('every command has --help', async () => {
-    for (const command of [['gateway'], ['migrate'], ['keys'], ['keys', 'create'], ['dead-letters'], ['dead-letters', 'list']]) {
+    const commands = [['worker'], ['gateway'], ['migrate'], ['call'], ['result'], ['status'], ['purge'], ['topology'], ['keys'], ['keys', 'create'], ['dead-letters'], ['dead-letters', 'list']];
+    for (const command of commands) {
       const { code, stdout } = await exits([...command, '--help'], {});
       assert.equal(code, 0, command.join(' '));
       assert.match(stdout, /^Usage: celerity /, command.join(' '));
+      // Each --help ends with two or three examples.
+      const examples = stdout.slice(stdout.lastIndexOf('Examples:')).split('\n').filter((l) => l.startsWith('  $ '));
+      assert.ok(stdout.lastIndexOf('Examples:') > 0 && examples.length >= 2 && examples.length <= 3, `${command.join(' ')}: ${stdout}`);
     }
     const gateway = await exits(['gateway', '--help'], {});
     for (const flag of ['--app', '--port', '--host']) assert.ok(gateway.stdout.includes(flag), flag);
@@ -65,19 +77,22 @@ describe('command line', () => {
       assert.equal(none.code, 2, command);
       assert.match(none.stderr, /--app <module> or set CELERITY_APP/);
       const missing = await exits([command], { CELERITY_APP: 'no/such/tasks.js' });
-      assert.equal(missing.code, 1, command);
+      assert.equal(missing.code, 2, command);
       assert.match(missing.stderr, /no\/such\/tasks\.js: no such app module/);
     }
   });
 
   it('a broker refusing the password fails fast with a clear message, without the password', async () => {
-    const { code, stdout } = await exits([...WORKER, '--metrics-port', '0'], {
+    const schema = `t_cli_${randomBytes(4).toString('hex')}`;
+    const { code, stdout, stderr } = await exits([...WORKER, '--metrics-port', '0'], {
       AMQP_URL: 'amqp://guest:s3cret-wrong@127.0.0.1:5672',
       DATABASE_URL: TEST_DATABASE_URL,
-    });
-    assert.equal(code, 1);
-    assert.match(stdout, /RabbitMQ refused the connection/);
-    assert.ok(!stdout.includes('s3cret-wrong'), 'the password is never logged');
+      DATABASE_SCHEMA: schema,
+    }).finally(() => dropSchema(schema));
+    assert.equal(code, 3);
+    assert.match(stderr, /^celerity: RabbitMQ refused the connection to amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672/);
+    assert.match(stderr, /\ncelerity: hint: check the user, password, vhost and permissions in AMQP_URL/);
+    assert.ok(!stdout.includes('s3cret-wrong') && !stderr.includes('s3cret-wrong'), 'the password is never printed');
   });
 
   it('migrate applies the migrations, and running it again (even concurrently) is safe', async () => {
@@ -90,10 +105,7 @@ describe('command line', () => {
       assert.equal(again.code, 0);
       assert.match(again.stdout, new RegExp(`up to date \\(version ${MIGRATIONS.length}\\)`));
     } finally {
-      const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await client.end();
+      await dropSchema(schema);
     }
   });
 });

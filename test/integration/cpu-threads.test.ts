@@ -94,7 +94,7 @@ describe('CPU threads', () => {
       () => assert.fail('the worker started'),
       (err: { code: number; stderr: string; stdout: string }) => err,
     );
-    assert.equal(refused.code, 1);
+    assert.equal(refused.code, 2, 'exit 2: the app as given cannot run (configuration or input)');
     assert.match(refused.stderr, /tasks\.ts: the CPU tasks \(ts\.square\) run on worker threads, which cannot load the app: .*Unknown file extension/);
     assert.match(refused.stderr, /npm install -D tsx/);
     assert.doesNotMatch(refused.stdout, /consuming/);

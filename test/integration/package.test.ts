@@ -7,54 +7,19 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import amqp from 'amqplib';
 import pg from 'pg';
 import { TEST_AMQP_URL, TEST_DATABASE_URL } from '../helpers/env.js';
 import { http, waitFor, type Task } from '../helpers/harness.js';
+import { REPO, packedProject, startChild, stopChild, type Child, type Packed } from '../helpers/packed-project.js';
 
 const run = promisify(execFile);
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-
-interface PackedFile {
-  path: string;
-}
-interface Packed {
-  filename: string;
-  size: number;
-  unpackedSize: number;
-  entryCount: number;
-  files: PackedFile[];
-}
-
-/** A child process and everything it printed. */
-interface Child {
-  child: ChildProcess;
-  output: () => string;
-}
-
-function startChild(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Child {
-  const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  return { child, output: () => output };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
 
 const APP = (queue: string): string => `
 import { PermanentError, defineTask, z } from 'celerity';
@@ -116,19 +81,10 @@ describe('the npm package', { timeout: 600_000 }, () => {
   const children: Child[] = [];
 
   before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'celerity-pkg-'));
-    const { stdout } = await run(NPM, ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: REPO, maxBuffer: 16 * 1024 * 1024 });
-    packed = (JSON.parse(stdout) as Packed[])[0] as Packed;
-    const project = path.join(dir, 'project');
-    await run('mkdir', ['-p', project]);
-    await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'celerity-user', private: true, type: 'module' }));
-    await run(NPM, ['install', path.join(dir, packed.filename), '--prefer-offline', '--no-audit', '--no-fund'], {
-      cwd: project,
-      timeout: 300_000,
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    const installed = await packedProject();
+    ({ dir, packed, bin } = installed);
+    const project = installed.project;
     await writeFile(path.join(project, 'tasks.mjs'), APP(queue));
-    bin = path.join(project, 'node_modules', '.bin', 'celerity');
     env = {
       ...process.env,
       AMQP_URL: TEST_AMQP_URL,
@@ -140,7 +96,7 @@ describe('the npm package', { timeout: 600_000 }, () => {
   });
 
   after(async () => {
-    for (const c of children) await stop(c.child);
+    for (const c of children) await stopChild(c.child);
     const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
     await client.connect();
     await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);

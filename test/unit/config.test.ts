@@ -35,6 +35,7 @@ describe('config: defaults', () => {
       databaseUrl: DEFAULTS.databaseUrl,
       databaseSchema: 'celerity',
       logLevel: 'info',
+      autoMigrate: true,
       heartbeatS: 30,
       queueTypes: { default: 'classic', perQueue: {} },
       port: 8080,

@@ -14,8 +14,12 @@ describe('PostgreSQL error classification', () => {
     assert.equal(isRetryablePgError(new Error('Connection terminated unexpectedly')), true);
   });
 
+  it('a missing table or schema (never migrated, or dropped) is the store being unusable, retried, never a refused value', () => {
+    for (const code of ['42P01', '3F000']) assert.equal(isRetryablePgError(pgError(code)), true, code);
+  });
+
   it('fails fast on data, constraint, schema and unknown errors', () => {
-    for (const code of ['22P05', '22P02', '22021', '23505', '23514', '42P01', '54001', '53100', 'XX000', 'ZZ999']) {
+    for (const code of ['22P05', '22P02', '22021', '23505', '23514', '42601', '42703', '54001', '53100', 'XX000', 'ZZ999']) {
       assert.equal(isRetryablePgError(pgError(code)), false, code);
     }
     assert.equal(isRetryablePgError(new Error('something else')), false);

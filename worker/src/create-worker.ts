@@ -6,9 +6,10 @@ import { availableParallelism } from 'node:os';
 import {
   Catalogue,
   CelerityError,
-  createLogger,
+  ensureSchemaAt,
   loadApp,
   loadWorkerConfig,
+  loggerFromConfig,
   type Logger,
   type TaskDefinition,
 } from '../../shared/src/index.js';
@@ -36,7 +37,12 @@ export interface CreateWorkerOptions {
   metricsPort?: number;
   /** Publish task events on `celeryev`, as Celery's `-E`. @default WORKER_TASK_EVENTS, else false */
   taskEvents?: boolean;
-  /** Where the worker logs. @default JSON lines on stdout at LOG_LEVEL */
+  /**
+   * Migrate the database schema at start when it is behind (under an advisory lock); false
+   * refuses to start instead. A newer schema is always refused. @default AUTO_MIGRATE, else true
+   */
+  autoMigrate?: boolean;
+  /** Where the worker logs. @default stdout at LOG_LEVEL, in LOG_FORMAT (pretty on a terminal, JSON otherwise) */
   logger?: Logger;
   /** The environment settings default from. @default process.env */
   env?: Readonly<Record<string, string | undefined>>;
@@ -82,7 +88,9 @@ export async function createWorker(options: CreateWorkerOptions): Promise<Celeri
     },
     { queues: new Catalogue(tasks).workerQueues(), cpus: availableParallelism() },
   );
-  const logger = options.logger ?? createLogger({ service: 'worker', level: config.logLevel });
+  const logger = options.logger ?? loggerFromConfig('worker', config);
+  // Before consuming: never run a task whose outcome the store could not take.
+  await ensureSchemaAt(config.databaseUrl, config.databaseSchema, logger, { migrate: options.autoMigrate ?? config.autoMigrate });
   const worker = await Worker.create({
     config,
     logger,

@@ -43,6 +43,8 @@ export interface WorkerEventsOptions {
   heartbeatMs?: number;
   /** Publish task events too (Celery's `-E`); heartbeats and online/offline are always sent. @default false */
   taskEvents?: boolean;
+  /** The metrics server's port, announced with each heartbeat (`celerity status` shows it). @default none */
+  metricsPort?: () => number | undefined;
 }
 
 const SW_VERSION = '0.1.0';
@@ -150,7 +152,9 @@ export class WorkerEvents implements TaskHooks {
   }
 
   #workerFields(): WorkerEventFields {
+    const metricsPort = this.#options.metricsPort?.();
     return {
+      ...(metricsPort !== undefined ? { metrics_port: metricsPort } : {}),
       freq: this.#options.heartbeatMs / 1000,
       active: this.#options.inFlight(),
       processed: this.#processed,

@@ -45,6 +45,11 @@ export interface MetricsServerOptions {
   guard?: MetricsGuard;
   /** TCP port; 0 = any free port. */
   port: number;
+  /**
+   * When `port` is taken, try this many ports after it (the default port with several workers
+   * on one host); 0 = a taken port is an error (a port given explicitly). @default 0
+   */
+  nextFreePorts?: number;
   /** Listen address. */
   host: string;
   /** Where a failed request is reported (its caller only learns that it failed). @default none */
@@ -154,9 +159,23 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       sendError(res, 'INTERNAL', 'Internal error');
     });
   });
-  server.listen(options.port, options.host);
-  await once(server, 'listening');
-  return server;
+  const last = options.port === 0 ? 0 : Math.min(65535, options.port + (options.nextFreePorts ?? 0));
+  for (let port = options.port; ; port++) {
+    try {
+      await listen(server, port, options.host);
+      return server;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'EADDRINUSE' || port >= last) throw err;
+    }
+  }
+}
+
+/** Listens on `port`, or rejects with the listen error (EADDRINUSE), the server left unbound. */
+async function listen(server: Server, port: number, host: string): Promise<void> {
+  // events.once rejects when 'error' comes first.
+  const listening = once(server, 'listening');
+  server.listen(port, host);
+  await listening;
 }
 
 export function serverPort(server: Server): number {

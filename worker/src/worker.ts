@@ -52,9 +52,10 @@ export interface WorkerOptions {
   /**
    * Serve `/metrics`, `/healthz` and `/readyz` here; `undefined` = no server, port 0 = any free
    * port. `host` @default '127.0.0.1'; `access` says who may read /metrics (METRICS_TOKEN, admin
-   * keys with AUTH_MODE=keys) @default open.
+   * keys with AUTH_MODE=keys) @default open; `nextFreePorts`: how many ports after `port` to try
+   * when it is taken @default 0 (a taken port fails the start).
    */
-  metrics?: { port: number; host?: string; access?: MetricsAccess };
+  metrics?: { port: number; host?: string; access?: MetricsAccess; nextFreePorts?: number };
   /** Database schema; tests use one each. @default 'celerity' */
   schema?: string;
   /** The tasks this worker runs (an app's, see `loadApp`); a message for any other name fails as unknown. */
@@ -156,6 +157,8 @@ export class Worker {
               metrics,
               ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
               taskEvents: config.taskEvents,
+              // Set below, before the first heartbeat (which start() sends).
+              metricsPort: () => (server ? serverPort(server) : undefined),
             });
       const runner = new TaskRunner({
         broker,
@@ -178,7 +181,7 @@ export class Worker {
       });
       metrics.startAtZero(catalogue, config.queues, config.concurrency);
       if (options.metrics) {
-        const { port, host = DEFAULTS.workerMetricsHost, access } = options.metrics;
+        const { port, host = DEFAULTS.workerMetricsHost, access, nextFreePorts } = options.metrics;
         const connectedBroker = broker;
         server = await startMetricsServer({
           registry: metrics.registry,
@@ -200,6 +203,7 @@ export class Worker {
           port,
           host,
           logger,
+          ...(nextFreePorts ? { nextFreePorts } : {}),
         });
         if (!isLoopback(host) && access?.token === undefined && access?.authMode !== 'keys') {
           logger.warn('the worker serves /metrics without authentication to anyone who can reach this address (AUTH_DISABLED=true)', { host });

@@ -167,7 +167,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     }
     const urls = this.#options.urls.map(redactUrl).join(', ');
     throw new BrokerUnreachableError(
-      `Cannot connect to RabbitMQ at ${urls} after ${this.#options.initialConnectTimeoutMs} ms: ${(lastError as Error | undefined)?.message ?? 'unknown error'}. Is it running? (npm start starts a local one; check AMQP_URL.)`,
+      `Cannot connect to RabbitMQ at ${urls} after ${this.#options.initialConnectTimeoutMs} ms: ${(lastError as Error | undefined)?.message ?? 'unknown error'}. Is it running and reachable from this host? Check AMQP_URL.`,
       { cause: lastError },
     );
   }

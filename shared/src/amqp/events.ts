@@ -43,6 +43,8 @@ export interface WorkerEventFields {
   /** Celerity: tasks run at once, and the queues consumed. */
   concurrency: number;
   queues: string[];
+  /** Celerity: the port of the worker's /metrics, /healthz and /readyz, when it serves them. */
+  metrics_port?: number;
 }
 
 export type CelerityEvent = EventEnvelope & Record<string, unknown>;

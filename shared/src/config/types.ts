@@ -9,6 +9,10 @@ import type { AmqpTlsOptions, AuthMode, MetricsAccess } from './security.js';
 export const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+/** `json`: one JSON object a line; `pretty`: a readable line, stacks on lines of their own. */
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 export interface CommonConfig {
   /** Broker URLs; more than one means cluster nodes to fail over between, tried in order. */
   amqpUrls: string[];
@@ -16,6 +20,15 @@ export interface CommonConfig {
   /** Schema holding Celerity's tables. @default 'celerity' */
   databaseSchema: string;
   logLevel: LogLevel;
+  /** LOG_FORMAT; absent = pretty on a terminal, JSON otherwise. */
+  logFormat?: LogFormat;
+  /** Colours in pretty logs: false with NO_COLOR, true with FORCE_COLOR; absent = on a terminal. */
+  logColor?: boolean;
+  /**
+   * AUTO_MIGRATE / `--no-migrate`: a worker or gateway finding its schema behind migrates it at
+   * start (under an advisory lock); false refuses to start instead. @default true
+   */
+  autoMigrate: boolean;
   /** AMQP heartbeat in seconds. @default 30 */
   heartbeatS: number;
   /** From AMQP_CA_FILE / AMQP_CERT_FILE / AMQP_KEY_FILE / AMQP_KEY_PASSPHRASE; absent when none is set. */
@@ -78,6 +91,11 @@ export interface WorkerConfig extends CommonConfig {
   concurrency: number;
   /** Port of `/metrics`, `/healthz` and `/readyz`; 0 turns the server off. @default 9400 */
   metricsPort: number;
+  /**
+   * Whether metricsPort was given (flag or variable): a given port that is taken is an error,
+   * the default one taken moves to the next free port (several workers on one host).
+   */
+  metricsPortGiven: boolean;
   /** WORKER_METRICS_HOST / --metrics-host: address that server binds to. @default '127.0.0.1' */
   metricsHost: string;
   /** Who may read the worker's `/metrics` (the gateway's rule; see {@link MetricsAccess}). */
@@ -101,8 +119,22 @@ export interface WorkerConfig extends CommonConfig {
   maxResultBytes?: number;
 }
 
+/** Flags of both the worker and the gateway; they override the environment. */
+export interface ServiceFlags {
+  /** false with `--no-migrate`: refuse a schema that is behind instead of migrating it. */
+  migrate?: boolean;
+}
+
+/** Gateway flags, as given on the command line; they override the environment. */
+export interface GatewayFlags extends ServiceFlags {
+  /** `--port`: overrides GATEWAY_PORT. */
+  port?: string;
+  /** `--host`: overrides GATEWAY_HOST. */
+  host?: string;
+}
+
 /** Worker flags, as given on the command line; they override the environment. */
-export interface WorkerFlags {
+export interface WorkerFlags extends ServiceFlags {
   queues?: string;
   concurrency?: string;
   metricsPort?: string;

@@ -16,7 +16,8 @@
  * | 22xxx            | data_exception (22P05 U+0000, 22P02, 22021 …) | no | the value is refused and always will be |
  * | 23xxx            | integrity_constraint_violation         | no     | the row breaks a constraint |
  * | 25xxx            | invalid_transaction_state              | no     | a bug in how the statement is run |
- * | 42xxx            | syntax_error_or_access_rule_violation  | no     | a missing table/schema (migrations not run) or a bug |
+ * | 42P01, 3F000     | undefined_table, invalid_schema_name   | yes    | the store is unusable, not the value refused: the schema is missing (never migrated, or dropped); a retry works once `celerity migrate` ran, and the message must not be acked meanwhile |
+ * | 42xxx (others)   | syntax_error_or_access_rule_violation  | no     | a bug |
  * | 53100            | disk_full                              | no     | needs an operator; retrying fills the log, not the disk |
  * | 54xxx            | program_limit_exceeded (54001 depth)   | no     | the value is too big or deep for the server |
  * | XX000…           | internal_error, data_corrupted         | no     | needs an operator |
@@ -36,6 +37,10 @@ const RETRYABLE_SQLSTATES: ReadonlySet<string> = new Set([
   '57P03',
   '58000',
   '58030',
+  // The schema is missing: "store unusable" (the worker keeps the message and /readyz says 503),
+  // never "value refused" (which would record a FAILURE, fail too, and ack a lost outcome).
+  '42P01',
+  '3F000',
 ]);
 
 /** SQLSTATE classes (first two characters) that are retryable as a whole. */

@@ -231,8 +231,9 @@ export class TaskStore {
     }
   }
 
+  /** Resolves when the store is usable: the database answers and the tasks table is there. */
   async ping(): Promise<void> {
-    await this.#pool.query('SELECT 1');
+    await this.#pool.query('SELECT 1 FROM tasks LIMIT 0');
   }
 
   /** Waits for every write made so far to be flushed. */

@@ -41,5 +41,5 @@ export async function publishDelayed(deps: RepublishDeps, delivery: Delivery, id
 export async function deadLetter(deps: RepublishDeps, delivery: Delivery, reason: DeadReason, error: TaskError | null, id: string | undefined): Promise<void> {
   const options = { ...deadLetterOptions(delivery.properties, delivery.queue, reason, error), correlationId: id ?? randomUUID() };
   await deps.publisher.publish(deadLetterTarget(deps.deadLetterQueues, delivery.queue), { content: delivery.content, options });
-  deps.logger.warn('message dead-lettered', { taskId: id, queue: delivery.queue, deadLetterQueue: deadLetterQueueName(delivery.queue), reason, error: error?.message });
+  deps.logger.error('message dead-lettered', { taskId: id, queue: delivery.queue, deadLetterQueue: deadLetterQueueName(delivery.queue), reason, error: error?.message });
 }

@@ -147,7 +147,7 @@ export async function settleVerdict(deps: SettleDeps, job: Job, write: TaskWrite
     case 'failure':
       if (verdict.cause === 'raised') {
         const fields = { outcome: 'failure', durationMs: durationMs(), error: verdict.error.message, permanent: verdict.permanent, retries: job.message.retries };
-        log.info('task failed', fields);
+        log.warn('task failed', fields);
       } else if (verdict.cause === 'too-large') log.warn('task result over the size limit: recorded as FAILURE', { error: verdict.error.message });
       else log.warn('task returned a value that cannot be stored', { error: verdict.error.message });
       return finish(deps, job, write, { outcome: 'failure', deadReason: 'failed', error: verdict.error });
