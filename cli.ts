@@ -5,19 +5,19 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError } from 'commander';
-import { callCommand } from './shared/src/cli/call-command.js';
-import type { CliContext } from './shared/src/cli/context.js';
-import { deadLettersCommand } from './shared/src/cli/dead-letters-command.js';
-import { EXIT } from './shared/src/cli/exit-codes.js';
-import { gatewayCommand } from './shared/src/cli/gateway-command.js';
-import { keysCommand } from './shared/src/cli/keys-command.js';
-import { migrateCommand } from './shared/src/cli/migrate-command.js';
-import { purgeCommand } from './shared/src/cli/purge-command.js';
-import { formatError, type ServiceSettings } from './shared/src/cli/report.js';
-import { resultCommand } from './shared/src/cli/result-command.js';
-import { statusCommand } from './shared/src/cli/status-command.js';
-import { topologyCommand } from './shared/src/cli/topology-command.js';
-import { workerCommand } from './shared/src/cli/worker-command.js';
+import { callCommand } from './shared/src/cli/index.js';
+import type { CliContext } from './shared/src/cli/index.js';
+import { deadLettersCommand } from './worker/src/commands/dead-letters-command.js';
+import { EXIT } from './shared/src/cli/index.js';
+import { gatewayCommand } from './gateway/src/commands/gateway-command.js';
+import { keysCommand } from './worker/src/commands/keys-command.js';
+import { migrateCommand } from './shared/src/cli/index.js';
+import { purgeCommand } from './shared/src/cli/index.js';
+import { formatError, type ServiceSettings } from './shared/src/cli/index.js';
+import { resultCommand } from './shared/src/cli/index.js';
+import { statusCommand } from './gateway/src/commands/status-command.js';
+import { topologyCommand } from './worker/src/commands/topology-command.js';
+import { workerCommand } from './worker/src/commands/worker-command.js';
 
 /** The installed package's version (dist/cli.js sits one level below package.json). */
 function version(): string {

@@ -24,9 +24,9 @@ export {
   type TaskRun,
   type TaskStyle,
   type InputRun,
-} from './shared/src/app/define-task.js';
-export type { StandardSchemaV1, InferInput, InferOutput } from './shared/src/app/standard-schema.js';
-export { loadApp, type LoadAppOptions, type LoadedApp } from './shared/src/app/load-app.js';
+} from './shared/src/app/index.js';
+export type { StandardSchemaV1, InferInput, InferOutput } from './shared/src/app/index.js';
+export { loadApp, type LoadAppOptions, type LoadedApp } from './shared/src/app/index.js';
 export {
   CelerityError,
   ConfigError,
@@ -35,10 +35,10 @@ export {
   isPermanentError,
   isRetryableError,
   type ErrorCode,
-} from './shared/src/errors.js';
-export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './shared/src/retry.js';
-import type { Logger as WinstonLogger } from './shared/src/logger.js';
-import type { TaskRepresentation as Representation, TaskState as State } from './shared/src/task.js';
+} from './shared/src/core/index.js';
+export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './shared/src/core/index.js';
+import type { Logger as WinstonLogger } from './shared/src/core/index.js';
+import type { TaskRepresentation as Representation, TaskState as State } from './shared/src/core/index.js';
 
 /** The logger Celerity uses and gives tasks as `ctx.logger` (a winston logger). */
 export type Logger = WinstonLogger;
@@ -47,13 +47,18 @@ export type TaskState = State;
 /** A task as the HTTP API returns it: id, name, queue, state, args, kwargs, result, error, retries, times, worker. */
 export type TaskRepresentation = Representation;
 import type { CelerityWorker, CreateWorkerOptions } from './worker/src/create-worker.js';
-import type { Client, ClientOptions } from './shared/src/client/client.js';
-export type { Client, ClientOptions, ClientSubmitOptions, SubmitItem } from './shared/src/client/client.js';
-export type { TaskHandle, ResultOptions } from './shared/src/client/handle.js';
-export type { SubmitOptions } from './shared/src/client/submission.js';
-export type { SubmitManyOutcome } from './shared/src/client/errors.js';
+import type { Client, ClientOptions } from './shared/src/client/index.js';
+export type {
+  Client,
+  ClientOptions,
+  ClientSubmitOptions,
+  SubmitItem,
+} from './shared/src/client/index.js';
+export type { TaskHandle, ResultOptions } from './shared/src/client/index.js';
+export type { SubmitOptions } from './shared/src/submit/index.js';
+export type { SubmitManyOutcome } from './shared/src/client/index.js';
 /** The outcome errors of `handle.result()` and `client.submitMany()`; a light module, safe to import eagerly. */
-export { TaskFailedError, TaskTimeoutError, SubmitManyError } from './shared/src/client/errors.js';
+export { TaskFailedError, TaskTimeoutError, SubmitManyError } from './shared/src/client/index.js';
 import type { CelerityGateway, CreateGatewayOptions } from './gateway/src/create-gateway.js';
 export type { CelerityWorker, CreateWorkerOptions, CelerityGateway, CreateGatewayOptions };
 
@@ -104,6 +109,6 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Cele
  * `send_task`. Loaded on first call, like `createWorker`.
  */
 export async function createClient<App = unknown>(options: ClientOptions<App> = {}): Promise<Client<App>> {
-  const { createClient: create } = await import('./shared/src/client/client.js');
+  const { createClient: create } = await import('./shared/src/client/index.js');
   return create<App>(options);
 }

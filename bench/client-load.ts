@@ -5,8 +5,8 @@
 // connected and warmed up; each stdin line `go <inFlight> <seconds>` runs a closed loop and
 // prints one JSON line {ok, errors, seconds, latencies (ms)}; stdin closed = close and exit.
 import { createInterface } from 'node:readline';
-import { createClient } from '../shared/src/client/public.js';
-import { startTrace, stopTrace } from '../shared/src/index.js';
+import { createClient } from '../shared/src/client/client.js';
+import { startTrace, stopTrace } from '../shared/src/core/trace.js';
 import { add } from '../examples/demo/tasks.js';
 
 const queue = process.argv[2];

@@ -1,5 +1,5 @@
 /**
- * The latency budget's arithmetic: trace stamps (shared/src/trace.ts, NDJSON from the gateway,
+ * The latency budget's arithmetic: trace stamps (shared/src/core/trace.ts, NDJSON from the gateway,
  * the worker and the Node client) merged by task id, then for one flow each step between two
  * hops as p50 and p90 over the tasks, and each step's share of the end-to-end time. Pure
  * functions, so test/unit/budget.test.ts checks them without a broker.
@@ -10,7 +10,7 @@
  * them ÷ their mean end to end. The shares of the chain sum to 1. `side` steps are off the
  * path (the confirm of a `?wait=`, the commit after a reply) and get no share.
  */
-import type { TraceHop, TraceLine } from '../../shared/src/index.js';
+import type { TraceHop, TraceLine } from '../../shared/src/core/trace.js';
 
 /** Hop → time (ms) for one task, the first stamp of each hop. */
 export type Stamps = Map<TraceHop, number>;

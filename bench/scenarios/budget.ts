@@ -1,7 +1,7 @@
 /**
  * The latency budget: where a task's time goes, hop by hop. A gateway and a worker (and, for
  * the Node client's flow, a client process) run with CELERITY_TRACE_FILE, so each stamps every
- * task at each hop (shared/src/trace.ts); the files are merged by task id (bench/lib/budget.ts)
+ * task at each hop (shared/src/core/trace.ts); the files are merged by task id (bench/lib/budget.ts)
  * and each phase's tasks are told apart by the time of their first hop. Phases: `?wait=` at 1
  * and 64 callers, one async task per request at 64 callers, batches, the Node client at 64 in
  * flight. Stamping costs something, so `?wait=` at 1 and 64 callers also runs on a second stack
@@ -10,7 +10,7 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { traceNow } from '../../shared/src/index.js';
+import { traceNow } from '../../shared/src/core/trace.js';
 import { budget, mergeById, parseTrace, within, type Budget, type Flow } from '../lib/budget.js';
 import { addBody, closedLoop, makeAgent, type LoadResult, type Target } from '../lib/load.js';
 import type { Stack } from '../lib/procs.js';

@@ -1,7 +1,7 @@
 // The image's HEALTHCHECK: exit 0 when /healthz of the gateway (GATEWAY_PORT) or of the worker
 // (WORKER_METRICS_PORT) in this container answers 200, else 1. Run as `node deploy/docker/healthcheck.mjs`
 // from the app's folder; node instead of curl, which slim images lack.
-import { DEFAULTS } from '../../dist/shared/src/config.js';
+import { DEFAULTS } from '../../dist/shared/src/config/load.js';
 
 const TIMEOUT_MS = 3_000;
 

@@ -3,7 +3,7 @@
  * directly; `gateway.ts` wires the real dependencies and listens.
  */
 import express, { type RequestHandler } from 'express';
-import { traceNow, tracing, type Logger } from '../../shared/src/index.js';
+import { traceNow, tracing, type Logger } from '../../shared/src/core/index.js';
 import { errorHandler, notFound } from './http-errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import { dashboardRoutes, type DashboardDeps } from './routes/dashboard.js';

@@ -14,7 +14,8 @@
  * Celery-compatible by design: RabbitMQ's own `x-max-length` would be a queue argument, and a
  * Celery client declaring the same queue without it gets PRECONDITION_FAILED.
  */
-import { CelerityError, type QueueMaxLength } from '../../shared/src/index.js';
+import { CelerityError } from '../../shared/src/core/index.js';
+import { type QueueMaxLength } from '../../shared/src/config/index.js';
 
 export interface QueueDepthSource {
   get(queue: string): { messages: number; sampledAt: number } | undefined;

@@ -6,7 +6,7 @@
  * (docs/performance.md, Memory). This is one small object and one closure.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { WaitSignal } from '../../shared/src/index.js';
+import type { WaitSignal } from '../../shared/src/submit/index.js';
 
 export class ClientGone implements WaitSignal {
   #aborted = false;

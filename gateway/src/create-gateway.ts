@@ -2,7 +2,10 @@
  * `createGateway`: the HTTP gateway started from code, as `celerity gateway --app` starts it
  * from the command line. Settings not given come from the environment, as for the CLI.
  */
-import { CelerityError, ensureSchemaAt, loadApp, loadGatewayConfig, loggerFromConfig, type Logger, type TaskDefinition } from '../../shared/src/index.js';
+import { CelerityError, loggerFromConfig, type Logger } from '../../shared/src/core/index.js';
+import { ensureSchemaAt } from '../../shared/src/store/index.js';
+import { loadApp, type TaskDefinition } from '../../shared/src/app/index.js';
+import { loadGatewayConfig } from '../../shared/src/config/index.js';
 import { Gateway } from './gateway.js';
 
 /** Options of {@link createGateway}. Give `app` or `tasks`. */

@@ -6,9 +6,9 @@
  * backed-off poll (up to 1 s). Advisory: while the connection is down, the poll still answers.
  */
 import pg from 'pg';
-import type { Logger } from '../../shared/src/index.js';
+import type { Logger } from '../../shared/src/core/index.js';
 
-export const FINISHED_CHANNEL = 'celerity_finished';
+const FINISHED_CHANNEL = 'celerity_finished';
 
 /** Silence on the LISTEN connection before the kernel's first keepalive probe, in ms. */
 const KEEPALIVE_IDLE_MS = 10_000;

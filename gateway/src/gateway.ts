@@ -8,26 +8,14 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import type express from 'express';
-import type {
-  Broker} from '../../shared/src/index.js';
-import {
-  ApiKeyStore,
-  connectBroker,
-  ClientCore,
-  DEFAULTS,
-  DeclaredQueues,
-  declareTaskQueue,
-  DEFAULT_SCHEMA,
-  createPool,
-  createRegistry,
-  shutdownSteps,
-  withGatewayDefaults,
-  externalTask,
-  Catalogue,
-  type GatewayConfig,
-  type TaskDefinition,
-  type Logger,
-} from '../../shared/src/index.js';
+import type { Broker } from '../../shared/src/broker/index.js';
+import { ApiKeyStore } from '../../shared/src/auth/index.js';
+import { connectBroker, DeclaredQueues, declareTaskQueue } from '../../shared/src/broker/index.js';
+import { ClientCore } from '../../shared/src/submit/index.js';
+import { DEFAULTS, withGatewayDefaults, type GatewayConfig } from '../../shared/src/config/index.js';
+import { DEFAULT_SCHEMA, createPool } from '../../shared/src/store/index.js';
+import { createRegistry, shutdownSteps, type Logger } from '../../shared/src/core/index.js';
+import { externalTask, Catalogue, type TaskDefinition } from '../../shared/src/app/index.js';
 import { createApp } from './app.js';
 import { GatewayMetrics } from './metrics.js';
 import { QueueStats } from './queue-stats.js';
@@ -40,7 +28,7 @@ import { FinishedListener } from './finished-listener.js';
  * caller naming new queues uses up this budget (then 503 QUEUE_UNAVAILABLE), never the
  * catalogue's queues, which are declared whatever it says.
  */
-export const MAX_AD_HOC_QUEUES = 100;
+const MAX_AD_HOC_QUEUES = 100;
 
 export interface GatewayOptions {
   config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS' | 'externalTasks'> &

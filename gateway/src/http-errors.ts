@@ -1,6 +1,6 @@
 /** Maps every error to the API's error body: `{"error": {"code", "message"}}`, never a stack. */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { CelerityError, type ErrorCode, type Logger } from '../../shared/src/index.js';
+import { CelerityError, type ErrorCode, type Logger } from '../../shared/src/core/index.js';
 
 /** body-parser's stable `type` values for the errors it raises. */
 const BODY_PARSER_ERRORS: Record<string, { code: ErrorCode; message: string }> = {
@@ -12,7 +12,7 @@ const BODY_PARSER_ERRORS: Record<string, { code: ErrorCode; message: string }> =
   'request.size.invalid': { code: 'INVALID_REQUEST', message: 'The request body does not match its Content-Length' },
 };
 
-export function toCelerityError(err: unknown): CelerityError | undefined {
+function toCelerityError(err: unknown): CelerityError | undefined {
   if (err instanceof CelerityError) return err;
   const type = (err as { type?: unknown } | null)?.type;
   if (typeof type === 'string') {

@@ -1,6 +1,11 @@
 /** The gateway's Prometheus metrics (names are part of the public contract). */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { LATENCY_BUCKETS, WAIT_BUCKETS, tasksOf, type KnownTasks } from '../../shared/src/index.js';
+import {
+  LATENCY_BUCKETS,
+  WAIT_BUCKETS,
+  tasksOf,
+  type KnownTasks,
+} from '../../shared/src/core/index.js';
 
 export class GatewayMetrics {
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;

@@ -15,7 +15,13 @@
  * a channel and a line in the broker's log.
  */
 import type { Channel } from 'amqplib';
-import { deadLetterQueueName, DEAD_LETTER_SUFFIX, eachOnTransientChannel, type Broker, type Logger } from '../../shared/src/index.js';
+import {
+  deadLetterQueueName,
+  DEAD_LETTER_SUFFIX,
+  eachOnTransientChannel,
+  type Broker,
+} from '../../shared/src/broker/index.js';
+import { type Logger } from '../../shared/src/core/index.js';
 import type { GatewayMetrics } from './metrics.js';
 
 export interface QueueSample {
@@ -39,7 +45,7 @@ export interface QueueHistoryPoint {
 }
 
 /** Cumulative per-queue task counts, from worker events. */
-export type QueueCounters = (queue: string) => { received: number; finished: number };
+type QueueCounters = (queue: string) => { received: number; finished: number };
 
 export interface QueueStatsOptions {
   /** The queues to sample, asked afresh every round. */

@@ -10,7 +10,7 @@
  *   5. `/api`: a state-changing request must not come from another site (403 unless
  *      CORS_ORIGINS names its origin) and must say it carries JSON (415), in every auth mode;
  *      then authentication (401), the route/scope table (403), the body parsed (400 when it is
- *      not JSON), the queues it names (400, shared/src/queue-access.ts), the per-key rate in
+ *      not JSON), the queues it names (400, shared/src/auth/queue-access.ts), the per-key rate in
  *      tasks (429).
  * With AUTH_MODE=none, `/api` and `/dashboard` first check the Host header (421, DNS rebinding).
  * `/healthz` and `/readyz` stay open. docs/security.md has the threat model.
@@ -20,7 +20,9 @@ import { ServerResponse } from 'node:http';
 import cors from 'cors';
 import express, { type RequestHandler } from 'express';
 import helmet from 'helmet';
-import { CelerityError, type ApiKeyStore, type AuthMode, type Logger, type QueueAllowlistOptions } from '../../shared/src/index.js';
+import { CelerityError, type Logger } from '../../shared/src/core/index.js';
+import { type ApiKeyStore, type QueueAllowlistOptions } from '../../shared/src/auth/index.js';
+import { type AuthMode } from '../../shared/src/config/index.js';
 import { sendError } from './http-errors.js';
 import { accessOf, assertAdmin } from './auth/access.js';
 import { apiPolicy, batchScopes } from './auth/api-policy.js';

@@ -12,10 +12,18 @@
  * receive times, so clock skew between hosts does not matter.
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { ManagedChannel, applyTopology, decodeEvent, eventMonitorTopology, type Broker, type CelerityEvent, type Logger } from '../../shared/src/index.js';
+import {
+  ManagedChannel,
+  applyTopology,
+  decodeEvent,
+  eventMonitorTopology,
+  type Broker,
+  type CelerityEvent,
+} from '../../shared/src/broker/index.js';
+import { type Logger } from '../../shared/src/core/index.js';
 import type { GatewayMetrics } from './metrics.js';
 
-export type WorkerStatus = 'online' | 'offline';
+type WorkerStatus = 'online' | 'offline';
 
 export interface WorkerView {
   hostname: string;

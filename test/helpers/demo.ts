@@ -1,5 +1,5 @@
 /** The demo app and the `celerity` CLI as the tests reach them (compiled, under dist/). */
-import { loadApp, type LoadedApp } from '../../shared/src/index.js';
+import { loadApp, type LoadedApp } from '../../shared/src/app/load-app.js';
 
 /** Path of the compiled demo app module: what `--app` gets. */
 export const DEMO_APP = new URL('../../examples/demo/tasks.js', import.meta.url).pathname;

@@ -6,13 +6,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import {
-  loadGatewayConfig,
-  loadWorkerConfig,
-  type GatewayConfig,
-  type WorkerConfig,
-  type WorkerFlags,
-} from '../../shared/src/index.js';
+import { loadGatewayConfig, loadWorkerConfig } from '../../shared/src/config/load.js';
+import { type GatewayConfig, type WorkerConfig, type WorkerFlags } from '../../shared/src/config/types.js';
 
 export const ROOT = process.cwd();
 export const DEPLOY_DIR = resolve(ROOT, 'deploy');

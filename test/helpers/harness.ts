@@ -12,23 +12,16 @@ import winston from 'winston';
 import Transport from 'winston-transport';
 import { Gateway, type GatewayOptions } from '../../gateway/src/gateway.js';
 import { Worker } from '../../worker/src/worker.js';
-import {
-  createPool,
-  createSilentLogger,
-  deadLetterQueueName,
-  declareTaskQueue,
-  isFinalState,
-  listDeadLetters,
-  type DeadLetter,
-  type QueueMaxLength,
-  type QueueTypes,
-  migrate,
-  TaskStore,
-  type Logger,
-  type TaskDefinition,
-  type TaskRecord,
-  type TaskRepresentation,
-} from '../../shared/src/index.js';
+import { createPool } from '../../shared/src/store/pool.js';
+import { createSilentLogger, type Logger } from '../../shared/src/core/logger.js';
+import { deadLetterQueueName, listDeadLetters, type DeadLetter } from '../../shared/src/broker/dead-letters.js';
+import { declareTaskQueue } from '../../shared/src/broker/apply-topology.js';
+import { isFinalState, type TaskRecord, type TaskRepresentation } from '../../shared/src/core/task.js';
+import { type QueueMaxLength } from '../../shared/src/config/parse.js';
+import { type QueueTypes } from '../../shared/src/core/names.js';
+import { migrate } from '../../shared/src/store/migrate.js';
+import { TaskStore } from '../../shared/src/store/store.js';
+import { type TaskDefinition } from '../../shared/src/app/define-task.js';
 import { CELERITY_CLI, DEMO_APP, demoApp } from './demo.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL } from './env.js';
 import { waitFor } from './wait.js';

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ApiKeyStore } from '../../shared/src/index.js';
+import { ApiKeyStore } from '../../shared/src/auth/api-keys.js';
 import { TEST_DATABASE_URL, TestContext, http, waitFor, type GatewayHandle, type Task } from '../helpers/harness.js';
 import { CELERITY_CLI } from '../helpers/demo.js';
 

@@ -6,7 +6,8 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import amqp, { type GetMessage } from 'amqplib';
-import { parseQueueTypes, taskQueueArguments } from '../../shared/src/index.js';
+import { parseQueueTypes } from '../../shared/src/config/parse.js';
+import { taskQueueArguments } from '../../shared/src/broker/topology.js';
 import { TEST_AMQP_URL, TestContext, http, waitFor, type Task } from '../helpers/harness.js';
 import { runPythonClient, startPythonWorker, type PythonOutcome } from '../helpers/python-celery.js';
 

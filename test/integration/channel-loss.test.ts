@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { parseQueueTypes } from '../../shared/src/index.js';
+import { parseQueueTypes } from '../../shared/src/config/parse.js';
 import { TestContext, http, waitFor, type Task, type WorkerProcess } from '../helpers/harness.js';
 
 const run = promisify(execFile);

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { CELERITY_CLI, DEMO_APP } from '../helpers/demo.js';
 import { TEST_DATABASE_URL } from '../helpers/env.js';
-import { MIGRATIONS } from '../../shared/src/index.js';
+import { MIGRATIONS } from '../../shared/src/store/migrations.js';
 
 const run = promisify(execFile);
 const GATEWAY = ['gateway', '--app', DEMO_APP];

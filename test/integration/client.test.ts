@@ -7,15 +7,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import {
-  CelerityError,
-  ConfigError,
-  TaskFailedError,
-  TaskTimeoutError,
-  createClient,
-  defineTask,
-  type Client,
-} from '../../shared/src/index.js';
+import { CelerityError, ConfigError } from '../../shared/src/core/errors.js';
+import { TaskFailedError, TaskTimeoutError } from '../../shared/src/client/errors.js';
+import { createClient, type Client } from '../../shared/src/client/client.js';
+import { defineTask } from '../../shared/src/app/define-task.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, waitFor } from '../helpers/harness.js';
 
 describe('Node client', () => {

@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import amqp from 'amqplib';
-import type { Broker } from '../../shared/src/index.js';
+import type { Broker } from '../../shared/src/broker/connection.js';
 import { TestContext, TEST_AMQP_URL, captureLogger, http, waitFor, type Task } from '../helpers/harness.js';
 
 async function onBroker(fn: (channel: amqp.Channel) => Promise<unknown>): Promise<void> {

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import amqp from 'amqplib';
-import { encodeTaskMessage, newTaskMessage } from '../../shared/src/index.js';
+import { encodeTaskMessage, newTaskMessage } from '../../shared/src/broker/protocol.js';
 import { TEST_AMQP_URL, TestContext, waitFor } from '../helpers/harness.js';
 
 describe('crafted task messages', () => {

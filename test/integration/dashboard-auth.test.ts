@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiKeyStore } from '../../shared/src/index.js';
+import { ApiKeyStore } from '../../shared/src/auth/api-keys.js';
 import { launchBrowser, type Browser } from '../helpers/browser.js';
 import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
 

@@ -6,7 +6,8 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { encodeTaskMessage, newTaskMessage, PUBLISHED_AT_HEADER } from '../../shared/src/index.js';
+import { encodeTaskMessage, newTaskMessage } from '../../shared/src/broker/protocol.js';
+import { PUBLISHED_AT_HEADER } from '../../shared/src/broker/queue-wait.js';
 import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
 import { demoApp } from '../helpers/demo.js';
 import { metricValue, scrape, type Sample } from '../helpers/prom.js';

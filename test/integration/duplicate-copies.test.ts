@@ -8,7 +8,8 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defineTask, encodeTaskMessage, newTaskMessage, type TaskDefinition } from '../../shared/src/index.js';
+import { defineTask, type TaskDefinition } from '../../shared/src/app/define-task.js';
+import { encodeTaskMessage, newTaskMessage } from '../../shared/src/broker/protocol.js';
 import { demoApp } from '../helpers/demo.js';
 import { TestContext, captureLogger, http, waitFor, type CaptureTransport, type Task } from '../helpers/harness.js';
 

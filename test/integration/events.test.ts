@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import amqp from 'amqplib';
-import { EVENT_EXCHANGE } from '../../shared/src/index.js';
+import { EVENT_EXCHANGE } from '../../shared/src/broker/events.js';
 import { TEST_AMQP_URL, TestContext, http, waitFor, type Task } from '../helpers/harness.js';
 
 interface WorkerJson {

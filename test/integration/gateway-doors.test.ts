@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import amqp from 'amqplib';
-import { ApiKeyStore } from '../../shared/src/index.js';
+import { ApiKeyStore } from '../../shared/src/auth/api-keys.js';
 import { TEST_AMQP_URL, TestContext, captureLogger, http, type CaptureTransport, type GatewayHandle, type Task } from '../helpers/harness.js';
 
 interface ErrorBody {

@@ -4,7 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiKeyStore } from '../../shared/src/index.js';
+import { ApiKeyStore } from '../../shared/src/auth/api-keys.js';
 import { TestContext, http, type GatewayHandle, type Task } from '../helpers/harness.js';
 
 describe('Idempotency-Key with API keys', () => {

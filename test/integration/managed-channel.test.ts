@@ -8,7 +8,10 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { Channel } from 'amqplib';
-import { Broker, ManagedChannel, createSilentLogger, declareTaskQueue, withChannel } from '../../shared/src/index.js';
+import { Broker } from '../../shared/src/broker/connection.js';
+import { ManagedChannel, withChannel } from '../../shared/src/broker/managed-channel.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
+import { declareTaskQueue } from '../../shared/src/broker/apply-topology.js';
 import { TEST_AMQP_URL } from '../helpers/env.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -1,7 +1,7 @@
 /** A task moving the gateway's and the worker's counters and histograms, read back from /metrics. */
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PUBLISHED_AT_HEADER } from '../../shared/src/index.js';
+import { PUBLISHED_AT_HEADER } from '../../shared/src/broker/queue-wait.js';
 import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
 import { metricValue, scrape } from '../helpers/prom.js';
 

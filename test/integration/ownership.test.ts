@@ -5,7 +5,8 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { ApiKeyStore, createSilentLogger } from '../../shared/src/index.js';
+import { ApiKeyStore } from '../../shared/src/auth/api-keys.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
 import { RetentionSweeper } from '../../worker/src/retention.js';
 import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
 

@@ -2,7 +2,8 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import amqp from 'amqplib';
-import { deadLetterQueueName, encodeTaskMessage, newTaskMessage } from '../../shared/src/index.js';
+import { deadLetterQueueName } from '../../shared/src/broker/dead-letters.js';
+import { encodeTaskMessage, newTaskMessage } from '../../shared/src/broker/protocol.js';
 import { TestContext, TEST_AMQP_URL, captureLogger, http, waitFor, type Task } from '../helpers/harness.js';
 
 describe('deterministic publish failures', () => {

@@ -10,7 +10,8 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
-import { createClient, defineTask } from '../../shared/src/index.js';
+import { createClient } from '../../shared/src/client/client.js';
+import { defineTask } from '../../shared/src/app/define-task.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, http, type Task } from '../helpers/harness.js';
 
 /**

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
-import { DELAY_LEVELS_MS, encodeTaskMessage, newTaskMessage } from '../../shared/src/index.js';
+import { DELAY_LEVELS_MS } from '../../shared/src/broker/delay.js';
+import { encodeTaskMessage, newTaskMessage } from '../../shared/src/broker/protocol.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, http, waitFor, waitForState, type Task } from '../helpers/harness.js';
 import { CELERITY_CLI, demoApp } from '../helpers/demo.js';
 

@@ -11,7 +11,8 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { LATEST_SCHEMA_VERSION, encodeTaskMessage, migrate, newTaskMessage } from '../../shared/src/index.js';
+import { LATEST_SCHEMA_VERSION, migrate } from '../../shared/src/store/migrate.js';
+import { encodeTaskMessage, newTaskMessage } from '../../shared/src/broker/protocol.js';
 import { CELERITY_CLI, DEMO_APP } from '../helpers/demo.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, captureLogger, waitFor } from '../helpers/harness.js';
 

@@ -5,7 +5,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiKeyStore, createLogger } from '../../shared/src/index.js';
+import { ApiKeyStore } from '../../shared/src/auth/api-keys.js';
+import { createLogger } from '../../shared/src/core/logger.js';
 import { CaptureTransport, TEST_AMQP_URL, TestContext, http, type GatewayHandle, type Task } from '../helpers/harness.js';
 
 interface ErrorBody {

@@ -6,7 +6,7 @@
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiKeyStore } from '../../shared/src/index.js';
+import { ApiKeyStore } from '../../shared/src/auth/api-keys.js';
 import { TestContext, http, waitFor, type GatewayHandle, type Task } from '../helpers/harness.js';
 
 interface SlowSocket {

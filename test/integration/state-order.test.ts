@@ -6,7 +6,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { FINAL_STATES, TASK_STATES, stateOrder, type TaskState } from '../../shared/src/index.js';
+import {
+  FINAL_STATES,
+  TASK_STATES,
+  stateOrder,
+  type TaskState,
+} from '../../shared/src/core/task.js';
 import { TestContext } from '../helpers/harness.js';
 
 const RETRIES = [0, 1, 2, 7, 1_000, 2 ** 31 - 1];

@@ -1,7 +1,12 @@
 /** The result store against real PostgreSQL: migrations, forward-only writes, batching, retention. */
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MIGRATIONS, createPool, createSilentLogger, migrate, TaskStore, type TaskWrite } from '../../shared/src/index.js';
+import { MIGRATIONS } from '../../shared/src/store/migrations.js';
+import { createPool } from '../../shared/src/store/pool.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
+import { migrate } from '../../shared/src/store/migrate.js';
+import { TaskStore } from '../../shared/src/store/store.js';
+import { type TaskWrite } from '../../shared/src/core/task.js';
 import { TestContext, TEST_DATABASE_URL } from '../helpers/harness.js';
 
 const logger = createSilentLogger();

@@ -8,15 +8,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import amqp, { type ChannelModel } from 'amqplib';
-import {
-  ApiKeyStore,
-  IdempotencyKeys,
-  Catalogue,
-  createClient,
-  prepareSubmission,
-  type Broker,
-  type Submission,
-} from '../../shared/src/index.js';
+import { ApiKeyStore } from '../../shared/src/auth/api-keys.js';
+import { IdempotencyKeys } from '../../shared/src/store/idempotency.js';
+import { Catalogue } from '../../shared/src/app/catalogue.js';
+import { createClient } from '../../shared/src/client/client.js';
+import { prepareSubmission, type Submission } from '../../shared/src/submit/submission.js';
+import { type Broker } from '../../shared/src/broker/connection.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, http, waitFor, waitForState, type Task } from '../helpers/harness.js';
 import { demoApp } from '../helpers/demo.js';
 

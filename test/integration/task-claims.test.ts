@@ -9,7 +9,8 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
-import { isFinalState, type ClaimResult, type TaskClaim, type TaskState } from '../../shared/src/index.js';
+import { isFinalState, type TaskState } from '../../shared/src/core/task.js';
+import { type ClaimResult, type TaskClaim } from '../../shared/src/store/task-claims.js';
 import { TestContext } from '../helpers/harness.js';
 
 const LEASE_MS = 60_000;

@@ -8,7 +8,9 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import net, { type Socket } from 'node:net';
-import { ApiKeyStore, createClient, type Client, type TaskHandle } from '../../shared/src/index.js';
+import { ApiKeyStore } from '../../shared/src/auth/api-keys.js';
+import { createClient, type Client } from '../../shared/src/client/client.js';
+import { type TaskHandle } from '../../shared/src/client/handle.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, http, waitFor, type Task } from '../helpers/harness.js';
 import { startPythonWorker } from '../helpers/python-celery.js';
 

@@ -12,7 +12,10 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { Broker, createPool, createSilentLogger, loadCommonConfig } from '../../shared/src/index.js';
+import { Broker } from '../../shared/src/broker/connection.js';
+import { createPool } from '../../shared/src/store/pool.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
+import { loadCommonConfig } from '../../shared/src/config/load.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, http, type Task } from '../helpers/harness.js';
 
 interface Proxy {

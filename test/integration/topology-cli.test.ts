@@ -4,7 +4,10 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { CELERITY_CLI, DEMO_APP } from '../helpers/demo.js';
-import { Catalogue, describeTopology, loadApp, parseQueueTypes, type Topology } from '../../shared/src/index.js';
+import { Catalogue } from '../../shared/src/app/catalogue.js';
+import { describeTopology, type Topology } from '../../shared/src/broker/topology.js';
+import { loadApp } from '../../shared/src/app/load-app.js';
+import { parseQueueTypes } from '../../shared/src/config/parse.js';
 
 const run = promisify(execFile);
 

@@ -6,7 +6,10 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { CelerityError, defineTask, encodeTaskMessage, newTaskMessage, type TaskDefinition, type TaskState } from '../../shared/src/index.js';
+import { CelerityError } from '../../shared/src/core/errors.js';
+import { defineTask, type TaskDefinition } from '../../shared/src/app/define-task.js';
+import { encodeTaskMessage, newTaskMessage } from '../../shared/src/broker/protocol.js';
+import { type TaskState } from '../../shared/src/core/task.js';
 import { demoApp } from '../helpers/demo.js';
 import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
 

@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { encodeTaskMessage, newTaskMessage } from '../../shared/src/index.js';
+import { encodeTaskMessage, newTaskMessage } from '../../shared/src/broker/protocol.js';
 import { TestContext, http, waitFor, waitForState, type Task } from '../helpers/harness.js';
 
 describe('worker', () => {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BatchWriter } from '../../shared/src/index.js';
+import { BatchWriter } from '../../shared/src/store/batch-writer.js';
 import { deferred, track, turns, waitFor, type Deferred } from './support.js';
 
 interface Row {

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { budget, budgetTable, mergeById, parseTrace, percentile, within, type Flow, type Stamps } from '../../bench/lib/budget.js';
-import type { TraceHop, TraceLine } from '../../shared/src/index.js';
+import type { TraceHop, TraceLine } from '../../shared/src/core/trace.js';
 
 const line = (id: string, hop: TraceHop, t: number, pid = 1): TraceLine => ({ id, hop, t, pid });
 

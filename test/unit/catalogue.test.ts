@@ -6,8 +6,8 @@ import {
   checkArguments,
   formatIssues,
   type ArgumentCheck,
-  type TaskDefinition,
-} from '../../shared/src/index.js';
+} from '../../shared/src/app/catalogue.js';
+import { type TaskDefinition } from '../../shared/src/app/define-task.js';
 import { FIB_MAX_N, SLEEP_MAX_S } from '../../examples/demo/tasks.js';
 import { demoApp } from '../helpers/demo.js';
 

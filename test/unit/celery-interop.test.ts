@@ -1,31 +1,32 @@
 /** The pieces of Celery interoperability that need no broker: message fields, exceptions, options, replies. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { checkArguments, Catalogue } from '../../shared/src/app/catalogue.js';
+import { CelerityError, ConfigError } from '../../shared/src/core/errors.js';
 import {
-  checkArguments,
-  CelerityError,
-  ConfigError,
   MessageFormatError,
-  SENDER_RECORDS_KEY,
-  Catalogue,
-  createSilentLogger,
-  decodeResultBody,
   decodeTaskMessage,
-  encodeResultBody,
   encodeTaskMessage,
   expirationFor,
-  externalTask,
   isExpired,
   newTaskMessage,
-  loadGatewayConfig,
-  parseExternalTasks,
+} from '../../shared/src/broker/protocol.js';
+import {
+  SENDER_RECORDS_KEY,
+  decodeResultBody,
+  encodeResultBody,
   toCeleryException,
   type TaskOutcome,
-  type TaskStore,
-  type TaskWrite,
-} from '../../shared/src/index.js';
-import { resolveCeleryOptions } from '../../shared/src/index.js';
-import { TaskLedger, type Submission } from '../../shared/src/index.js';
+} from '../../shared/src/broker/results.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
+import { externalTask } from '../../shared/src/app/define-task.js';
+import { loadGatewayConfig } from '../../shared/src/config/load.js';
+import { parseExternalTasks } from '../../shared/src/config/parse.js';
+import { type TaskStore } from '../../shared/src/store/store.js';
+import { type TaskWrite } from '../../shared/src/core/task.js';
+import { resolveCeleryOptions } from '../../shared/src/submit/celery-options.js';
+import { TaskLedger } from '../../shared/src/submit/task-ledger.js';
+import { type Submission } from '../../shared/src/submit/submission.js';
 import { turns, waitFor } from './support.js';
 import { demoApp } from '../helpers/demo.js';
 

@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolveCeleryOptions } from '../../shared/src/client/celery-options.js';
-import { CelerityError, MAX_MESSAGE_TTL_MS, expirationFor } from '../../shared/src/index.js';
+import { resolveCeleryOptions } from '../../shared/src/submit/celery-options.js';
+import { CelerityError } from '../../shared/src/core/errors.js';
+import { MAX_MESSAGE_TTL_MS, expirationFor } from '../../shared/src/broker/protocol.js';
 
 describe('expires beyond the broker per-message TTL limit', () => {
   const now = Date.parse('2030-01-01T00:00:00Z');

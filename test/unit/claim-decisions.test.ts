@@ -7,7 +7,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BatchWriter, Catalogue, TASK_STATES, createSilentLogger, encodeTaskMessage, isFinalState, newTaskMessage, stateOrder, type TaskRecord } from '../../shared/src/index.js';
+import { BatchWriter } from '../../shared/src/store/batch-writer.js';
+import { Catalogue } from '../../shared/src/app/catalogue.js';
+import {
+  TASK_STATES,
+  isFinalState,
+  stateOrder,
+  type TaskRecord,
+} from '../../shared/src/core/task.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
+import { encodeTaskMessage, newTaskMessage } from '../../shared/src/broker/protocol.js';
 import { admit, checkRedelivery, claimRefusal } from '../../worker/src/pipeline/admit.js';
 import { demoApp } from '../helpers/demo.js';
 

@@ -2,7 +2,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ConfigError, loadCommonConfig, loadGatewayConfig, loadWorkerConfig } from '../../shared/src/index.js';
+import { ConfigError } from '../../shared/src/core/errors.js';
+import { loadCommonConfig, loadGatewayConfig, loadWorkerConfig } from '../../shared/src/config/load.js';
 
 const WORKER_DEFAULTS = { queues: ['demo'], cpus: 4 };
 

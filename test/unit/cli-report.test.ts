@@ -1,7 +1,9 @@
 /** One style of command error: `celerity: …` (and a hint line), the URL's password hidden, and the documented exit code. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BrokerAuthError, BrokerUnreachableError, CelerityError, ConfigError, SchemaVersionError } from '../../shared/src/index.js';
+import { BrokerAuthError, BrokerUnreachableError } from '../../shared/src/broker/connection-errors.js';
+import { CelerityError, ConfigError } from '../../shared/src/core/errors.js';
+import { SchemaVersionError } from '../../shared/src/store/migrate.js';
 import { EXIT } from '../../shared/src/cli/exit-codes.js';
 import { formatError } from '../../shared/src/cli/report.js';
 import { databaseError } from '../../shared/src/cli/schema-check.js';

@@ -1,14 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { ConfigError } from '../../shared/src/core/errors.js';
 import {
-  ConfigError,
   DEFAULTS,
   loadCommonConfig,
   loadGatewayConfig,
   loadWorkerConfig,
-  parseAmqpUrls,
-  parseSize,
-} from '../../shared/src/index.js';
+} from '../../shared/src/config/load.js';
+import { parseAmqpUrls, parseSize } from '../../shared/src/config/parse.js';
 
 const WORKER_DEFAULTS = { queues: ['demo'], cpus: 4 };
 

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { handshakeReplyCode } from '../../shared/src/index.js';
+import { handshakeReplyCode } from '../../shared/src/broker/connection-errors.js';
 
 describe('handshakeReplyCode', () => {
   it('reads 403 from a refused login', () => {

@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSilentLogger } from '../../shared/src/index.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
 import { Consumer } from '../../worker/src/consumer.js';
 import type { TaskRunner } from '../../worker/src/task-runner.js';
 import { FakeBroker } from './fake-amqp.js';

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSilentLogger } from '../../shared/src/index.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
 import { fib, fibTask } from '../../examples/demo/tasks.js';
 
 describe('fib', () => {

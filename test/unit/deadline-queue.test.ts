@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { DeadlineQueue, type Deadlined } from '../../shared/src/client/deadline-queue.js';
+import { DeadlineQueue, type Deadlined } from '../../shared/src/submit/deadline-queue.js';
 
 interface Entry extends Deadlined {
   name: number;

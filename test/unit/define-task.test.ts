@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CelerityError, DEFAULT_TASK_QUEUE, defineTask, externalTask, isTask, z, type StandardSchemaV1 } from '../../index.js';
-import { checkArguments } from '../../shared/src/index.js';
+import { checkArguments } from '../../shared/src/app/catalogue.js';
 
 function refused(make: () => unknown, pattern: RegExp): void {
   assert.throws(make, (err: unknown) => err instanceof CelerityError && err.code === 'INVALID_TASK_DEFINITION' && pattern.test(err.message));

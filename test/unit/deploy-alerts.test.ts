@@ -10,7 +10,9 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import type { Histogram } from 'prom-client';
-import { createRegistry, loadGatewayConfig, loadWorkerConfig, submitOptionsSchema } from '../../shared/src/index.js';
+import { createRegistry } from '../../shared/src/core/metrics.js';
+import { loadGatewayConfig, loadWorkerConfig } from '../../shared/src/config/load.js';
+import { submitOptionsSchema } from '../../shared/src/submit/submission.js';
 import { GatewayMetrics } from '../../gateway/src/metrics.js';
 import { WorkerMetrics } from '../../worker/src/metrics.js';
 

@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import express from 'express';
 import { parse, stringify } from 'yaml';
-import { createRegistry } from '../../shared/src/index.js';
+import { createRegistry } from '../../shared/src/core/metrics.js';
 import { healthRoutes } from '../../gateway/src/routes/health.js';
 import { WorkerMetrics } from '../../worker/src/metrics.js';
 import { startMetricsServer } from '../../worker/src/metrics-server.js';

@@ -9,7 +9,7 @@ import {
   coerceError,
   isPermanentError,
   type ErrorCode,
-} from '../../shared/src/index.js';
+} from '../../shared/src/core/errors.js';
 
 describe('CelerityError', () => {
   it('maps each code to its HTTP status', () => {

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
-import type { Broker, SetupFn } from '../../shared/src/index.js';
+import type { Broker, SetupFn } from '../../shared/src/broker/connection.js';
 
 type OnMessage = (message: ConsumeMessage | null) => void;
 

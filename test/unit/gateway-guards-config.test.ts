@@ -1,7 +1,8 @@
 /** The gateway's queue allowlist, request timeouts and connection cap: read and checked at start, naming the variable. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadGatewayConfig } from '../../shared/src/index.js';
+import { ConfigError } from '../../shared/src/core/errors.js';
+import { loadGatewayConfig } from '../../shared/src/config/load.js';
 
 function configError(fn: () => unknown): ConfigError {
   try {

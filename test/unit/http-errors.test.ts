@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { CelerityError, createSilentLogger } from '../../shared/src/index.js';
+import { CelerityError } from '../../shared/src/core/errors.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
 import { errorHandler } from '../../gateway/src/http-errors.js';
 
 describe('errorHandler', () => {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { CelerityError } from '../../shared/src/index.js';
+import { CelerityError } from '../../shared/src/core/errors.js';
 import { parseWait } from '../../gateway/src/routes/tasks.js';
 
 function assertInvalidWait(value: unknown, maxWaitS = 300): void {

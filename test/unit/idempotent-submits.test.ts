@@ -5,17 +5,13 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  CelerityError,
-  IdempotentSubmits,
-  TaskFailedError,
-  Catalogue,
-  createSilentLogger,
-  prepareSubmission,
-  type IdempotencyClaim,
-  type IdempotencyKeys,
-  type Submission,
-} from '../../shared/src/index.js';
+import { CelerityError } from '../../shared/src/core/errors.js';
+import { IdempotentSubmits } from '../../shared/src/submit/idempotent-submits.js';
+import { TaskFailedError } from '../../shared/src/client/errors.js';
+import { Catalogue } from '../../shared/src/app/catalogue.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
+import { prepareSubmission, type Submission } from '../../shared/src/submit/submission.js';
+import { type IdempotencyClaim, type IdempotencyKeys } from '../../shared/src/store/idempotency.js';
 import { demoApp } from '../helpers/demo.js';
 
 const catalogue = new Catalogue((await demoApp()).tasks);

@@ -1,6 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { CelerityError, MAX_JSON_DEPTH, assertStorableArguments, findUnstorable, toStorableText, truncateText } from '../../shared/src/index.js';
+import { CelerityError, truncateText } from '../../shared/src/core/errors.js';
+import {
+  MAX_JSON_DEPTH,
+  assertStorableArguments,
+  findUnstorable,
+  toStorableText,
+} from '../../shared/src/core/jsonb.js';
 
 function nested(depth: number): unknown {
   let value: unknown = 'leaf';

@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSilentLogger } from '../../shared/src/index.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
 import { Leases } from '../../worker/src/pipeline/lease.js';
 import { waitFor } from './support.js';
 

@@ -1,7 +1,8 @@
 /** The shutdown-step helper every close() uses, and the one repr of the message headers and events. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { REPR_MAX, repr, shutdownSteps } from '../../shared/src/index.js';
+import { REPR_MAX, repr } from '../../shared/src/core/repr.js';
+import { shutdownSteps } from '../../shared/src/core/lifecycle.js';
 
 describe('shutdownSteps', () => {
   it('runs every step in order, logs and keeps each failure, and throws them together', async () => {

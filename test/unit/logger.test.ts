@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import fc from 'fast-check';
-import { createLogger, createSilentLogger, redactSecrets, redactUrl, redactUrlCredentials, type Logger } from '../../shared/src/index.js';
+import {
+  createLogger,
+  createSilentLogger,
+  redactSecrets,
+  redactUrl,
+  redactUrlCredentials,
+  type Logger,
+} from '../../shared/src/core/logger.js';
 
 const PASSWORD = 's3cr3t-Pa55';
 const AMQP = `amqp://celerity:${PASSWORD}@rabbit.internal:5672/prod`;

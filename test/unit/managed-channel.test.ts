@@ -7,7 +7,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { ChannelModel } from 'amqplib';
-import { ManagedChannel, createSilentLogger, type Broker, type Logger, type SetupFn } from '../../shared/src/index.js';
+import { ManagedChannel } from '../../shared/src/broker/managed-channel.js';
+import { createSilentLogger, type Logger } from '../../shared/src/core/logger.js';
+import { type Broker, type SetupFn } from '../../shared/src/broker/connection.js';
 import { waitFor } from './support.js';
 
 class FakeChannel extends EventEmitter {

@@ -6,7 +6,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ManagedChannel, createSilentLogger } from '../../shared/src/index.js';
+import { ManagedChannel } from '../../shared/src/broker/managed-channel.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
 import { FakeBroker } from './fake-amqp.js';
 import { waitFor } from './support.js';
 

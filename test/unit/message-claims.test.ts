@@ -1,21 +1,20 @@
 /**
- * What a task message may claim (shared/src/amqp/message-claims.ts), through the decoder the
+ * What a task message may claim (shared/src/broker/message-claims.ts), through the decoder the
  * worker uses: every out-of-range attempt count, time limit or numeric header, and every
  * reply_to that is not a reply queue, is a BAD_HEADER; everything in range decodes as before.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { MAX_MESSAGE_RETRIES, isReplyQueueName } from '../../shared/src/broker/message-claims.js';
+import { MAX_RETRIES_HEADER } from '../../shared/src/core/retry.js';
 import {
-  MAX_MESSAGE_RETRIES,
-  MAX_RETRIES_HEADER,
   MessageFormatError,
-  PUBLISHED_AT_HEADER,
   decodeTaskMessage,
   encodeTaskMessage,
-  isReplyQueueName,
   newTaskMessage,
-} from '../../shared/src/index.js';
+} from '../../shared/src/broker/protocol.js';
+import { PUBLISHED_AT_HEADER } from '../../shared/src/broker/queue-wait.js';
 
 /** A valid message's bytes and properties, with `headers` and `replyTo` laid over. */
 function decodeWith(headers: Record<string, unknown>, replyTo?: string): ReturnType<typeof decodeTaskMessage> {

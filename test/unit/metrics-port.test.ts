@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { createRegistry } from '../../shared/src/index.js';
+import { createRegistry } from '../../shared/src/core/metrics.js';
 import { WorkerMetrics } from '../../worker/src/metrics.js';
 import { serverPort, startMetricsServer } from '../../worker/src/metrics-server.js';
 

@@ -6,7 +6,8 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
-import { createRegistry, type ApiKeyInfo } from '../../shared/src/index.js';
+import { createRegistry } from '../../shared/src/core/metrics.js';
+import { type ApiKeyInfo } from '../../shared/src/auth/api-keys.js';
 import { WorkerMetrics } from '../../worker/src/metrics.js';
 import { serverPort, startMetricsServer, type MetricsGuard, type WorkerReadiness } from '../../worker/src/metrics-server.js';
 

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { isRetryablePgError } from '../../shared/src/index.js';
+import { isRetryablePgError } from '../../shared/src/store/pg-errors.js';
 
 function pgError(code: string): Error {
   return Object.assign(new Error(`pg ${code}`), { code });

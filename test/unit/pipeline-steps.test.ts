@@ -6,19 +6,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import {
-  Catalogue,
-  MAX_RETRIES_HEADER,
-  REPUBLISHED_HEADER,
-  RetryableError,
-  TASK_STATES,
-  createSilentLogger,
-  encodeTaskMessage,
-  isFinalState,
-  newTaskMessage,
-  type TaskMessage,
-  type TaskRecord,
-} from '../../shared/src/index.js';
+import { Catalogue } from '../../shared/src/app/catalogue.js';
+import { MAX_RETRIES_HEADER, REPUBLISHED_HEADER } from '../../shared/src/core/retry.js';
+import { RetryableError } from '../../shared/src/core/errors.js';
+import { TASK_STATES, isFinalState, type TaskRecord } from '../../shared/src/core/task.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
+import { encodeTaskMessage, newTaskMessage, type TaskMessage } from '../../shared/src/broker/protocol.js';
 import { admit, checkRedelivery, screen, type AdmitDeps } from '../../worker/src/pipeline/admit.js';
 import { decode } from '../../worker/src/pipeline/decode.js';
 import type { Delivery } from '../../worker/src/pipeline/types.js';

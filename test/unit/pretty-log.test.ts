@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import winston from 'winston';
-import { createLogger, type Logger } from '../../shared/src/index.js';
+import { createLogger, type Logger } from '../../shared/src/core/logger.js';
 
 function capture(format: 'json' | 'pretty', color = false): { logger: Logger; lines: string[] } {
   const lines: string[] = [];

@@ -2,14 +2,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   MessageFormatError,
-  decodeResultBody,
   decodeTaskMessage,
-  encodeResultBody,
   encodeTaskMessage,
   newTaskMessage,
   type IncomingProperties,
   type TaskMessage,
-} from '../../shared/src/index.js';
+} from '../../shared/src/broker/protocol.js';
+import { decodeResultBody, encodeResultBody } from '../../shared/src/broker/results.js';
 
 function fullMessage(overrides: Partial<TaskMessage> = {}): TaskMessage {
   return {

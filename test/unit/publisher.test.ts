@@ -7,7 +7,12 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { ConfirmChannel } from 'amqplib';
-import { CelerityError, Publisher, createSilentLogger, taskTarget, type Broker as CelerityBroker, type DeclaredQueues, type ReturnRule } from '../../shared/src/index.js';
+import { CelerityError } from '../../shared/src/core/errors.js';
+import { Publisher } from '../../shared/src/broker/publisher.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
+import { taskTarget, type ReturnRule } from '../../shared/src/broker/publish-target.js';
+import { type Broker as CelerityBroker } from '../../shared/src/broker/connection.js';
+import { type DeclaredQueues } from '../../shared/src/broker/declared-topology.js';
 import { track, turns, waitFor } from './support.js';
 
 interface Sent {

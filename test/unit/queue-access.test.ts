@@ -1,11 +1,15 @@
 /**
- * The queue rule (shared/src/queue-access.ts): reserved names are never usable by a caller,
+ * The queue rule (shared/src/auth/queue-access.ts): reserved names are never usable by a caller,
  * whatever an allowlist or a key's scopes say; known and allowed queues are.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { CelerityError, QueueAllowlist, assertUsableQueue, externalTask, parseScopes, prepareSubmission, reservedQueueReason } from '../../shared/src/index.js';
+import { CelerityError } from '../../shared/src/core/errors.js';
+import { QueueAllowlist, assertUsableQueue, reservedQueueReason } from '../../shared/src/auth/queue-access.js';
+import { externalTask } from '../../shared/src/app/define-task.js';
+import { parseScopes } from '../../shared/src/auth/scopes.js';
+import { prepareSubmission } from '../../shared/src/submit/submission.js';
 
 const queueName = fc.stringMatching(/^[A-Za-z0-9._:-]{1,40}$/);
 

@@ -6,8 +6,9 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Broker } from '../../shared/src/index.js';
-import { createRegistry, createSilentLogger } from '../../shared/src/index.js';
+import type { Broker } from '../../shared/src/broker/connection.js';
+import { createRegistry } from '../../shared/src/core/metrics.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
 import { GatewayMetrics } from '../../gateway/src/metrics.js';
 import { QueueStats } from '../../gateway/src/queue-stats.js';
 

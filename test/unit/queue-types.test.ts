@@ -2,18 +2,18 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CLASSIC_QUEUES,
-  Catalogue,
-  defineTask,
-  ConfigError,
   QUORUM_DELIVERY_LIMIT,
-  QueueMismatchError,
-  Slots,
   deadLetterQueueArguments,
-  loadCommonConfig,
-  parseQueueTypes,
   queueTypeOf,
   taskQueueArguments,
-} from '../../shared/src/index.js';
+} from '../../shared/src/broker/topology.js';
+import { Catalogue } from '../../shared/src/app/catalogue.js';
+import { defineTask } from '../../shared/src/app/define-task.js';
+import { ConfigError } from '../../shared/src/core/errors.js';
+import { QueueMismatchError } from '../../shared/src/broker/apply-topology.js';
+import { Slots } from '../../shared/src/core/slots.js';
+import { loadCommonConfig } from '../../shared/src/config/load.js';
+import { parseQueueTypes } from '../../shared/src/config/parse.js';
 
 describe('QUEUE_TYPES', () => {
   it('defaults to every queue classic', () => {

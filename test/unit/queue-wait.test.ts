@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PUBLISHED_AT_HEADER, decodeEvent, eventRoutingKey, queueWaitSeconds } from '../../shared/src/index.js';
+import { PUBLISHED_AT_HEADER, queueWaitSeconds } from '../../shared/src/broker/queue-wait.js';
+import { decodeEvent, eventRoutingKey } from '../../shared/src/broker/events.js';
 
 describe('queue wait', () => {
   it('uses the publish stamp, then eta, else reports nothing', () => {

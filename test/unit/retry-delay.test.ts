@@ -1,20 +1,12 @@
 /** Retry policy, backoff, delay levels, eta parsing and QUEUE_MAX_LENGTH parsing. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  ConfigError,
-  DEFAULT_RETRY_POLICY,
-  DELAY_LEVELS_MS,
-  PermanentError,
-  RetryableError,
-  delayLevelFor,
-  isRetryable,
-  mergeWrites,
-  parseEta,
-  parseQueueMaxLength,
-  retryDelayMs,
-  retryPolicyOf,
-} from '../../shared/src/index.js';
+import { ConfigError, PermanentError, RetryableError } from '../../shared/src/core/errors.js';
+import { DEFAULT_RETRY_POLICY, isRetryable, retryDelayMs } from '../../shared/src/core/retry.js';
+import { DELAY_LEVELS_MS, delayLevelFor, parseEta } from '../../shared/src/broker/delay.js';
+import { mergeWrites } from '../../shared/src/store/task-writes.js';
+import { parseQueueMaxLength } from '../../shared/src/config/parse.js';
+import { retryPolicyOf } from '../../shared/src/app/catalogue.js';
 import { demoApp } from '../helpers/demo.js';
 
 describe('retry policy', () => {

@@ -1,6 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { CelerityError, ScopeError, formatScopes, matchesTaskPattern, maySubmitTask, parseApiKey, parseScopes, type ApiKeyInfo } from '../../shared/src/index.js';
+import { CelerityError } from '../../shared/src/core/errors.js';
+import {
+  ScopeError,
+  formatScopes,
+  matchesTaskPattern,
+  maySubmitTask,
+  parseScopes,
+} from '../../shared/src/auth/scopes.js';
+import { parseApiKey, type ApiKeyInfo } from '../../shared/src/auth/api-keys.js';
 import { assertAdmin, assertMayReadTasks, assertMaySubmit, mayReadTask, type Access } from '../../gateway/src/auth/access.js';
 
 function keyAccess(scopes: string, id = 'aaaaaaaaaaaa'): Access {

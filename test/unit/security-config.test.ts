@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadCommonConfig, loadGatewayConfig, loadWorkerConfig } from '../../shared/src/index.js';
+import { ConfigError } from '../../shared/src/core/errors.js';
+import { loadCommonConfig, loadGatewayConfig, loadWorkerConfig } from '../../shared/src/config/load.js';
 
 function assertConfigError(fn: () => unknown, variable: string): ConfigError {
   try {

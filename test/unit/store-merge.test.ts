@@ -1,6 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TASK_STATES, mergeWrites, stateOrder, type TaskState, type TaskWrite } from '../../shared/src/index.js';
+import {
+  TASK_STATES,
+  stateOrder,
+  type TaskState,
+  type TaskWrite,
+} from '../../shared/src/core/task.js';
+import { mergeWrites } from '../../shared/src/store/task-writes.js';
 
 const T0 = new Date('2024-01-01T00:00:00.000Z');
 const T1 = new Date('2024-01-01T00:00:01.000Z');

@@ -5,23 +5,17 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  Catalogue,
-  CelerityError,
-  IdempotentSubmits,
-  TaskLedger,
-  createSilentLogger,
-  identify,
-  prepareSubmission,
-  submitTask,
-  type IdempotencyClaim,
-  type IdempotencyKeys,
-  type Submission,
-  type SubmitParts,
-  type Submitter,
-  type TaskRecord,
-  type TaskStore,
-} from '../../shared/src/index.js';
+import { Catalogue } from '../../shared/src/app/catalogue.js';
+import { CelerityError } from '../../shared/src/core/errors.js';
+import { IdempotentSubmits } from '../../shared/src/submit/idempotent-submits.js';
+import { TaskLedger } from '../../shared/src/submit/task-ledger.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
+import { identify, prepareSubmission, type Submission } from '../../shared/src/submit/submission.js';
+import { submitTask, type SubmitParts } from '../../shared/src/submit/submit-flow.js';
+import { type IdempotencyClaim, type IdempotencyKeys } from '../../shared/src/store/idempotency.js';
+import { type Submitter } from '../../shared/src/submit/submitter.js';
+import { type TaskRecord } from '../../shared/src/core/task.js';
+import { type TaskStore } from '../../shared/src/store/store.js';
 import { demoApp } from '../helpers/demo.js';
 
 const catalogue = new Catalogue((await demoApp()).tasks);

@@ -6,26 +6,21 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import {
-  Catalogue,
-  CelerityError,
-  IdempotentSubmits,
-  Slots,
-  Submitter,
-  TaskLedger,
-  type TaskOutcome,
-  createSilentLogger,
-  prepareSubmission,
-  submitTask,
-  type Broker,
-  type IdempotencyKeys,
-  type Publisher,
-  type Release,
-  type Submission,
-  type SubmitParts,
-  type DeclaredQueues,
-  type TaskStore,
-} from '../../shared/src/index.js';
+import { Catalogue } from '../../shared/src/app/catalogue.js';
+import { CelerityError } from '../../shared/src/core/errors.js';
+import { IdempotentSubmits } from '../../shared/src/submit/idempotent-submits.js';
+import { Slots, type Release } from '../../shared/src/core/slots.js';
+import { Submitter } from '../../shared/src/submit/submitter.js';
+import { TaskLedger } from '../../shared/src/submit/task-ledger.js';
+import { type TaskOutcome } from '../../shared/src/broker/results.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
+import { prepareSubmission, type Submission } from '../../shared/src/submit/submission.js';
+import { submitTask, type SubmitParts } from '../../shared/src/submit/submit-flow.js';
+import { type Broker } from '../../shared/src/broker/connection.js';
+import { type IdempotencyKeys } from '../../shared/src/store/idempotency.js';
+import { type Publisher } from '../../shared/src/broker/publisher.js';
+import { type DeclaredQueues } from '../../shared/src/broker/declared-topology.js';
+import { type TaskStore } from '../../shared/src/store/store.js';
 import { demoApp } from '../helpers/demo.js';
 import { deferred, track, turns, type Deferred } from './support.js';
 

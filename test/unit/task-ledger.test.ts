@@ -1,5 +1,5 @@
 /**
- * The task ledger (shared/src/client/task-ledger.ts): a property test that drives it with random
+ * The task ledger (shared/src/submit/task-ledger.ts): a property test that drives it with random
  * interleavings of publish / reply / commit / notify / wait / timeout / read, under a byte bound
  * small enough to evict, against a store model; and the reads that lay a final reply over the
  * store's row (ported from the RecentFinals the ledger replaces).
@@ -7,7 +7,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { TaskLedger, createSilentLogger, isFinalState, type PendingWait, type Submission, type TaskOutcome, type TaskRecord, type TaskState, type TaskStore } from '../../shared/src/index.js';
+import { TaskLedger } from '../../shared/src/submit/task-ledger.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
+import { isFinalState, type TaskRecord, type TaskState } from '../../shared/src/core/task.js';
+import { type PendingWait } from '../../shared/src/submit/ledger-waits.js';
+import { type Submission } from '../../shared/src/submit/submission.js';
+import { type TaskOutcome } from '../../shared/src/broker/results.js';
+import { type TaskStore } from '../../shared/src/store/store.js';
 import { turns } from './support.js';
 
 const finishedAt = new Date('2026-12-02T06:00:00Z');

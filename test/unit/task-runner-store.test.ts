@@ -6,21 +6,17 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
-import {
-  Catalogue,
-  CelerityError,
-  createSilentLogger,
-  decodeResultBody,
-  encodeTaskMessage,
-  newTaskMessage,
-  type Broker,
-  type ClaimResult,
-  type Publisher,
-  type TaskClaim,
-  type DeclaredQueues,
-  type TaskStore,
-  type TaskWrite,
-} from '../../shared/src/index.js';
+import { Catalogue } from '../../shared/src/app/catalogue.js';
+import { CelerityError } from '../../shared/src/core/errors.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
+import { decodeResultBody } from '../../shared/src/broker/results.js';
+import { encodeTaskMessage, newTaskMessage } from '../../shared/src/broker/protocol.js';
+import { type Broker } from '../../shared/src/broker/connection.js';
+import { type ClaimResult, type TaskClaim } from '../../shared/src/store/task-claims.js';
+import { type Publisher } from '../../shared/src/broker/publisher.js';
+import { type DeclaredQueues } from '../../shared/src/broker/declared-topology.js';
+import { type TaskStore } from '../../shared/src/store/store.js';
+import { type TaskWrite } from '../../shared/src/core/task.js';
 import { WorkerMetrics } from '../../worker/src/metrics.js';
 import { TaskRunner } from '../../worker/src/task-runner.js';
 import { demoApp } from '../helpers/demo.js';

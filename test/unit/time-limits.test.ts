@@ -6,7 +6,9 @@
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { createSilentLogger, newTaskMessage, type TaskDefinition } from '../../shared/src/index.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
+import { newTaskMessage } from '../../shared/src/broker/protocol.js';
+import { type TaskDefinition } from '../../shared/src/app/define-task.js';
 import type { Admitted } from '../../worker/src/pipeline/admit.js';
 import { runTask, type RunDeps, type RunOutcome } from '../../worker/src/pipeline/run.js';
 import { TimeLimits } from '../../worker/src/pipeline/time-limits.js';

@@ -3,7 +3,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Catalogue, describeTopology, loadApp, parseQueueTypes } from '../../shared/src/index.js';
+import { Catalogue } from '../../shared/src/app/catalogue.js';
+import { describeTopology } from '../../shared/src/broker/topology.js';
+import { loadApp } from '../../shared/src/app/load-app.js';
+import { parseQueueTypes } from '../../shared/src/config/parse.js';
 import { DEMO_APP } from '../helpers/demo.js';
 import { renderTopology } from '../../worker/src/topology-command.js';
 

@@ -5,20 +5,19 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Channel } from 'amqplib';
+import { DELAY_LEVELS_MS } from '../../shared/src/broker/delay.js';
+import { EVENT_EXCHANGE } from '../../shared/src/broker/events.js';
 import {
-  DELAY_LEVELS_MS,
-  EVENT_EXCHANGE,
   QUORUM_DELIVERY_LIMIT,
-  QueueMismatchError,
   SERVER_NAMED,
-  applyTopology,
   deadLetterTopology,
   delayTopology,
   describeTopology,
   eventMonitorTopology,
-  parseQueueTypes,
   taskQueueTopology,
-} from '../../shared/src/index.js';
+} from '../../shared/src/broker/topology.js';
+import { QueueMismatchError, applyTopology } from '../../shared/src/broker/apply-topology.js';
+import { parseQueueTypes } from '../../shared/src/config/parse.js';
 
 const QUORUM_EMAIL = parseQueueTypes('QUEUE_TYPES', 'email=quorum');
 

@@ -1,7 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChannelModel } from 'amqplib';
-import { DeclaredQueues, declareTaskQueue, isValidQueueName } from '../../shared/src/index.js';
+import { DeclaredQueues } from '../../shared/src/broker/declared-topology.js';
+import { declareTaskQueue } from '../../shared/src/broker/apply-topology.js';
+import { isValidQueueName } from '../../shared/src/core/names.js';
 import { deferred, track, turns, type Deferred } from './support.js';
 
 describe('isValidQueueName', () => {

@@ -1,10 +1,19 @@
-/** The per-hop trace stamps (shared/src/trace.ts): nothing written when off, NDJSON lines when on, flushed on stop. */
+/** The per-hop trace stamps (shared/src/core/trace.ts): nothing written when off, NDJSON lines when on, flushed on stop. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { flushTrace, stamp, stampEach, startTrace, stopTrace, traceNow, tracing, type TraceLine } from '../../shared/src/trace.js';
+import {
+  flushTrace,
+  stamp,
+  stampEach,
+  startTrace,
+  stopTrace,
+  traceNow,
+  tracing,
+  type TraceLine,
+} from '../../shared/src/core/trace.js';
 
 function withDir(fn: (dir: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'celerity-trace-'));

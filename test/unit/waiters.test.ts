@@ -1,11 +1,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSilentLogger, type TaskOutcome, type TaskRecord, type TaskStore } from '../../shared/src/index.js';
-import { TaskLedger, type Finished, type LedgerWaitsOptions, type WaitOptions } from '../../shared/src/index.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
+import { type TaskOutcome } from '../../shared/src/broker/results.js';
+import { type TaskRecord } from '../../shared/src/core/task.js';
+import { type TaskStore } from '../../shared/src/store/store.js';
+import { TaskLedger } from '../../shared/src/submit/task-ledger.js';
+import { type Finished, type LedgerWaitsOptions, type WaitOptions } from '../../shared/src/submit/ledger-waits.js';
 import { track, turns, waitFor } from './support.js';
 
 /**
- * The waits on the task ledger (shared/src/client/ledger-waits.ts, through TaskLedger), ported
+ * The waits on the task ledger (shared/src/submit/ledger-waits.ts, through TaskLedger), ported
  * from the TaskWaiters they replace: `resolveReply` is the ledger's reply feed (`heard`).
  */
 

@@ -19,16 +19,18 @@ import {
   CONTENT_ENCODING,
   CONTENT_TYPE,
   ManagedChannel,
-  SlotAbortedError,
-  Slots,
   declareTaskQueue,
   queueTypeOf,
+  type Broker,
+} from '../../shared/src/broker/index.js';
+import {
+  SlotAbortedError,
+  Slots,
   stamp,
   tracing,
-  type Broker,
   type Logger,
   type QueueTypes,
-} from '../../shared/src/index.js';
+} from '../../shared/src/core/index.js';
 import { TaskInterruptedError, type TaskRunner } from './task-runner.js';
 
 const REQUEUE_BASE_DELAY_MS = 500;
@@ -62,7 +64,7 @@ export interface ConsumerOptions {
  * back well before the broker would close the channel (and fail the acks of the tasks running
  * on it); a task's own time limit (25 minutes by default) keeps the running ones under it.
  */
-export const GATE_HOLD_MS = 600_000;
+const GATE_HOLD_MS = 600_000;
 
 interface InFlight {
   channel: Channel;

@@ -8,7 +8,8 @@ import winston from 'winston';
 // Straight to the one module needed, not shared's entry: every pool thread pays for what it imports.
 // eslint-disable-next-line no-restricted-imports
 import { collectTasks } from '../../shared/src/app/collect-tasks.js';
-import type { Logger, TaskDefinition } from '../../shared/src/index.js';
+import type { Logger } from '../../shared/src/core/index.js';
+import type { TaskDefinition } from '../../shared/src/app/index.js';
 import {
   STRAY_CHANNEL,
   UNSERIALISABLE_RESULT,

@@ -7,7 +7,7 @@
 import type { MessagePort } from 'node:worker_threads';
 
 /** The `ctx` fields that can cross to a thread (`signal` and `logger` are rebuilt there). */
-export interface CpuJobContext {
+interface CpuJobContext {
   id: string;
   name: string;
   queue: string;

@@ -13,7 +13,7 @@
  *   then the worker drains — the tasks it runs finish and are recorded as usual, so none of
  *   them pays for the crash — and exits with code 1. A second one while draining exits at once.
  */
-import type { Logger } from '../../shared/src/index.js';
+import type { Logger } from '../../shared/src/core/index.js';
 import { chargeStrayError, strayFields } from './task-scope.js';
 
 export interface CrashPolicyOptions {

@@ -3,16 +3,10 @@
  * command line. Settings not given come from the environment, as for the CLI.
  */
 import { availableParallelism } from 'node:os';
-import {
-  Catalogue,
-  CelerityError,
-  ensureSchemaAt,
-  loadApp,
-  loadWorkerConfig,
-  loggerFromConfig,
-  type Logger,
-  type TaskDefinition,
-} from '../../shared/src/index.js';
+import { Catalogue, loadApp, type TaskDefinition } from '../../shared/src/app/index.js';
+import { CelerityError, loggerFromConfig, type Logger } from '../../shared/src/core/index.js';
+import { ensureSchemaAt } from '../../shared/src/store/index.js';
+import { loadWorkerConfig } from '../../shared/src/config/index.js';
 import { Worker } from './worker.js';
 
 /** Options of {@link createWorker}. Give `app` or `tasks`. */

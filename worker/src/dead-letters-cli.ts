@@ -1,21 +1,19 @@
 /**
  * `worker dead-letters list|redrive --queue q`: the operator's view of a queue's dead letters
- * (see shared/src/amqp/dead-letters.ts). Prints JSON lines, so the output pipes into jq.
+ * (see shared/src/broker/dead-letters.ts). Prints JSON lines, so the output pipes into jq.
  */
 import amqp from 'amqplib';
 import {
   Broker,
-  createLogger,
-  createPool,
   DeclaredQueues,
   declareTaskQueue,
   listDeadLetters,
   Publisher,
   redriveDeadLetters,
-  TaskStore,
-  type CommonConfig,
-  type Logger,
-} from '../../shared/src/index.js';
+} from '../../shared/src/broker/index.js';
+import { createLogger, type Logger } from '../../shared/src/core/index.js';
+import { createPool, TaskStore } from '../../shared/src/store/index.js';
+import { type CommonConfig } from '../../shared/src/config/index.js';
 
 export interface DeadLetterCommand {
   action: 'list' | 'redrive';

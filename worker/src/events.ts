@@ -1,6 +1,6 @@
 /**
  * Publishes this worker's events on Celery's event exchange (`celeryev`, see
- * shared/src/amqp/events.ts): `worker-online` when it starts consuming, `worker-heartbeat`
+ * shared/src/broker/events.ts): `worker-online` when it starts consuming, `worker-heartbeat`
  * every `heartbeatMs` with the tasks in flight and the concurrency, `worker-offline` when it
  * stops, and — when `taskEvents` is on (Celery's `-E`, `WORKER_TASK_EVENTS`) — the task events
  * `task-received`, `task-started`, `task-succeeded`, `task-failed`, `task-retried` through the
@@ -20,13 +20,12 @@ import {
   ManagedChannel,
   declareEventExchange,
   eventRoutingKey,
-  repr,
   utcOffsetHours,
   type Broker,
   type EventType,
-  type Logger,
   type WorkerEventFields,
-} from '../../shared/src/index.js';
+} from '../../shared/src/broker/index.js';
+import { repr, type Logger } from '../../shared/src/core/index.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { TaskHooks, TaskInfo } from './task-hooks.js';
 

@@ -3,7 +3,13 @@
  * The secret is printed once, at creation; only its hash is stored.
  */
 import type pg from 'pg';
-import { ApiKeyError, ApiKeyStore, ScopeError, formatScopes, type ApiKeyInfo } from '../../shared/src/index.js';
+import {
+  ApiKeyError,
+  ApiKeyStore,
+  ScopeError,
+  formatScopes,
+  type ApiKeyInfo,
+} from '../../shared/src/auth/index.js';
 
 export interface CreateKeyFlags {
   name: string;

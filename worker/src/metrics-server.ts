@@ -12,12 +12,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { ERROR_STATUS, type ApiKeyInfo, type ErrorCode, type Logger } from '../../shared/src/index.js';
+import { ERROR_STATUS, type ErrorCode, type Logger } from '../../shared/src/core/index.js';
+import { type ApiKeyInfo } from '../../shared/src/auth/index.js';
 
 /** How long /readyz waits for the database before calling it down (as the gateway's /readyz). */
 const DATABASE_CHECK_MS = 2_000;
 
-export interface Liveness {
+interface Liveness {
   ok: boolean;
   state: string;
   inFlight: number;

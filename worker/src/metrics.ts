@@ -1,6 +1,7 @@
 /** The worker's Prometheus metrics (names are part of the public contract). */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { RUN_TIME_BUCKETS, tasksOf, type DeadReason, type KnownTasks } from '../../shared/src/index.js';
+import { RUN_TIME_BUCKETS, tasksOf, type KnownTasks } from '../../shared/src/core/index.js';
+import { type DeadReason } from '../../shared/src/broker/index.js';
 
 export type Outcome = 'success' | 'failure' | 'retry' | 'rejected';
 

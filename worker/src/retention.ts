@@ -3,7 +3,8 @@
  * minutes, in small batches; a task still waiting (countdown, eta, retry) is never deleted. Idempotency
  * keys go with them (a key cannot outlive the task it returns).
  */
-import type { IdempotencyKeys, Logger, TaskStore } from '../../shared/src/index.js';
+import type { IdempotencyKeys, TaskStore } from '../../shared/src/store/index.js';
+import type { Logger } from '../../shared/src/core/index.js';
 
 export class RetentionSweeper {
   #timer: NodeJS.Timeout | undefined;

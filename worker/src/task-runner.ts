@@ -6,7 +6,10 @@
  * the consumer requeues the message (at once when the worker is stopping, else with backoff).
  */
 import { hostname } from 'node:os';
-import { stamp, type Broker, type Catalogue, type Logger, type Publisher, type DeclaredQueues, type TaskStore } from '../../shared/src/index.js';
+import { stamp, type Logger } from '../../shared/src/core/index.js';
+import { type Broker, type Publisher, type DeclaredQueues } from '../../shared/src/broker/index.js';
+import { type Catalogue } from '../../shared/src/app/index.js';
+import { type TaskStore } from '../../shared/src/store/index.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { TaskHooks } from './task-hooks.js';
 import type { ThreadPool } from './thread-pool.js';

@@ -10,7 +10,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 // Straight to the one module needed, not shared's entry: pool threads import this file too.
 // eslint-disable-next-line no-restricted-imports
-import { coerceError } from '../../shared/src/errors.js';
+import { coerceError } from '../../shared/src/core/errors.js';
 
 const storage = new AsyncLocalStorage<TaskScope>();
 

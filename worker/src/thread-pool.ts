@@ -11,7 +11,7 @@ import path from 'node:path';
 import { BroadcastChannel, MessageChannel } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
-import { CelerityError, type Logger } from '../../shared/src/index.js';
+import { CelerityError, type Logger } from '../../shared/src/core/index.js';
 import { STRAY_CHANNEL, fromCrossedError, toCrossedError, type CpuJob, type CpuOutcome, type LogMessage, type StartedMessage, type StrayReport } from './cpu-job.js';
 
 /** One CPU task to run: which module, which task, its arguments and context. */

@@ -3,7 +3,7 @@
  * printed without connecting to anything (see `describeTopology`). Text for an operator,
  * `--json` for scripts.
  */
-import { SERVER_NAMED, type QueueSpec, type Topology } from '../../shared/src/index.js';
+import { SERVER_NAMED, type QueueSpec, type Topology } from '../../shared/src/broker/index.js';
 
 /** How a queue is listed: the broker names the event monitor's. */
 function queueName(name: string): string {

@@ -9,30 +9,30 @@
  */
 import type { Server } from 'node:http';
 import type pg from 'pg';
-import type {
-  Broker} from '../../shared/src/index.js';
+import type { Broker } from '../../shared/src/broker/index.js';
+import { ApiKeyStore } from '../../shared/src/auth/index.js';
 import {
-  ApiKeyStore,
   connectBroker,
-  DEFAULTS,
-  IdempotencyKeys,
   Publisher,
-  TaskStore,
   DeclaredTopology,
   QUORUM_DELIVERY_LIMIT,
   queueTypeOf,
-  Catalogue,
-  CelerityError,
-  createPool,
-  createRegistry,
-  shutdownSteps,
+} from '../../shared/src/broker/index.js';
+import {
+  DEFAULTS,
   withWorkerDefaults,
   isLoopback,
-  type Logger,
   type MetricsAccess,
-  type TaskDefinition,
   type WorkerConfig,
-} from '../../shared/src/index.js';
+} from '../../shared/src/config/index.js';
+import { IdempotencyKeys, TaskStore, createPool } from '../../shared/src/store/index.js';
+import { Catalogue, type TaskDefinition } from '../../shared/src/app/index.js';
+import {
+  CelerityError,
+  createRegistry,
+  shutdownSteps,
+  type Logger,
+} from '../../shared/src/core/index.js';
 import { Consumer } from './consumer.js';
 import { WorkerEvents } from './events.js';
 import { WorkerMetrics } from './metrics.js';

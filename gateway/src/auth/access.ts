@@ -5,7 +5,8 @@
  * The checks below fail closed: a request that never went through authentication is refused.
  */
 import type { Response } from 'express';
-import { CelerityError, READ_SCOPE, maySubmitTask, type ApiKeyInfo, type TaskRecord } from '../../../shared/src/index.js';
+import { CelerityError, type TaskRecord } from '../../../shared/src/core/index.js';
+import { READ_SCOPE, maySubmitTask, type ApiKeyInfo } from '../../../shared/src/auth/index.js';
 
 export type Access = { kind: 'open' } | { kind: 'key'; key: ApiKeyInfo; via: 'bearer' | 'session' };
 
@@ -28,7 +29,7 @@ export function ownerOf(res: Response): string | null {
   return access.kind === 'key' ? access.key.id : null;
 }
 
-export function isAdmin(access: Access): boolean {
+function isAdmin(access: Access): boolean {
   return access.kind === 'open' || access.key.scopes.admin;
 }
 

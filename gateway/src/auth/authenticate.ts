@@ -6,7 +6,8 @@
  * cookie, and the Origin check covers browsers or proxies that do not honour it.
  */
 import type { Request, RequestHandler, Response } from 'express';
-import { CelerityError, type ApiKeyInfo, type ApiKeyStore, type Logger } from '../../../shared/src/index.js';
+import { CelerityError, type Logger } from '../../../shared/src/core/index.js';
+import { type ApiKeyInfo, type ApiKeyStore } from '../../../shared/src/auth/index.js';
 import { sendError } from '../http-errors.js';
 import { setAccess } from './access.js';
 import { clientAddress } from './client-address.js';

@@ -6,14 +6,15 @@
  * A bearer admin key works as well, without any of this.
  */
 import express, { type Request, type Response } from 'express';
-import type { ApiKeyStore, Logger } from '../../../shared/src/index.js';
+import type { ApiKeyStore } from '../../../shared/src/auth/index.js';
+import type { Logger } from '../../../shared/src/core/index.js';
 import { SESSION_COOKIE, isSameOrigin, readCookie } from './authenticate.js';
 import { clientAddress } from './client-address.js';
 
 /** How long a dashboard login lasts, in seconds (12 hours). */
-export const SESSION_TTL_S = 12 * 3600;
+const SESSION_TTL_S = 12 * 3600;
 
-export const LOGIN_PATH = '/dashboard/login';
+const LOGIN_PATH = '/dashboard/login';
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

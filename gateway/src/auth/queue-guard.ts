@@ -1,12 +1,13 @@
 /**
  * The queue a submit names in `options.queue`, checked against the gateway's queue rule
- * (shared/src/queue-access.ts) before any route runs, for a single submit and every item of
+ * (shared/src/auth/queue-access.ts) before any route runs, for a single submit and every item of
  * a batch: reserved names never, the app's and configured queues always, others only when
  * GATEWAY_ALLOWED_QUEUES or the API key's `queue:` scopes name them (an admin key: any queue
  * that is not reserved).
  */
 import express from 'express';
-import { CelerityError, QueueAllowlist, type QueueAllowlistOptions } from '../../../shared/src/index.js';
+import { CelerityError } from '../../../shared/src/core/index.js';
+import { QueueAllowlist, type QueueAllowlistOptions } from '../../../shared/src/auth/index.js';
 import { accessOf, type Access } from './access.js';
 
 /** The queue-name patterns this caller brings besides the gateway's own. */

@@ -8,14 +8,14 @@
  * It runs after the batch body is parsed (batchScopes), so it knows what a batch costs.
  */
 import type { Request, RequestHandler } from 'express';
-import { CelerityError } from '../../../shared/src/index.js';
+import { CelerityError } from '../../../shared/src/core/index.js';
 import { sendError } from '../http-errors.js';
 import { accessOf } from './access.js';
 
 export const RATE_WINDOW_MS = 60_000;
 
 /** What one request costs: the number of tasks of a batch submit, else 1. */
-export function requestCost(req: Request): number {
+function requestCost(req: Request): number {
   if (req.method !== 'POST' || !/^\/api\/v1\/tasks\/?$/.test(req.baseUrl + req.path)) return 1;
   const tasks = (req.body as { tasks?: unknown } | undefined)?.tasks;
   return Array.isArray(tasks) && tasks.length > 0 ? tasks.length : 1;

@@ -10,14 +10,14 @@
  * CORS_ORIGINS names that origin. Clients that are not browsers send neither header.
  */
 import type { Request, RequestHandler } from 'express';
-import { CelerityError } from '../../../shared/src/index.js';
+import { CelerityError } from '../../../shared/src/core/index.js';
 import { sendError } from '../http-errors.js';
 import { SESSION_COOKIE, readCookie } from './authenticate.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** `application/json` or any `application/*+json` (RFC 6839), parameters aside. */
-export function isJsonMediaType(contentType: string | undefined): boolean {
+function isJsonMediaType(contentType: string | undefined): boolean {
   if (contentType === undefined) return false;
   const type = contentType.split(';')[0]!.trim().toLowerCase();
   return type === 'application/json' || /^application\/[a-z0-9!#$&^_.-]+\+json$/.test(type);
@@ -38,7 +38,7 @@ export const requireJsonContentType: RequestHandler = (req, res, next) => {
  * so it decides when present; otherwise an Origin header must name our own host (`null`, sent
  * by sandboxed frames and after cross-site redirects, proves nothing and counts as cross).
  */
-export function requestSite(req: Request): 'same' | 'cross' {
+function requestSite(req: Request): 'same' | 'cross' {
   const site = req.get('sec-fetch-site');
   if (site !== undefined) return site === 'same-origin' || site === 'none' ? 'same' : 'cross';
   const origin = req.get('origin');

@@ -5,7 +5,8 @@
  * before anything is published; then all are published with confirms, pipelined.
  */
 import { Router } from 'express';
-import { CelerityError, pendingRecord, stampEach, toRepresentation, type Submission, type Submitter } from '../../../shared/src/index.js';
+import { CelerityError, stampEach, toRepresentation } from '../../../shared/src/core/index.js';
+import { pendingRecord, type Submission, type Submitter } from '../../../shared/src/submit/index.js';
 import { accessOf, assertMaySubmit, ownerOf } from '../auth/access.js';
 
 export interface BatchRoutesDeps {
@@ -24,7 +25,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * status 400 whatever the item's own error was (an unknown name is 404 for a single submit,
  * but here the request as a whole is what is wrong).
  */
-export function prepareBatch(submitter: Submitter, body: unknown, maxBatch: number): Submission[] {
+function prepareBatch(submitter: Submitter, body: unknown, maxBatch: number): Submission[] {
   if (!isObject(body) || !Array.isArray(body.tasks)) {
     throw new CelerityError('INVALID_REQUEST', 'The body must be {"tasks": [{"name", "args", "kwargs", "options"}, ...]}');
   }

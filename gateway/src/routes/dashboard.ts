@@ -17,7 +17,7 @@ export interface DashboardDeps {
 }
 
 /** The dashboard's files: `gateway/dashboard/` of the package, found from this (compiled) file. */
-export function dashboardDir(): string {
+function dashboardDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
     const candidate = join(dir, 'gateway', 'dashboard');

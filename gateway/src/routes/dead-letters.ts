@@ -1,7 +1,7 @@
 /**
  * Dead letters over HTTP (operators, the dashboard): list a queue's dead letters without
  * removing them, and re-drive them onto their queue. The CLI (`worker dead-letters`) does
- * the same through the same functions (shared/src/amqp/dead-letters.ts and redrive.ts).
+ * the same through the same functions (shared/src/broker/dead-letters.ts and redrive.ts).
  */
 import { Router } from 'express';
 import { z } from 'zod';
@@ -9,13 +9,15 @@ import {
   CelerityError,
   QUEUE_NAME_RULE,
   isValidQueueName,
+  type Logger,
+} from '../../../shared/src/core/index.js';
+import {
   listDeadLetters,
   redriveDeadLetters,
   type Broker,
-  type Logger,
   type RedriveParts,
-  type TaskStore,
-} from '../../../shared/src/index.js';
+} from '../../../shared/src/broker/index.js';
+import { type TaskStore } from '../../../shared/src/store/index.js';
 
 export interface DeadLetterRoutesDeps {
   broker: Broker;
@@ -26,7 +28,7 @@ export interface DeadLetterRoutesDeps {
 }
 
 /** Most dead letters listed or re-driven by one request. */
-export const DEAD_LETTERS_MAX = 1000;
+const DEAD_LETTERS_MAX = 1000;
 
 const redriveSchema = z
   .object({

@@ -7,11 +7,17 @@
  */
 import { Router } from 'express';
 import { z } from 'zod';
-import { CelerityError, TASK_STATES, toRepresentation, type TaskCursor, type TaskState, type TaskStore } from '../../../shared/src/index.js';
+import {
+  CelerityError,
+  TASK_STATES,
+  toRepresentation,
+  type TaskState,
+} from '../../../shared/src/core/index.js';
+import { type TaskCursor, type TaskStore } from '../../../shared/src/store/index.js';
 
 /** Rows per page when `limit` is not given, and the most a caller may ask for. */
-export const DEFAULT_PAGE = 50;
-export const MAX_PAGE = 200;
+const DEFAULT_PAGE = 50;
+const MAX_PAGE = 200;
 
 const text = (max: number) => z.string().trim().min(1).max(max).optional();
 const time = z
@@ -50,11 +56,11 @@ const querySchema = z
 /** PostgreSQL's text form of a timestamptz (`2026-01-31 12:00:00.123456+00`), as the cursor carries it. */
 const PG_TIMESTAMPTZ = /^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d{1,6})?([+-]\d\d(:?\d\d(:?\d\d)?)?|Z)?$/;
 
-export function encodeCursor(cursor: TaskCursor): string {
+function encodeCursor(cursor: TaskCursor): string {
   return Buffer.from(JSON.stringify([cursor.createdAt, cursor.id]), 'utf8').toString('base64url');
 }
 
-export function decodeCursor(value: string): TaskCursor {
+function decodeCursor(value: string): TaskCursor {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'));
     if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && typeof parsed[1] === 'string') {

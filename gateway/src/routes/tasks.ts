@@ -6,12 +6,10 @@ import { Router } from 'express';
 import {
   CelerityError,
   isFinalState,
-  isValidIdempotencyKey,
   stamp,
   toRepresentation,
-  type ClientCore,
-  type Submitter,
-} from '../../../shared/src/index.js';
+} from '../../../shared/src/core/index.js';
+import { isValidIdempotencyKey, type ClientCore, type Submitter } from '../../../shared/src/submit/index.js';
 import { accessOf, assertMayReadTasks, assertMaySubmit, mayReadTask, mayReadTasks, ownerOf } from '../auth/access.js';
 import { ClientGone } from '../client-gone.js';
 import type { GatewayMetrics } from '../metrics.js';

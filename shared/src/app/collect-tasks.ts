@@ -4,7 +4,7 @@
  * every exported `defineTask` value, as a named export or inside a default export that is an
  * array or a plain object of them; or, given an array, its tasks.
  */
-import { CelerityError } from '../errors.js';
+import { CelerityError } from '../core/index.js';
 import { isTask, type Task } from './define-task.js';
 
 /** Where a task was found, for error messages: `add`, `default[2]`, `default.fib`. */

@@ -15,10 +15,15 @@
  *   });
  */
 import { z } from 'zod';
-import { CelerityError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { RetryPolicy } from '../retry.js';
-import { QUEUE_NAME_RULE, QUEUE_TYPE_NAMES, isValidQueueName, type QueueType } from '../names.js';
+import { CelerityError } from '../core/index.js';
+import type { Logger } from '../core/index.js';
+import type { RetryPolicy } from '../core/index.js';
+import {
+  QUEUE_NAME_RULE,
+  QUEUE_TYPE_NAMES,
+  isValidQueueName,
+  type QueueType,
+} from '../core/index.js';
 import { mayAccept, type ValueShape } from './schema-shape.js';
 import { isStandardSchema, type InferInput, type InferOutput, type StandardSchemaV1 } from './standard-schema.js';
 

@@ -6,7 +6,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { CelerityError } from '../errors.js';
+import { CelerityError } from '../core/index.js';
 import { collectTasks } from './collect-tasks.js';
 import type { Task } from './define-task.js';
 

@@ -9,8 +9,8 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type pg from 'pg';
-import { isRetryablePgError } from '../db/pg-errors.js';
-import { CelerityError } from '../errors.js';
+import { isRetryablePgError } from '../store/index.js';
+import { CelerityError } from '../core/index.js';
 import {
   COUNT_ACTIVE_API_KEYS,
   DELETE_API_KEY_SESSION,
@@ -21,15 +21,15 @@ import {
   SELECT_ACTIVE_API_KEY,
   SELECT_API_KEYS,
   SELECT_API_KEY_SESSION,
-} from '../db/statements.js';
+} from '../store/index.js';
 import { formatScopes, parseScopes, type Scopes } from './scopes.js';
 
-export const API_KEY_PREFIX = 'cel_';
+const API_KEY_PREFIX = 'cel_';
 /** `cel_` + 12 hex digits + `_` + 43 base64url characters (32 random bytes). */
 const API_KEY_FORMAT = /^cel_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 /** Key names: what operators type to revoke them. */
-export const KEY_NAME = /^[A-Za-z0-9_.:@-]{1,100}$/;
-export const KEY_NAME_RULE = 'letters, digits and . _ : @ -, at most 100';
+const KEY_NAME = /^[A-Za-z0-9_.:@-]{1,100}$/;
+const KEY_NAME_RULE = 'letters, digits and . _ : @ -, at most 100';
 
 export interface ApiKeyInfo {
   id: string;

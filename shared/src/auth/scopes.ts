@@ -7,19 +7,19 @@
  *   <pattern>    submit the tasks whose name matches: `report.words`, `report.*`, `*`
  *                (`*` stands for any run of characters, dots included)
  *   queue:<pattern>  name these queues in a submit's `options.queue`, besides the gateway's
- *                own (never a reserved one: shared/src/queue-access.ts)
+ *                own (never a reserved one: shared/src/auth/queue-access.ts)
  *
  * Nothing is implied except by `admin`: a key with only `report.*` may submit but gets 403 when
  * it asks to read a result (including `?wait=` on a submit).
  */
 
-export const ADMIN_SCOPE = 'admin';
+const ADMIN_SCOPE = 'admin';
 export const READ_SCOPE = 'tasks:read';
 /** Prefix of a scope naming queues a key may put in `options.queue`. */
-export const QUEUE_SCOPE_PREFIX = 'queue:';
+const QUEUE_SCOPE_PREFIX = 'queue:';
 
 /** The rule of a task-name pattern, in words, for error messages. */
-export const SCOPE_RULE = `"${ADMIN_SCOPE}", "${READ_SCOPE}", a task-name pattern of letters, digits, . _ - and * (e.g. report.*), or queue:<queue-name pattern>`;
+const SCOPE_RULE = `"${ADMIN_SCOPE}", "${READ_SCOPE}", a task-name pattern of letters, digits, . _ - and * (e.g. report.*), or queue:<queue-name pattern>`;
 
 const TASK_PATTERN = /^[A-Za-z0-9_.*-]{1,200}$/;
 const QUEUE_PATTERN = /^[A-Za-z0-9_.:*-]{1,200}$/;

@@ -5,9 +5,9 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { loadApp, type LoadedApp } from '../app/load-app.js';
-import { CelerityError } from '../errors.js';
-import type { Env } from '../config/parse.js';
+import { loadApp, type LoadedApp } from '../app/index.js';
+import { CelerityError } from '../core/index.js';
+import type { Env } from '../config/index.js';
 import { CliError, EXIT } from './exit-codes.js';
 
 const run = promisify(execFile);

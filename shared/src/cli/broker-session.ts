@@ -3,10 +3,10 @@
  * share: whether a queue exists, with its ready-message and consumer counts.
  */
 import type { Channel } from 'amqplib';
-import { connectBroker, type Broker } from '../amqp/connection.js';
-import { withChannel } from '../amqp/managed-channel.js';
-import { loadCommonConfig, type CommonConfig } from '../config.js';
-import { loggerFromConfig, type Logger } from '../logger.js';
+import { connectBroker, type Broker } from '../broker/index.js';
+import { withChannel } from '../broker/index.js';
+import { loadCommonConfig, type CommonConfig } from '../config/index.js';
+import { loggerFromConfig, type Logger } from '../core/index.js';
 import { CliError, EXIT } from './exit-codes.js';
 import type { CliContext } from './context.js';
 

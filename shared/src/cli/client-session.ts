@@ -4,12 +4,12 @@
  * stdout holds only the command's output, and the app's tasks when there is an app module (then
  * names and arguments are checked before anything is sent).
  */
-import { createClient, type Client } from '../client/client.js';
-import { TaskFailedError, TaskTimeoutError } from '../client/errors.js';
-import type { TaskHandle } from '../client/handle.js';
-import { loadCommonConfig } from '../config.js';
-import { loggerFromConfig } from '../logger.js';
-import type { TaskDefinition } from '../app/define-task.js';
+import { createClient, type Client } from '../client/index.js';
+import { TaskFailedError, TaskTimeoutError } from '../client/index.js';
+import type { TaskHandle } from '../client/index.js';
+import { loadCommonConfig } from '../config/index.js';
+import { loggerFromConfig } from '../core/index.js';
+import type { TaskDefinition } from '../app/index.js';
 import { loadAppModule } from './app-module.js';
 import { CliError, EXIT } from './exit-codes.js';
 import type { CliContext } from './context.js';

@@ -3,8 +3,8 @@
  * ready ones): read from the RabbitMQ management API when RABBITMQ_MANAGEMENT_URL points at it
  * (`http://user:password@host:15672`), else unknown (null).
  */
-import type { Env } from '../config/parse.js';
-import { redactUrl, type Logger } from '../logger.js';
+import type { Env } from '../config/index.js';
+import { redactUrl, type Logger } from '../core/index.js';
 
 /** The vhost of an AMQP URL: its path, `/` when it has none. */
 export function vhostOf(amqpUrl: string): string {

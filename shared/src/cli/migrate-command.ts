@@ -4,8 +4,8 @@
  * same step at start unless told not to (`--no-migrate`, AUTO_MIGRATE=false).
  */
 import { Command } from 'commander';
-import { loadCommonConfig } from '../config.js';
-import { loggerFromConfig } from '../logger.js';
+import { loadCommonConfig } from '../config/index.js';
+import { loggerFromConfig } from '../core/index.js';
 import { examples, type CliContext } from './context.js';
 import { migrateSchema } from './schema-check.js';
 

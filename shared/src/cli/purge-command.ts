@@ -3,9 +3,9 @@
  * in one queue (not those workers hold unacked), after asking unless `--force`.
  */
 import { Command } from 'commander';
-import { withChannel } from '../amqp/managed-channel.js';
-import { QUEUE_NAME_RULE, isValidQueueName } from '../names.js';
-import { redactUrl } from '../logger.js';
+import { withChannel } from '../broker/index.js';
+import { QUEUE_NAME_RULE, isValidQueueName } from '../core/index.js';
+import { redactUrl } from '../core/index.js';
 import { checkQueue, withBroker } from './broker-session.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { examples, type CliContext } from './context.js';

@@ -7,11 +7,11 @@
  * naming the flag or variable the user set, the service and its URL (password hidden), and an
  * exit code from exit-codes.ts. `--verbose` (or DEBUG) adds the stack, causes included.
  */
-import { QueueMismatchError } from '../amqp/apply-topology.js';
-import { BrokerAuthError, BrokerUnreachableError } from '../amqp/connection.js';
-import { SchemaVersionError } from '../db/migrate.js';
-import { CelerityError, ConfigError, type ErrorCode } from '../errors.js';
-import { redactSecrets, redactUrl } from '../logger.js';
+import { QueueMismatchError } from '../broker/index.js';
+import { BrokerAuthError, BrokerUnreachableError } from '../broker/index.js';
+import { SchemaVersionError } from '../store/index.js';
+import { CelerityError, ConfigError, type ErrorCode } from '../core/index.js';
+import { redactSecrets, redactUrl } from '../core/index.js';
 import { CliError, EXIT } from './exit-codes.js';
 
 /** Where the services were configured, to name them in an error. */
@@ -48,7 +48,7 @@ function causeMessage(err: Error): string {
 }
 
 /** `err` as the CliError it ends the command with. */
-export function toCliError(err: unknown, services?: ServiceSettings): CliError {
+function toCliError(err: unknown, services?: ServiceSettings): CliError {
   if (err instanceof CliError) return err;
   if (err instanceof ConfigError) return new CliError(EXIT.CONFIG, `invalid configuration: ${err.message}`, undefined, { cause: err });
   if (err instanceof BrokerUnreachableError) {

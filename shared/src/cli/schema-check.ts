@@ -3,11 +3,17 @@
  * PostgreSQL, then check (and by default migrate) the schema, each failure said in terms of the
  * service and the setting that points at it.
  */
-import type { CommonConfig } from '../config.js';
-import { ensureSchemaAt, migrate, SchemaVersionError, type MigrateResult, type SchemaCheck } from '../db/migrate.js';
-import { isRetryablePgError } from '../db/pg-errors.js';
-import { createPool } from '../db/pool.js';
-import { redactSecrets, redactUrl, type Logger } from '../logger.js';
+import type { CommonConfig } from '../config/index.js';
+import {
+  ensureSchemaAt,
+  migrate,
+  SchemaVersionError,
+  type MigrateResult,
+  type SchemaCheck,
+} from '../store/index.js';
+import { isRetryablePgError } from '../store/index.js';
+import { createPool } from '../store/index.js';
+import { redactSecrets, redactUrl, type Logger } from '../core/index.js';
 import { CliError, EXIT } from './exit-codes.js';
 
 /** A PostgreSQL error at start-up as the CliError that names the service, the URL and the setting. */

@@ -12,21 +12,30 @@
  * publishes any name as-is, like Celery's `send_task`, to `options.queue` or the default queue
  * `celery`, with no argument check.
  */
-import { isTask, isValidTaskName, DEFAULT_TASK_QUEUE, TASK_NAME_RULE, externalTask, type Task, type TaskDefinition } from '../app/define-task.js';
-import { collectTasks, type TaskSource } from '../app/collect-tasks.js';
-import { connectBroker, type Broker } from '../amqp/connection.js';
-import { Catalogue } from '../catalogue.js';
-import { loadCommonConfig, type LogLevel } from '../config.js';
-import { createPool } from '../db/pool.js';
-import { CelerityError } from '../errors.js';
-import { createLogger, type Logger } from '../logger.js';
-import { ClientCore } from './core.js';
+import {
+  isTask,
+  isValidTaskName,
+  DEFAULT_TASK_QUEUE,
+  TASK_NAME_RULE,
+  externalTask,
+  type Task,
+  type TaskDefinition,
+} from '../app/index.js';
+import { collectTasks, type TaskSource } from '../app/index.js';
+import { connectBroker, type Broker } from '../broker/index.js';
+import { Catalogue } from '../app/index.js';
+import { loadCommonConfig } from '../config/index.js';
+import { type LogLevel } from '../core/index.js';
+import { createPool } from '../store/index.js';
+import { CelerityError } from '../core/index.js';
+import { createLogger, type Logger } from '../core/index.js';
+import { ClientCore } from '../submit/index.js';
 import { SubmitManyError } from './errors.js';
 import { TaskHandle } from './handle.js';
-import { isValidIdempotencyKey } from './idempotent-submits.js';
-import { prepareSubmission, type Submission, type SubmitOptions } from './submission.js';
+import { isValidIdempotencyKey } from '../submit/index.js';
+import { prepareSubmission, type Submission, type SubmitOptions } from '../submit/index.js';
 import type { AnyTask, ClientSubmitOptions, SubmitCall, SubmitResult, TaskNameOf } from './submit-types.js';
-import { stamp } from '../trace.js';
+import { stamp } from '../core/index.js';
 
 export type { ClientSubmitOptions } from './submit-types.js';
 

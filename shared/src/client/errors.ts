@@ -2,7 +2,7 @@
  * Errors of the Node client that are about a task's outcome, not about a request: each has a
  * stable `code` (checked by code, never by message) and keeps the task id.
  */
-import type { TaskError } from '../task.js';
+import type { TaskError } from '../core/index.js';
 
 /**
  * The task ended `FAILURE` (or `REVOKED`): `result()` rejects with this. `type` and

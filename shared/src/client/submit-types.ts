@@ -8,8 +8,15 @@
  *   submit(add, [1, 2], { round: true }, options?) positional task: args, kwargs
  *   submit('img.resize', { url, width })          by name: typed when the client knows the app
  */
-import type { Task, TaskArgs, TaskInput, TaskKwargs, TaskResult, TaskStyleOf } from '../app/define-task.js';
-import type { SubmitOptions } from './submission.js';
+import type {
+  Task,
+  TaskArgs,
+  TaskInput,
+  TaskKwargs,
+  TaskResult,
+  TaskStyleOf,
+} from '../app/index.js';
+import type { SubmitOptions } from '../submit/index.js';
 
 /** Submit options: those of the HTTP API, plus `idempotencyKey` (the `Idempotency-Key` header). */
 export type ClientSubmitOptions = SubmitOptions & {
@@ -22,7 +29,7 @@ export type ClientSubmitOptions = SubmitOptions & {
  * is an array or an object of them (the rule `collectTasks` applies at run time), or the
  * elements of an array of tasks.
  */
-export type AppTasks<App> = App extends readonly unknown[]
+type AppTasks<App> = App extends readonly unknown[]
   ? Extract<App[number], Task>
   : { [K in keyof App]: App[K] extends Task ? App[K] : K extends 'default' ? DefaultTasks<App[K]> : never }[keyof App];
 type DefaultTasks<D> = D extends readonly unknown[] ? Extract<D[number], Task> : D extends object ? Extract<D[keyof D], Task> : never;
@@ -34,7 +41,7 @@ type IsUntyped<App> = unknown extends App ? true : false;
 export type TaskNameOf<App> = IsUntyped<App> extends true ? string : AppTasks<App>['name'];
 
 /** The task of `App` named `N`. */
-export type AppTask<App, N> = Extract<AppTasks<App>, { name: N }>;
+type AppTask<App, N> = Extract<AppTasks<App>, { name: N }>;
 
 /**
  * Any defined task, by a short name: the compiler prints it in a by-name call's error ("not
@@ -44,7 +51,7 @@ export type AppTask<App, N> = Extract<AppTasks<App>, { name: N }>;
 export interface AnyTask extends Task {}
 
 /** What follows a task in `submit`: its input and options, or its args, kwargs and options. */
-export type TaskCall<T> = [TaskStyleOf<T>] extends ['input']
+type TaskCall<T> = [TaskStyleOf<T>] extends ['input']
   ? [input: TaskInput<T>, options?: ClientSubmitOptions]
   : [args?: TaskArgs<T>, kwargs?: TaskKwargs<T>, options?: ClientSubmitOptions];
 

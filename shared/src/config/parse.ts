@@ -3,8 +3,15 @@
  * takes the variable's name, so every error names what to fix. No defaults here: those live in
  * config.ts, which assembles these into the gateway's and the worker's settings.
  */
-import { ConfigError } from '../errors.js';
-import { QUEUE_NAME_RULE, QUEUE_TYPE_NAMES, isValidQueueName, isValidSchemaName, type QueueType, type QueueTypes } from '../names.js';
+import { ConfigError } from '../core/index.js';
+import {
+  QUEUE_NAME_RULE,
+  QUEUE_TYPE_NAMES,
+  isValidQueueName,
+  isValidSchemaName,
+  type QueueType,
+  type QueueTypes,
+} from '../core/index.js';
 
 /** The environment (or any map of variables), as the loaders read it. */
 export type Env = Readonly<Record<string, string | undefined>>;

@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { ConfigError } from '../errors.js';
-import { QUEUE_PATTERN_RULE, isValidQueuePattern } from '../queue-access.js';
+import { ConfigError } from '../core/index.js';
+import { QUEUE_PATTERN_RULE, isValidQueuePattern } from '../core/index.js';
 import { read, type Env } from './parse.js';
 
 /** `none`: no authentication (loopback only, or `AUTH_DISABLED=true`); `keys`: API keys required. */
@@ -68,7 +68,7 @@ export function isLoopback(host: string): boolean {
   return host === '::1';
 }
 
-export function readFileVariable(env: Env, variable: string): Buffer | undefined {
+function readFileVariable(env: Env, variable: string): Buffer | undefined {
   const path = read(env, variable);
   if (path === undefined) return undefined;
   try {

@@ -2,16 +2,17 @@
  * The shapes of the settings: common to every process, the gateway's and the worker's, as the
  * loaders in config.ts return them (with every default applied), and the worker's flags.
  */
-import type { QueueTypes } from '../names.js';
+import type { QueueTypes } from '../core/index.js';
 import type { ExternalTaskConfig, QueueMaxLength } from './parse.js';
 import type { AmqpTlsOptions, AuthMode, MetricsAccess } from './security.js';
 
-export const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
-export const LOG_FORMATS = ['json', 'pretty'] as const;
-/** `json`: one JSON object a line; `pretty`: a readable line, stacks on lines of their own. */
-export type LogFormat = (typeof LOG_FORMATS)[number];
+import {
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+} from '../core/index.js';
+export { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel };
 
 export interface CommonConfig {
   /** Broker URLs; more than one means cluster nodes to fail over between, tried in order. */

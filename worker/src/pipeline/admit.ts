@@ -8,19 +8,19 @@
  */
 import {
   REPUBLISHED_HEADER,
-  checkArguments,
   findUnstorable,
-  isExpired,
   isFinalState,
-  parseEta,
   stateOrder,
+  type Logger,
+  type TaskRecord,
+} from '../../../shared/src/core/index.js';
+import {
+  checkArguments,
   type ArgumentIssue,
   type Catalogue,
-  type Logger,
   type TaskDefinition,
-  type TaskMessage,
-  type TaskRecord,
-} from '../../../shared/src/index.js';
+} from '../../../shared/src/app/index.js';
+import { isExpired, parseEta, type TaskMessage } from '../../../shared/src/broker/index.js';
 import type { Delivery } from './types.js';
 
 /** How often this task has been tried (`attempts`) and how often this attempt started (`deliveries`). */
@@ -78,7 +78,7 @@ export function screen(message: TaskMessage, now: number): Refusal | undefined {
 }
 
 /** Whether this delivery may be a copy of a task seen before: redelivered, or re-published by the gateway. */
-export function seenBefore(delivery: Delivery): boolean {
+function seenBefore(delivery: Delivery): boolean {
   return delivery.redelivered || delivery.properties.headers?.[REPUBLISHED_HEADER] === true;
 }
 
@@ -134,7 +134,7 @@ export function claimRefusal(message: Pick<TaskMessage, 'name' | 'retries'>, fou
 }
 
 /** The task's definition and parsed arguments, or why this worker cannot run it. */
-export function resolveTask(catalogue: Catalogue, appUrl: string | undefined, message: TaskMessage, counts: Counts): Admission {
+function resolveTask(catalogue: Catalogue, appUrl: string | undefined, message: TaskMessage, counts: Counts): Admission {
   const definition = catalogue.get(message.name);
   const run = definition?.run;
   const cpuAppUrl = definition?.cpu ? appUrl : undefined;

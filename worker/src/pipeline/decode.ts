@@ -1,7 +1,7 @@
 /**
  * Step 1 of the pipeline: bytes to a task message, or the reason they are not one.
  */
-import { MessageFormatError, decodeTaskMessage, type TaskMessage } from '../../../shared/src/index.js';
+import { MessageFormatError, decodeTaskMessage, type TaskMessage } from '../../../shared/src/broker/index.js';
 import type { Delivery } from './types.js';
 
 export type Decoded = { kind: 'task'; message: TaskMessage } | { kind: 'malformed'; error: MessageFormatError };

@@ -6,9 +6,9 @@
  * - `after-reply`: the reply is sent, the final state not committed, the message not acked;
  * - `after-commit`: the final state is committed, the message not acked.
  */
-import type { Logger } from '../../../shared/src/index.js';
+import type { Logger } from '../../../shared/src/core/index.js';
 
-export const FAULT_POINTS = ['after-reply', 'after-commit'] as const;
+const FAULT_POINTS = ['after-reply', 'after-commit'] as const;
 export type FaultPoint = (typeof FAULT_POINTS)[number];
 
 export function isFaultPoint(value: string): value is FaultPoint {

@@ -6,7 +6,8 @@
  * runs only while something runs.
  */
 import { randomUUID } from 'node:crypto';
-import type { Logger, TaskStore } from '../../../shared/src/index.js';
+import type { Logger } from '../../../shared/src/core/index.js';
+import type { TaskStore } from '../../../shared/src/store/index.js';
 
 /** One delivery's hold on a task: the lease holder the store records. */
 export interface Hold {

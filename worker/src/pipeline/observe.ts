@@ -2,7 +2,8 @@
  * What the pipeline tells observers (worker events through TaskHooks, the queue-wait metric).
  * Observers never steer a task: nothing here awaits or throws.
  */
-import { queueWaitSeconds, type TaskMessage, type TaskWrite } from '../../../shared/src/index.js';
+import { queueWaitSeconds, type TaskMessage } from '../../../shared/src/broker/index.js';
+import { type TaskWrite } from '../../../shared/src/core/index.js';
 import type { Outcome, WorkerMetrics } from '../metrics.js';
 import type { TaskHooks, TaskInfo } from '../task-hooks.js';
 import type { Delivery, TaskError } from './types.js';

@@ -4,16 +4,13 @@
  */
 import {
   CelerityError,
-  OWNER_HEADER,
   isFinalState,
-  publishedAt,
   unstorableTextReason,
-  type ClaimResult,
   type Logger,
-  type TaskMessage,
-  type TaskStore,
   type TaskWrite,
-} from '../../../shared/src/index.js';
+} from '../../../shared/src/core/index.js';
+import { OWNER_HEADER, publishedAt, type TaskMessage } from '../../../shared/src/broker/index.js';
+import { type ClaimResult, type TaskStore } from '../../../shared/src/store/index.js';
 import { claimRefusal, type Counts, type Refusal } from './admit.js';
 import { RESULT_NOT_STORED, type Delivery } from './types.js';
 

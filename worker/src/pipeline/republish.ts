@@ -16,9 +16,9 @@ import {
   republishHeaders,
   type DeadReason,
   type DeclaredQueues,
-  type Logger,
   type Publisher,
-} from '../../../shared/src/index.js';
+} from '../../../shared/src/broker/index.js';
+import { type Logger } from '../../../shared/src/core/index.js';
 import type { Delivery, TaskError } from './types.js';
 
 export interface RepublishDeps {

@@ -8,7 +8,8 @@
  * An in-process task runs in its own TaskScope, so a promise it rejects and leaves, or a
  * throw from its timers, fails it (crash-policy.ts) instead of its worker.
  */
-import type { Logger, TaskMessage } from '../../../shared/src/index.js';
+import type { Logger } from '../../../shared/src/core/index.js';
+import type { TaskMessage } from '../../../shared/src/broker/index.js';
 import { TaskScope } from '../task-scope.js';
 import type { ThreadPool } from '../thread-pool.js';
 import type { Admitted } from './admit.js';

@@ -10,17 +10,19 @@
  */
 import {
   REPUBLISHED_HEADER,
-  encodeResultBody,
-  formatIssues,
   stamp,
-  type DeadReason,
   type Logger,
+  type TaskRecord,
+  type TaskWrite,
+} from '../../../shared/src/core/index.js';
+import {
+  encodeResultBody,
+  type DeadReason,
   type MessageFormatError,
   type TaskMessage,
   type TaskOutcome,
-  type TaskRecord,
-  type TaskWrite,
-} from '../../../shared/src/index.js';
+} from '../../../shared/src/broker/index.js';
+import { formatIssues } from '../../../shared/src/app/index.js';
 import type { Outcome, WorkerMetrics } from '../metrics.js';
 import type { TaskHooks } from '../task-hooks.js';
 import type { Refusal } from './admit.js';

@@ -4,7 +4,7 @@
  * worker stops waiting — a thread-pool task's thread is terminated; an in-process task
  * cannot be killed, so it is failed and its slot given back while it winds down unobserved.
  */
-import { coerceError } from '../../../shared/src/index.js';
+import { coerceError } from '../../../shared/src/core/index.js';
 import { SOFT_TIME_LIMIT, TIME_LIMIT } from './types.js';
 
 /**

@@ -2,7 +2,7 @@
  * What every step of the worker's pipeline shares: the delivery it starts from, what the
  * consumer is told at the end, and the stable error names a task can end with.
  */
-import type { DeliveredProperties } from '../../../shared/src/index.js';
+import type { DeliveredProperties } from '../../../shared/src/broker/index.js';
 
 /** One message as the consumer received it. */
 export interface Delivery {

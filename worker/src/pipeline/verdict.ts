@@ -8,12 +8,10 @@ import {
   isPermanentError,
   isRetryable,
   retryDelayMs,
-  retryPolicyOf,
   truncateText,
-  type DeliveredProperties,
-  type TaskDefinition,
-  type TaskMessage,
-} from '../../../shared/src/index.js';
+} from '../../../shared/src/core/index.js';
+import { retryPolicyOf, type TaskDefinition } from '../../../shared/src/app/index.js';
+import { type DeliveredProperties, type TaskMessage } from '../../../shared/src/broker/index.js';
 import { UNSERIALISABLE_RESULT } from '../cpu-job.js';
 import type { TaskEnd } from './run.js';
 import { RESULT_TOO_LARGE, SOFT_TIME_LIMIT, TIME_LIMIT, UNSTORABLE_RESULT, type TaskError } from './types.js';
@@ -63,13 +61,13 @@ function maxRetriesOf(properties: DeliveredProperties, fallback: number): number
 }
 
 /** The result as it will be stored and replied (undefined becomes null), or why it cannot be. */
-export function toJsonValue(
+function toJsonValue(
   value: unknown,
   maxBytes?: number,
 ): { ok: true; value: unknown } | { ok: false; error: string; tooLarge?: boolean; unstorable?: boolean } {
   if (value === undefined) return { ok: true, value: null };
   // Walked first: JSON.stringify would silently drop a function member, throw on a BigInt or
-  // a cycle, and let U+0000 through to a store that refuses it (shared/src/jsonb.ts).
+  // a cycle, and let U+0000 through to a store that refuses it (shared/src/core/jsonb.ts).
   const bad = findUnstorable(value, 'result');
   if (bad) {
     const how = bad.kind === 'json' ? 'as JSON' : 'in PostgreSQL';

@@ -1,0 +1,31 @@
+/** What app/ offers the rest of Celerity: an explicit list; a new export is a decision. */
+export {
+  type ArgumentIssue,
+  Catalogue,
+  checkArguments,
+  formatIssues,
+  retryPolicyOf,
+} from './catalogue.js';
+export { collectTasks, type TaskSource } from './collect-tasks.js';
+export {
+  DEFAULT_TASK_QUEUE,
+  defineTask,
+  externalTask,
+  type InputRun,
+  isTask,
+  isValidTaskName,
+  type Task,
+  TASK_NAME_RULE,
+  type TaskArgs,
+  type TaskConfig,
+  type TaskContext,
+  type TaskDefinition,
+  type TaskInput,
+  type TaskKwargs,
+  type TaskResult,
+  type TaskRun,
+  type TaskStyle,
+  type TaskStyleOf,
+} from './define-task.js';
+export { loadApp, type LoadAppOptions, type LoadedApp } from './load-app.js';
+export { type InferInput, type InferOutput, type StandardSchemaV1 } from './standard-schema.js';

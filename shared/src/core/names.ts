@@ -1,0 +1,41 @@
+/**
+ * Names and kinds that configuration and the broker and database layers all check: queue names,
+ * queue types and schema names. It imports nothing, so `config.ts` can validate settings without
+ * loading `amqp/` or `db/` (and without an import cycle through the logger).
+ */
+
+const QUEUE_NAME = /^[A-Za-z0-9._:-]{1,200}$/;
+
+/** The rule of isValidQueueName, in words, for error messages. */
+export const QUEUE_NAME_RULE = 'letters, digits, . _ - and :, at most 200, not starting with amq.';
+
+/** Queue names we accept from callers and operators; `amq.` is reserved by the broker. */
+export function isValidQueueName(name: string): boolean {
+  return QUEUE_NAME.test(name) && !name.startsWith('amq.');
+}
+
+/** A RabbitMQ queue type Celerity declares task queues as. */
+export const QUEUE_TYPE_NAMES = ['classic', 'quorum'] as const;
+export type QueueType = (typeof QUEUE_TYPE_NAMES)[number];
+
+/** QUEUE_TYPES: the type of every queue (`default`, from `*`) and per-queue exceptions. */
+export interface QueueTypes {
+  default: QueueType;
+  perQueue: Readonly<Record<string, QueueType>>;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Schema names we accept: a lower-case identifier, so quoting it in DDL is enough. */
+export function isValidSchemaName(schema: string): boolean {
+  return SCHEMA_NAME.test(schema);
+}
+
+/** The rule of isValidQueuePattern, in words, for error messages. */
+export const QUEUE_PATTERN_RULE = 'a queue name or a pattern with * (any run of characters), e.g. reports.* ; * allows any queue that is not reserved';
+
+const QUEUE_PATTERN = /^[A-Za-z0-9._:*-]{1,200}$/;
+
+export function isValidQueuePattern(pattern: string): boolean {
+  return QUEUE_PATTERN.test(pattern);
+}

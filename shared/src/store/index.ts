@@ -1,0 +1,24 @@
+/** What store/ offers the rest of Celerity: an explicit list; a new export is a decision. */
+export { IdempotencyKeys } from './idempotency.js';
+export {
+  ensureSchemaAt,
+  migrate,
+  type MigrateResult,
+  type SchemaCheck,
+  SchemaVersionError,
+} from './migrate.js';
+export { isRetryablePgError } from './pg-errors.js';
+export { createPool, DEFAULT_SCHEMA } from './pool.js';
+export {
+  COUNT_ACTIVE_API_KEYS,
+  DELETE_API_KEY_SESSION,
+  DELETE_EXPIRED_API_KEY_SESSIONS,
+  INSERT_API_KEY,
+  INSERT_API_KEY_SESSION,
+  REVOKE_API_KEY,
+  SELECT_ACTIVE_API_KEY,
+  SELECT_API_KEY_SESSION,
+  SELECT_API_KEYS,
+} from './statements.js';
+export { type TaskCursor, TaskStore } from './store.js';
+export { type ClaimResult } from './task-claims.js';

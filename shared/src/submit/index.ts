@@ -1,0 +1,16 @@
+/** What submit/ offers the rest of Celerity: an explicit list; a new export is a decision. */
+export { ClientCore } from './core.js';
+export { isValidIdempotencyKey } from './idempotent-submits.js';
+export {
+  type Finished,
+  MAX_TIMER_MS,
+  REPLY_GRACE_MS,
+  type WaitSignal,
+} from './ledger-waits.js';
+export {
+  pendingRecord,
+  prepareSubmission,
+  type Submission,
+  type SubmitOptions,
+} from './submission.js';
+export { Submitter } from './submitter.js';

@@ -1,0 +1,165 @@
+/**
+ * A submit request, validated: the one place that checks a task's arguments against its
+ * schemas, its options (countdown, eta, expires, priority, limits, queue) and their bounds,
+ * and turns them into what the submitter publishes. The HTTP routes (single and batch) and
+ * the Node client all go through `prepareSubmission`.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { CelerityError } from '../core/index.js';
+import { assertUsableQueue } from '../auth/index.js';
+import { checkArguments, formatIssues } from '../app/index.js';
+import { assertStorableArguments } from '../core/index.js';
+import type { TaskDefinition } from '../app/index.js';
+import { MAX_RETRIES_LIMIT } from '../core/index.js';
+import type { TaskRecord } from '../core/index.js';
+import { celeryOptionsSchema, resolveCeleryOptions, type CeleryOptions } from './celery-options.js';
+
+/** Longest `countdown`, and furthest `eta`, accepted: 30 days, in seconds. */
+const MAX_DELAY_S = 30 * 24 * 3600;
+/** Longest time limit accepted: 7 days, in seconds. */
+const MAX_TIME_LIMIT_S = 7 * 24 * 3600;
+
+export const submitOptionsSchema = z
+  .object({
+    queue: z.string().optional(),
+    /** Seconds to wait before the task may run. */
+    countdown: z.number().min(0).max(MAX_DELAY_S).optional(),
+    /** When the task may run, ISO 8601 with a time zone. */
+    eta: z.iso.datetime({ offset: true }).optional(),
+    maxRetries: z.number().int().min(0).max(MAX_RETRIES_LIMIT).optional(),
+    /** Hard and soft time limits in seconds (Celery's time_limit / soft_time_limit). */
+    timeLimit: z.number().positive().max(MAX_TIME_LIMIT_S).optional(),
+    softTimeLimit: z.number().positive().max(MAX_TIME_LIMIT_S).optional(),
+    ...celeryOptionsSchema,
+  })
+  .strict();
+
+/** A submit body: `{ args, kwargs, options }`, each optional. */
+const submitBodySchema = z
+  .object({
+    args: z.array(z.unknown()).optional(),
+    kwargs: z.record(z.string(), z.unknown()).optional(),
+    options: submitOptionsSchema.optional(),
+  })
+  .strict();
+
+export interface Submission {
+  id: string;
+  name: string;
+  queue: string;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  createdAt: Date;
+  /** Not before this time (countdown / eta). */
+  eta?: Date;
+  maxRetries?: number;
+  timeLimitS?: number;
+  softTimeLimitS?: number;
+  /** Hash of what was asked for, to tell a reused Idempotency-Key from a repeated submit. */
+  fingerprint: string;
+  /** A second publish of a task whose first publish got no confirm (Idempotency-Key retry). */
+  republish?: boolean;
+  /** The API key that submits it (recorded on the task); null or absent without auth. */
+  owner?: string | null;
+  /** `expires` (ISO date) and `priority`, as they go into the task message. */
+  celery?: CeleryOptions;
+  /** Implemented outside Celerity (catalogue `external`): always asks for a reply. */
+  external?: boolean;
+}
+
+/**
+ * Options of one submit, as the HTTP body's `options` and the client's `submit(..., options)`
+ * take them.
+ */
+export type SubmitOptions = z.input<typeof submitOptionsSchema>;
+
+/**
+ * Validates a submit of `task` (`body` is `{ args, kwargs, options }`) and gives it a new task id
+ * (through `identify`); throws a CelerityError naming what is wrong.
+ */
+export function prepareSubmission(task: TaskDefinition, body: unknown, maxArgsBytes?: number): Submission {
+  const name = task.name;
+  const parsed = submitBodySchema.safeParse(body ?? {});
+  if (!parsed.success) {
+    throw new CelerityError('INVALID_REQUEST', `Invalid request body: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
+  }
+  const options = parsed.data.options ?? {};
+  const celery = resolveCeleryOptions(options);
+  const queue = options.queue ?? task.queue;
+  if (options.queue !== undefined) assertUsableQueue(options.queue);
+  assertStorableArguments(parsed.data.args ?? [], parsed.data.kwargs ?? {});
+  assertArgumentsSize(parsed.data.args, parsed.data.kwargs, maxArgsBytes);
+  const check = checkArguments(task, parsed.data.args ?? [], parsed.data.kwargs ?? {});
+  if (!check.ok) throw new CelerityError('INVALID_ARGUMENTS', `Invalid arguments for ${name}: ${formatIssues(check.issues)}`);
+  if (options.countdown !== undefined && options.eta !== undefined) {
+    throw new CelerityError('INVALID_OPTIONS', 'Give countdown or eta, not both');
+  }
+  if (options.timeLimit !== undefined && options.softTimeLimit !== undefined && options.softTimeLimit > options.timeLimit) {
+    throw new CelerityError('INVALID_OPTIONS', 'softTimeLimit must not be longer than timeLimit');
+  }
+  const createdAt = new Date();
+  let eta: Date | undefined;
+  if (options.countdown !== undefined && options.countdown > 0) eta = new Date(createdAt.getTime() + options.countdown * 1000);
+  if (options.eta !== undefined) {
+    eta = new Date(options.eta);
+    if (eta.getTime() - createdAt.getTime() > MAX_DELAY_S * 1000) {
+      throw new CelerityError('INVALID_OPTIONS', `eta must be at most ${MAX_DELAY_S / 86400} days ahead`);
+    }
+  }
+  const fingerprint = createHash('sha256')
+    .update(JSON.stringify([name, queue, check.args, check.kwargs, options]))
+    .digest('base64url');
+  return identify({
+    name,
+    queue,
+    args: check.args,
+    kwargs: check.kwargs,
+    createdAt,
+    fingerprint,
+    ...(eta ? { eta } : {}),
+    ...(options.maxRetries !== undefined ? { maxRetries: options.maxRetries } : {}),
+    ...(options.timeLimit !== undefined ? { timeLimitS: options.timeLimit } : {}),
+    ...(options.softTimeLimit !== undefined ? { softTimeLimitS: options.softTimeLimit } : {}),
+    ...(celery ? { celery } : {}),
+    ...(task.external ? { external: true } : {}),
+  });
+}
+
+/** A submission before it has a task id: what validation produces. */
+export type SubmitRequest = Omit<Submission, 'id' | 'republish'>;
+
+/**
+ * The one place a task gets its id: a new random UUID, or `id` when the caller chose it (the
+ * task an idempotency key first created, published again or replayed). Validation never picks
+ * an id, and nothing else swaps one in.
+ */
+export function identify(request: SubmitRequest, id: string = randomUUID()): Submission {
+  const { republish: _previous, ...rest } = request as Submission;
+  return { ...rest, id };
+}
+
+/**
+ * Refuses arguments bigger than the limit, before they are validated, published or stored:
+ * GATEWAY_MAX_BODY bounds a whole request (a batch holds many tasks), this bounds one task.
+ */
+function assertArgumentsSize(args: unknown[] | undefined, kwargs: Record<string, unknown> | undefined, maxBytes: number | undefined): void {
+  if (maxBytes === undefined) return;
+  const bytes = Buffer.byteLength(JSON.stringify(args ?? [])) + Buffer.byteLength(JSON.stringify(kwargs ?? {}));
+  if (bytes > maxBytes) {
+    throw new CelerityError('ARGUMENTS_TOO_LARGE', `The task's args and kwargs take ${bytes} bytes as JSON; the limit is ${maxBytes} (GATEWAY_MAX_ARGS)`);
+  }
+}
+
+export function pendingRecord(submission: Submission): TaskRecord {
+  return {
+    id: submission.id,
+    name: submission.name,
+    queue: submission.queue,
+    state: 'PENDING',
+    args: submission.args,
+    kwargs: submission.kwargs,
+    retries: 0,
+    createdAt: submission.createdAt,
+  };
+}
