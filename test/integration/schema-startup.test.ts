@@ -132,9 +132,11 @@ describe('a schema dropped under a running worker', () => {
     const id = randomUUID();
     const message = encodeTaskMessage(newTaskMessage({ id, name: 'demo.add', args: [20, 22], kwargs: {} }));
     await ctx.publishRaw(queue, message.content, message.options);
-    // The outcome could not be stored: the worker keeps the message and retries the write.
-    await waitFor('the worker to retry the result write', () => capture.entries.some((e) => e.taskId === id && String(e.message).startsWith('could not record the task result')));
+    // The task cannot claim its run in a store without tables: the worker keeps the message
+    // (requeued after a delay, never acked) instead of running it with nowhere to record it.
+    await waitFor('the worker to hand the message back', () => capture.entries.some((e) => e.taskId === id && String(e.message).startsWith('task not completed; requeueing')));
     assert.ok(!capture.entries.some((e) => String(e.message).startsWith('the store refused')), 'a missing table is not a refused value');
+    assert.ok(!capture.entries.some((e) => e.taskId === id && e.message === 'task succeeded'), 'the task did not run without a store');
 
     // The schema comes back (an operator ran celerity migrate): the held outcome lands.
     await migrate(ctx.pool, ctx.schema, ctx.logger);

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { BroadcastChannel, MessageChannel } from 'node:worker_threads';
+import { BroadcastChannel, MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { CelerityError, type Logger } from '../../shared/src/core/index.js';
@@ -114,14 +114,15 @@ export class ThreadPool {
   async #job(request: CpuRequest, signals: CpuSignals, check?: string[]): Promise<CpuOutcome> {
     const { port1, port2 } = new MessageChannel();
     const onAbort = (): void => port1.postMessage({ type: 'abort', error: toCrossedError(signals.task.reason) });
-    port1.on('message', (message: LogMessage | StartedMessage) => {
+    const onMessage = (message: LogMessage | StartedMessage): void => {
       if (message.type === 'started') {
         signals.onStart?.(message.atMs);
         return;
       }
       const { level, message: text, ...meta } = message.entry;
       signals.logger.log(typeof level === 'string' ? level : 'info', typeof text === 'string' ? text : String(text), meta);
-    });
+    };
+    port1.on('message', onMessage);
     if (signals.task.aborted) onAbort();
     else signals.task.addEventListener('abort', onAbort, { once: true });
     try {
@@ -134,6 +135,9 @@ export class ThreadPool {
       return outcome;
     } finally {
       signals.task.removeEventListener('abort', onAbort);
+      // The outcome comes on piscina's channel and may overtake the job's last log lines on this
+      // one: take what has arrived before closing the port.
+      for (let left = receiveMessageOnPort(port1); left; left = receiveMessageOnPort(port1)) onMessage(left.message as LogMessage | StartedMessage);
       port1.close();
     }
   }
