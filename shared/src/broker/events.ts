@@ -12,10 +12,8 @@
  */
 export const EVENT_EXCHANGE = 'celeryev';
 
-const WORKER_EVENT_TYPES = ['worker-online', 'worker-heartbeat', 'worker-offline'] as const;
-const TASK_EVENT_TYPES = ['task-received', 'task-started', 'task-succeeded', 'task-failed', 'task-retried', 'task-rejected'] as const;
-type WorkerEventType = (typeof WORKER_EVENT_TYPES)[number];
-type TaskEventType = (typeof TASK_EVENT_TYPES)[number];
+type WorkerEventType = 'worker-online' | 'worker-heartbeat' | 'worker-offline';
+type TaskEventType = 'task-received' | 'task-started' | 'task-succeeded' | 'task-failed' | 'task-retried' | 'task-rejected';
 export type EventType = WorkerEventType | TaskEventType;
 
 /** Fields every event has (Celery's dispatcher adds them to each event it sends). */
