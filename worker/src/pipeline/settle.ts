@@ -1,11 +1,12 @@
 /**
  * Step 4 of the pipeline: makes a task's fate durable before the ack. A final state is replied
- * once the task's first row is committed (its STARTED row, usually long since; else the final
- * write itself), without waiting for the final commit, which follows; then it is
- * dead-lettered when it is a failure (confirmed), then counted and announced, and the ack
- * comes last (the caller's). A crash after the reply and before the commit leaves the message
- * unacked: the task runs again (at-least-once) and the store still ends final; the processes
- * that got the reply show it until then (shared/src/client/recent-finals.ts). A next attempt
+ * once the task's first row is committed (a task that ran has its claim, committed before it
+ * ran; a refused one waits for the final write itself), without waiting for the final commit,
+ * which follows; then it is dead-lettered when it is a failure (confirmed), then counted and
+ * announced, and the ack comes last (the caller's). A crash after the reply and before the
+ * commit leaves the message unacked: the task runs again (at-least-once) and the store still
+ * ends final; the processes that got the reply show it until then (their task ledger,
+ * shared/src/submit/task-ledger.ts). A next attempt
  * (RETRY) is not final: it is scheduled, then recorded, then acked, with no reply.
  */
 import {
