@@ -5,16 +5,19 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError } from 'commander';
-import { callCommand } from './shared/src/cli/index.js';
+import {
+  callCommand,
+  EXIT,
+  formatError,
+  migrateCommand,
+  purgeCommand,
+  resultCommand,
+  type ServiceSettings,
+} from './shared/src/cli/index.js';
 import type { CliContext } from './shared/src/cli/index.js';
 import { deadLettersCommand } from './worker/src/commands/dead-letters-command.js';
-import { EXIT } from './shared/src/cli/index.js';
 import { gatewayCommand } from './gateway/src/commands/gateway-command.js';
 import { keysCommand } from './worker/src/commands/keys-command.js';
-import { migrateCommand } from './shared/src/cli/index.js';
-import { purgeCommand } from './shared/src/cli/index.js';
-import { formatError, type ServiceSettings } from './shared/src/cli/index.js';
-import { resultCommand } from './shared/src/cli/index.js';
 import { statusCommand } from './gateway/src/commands/status-command.js';
 import { topologyCommand } from './worker/src/commands/topology-command.js';
 import { workerCommand } from './worker/src/commands/worker-command.js';

@@ -37,8 +37,7 @@ export {
   type ErrorCode,
 } from './shared/src/core/index.js';
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './shared/src/core/index.js';
-import type { Logger as WinstonLogger } from './shared/src/core/index.js';
-import type { TaskRepresentation as Representation, TaskState as State } from './shared/src/core/index.js';
+import type { Logger as WinstonLogger, TaskRepresentation as Representation, TaskState as State } from './shared/src/core/index.js';
 
 /** The logger Celerity uses and gives tasks as `ctx.logger` (a winston logger). */
 export type Logger = WinstonLogger;

@@ -4,14 +4,17 @@
  */
 import { Command } from 'commander';
 import { DEFAULTS, loadGatewayConfig, type GatewayFlags } from '../../../shared/src/config/index.js';
-import { onSignals } from '../../../shared/src/core/index.js';
-import { loggerFromConfig } from '../../../shared/src/core/index.js';
-import { startTrace } from '../../../shared/src/core/index.js';
+import { loggerFromConfig, onSignals, startTrace } from '../../../shared/src/core/index.js';
 import { Gateway } from '../gateway.js';
-import { loadAppModule } from '../../../shared/src/cli/index.js';
-import { CliError, EXIT } from '../../../shared/src/cli/index.js';
-import { APP_HELP, examples, type CliContext } from '../../../shared/src/cli/index.js';
-import { checkSchemaAtStart } from '../../../shared/src/cli/index.js';
+import {
+  APP_HELP,
+  checkSchemaAtStart,
+  type CliContext,
+  CliError,
+  examples,
+  EXIT,
+  loadAppModule,
+} from '../../../shared/src/cli/index.js';
 
 async function runGateway(ctx: CliContext, flags: GatewayFlags & { app?: string }): Promise<void> {
   const app = await loadAppModule(flags.app, ctx.env);

@@ -9,11 +9,18 @@ import { Command } from 'commander';
 import { Catalogue } from '../../../shared/src/app/index.js';
 import { QUEUE_NAME_RULE, isValidQueueName } from '../../../shared/src/core/index.js';
 import { WorkerMonitor, type WorkerView } from '../worker-monitor.js';
-import { loadAppModule } from '../../../shared/src/cli/index.js';
-import { checkQueue, withBroker } from '../../../shared/src/cli/index.js';
-import { CliError, EXIT } from '../../../shared/src/cli/index.js';
-import { APP_HELP, examples, type CliContext } from '../../../shared/src/cli/index.js';
-import { unackedCount, vhostOf } from '../../../shared/src/cli/index.js';
+import {
+  APP_HELP,
+  checkQueue,
+  type CliContext,
+  CliError,
+  examples,
+  EXIT,
+  loadAppModule,
+  unackedCount,
+  vhostOf,
+  withBroker,
+} from '../../../shared/src/cli/index.js';
 
 interface StatusFlags {
   json?: boolean;

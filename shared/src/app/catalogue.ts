@@ -3,10 +3,9 @@
  * plus external tasks for a gateway. The gateway validates and routes with it; the worker
  * finds each message's definition (and its `run`) in it.
  */
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../core/index.js';
+import { DEFAULT_RETRY_POLICY, type QueueType, type QueueTypes, type RetryPolicy } from '../core/index.js';
 import type { TaskDefinition } from './define-task.js';
 import { CLASSIC_QUEUES } from '../broker/index.js';
-import { type QueueType, type QueueTypes } from '../core/index.js';
 import { issuePath, validateSync, type StandardIssue } from './standard-schema.js';
 
 export {  type TaskDefinition } from './define-task.js';

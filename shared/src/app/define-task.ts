@@ -15,15 +15,14 @@
  *   });
  */
 import { z } from 'zod';
-import { CelerityError } from '../core/index.js';
-import type { Logger } from '../core/index.js';
-import type { RetryPolicy } from '../core/index.js';
 import {
+  CelerityError,
+  isValidQueueName,
   QUEUE_NAME_RULE,
   QUEUE_TYPE_NAMES,
-  isValidQueueName,
   type QueueType,
 } from '../core/index.js';
+import type { Logger, RetryPolicy } from '../core/index.js';
 import { mayAccept, type ValueShape } from './schema-shape.js';
 import { isStandardSchema, type InferInput, type InferOutput, type StandardSchemaV1 } from './standard-schema.js';
 

@@ -9,19 +9,19 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type pg from 'pg';
-import { isRetryablePgError } from '../store/index.js';
-import { CelerityError } from '../core/index.js';
 import {
   COUNT_ACTIVE_API_KEYS,
   DELETE_API_KEY_SESSION,
   DELETE_EXPIRED_API_KEY_SESSIONS,
   INSERT_API_KEY,
   INSERT_API_KEY_SESSION,
+  isRetryablePgError,
   REVOKE_API_KEY,
   SELECT_ACTIVE_API_KEY,
-  SELECT_API_KEYS,
   SELECT_API_KEY_SESSION,
+  SELECT_API_KEYS,
 } from '../store/index.js';
+import { CelerityError } from '../core/index.js';
 import { formatScopes, parseScopes, type Scopes } from './scopes.js';
 
 const API_KEY_PREFIX = 'cel_';

@@ -8,9 +8,8 @@
  * by default, another application's queues on the same vhost. It imports only names.ts and
  * the scope patterns, so configuration can validate GATEWAY_ALLOWED_QUEUES with it.
  */
-import { CelerityError } from '../core/index.js';
+import { CelerityError, isValidQueueName, QUEUE_NAME_RULE } from '../core/index.js';
 import { matchesTaskPattern } from './scopes.js';
-import { QUEUE_NAME_RULE, isValidQueueName } from '../core/index.js';
 
 /**
  * Names reserved for the broker objects Celerity and Celery use, with why:

@@ -13,9 +13,8 @@
  */
 import { hostname } from 'node:os';
 import type { Options } from 'amqplib';
-import { unstorableTextReason } from '../core/index.js';
+import { repr, unstorableTextReason } from '../core/index.js';
 import { claimProblem } from './message-claims.js';
-import { repr } from '../core/index.js';
 
 // Results (replies) are in results.ts; re-exported so importers of the protocol find them here.
 ;

@@ -12,9 +12,8 @@
  * for `drain`.
  */
 import type { ConfirmChannel, Options } from 'amqplib';
-import { CelerityError } from '../core/index.js';
+import { CelerityError, SlotAbortedError, Slots } from '../core/index.js';
 import type { Logger } from '../core/index.js';
-import { SlotAbortedError, Slots } from '../core/index.js';
 import type { Broker } from './connection.js';
 import { ManagedChannel } from './managed-channel.js';
 import type { PublishTarget } from './publish-target.js';

@@ -3,8 +3,7 @@
  * share: whether a queue exists, with its ready-message and consumer counts.
  */
 import type { Channel } from 'amqplib';
-import { connectBroker, type Broker } from '../broker/index.js';
-import { withChannel } from '../broker/index.js';
+import { type Broker, connectBroker, withChannel } from '../broker/index.js';
 import { loadCommonConfig, type CommonConfig } from '../config/index.js';
 import { loggerFromConfig, type Logger } from '../core/index.js';
 import { CliError, EXIT } from './exit-codes.js';

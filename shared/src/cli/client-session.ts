@@ -4,8 +4,7 @@
  * stdout holds only the command's output, and the app's tasks when there is an app module (then
  * names and arguments are checked before anything is sent).
  */
-import { createClient, type Client } from '../client/index.js';
-import { TaskFailedError, TaskTimeoutError } from '../client/index.js';
+import { type Client, createClient, TaskFailedError, TaskTimeoutError } from '../client/index.js';
 import type { TaskHandle } from '../client/index.js';
 import { loadCommonConfig } from '../config/index.js';
 import { loggerFromConfig } from '../core/index.js';

@@ -2,8 +2,7 @@
  * What a command gets from the entry point (cli.ts): the environment, stdout, a way to ask the
  * user, and the exit. Commands read nothing of the process themselves, so tests can drive them.
  */
-import type { CommonConfig } from '../config/index.js';
-import type { Env } from '../config/index.js';
+import type { CommonConfig, Env } from '../config/index.js';
 
 export interface CliContext {
   /** The environment the settings default from. */

@@ -4,8 +4,7 @@
  */
 import { Command } from 'commander';
 import { withChannel } from '../broker/index.js';
-import { QUEUE_NAME_RULE, isValidQueueName } from '../core/index.js';
-import { redactUrl } from '../core/index.js';
+import { isValidQueueName, QUEUE_NAME_RULE, redactUrl } from '../core/index.js';
 import { checkQueue, withBroker } from './broker-session.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { examples, type CliContext } from './context.js';

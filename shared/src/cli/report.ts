@@ -7,11 +7,15 @@
  * naming the flag or variable the user set, the service and its URL (password hidden), and an
  * exit code from exit-codes.ts. `--verbose` (or DEBUG) adds the stack, causes included.
  */
-import { QueueMismatchError } from '../broker/index.js';
-import { BrokerAuthError, BrokerUnreachableError } from '../broker/index.js';
+import { BrokerAuthError, BrokerUnreachableError, QueueMismatchError } from '../broker/index.js';
 import { SchemaVersionError } from '../store/index.js';
-import { CelerityError, ConfigError, type ErrorCode } from '../core/index.js';
-import { redactSecrets, redactUrl } from '../core/index.js';
+import {
+  CelerityError,
+  ConfigError,
+  type ErrorCode,
+  redactSecrets,
+  redactUrl,
+} from '../core/index.js';
 import { CliError, EXIT } from './exit-codes.js';
 
 /** Where the services were configured, to name them in an error. */

@@ -5,14 +5,14 @@
  */
 import type { CommonConfig } from '../config/index.js';
 import {
+  createPool,
   ensureSchemaAt,
+  isRetryablePgError,
   migrate,
-  SchemaVersionError,
   type MigrateResult,
   type SchemaCheck,
+  SchemaVersionError,
 } from '../store/index.js';
-import { isRetryablePgError } from '../store/index.js';
-import { createPool } from '../store/index.js';
 import { redactSecrets, redactUrl, type Logger } from '../core/index.js';
 import { CliError, EXIT } from './exit-codes.js';
 

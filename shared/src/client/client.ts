@@ -13,29 +13,37 @@
  * `celery`, with no argument check.
  */
 import {
+  Catalogue,
+  collectTasks,
+  DEFAULT_TASK_QUEUE,
+  externalTask,
   isTask,
   isValidTaskName,
-  DEFAULT_TASK_QUEUE,
-  TASK_NAME_RULE,
-  externalTask,
   type Task,
+  TASK_NAME_RULE,
   type TaskDefinition,
+  type TaskSource,
 } from '../app/index.js';
-import { collectTasks, type TaskSource } from '../app/index.js';
 import { connectBroker, type Broker } from '../broker/index.js';
-import { Catalogue } from '../app/index.js';
 import { loadCommonConfig } from '../config/index.js';
-import { type LogLevel } from '../core/index.js';
+import {
+  CelerityError,
+  createLogger,
+  type Logger,
+  type LogLevel,
+  stamp,
+} from '../core/index.js';
 import { createPool } from '../store/index.js';
-import { CelerityError } from '../core/index.js';
-import { createLogger, type Logger } from '../core/index.js';
-import { ClientCore } from '../submit/index.js';
+import {
+  ClientCore,
+  isValidIdempotencyKey,
+  prepareSubmission,
+  type Submission,
+  type SubmitOptions,
+} from '../submit/index.js';
 import { SubmitManyError } from './errors.js';
 import { TaskHandle } from './handle.js';
-import { isValidIdempotencyKey } from '../submit/index.js';
-import { prepareSubmission, type Submission, type SubmitOptions } from '../submit/index.js';
 import type { AnyTask, ClientSubmitOptions, SubmitCall, SubmitResult, TaskNameOf } from './submit-types.js';
-import { stamp } from '../core/index.js';
 
 export type { ClientSubmitOptions } from './submit-types.js';
 

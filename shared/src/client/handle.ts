@@ -4,12 +4,17 @@
  * result store at once, so it works for a task any process submitted; `state()` and `info()`
  * read through the client's task ledger, so they never go back on what `result()` said.
  */
-import { CelerityError } from '../core/index.js';
-import { toRepresentation, type TaskRepresentation, type TaskState } from '../core/index.js';
+import {
+  CelerityError,
+  MAX_TIMER_MS,
+  stamp,
+  type TaskRepresentation,
+  type TaskState,
+  toRepresentation,
+} from '../core/index.js';
 import type { ClientCore } from '../submit/index.js';
 import { TaskFailedError, TaskTimeoutError } from './errors.js';
-import { stamp } from '../core/index.js';
-import { MAX_TIMER_MS, REPLY_GRACE_MS, type Finished } from '../submit/index.js';
+import { REPLY_GRACE_MS, type Finished } from '../submit/index.js';
 
 export interface ResultOptions {
   /** How long to wait, in ms; past it `result()` rejects with TaskTimeoutError (RESULT_TIMEOUT). @default no limit */

@@ -3,12 +3,12 @@
  * takes the variable's name, so every error names what to fix. No defaults here: those live in
  * config.ts, which assembles these into the gateway's and the worker's settings.
  */
-import { ConfigError } from '../core/index.js';
 import {
-  QUEUE_NAME_RULE,
-  QUEUE_TYPE_NAMES,
+  ConfigError,
   isValidQueueName,
   isValidSchemaName,
+  QUEUE_NAME_RULE,
+  QUEUE_TYPE_NAMES,
   type QueueType,
   type QueueTypes,
 } from '../core/index.js';

@@ -5,8 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { ConfigError } from '../core/index.js';
-import { QUEUE_PATTERN_RULE, isValidQueuePattern } from '../core/index.js';
+import { ConfigError, isValidQueuePattern, QUEUE_PATTERN_RULE } from '../core/index.js';
 import { read, type Env } from './parse.js';
 
 /** `none`: no authentication (loopback only, or `AUTH_DISABLED=true`); `keys`: API keys required. */

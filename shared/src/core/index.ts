@@ -78,3 +78,4 @@ export {
   traceNow,
   tracing,
 } from './trace.js';
+export { MAX_TIMER_MS } from './timers.js';

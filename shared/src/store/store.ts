@@ -5,8 +5,7 @@
  */
 import type pg from 'pg';
 import { CelerityError } from '../core/index.js';
-import type { Logger } from '../core/index.js';
-import type { TaskRecord, TaskState, TaskWrite } from '../core/index.js';
+import type { Logger, TaskRecord, TaskState, TaskWrite } from '../core/index.js';
 import { BatchWriter } from './batch-writer.js';
 import { byId, databaseUnavailable, runBatch } from './batch-query.js';
 import { TaskClaims, type ClaimResult, type TaskClaim } from './task-claims.js';

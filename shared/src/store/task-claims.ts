@@ -6,8 +6,7 @@
  * the stored row, which says why (task-claim refusals are decided in the worker's admit step).
  */
 import type pg from 'pg';
-import type { Logger } from '../core/index.js';
-import type { TaskRecord, TaskWrite } from '../core/index.js';
+import type { Logger, TaskRecord, TaskWrite } from '../core/index.js';
 import { BatchWriter } from './batch-writer.js';
 import { byId, databaseUnavailable, runBatch } from './batch-query.js';
 import { CLAIM_TASKS, SELECT_TASKS } from './statements.js';

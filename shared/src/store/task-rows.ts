@@ -3,8 +3,7 @@
  * columns) and the JSON rows the UPSERT reads with jsonb_to_recordset: the mapping between the
  * table and TaskRecord / TaskWrite, in one place.
  */
-import { truncateText } from '../core/index.js';
-import { toStorableText } from '../core/index.js';
+import { toStorableText, truncateText } from '../core/index.js';
 import type { TaskRecord, TaskState, TaskWrite } from '../core/index.js';
 
 /**

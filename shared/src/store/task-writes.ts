@@ -3,9 +3,13 @@
  * UPSERT would (by the state order of task.ts: a late PENDING never overwrites SUCCESS), and
  * which values a write may not hold. The store applies them; the SQL mirrors them.
  */
-import { CelerityError } from '../core/index.js';
-import { findUnstorable, unstorableTextReason } from '../core/index.js';
-import { stateOrder, type TaskWrite } from '../core/index.js';
+import {
+  CelerityError,
+  findUnstorable,
+  stateOrder,
+  type TaskWrite,
+  unstorableTextReason,
+} from '../core/index.js';
 
 // The order lives with the states (task.ts); importers of the store keep finding it here.
 ;

@@ -10,16 +10,12 @@
  */
 import type pg from 'pg';
 import type { Broker } from '../broker/index.js';
-import { DeclaredTopology, type DeclaredQueues } from '../broker/index.js';
-import { Publisher } from '../broker/index.js';
-import type { QueueTypes } from '../core/index.js';
+import { type DeclaredQueues, DeclaredTopology, Publisher } from '../broker/index.js';
+import type { Logger, QueueTypes, TaskRecord } from '../core/index.js';
 import type { Catalogue } from '../app/index.js';
 import { DEFAULTS } from '../config/index.js';
-import { IdempotencyKeys } from '../store/index.js';
-import { TaskStore } from '../store/index.js';
+import { IdempotencyKeys, TaskStore } from '../store/index.js';
 import { shutdownSteps } from '../core/index.js';
-import type { Logger } from '../core/index.js';
-import type { TaskRecord } from '../core/index.js';
 import { IdempotentSubmits } from './idempotent-submits.js';
 import type { LedgerWaits } from './ledger-waits.js';
 import { ReplyListener } from './reply-listener.js';

@@ -3,7 +3,6 @@ export { ClientCore } from './core.js';
 export { isValidIdempotencyKey } from './idempotent-submits.js';
 export {
   type Finished,
-  MAX_TIMER_MS,
   REPLY_GRACE_MS,
   type WaitSignal,
 } from './ledger-waits.js';

@@ -11,7 +11,7 @@
  * A held wait should cost little (docs/performance.md, Memory): the deadlines share one timer
  * (deadline-queue.ts), and a waiter is one small object, plus one listener when it has a signal.
  */
-import type { Logger } from '../core/index.js';
+import { MAX_TIMER_MS, type Logger } from '../core/index.js';
 import type { TaskOutcome } from '../broker/index.js';
 import type { TaskStore } from '../store/index.js';
 import type { TaskRecord } from '../core/index.js';
@@ -43,9 +43,6 @@ export interface PendingWait {
   /** Ends this wait now, as a timeout; a no-op once it has ended. */
   cancel(): void;
 }
-
-/** Longest delay Node's setTimeout takes (about 24.8 days): a longer wait is cut to it, a later deadline re-arms. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * A reply to a task this process just published is expected well within this, in ms; until

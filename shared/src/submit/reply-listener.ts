@@ -11,11 +11,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ConsumeMessage } from 'amqplib';
-import { declareReplyQueue } from '../broker/index.js';
+import {
+  declareReplyQueue,
+  decodeResultBody,
+  ManagedChannel,
+  REPLY_QUEUE_PREFIX,
+  type TaskOutcome,
+} from '../broker/index.js';
 import type { Broker } from '../broker/index.js';
-import { ManagedChannel } from '../broker/index.js';
-import { decodeResultBody, type TaskOutcome } from '../broker/index.js';
-import { REPLY_QUEUE_PREFIX } from '../broker/index.js';
 import type { Logger } from '../core/index.js';
 import { stamp } from '../core/index.js';
 

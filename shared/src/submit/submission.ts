@@ -6,12 +6,10 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { CelerityError } from '../core/index.js';
+import { assertStorableArguments, CelerityError, MAX_RETRIES_LIMIT } from '../core/index.js';
 import { assertUsableQueue } from '../auth/index.js';
 import { checkArguments, formatIssues } from '../app/index.js';
-import { assertStorableArguments } from '../core/index.js';
 import type { TaskDefinition } from '../app/index.js';
-import { MAX_RETRIES_LIMIT } from '../core/index.js';
 import type { TaskRecord } from '../core/index.js';
 import { celeryOptionsSchema, resolveCeleryOptions, type CeleryOptions } from './celery-options.js';
 

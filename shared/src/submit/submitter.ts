@@ -6,21 +6,28 @@
  * when it takes the task. The gateway's routes and the Node client both submit through here.
  */
 import { randomUUID } from 'node:crypto';
-import { CelerityError } from '../core/index.js';
-import type { Broker } from '../broker/index.js';
-import { DELAY_HEADER, delayLevelFor } from '../broker/index.js';
-import { OWNER_HEADER, encodeTaskMessage, newTaskMessage } from '../broker/index.js';
-import type { Publisher } from '../broker/index.js';
-import { delayedTarget, taskTarget } from '../broker/index.js';
-import { publishTimeHeaders } from '../broker/index.js';
-import type { DeclaredQueues } from '../broker/index.js';
+import {
+  CelerityError,
+  MAX_RETRIES_HEADER,
+  REPUBLISHED_HEADER,
+  Slots,
+  stamp,
+} from '../core/index.js';
+import type { Broker, DeclaredQueues, Publisher } from '../broker/index.js';
+import {
+  DELAY_HEADER,
+  delayedTarget,
+  delayLevelFor,
+  encodeTaskMessage,
+  newTaskMessage,
+  OWNER_HEADER,
+  publishTimeHeaders,
+  taskTarget,
+} from '../broker/index.js';
 import type { Catalogue } from '../app/index.js';
 import type { Logger } from '../core/index.js';
-import { stamp } from '../core/index.js';
-import { MAX_RETRIES_HEADER, REPUBLISHED_HEADER } from '../core/index.js';
 import { prepareSubmission, type Submission } from './submission.js';
 import type { TaskLedger } from './task-ledger.js';
-import { Slots } from '../core/index.js';
 
 /** What the submitter reports to (the gateway's Prometheus metrics); structural, so any registry fits. */
 export interface SubmitMetrics {

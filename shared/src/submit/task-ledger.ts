@@ -19,8 +19,7 @@
 import type { TaskOutcome } from '../broker/index.js';
 import type { TaskStore } from '../store/index.js';
 import type { Logger } from '../core/index.js';
-import { isFinalState, type TaskRecord } from '../core/index.js';
-import { stamp } from '../core/index.js';
+import { isFinalState, stamp, type TaskRecord } from '../core/index.js';
 import { DEFAULT_LEDGER_MAX_BYTES, ENTRY_OVERHEAD_BYTES, RANK, entryBytes, withOutcome, type Entry, type LedgerListener, type LedgerState } from './ledger-entry.js';
 import { LedgerWaits, type Finished, type LedgerWaitsOptions, type PendingWait, type WaitOptions } from './ledger-waits.js';
 import { pendingRecord, type Submission } from './submission.js';

@@ -1,11 +1,9 @@
 /** `celerity dead-letters list|redrive --queue q`: a queue's dead letters (worker/src/dead-letters-cli.ts does the work). */
 import { Command } from 'commander';
 import { loadCommonConfig } from '../../../shared/src/config/index.js';
-import { loggerFromConfig } from '../../../shared/src/core/index.js';
-import { QUEUE_NAME_RULE, isValidQueueName } from '../../../shared/src/core/index.js';
+import { isValidQueueName, loggerFromConfig, QUEUE_NAME_RULE } from '../../../shared/src/core/index.js';
 import { runDeadLetterCommand } from '../dead-letters-cli.js';
-import { CliError, EXIT } from '../../../shared/src/cli/index.js';
-import { examples, type CliContext } from '../../../shared/src/cli/index.js';
+import { type CliContext, CliError, examples, EXIT } from '../../../shared/src/cli/index.js';
 
 interface DeadLetterFlags {
   queue: string;

@@ -5,9 +5,13 @@ import { loadCommonConfig } from '../../../shared/src/config/index.js';
 import { createPool } from '../../../shared/src/store/index.js';
 import { loggerFromConfig } from '../../../shared/src/core/index.js';
 import { KeysUsageError, createKey, listKeys, revokeKey, type CreateKeyFlags } from '../keys-command.js';
-import { CliError, EXIT } from '../../../shared/src/cli/index.js';
-import { examples, type CliContext } from '../../../shared/src/cli/index.js';
-import { databaseError } from '../../../shared/src/cli/index.js';
+import {
+  type CliContext,
+  CliError,
+  databaseError,
+  examples,
+  EXIT,
+} from '../../../shared/src/cli/index.js';
 
 /** Runs one `keys` subcommand against the configured database and prints its output. */
 async function runKeys(ctx: CliContext, command: (pool: pg.Pool) => Promise<string>): Promise<void> {

@@ -4,8 +4,7 @@ import { describeTopology } from '../../../shared/src/broker/index.js';
 import { Catalogue } from '../../../shared/src/app/index.js';
 import { loadWorkerConfig } from '../../../shared/src/config/index.js';
 import { renderTopology } from '../topology-command.js';
-import { loadAppModule } from '../../../shared/src/cli/index.js';
-import { APP_HELP, examples, type CliContext } from '../../../shared/src/cli/index.js';
+import { APP_HELP, type CliContext, examples, loadAppModule } from '../../../shared/src/cli/index.js';
 
 async function runTopology(ctx: CliContext, flags: { app?: string; queues?: string; json?: boolean }): Promise<void> {
   const app = await loadAppModule(flags.app, ctx.env);

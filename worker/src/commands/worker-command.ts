@@ -8,16 +8,19 @@ import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
 import { Catalogue } from '../../../shared/src/app/index.js';
 import { DEFAULTS, loadWorkerConfig, type WorkerFlags } from '../../../shared/src/config/index.js';
-import { onSignals } from '../../../shared/src/core/index.js';
-import { loggerFromConfig } from '../../../shared/src/core/index.js';
-import { startTrace } from '../../../shared/src/core/index.js';
+import { loggerFromConfig, onSignals, startTrace } from '../../../shared/src/core/index.js';
 import { Worker } from '../worker.js';
 import { isFaultPoint, type FaultPoint } from '../pipeline/fault-point.js';
 import { installCrashPolicy } from '../crash-policy.js';
-import { loadAppModule } from '../../../shared/src/cli/index.js';
-import { CliError, EXIT } from '../../../shared/src/cli/index.js';
-import { APP_HELP, examples, type CliContext } from '../../../shared/src/cli/index.js';
-import { checkSchemaAtStart } from '../../../shared/src/cli/index.js';
+import {
+  APP_HELP,
+  checkSchemaAtStart,
+  type CliContext,
+  CliError,
+  examples,
+  EXIT,
+  loadAppModule,
+} from '../../../shared/src/cli/index.js';
 
 /** Ports after the default one a worker tries when it is taken (9400 → 9401 … 9499). */
 const DEFAULT_METRICS_PORT_SPAN = 99;

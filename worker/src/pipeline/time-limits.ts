@@ -4,15 +4,9 @@
  * worker stops waiting — a thread-pool task's thread is terminated; an in-process task
  * cannot be killed, so it is failed and its slot given back while it winds down unobserved.
  */
-import { coerceError } from '../../../shared/src/core/index.js';
+import { coerceError, MAX_TIMER_MS } from '../../../shared/src/core/index.js';
 import { SOFT_TIME_LIMIT, TIME_LIMIT } from './types.js';
 
-/**
- * Longest delay setTimeout takes (2^31 - 1 ms, about 24.8 days); Node fires a longer one after
- * 1 ms instead. A time limit longer than this (Celery's `timelimit` header from a foreign
- * client; the gateway caps it at 7 days) is treated as no limit.
- */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class TimeLimits {
   readonly #task = new AbortController();
