@@ -46,7 +46,7 @@ function jsonOf(stdout: string): Packed[] {
 }
 
 /** Packs the repository into `dir` (a temporary directory of the test's). */
-export async function packRepository(dir: string): Promise<PackResult> {
+async function packRepository(dir: string): Promise<PackResult> {
   const listed = await run(NPM, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO, maxBuffer: 16 * 1024 * 1024 });
   const files = [...new Set([...(jsonOf(listed.stdout)[0]?.files ?? []).map((f) => f.path), 'scripts/packed-manifest.mjs'])];
   const source = path.join(dir, 'source');
@@ -73,10 +73,10 @@ export async function packedManifest(tarball: string): Promise<Record<string, un
  * Creates an ES-module project in `project` and installs the tarball there; resolves with what
  * npm printed (its warnings included).
  */
-export async function installInto(project: string, tarball: string, extraPackages: readonly string[] = []): Promise<string> {
+async function installInto(project: string, tarball: string): Promise<string> {
   await mkdir(project, { recursive: true });
   await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'celerity-user', private: true, type: 'module' }));
-  const { stdout, stderr } = await run(NPM, ['install', tarball, ...extraPackages, '--prefer-offline', '--no-audit', '--no-fund'], {
+  const { stdout, stderr } = await run(NPM, ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund'], {
     cwd: project,
     timeout: 300_000,
     maxBuffer: 16 * 1024 * 1024,
@@ -102,7 +102,7 @@ export interface PackedProject extends PackResult {
   remove(): Promise<void>;
 }
 
-/** Packs the repository (as {@link packRepository}) and installs the tarball into a new ES-module project. */
+/** Packs the repository into a new temporary directory and installs the tarball into a new ES-module project there. */
 export async function packedProject(prefix = 'celerity-pkg-'): Promise<PackedProject> {
   const dir = await mkdtemp(path.join(tmpdir(), prefix));
   const pack = await packRepository(dir);
