@@ -1,17 +1,20 @@
 /**
  * The package as a user gets it, for the package tests: `npm pack` run the way a release runs
- * it (with its prepack / postpack scripts), and the tarball installed into a new project.
+ * it (with its prepack / postpack scripts), the tarball installed into a new project, and the
+ * project's commands run as child processes.
  *
  * It packs a copy of the files the tarball takes (plus the pack script), not the checkout: the
  * prepack script rewrites package.json while npm packs, which tests and builds running beside
  * this one must never see. It packs the dist/ the build made (CELERITY_PACK_PREBUILT=1):
  * rebuilding would rewrite files those tests are using.
  */
-import { execFile } from 'node:child_process';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
 /** The repository (this file runs from dist/test/helpers). */
@@ -43,7 +46,7 @@ function jsonOf(stdout: string): Packed[] {
 }
 
 /** Packs the repository into `dir` (a temporary directory of the test's). */
-export async function packRepository(dir: string): Promise<PackResult> {
+async function packRepository(dir: string): Promise<PackResult> {
   const listed = await run(NPM, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO, maxBuffer: 16 * 1024 * 1024 });
   const files = [...new Set([...(jsonOf(listed.stdout)[0]?.files ?? []).map((f) => f.path), 'scripts/packed-manifest.mjs'])];
   const source = path.join(dir, 'source');
@@ -70,10 +73,10 @@ export async function packedManifest(tarball: string): Promise<Record<string, un
  * Creates an ES-module project in `project` and installs the tarball there; resolves with what
  * npm printed (its warnings included).
  */
-export async function installInto(project: string, tarball: string, extraPackages: readonly string[] = []): Promise<string> {
+async function installInto(project: string, tarball: string): Promise<string> {
   await mkdir(project, { recursive: true });
   await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'celerity-user', private: true, type: 'module' }));
-  const { stdout, stderr } = await run(NPM, ['install', tarball, ...extraPackages, '--prefer-offline', '--no-audit', '--no-fund'], {
+  const { stdout, stderr } = await run(NPM, ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund'], {
     cwd: project,
     timeout: 300_000,
     maxBuffer: 16 * 1024 * 1024,
@@ -84,4 +87,74 @@ export async function installInto(project: string, tarball: string, extraPackage
 /** The repository's package.json, as the checkout has it. */
 export async function repositoryManifest(): Promise<string> {
   return readFile(path.join(REPO, 'package.json'), 'utf8');
+}
+
+export interface PackedProject extends PackResult {
+  /** The temporary directory holding the copy, the tarball and the project. */
+  dir: string;
+  /** The user's project, with the package installed. */
+  project: string;
+  /** Its `node_modules/.bin/celerity`. */
+  bin: string;
+  /** What `npm install` printed there (its warnings included). */
+  installOutput: string;
+  /** Deletes the directory. */
+  remove(): Promise<void>;
+}
+
+/** Packs the repository into a new temporary directory and installs the tarball into a new ES-module project there. */
+export async function packedProject(prefix = 'celerity-pkg-'): Promise<PackedProject> {
+  const dir = await mkdtemp(path.join(tmpdir(), prefix));
+  const pack = await packRepository(dir);
+  const project = path.join(dir, 'project');
+  const installOutput = await installInto(project, pack.tarball);
+  return {
+    ...pack,
+    dir,
+    project,
+    bin: path.join(project, 'node_modules', '.bin', 'celerity'),
+    installOutput,
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** A child process and everything it printed. */
+export interface Child {
+  child: ChildProcess;
+  output: () => string;
+  /** In a process group of its own, stopped as a whole: a command (npx) that runs the real one as its child. */
+  group: boolean;
+}
+
+export function startChild(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, { group = false } = {}): Child {
+  const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: group });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return { child, output: () => output, group };
+}
+
+/** Whether any process of the group led by `pid` is still alive. */
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** SIGTERM (to its whole group when it has one), then waits until it, and the group, have exited. */
+export async function stopChild({ child, group }: Child): Promise<void> {
+  const pid = child.pid;
+  if (group && pid !== undefined) {
+    // npx may exit before the process it ran: the group is gone only when that one is too.
+    if (groupAlive(pid)) process.kill(-pid, 'SIGTERM');
+    await waitFor('the process group to exit', () => !groupAlive(pid), { timeoutMs: 60_000 });
+    return;
+  }
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
 }

@@ -15,7 +15,7 @@ import amqp from 'amqplib';
 import pg from 'pg';
 import { TEST_AMQP_URL, TEST_DATABASE_URL } from '../helpers/env.js';
 import { waitFor } from '../helpers/harness.js';
-import { packedProject, startChild, stopChild, type Child, type PackedProject } from '../helpers/packed-project.js';
+import { packedProject, startChild, stopChild, type Child, type PackedProject } from '../helpers/packed.js';
 
 const run = promisify(execFile);
 
@@ -77,7 +77,7 @@ describe('the celerity command from the packed tarball', { timeout: 600_000 }, (
   });
 
   after(async () => {
-    for (const c of children) await stopChild(c.child);
+    for (const c of children) await stopChild(c);
     const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
     await client.connect();
     await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);

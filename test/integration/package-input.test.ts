@@ -4,21 +4,22 @@
  * package's published declarations; the task called over HTTP as `{"kwargs": {...}}`, through
  * the typed Node client (by task and by name), and from Python Celery as `delay(**kwargs)`. And
  * the tarball's package.json: it runs nothing on install and names no file it does not ship.
+ * And the guide's tsx path: a `.ts` app with a CPU task, run by `NODE_OPTIONS='--import tsx'
+ * npx celerity worker` with tsx installed in the project.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import amqp from 'amqplib';
 import pg from 'pg';
 import { TEST_AMQP_URL, TEST_DATABASE_URL } from '../helpers/env.js';
 import { http, waitFor, type Task } from '../helpers/harness.js';
-import { REPO, installInto, packRepository, packedManifest, repositoryManifest, type PackResult } from '../helpers/packed.js';
+import { NPM, REPO, packedManifest, packedProject, repositoryManifest, startChild, stopChild, type Child, type PackedProject } from '../helpers/packed.js';
 import { runPythonClient } from '../helpers/python-celery.js';
 
 const run = promisify(execFile);
@@ -85,28 +86,41 @@ export function typeErrors(): void {
 }
 `;
 
+/**
+ * The guide's tsx path: a TypeScript app run as it is, with a CPU task (on a worker thread,
+ * importing a module of the app by its `.js` name, as NodeNext code does) and an in-process one.
+ */
+const TSX_TASKS_TS = (queue: string): string => `
+import { isMainThread } from 'node:worker_threads';
+import { defineTask, z } from 'celerity';
+import { fib } from './fib.js';
+
+interface Where { onThread: boolean }
+
+export const crunch = defineTask({
+  name: 'pkg.tsx.fib',
+  queue: ${JSON.stringify(queue)},
+  cpu: true,
+  input: z.object({ n: z.number().int().min(0).max(30) }),
+  run: ({ n }): Where & { n: number; fib: number } => ({ n, fib: fib(n), onThread: !isMainThread }),
+});
+
+export const greet = defineTask({
+  name: 'pkg.tsx.greet',
+  queue: ${JSON.stringify(queue)},
+  args: z.tuple([z.string()]),
+  run: ([name]): Where & { greeting: string } => ({ greeting: \`hello \${name}\`, onThread: !isMainThread }),
+});
+`;
+
+const TSX_FIB_TS = `
+export function fib(n: number): number {
+  return n < 2 ? n : fib(n - 1) + fib(n - 2);
+}
+`;
+
 /** The guide's tsconfig, as a user copies it. */
 const TSCONFIG = { compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, outDir: 'dist' }, include: ['*.ts'] };
-
-interface Child {
-  child: ChildProcess;
-  output: () => string;
-}
-
-function startChild(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Child {
-  const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  return { child, output: () => output };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -120,22 +134,19 @@ async function freePort(): Promise<number> {
 describe('the packed package: one-object task input, typed calls, the published package.json', { timeout: 600_000 }, () => {
   const suffix = randomBytes(5).toString('hex');
   const queue = `test.pkgin.${suffix}`;
+  const tsxQueue = `test.pkgin.tsx.${suffix}`;
   const schema = `t_pkgin_${suffix}`;
-  let dir: string;
   let project: string;
-  let pack: PackResult;
+  let pack: PackedProject | undefined;
   let manifestBefore: string;
-  let installOutput: string;
   let env: NodeJS.ProcessEnv;
   let url: string;
   const children: Child[] = [];
 
   before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'celerity-pkgin-'));
     manifestBefore = await repositoryManifest();
-    pack = await packRepository(dir);
-    project = path.join(dir, 'project');
-    installOutput = await installInto(project, pack.tarball);
+    pack = await packedProject('celerity-pkgin-');
+    project = pack.project;
     await writeFile(path.join(project, 'tasks.ts'), TASKS_TS(queue));
     await writeFile(path.join(project, 'client.ts'), CLIENT_TS(queue));
     await writeFile(path.join(project, 'tsconfig.json'), JSON.stringify(TSCONFIG));
@@ -143,19 +154,20 @@ describe('the packed package: one-object task input, typed calls, the published 
   });
 
   after(async () => {
-    for (const c of children) await stop(c.child);
+    for (const c of children) await stopChild(c);
     const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
     await client.connect();
     await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await client.end();
     const connection = await amqp.connect(TEST_AMQP_URL);
     const channel = await connection.createChannel();
-    for (const q of [queue, `${queue}.dead`]) await channel.deleteQueue(q);
+    for (const q of [queue, `${queue}.dead`, tsxQueue, `${tsxQueue}.dead`]) await channel.deleteQueue(q);
     await connection.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await pack?.remove();
   });
 
   it('ships a package.json with no scripts (nothing runs on install), and npm pack leaves the checkout’s own', async (t) => {
+    assert.ok(pack);
     const manifest = await packedManifest(pack.tarball);
     assert.equal(manifest.name, 'celerity');
     assert.deepEqual(manifest.scripts, undefined, 'no prepare/start/test naming repository files');
@@ -164,7 +176,7 @@ describe('the packed package: one-object task input, typed calls, the published 
     assert.equal(await repositoryManifest(), manifestBefore);
     const packedSource = await run('cat', [path.join(pack.source, 'package.json')]);
     assert.equal(packedSource.stdout, manifestBefore);
-    assert.doesNotMatch(installOutput, /celerity@[^\s]* \((prepare|install|postinstall|preinstall)/);
+    assert.doesNotMatch(pack.installOutput, /celerity@[^\s]* \((prepare|install|postinstall|preinstall)/);
     t.diagnostic(`tarball: ${pack.packed.size} bytes packed, ${pack.packed.unpackedSize} unpacked, ${pack.packed.entryCount} files`);
   });
 
@@ -181,7 +193,7 @@ describe('the packed package: one-object task input, typed calls, the published 
   }
 
   it('runs the one-object task over HTTP ({"kwargs": {...}}), refusing positional args with a hint', async () => {
-    const bin = path.join(project, 'node_modules', '.bin', 'celerity');
+    const bin = pack?.bin ?? '';
     await run(bin, ['migrate'], { cwd: project, env });
     const worker = startChild(bin, ['worker', '--app', 'dist-7/tasks.js', '--metrics-port', '0'], project, env);
     children.push(worker);
@@ -247,5 +259,36 @@ describe('the packed package: one-object task input, typed calls, the published 
     const stored = await http<Task>(`${url}/api/v1/tasks/${outcome?.id ?? ''}`);
     assert.deepEqual(stored.body.args, []);
     assert.deepEqual([stored.body.kwargs?.url, stored.body.kwargs?.width], ['https://e.x/p.png', 20]);
+  });
+
+  it("runs a TypeScript app's CPU task and in-process task under NODE_OPTIONS='--import tsx' npx celerity worker, with tsx installed in the project", async () => {
+    assert.ok(pack);
+    await mkdir(path.join(project, 'src'), { recursive: true });
+    await writeFile(path.join(project, 'src', 'tasks.ts'), TSX_TASKS_TS(tsxQueue));
+    await writeFile(path.join(project, 'src', 'fib.ts'), TSX_FIB_TS);
+    await run(NPM, ['install', '-D', 'tsx', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: project, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 });
+    const tsxEnv = { ...env, NODE_OPTIONS: '--import tsx' };
+    // npx runs the bin as a child of its own: each is stopped with its process group.
+    const worker = startChild('npx', ['celerity', 'worker', '--app', 'src/tasks.ts', '--metrics-port', '0'], project, tsxEnv, { group: true });
+    children.push(worker);
+    await waitFor('the tsx worker to consume', () => {
+      if (worker.child.exitCode !== null) throw new Error(`worker exited early:\n${worker.output()}`);
+      return / consuming .+ with concurrency/.test(worker.output());
+    }, { timeoutMs: 90_000 });
+    const gateway = startChild('npx', ['celerity', 'gateway', '--app', 'src/tasks.ts', '--port', '0'], project, tsxEnv, { group: true });
+    children.push(gateway);
+    const port = await waitFor('the tsx gateway to listen', () => {
+      if (gateway.child.exitCode !== null) throw new Error(`gateway exited early:\n${gateway.output()}`);
+      return /gateway listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(gateway.output())?.[1];
+    }, { timeoutMs: 90_000 });
+    const tsxUrl = `http://127.0.0.1:${port}`;
+
+    const crunched = await http<Task>(`${tsxUrl}/api/v1/tasks/pkg.tsx.fib?wait=60`, { json: { kwargs: { n: 20 } } });
+    assert.deepEqual([crunched.status, crunched.body.state, crunched.body.queue], [200, 'SUCCESS', tsxQueue], JSON.stringify(crunched.body));
+    assert.deepEqual(crunched.body.result, { n: 20, fib: 6765, onThread: true });
+    const greeted = await http<Task>(`${tsxUrl}/api/v1/tasks/pkg.tsx.greet?wait=60`, { json: { args: ['Ada'] } });
+    assert.deepEqual([greeted.status, greeted.body.state], [200, 'SUCCESS'], JSON.stringify(greeted.body));
+    assert.deepEqual(greeted.body.result, { greeting: 'hello Ada', onThread: false });
+    assert.doesNotMatch(worker.output(), /Unknown file extension/);
   });
 });

@@ -1,23 +1,22 @@
 /**
- * The package as a user gets it: `npm pack` of this repository, installed into a temporary
- * project outside it, an app module of that project's own, and the `celerity` bin run as child
- * processes (migrate, worker, gateway) against the real broker and database, driven over HTTP.
- * Packs the dist/ that the build made (`--ignore-scripts`): rebuilding here would rewrite
- * files that tests running beside this one are using.
+ * The package as a user gets it: `npm pack` of this repository as a release packs it, installed
+ * into a temporary project outside it, an app module of that project's own, and the `celerity`
+ * bin run as child processes (migrate, worker, gateway) against the real broker and database,
+ * driven over HTTP.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import amqp from 'amqplib';
 import pg from 'pg';
 import { TEST_AMQP_URL, TEST_DATABASE_URL } from '../helpers/env.js';
 import { http, waitFor, type Task } from '../helpers/harness.js';
-import { REPO, packedProject, startChild, stopChild, type Child, type Packed } from '../helpers/packed-project.js';
+import { REPO, packedProject, startChild, stopChild, type Child, type Packed, type PackedProject } from '../helpers/packed.js';
 
 const run = promisify(execFile);
 
@@ -74,6 +73,7 @@ describe('the npm package', { timeout: 600_000 }, () => {
   const suffix = randomBytes(5).toString('hex');
   const queue = `test.pkg.${suffix}`;
   const schema = `t_pkg_${suffix}`;
+  let installed: PackedProject | undefined;
   let dir: string;
   let packed: Packed;
   let bin: string;
@@ -81,7 +81,7 @@ describe('the npm package', { timeout: 600_000 }, () => {
   const children: Child[] = [];
 
   before(async () => {
-    const installed = await packedProject();
+    installed = await packedProject();
     ({ dir, packed, bin } = installed);
     const project = installed.project;
     await writeFile(path.join(project, 'tasks.mjs'), APP(queue));
@@ -96,7 +96,7 @@ describe('the npm package', { timeout: 600_000 }, () => {
   });
 
   after(async () => {
-    for (const c of children) await stopChild(c.child);
+    for (const c of children) await stopChild(c);
     const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
     await client.connect();
     await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
@@ -105,7 +105,7 @@ describe('the npm package', { timeout: 600_000 }, () => {
     const channel = await connection.createChannel();
     for (const q of [queue, `${queue}.dead`]) await channel.deleteQueue(q);
     await connection.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await installed?.remove();
   });
 
   it('ships the build, its declarations, the bin and the dashboard, and no tests, bench or sources', (t) => {
