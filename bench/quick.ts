@@ -13,7 +13,7 @@ const schema = `bench_${randomBytes(4).toString('hex')}`;
 const queue = `bench.${randomBytes(4).toString('hex')}`;
 // Compiled to dist/bench/quick.js: the compiled entry points are siblings under dist/.
 const root = new URL('../', import.meta.url).pathname;
-const env = { ...process.env, AMQP_URL, DATABASE_URL, DATABASE_SCHEMA: schema, LOG_LEVEL: 'warn' };
+const env = { ...process.env, AMQP_URL, DATABASE_URL, DATABASE_SCHEMA: schema, LOG_LEVEL: 'warn', GATEWAY_ALLOWED_QUEUES: 'bench.*' };
 
 function start(file: string, args: string[], extra: Record<string, string> = {}, nodeArgs: string[] = []): ChildProcess {
   return spawn(process.execPath, [...nodeArgs, `${root}${file.replace(/^dist\//, '')}`, ...args], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'inherit'] });

@@ -210,7 +210,8 @@ export class Stack {
     // `--queue-type=quorum` (bench/main.ts): only this stack's queue, so the `demo` queue the
     // gateway also declares stays as it is on the shared broker.
     const quorum: Record<string, string> = process.env.BENCH_QUEUE_TYPE === 'quorum' ? { QUEUE_TYPES: `${this.queue}=quorum,*=classic` } : {};
-    return { AMQP_URL, DATABASE_URL, DATABASE_SCHEMA: this.schema, LOG_LEVEL: 'warn', ...quorum };
+    // The gateway accepts only the queues it knows or is told of: each stack's own is `bench.<id>`.
+    return { AMQP_URL, DATABASE_URL, DATABASE_SCHEMA: this.schema, LOG_LEVEL: 'warn', GATEWAY_ALLOWED_QUEUES: 'bench.*', ...quorum };
   }
 
   /** Another queue deleted with this stack (peers' queues). */
