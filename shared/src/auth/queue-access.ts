@@ -2,10 +2,10 @@
  * Which queues a caller may name in `options.queue`: the one home of that rule, used by the
  * Node client's submit path (the reserved names) and by the gateway (those plus its allowlist).
  *
- * A task queue `q` is declared with a direct exchange `q` (amqp/topology.ts), so naming a queue
+ * A task queue `q` is declared with a direct exchange `q` (broker/topology.ts), so naming a queue
  * creates broker objects under that name. A caller must never reach the objects Celerity or
  * Celery run on (delay exchange and queues, reply queues, dead letters, events, pidbox), nor,
- * by default, another application's queues on the same vhost. It imports only names.ts and
+ * by default, another application's queues on the same vhost. It imports only core/names.ts and
  * the scope patterns, so configuration can validate GATEWAY_ALLOWED_QUEUES with it.
  */
 import { CelerityError, isValidQueueName, QUEUE_NAME_RULE } from '../core/index.js';

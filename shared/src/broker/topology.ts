@@ -23,7 +23,7 @@ import type { QueueType, QueueTypes } from '../core/index.js';
 import { DELAY_EXCHANGE, DELAY_HEADER, DELAY_LEVELS_MS, delayQueueName } from './delay.js';
 import { EVENT_EXCHANGE } from './events.js';
 
-// The name and type rules live in names.ts (config.ts checks them without loading amqp/).
+// The name and type rules live in core/names.ts (config/ checks them without loading broker/).
 export {
   
   

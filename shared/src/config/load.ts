@@ -5,11 +5,11 @@
  *
  * This file holds the defaults and the three loaders (common, gateway, worker); the settings'
  * types are in config/types.ts, parsers of single values in config/parse.ts and the security
- * settings (auth, Host check, /metrics, TLS) in config/security.ts. None of them imports from db/ or amqp/: the name rules they share with
- * those layers are in names.ts.
+ * settings (auth, Host check, /metrics, TLS) in config/security.ts. None of them imports from store/ or broker/: the name rules they share
+ * with those layers are in core/names.ts.
  */
-import { ConfigError } from '../core/index.js';
-import { LOG_FORMATS, LOG_LEVELS, type CommonConfig, type GatewayConfig, type GatewayFlags, type LogFormat, type LogLevel, type ServiceFlags, type WorkerConfig, type WorkerFlags } from './types.js';
+import { ConfigError, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../core/index.js';
+import type { CommonConfig, GatewayConfig, GatewayFlags, ServiceFlags, WorkerConfig, WorkerFlags } from './types.js';
 import {
   parseAmqpUrls,
   parseBoolean,

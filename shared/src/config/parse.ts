@@ -1,7 +1,7 @@
 /**
  * Parsers of single setting values (numbers, sizes, URLs, queue lists, per-queue tables): each
  * takes the variable's name, so every error names what to fix. No defaults here: those live in
- * config.ts, which assembles these into the gateway's and the worker's settings.
+ * load.ts, which assembles these into the gateway's and the worker's settings.
  */
 import {
   ConfigError,

@@ -1,18 +1,10 @@
 /**
  * The shapes of the settings: common to every process, the gateway's and the worker's, as the
- * loaders in config.ts return them (with every default applied), and the worker's flags.
+ * loaders in load.ts return them (with every default applied), and the worker's flags.
  */
-import type { QueueTypes } from '../core/index.js';
+import type { LogFormat, LogLevel, QueueTypes } from '../core/index.js';
 import type { ExternalTaskConfig, QueueMaxLength } from './parse.js';
 import type { AmqpTlsOptions, AuthMode, MetricsAccess } from './security.js';
-
-import {
-  LOG_FORMATS,
-  LOG_LEVELS,
-  type LogFormat,
-  type LogLevel,
-} from '../core/index.js';
-export { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel };
 
 export interface CommonConfig {
   /** Broker URLs; more than one means cluster nodes to fail over between, tried in order. */

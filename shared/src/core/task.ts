@@ -60,7 +60,7 @@ export interface TaskError {
 
 /**
  * A task as the store holds it and every layer passes it around (the domain shape): dates as
- * Date, the error as one object. The store's rows (db/task-rows.ts) and the API's
+ * Date, the error as one object. The store's rows (store/task-rows.ts) and the API's
  * representation (below) are mapped from and to it.
  */
 export interface TaskRecord {
@@ -92,7 +92,7 @@ export interface TaskRecord {
 /**
  * One state write to the store: identity and state required, every other field optional, and a
  * field left out keeps what the store already has. Derived from TaskRecord (one set of fields);
- * its own name because writes are partial and merge (db/task-writes.ts) while a record is whole.
+ * its own name because writes are partial and merge (store/task-writes.ts) while a record is whole.
  */
 export type TaskWrite = Pick<TaskRecord, 'id' | 'name' | 'queue' | 'state'> & Partial<Omit<TaskRecord, 'id' | 'name' | 'queue' | 'state'>>;
 

@@ -106,7 +106,7 @@ export class TaskStore {
    * the task now shows it (false: the store kept what it had — a state further on, a final
    * state of another run, a live lease of another delivery, another task's name). Rejects at
    * once, before joining a batch, with UNSTORABLE_VALUE when the write holds a value that
-   * PostgreSQL refuses (jsonb.ts); with STORE_WRITE_REFUSED when PostgreSQL refused it for
+   * PostgreSQL refuses (core/jsonb.ts); with STORE_WRITE_REFUSED when PostgreSQL refused it for
    * another lasting reason; with DATABASE_UNAVAILABLE after a few tries when it is away.
    */
   async record(write: TaskWrite): Promise<boolean> {

@@ -1,6 +1,6 @@
 /**
  * The rules of task state writes: how two writes of one task merge in a batch the way the
- * UPSERT would (by the state order of task.ts: a late PENDING never overwrites SUCCESS), and
+ * UPSERT would (by the state order of core/task.ts: a late PENDING never overwrites SUCCESS), and
  * which values a write may not hold. The store applies them; the SQL mirrors them.
  */
 import {
@@ -11,7 +11,7 @@ import {
   unstorableTextReason,
 } from '../core/index.js';
 
-// The order lives with the states (task.ts); importers of the store keep finding it here.
+// The order lives with the states (core/task.ts); importers of the store keep finding it here.
 ;
 
 function minDate(a: Date | undefined, b: Date | undefined): Date | undefined {

@@ -1,6 +1,6 @@
 /**
  * Submits with an idempotency key: claim the key, publish, and mark the key confirmed once the
- * broker confirmed (db/idempotency.ts holds the rules). The answer a repeated submit gets:
+ * broker confirmed (store/idempotency.ts holds the rules). The answer a repeated submit gets:
  *
  *   key free                      → `publish` the new task (then confirm the key)
  *   key held, other content       → IDEMPOTENCY_KEY_REUSED
