@@ -68,6 +68,12 @@ export class FakeChannel extends EventEmitter {
     return Promise.resolve();
   }
 
+  /** The server closes the channel (a 404 or 406 on it): 'error', then 'close'. */
+  serverClose(code: number): void {
+    this.emit('error', Object.assign(new Error(`channel closed by server: ${code}`), { code }));
+    void this.close();
+  }
+
   /** The server delivers a message to the consumer of `queue`. */
   deliver(queue: string, id: string): ConsumeMessage {
     const consumer = [...this.consumers.values()].find((c) => c.queue === queue);
@@ -94,6 +100,8 @@ export class FakeChannel extends EventEmitter {
 export class FakeBroker {
   readonly setups: SetupFn[] = [];
   readonly channels: FakeChannel[] = [];
+  /** Reopens tried after the server closed a channel (failed ones included). */
+  reopenAttempts = 0;
   readonly connection = {
     createChannel: () => {
       const channel = new FakeChannel(this.channels.length + 1);
@@ -112,8 +120,13 @@ export class FakeBroker {
   }
   reopenChannel(connection: ChannelModel, what: string, reopen: (c: ChannelModel) => Promise<void>): void {
     setImmediate(() => {
+      this.reopenAttempts++;
       reopen(connection).catch(() => this.reopenChannel(connection, what, reopen));
     });
+  }
+  /** A reconnect: every registered setup runs on the (new) connection. */
+  async reconnect(): Promise<void> {
+    for (const setup of [...this.setups]) await setup(this.connection);
   }
   get broker(): Broker {
     return this as unknown as Broker;

@@ -5,67 +5,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
-import type { ChannelModel } from 'amqplib';
 import { ManagedChannel } from '../../shared/src/broker/managed-channel.js';
 import { createSilentLogger, type Logger } from '../../shared/src/core/logger.js';
-import { type Broker, type SetupFn } from '../../shared/src/broker/connection.js';
+import { FakeBroker, type FakeChannel } from './fake-amqp.js';
 import { waitFor } from './support.js';
-
-class FakeChannel extends EventEmitter {
-  closed = false;
-  constructor(readonly id: number) {
-    super();
-  }
-  close(): Promise<void> {
-    if (!this.closed) {
-      this.closed = true;
-      this.emit('close');
-    }
-    return Promise.resolve();
-  }
-  /** The server closes the channel (a 404 or 406 on it): 'error', then 'close'. */
-  serverClose(code: number): void {
-    this.emit('error', Object.assign(new Error(`channel closed by server: ${code}`), { code }));
-    void this.close();
-  }
-}
-
-/** Just what ManagedChannel uses of Broker: setups, and a reopen that retries at once. */
-class FakeBroker {
-  readonly setups: SetupFn[] = [];
-  readonly channels: FakeChannel[] = [];
-  reopenAttempts = 0;
-  readonly connection = {
-    createChannel: () => {
-      const channel = new FakeChannel(this.channels.length + 1);
-      this.channels.push(channel);
-      return Promise.resolve(channel);
-    },
-  } as unknown as ChannelModel;
-
-  async onConnect(setup: SetupFn): Promise<void> {
-    this.setups.push(setup);
-    await setup(this.connection);
-  }
-  offConnect(setup: SetupFn): void {
-    const i = this.setups.indexOf(setup);
-    if (i >= 0) this.setups.splice(i, 1);
-  }
-  reopenChannel(connection: ChannelModel, _what: string, reopen: (c: ChannelModel) => Promise<void>): void {
-    setImmediate(() => {
-      this.reopenAttempts++;
-      reopen(connection).catch(() => this.reopenChannel(connection, _what, reopen));
-    });
-  }
-  /** A reconnect: every registered setup runs on the (new) connection. */
-  async reconnect(): Promise<void> {
-    for (const setup of [...this.setups]) await setup(this.connection);
-  }
-  get broker(): Broker {
-    return this as unknown as Broker;
-  }
-}
 
 function capturingLogger(): { logger: Logger; warnings: string[] } {
   const warnings: string[] = [];
