@@ -14,6 +14,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import amqp from 'amqplib';
+import pg from 'pg';
+import { TEST_AMQP_URL, TEST_DATABASE_URL } from './env.js';
 import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
@@ -157,4 +160,21 @@ export async function stopChild({ child, group }: Child): Promise<void> {
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   await exited;
+}
+
+/**
+ * After a package test: its processes stopped, its schema dropped, its queues (and their
+ * dead-letter queues) deleted, and the temporary project removed.
+ */
+export async function cleanupPackageTest(options: { children: readonly Child[]; schema: string; queues: readonly string[]; project: PackedProject | undefined }): Promise<void> {
+  for (const c of options.children) await stopChild(c);
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  await client.query(`DROP SCHEMA IF EXISTS "${options.schema}" CASCADE`);
+  await client.end();
+  const connection = await amqp.connect(TEST_AMQP_URL);
+  const channel = await connection.createChannel();
+  for (const q of options.queues) for (const name of [q, `${q}.dead`]) await channel.deleteQueue(name);
+  await connection.close();
+  await options.project?.remove();
 }

@@ -11,11 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import amqp from 'amqplib';
-import pg from 'pg';
 import { TEST_AMQP_URL, TEST_DATABASE_URL } from '../helpers/env.js';
 import { waitFor } from '../helpers/harness.js';
-import { packedProject, startChild, stopChild, type Child, type PackedProject } from '../helpers/packed.js';
+import { cleanupPackageTest, packedProject, startChild, type Child, type PackedProject } from '../helpers/packed.js';
 
 const run = promisify(execFile);
 
@@ -77,16 +75,7 @@ describe('the celerity command from the packed tarball', { timeout: 600_000 }, (
   });
 
   after(async () => {
-    for (const c of children) await stopChild(c);
-    const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await client.end();
-    const connection = await amqp.connect(TEST_AMQP_URL);
-    const channel = await connection.createChannel();
-    for (const q of [images, emails, parked, `${images}.dead`, `${emails}.dead`]) await channel.deleteQueue(q);
-    await connection.close();
-    await installed?.remove();
+    await cleanupPackageTest({ children, schema, queues: [images, emails, parked], project: installed });
   });
 
   it('two workers on one host with default flags both run, each on its own metrics port', async (t) => {

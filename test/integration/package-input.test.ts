@@ -7,6 +7,7 @@
  * And the guide's tsx path: a `.ts` app with a CPU task, run by `NODE_OPTIONS='--import tsx'
  * npx celerity worker` with tsx installed in the project.
  */
+import amqp from 'amqplib';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -15,11 +16,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import amqp from 'amqplib';
-import pg from 'pg';
 import { TEST_AMQP_URL, TEST_DATABASE_URL } from '../helpers/env.js';
 import { http, waitFor, type Task } from '../helpers/harness.js';
-import { NPM, REPO, packedManifest, packedProject, repositoryManifest, startChild, stopChild, type Child, type PackedProject } from '../helpers/packed.js';
+import { NPM, REPO, cleanupPackageTest, packedManifest, packedProject, repositoryManifest, startChild, type Child, type PackedProject } from '../helpers/packed.js';
 import { runPythonClient } from '../helpers/python-celery.js';
 
 const run = promisify(execFile);
@@ -154,16 +153,7 @@ describe('the packed package: one-object task input, typed calls, the published 
   });
 
   after(async () => {
-    for (const c of children) await stopChild(c);
-    const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await client.end();
-    const connection = await amqp.connect(TEST_AMQP_URL);
-    const channel = await connection.createChannel();
-    for (const q of [queue, `${queue}.dead`, tsxQueue, `${tsxQueue}.dead`]) await channel.deleteQueue(q);
-    await connection.close();
-    await pack?.remove();
+    await cleanupPackageTest({ children, schema, queues: [queue, tsxQueue], project: pack });
   });
 
   it('ships a package.json with no scripts (nothing runs on install), and npm pack leaves the checkout’s own', async (t) => {

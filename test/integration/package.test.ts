@@ -12,11 +12,9 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import amqp from 'amqplib';
-import pg from 'pg';
 import { TEST_AMQP_URL, TEST_DATABASE_URL } from '../helpers/env.js';
 import { http, waitFor, type Task } from '../helpers/harness.js';
-import { REPO, packedProject, startChild, stopChild, type Child, type Packed, type PackedProject } from '../helpers/packed.js';
+import { REPO, cleanupPackageTest, packedProject, startChild, type Child, type Packed, type PackedProject } from '../helpers/packed.js';
 
 const run = promisify(execFile);
 
@@ -96,16 +94,7 @@ describe('the npm package', { timeout: 600_000 }, () => {
   });
 
   after(async () => {
-    for (const c of children) await stopChild(c);
-    const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await client.end();
-    const connection = await amqp.connect(TEST_AMQP_URL);
-    const channel = await connection.createChannel();
-    for (const q of [queue, `${queue}.dead`]) await channel.deleteQueue(q);
-    await connection.close();
-    await installed?.remove();
+    await cleanupPackageTest({ children, schema, queues: [queue], project: installed });
   });
 
   it('ships the build, its declarations, the bin and the dashboard, and no tests, bench or sources', (t) => {
