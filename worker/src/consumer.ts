@@ -57,6 +57,8 @@ export interface ConsumerOptions {
    * channel holding a delivery unacked past its `consumer_timeout`. @default GATE_HOLD_MS
    */
   gateHoldMs?: number;
+  /** Awaited before a task runs (its rate limit), given the message's headers; returns early on abort. @default none */
+  beforeStart?: (headers: unknown, signal: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -100,10 +102,12 @@ export class Consumer {
   readonly #globalPrefetch: boolean;
   /** Only with per-consumer prefetch on several queues: caps the tasks run at once. */
   readonly #slots: Slots | undefined;
+  #concurrency: number; // the prefetch; resize() changes it
 
   private constructor(runner: TaskRunner, options: ConsumerOptions) {
     this.#runner = runner;
     this.#options = options;
+    this.#concurrency = options.concurrency;
     const types = options.queueTypes ?? CLASSIC_QUEUES;
     this.#globalPrefetch = options.queues.every((queue) => queueTypeOf(types, queue) === 'classic');
     this.#slots = !this.#globalPrefetch && options.queues.length > 1 ? new Slots(options.concurrency) : undefined;
@@ -116,7 +120,7 @@ export class Consumer {
       logger: options.logger,
       // Channel-wide (global) prefetch covers every queue this worker consumes with one limit;
       // quorum queues refuse it (NOT_IMPLEMENTED on basic.consume), so then it is per consumer.
-      setup: (channel) => channel.prefetch(options.concurrency, consumer.#globalPrefetch).then(() => undefined),
+      setup: (channel) => channel.prefetch(consumer.#concurrency, consumer.#globalPrefetch).then(() => undefined),
       onLost: (channel) => consumer.#onChannelLost(channel),
       onReady: () => {
         if (consumer.#started) consumer.#logConsuming();
@@ -143,10 +147,23 @@ export class Consumer {
     return this.#managed?.consuming === true;
   }
 
+  /** The queues it consumes. */
+  get queues(): readonly string[] {
+    return this.#options.queues;
+  }
+
+  /** The live channel's prefetch now (a smaller one cuts no running task); per-consumer prefetch (quorum) and the gate: from the next channel. */
+  resize(concurrency: number): void {
+    this.#concurrency = concurrency;
+    this.#managed?.channel?.prefetch(concurrency, this.#globalPrefetch).catch((err: unknown) => {
+      this.#options.logger.warn('could not change the prefetch on the consumer channel; the next channel gets it', { concurrency, err });
+    });
+  }
+
   #logConsuming(): void {
     this.#options.logger.info('consuming', {
       queues: this.#options.queues,
-      concurrency: this.#options.concurrency,
+      concurrency: this.#concurrency,
       prefetch: this.#globalPrefetch ? 'channel' : 'consumer',
     });
   }
@@ -173,6 +190,8 @@ export class Consumer {
       channel.publish('', replyTo, body, { correlationId, contentType: CONTENT_TYPE, contentEncoding: CONTENT_ENCODING, deliveryMode: 1 });
     };
     const run = async (): Promise<void> => {
+      await this.#options.beforeStart?.(message.properties.headers, abort.signal);
+      if (abort.signal.aborted && this.#isCurrent(channel)) throw new TaskInterruptedError('stopped while waiting for its rate limit');
       // A delivery runs only on the channel it came from (see the top of this file).
       if (!this.#isCurrent(channel)) throw new DeliveryChannelLostError('the delivery channel closed while the message waited for a slot');
       entry.running = true;

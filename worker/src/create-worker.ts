@@ -19,6 +19,13 @@ export interface CreateWorkerOptions {
   queues?: string[];
   /** Tasks run at once. @default WORKER_CONCURRENCY, else 16 */
   concurrency?: number;
+  /**
+   * Autoscale the concurrency between `min` and `max` (Celery's `--autoscale max,min`): grow
+   * while the queues have ready messages, shrink after `coolDownMs` without. Overrides
+   * `concurrency` (it starts at `min`). @default WORKER_AUTOSCALE, else fixed concurrency.
+   * `min` @default 1; `tickMs` @default 1000; `coolDownMs` @default 30000
+   */
+  autoscale?: { max: number; min?: number; tickMs?: number; coolDownMs?: number };
   /** Threads for `cpu: true` tasks. @default WORKER_CPU_THREADS, else the number of CPUs */
   cpuThreads?: number;
   /** Broker URL(s). @default AMQP_URL, else amqp://guest:guest@127.0.0.1:5672 */
@@ -79,6 +86,7 @@ export async function createWorker(options: CreateWorkerOptions): Promise<Celeri
     {
       ...(options.queues ? { queues: options.queues.join(',') } : {}),
       ...(options.concurrency !== undefined ? { concurrency: String(options.concurrency) } : {}),
+      ...(options.autoscale ? { autoscale: `${options.autoscale.max},${options.autoscale.min ?? 1}` } : {}),
     },
     { queues: new Catalogue(tasks).workerQueues(), cpus: availableParallelism() },
   );
@@ -91,6 +99,7 @@ export async function createWorker(options: CreateWorkerOptions): Promise<Celeri
     schema: config.databaseSchema,
     tasks,
     ...(appUrl ? { appUrl } : {}),
+    ...(options.autoscale ? { autoscaleTiming: { tickMs: options.autoscale.tickMs, coolDownMs: options.autoscale.coolDownMs } } : {}),
     ...(options.metricsPort !== undefined ? { metrics: { port: options.metricsPort } } : {}),
   });
   return { name: worker.name, queues: config.queues, worker, close: () => worker.stop() };

@@ -33,7 +33,8 @@ export interface WorkerEventsOptions {
   /** The worker's name, Celery's `hostname` field (`celerity@host:pid`). */
   hostname: string;
   queues: string[];
-  concurrency: number;
+  /** Tasks run at once now (it follows a resize or the autoscaler). */
+  concurrency: () => number;
   /** Tasks running now. */
   inFlight: () => number;
   logger: Logger;
@@ -161,7 +162,7 @@ export class WorkerEvents implements TaskHooks {
       sw_ident: 'celerity',
       sw_ver: SW_VERSION,
       sw_sys: `${type()} ${release()}`,
-      concurrency: this.#options.concurrency,
+      concurrency: this.#options.concurrency(),
       queues: this.#options.queues,
     };
   }

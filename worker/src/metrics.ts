@@ -29,6 +29,8 @@ export class WorkerMetrics {
   readonly eventsDropped: Counter<'reason'>;
   readonly deadLetters: Counter<'task' | 'queue' | 'reason'>;
   readonly consuming: Gauge;
+  readonly autoscaleDecisions: Counter<'direction' | 'reason'>;
+  readonly rateLimitDelays: Counter<'task'>;
   #isConsuming: () => boolean = () => false;
 
   constructor(readonly registry: Registry) {
@@ -83,6 +85,18 @@ export class WorkerMetrics {
       name: 'celerity_worker_dead_letters_total',
       help: 'Messages this worker published to a dead-letter queue (<queue>.dead), by the queue they came from and why (failed, delivery-limit, malformed, unknown-task, invalid-arguments).',
       labelNames: ['task', 'queue', 'reason'],
+      registers: [registry],
+    });
+    this.autoscaleDecisions = new Counter({
+      name: 'celerity_worker_autoscale_decisions_total',
+      help: 'Concurrency changes the autoscaler made, by direction (grow, shrink) and reason (backlog, idle, bounds).',
+      labelNames: ['direction', 'reason'],
+      registers: [registry],
+    });
+    this.rateLimitDelays = new Counter({
+      name: 'celerity_worker_rate_limit_delays_total',
+      help: "Task starts this worker delayed to keep within the task's rate limit (Worker.setRateLimit, Celery's rate_limit).",
+      labelNames: ['task'],
       registers: [registry],
     });
     for (const reason of EVENT_DROP_REASONS) this.eventsDropped.inc({ reason }, 0);

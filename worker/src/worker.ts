@@ -34,6 +34,10 @@ import {
   type Logger,
 } from '../../shared/src/core/index.js';
 import { Consumer } from './consumer.js';
+import type { Autoscaler } from './autoscale/autoscaler.js';
+import type { Concurrency } from './autoscale/concurrency.js';
+import { startConcurrencyControl, type AutoscaleTiming } from './autoscale/start.js';
+import { RateLimits } from './rate-limit/rate-limits.js';
 import { WorkerEvents } from './events.js';
 import { WorkerMetrics } from './metrics.js';
 import { serverPort, startMetricsServer } from './metrics-server.js';
@@ -46,7 +50,7 @@ export type WorkerState = 'RUNNING' | 'DRAINING' | 'STOPPED';
 
 export interface WorkerOptions {
   config: Pick<WorkerConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'queues' | 'concurrency' | 'graceMs' | 'cpuThreads' | 'resultRetentionHours'> &
-    Partial<Pick<WorkerConfig, 'timeLimitS' | 'deliveryLimit' | 'taskEvents' | 'queueTypes'>> &
+    Partial<Pick<WorkerConfig, 'timeLimitS' | 'deliveryLimit' | 'taskEvents' | 'queueTypes' | 'autoscale'>> &
     Pick<WorkerConfig, 'amqpTls' | 'maxResultBytes'>;
   logger: Logger;
   /**
@@ -70,6 +74,8 @@ export interface WorkerOptions {
   events?: boolean;
   /** Time between `worker-heartbeat` events, in ms. @default 2000 */
   heartbeatMs?: number;
+  /** With `config.autoscale`: the autoscaler's tick and cool-down. @default 1 s and 30 s */
+  autoscaleTiming?: AutoscaleTiming;
   /** @internal For the chaos tests only (CELERITY_FAULT_POINT, read by the CLI): die at this point of settling a task. */
   faultPoint?: FaultPoint;
 }
@@ -83,6 +89,9 @@ export class Worker {
       broker: Broker;
       publisher: Publisher;
       consumer: Consumer;
+      concurrency: Concurrency;
+      autoscaler: Autoscaler | undefined;
+      rateLimits: RateLimits;
       pool: pg.Pool;
       store: TaskStore;
       threads: ThreadPool;
@@ -110,6 +119,9 @@ export class Worker {
       );
     }
     const metrics = new WorkerMetrics(createRegistry('worker', options.processMetrics ?? true));
+    // An autoscaling worker starts at its minimum, as Celery's does.
+    const concurrency = config.autoscale?.min ?? config.concurrency;
+    const rateLimits = new RateLimits({ knows: (task) => catalogue.get(task) !== undefined, logger, onDelayed: (task) => metrics.rateLimitDelays.inc({ task }) });
     const pool = createPool({
       url: config.databaseUrl,
       schema: options.schema,
@@ -151,7 +163,7 @@ export class Worker {
           : await WorkerEvents.create(broker, {
               hostname: workerName,
               queues: config.queues,
-              concurrency: config.concurrency,
+              concurrency: () => self.worker?.concurrency ?? concurrency,
               inFlight: () => self.worker?.inFlight ?? 0,
               logger,
               metrics,
@@ -179,7 +191,7 @@ export class Worker {
         ...(config.maxResultBytes !== undefined ? { maxResultBytes: config.maxResultBytes } : {}),
         ...(options.faultPoint ? { faultPoint: options.faultPoint } : {}),
       });
-      metrics.startAtZero(catalogue, config.queues, config.concurrency);
+      metrics.startAtZero(catalogue, config.queues, concurrency);
       if (options.metrics) {
         const { port, host = DEFAULTS.workerMetricsHost, access, nextFreePorts } = options.metrics;
         const connectedBroker = broker;
@@ -212,16 +224,18 @@ export class Worker {
       }
       const consumer = await Consumer.create(broker, runner, {
         queues: config.queues,
-        concurrency: config.concurrency,
+        concurrency,
         logger,
         queueTypes,
+        beforeStart: (headers, signal) => rateLimits.beforeStart(headers, signal),
       });
+      const control = startConcurrencyControl({ initial: concurrency, bounds: config.autoscale, timing: options.autoscaleTiming, consumer, broker, metrics, logger });
       metrics.watchConsuming(() => consumer.consuming);
       const retentionMs = config.resultRetentionHours * 3_600_000;
       const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs));
       sweeper.start();
       self.worker = new Worker(
-        { broker, publisher, consumer, pool, store, threads, server, sweeper, events, forceStop, logger, graceMs: config.graceMs },
+        { broker, publisher, consumer, ...control, rateLimits, pool, store, threads, server, sweeper, events, forceStop, logger, graceMs: config.graceMs },
         metrics,
         runner.workerName,
       );
@@ -249,6 +263,29 @@ export class Worker {
     return this.parts.consumer.consuming;
   }
 
+  /** Tasks it runs at once now (its prefetch): follows `resize` and the autoscaler. */
+  get concurrency(): number {
+    return this.parts.concurrency.value;
+  }
+
+  /**
+   * Sets the concurrency at run time (Celery's pool_grow / pool_shrink): the prefetch follows;
+   * running tasks are not cut on a shrink, their slots are not refilled. With `--autoscale` the
+   * bounds widen to include `n`. RangeError outside 1..10000.
+   */
+  resize(n: number): void {
+    if (this.parts.concurrency.set(n, 'resize')) this.parts.autoscaler?.widen(n);
+  }
+
+  /**
+   * Celery's per-worker task rate limit: `'10/s'`, `'100/m'`, `'1000/h'` (a bare number is per
+   * second); `null` or `0` removes it. Starts beyond it are delayed, never failed. Throws a
+   * CelerityError INVALID_RATE_LIMIT (bad rate) or UNKNOWN_TASK (not a task of this worker).
+   */
+  setRateLimit(taskName: string, rate: string | null): void {
+    this.parts.rateLimits.set(taskName, rate);
+  }
+
   /** The port of the metrics server, when there is one. */
   get metricsPort(): number | undefined {
     return this.parts.server ? serverPort(this.parts.server) : undefined;
@@ -271,11 +308,14 @@ export class Worker {
   }
 
   async #stop(graceMs: number): Promise<void> {
-    const { broker, publisher, consumer, pool, store, threads, server, sweeper, events, forceStop, logger } = this.parts;
+    const { broker, publisher, consumer, pool, store, threads, server, sweeper, events, forceStop, logger, autoscaler, rateLimits } = this.parts;
     this.#state = 'DRAINING';
+    // Rate-limited deliveries not started yet go back to their queue at once.
+    rateLimits.close();
     logger.info('worker draining', { inFlight: consumer.inFlight, graceMs });
     const steps = shutdownSteps(logger, 'worker shutdown');
     const step = steps.run;
+    await step('stopping the autoscaler', async () => autoscaler?.stop());
     await step('stopping the consumer', async () => {
       const { finished, requeued } = await consumer.stop(graceMs);
       forceStop.abort();

@@ -15,6 +15,7 @@ export {
   type MetricsAccess,
 } from './security.js';
 export {
+  type AutoscaleBounds,
   type CommonConfig,
   type GatewayConfig,
   type GatewayFlags,

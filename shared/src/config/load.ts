@@ -12,6 +12,7 @@ import { ConfigError, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } f
 import type { CommonConfig, GatewayConfig, GatewayFlags, ServiceFlags, WorkerConfig, WorkerFlags } from './types.js';
 import {
   parseAmqpUrls,
+  parseAutoscale,
   parseBoolean,
   parseDatabaseUrl,
   parseExternalTasks,
@@ -217,6 +218,7 @@ export function loadGatewayConfig(env: Env, flags: GatewayFlags = {}): GatewayCo
 export function loadWorkerConfig(env: Env, flags: WorkerFlags, defaults: { queues: string[]; cpus: number }): WorkerConfig {
   const queues = flags.queues ?? read(env, 'WORKER_QUEUES');
   const concurrency = flags.concurrency ?? read(env, 'WORKER_CONCURRENCY');
+  const autoscale = flags.autoscale ?? read(env, 'WORKER_AUTOSCALE');
   const metricsPort = flags.metricsPort ?? read(env, 'WORKER_METRICS_PORT');
   const metricsAccess = parseMetricsAccess(env);
   const metricsHost = parseWorkerMetricsHost(
@@ -250,6 +252,7 @@ export function loadWorkerConfig(env: Env, flags: WorkerFlags, defaults: { queue
     deliveryLimit: parseOptionalInteger(env, 'WORKER_DELIVERY_LIMIT', DEFAULTS.workerDeliveryLimit, 1, 1000),
     maxResultBytes: parseSize('WORKER_MAX_RESULT', read(env, 'WORKER_MAX_RESULT') ?? DEFAULTS.maxResult),
     taskEvents: flags.taskEvents === true || parseBoolean('WORKER_TASK_EVENTS', read(env, 'WORKER_TASK_EVENTS')),
+    ...(autoscale !== undefined ? { autoscale: parseAutoscale(flags.autoscale !== undefined ? '--autoscale' : 'WORKER_AUTOSCALE', autoscale) } : {}),
   };
 }
 

@@ -59,6 +59,23 @@ export function parseInteger(variable: string, value: string, min: number, max: 
   return n;
 }
 
+/** Most tasks a worker runs at once, as for --concurrency. */
+const MAX_CONCURRENCY = 10_000;
+
+/**
+ * `max,min` as Celery's `--autoscale` takes it (`10,3`); a lone `max` means min 1. Each a
+ * whole number from 1 to 10000, min not above max.
+ */
+export function parseAutoscale(variable: string, value: string): { max: number; min: number } {
+  const parts = value.split(',').map((part) => part.trim());
+  const shape = `must be max,min (e.g. 10,3: up to 10 tasks at once, at least 3) with 1 ≤ min ≤ max ≤ ${MAX_CONCURRENCY}, got "${value}"`;
+  if (parts.length > 2 || parts.some((part) => !/^\d+$/.test(part))) throw new ConfigError(variable, shape);
+  const max = Number(parts[0]);
+  const min = parts[1] === undefined ? 1 : Number(parts[1]);
+  if (min < 1 || max > MAX_CONCURRENCY || min > max) throw new ConfigError(variable, shape);
+  return { max, min };
+}
+
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 
 /** Parses a size such as `1mb`, `512kb` or `1048576` into bytes. */

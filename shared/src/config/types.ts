@@ -110,6 +110,17 @@ export interface WorkerConfig extends CommonConfig {
   taskEvents: boolean;
   /** WORKER_MAX_RESULT: largest result stored and replied, as JSON bytes; bigger fails the task. @default 1 MiB */
   maxResultBytes?: number;
+  /**
+   * WORKER_AUTOSCALE / --autoscale `max,min` (Celery's order): concurrency follows the backlog
+   * between these bounds, starting at `min`. @default absent: concurrency stays fixed
+   */
+  autoscale?: AutoscaleBounds;
+}
+
+/** Bounds of an autoscaling worker's concurrency: 1 ≤ min ≤ max ≤ 10000. */
+export interface AutoscaleBounds {
+  max: number;
+  min: number;
 }
 
 /** Flags of both the worker and the gateway; they override the environment. */
@@ -135,4 +146,6 @@ export interface WorkerFlags extends ServiceFlags {
   metricsHost?: string;
   /** `-E, --task-events` (Celery's flag): publish task events. */
   taskEvents?: boolean;
+  /** `--autoscale max,min`: overrides WORKER_AUTOSCALE. */
+  autoscale?: string;
 }

@@ -11,6 +11,8 @@ export const ERROR_STATUS = {
   INVALID_QUEUE: 400,
   INVALID_WAIT: 400,
   OPTION_NOT_SUPPORTED: 400,
+  /** A per-worker task rate limit that is not `N`, `N/s`, `N/m` or `N/h` (Worker.setRateLimit). */
+  INVALID_RATE_LIMIT: 400,
   INVALID_OPTIONS: 400,
   INVALID_IDEMPOTENCY_KEY: 400,
   /** A value PostgreSQL's jsonb refuses (U+0000, a lone surrogate, too deep) or JSON cannot carry; see jsonb.ts. */

@@ -84,7 +84,8 @@ async function runWorker(ctx: CliContext, flags: WorkerFlags & { app?: string })
       defaultPort: config.metricsPort,
     });
   }
-  logger.info(`worker ${worker.name} consuming ${config.queues.join(', ')} with concurrency ${config.concurrency}`, {
+  const scaling = config.autoscale ? ` (autoscaling ${config.autoscale.min} to ${config.autoscale.max})` : '';
+  logger.info(`worker ${worker.name} consuming ${config.queues.join(', ')} with concurrency ${worker.concurrency}${scaling}`, {
     app: app.file,
     tasks: app.tasks.map((t) => t.name),
     ...(port !== undefined ? { metricsPort: port } : {}),
@@ -106,6 +107,10 @@ export function workerCommand(ctx: CliContext): Command {
     .option('-A, --app <module>', APP_HELP)
     .option('-Q, --queues <names>', "comma-separated queues to consume (env WORKER_QUEUES; default: the queues the app's tasks name)")
     .option('-c, --concurrency <n>', `tasks run at once (env WORKER_CONCURRENCY; default ${DEFAULTS.workerConcurrency})`)
+    .option(
+      '--autoscale <max,min>',
+      "grow to max tasks at once while the queues have ready messages, shrink back towards min after 30 s without (Celery's --autoscale; starts at min, overrides -c; env WORKER_AUTOSCALE)",
+    )
     .option('-E, --task-events', "publish task events on celeryev, as Celery's -E (env WORKER_TASK_EVENTS; default off)")
     .option(
       '--metrics-port <port>',
@@ -118,6 +123,7 @@ export function workerCommand(ctx: CliContext): Command {
       examples([
         'celerity worker --app ./tasks.js',
         'celerity worker --app ./tasks.js -Q emails,reports -c 32 --metrics-port 9401',
+        'celerity worker --app ./tasks.js --autoscale 16,2   # 2 to 16 tasks at once, following the backlog',
         'AUTO_MIGRATE=false celerity worker --app ./tasks.js   # the schema is migrated by a deploy step',
       ]),
     )
