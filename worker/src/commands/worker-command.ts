@@ -121,9 +121,8 @@ export function workerCommand(ctx: CliContext): Command {
     .addHelpText(
       'after',
       examples([
-        'celerity worker --app ./tasks.js',
-        'celerity worker --app ./tasks.js -Q emails,reports -c 32 --metrics-port 9401',
         'celerity worker --app ./tasks.js --autoscale 16,2   # 2 to 16 tasks at once, following the backlog',
+        'celerity worker --app ./tasks.js -Q emails,reports -c 32 --metrics-port 9401',
         'AUTO_MIGRATE=false celerity worker --app ./tasks.js   # the schema is migrated by a deploy step',
       ]),
     )
