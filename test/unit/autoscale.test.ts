@@ -13,6 +13,7 @@ import { loadWorkerConfig } from '../../shared/src/config/load.js';
 import { decide, type AutoscaleSample } from '../../worker/src/autoscale/decide.js';
 import { Autoscaler } from '../../worker/src/autoscale/autoscaler.js';
 import { Concurrency } from '../../worker/src/autoscale/concurrency.js';
+import { Slots, type Release } from '../../shared/src/core/slots.js';
 import { captureLogger } from '../helpers/harness.js';
 
 const bounds = fc
@@ -98,6 +99,36 @@ describe('autoscale: the concurrency owner', () => {
     assert.equal(line.to, 9);
     for (const bad of [0, -1, 10_001, 2.5, Number.NaN]) assert.throws(() => concurrency.set(bad, 'resize'), RangeError);
     assert.equal(concurrency.value, 9);
+  });
+});
+
+describe('autoscale: the slot gate follows a resize (quorum queues)', () => {
+  it('grants a new slot only below the current size, never takes one back, and serves every waiter', async () => {
+    const op = fc.oneof(fc.constant('arrive' as const), fc.constant('release' as const), fc.integer({ min: 1, max: 6 }));
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 6 }), fc.array(op, { maxLength: 80 }), async (initial, ops) => {
+        const slots = new Slots(initial);
+        const holders: Release[] = [];
+        const waiters: Promise<void>[] = [];
+        const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+        for (const step of ops) {
+          const before = holders.length;
+          if (step === 'arrive') waiters.push(slots.acquire().then((release) => void holders.push(release)));
+          else if (step === 'release') holders.shift()?.();
+          else slots.resize(step);
+          await settle();
+          if (holders.length > before) assert.ok(holders.length <= slots.size, `${holders.length} held with ${slots.size} slots`);
+        }
+        // Everything released: every waiter gets its turn.
+        while (holders.length > 0 || slots.waiting > 0) {
+          holders.shift()?.();
+          await settle();
+        }
+        await Promise.all(waiters);
+        assert.equal(slots.held, 0);
+      }),
+      { numRuns: 60 },
+    );
   });
 });
 

@@ -152,9 +152,10 @@ export class Consumer {
     return this.#options.queues;
   }
 
-  /** The live channel's prefetch now (a smaller one cuts no running task); per-consumer prefetch (quorum) and the gate: from the next channel. */
+  /** The gate and the live channel's prefetch now (a smaller one cuts no running task); per-consumer prefetch (quorum): from the next channel. */
   resize(concurrency: number): void {
     this.#concurrency = concurrency;
+    this.#slots?.resize(concurrency);
     this.#managed?.channel?.prefetch(concurrency, this.#globalPrefetch).catch((err: unknown) => {
       this.#options.logger.warn('could not change the prefetch on the consumer channel; the next channel gets it', { concurrency, err });
     });

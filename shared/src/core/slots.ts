@@ -24,16 +24,39 @@ interface Waiter {
 }
 
 export class Slots {
+  /** Free slots; below 0 after a shrink below the slots held (releases pay that back first). */
   #free: number;
+  #size: number;
   /** Waiters, oldest first, from `#head` on (granted ones are cleared to `undefined`). */
   #queue: (Waiter | undefined)[] = [];
   #head = 0;
   #waiting = 0;
 
   /** @param size slots: a positive integer. */
-  constructor(readonly size: number) {
-    if (!Number.isInteger(size) || size < 1) throw new RangeError(`a slot count must be a positive integer, got ${size}`);
+  constructor(size: number) {
+    this.#size = checkedSize(size);
     this.#free = size;
+  }
+
+  /** Slots in all. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * Changes the number of slots (a worker's concurrency at run time). New slots go to the
+   * oldest waiters at once; a shrink takes no slot back: it waits for holders to release.
+   */
+  resize(size: number): void {
+    this.#free += checkedSize(size) - this.#size;
+    this.#size = size;
+    while (this.#free > 0) {
+      const next = this.#next();
+      if (!next) break;
+      this.#free--;
+      next.signal?.removeEventListener('abort', next.onAbort);
+      next.grant();
+    }
   }
 
   /** Slots held now. */
@@ -80,7 +103,8 @@ export class Slots {
     return () => {
       if (released) return;
       released = true;
-      const next = this.#next();
+      // Shrunk below the slots held: this one is gone, not passed on.
+      const next = this.#free < 0 ? undefined : this.#next();
       if (!next) {
         this.#free++;
         return;
@@ -116,6 +140,11 @@ export class Slots {
       this.#head = 0;
     }
   }
+}
+
+function checkedSize(size: number): number {
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`a slot count must be a positive integer, got ${size}`);
+  return size;
 }
 
 /** The wait for a slot was aborted (the worker is stopping): the message goes back. */
