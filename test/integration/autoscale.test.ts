@@ -13,6 +13,8 @@ import { defineTask } from '../../shared/src/app/define-task.js';
 import { declareTaskQueue } from '../../shared/src/broker/apply-topology.js';
 import { encodeTaskMessage, newTaskMessage } from '../../shared/src/broker/protocol.js';
 import { CelerityError } from '../../shared/src/core/errors.js';
+import { ConfigError } from '../../shared/src/core/errors.js';
+import { createWorker } from '../../worker/src/create-worker.js';
 import { Worker } from '../../worker/src/worker.js';
 import { demoApp } from '../helpers/demo.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, captureLogger, waitFor } from '../helpers/harness.js';
@@ -172,5 +174,18 @@ describe('worker concurrency at run time', () => {
     const worker = await ctx.spawnWorker([queue], { WORKER_AUTOSCALE: '3,1' });
     await waitFor('the start line', () => worker.output().includes('with concurrency 1 (autoscaling 1 to 3)'));
     assert.ok(worker.output().includes('"autoscaling concurrency"'));
+  });
+
+  it('createWorker({ autoscale }) starts at min with its timing; bounds that do not hold are refused', async () => {
+    const queue = ctx.queue('create');
+    const { logger, capture } = captureLogger('worker');
+    const options = { tasks: (await demoApp()).tasks.filter((t) => !t.cpu), queues: [queue], amqpUrl: TEST_AMQP_URL, databaseUrl: TEST_DATABASE_URL, databaseSchema: ctx.schema, logger, env: {} };
+    const started = await createWorker({ ...options, autoscale: { max: 5, min: 2, tickMs: 200, coolDownMs: 2_000 } });
+    ctx.defer(() => started.close());
+    assert.equal(started.worker.concurrency, 2);
+    const line = capture.entries.find((e) => e.message === 'autoscaling concurrency');
+    assert.ok(line);
+    assert.deepEqual([line.max, line.min, line.tickMs, line.coolDownMs], [5, 2, 200, 2_000]);
+    await assert.rejects(createWorker({ ...options, autoscale: { max: 2, min: 3 } }), (err: unknown) => err instanceof ConfigError && err.message.includes('max,min'));
   });
 });
