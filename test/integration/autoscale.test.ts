@@ -123,6 +123,7 @@ describe('worker concurrency at run time', () => {
     const queue = ctx.queue('resize');
     const worker = await ctx.startWorker({ queues: [queue], concurrency: 1, tasks: [...(await demoApp()).tasks, block], taskEvents: false });
     assert.equal(worker.concurrency, 1);
+    assert.equal(worker.autoscale, undefined);
     await publish(queue, 'test.block', 5);
     await waitFor('one task to run', () => gate.running === 1);
     assert.equal(worker.inFlight, 1, 'prefetch 1: one message held');
@@ -183,6 +184,9 @@ describe('worker concurrency at run time', () => {
     const started = await createWorker({ ...options, autoscale: { max: 5, min: 2, tickMs: 200, coolDownMs: 2_000 } });
     ctx.defer(() => started.close());
     assert.equal(started.worker.concurrency, 2);
+    assert.deepEqual(started.worker.autoscale, { max: 5, min: 2 });
+    started.worker.resize(7);
+    assert.deepEqual(started.worker.autoscale, { max: 7, min: 2 }, 'an operator resize widens the bounds');
     const line = capture.entries.find((e) => e.message === 'autoscaling concurrency');
     assert.ok(line);
     assert.deepEqual([line.max, line.min, line.tickMs, line.coolDownMs], [5, 2, 200, 2_000]);

@@ -268,6 +268,11 @@ export class Worker {
     return this.parts.concurrency.value;
   }
 
+  /** The autoscaler's bounds now (Celery's `stats` shows them), or undefined without `--autoscale`. */
+  get autoscale(): { max: number; min: number } | undefined {
+    return this.parts.autoscaler?.bounds;
+  }
+
   /**
    * Sets the concurrency at run time (Celery's pool_grow / pool_shrink): the prefetch follows;
    * running tasks are not cut on a shrink, their slots are not refilled. With `--autoscale` the
