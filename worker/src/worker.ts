@@ -240,6 +240,7 @@ export class Worker {
         runner.workerName,
       );
       events?.start();
+      control.autoscaler?.start();
       return self.worker;
     } catch (err) {
       await broker?.close().catch(() => undefined);

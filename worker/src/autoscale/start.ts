@@ -1,6 +1,6 @@
 /**
  * Wires a worker's concurrency control: the one `Concurrency` its consumer follows and, with
- * `--autoscale`, the autoscaler that moves it.
+ * `--autoscale`, the autoscaler that moves it (the worker starts it once it exists).
  */
 import type { Broker } from '../../../shared/src/broker/index.js';
 import type { AutoscaleBounds } from '../../../shared/src/config/index.js';
@@ -48,7 +48,6 @@ export function startConcurrencyControl(options: {
     decisions: metrics.autoscaleDecisions,
     logger,
   });
-  autoscaler.start();
   logger.info('autoscaling concurrency', { ...bounds, tickMs: options.timing?.tickMs ?? AUTOSCALE_TICK_MS, coolDownMs: options.timing?.coolDownMs ?? AUTOSCALE_COOL_DOWN_MS });
   return { concurrency, autoscaler };
 }
