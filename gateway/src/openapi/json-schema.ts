@@ -29,7 +29,7 @@ function withoutDialect(schema: JsonSchema): JsonSchema {
  */
 export function inputJsonSchema(schema: StandardSchemaV1): JsonSchema {
   try {
-    if (isZodSchema(schema)) return withoutDialect(z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }) as JsonSchema);
+    if (isZodSchema(schema)) return withoutDialect(z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }));
     const standard = (schema['~standard'] as { jsonSchema?: StandardJsonSchema }).jsonSchema;
     if (standard) return withoutDialect(standard.input({ target: 'draft-2020-12' }));
   } catch {
@@ -40,5 +40,5 @@ export function inputJsonSchema(schema: StandardSchemaV1): JsonSchema {
 
 /** A zod schema the gateway defines itself (options, query strings), as JSON Schema of its input. */
 export function ownJsonSchema(schema: z.ZodType): JsonSchema {
-  return withoutDialect(z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }) as JsonSchema);
+  return withoutDialect(z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }));
 }

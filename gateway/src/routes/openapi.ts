@@ -60,7 +60,8 @@ export function openApiRoutes(options: Omit<OpenApiOptions, 'version'>): Router 
     res.type('application/json').send(document);
   });
 
-  const swaggerUi = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+  const require = createRequire(import.meta.url);
+  const swaggerUi = dirname(require.resolve('swagger-ui-dist/package.json'));
   router.get(['/docs', '/docs/'], (_req, res) => res.type('html').send(DOCS_PAGE));
   router.get('/docs/init.js', (_req, res) => res.type('text/javascript').send(DOCS_INIT));
   router.get('/docs/vendor/swagger-ui.css', (_req, res) => res.sendFile(join(swaggerUi, 'swagger-ui.css')));
