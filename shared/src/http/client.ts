@@ -26,8 +26,8 @@ const DEFAULT_RETRY_MS = 1000;
 
 type Json = Record<string, unknown>;
 
-/** `task` or its id. */
-type TaskRef<R> = string | Pick<HttpTask<R>, 'id'>;
+/** A task as `submit` answered it (then `R`, its result type, carries over), or its id. */
+type TaskRef<R> = string | HttpTask<R> | { id: string };
 
 /** Splits `submit`'s rest parameters into args, kwargs and options, for both shapes of call. */
 function submitParts(style: unknown[]): { args?: unknown; kwargs?: unknown; options: HttpSubmitOptions } {
