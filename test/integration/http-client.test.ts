@@ -9,7 +9,9 @@ import { CelerityHttpError, createHttpClient, type HttpErrorCode } from '../../s
 import { ApiKeyStore } from '../../shared/src/auth/api-keys.js';
 import { TestContext, type GatewayHandle } from '../helpers/harness.js';
 
-type DemoApp = typeof import('../../examples/demo/tasks.js');
+import type * as demo from '../../examples/demo/tasks.js';
+
+type DemoApp = typeof demo;
 
 const PAGE = 'http://localhost:5173';
 

@@ -19,7 +19,7 @@ export const multiply = defineTask({
   run: ([a, b]) => a * b,
 });
 
-const app = { thumbnail, multiply };
+export const app = { thumbnail, multiply };
 
 export async function typedCalls(signal: AbortSignal): Promise<void> {
   const api = createHttpClient<typeof app>({ baseUrl: 'https://tasks.example.com', apiKey: 'k' });
