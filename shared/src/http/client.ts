@@ -1,5 +1,5 @@
 /**
- * `celerity/http`: the typed HTTP client for browsers and Node (18+), built on `fetch` alone.
+ * `celerity/http`: the typed HTTP client for browsers and Node (20+), built on `fetch` alone.
  *
  *   import { createHttpClient } from 'celerity/http';
  *   const api = createHttpClient<typeof import('./tasks.js')>({ baseUrl, apiKey });
