@@ -20,6 +20,9 @@ const LAYERS = {
   submit: ['core', 'config', 'store', 'broker', 'app', 'auth'],
   client: ['core', 'config', 'store', 'broker', 'app', 'auth', 'submit'],
   cli: ['core', 'config', 'store', 'broker', 'app', 'auth', 'submit', 'client'],
+  // The browser's HTTP client (`celerity/http`): it takes only types from the folders it lists,
+  // so its bundle imports nothing at run time (test/unit/http-client-bundle.test.ts).
+  http: ['core', 'app', 'submit', 'client'],
 };
 const FOLDERS = Object.keys(LAYERS);
 const THROUGH_INDEX = { regex: `shared/src/(${FOLDERS.join('|')})/(?!index\\.js$)`, message: "Import a shared/ folder through its index.js." };
@@ -70,6 +73,15 @@ export default tseslint.config(
     rules: { 'max-lines': ['error', { max: 350 }] },
   },
   ...boundaries(),
+  {
+    // `celerity/http` runs in browsers: from outside its folder it takes types only.
+    files: ['shared/src/http/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [
+        { group: ['../*', 'node:*', '!./*'], allowTypeImports: true, message: 'celerity/http imports nothing at run time from outside its folder (it is bundled for browsers).' },
+      ] }],
+    },
+  },
   {
     // An example app is written as a user writes one: against the package's root entry only.
     files: ['examples/**/*.ts'],

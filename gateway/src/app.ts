@@ -9,6 +9,7 @@ import type { GatewayMetrics } from './metrics.js';
 import { dashboardRoutes, type DashboardDeps } from './routes/dashboard.js';
 import { batchRoutes, type BatchRoutesDeps } from './routes/batch.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
+import { openApiRoutes } from './routes/openapi.js';
 import { deadLetterRoutes, type DeadLetterRoutesDeps } from './routes/dead-letters.js';
 import { taskSearchRoutes } from './routes/task-search.js';
 import { taskRoutes, type TaskRoutesDeps } from './routes/tasks.js';
@@ -54,6 +55,13 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(observeRequests(deps.metrics, deps.logger));
   app.use(securityRouter(deps.security ?? { ...OPEN_SECURITY, maxBodyBytes: deps.maxBodyBytes }, deps.logger));
   app.use(healthRoutes(deps.readiness, deps.metrics.registry));
+  app.use(openApiRoutes({
+    catalogue: deps.submitter.catalogue,
+    keysOn: deps.security?.authMode === 'keys',
+    maxBatch: deps.maxBatch,
+    maxWaitS: deps.maxWaitS,
+    dashboard: deps.dashboard !== undefined,
+  }));
   // Bodies are parsed by the security layer, after authentication (security.ts).
   app.use(taskRoutes(deps));
   app.use(deadLetterRoutes(deps));

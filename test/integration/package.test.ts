@@ -51,6 +51,9 @@ const CLIENT_SCRIPT = `
 import * as app from './tasks.mjs';
 import { createClient, TaskFailedError } from 'celerity';
 import * as clientEntry from 'celerity/client';
+import { createHttpClient } from 'celerity/http';
+const api = createHttpClient({ baseUrl: process.env.GATEWAY_URL });
+const viaHttp = (await api.wait(await api.submit('pkg.add', [1, 2]), { timeoutS: 60 })).result;
 const client = await createClient({ tasks: app });
 const sum = await (await client.submit(app.add, [40, 2])).result({ timeoutMs: 60000 });
 const fib = await (await client.submit(app.fibTask, [20])).result({ timeoutMs: 60000 });
@@ -63,7 +66,7 @@ await client.close();
 console.log(JSON.stringify({
   sum, fib,
   failed: failure instanceof TaskFailedError, type: failure?.type, carriesMessage: String(failure?.message).includes('no ink'),
-  unknown, subpath: typeof clientEntry.createClient === 'function' && clientEntry.TaskFailedError === TaskFailedError,
+  unknown, subpath: typeof clientEntry.createClient === 'function' && clientEntry.TaskFailedError === TaskFailedError, viaHttp,
 }));
 `;
 
@@ -165,10 +168,14 @@ describe('the npm package', { timeout: 600_000 }, () => {
     // Exactly the app's tasks: another app's name is unknown, and arguments follow the schemas.
     assert.equal((await http(`${url}/api/v1/tasks/demo.add`, { json: { args: [1, 2] } })).status, 404);
     assert.equal((await http(`${url}/api/v1/tasks/pkg.add`, { json: { args: ['one', 2] } })).status, 400);
+    // It describes the project's tasks, and /docs has Swagger UI from the installed dependency.
+    const described = await http<{ paths: Record<string, unknown> }>(`${url}/api/v1/openapi.json`);
+    assert.ok('/api/v1/tasks/pkg.add' in described.body.paths && !('/api/v1/tasks/demo.add' in described.body.paths));
+    assert.equal((await fetch(`${url}/docs/vendor/swagger-ui-bundle.js`)).status, 200);
 
     // The same tasks from Node, through createClient (no HTTP): typed by the app's definitions.
     await writeFile(path.join(project, 'client.mjs'), CLIENT_SCRIPT);
-    const { stdout } = await run(process.execPath, ['client.mjs'], { cwd: project, env, timeout: 120_000 });
+    const { stdout } = await run(process.execPath, ['client.mjs'], { cwd: project, env: { ...env, GATEWAY_URL: url }, timeout: 120_000 });
     const outcome = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
     assert.deepEqual(outcome, {
       sum: 42,
@@ -178,6 +185,7 @@ describe('the npm package', { timeout: 600_000 }, () => {
       carriesMessage: true,
       unknown: 'UNKNOWN_TASK',
       subpath: true,
+      viaHttp: 3,
     });
   });
 });

@@ -22,6 +22,8 @@ const RULES: Rule[] = [
   { method: 'POST', path: SUBMIT_BATCH, check: () => undefined },
   // The route answers 404 for a task that is not the caller's.
   { method: 'GET', path: TASK_BY_ID, check: assertMayReadTasks },
+  // The API's description (task names and schemas): any valid key, whatever its scopes.
+  { method: 'GET', path: /^\/api\/v1\/openapi\.json$/, check: () => undefined },
 ];
 
 /** Refuses (403) what the table does not allow this caller. Runs after authentication. */

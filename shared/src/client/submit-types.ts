@@ -51,21 +51,24 @@ type AppTask<App, N> = Extract<AppTasks<App>, { name: N }>;
 export interface AnyTask extends Task {}
 
 /** What follows a task in `submit`: its input and options, or its args, kwargs and options. */
-type TaskCall<T> = [TaskStyleOf<T>] extends ['input']
-  ? [input: TaskInput<T>, options?: ClientSubmitOptions]
-  : [args?: TaskArgs<T>, kwargs?: TaskKwargs<T>, options?: ClientSubmitOptions];
+type TaskCall<T, O> = [TaskStyleOf<T>] extends ['input']
+  ? [input: TaskInput<T>, options?: O]
+  : [args?: TaskArgs<T>, kwargs?: TaskKwargs<T>, options?: O];
 
 /** An untyped call by name: one object (kwargs), or args, kwargs. */
-type UntypedCall =
-  | [input: Record<string, unknown>, options?: ClientSubmitOptions]
-  | [args?: unknown[], kwargs?: Record<string, unknown>, options?: ClientSubmitOptions];
+type UntypedCall<O> =
+  | [input: Record<string, unknown>, options?: O]
+  | [args?: unknown[], kwargs?: Record<string, unknown>, options?: O];
 
-/** What follows `task` in `submit(task, ...)` on a client typed by `App`. */
-export type SubmitCall<App, T> = T extends Task
-  ? TaskCall<T>
+/**
+ * What follows `task` in `submit(task, ...)` on a client typed by `App`; `O` is the client's
+ * options type (the HTTP client's adds `waitS` and `signal`).
+ */
+export type SubmitCall<App, T, O = ClientSubmitOptions> = T extends Task
+  ? TaskCall<T, O>
   : IsUntyped<App> extends true
-    ? UntypedCall
-    : TaskCall<AppTask<App, T>>;
+    ? UntypedCall<O>
+    : TaskCall<AppTask<App, T>, O>;
 
 /** What `result()` gives for `submit(task, ...)`. */
 export type SubmitResult<App, T> = T extends Task ? TaskResult<T> : IsUntyped<App> extends true ? unknown : TaskResult<AppTask<App, T>>;

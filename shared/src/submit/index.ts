@@ -9,6 +9,7 @@ export {
 export {
   pendingRecord,
   prepareSubmission,
+  submitOptionsSchema,
   type Submission,
   type SubmitOptions,
 } from './submission.js';

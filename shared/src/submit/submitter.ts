@@ -102,6 +102,11 @@ export class Submitter {
     return { publishing: this.#slots.held, queued: this.#slots.waiting };
   }
 
+  /** The tasks this submitter accepts (what the gateway's OpenAPI document describes). */
+  get catalogue(): Catalogue {
+    return this.deps.catalogue;
+  }
+
   /** Validates a submit of a task of the catalogue by name; throws a CelerityError naming what is wrong. */
   prepare(name: string, body: unknown): Submission {
     const task = this.deps.catalogue.get(name);
