@@ -40,6 +40,8 @@ import { serverPort, startMetricsServer } from './metrics-server.js';
 import { RetentionSweeper } from './retention.js';
 import type { FaultPoint } from './pipeline/fault-point.js';
 import { TaskRunner, defaultWorkerName } from './task-runner.js';
+import { WorkerRevocations } from './revoke/worker-revocations.js';
+import type { RevokeOptions, RevokeOutcome } from '../../shared/src/submit/index.js';
 import { ThreadPool } from './thread-pool.js';
 
 export type WorkerState = 'RUNNING' | 'DRAINING' | 'STOPPED';
@@ -89,6 +91,7 @@ export class Worker {
       server: Server | undefined;
       sweeper: RetentionSweeper;
       events: WorkerEvents | undefined;
+      revocations: WorkerRevocations;
       forceStop: AbortController;
       logger: Logger;
       graceMs: number;
@@ -145,6 +148,7 @@ export class Worker {
       const publisher = await Publisher.create(broker, { logger });
       const self: { worker?: Worker } = {};
       const workerName = options.name ?? defaultWorkerName();
+      const revocations = await WorkerRevocations.create(broker, pool, { logger, workerName, onApplied: (terminate) => metrics.revokes.inc({ terminate: String(terminate) }) });
       const events =
         options.events === false
           ? undefined
@@ -175,6 +179,7 @@ export class Worker {
         logger,
         stopping: forceStop.signal,
         workerName,
+        revocations,
         ...(events ? { hooks: events } : {}),
         ...(config.maxResultBytes !== undefined ? { maxResultBytes: config.maxResultBytes } : {}),
         ...(options.faultPoint ? { faultPoint: options.faultPoint } : {}),
@@ -221,7 +226,7 @@ export class Worker {
       const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs));
       sweeper.start();
       self.worker = new Worker(
-        { broker, publisher, consumer, pool, store, threads, server, sweeper, events, forceStop, logger, graceMs: config.graceMs },
+        { broker, publisher, consumer, pool, store, threads, server, sweeper, events, revocations, forceStop, logger, graceMs: config.graceMs },
         metrics,
         runner.workerName,
       );
@@ -264,6 +269,16 @@ export class Worker {
     return this.#stopping;
   }
 
+  /**
+   * Revokes tasks `ids` from this worker (Celery's remote control calls it): recorded durably
+   * (idempotent; no worker starts them), applied here (with `terminate`, a task running here is
+   * stopped and ends REVOKED), and broadcast to the other workers.
+   */
+  revoke(ids: string[], options?: { terminate?: boolean; reason?: string }): Promise<RevokeOutcome> {
+    const given: RevokeOptions = options ?? {};
+    return this.parts.revocations.revoke(ids, given);
+  }
+
   /** For a second signal: abort every running task (they are requeued) and stop retrying result writes. */
   force(): void {
     this.parts.forceStop.abort();
@@ -271,7 +286,7 @@ export class Worker {
   }
 
   async #stop(graceMs: number): Promise<void> {
-    const { broker, publisher, consumer, pool, store, threads, server, sweeper, events, forceStop, logger } = this.parts;
+    const { broker, publisher, consumer, pool, store, threads, server, sweeper, events, revocations, forceStop, logger } = this.parts;
     this.#state = 'DRAINING';
     logger.info('worker draining', { inFlight: consumer.inFlight, graceMs });
     const steps = shutdownSteps(logger, 'worker shutdown');
@@ -282,6 +297,7 @@ export class Worker {
       logger.info('consumer stopped', { finished, requeued });
     });
     await step('stopping the retention sweep', () => sweeper.stop());
+    await step('closing the revoke listener', () => revocations.close());
     await step('flushing the result store', () => store.idle());
     await step('announcing worker-offline', async () => events?.stop());
     await step('closing the thread pool', () => threads.close());

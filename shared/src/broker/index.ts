@@ -46,6 +46,12 @@ export { deadLetterTarget, delayedTarget, taskTarget } from './publish-target.js
 export { Publisher } from './publisher.js';
 export { publishedAt, publishTimeHeaders, queueWaitSeconds } from './queue-wait.js';
 export { redriveDeadLetters, type RedriveParts } from './redrive.js';
+export {
+  decodeRevokeNotice,
+  RevokeBroadcaster,
+  RevokeListener,
+  type RevokeNotice,
+} from './revoke-broadcast.js';
 export { decodeResultBody, encodeResultBody, type TaskOutcome } from './results.js';
 export {
   CLASSIC_QUEUES,
@@ -55,6 +61,7 @@ export {
   queueTypeOf,
   QUORUM_DELIVERY_LIMIT,
   REPLY_QUEUE_PREFIX,
+  REVOKE_EXCHANGE,
   SERVER_NAMED,
   type Topology,
 } from './topology.js';

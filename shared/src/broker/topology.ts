@@ -23,6 +23,9 @@ import type { QueueType, QueueTypes } from '../core/index.js';
 import { DELAY_EXCHANGE, DELAY_HEADER, DELAY_LEVELS_MS, delayQueueName } from './delay.js';
 import { EVENT_EXCHANGE } from './events.js';
 
+/** The fanout exchange revokes are broadcast on. */
+export const REVOKE_EXCHANGE = 'celerity.revoke';
+
 // The name and type rules live in core/names.ts (config/ checks them without loading broker/).
 export {
   
@@ -79,13 +82,13 @@ export function deadLetterQueueArguments(queue: string, types: QueueTypes = CLAS
 /** An exchange Celerity declares. */
 interface ExchangeSpec {
   name: string;
-  type: 'direct' | 'topic' | 'headers';
+  type: 'direct' | 'topic' | 'headers' | 'fanout';
   durable: boolean;
   autoDelete: boolean;
 }
 
 /** What a queue is for; also decides how a refused declaration is reported (see apply-topology.ts). */
-type QueueKind = 'task' | 'dead-letter' | 'delay' | 'reply' | 'event-monitor';
+type QueueKind = 'task' | 'dead-letter' | 'delay' | 'reply' | 'event-monitor' | 'revoke-listener';
 
 /** When a queue is declared: at every (re)connect, or the first time it is needed (then again after a reconnect). */
 export type DeclaredWhen = 'connect' | 'first-use';
@@ -204,6 +207,19 @@ export function eventMonitorTopology(): Topology {
   });
 }
 
+/**
+ * Revokes broadcast to every worker at once (the durable record is in PostgreSQL; this only
+ * tells running workers now): a durable fanout exchange, and per worker a server-named,
+ * exclusive, auto-delete queue bound to it, declared on every (re)connect.
+ */
+export function revokeTopology(withListener: boolean): Topology {
+  return {
+    exchanges: [{ name: REVOKE_EXCHANGE, type: 'fanout', durable: true, autoDelete: false }],
+    queues: withListener ? [{ name: SERVER_NAMED, kind: 'revoke-listener', durable: false, autoDelete: true, exclusive: true, arguments: {}, when: 'connect' }] : [],
+    bindings: withListener ? [{ queue: SERVER_NAMED, exchange: REVOKE_EXCHANGE, routingKey: '', arguments: {} }] : [],
+  };
+}
+
 export interface DescribeOptions {
   /** The task queues: the app's (its tasks' queues) plus any the operator names (-Q). */
   queues: readonly string[];
@@ -230,5 +246,6 @@ export function describeTopology(options: DescribeOptions): Topology {
     eventTopology(),
     replyQueueTopology(`${REPLY_QUEUE_PREFIX}<uuid>`),
     eventMonitorTopology(),
+    revokeTopology(true),
   );
 }
