@@ -12,5 +12,5 @@ export {
   type Submission,
   type SubmitOptions,
 } from './submission.js';
-export { Revoker, type RevokeOptions, type RevokeOutcome } from './revoker.js';
+export { Revoker, type RevokeOptions, type RevokeOutcome, revokeTask } from './revoker.js';
 export { Submitter } from './submitter.js';

@@ -7,7 +7,7 @@
  * revoke: it is logged, and a worker reloads recent revokes whenever it (re)connects.
  */
 import type pg from 'pg';
-import type { Logger } from '../core/index.js';
+import { isFinalState, type Logger, type TaskRecord } from '../core/index.js';
 import { RevokeBroadcaster, type Broker } from '../broker/index.js';
 import { RevocationStore, type KnownTask, type RevokeRecord, type RevokeResult } from '../store/index.js';
 
@@ -64,4 +64,29 @@ export class Revoker {
   async close(): Promise<void> {
     await this.broadcaster.close();
   }
+}
+
+/** What `revokeTask` needs: reads through the task ledger (the gateway's and the client's ClientCore). */
+export interface RevokeTaskDeps {
+  read: (id: string) => Promise<TaskRecord | undefined>;
+  revoker: Pick<Revoker, 'revoke'>;
+}
+
+/**
+ * Revokes one task the caller may see (`visible`, checked on the task as read: an API key's
+ * own tasks, or all for an admin) and answers with the task afterwards; undefined when there is
+ * no such task for this caller (a 404, as for reads). A finished task is answered as it is:
+ * nothing is recorded, its final state stays.
+ */
+export async function revokeTask(
+  deps: RevokeTaskDeps,
+  id: string,
+  options: RevokeOptions & { by?: string; visible?: (task: TaskRecord) => boolean } = {},
+): Promise<TaskRecord | undefined> {
+  const task = await deps.read(id);
+  if (!task || (options.visible && !options.visible(task))) return undefined;
+  if (isFinalState(task.state)) return task;
+  const { visible: _visible, ...revoke } = options;
+  const { results } = await deps.revoker.revoke([id], { ...revoke, known: [{ id, name: task.name, queue: task.queue, owner: task.owner ?? null }] });
+  return (await deps.read(id)) ?? results[0]?.task ?? task;
 }
