@@ -14,6 +14,7 @@ import { encodeTaskMessage, newTaskMessage } from '../../shared/src/broker/proto
 import { createClient, TaskFailedError } from '../../shared/src/client/index.js';
 import type { Worker } from '../../worker/src/worker.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, http, waitFor, type Task } from '../helpers/harness.js';
+import { CELERITY_CLI } from '../helpers/demo.js';
 
 const run = promisify(execFile);
 
@@ -119,5 +120,34 @@ describe('revoke', () => {
     await ctx.startWorker({ queues: [queue] });
     await assert.rejects(h.result({ timeoutMs: 10_000 }), (err: unknown) => err instanceof TaskFailedError && err.state === 'REVOKED');
     await assert.rejects(client.get(randomUUID()).revoke(), /No task with id/);
+  });
+
+  it('celerity control revoke and terminate work with no worker running, and reach a running one', async () => {
+    const queue = ctx.queue('cli');
+    const gw = await ctx.startGateway();
+    const env = { ...process.env, AMQP_URL: TEST_AMQP_URL, DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: ctx.schema };
+    const cli = (args: string[]): Promise<{ stdout: string }> => run(process.execPath, [CELERITY_CLI, 'control', ...args], { env, timeout: 30_000 });
+    const queued = (await http<Task>(`${gw.url}/api/v1/tasks/demo.add`, { json: { args: [5, 5], options: { queue } } })).body.id;
+    await waitFor('the PENDING row', async () => (await ctx.store.get(queued)) !== undefined);
+    const unknown = randomUUID();
+    const { stdout } = await cli(['revoke', queued, unknown, '--reason', 'changed my mind']);
+    assert.match(stdout, new RegExp(`${queued}  REVOKED`));
+    assert.match(stdout, new RegExp(`${unknown}  revoked: no such task yet`));
+    const row = await ctx.store.get(queued);
+    assert.equal(row?.state, 'REVOKED');
+    assert.equal(row?.error?.message, 'changed my mind');
+    const who = await ctx.pool.query<{ revoked_by: string }>('SELECT revoked_by FROM revocations WHERE task_id = $1', [queued]);
+    assert.equal(who.rows[0]?.revoked_by, 'cli');
+
+    const worker = await ctx.startWorker({ queues: [queue] });
+    await waitFor('the worker to drop the revoked task', async () => (await revokedCount(worker)) === 1);
+    const running = (await http<Task>(`${gw.url}/api/v1/tasks/demo.sleep`, { json: { args: [600], options: { queue } } })).body.id;
+    await waitFor('the task to start', async () => (await ctx.store.get(running))?.state === 'STARTED');
+    const terminated = JSON.parse((await cli(['terminate', running, '--json'])).stdout) as { broadcast: boolean; tasks: { id: string; terminate: boolean }[] };
+    assert.equal(terminated.broadcast, true);
+    assert.deepEqual(terminated.tasks.map((t) => [t.id, t.terminate]), [[running, true]]);
+    assert.equal((await ctx.finalRow(running)).state, 'REVOKED');
+    await waitFor('the delivery to be acked', () => worker.inFlight === 0);
+    await assert.rejects(cli(['revoke', 'has space']), (err: { code?: number }) => err.code === 2);
   });
 });
