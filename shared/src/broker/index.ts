@@ -47,7 +47,6 @@ export { Publisher } from './publisher.js';
 export { publishedAt, publishTimeHeaders, queueWaitSeconds } from './queue-wait.js';
 export { redriveDeadLetters, type RedriveParts } from './redrive.js';
 export {
-  decodeRevokeNotice,
   RevokeBroadcaster,
   RevokeListener,
   type RevokeNotice,
@@ -61,7 +60,6 @@ export {
   queueTypeOf,
   QUORUM_DELIVERY_LIMIT,
   REPLY_QUEUE_PREFIX,
-  REVOKE_EXCHANGE,
   SERVER_NAMED,
   type Topology,
 } from './topology.js';

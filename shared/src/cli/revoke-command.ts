@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { loadCommonConfig } from '../config/index.js';
-import { isFinalState } from '../core/index.js';
+import { isFinalState, unstorableTextReason } from '../core/index.js';
 import { createPool } from '../store/index.js';
 import { Revoker, type RevokeOutcome } from '../submit/index.js';
 import { withBroker } from './broker-session.js';
@@ -23,7 +23,7 @@ interface RevokeFlags {
 }
 
 async function runRevoke(ctx: CliContext, ids: string[], terminate: boolean, flags: RevokeFlags): Promise<void> {
-  const bad = ids.find((id) => id.trim() === '' || id.length > MAX_ID_CHARS || /[\s\u0000]/.test(id));
+  const bad = ids.find((id) => id.trim() === '' || id.length > MAX_ID_CHARS || /\s/.test(id) || unstorableTextReason(id) !== undefined);
   if (bad !== undefined) throw new CliError(EXIT.CONFIG, `invalid task id "${bad}" (1 to ${MAX_ID_CHARS} characters, no spaces)`);
   if (ids.length > MAX_IDS) throw new CliError(EXIT.CONFIG, `at most ${MAX_IDS} ids at once, got ${ids.length}`);
   const config = loadCommonConfig(ctx.env);

@@ -12,9 +12,8 @@ import {
   type TaskState,
   toRepresentation,
 } from '../core/index.js';
-import { revokeTask, type ClientCore, type Revoker } from '../submit/index.js';
+import { REPLY_GRACE_MS, revokeTask, type ClientCore, type Finished, type Revoker } from '../submit/index.js';
 import { TaskFailedError, TaskTimeoutError } from './errors.js';
-import { REPLY_GRACE_MS, type Finished } from '../submit/index.js';
 
 export interface ResultOptions {
   /** How long to wait, in ms; past it `result()` rejects with TaskTimeoutError (RESULT_TIMEOUT). @default no limit */

@@ -23,7 +23,6 @@ export {
 export {
   type KnownTask,
   RevocationStore,
-  type Revocation,
   type RevokeRecord,
   type RevokeResult,
 } from './revocations.js';
