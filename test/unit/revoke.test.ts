@@ -80,7 +80,7 @@ describe('revoke notices', () => {
 
 describe('claimRefusal with a revocation', () => {
   const row = (state: TaskRecord['state'], extra: Partial<TaskRecord> = {}): TaskRecord =>
-    ({ id: 't', name: 'demo.add', queue: 'q', state, args: [], kwargs: {}, retries: 0, createdAt: new Date(0), ...extra }) as TaskRecord;
+    ({ id: 't', name: 'demo.add', queue: 'q', state, args: [], kwargs: {}, retries: 0, createdAt: new Date(0), ...extra });
   const message = { name: 'demo.add', retries: 0 };
   const now = Date.parse('2026-01-01T00:00:00Z');
 
