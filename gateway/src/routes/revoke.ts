@@ -5,9 +5,12 @@
  * another key's task (as reads). Who may: the task's owner key, or an admin key.
  */
 import { Router } from 'express';
-import { CelerityError, toRepresentation, type TaskRecord } from '../../../shared/src/core/index.js';
+import { CelerityError, isFinalState, toRepresentation, type TaskRecord } from '../../../shared/src/core/index.js';
 import { revokeTask, type ClientCore, type Revoker } from '../../../shared/src/submit/index.js';
 import { accessOf, ownerOf, type Access } from '../auth/access.js';
+
+/** How long a terminate waits for the running task's REVOKED before answering, in ms. */
+const TERMINATE_WAIT_MS = 5_000;
 
 export interface RevokeRoutesDeps {
   core: Pick<ClientCore, 'submit' | 'read' | 'ledger'>;
@@ -43,7 +46,15 @@ export function revokeRoutes(deps: RevokeRoutesDeps): Router {
       visible: (t) => mayRevokeTask(access, t),
     });
     if (!task) throw new CelerityError('TASK_NOT_FOUND', `No task with id "${id}"`);
-    res.json(toRepresentation(task));
+    if (!terminate || isFinalState(task.state)) {
+      res.json(toRepresentation(task));
+      return;
+    }
+    // A running task ends once its worker heard the broadcast and recorded REVOKED: answered
+    // with that end when it comes soon, else as it stands (it still ends REVOKED).
+    const finished = await deps.core.ledger.wait(id, { timeoutMs: TERMINATE_WAIT_MS, pollAfterMs: 0 });
+    const latest = finished?.kind === 'record' ? finished.record : ((await deps.core.read(id)) ?? task);
+    res.json(toRepresentation(latest));
   });
   return router;
 }
