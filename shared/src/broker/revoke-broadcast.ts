@@ -5,12 +5,13 @@
  * its claim, and reloads the recent revokes after a reconnect. So a notice is published
  * without `mandatory` (no worker listening is not an error) and not persistent.
  */
+import { randomUUID } from 'node:crypto';
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { CelerityError, type Logger } from '../core/index.js';
 import { applyTopology } from './apply-topology.js';
 import type { Broker } from './connection.js';
 import { ManagedChannel } from './managed-channel.js';
-import { REVOKE_EXCHANGE, revokeTopology } from './topology.js';
+import { REVOKE_EXCHANGE, REVOKE_QUEUE_PREFIX, revokeTopology } from './topology.js';
 
 /** One revoke as broadcast. `origin`: the sender's name (a worker ignores its own notices). */
 export interface RevokeNotice {
@@ -58,7 +59,7 @@ export class RevokeBroadcaster {
       name: 'revoke broadcast channel',
       logger,
       setup: async (channel) => {
-        await applyTopology(channel, revokeTopology(false));
+        await applyTopology(channel, revokeTopology());
       },
     });
     return new RevokeBroadcaster(managed);
@@ -91,7 +92,7 @@ export interface RevokeListenerOptions {
   onReady?: () => void;
 }
 
-/** A worker's subscription to revoke notices: its own server-named queue, declared again on every (re)connect. */
+/** A worker's subscription to revoke notices: its own queue (`celerity.revoke.<uuid>`), declared again on every (re)connect. */
 export class RevokeListener {
   private constructor(private readonly managed: ManagedChannel) {}
 
@@ -102,10 +103,10 @@ export class RevokeListener {
       logger,
       ...(options.onReady ? { onReady: () => options.onReady?.() } : {}),
     });
+    const name = `${REVOKE_QUEUE_PREFIX}${randomUUID()}`;
     const declare = async (channel: Channel): Promise<string> => {
-      const [queue] = await applyTopology(channel, revokeTopology(true));
-      if (queue === undefined) throw new RangeError('the revoke listener topology declares no queue');
-      return queue;
+      await applyTopology(channel, revokeTopology(name));
+      return name;
     };
     const onMessage = (message: ConsumeMessage): void => {
       const notice = decodeRevokeNotice(message.content);

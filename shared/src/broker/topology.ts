@@ -207,16 +207,20 @@ export function eventMonitorTopology(): Topology {
   });
 }
 
+/** Start of a worker's revoke queue's name; the process adds a UUID. */
+export const REVOKE_QUEUE_PREFIX = 'celerity.revoke.';
+
 /**
  * Revokes broadcast to every worker at once (the durable record is in PostgreSQL; this only
- * tells running workers now): a durable fanout exchange, and per worker a server-named,
- * exclusive, auto-delete queue bound to it, declared on every (re)connect.
+ * tells running workers now): a durable fanout exchange, and per worker (`listener`: its queue's
+ * name) an exclusive, auto-delete queue bound to it, declared on every (re)connect under the
+ * same name, as a reply queue is.
  */
-export function revokeTopology(withListener: boolean): Topology {
+export function revokeTopology(listener?: string): Topology {
   return {
     exchanges: [{ name: REVOKE_EXCHANGE, type: 'fanout', durable: true, autoDelete: false }],
-    queues: withListener ? [{ name: SERVER_NAMED, kind: 'revoke-listener', durable: false, autoDelete: true, exclusive: true, arguments: {}, when: 'connect' }] : [],
-    bindings: withListener ? [{ queue: SERVER_NAMED, exchange: REVOKE_EXCHANGE, routingKey: '', arguments: {} }] : [],
+    queues: listener ? [{ name: listener, kind: 'revoke-listener', durable: false, autoDelete: true, exclusive: true, arguments: {}, when: 'connect' }] : [],
+    bindings: listener ? [{ queue: listener, exchange: REVOKE_EXCHANGE, routingKey: '', arguments: {} }] : [],
   };
 }
 
@@ -246,6 +250,6 @@ export function describeTopology(options: DescribeOptions): Topology {
     eventTopology(),
     replyQueueTopology(`${REPLY_QUEUE_PREFIX}<uuid>`),
     eventMonitorTopology(),
-    revokeTopology(true),
+    revokeTopology(`${REVOKE_QUEUE_PREFIX}<uuid>`),
   );
 }
