@@ -15,6 +15,9 @@ import { createClient, TaskFailedError } from '../../shared/src/client/index.js'
 import type { Worker } from '../../worker/src/worker.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, http, waitFor, type Task } from '../helpers/harness.js';
 import { CELERITY_CLI } from '../helpers/demo.js';
+import { createSilentLogger } from '../../shared/src/core/logger.js';
+import { RevocationStore } from '../../shared/src/store/revocations.js';
+import { RetentionSweeper } from '../../worker/src/retention.js';
 
 const run = promisify(execFile);
 
@@ -149,5 +152,16 @@ describe('revoke', () => {
     assert.equal((await ctx.finalRow(running)).state, 'REVOKED');
     await waitFor('the delivery to be acked', () => worker.inFlight === 0);
     await assert.rejects(cli(['revoke', 'has space']), (err: { code?: number }) => err.code === 2);
+  });
+
+  it('the retention sweep deletes old revocations of final tasks only, never one whose task has no row', async () => {
+    const store = new RevocationStore(ctx.pool);
+    const [finished, rowless, recent] = [randomUUID(), randomUUID(), randomUUID()];
+    for (const id of [finished, recent]) await ctx.store.record({ id, name: 'demo.add', queue: 'q', state: 'PENDING', args: [], kwargs: {} });
+    await store.revoke([finished, rowless, recent]);
+    await ctx.pool.query(`UPDATE revocations SET revoked_at = now() - interval '40 days' WHERE task_id = ANY($1)`, [[finished, rowless]]);
+    await new RetentionSweeper(ctx.store, 7 * 24 * 3_600_000, createSilentLogger(), undefined, store).sweep();
+    const left = await ctx.pool.query<{ task_id: string }>('SELECT task_id FROM revocations ORDER BY task_id');
+    assert.deepEqual(left.rows.map((r) => r.task_id).sort(), [rowless, recent].sort());
   });
 });

@@ -25,7 +25,7 @@ import {
   type MetricsAccess,
   type WorkerConfig,
 } from '../../shared/src/config/index.js';
-import { IdempotencyKeys, TaskStore, createPool } from '../../shared/src/store/index.js';
+import { IdempotencyKeys, RevocationStore, TaskStore, createPool } from '../../shared/src/store/index.js';
 import { Catalogue, type TaskDefinition } from '../../shared/src/app/index.js';
 import {
   CelerityError,
@@ -223,7 +223,7 @@ export class Worker {
       });
       metrics.watchConsuming(() => consumer.consuming);
       const retentionMs = config.resultRetentionHours * 3_600_000;
-      const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs));
+      const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs), new RevocationStore(pool));
       sweeper.start();
       self.worker = new Worker(
         { broker, publisher, consumer, pool, store, threads, server, sweeper, events, revocations, forceStop, logger, graceMs: config.graceMs },

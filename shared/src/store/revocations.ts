@@ -11,6 +11,7 @@ import { databaseUnavailable } from './batch-query.js';
 import { SELECT_TASKS } from './statements.js';
 import { toRecord, type TaskRow } from './task-rows.js';
 import {
+  DELETE_EXPIRED_REVOCATIONS,
   INSERT_REVOKED_TASKS,
   RECORD_REVOCATIONS,
   REVOKE_WAITING_TASKS,
@@ -86,6 +87,20 @@ export class RevocationStore {
       throw databaseUnavailable(err);
     } finally {
       client?.release();
+    }
+  }
+
+  /** Deletes the revocations made before `cutoff` whose task is final (the retention sweep); returns how many. */
+  async deleteExpired(cutoff: Date, batch = 1_000): Promise<number> {
+    let total = 0;
+    try {
+      for (;;) {
+        const { rowCount } = await this.pool.query(DELETE_EXPIRED_REVOCATIONS, [cutoff, batch]);
+        total += rowCount ?? 0;
+        if ((rowCount ?? 0) < batch) return total;
+      }
+    } catch (err) {
+      throw databaseUnavailable(err);
     }
   }
 

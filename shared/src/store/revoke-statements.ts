@@ -47,6 +47,17 @@ export const INSERT_REVOKED_TASKS = `
   ON CONFLICT (id) DO NOTHING
 `;
 
+/**
+ * Deletes up to $2 revocations made before $1 whose task is final: its row refuses a claim by
+ * itself. A revocation without a row (a task that may still wait in a queue) is kept.
+ */
+export const DELETE_EXPIRED_REVOCATIONS = `
+  DELETE FROM revocations WHERE task_id IN (
+    SELECT v.task_id FROM revocations v JOIN tasks t ON t.id = v.task_id
+    WHERE v.revoked_at < $1 AND t.state IN ${FINAL_SQL} ORDER BY v.revoked_at LIMIT $2
+  )
+`;
+
 /** The ids among $1 (text[]) that are revoked. */
 export const SELECT_REVOKED_AMONG = `SELECT task_id FROM revocations WHERE task_id = ANY($1::text[])`;
 
