@@ -158,7 +158,7 @@ export async function settleVerdict(deps: SettleDeps, job: Job, write: TaskWrite
       else log.warn('task returned a value that cannot be stored', { error: verdict.error.message });
       return finish(deps, job, write, { outcome: 'failure', deadReason: 'failed', error: verdict.error });
     case 'revoked':
-      log.info('task terminated by a revoke: recorded as REVOKED', { outcome: 'revoked', durationMs: durationMs() });
+      log.info('task stopped by a revoke: recorded as REVOKED', { outcome: 'revoked', durationMs: durationMs() });
       return finish(deps, job, write, { outcome: 'revoked', state: 'REVOKED', error: verdict.error });
   }
 }
