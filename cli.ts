@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `celerity` command: `celerity worker --app ./tasks.js [-Q a,b] [-c N]`, `celerity gateway --app ./tasks.js`,
-// `celerity call|result|purge|status|migrate|topology|keys|dead-letters …`; `--help` on each (commands in shared/src/cli/).
+// `celerity call|result|purge|status|migrate|topology|keys|dead-letters|control …`; `--help` on each (commands in shared/src/cli/).
 // The only place of the CLI that reads the process (environment, terminal), and that exits.
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
@@ -11,6 +11,7 @@ import {
   formatError,
   migrateCommand,
   purgeCommand,
+  registerRevokeCommands,
   resultCommand,
   type ServiceSettings,
 } from './shared/src/cli/index.js';
@@ -78,8 +79,17 @@ for (const command of [
   topologyCommand(ctx),
   deadLettersCommand(ctx),
   keysCommand(ctx),
+  controlCommand(),
 ]) {
   program.addCommand(command);
+}
+
+/** `celerity control …`, shaped like Celery's: revoke and terminate (more join the group). */
+function controlCommand(): Command {
+  const control = new Command('control').description("act on tasks and workers, as Celery's `celery control`");
+  control.addHelpText('after', '\nExamples:\n  $ celerity control revoke <task id>\n  $ celerity control terminate <task id>\n');
+  registerRevokeCommands(control, ctx);
+  return control;
 }
 
 // Usage errors (an unknown option, a missing argument) exit 2 like configuration errors, in the

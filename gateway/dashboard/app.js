@@ -189,6 +189,8 @@
     ];
     $('#detail-id').textContent = t.id;
     $('#detail-fields').replaceChildren(...fields.flatMap(([k, v]) => [el('dt', {}, k), el('dd', { 'data-field': k }, v)]));
+    const actions = window.celerityRevoke.actions(t, () => void showTask(t.id).then(() => loadTasks()), window.celerityDashboard.showBanner);
+    $('#detail-actions').replaceChildren(...(actions ? [actions] : []));
     detail.hidden = false;
   }
 

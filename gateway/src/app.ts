@@ -13,9 +13,10 @@ import { openApiRoutes } from './routes/openapi.js';
 import { deadLetterRoutes, type DeadLetterRoutesDeps } from './routes/dead-letters.js';
 import { taskSearchRoutes } from './routes/task-search.js';
 import { taskRoutes, type TaskRoutesDeps } from './routes/tasks.js';
+import { revokeRoutes, type RevokeRoutesDeps } from './routes/revoke.js';
 import { OPEN_SECURITY, securityHeadersOnWrite, securityRouter, type SecurityOptions } from './security.js';
 
-export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRoutesDeps {
+export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRoutesDeps, RevokeRoutesDeps {
   logger: Logger;
   readiness: Readiness;
   /** Largest request body, in bytes. */
@@ -64,6 +65,7 @@ export function createApp(deps: AppDeps): express.Express {
   }));
   // Bodies are parsed by the security layer, after authentication (security.ts).
   app.use(taskRoutes(deps));
+  app.use(revokeRoutes(deps));
   app.use(deadLetterRoutes(deps));
   app.use(taskSearchRoutes(deps));
   if (deps.dashboard) app.use(dashboardRoutes(deps.dashboard));

@@ -11,7 +11,7 @@ import type express from 'express';
 import type { Broker } from '../../shared/src/broker/index.js';
 import { ApiKeyStore } from '../../shared/src/auth/index.js';
 import { connectBroker, DeclaredQueues, declareTaskQueue } from '../../shared/src/broker/index.js';
-import { ClientCore } from '../../shared/src/submit/index.js';
+import { ClientCore, Revoker } from '../../shared/src/submit/index.js';
 import { DEFAULTS, withGatewayDefaults, type GatewayConfig } from '../../shared/src/config/index.js';
 import { DEFAULT_SCHEMA, createPool } from '../../shared/src/store/index.js';
 import { createRegistry, shutdownSteps, type Logger } from '../../shared/src/core/index.js';
@@ -74,6 +74,7 @@ export class Gateway {
     private readonly parts: {
       broker: Broker;
       core: ClientCore;
+      revoker: Revoker;
       finished: FinishedListener;
       queueStats: QueueStats;
       monitor: WorkerMonitor;
@@ -132,6 +133,7 @@ export class Gateway {
         ...(config.maxArgsBytes !== undefined ? { maxArgsBytes: config.maxArgsBytes } : {}),
       });
       const { store, ledger } = core;
+      const revoker = await Revoker.create(connectedBroker, pool, logger, 'gateway');
       // A task's final state was committed (PostgreSQL NOTIFY): the ledger's waits on it look at
       // once (another gateway's task), and a final reply it kept for reads is no longer needed.
       finished = await FinishedListener.create({
@@ -159,6 +161,7 @@ export class Gateway {
         logger,
         broker: connectedBroker,
         core,
+        revoker,
         maxBodyBytes: config.maxBodyBytes,
         maxWaitS: config.maxWaitS,
         security: {
@@ -181,6 +184,7 @@ export class Gateway {
         {
           broker,
           core,
+          revoker,
           finished,
           queueStats: stats,
           monitor,
@@ -269,7 +273,7 @@ export class Gateway {
   }
 
   async #close(): Promise<void> {
-    const { broker, core, finished, queueStats, monitor, pool, logger, drainMs, requestGraceMs } = this.parts;
+    const { broker, core, revoker, finished, queueStats, monitor, pool, logger, drainMs, requestGraceMs } = this.parts;
     this.#state = 'DRAINING';
     const server = this.#server;
     const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
@@ -286,6 +290,7 @@ export class Gateway {
       await serverClosed;
     });
     await step('closing the submit path', () => core.close());
+    await step('closing the revoke broadcast', () => revoker.close());
     await step('closing the task notifications', () => finished.close());
     await step('stopping the queue stats', () => queueStats.close());
     await step('closing the event monitor', () => monitor.close());

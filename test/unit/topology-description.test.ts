@@ -64,9 +64,9 @@ describe('topology description', () => {
     const topology = describeTopology({ queues: ['email', 'demo', 'demo'], queueTypes: QUORUM_EMAIL });
     const names = topology.queues.map((q) => q.name);
     assert.equal(new Set(names).size, names.length, 'no queue twice');
-    for (const name of ['demo', 'demo.dead', 'email', 'email.dead', 'celerity.reply.<uuid>', SERVER_NAMED]) assert.ok(names.includes(name), name);
+    for (const name of ['demo', 'demo.dead', 'email', 'email.dead', 'celerity.reply.<uuid>', 'celerity.revoke.<uuid>', SERVER_NAMED]) assert.ok(names.includes(name), name);
     assert.equal(topology.queues.filter((q) => q.kind === 'delay').length, DELAY_LEVELS_MS.length);
-    assert.deepEqual(topology.exchanges.map((e) => e.name).sort(), ['celerity.delay', EVENT_EXCHANGE, 'demo', 'email'].sort());
+    assert.deepEqual(topology.exchanges.map((e) => e.name).sort(), ['celerity.delay', 'celerity.revoke', EVENT_EXCHANGE, 'demo', 'email'].sort());
     const monitor = topology.bindings.filter((b) => b.exchange === EVENT_EXCHANGE).map((b) => b.routingKey);
     assert.deepEqual(monitor, ['worker.#', 'task.#']);
     assert.deepEqual(describeTopology({ queues: ['x'], delayLevelsMs: [] }).queues.filter((q) => q.kind === 'delay'), []);

@@ -3,9 +3,9 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { RUN_TIME_BUCKETS, tasksOf, type KnownTasks } from '../../shared/src/core/index.js';
 import { type DeadReason } from '../../shared/src/broker/index.js';
 
-export type Outcome = 'success' | 'failure' | 'retry' | 'rejected';
+export type Outcome = 'success' | 'failure' | 'retry' | 'rejected' | 'revoked';
 
-const OUTCOMES = ['success', 'failure', 'retry', 'rejected'] as const satisfies readonly Outcome[];
+const OUTCOMES = ['success', 'failure', 'retry', 'rejected', 'revoked'] as const satisfies readonly Outcome[];
 /** Every reason a worker dead-letters a message for (checked exhaustive below). */
 const DEAD_REASONS = ['failed', 'delivery-limit', 'malformed', 'unknown-task', 'invalid-arguments'] as const satisfies readonly DeadReason[];
 // A DeadReason added in shared/ without being listed here fails to compile.
@@ -28,6 +28,7 @@ export class WorkerMetrics {
   readonly queueWait: Histogram<'task' | 'queue'>;
   readonly eventsDropped: Counter<'reason'>;
   readonly deadLetters: Counter<'task' | 'queue' | 'reason'>;
+  readonly revokes: Counter<'terminate'>;
   readonly consuming: Gauge;
   readonly autoscaleDecisions: Counter<'direction' | 'reason'>;
   readonly rateLimitDelays: Counter<'task'>;
@@ -36,7 +37,7 @@ export class WorkerMetrics {
   constructor(readonly registry: Registry) {
     this.tasks = new Counter({
       name: 'celerity_worker_tasks_total',
-      help: 'Tasks this worker finished, by outcome (success, failure, retry, rejected).',
+      help: 'Tasks this worker finished, by outcome (success, failure, retry, rejected, revoked).',
       labelNames: ['task', 'queue', 'outcome'],
       registers: [registry],
     });
@@ -99,6 +100,13 @@ export class WorkerMetrics {
       labelNames: ['task'],
       registers: [registry],
     });
+    this.revokes = new Counter({
+      name: 'celerity_worker_revokes_total',
+      help: 'Task revokes this worker learned of (broadcast, the store, its own), each id once; terminate: whether it asked to stop a running task.',
+      labelNames: ['terminate'],
+      registers: [registry],
+    });
+    for (const terminate of ['true', 'false']) this.revokes.inc({ terminate }, 0);
     for (const reason of EVENT_DROP_REASONS) this.eventsDropped.inc({ reason }, 0);
   }
 

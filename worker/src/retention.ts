@@ -1,9 +1,10 @@
 /**
  * Deletes finished task rows (SUCCESS, FAILURE, REVOKED) older than the retention period, every few
  * minutes, in small batches; a task still waiting (countdown, eta, retry) is never deleted. Idempotency
- * keys go with them (a key cannot outlive the task it returns).
+ * keys go with them (a key cannot outlive the task it returns), and so do the revocations of final
+ * tasks (their rows refuse a claim by themselves; a revocation without a row is kept).
  */
-import type { IdempotencyKeys, TaskStore } from '../../shared/src/store/index.js';
+import type { IdempotencyKeys, RevocationStore, TaskStore } from '../../shared/src/store/index.js';
 import type { Logger } from '../../shared/src/core/index.js';
 
 export class RetentionSweeper {
@@ -15,6 +16,7 @@ export class RetentionSweeper {
     private readonly retentionMs: number,
     private readonly logger: Logger,
     private readonly idempotency?: IdempotencyKeys,
+    private readonly revocations?: Pick<RevocationStore, 'deleteExpired'>,
   ) {}
 
   /** @param everyMs sweep interval in ms. @default 600000 (10 minutes) */
@@ -29,9 +31,11 @@ export class RetentionSweeper {
     this.#running ??= (async () => {
       try {
         const cutoff = new Date(Date.now() - this.retentionMs);
+        // Before the tasks: a revocation is deleted only while its final row is there to say so.
+        const revocations = (await this.revocations?.deleteExpired(cutoff)) ?? 0;
         const deleted = await this.store.deleteExpired(cutoff);
         const keys = (await this.idempotency?.deleteExpired(cutoff)) ?? 0;
-        if (deleted > 0 || keys > 0) this.logger.info('retention sweep deleted old tasks', { deleted, idempotencyKeys: keys });
+        if (deleted > 0 || keys > 0 || revocations > 0) this.logger.info('retention sweep deleted old tasks', { deleted, idempotencyKeys: keys, revocations });
       } catch (err) {
         this.logger.warn('retention sweep failed; will try again', { err });
       } finally {

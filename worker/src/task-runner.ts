@@ -9,10 +9,11 @@ import { hostname } from 'node:os';
 import { stamp, type Logger } from '../../shared/src/core/index.js';
 import { type Broker, type Publisher, type DeclaredQueues } from '../../shared/src/broker/index.js';
 import { type Catalogue } from '../../shared/src/app/index.js';
-import { type TaskStore } from '../../shared/src/store/index.js';
+import { REVOKED_ERROR_TYPE, type TaskStore } from '../../shared/src/store/index.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { TaskHooks } from './task-hooks.js';
 import type { ThreadPool } from './thread-pool.js';
+import type { RevocationsView } from './revoke/worker-revocations.js';
 import { admit } from './pipeline/admit.js';
 import { decode } from './pipeline/decode.js';
 import { Leases } from './pipeline/lease.js';
@@ -61,6 +62,8 @@ export interface TaskRunnerDeps {
    * run again once their leases lapse (at most this much later). @default 6000
    */
   leaseMs?: number;
+  /** Revokes heard by this worker: a run claimed just as its revoke landed ends REVOKED; `terminate` stops a running one. @default none */
+  revocations?: RevocationsView;
   /** For the chaos tests only: die at this point of settling (pipeline/fault-point.ts). @default none */
   faultPoint?: FaultPoint;
 }
@@ -134,12 +137,23 @@ export class TaskRunner {
     if (!claim.claimed) return settleRefusal(this.#settle, job, claim.refusal);
     this.#leases.hold(hold);
     const write = { ...start, ...claim.counts };
+    const revocations = this.#deps.revocations;
+    // The claim's snapshot may predate a revoke committed meanwhile (no row yet to refuse it): the broadcast tells.
+    if (revocations?.isRevoked(message.id)) {
+      const revoked = { kind: 'revoked' as const, error: { type: REVOKED_ERROR_TYPE, message: 'revoked' } };
+      try {
+        return await settleVerdict(this.#settle, { ...job, firstRow: Promise.resolve() }, { ...write, startedAt }, revoked);
+      } finally {
+        this.#leases.release(hold.token);
+      }
+    }
+    const watch = revocations?.track(message.id);
     observeStart(metrics, hooks, message, delivery, job.metricTask, startedAt.getTime());
     metrics.inFlight.inc({ queue: delivery.queue });
     const timer = metrics.duration.startTimer({ task: job.metricTask, queue: delivery.queue });
     try {
       stamp(message.id, 'run.start');
-      const outcome = await runTask(admission, message, delivery.queue, signal, this.#run, log);
+      const outcome = await runTask(admission, message, delivery.queue, signal, this.#run, log, watch?.signal);
       stamp(message.id, 'run.end');
 
       // 4. Verdict and settle: a final state is replied, then committed and dead-lettered if a
@@ -152,6 +166,7 @@ export class TaskRunner {
       timer();
       metrics.inFlight.dec({ queue: delivery.queue });
       this.#leases.release(hold.token);
+      watch?.release();
     }
   }
 }

@@ -25,7 +25,7 @@ import {
   type MetricsAccess,
   type WorkerConfig,
 } from '../../shared/src/config/index.js';
-import { IdempotencyKeys, TaskStore, createPool } from '../../shared/src/store/index.js';
+import { IdempotencyKeys, RevocationStore, TaskStore, createPool } from '../../shared/src/store/index.js';
 import { Catalogue, type TaskDefinition } from '../../shared/src/app/index.js';
 import {
   CelerityError,
@@ -44,6 +44,8 @@ import { serverPort, startMetricsServer } from './metrics-server.js';
 import { RetentionSweeper } from './retention.js';
 import type { FaultPoint } from './pipeline/fault-point.js';
 import { TaskRunner, defaultWorkerName } from './task-runner.js';
+import { WorkerRevocations } from './revoke/worker-revocations.js';
+import type { RevokeOptions, RevokeOutcome } from '../../shared/src/submit/index.js';
 import { ThreadPool } from './thread-pool.js';
 
 export type WorkerState = 'RUNNING' | 'DRAINING' | 'STOPPED';
@@ -98,6 +100,7 @@ export class Worker {
       server: Server | undefined;
       sweeper: RetentionSweeper;
       events: WorkerEvents | undefined;
+      revocations: WorkerRevocations;
       forceStop: AbortController;
       logger: Logger;
       graceMs: number;
@@ -157,6 +160,7 @@ export class Worker {
       const publisher = await Publisher.create(broker, { logger });
       const self: { worker?: Worker } = {};
       const workerName = options.name ?? defaultWorkerName();
+      const revocations = await WorkerRevocations.create(broker, pool, { logger, workerName, onApplied: (terminate) => metrics.revokes.inc({ terminate: String(terminate) }) });
       const events =
         options.events === false
           ? undefined
@@ -187,6 +191,7 @@ export class Worker {
         logger,
         stopping: forceStop.signal,
         workerName,
+        revocations,
         ...(events ? { hooks: events } : {}),
         ...(config.maxResultBytes !== undefined ? { maxResultBytes: config.maxResultBytes } : {}),
         ...(options.faultPoint ? { faultPoint: options.faultPoint } : {}),
@@ -232,10 +237,10 @@ export class Worker {
       const control = startConcurrencyControl({ initial: concurrency, bounds: config.autoscale, timing: options.autoscaleTiming, consumer, broker, metrics, logger });
       metrics.watchConsuming(() => consumer.consuming);
       const retentionMs = config.resultRetentionHours * 3_600_000;
-      const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs));
+      const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs), new RevocationStore(pool));
       sweeper.start();
       self.worker = new Worker(
-        { broker, publisher, consumer, ...control, rateLimits, pool, store, threads, server, sweeper, events, forceStop, logger, graceMs: config.graceMs },
+        { broker, publisher, consumer, ...control, rateLimits, pool, store, threads, server, sweeper, events, revocations, forceStop, logger, graceMs: config.graceMs },
         metrics,
         runner.workerName,
       );
@@ -307,6 +312,16 @@ export class Worker {
     return this.#stopping;
   }
 
+  /**
+   * Revokes tasks `ids` from this worker (Celery's remote control calls it): recorded durably
+   * (idempotent; no worker starts them), applied here (with `terminate`, a task running here is
+   * stopped and ends REVOKED), and broadcast to the other workers.
+   */
+  revoke(ids: string[], options?: { terminate?: boolean; reason?: string }): Promise<RevokeOutcome> {
+    const given: RevokeOptions = options ?? {};
+    return this.parts.revocations.revoke(ids, given);
+  }
+
   /** For a second signal: abort every running task (they are requeued) and stop retrying result writes. */
   force(): void {
     this.parts.forceStop.abort();
@@ -314,7 +329,7 @@ export class Worker {
   }
 
   async #stop(graceMs: number): Promise<void> {
-    const { broker, publisher, consumer, pool, store, threads, server, sweeper, events, forceStop, logger, autoscaler, rateLimits } = this.parts;
+    const { broker, publisher, consumer, pool, store, threads, server, sweeper, events, revocations, forceStop, logger, autoscaler, rateLimits } = this.parts;
     this.#state = 'DRAINING';
     // Rate-limited deliveries not started yet go back to their queue at once.
     rateLimits.close();
@@ -328,6 +343,7 @@ export class Worker {
       logger.info('consumer stopped', { finished, requeued });
     });
     await step('stopping the retention sweep', () => sweeper.stop());
+    await step('closing the revoke listener', () => revocations.close());
     await step('flushing the result store', () => store.idle());
     await step('announcing worker-offline', async () => events?.stop());
     await step('closing the thread pool', () => threads.close());

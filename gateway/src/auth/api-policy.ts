@@ -12,6 +12,7 @@ import { accessOf, assertAdmin, assertMayReadTasks, assertMaySubmit, type Access
 const TASK_BY_ID = /^\/api\/v1\/tasks\/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\/?$/;
 const SUBMIT_ONE = /^\/api\/v1\/tasks\/[^/]+\/?$/;
 const SUBMIT_BATCH = /^\/api\/v1\/tasks\/?$/;
+const REVOKE = /^\/api\/v1\/tasks\/[^/]+\/revoke\/?$/;
 
 type Rule = { method: string; path: RegExp; check: (access: Access) => void };
 
@@ -24,6 +25,8 @@ const RULES: Rule[] = [
   { method: 'GET', path: TASK_BY_ID, check: assertMayReadTasks },
   // The API's description (task names and schemas): any valid key, whatever its scopes.
   { method: 'GET', path: /^\/api\/v1\/openapi\.json$/, check: () => undefined },
+  // The route lets the task's owner key or an admin revoke, and answers 404 to anyone else.
+  { method: 'POST', path: REVOKE, check: () => undefined },
 ];
 
 /** Refuses (403) what the table does not allow this caller. Runs after authentication. */

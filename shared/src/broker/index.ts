@@ -46,6 +46,11 @@ export { deadLetterTarget, delayedTarget, taskTarget } from './publish-target.js
 export { Publisher } from './publisher.js';
 export { publishedAt, publishTimeHeaders, queueWaitSeconds } from './queue-wait.js';
 export { redriveDeadLetters, type RedriveParts } from './redrive.js';
+export {
+  RevokeBroadcaster,
+  RevokeListener,
+  type RevokeNotice,
+} from './revoke-broadcast.js';
 export { decodeResultBody, encodeResultBody, type TaskOutcome } from './results.js';
 export {
   CLASSIC_QUEUES,

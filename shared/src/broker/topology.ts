@@ -23,6 +23,9 @@ import type { QueueType, QueueTypes } from '../core/index.js';
 import { DELAY_EXCHANGE, DELAY_HEADER, DELAY_LEVELS_MS, delayQueueName } from './delay.js';
 import { EVENT_EXCHANGE } from './events.js';
 
+/** The fanout exchange revokes are broadcast on. */
+export const REVOKE_EXCHANGE = 'celerity.revoke';
+
 // The name and type rules live in core/names.ts (config/ checks them without loading broker/).
 export {
   
@@ -79,13 +82,13 @@ export function deadLetterQueueArguments(queue: string, types: QueueTypes = CLAS
 /** An exchange Celerity declares. */
 interface ExchangeSpec {
   name: string;
-  type: 'direct' | 'topic' | 'headers';
+  type: 'direct' | 'topic' | 'headers' | 'fanout';
   durable: boolean;
   autoDelete: boolean;
 }
 
 /** What a queue is for; also decides how a refused declaration is reported (see apply-topology.ts). */
-type QueueKind = 'task' | 'dead-letter' | 'delay' | 'reply' | 'event-monitor';
+type QueueKind = 'task' | 'dead-letter' | 'delay' | 'reply' | 'event-monitor' | 'revoke-listener';
 
 /** When a queue is declared: at every (re)connect, or the first time it is needed (then again after a reconnect). */
 export type DeclaredWhen = 'connect' | 'first-use';
@@ -204,6 +207,23 @@ export function eventMonitorTopology(): Topology {
   });
 }
 
+/** Start of a worker's revoke queue's name; the process adds a UUID. */
+export const REVOKE_QUEUE_PREFIX = 'celerity.revoke.';
+
+/**
+ * Revokes broadcast to every worker at once (the durable record is in PostgreSQL; this only
+ * tells running workers now): a durable fanout exchange, and per worker (`listener`: its queue's
+ * name) an exclusive, auto-delete queue bound to it, declared on every (re)connect under the
+ * same name, as a reply queue is.
+ */
+export function revokeTopology(listener?: string): Topology {
+  return {
+    exchanges: [{ name: REVOKE_EXCHANGE, type: 'fanout', durable: true, autoDelete: false }],
+    queues: listener ? [{ name: listener, kind: 'revoke-listener', durable: false, autoDelete: true, exclusive: true, arguments: {}, when: 'connect' }] : [],
+    bindings: listener ? [{ queue: listener, exchange: REVOKE_EXCHANGE, routingKey: '', arguments: {} }] : [],
+  };
+}
+
 export interface DescribeOptions {
   /** The task queues: the app's (its tasks' queues) plus any the operator names (-Q). */
   queues: readonly string[];
@@ -230,5 +250,6 @@ export function describeTopology(options: DescribeOptions): Topology {
     eventTopology(),
     replyQueueTopology(`${REPLY_QUEUE_PREFIX}<uuid>`),
     eventMonitorTopology(),
+    revokeTopology(`${REVOKE_QUEUE_PREFIX}<uuid>`),
   );
 }

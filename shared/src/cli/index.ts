@@ -9,4 +9,5 @@ export { migrateCommand } from './migrate-command.js';
 export { purgeCommand } from './purge-command.js';
 export { formatError, type ServiceSettings } from './report.js';
 export { resultCommand } from './result-command.js';
+export { registerRevokeCommands } from './revoke-command.js';
 export { checkSchemaAtStart, databaseError } from './schema-check.js';

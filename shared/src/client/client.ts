@@ -38,6 +38,7 @@ import {
   ClientCore,
   isValidIdempotencyKey,
   prepareSubmission,
+  Revoker,
   type Submission,
   type SubmitOptions,
 } from '../submit/index.js';
@@ -117,10 +118,12 @@ export class Client<App = unknown> {
   readonly #known: boolean;
   readonly #maxArgsBytes: number | undefined;
   readonly #release: () => Promise<void>;
+  readonly #revoker: Revoker;
   #closing: Promise<void> | undefined;
 
-  private constructor(core: ClientCore, known: boolean, maxArgsBytes: number | undefined, release: () => Promise<void>) {
+  private constructor(core: ClientCore, revoker: Revoker, known: boolean, maxArgsBytes: number | undefined, release: () => Promise<void>) {
     this.#core = core;
+    this.#revoker = revoker;
     this.#known = known;
     this.#maxArgsBytes = maxArgsBytes;
     this.#release = release;
@@ -153,7 +156,9 @@ export class Client<App = unknown> {
         ...(options.ledgerMaxBytes !== undefined ? { ledgerMaxBytes: options.ledgerMaxBytes } : {}),
       });
       const connected = broker;
-      return new Client<App>(core, definitions.length > 0, options.maxArgsBytes, async () => {
+      const revoker = await Revoker.create(broker, pool, logger, 'client');
+      return new Client<App>(core, revoker, definitions.length > 0, options.maxArgsBytes, async () => {
+        await revoker.close();
         await connected.close();
         await pool.end();
       });
@@ -289,7 +294,7 @@ export class Client<App = unknown> {
   }
 
   #handle<R>(id: string, submittedHere: boolean): TaskHandle<R> {
-    return new TaskHandle<R>(id, this.#core, { submittedHere, isClosed: () => this.#closing !== undefined });
+    return new TaskHandle<R>(id, this.#core, { submittedHere, isClosed: () => this.#closing !== undefined, revoker: this.#revoker });
   }
 
   #assertOpen(): void {

@@ -12,9 +12,8 @@ import {
   type TaskState,
   toRepresentation,
 } from '../core/index.js';
-import type { ClientCore } from '../submit/index.js';
+import { REPLY_GRACE_MS, revokeTask, type ClientCore, type Finished, type Revoker } from '../submit/index.js';
 import { TaskFailedError, TaskTimeoutError } from './errors.js';
-import { REPLY_GRACE_MS, type Finished } from '../submit/index.js';
 
 export interface ResultOptions {
   /** How long to wait, in ms; past it `result()` rejects with TaskTimeoutError (RESULT_TIMEOUT). @default no limit */
@@ -27,15 +26,17 @@ export class TaskHandle<R = unknown> {
   readonly #core: ClientCore;
   readonly #expectReplyUntil: number;
   readonly #isClosed: () => boolean;
+  readonly #revoker: Pick<Revoker, 'revoke'>;
 
   /** @internal Made by the client. */
   constructor(
     /** The task id. */
     readonly id: string,
     core: ClientCore,
-    options: { submittedHere: boolean; isClosed: () => boolean },
+    options: { submittedHere: boolean; isClosed: () => boolean; revoker: Pick<Revoker, 'revoke'> },
   ) {
     this.#core = core;
+    this.#revoker = options.revoker;
     this.#expectReplyUntil = options.submittedHere ? Date.now() + REPLY_GRACE_MS : 0;
     this.#isClosed = options.isClosed;
   }
@@ -80,6 +81,20 @@ export class TaskHandle<R = unknown> {
     this.#assertOpen();
     const record = await this.#core.read(this.id);
     return record ? toRepresentation(record) : undefined;
+  }
+
+  /**
+   * Revokes the task: if it has not started it never runs and ends `REVOKED`; with
+   * `terminate: true` a running one is stopped too (its `ctx.signal` fires, a CPU task's thread
+   * is stopped) and ends `REVOKED`. Durable: also a worker that is down now never runs it.
+   * Resolves with the task afterwards (a finished task unchanged); rejects with TASK_NOT_FOUND
+   * when the store has no such task.
+   */
+  async revoke(options: { terminate?: boolean; reason?: string } = {}): Promise<TaskRepresentation> {
+    this.#assertOpen();
+    const task = await revokeTask({ read: (id) => this.#core.read(id), revoker: this.#revoker }, this.id, { ...options, by: 'client' });
+    if (!task) throw new CelerityError('TASK_NOT_FOUND', `No task with id "${this.id}"`);
+    return toRepresentation(task);
   }
 
   #assertOpen(): void {

@@ -20,5 +20,12 @@ export {
   SELECT_API_KEY_SESSION,
   SELECT_API_KEYS,
 } from './statements.js';
+export {
+  type KnownTask,
+  RevocationStore,
+  type RevokeRecord,
+  type RevokeResult,
+} from './revocations.js';
+export { REVOKED_ERROR_TYPE } from './revoke-statements.js';
 export { type TaskCursor, TaskStore } from './store.js';
 export { type ClaimResult } from './task-claims.js';

@@ -155,4 +155,24 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE tasks ADD COLUMN lease_holder text;
     `,
   },
+  {
+    id: 7,
+    name: 'revocations',
+    sql: `
+      -- Revoked task ids, durable: a worker's claim refuses an id listed here, so a revoked task
+      -- never starts on any worker, also one started (or reconnected) after the revoke. A row
+      -- may name a task that has no row in tasks yet (its PENDING write still batched, or a
+      -- Celery client's task). terminate: the revoke asked to stop the task if running.
+      -- revoked_by: the API key's id, or who else revoked it (cli, worker name, open access).
+      CREATE TABLE revocations (
+        task_id    text PRIMARY KEY,
+        terminate  boolean NOT NULL DEFAULT false,
+        reason     text,
+        revoked_at timestamptz NOT NULL DEFAULT now(),
+        revoked_by text
+      );
+      -- Workers load the recent ones at start and after a reconnect.
+      CREATE INDEX revocations_revoked_at_idx ON revocations (revoked_at);
+    `,
+  },
 ];

@@ -76,7 +76,7 @@ export const UPSERT_TASKS = `
  * Claims the runs of a batch of tasks: each row ($1, a JSON array) becomes STARTED with a lease
  * of lease_ms held by lease_holder (one delivery), unless the stored task forbids it: it has
  * another name (a message reusing an id), it is final, another delivery holds a live lease, or
- * it is further on (its retry was already scheduled). Claiming counts the start: attempts
+ * it is further on (its retry was already scheduled), or it was revoked. Claiming counts the start: attempts
  * over the task's life, deliveries of this attempt. Returns the rows it claimed; a row missing
  * from the answer was refused (SELECT_TASKS says why). Lease times are the database's clock.
  */
@@ -89,6 +89,8 @@ export const CLAIM_TASKS = `
   FROM jsonb_to_recordset($1::jsonb) AS r(
     id text, name text, queue text, args jsonb, kwargs jsonb, retries integer, worker text, created_at timestamptz,
     started_at timestamptz, owner text, lease_ms integer, lease_holder text)
+  -- A revoked id never starts (migration 7), whether or not it has a row yet.
+  WHERE NOT EXISTS (SELECT 1 FROM revocations v WHERE v.task_id = r.id)
   ON CONFLICT (id) DO UPDATE SET
     state = 'STARTED', result = NULL, error_type = NULL, error_message = NULL, retries = EXCLUDED.retries,
     worker = EXCLUDED.worker, started_at = EXCLUDED.started_at, finished_at = NULL,

@@ -10,6 +10,7 @@ import type { Logger, TaskRecord, TaskWrite } from '../core/index.js';
 import { BatchWriter } from './batch-writer.js';
 import { byId, databaseUnavailable, runBatch } from './batch-query.js';
 import { CLAIM_TASKS, SELECT_TASKS } from './statements.js';
+import { SELECT_REVOKED_AMONG } from './revoke-statements.js';
 import { toJsonRow, toRecord, type TaskRow } from './task-rows.js';
 import { unstorableWrite } from './task-writes.js';
 
@@ -20,8 +21,11 @@ export interface TaskClaim {
   leaseMs: number;
 }
 
-/** What a claim found: it holds the run with these counts, or the row that refused it (undefined: none). */
-export type ClaimResult = { claimed: true; attempts: number; deliveries: number } | { claimed: false; found: TaskRecord | undefined };
+/**
+ * What a claim found: it holds the run with these counts, or the row that refused it
+ * (undefined: none) and whether the task is revoked (a revocation refuses it, row or not).
+ */
+export type ClaimResult = { claimed: true; attempts: number; deliveries: number } | { claimed: false; found: TaskRecord | undefined; revoked: boolean };
 
 export interface TaskClaimsOptions {
   logger: Logger;
@@ -67,17 +71,18 @@ export class TaskClaims {
     const refused = claims.filter((c) => !counts.has(c.write.id)).map((c) => c.write.id);
     // Read after the claim, in a statement of its own: the claim's snapshot may predate the
     // commit that refused it. Refusals are rare (duplicates), so the common case costs nothing.
-    const found = refused.length === 0 ? new Map<string, TaskRecord>() : await this.#read(refused);
+    const { found, revoked } = refused.length === 0 ? { found: new Map<string, TaskRecord>(), revoked: new Set<string>() } : await this.#read(refused);
     return claims.map((c): ClaimResult => {
       const row = counts.get(c.write.id);
-      return row ? { claimed: true, attempts: row.attempts, deliveries: row.deliveries } : { claimed: false, found: found.get(c.write.id) };
+      return row ? { claimed: true, attempts: row.attempts, deliveries: row.deliveries } : { claimed: false, found: found.get(c.write.id), revoked: revoked.has(c.write.id) };
     });
   }
 
-  async #read(ids: string[]): Promise<Map<string, TaskRecord>> {
+  async #read(ids: string[]): Promise<{ found: Map<string, TaskRecord>; revoked: Set<string> }> {
     try {
       const { rows } = await this.#pool.query<TaskRow>({ name: 'celerity_select_tasks', text: SELECT_TASKS, values: [ids] });
-      return new Map(rows.map((r) => [r.id, toRecord(r)]));
+      const revoked = await this.#pool.query<{ task_id: string }>({ name: 'celerity_select_revoked_among', text: SELECT_REVOKED_AMONG, values: [ids] });
+      return { found: new Map(rows.map((r) => [r.id, toRecord(r)])), revoked: new Set(revoked.rows.map((r) => r.task_id)) };
     } catch (err) {
       throw databaseUnavailable(err);
     }

@@ -13,4 +13,5 @@ export {
   type Submission,
   type SubmitOptions,
 } from './submission.js';
+export { Revoker, type RevokeOptions, type RevokeOutcome, revokeTask } from './revoker.js';
 export { Submitter } from './submitter.js';

@@ -56,6 +56,8 @@ export type Refusal =
   | { kind: 'superseded'; retries: number }
   /** Its id belongs to a task of another name: never run, never recorded over that task. */
   | { kind: 'name-mismatch'; storedName: string }
+  /** Revoked before it started: never run, REVOKED (`stored`: the store's REVOKED row, when it has one). */
+  | { kind: 'revoked'; stored: TaskRecord | undefined }
   /** The store refused its start for good (a value it cannot hold): never run. */
   | { kind: 'unclaimable'; reason: string }
   /** Started too often without finishing: it may crash its worker. Counts are the starts so far. */
@@ -122,13 +124,17 @@ function isAhead(stored: TaskRecord, message: Pick<TaskMessage, 'retries'>): boo
  * none). Checked in the order that keeps another task's row unread: its name first, then final
  * (answered), a live lease (deferred until it lapses), a state further on (dropped); anything
  * else changed between the claim and the read (a lease that just lapsed): deferred briefly,
- * and the next claim decides.
+ * and the next claim decides. `revoked` (the store holds a revocation of the id): the task ends
+ * REVOKED here unless another final state or a live lease elsewhere says otherwise.
  */
-export function claimRefusal(message: Pick<TaskMessage, 'name' | 'retries'>, found: TaskRecord | undefined, now: number): Refusal {
+export function claimRefusal(message: Pick<TaskMessage, 'name' | 'retries'>, found: TaskRecord | undefined, now: number, revoked = false): Refusal {
   if (found && found.name !== message.name) return { kind: 'name-mismatch', storedName: found.name };
+  if (revoked && found?.state === 'REVOKED') return { kind: 'revoked', stored: found };
   if (found && isFinalState(found.state)) return { kind: 'finished', stored: found };
   const leaseMs = Math.max(0, (found?.leaseExpiresAt?.getTime() ?? 0) - now);
   if (found && leaseMs > 0) return { kind: 'running', leaseMs, holder: found.leaseHolder ?? found.worker ?? null };
+  // Revoked while it ran elsewhere without terminate (a retry, a redelivery since): ends here.
+  if (revoked) return { kind: 'revoked', stored: undefined };
   if (found && isAhead(found, message)) return { kind: 'superseded', retries: found.retries };
   return { kind: 'running', leaseMs: 0, holder: found?.leaseHolder ?? null };
 }

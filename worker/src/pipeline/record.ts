@@ -57,7 +57,7 @@ export async function claimRun(store: Pick<TaskStore, 'claim'>, write: TaskWrite
     return { claimed: false, refusal: { kind: 'unclaimable', reason: err instanceof Error ? err.message : String(err) } };
   }
   if (result.claimed) return { claimed: true, counts: { attempts: result.attempts, deliveries: result.deliveries } };
-  return { claimed: false, refusal: claimRefusal({ name: start.name, retries: start.retries ?? 0 }, result.found, Date.now()) };
+  return { claimed: false, refusal: claimRefusal({ name: start.name, retries: start.retries ?? 0 }, result.found, Date.now(), result.revoked) };
 }
 
 function isRefusedForGood(err: unknown): err is CelerityError {

@@ -16,8 +16,11 @@ import type { Admitted } from './admit.js';
 import { TimeLimits } from './time-limits.js';
 import { TaskInterruptedError } from './types.js';
 
-/** How the task's own code ended; a thrown error is already explained by the limits (a limit, when one caused it). */
-export type TaskEnd = { kind: 'returned'; value: unknown } | { kind: 'threw'; error: Error };
+/**
+ * How the task's own code ended; a thrown error is already explained by the limits (a limit,
+ * when one caused it); `revoked`: a revoke terminated it.
+ */
+export type TaskEnd = { kind: 'returned'; value: unknown } | { kind: 'threw'; error: Error } | { kind: 'revoked'; reason: string };
 
 /** How the task ended, and when it started executing. */
 export type RunOutcome = TaskEnd & { startedAt: Date };
@@ -32,10 +35,19 @@ export interface RunDeps {
  * The limits come from the message (Celery's `timelimit` header), else the task's
  * definition, else (hard limit only) the worker's default.
  */
-export async function runTask(task: Admitted, message: TaskMessage, queue: string, shutdown: AbortSignal, deps: RunDeps, log: Logger): Promise<RunOutcome> {
+export async function runTask(
+  task: Admitted,
+  message: TaskMessage,
+  queue: string,
+  shutdown: AbortSignal,
+  deps: RunDeps,
+  log: Logger,
+  terminate?: AbortSignal,
+): Promise<RunOutcome> {
   const hardLimitS = message.timelimit[0] ?? task.definition.timeLimitS ?? deps.timeLimitS;
   const softLimitS = message.timelimit[1] ?? task.definition.softTimeLimitS;
   const limits = new TimeLimits(shutdown, hardLimitS, softLimitS);
+  if (terminate) limits.revokeOn(terminate);
   const scope = new TaskScope(message.id, message.name, queue);
   let startedAt: Date | undefined;
   const start = (atMs: number = Date.now()): void => {
@@ -59,6 +71,8 @@ export async function runTask(task: Admitted, message: TaskMessage, queue: strin
     const value = await limits.race(Promise.race([running, scope.stray]));
     return { kind: 'returned', value, startedAt: startedAt ?? new Date() };
   } catch (thrown) {
+    // Terminated by a revoke: REVOKED, even when the worker is stopping too (never requeued).
+    if (limits.revoked) return { kind: 'revoked', reason: limits.revoked.message, startedAt: startedAt ?? new Date() };
     if (shutdown.aborted) {
       log.warn('task interrupted by the worker stopping; it goes back to the queue', { outcome: 'interrupted' });
       throw new TaskInterruptedError(`Task ${message.id} was interrupted`, { cause: thrown });

@@ -24,6 +24,7 @@ import {
   type TaskOutcome,
 } from '../../../shared/src/broker/index.js';
 import { formatIssues } from '../../../shared/src/app/index.js';
+import { REVOKED_ERROR_TYPE } from '../../../shared/src/store/index.js';
 import type { Outcome, WorkerMetrics } from '../metrics.js';
 import type { TaskHooks } from '../task-hooks.js';
 import type { Refusal } from './admit.js';
@@ -88,7 +89,7 @@ export async function settleRefusal(deps: SettleDeps, job: Job, refusal: Refusal
       return finish(deps, job, baseWrite(delivery, message, deps.workerName, fresh), {
         outcome: 'rejected',
         state: 'REVOKED',
-        error: { type: 'TaskRevokedError', message: 'expired' },
+        error: { type: REVOKED_ERROR_TYPE, message: 'expired' },
       });
     case 'not-due':
       await publishDelayed(deps.republish, delivery, message.id, {}, refusal.delayMs);
@@ -107,6 +108,8 @@ export async function settleRefusal(deps: SettleDeps, job: Job, refusal: Refusal
     case 'superseded':
       log.info('redelivered message superseded by its retry; dropping it', { retries: refusal.retries });
       return 'ack';
+    case 'revoked':
+      return settleRevoked(deps, job, refusal.stored);
     case 'name-mismatch':
     case 'unclaimable':
       return rejectUnclaimed(deps, job, refusal);
@@ -154,7 +157,25 @@ export async function settleVerdict(deps: SettleDeps, job: Job, write: TaskWrite
       } else if (verdict.cause === 'too-large') log.warn('task result over the size limit: recorded as FAILURE', { error: verdict.error.message });
       else log.warn('task returned a value that cannot be stored', { error: verdict.error.message });
       return finish(deps, job, write, { outcome: 'failure', deadReason: 'failed', error: verdict.error });
+    case 'revoked':
+      log.info('task stopped by a revoke: recorded as REVOKED', { outcome: 'revoked', durationMs: durationMs() });
+      return finish(deps, job, write, { outcome: 'revoked', state: 'REVOKED', error: verdict.error });
   }
+}
+
+/**
+ * A task revoked before it started: never run. The store's REVOKED row (the revoke wrote it)
+ * is replied as it stands; without one (no row when it was revoked) REVOKED is recorded here.
+ */
+async function settleRevoked(deps: SettleDeps, job: Job, stored: TaskRecord | undefined): Promise<Disposition> {
+  job.log.info('task revoked before it started: not run', { outcome: 'revoked' });
+  if (!stored) {
+    const fresh = { attempts: job.message.retries, deliveries: 0 };
+    return finish(deps, job, baseWrite(job.delivery, job.message, deps.workerName, fresh), { outcome: 'revoked', state: 'REVOKED', error: { type: REVOKED_ERROR_TYPE, message: 'revoked' } });
+  }
+  deps.metrics.tasks.inc({ task: job.metricTask, queue: job.delivery.queue, outcome: 'revoked' });
+  sendReply(deps, job, storedOutcome(stored));
+  return 'ack';
 }
 
 /** A message that is not a task message: record what can be recorded, dead-letter it. */
@@ -261,7 +282,12 @@ async function answerFinished(deps: SettleDeps, job: Job, stored: TaskRecord): P
     await deadLetter(deps.republish, job.delivery, 'failed', stored.error ?? null, job.message.id);
     deps.metrics.deadLetters.inc({ task: job.metricTask, queue: job.delivery.queue, reason: 'failed' });
   }
-  sendReply(deps, job, {
+  sendReply(deps, job, storedOutcome(stored));
+  return 'ack';
+}
+
+function storedOutcome(stored: TaskRecord): TaskOutcome {
+  return {
     id: stored.id,
     state: stored.state,
     result: stored.result,
@@ -271,8 +297,7 @@ async function answerFinished(deps: SettleDeps, job: Job, stored: TaskRecord): P
     retries: stored.retries,
     ...(stored.attempts !== undefined ? { attempts: stored.attempts } : {}),
     startedAt: stored.startedAt ?? null,
-  });
-  return 'ack';
+  };
 }
 
 function sendReply(deps: SettleDeps, job: Job, outcome: TaskOutcome): void {

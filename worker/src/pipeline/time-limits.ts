@@ -17,6 +17,8 @@ export class TimeLimits {
   #hardExpired = false;
   #softExpired = false;
   #rejectHard: ((err: Error) => void) | undefined;
+  #revoked: Error | undefined;
+  #unwatchRevoke: (() => void) | undefined;
 
   readonly #hardS: number | null;
   readonly #softS: number | null | undefined;
@@ -66,6 +68,29 @@ export class TimeLimits {
     }
   }
 
+  /**
+   * A revoke with `terminate`: when `signal` fires, the task's signal fires, a CPU task's
+   * thread is stopped (the hard signal), and the run ends at once, as at the hard limit.
+   */
+  revokeOn(signal: AbortSignal): void {
+    const onRevoke = (): void => {
+      const reason: unknown = signal.reason;
+      const err = reason instanceof Error ? reason : new Error('Terminated by a revoke');
+      this.#revoked = err;
+      this.#task.abort(err);
+      this.#hard.abort(err);
+      this.#rejectHard?.(err);
+    };
+    if (signal.aborted) return onRevoke();
+    signal.addEventListener('abort', onRevoke, { once: true });
+    this.#unwatchRevoke = () => signal.removeEventListener('abort', onRevoke);
+  }
+
+  /** Set once a revoke terminated the task: the error it was stopped with. */
+  get revoked(): Error | undefined {
+    return this.#revoked;
+  }
+
   /** For in-process tasks: fires on shutdown and on either limit. */
   get taskSignal(): AbortSignal {
     return this.#task.signal;
@@ -80,6 +105,7 @@ export class TimeLimits {
   race<T>(running: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#rejectHard = reject;
+      if (this.#revoked) reject(this.#revoked);
       running.then(resolve, reject);
     });
   }
@@ -99,6 +125,7 @@ export class TimeLimits {
     this.#started = true;
     for (const timer of this.#timers) clearTimeout(timer);
     this.#shutdown.removeEventListener('abort', this.#onShutdown);
+    this.#unwatchRevoke?.();
     this.#rejectHard = undefined;
   }
 }

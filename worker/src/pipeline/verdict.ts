@@ -11,6 +11,7 @@ import {
   truncateText,
 } from '../../../shared/src/core/index.js';
 import { retryPolicyOf, type TaskDefinition } from '../../../shared/src/app/index.js';
+import { REVOKED_ERROR_TYPE } from '../../../shared/src/store/index.js';
 import { type DeliveredProperties, type TaskMessage } from '../../../shared/src/broker/index.js';
 import { UNSERIALISABLE_RESULT } from '../cpu-job.js';
 import type { TaskEnd } from './run.js';
@@ -23,7 +24,9 @@ export type Verdict =
   | { kind: 'success'; result: unknown }
   | { kind: 'retry'; error: TaskError; delayMs: number; maxRetries: number }
   /** `raised`: the task threw; `too-large` and `unstorable`: its result cannot be kept. */
-  | { kind: 'failure'; error: TaskError; cause: 'raised' | 'too-large' | 'unstorable'; permanent: boolean };
+  | { kind: 'failure'; error: TaskError; cause: 'raised' | 'too-large' | 'unstorable'; permanent: boolean }
+  /** A revoke terminated the task: REVOKED, never retried. */
+  | { kind: 'revoked'; error: TaskError };
 
 export function judge(
   outcome: TaskEnd,
@@ -32,6 +35,7 @@ export function judge(
   properties: DeliveredProperties,
   maxResultBytes: number | undefined,
 ): Verdict {
+  if (outcome.kind === 'revoked') return { kind: 'revoked', error: { type: REVOKED_ERROR_TYPE, message: truncateText(outcome.reason) } };
   if (outcome.kind === 'threw') {
     const err = outcome.error;
     // Bounded before it is logged, stored, replied or dead-lettered (errors.ts).
