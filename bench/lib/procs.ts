@@ -204,6 +204,8 @@ export class Stack {
   gateway: Spawned | undefined;
   worker: Spawned | undefined;
   port = 0;
+  /** The worker's /metrics port, once it said it. */
+  workerMetricsPort: number | undefined;
   readonly #extraQueues: string[] = [];
 
   get env(): Record<string, string> {
@@ -239,6 +241,11 @@ export class Stack {
       { ...this.env, LOG_LEVEL: 'info', ...extra },
       nodeArgs,
     );
+    // Its /metrics port (random), from its start-up line: tasks that leave no row are counted there.
+    createInterface({ input: this.worker.child.stdout! }).on('line', (line) => {
+      const m = /worker metrics on .*"port":\s*(\d+)/.exec(line);
+      if (m) this.workerMetricsPort = Number(m[1]);
+    });
     await waitForLine(this.worker.child, /consuming/);
   }
 
