@@ -16,6 +16,7 @@ import { runMemory } from './scenarios/memory.js';
 import { runClient } from './scenarios/client.js';
 import { runHttpFloor } from './scenarios/http-floor.js';
 import { runLimit } from './scenarios/limit.js';
+import { runMiddleware } from './scenarios/middleware.js';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
@@ -74,6 +75,7 @@ const scenarios: [string, () => Promise<Row[]>][] = [
     },
   ],
   ['http', () => runHttpFloor(plan.http)],
+  ['middleware', () => runMiddleware(plan.http)],
 ];
 
 function find(rows: Row[], scenario: string, variant: RegExp): Row | undefined {
