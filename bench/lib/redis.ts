@@ -6,10 +6,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stop } from './procs.js';
+import { freePort, stop } from './procs.js';
 
 export interface RedisTarget {
   /** What the rows say about it. */
@@ -38,14 +37,6 @@ function redisPid(port: number): number | undefined {
 export function localRedis(): RedisTarget {
   const connection = { host: process.env.REDIS_HOST ?? '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379) };
   return { label: 'local Redis as configured', connection, pid: redisPid(connection.port), close: () => Promise.resolve() };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address ? address.port : 0;
 }
 
 /** Starts `redis-server` with append-only persistence (fsync every second) in a temporary directory. */
