@@ -64,11 +64,15 @@ describe('result modes', () => {
     assert.throws(() => defineTask({ name: 'modes.bad', result: 'partial' as 'none', run: () => 1 }), /modes\.bad.*result must be full, final, none/);
   });
 
-  it('full (the default) still writes PENDING before a 202, then the claim and the end', async () => {
-    const answer = await http<Task>(`${url}/api/v1/tasks/modes.add`, { json: { args: [1, 2] } });
-    assert.equal(answer.status, 202);
-    assert.equal((await ctx.finalRow(answer.body.id)).result, 3);
-    assert.deepEqual(await statesOf(answer.body.id), ['PENDING', 'STARTED', 'SUCCESS']);
+  it('full (the default) still writes PENDING before a 202, and the claim and the end of a waited run', async () => {
+    const idle = ctx.queue('full-idle'); // no worker: the PENDING row is all there is
+    const queued = await http<Task>(`${url}/api/v1/tasks/modes.add`, { json: { args: [1, 2], options: { queue: idle } } });
+    assert.equal(queued.status, 202);
+    assert.deepEqual(await statesOf(queued.body.id), ['PENDING'], 'written before the 202');
+    const waited = await http<Task>(`${url}/api/v1/tasks/modes.add?wait=20`, { json: { args: [1, 2] } });
+    assert.equal(waited.status, 200);
+    assert.equal((await ctx.finalRow(waited.body.id)).result, 3);
+    assert.deepEqual(await statesOf(waited.body.id), ['STARTED', 'SUCCESS']);
   });
 
   it('final over HTTP with ?wait=: 200 with the result, and only the final row is written', async () => {
@@ -106,6 +110,15 @@ describe('result modes', () => {
     assert.ok(samples.length > 0);
   });
 
+  it('none with a ?wait= that ends before the task: 202, no PENDING row, GET answers 404', async () => {
+    const idle = ctx.queue('idle'); // no worker consumes it
+    const answer = await http<Task>(`${url}/api/v1/tasks/modes.add?wait=0.3`, { json: { args: [1, 1], options: { queue: idle, result: 'none' } } });
+    assert.equal(answer.status, 202);
+    assert.equal(answer.body.state, 'PENDING');
+    assert.equal((await http(`${url}/api/v1/tasks/${answer.body.id}`)).status, 404);
+    assert.deepEqual(await statesOf(answer.body.id), [], 'the 202 of a none task writes no PENDING row');
+  });
+
   it('none without a wait (task-level): 202, no PENDING row, the task still runs and is counted', async () => {
     const before = metricValue(await scrape(metricsUrl), 'celerity_worker_tasks_total', { task: 'modes.quiet', queue, outcome: 'success' }) ?? 0;
     const answer = await http<Task>(`${url}/api/v1/tasks/modes.quiet`, { json: { args: [4] } });
@@ -120,11 +133,11 @@ describe('result modes', () => {
     assert.equal((await http(`${url}/api/v1/tasks/${answer.body.id}`)).status, 404);
   });
 
-  it('a submit overrides the task: full on a none task writes every row', async () => {
-    const answer = await http<Task>(`${url}/api/v1/tasks/modes.quiet`, { json: { args: [5], options: { result: 'full' } } });
-    assert.equal(answer.status, 202);
+  it('a submit overrides the task: full on a none task writes the claim and the end', async () => {
+    const answer = await http<Task>(`${url}/api/v1/tasks/modes.quiet?wait=20`, { json: { args: [5], options: { result: 'full' } } });
+    assert.equal(answer.status, 200);
     assert.equal((await ctx.finalRow(answer.body.id)).result, 10);
-    assert.deepEqual(await statesOf(answer.body.id), ['PENDING', 'STARTED', 'SUCCESS']);
+    assert.deepEqual(await statesOf(answer.body.id), ['STARTED', 'SUCCESS']);
   });
 
   it('the Node client: result() resolves in every mode; none leaves no row, final only the end', async () => {
