@@ -3,7 +3,8 @@
 // A `createClient` of the package in a process of its own, so the bench process's pauses do not
 // count, keeping N `submit()` + `handle.result()` in flight. Protocol: prints `ready` once
 // connected and warmed up; each stdin line `go <inFlight> <seconds>` runs a closed loop and
-// prints one JSON line {ok, errors, seconds, latencies (ms)}; stdin closed = close and exit.
+// prints one JSON line {ok, errors, seconds, latencies (ms)}; `go <inFlight> <seconds> <result>` submits with that
+// result mode (full, final, none); stdin closed = close and exit.
 import { createInterface } from 'node:readline';
 import { createClient } from '../shared/src/client/client.js';
 import { startTrace, stopTrace } from '../shared/src/core/trace.js';
@@ -22,7 +23,7 @@ interface LoopResult {
 }
 
 /** `inFlight` callers, each submitting its next task once the last one's result arrived. */
-async function closedLoop(inFlight: number, seconds: number): Promise<LoopResult> {
+async function closedLoop(inFlight: number, seconds: number, result?: 'full' | 'final' | 'none'): Promise<LoopResult> {
   const latencies: number[] = [];
   let errors = 0;
   let i = 0;
@@ -34,7 +35,7 @@ async function closedLoop(inFlight: number, seconds: number): Promise<LoopResult
         const started = performance.now();
         i++;
         try {
-          const handle = await client.submit(add, [i, 1_000_000 + i], {}, { queue });
+          const handle = await client.submit(add, [i, 1_000_000 + i], {}, { queue, ...(result ? { result } : {}) });
           await handle.result({ timeoutMs: 30_000 });
           latencies.push(Math.round((performance.now() - started) * 1000) / 1000);
         } catch {
@@ -49,9 +50,10 @@ async function closedLoop(inFlight: number, seconds: number): Promise<LoopResult
 await closedLoop(8, 1); // warm-up (JIT, prepared statements), not reported
 process.stdout.write('ready\n');
 for await (const line of createInterface({ input: process.stdin })) {
-  const [command, inFlight, seconds] = line.split(' ');
+  const [command, inFlight, seconds, result] = line.split(' ');
   if (command !== 'go') continue;
-  process.stdout.write(`${JSON.stringify(await closedLoop(Number(inFlight), Number(seconds)))}\n`);
+  const mode = result === 'full' || result === 'final' || result === 'none' ? result : undefined;
+  process.stdout.write(`${JSON.stringify(await closedLoop(Number(inFlight), Number(seconds), mode))}\n`);
 }
 await client.close();
 stopTrace();

@@ -160,10 +160,11 @@ export async function openLoop(agent: Agent, target: Target, rate: number, secon
 }
 
 /** A ~200-byte demo.add body: the numbers plus padding in kwargs would fail the schema, so pad the queue-free fields only. */
-export function addBody(queue: string): () => string {
+export function addBody(queue: string, result?: 'final' | 'none'): () => string {
   let i = 0;
+  const options = result ? { queue, result } : { queue };
   return () => {
     i++;
-    return JSON.stringify({ args: [i, 1_000_000 + i], options: { queue } });
+    return JSON.stringify({ args: [i, 1_000_000 + i], options });
   };
 }

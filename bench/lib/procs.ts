@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import amqp from 'amqplib';
 import pg from 'pg';
@@ -152,6 +153,15 @@ function round3(n: number): number {
   return Math.round(n * 1000) / 1000;
 }
 
+/** A TCP port nothing listens on now (the OS's pick). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
 export interface Spawned {
   child: ChildProcess;
   pid: number;
@@ -204,6 +214,8 @@ export class Stack {
   gateway: Spawned | undefined;
   worker: Spawned | undefined;
   port = 0;
+  /** The worker's /metrics port. */
+  workerMetricsPort: number | undefined;
   readonly #extraQueues: string[] = [];
 
   get env(): Record<string, string> {
@@ -233,9 +245,11 @@ export class Stack {
 
   async startWorker(concurrency: number, extra: Record<string, string> = {}): Promise<void> {
     const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    // Its /metrics on a free port (0 would turn it off): tasks that leave no row are counted there.
+    this.workerMetricsPort = await freePort();
     this.worker = spawnNode(
       'cli.js',
-      ['worker', '--app', DEMO_APP, '--queues', this.queue, '--concurrency', String(concurrency), '--metrics-port', '0'],
+      ['worker', '--app', DEMO_APP, '--queues', this.queue, '--concurrency', String(concurrency), '--metrics-port', String(this.workerMetricsPort)],
       { ...this.env, LOG_LEVEL: 'info', ...extra },
       nodeArgs,
     );

@@ -54,6 +54,8 @@ export interface Row {
   errors?: number;
   cpuMsPerTask?: CpuPerTask;
   rssMb?: number;
+  /** Memory rows: RSS growth per held request, in KB. */
+  perHeldKb?: number;
   /** Why a row has no numbers (peer unavailable), or what to know when reading it. */
   note?: string;
 }

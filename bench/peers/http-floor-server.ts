@@ -5,7 +5,10 @@
  * `express` through Express 5 with express.json(), as the gateway's HTTP layer is built. The
  * difference between them and the gateway's own CPU per request says what the HTTP layer costs.
  *
- * Usage: node dist/bench/peers/http-floor-server.js bare|express
+ * `express-hold`: the minimal Express app that holds every request it gets and never answers (its
+ * `done` count is the requests held), for the memory scenario's RSS per held request.
+ *
+ * Usage: node dist/bench/peers/http-floor-server.js bare|express|express-raw|express-hold
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -59,11 +62,23 @@ function expressApp(parser: boolean): express.Express {
   return app;
 }
 
-if (mode !== 'bare' && mode !== 'express' && mode !== 'express-raw') {
-  process.stderr.write('usage: http-floor-server.js bare|express|express-raw\n');
+/** Express + express.json(), holding each request: the least a framework's held request costs. */
+function holdingApp(): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use('/api', express.json({ limit: 1024 * 1024 }));
+  app.post('/api/v1/tasks/:name', () => {
+    done++;
+  });
+  return app;
+}
+
+if (mode !== 'bare' && mode !== 'express' && mode !== 'express-raw' && mode !== 'express-hold') {
+  process.stderr.write('usage: http-floor-server.js bare|express|express-raw|express-hold\n');
   process.exit(2);
 }
-const server = createServer(mode === 'bare' ? bare : expressApp(mode === 'express'));
+const server = createServer(mode === 'bare' ? bare : mode === 'express-hold' ? holdingApp() : expressApp(mode === 'express'));
 server.keepAliveTimeout = 60_000;
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();

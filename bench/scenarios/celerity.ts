@@ -1,20 +1,22 @@
 /**
  * Celerity's scenarios, each on its own queue and schema with its own gateway and worker
- * processes: rpc (`?wait=`), async (202 submits then drain, single and batch),
- * responsiveness (`/healthz` under 1,000 waits), the seeds' load test, and memory under
- * 10,000 waits.
+ * processes: rpc (`?wait=`, also with the result modes `final` and `none`), async (202 submits
+ * then drain, single and batch, by default and with `none`), responsiveness (`/healthz` under
+ * 1,000 waits) and the seeds' load test. Memory is memory.ts.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { addBody, closedLoop, httpRequest, makeAgent, openLoop } from '../lib/load.js';
-import { CpuMeter, DATABASE_URL, Stack, rssMb, spawnNode } from '../lib/procs.js';
-import { histogram, latency, recordMs, type Row } from '../lib/stats.js';
+import { addBody, closedLoop, makeAgent, openLoop } from '../lib/load.js';
+import { CpuMeter, DATABASE_URL, Stack, spawnNode } from '../lib/procs.js';
+import { histogram, latency, recordMs, type Histogram, type Row } from '../lib/stats.js';
+import { drainByMetrics, workerFinished } from '../lib/worker-count.js';
 
 const PAD = randomBytes(64).toString('hex'); // demo.echo bodies of ~200 bytes
 
-export function echoBody(queue: string): () => string {
+export function echoBody(queue: string, result?: 'none'): () => string {
   let i = 0;
-  return () => JSON.stringify({ args: [++i, PAD], options: { queue } });
+  const options = result ? { queue, result } : { queue };
+  return () => JSON.stringify({ args: [++i, PAD], options });
 }
 
 /** A migrated stack with a gateway (and a worker at `concurrency`, when given) for `fn`; deleted after. */
@@ -39,6 +41,8 @@ export interface RpcOptions {
   callers: number[];
   seconds: number;
   openFractions: number[];
+  /** Callers at which the result modes `final` and `none` run too (after the default's rows). */
+  modeCallers: number[];
 }
 
 export async function runRpc(options: RpcOptions): Promise<Row[]> {
@@ -61,6 +65,13 @@ export async function runRpc(options: RpcOptions): Promise<Row[]> {
         meter.start();
         const r = await openLoop(agent, target, rate, options.seconds);
         rows.push({ scenario: 'rpc', variant: `open ${rate}/s`, throughput: r.throughput, latency: latency(r.hist), ok: r.ok, errors: r.errors, cpuMsPerTask: meter.perTask(r.ok) });
+      }
+      for (const result of ['final', 'none'] as const) {
+        for (const callers of options.modeCallers) {
+          meter.start();
+          const r = await closedLoop(agent, { ...target, body: addBody(stack.queue, result) }, callers, { seconds: options.seconds });
+          rows.push({ scenario: 'rpc', variant: `closed ${callers}, result ${result}`, throughput: r.throughput, latency: latency(r.hist), ok: r.ok, errors: r.errors, cpuMsPerTask: meter.perTask(r.ok) });
+        }
       }
     } finally {
       agent.destroy();
@@ -106,13 +117,14 @@ export interface AsyncOptions {
 
 export async function runAsync(options: AsyncOptions): Promise<Row[]> {
   const rows: Row[] = [];
-  for (const mode of ['single', 'batch'] as const) {
+  // `none` leaves no row to count completion from: the worker's metrics count it instead.
+  for (const [mode, result] of [['single', undefined], ['batch', undefined], ['single', 'none'], ['batch', 'none']] as const) {
     rows.push(
       await withStack(options.workerConcurrency, async (stack) => {
         const agent = makeAgent(256);
         const meter = new CpuMeter({ gateway: stack.gateway?.pid, worker: stack.worker?.pid }, { database: true });
         try {
-          const one = echoBody(stack.queue);
+          const one = echoBody(stack.queue, result);
           const target =
             mode === 'single'
               ? { port: stack.port, method: 'POST' as const, path: '/api/v1/tasks/demo.echo', body: one, expect: 202 }
@@ -123,20 +135,26 @@ export async function runAsync(options: AsyncOptions): Promise<Row[]> {
                   body: () => `{"tasks":[${Array.from({ length: options.batchSize }, () => one().replace(/^\{/, '{"name":"demo.echo",')).join(',')}]}`,
                   expect: 202,
                 };
+          const metricsPort = stack.workerMetricsPort;
+          if (result && metricsPort === undefined) throw new Error('the worker did not say its metrics port');
+          const before = result ? await workerFinished(metricsPort!) : 0;
           meter.start();
+          const t0 = performance.now();
           const r = await closedLoop(agent, target, mode === 'single' ? options.callers : options.batchCallers, { seconds: options.seconds });
           const submitted = r.ok * (mode === 'single' ? 1 : options.batchSize);
-          const d = await drain(stack.schema, submitted, 180_000);
+          const d: { done: number; completionRate: number; hist?: Histogram } = result ? await drainByMetrics(metricsPort!, before, submitted, t0, 180_000) : await drain(stack.schema, submitted, 180_000);
           return {
             scenario: 'async',
-            variant: `${mode === 'single' ? `one task per request, ${options.callers} callers` : `batch of ${options.batchSize}, ${options.batchCallers} callers`}, worker concurrency ${options.workerConcurrency}`,
+            variant: `${mode === 'single' ? `one task per request, ${options.callers} callers` : `batch of ${options.batchSize}, ${options.batchCallers} callers`}, worker concurrency ${options.workerConcurrency}${result ? `, result ${result}` : ''}`,
             throughput: d.completionRate,
             submitRate: Math.round(submitted / r.seconds),
-            latency: latency(d.hist),
+            ...(d.hist ? { latency: latency(d.hist) } : {}),
             ok: d.done,
             errors: r.errors + (submitted - d.done),
             cpuMsPerTask: meter.perTask(d.done),
-            note: `latency = submit to finish (created_at to finished_at); ${r.errors} refused submits, ${submitted - d.done} accepted tasks unfinished`,
+            note: result
+              ? `completion = tasks the worker counted / time from the first submit; ${r.errors} refused submits, ${submitted - d.done} accepted tasks unfinished`
+              : `latency = submit to finish (created_at to finished_at); ${r.errors} refused submits, ${submitted - d.done} accepted tasks unfinished`,
           } satisfies Row;
         } finally {
           agent.destroy();
@@ -217,63 +235,3 @@ export async function runSeed(options: { runs: { requests: number; clients: numb
   });
 }
 
-/** Gateway RSS with `waits` requests held (no worker: every task stays queued, every wait stays open). */
-export async function runMemory(options: { waits: number }): Promise<Row[]> {
-  return withStack(undefined, async (stack) => {
-    const agent = makeAgent(options.waits + 16);
-    const probe = makeAgent(1);
-    const pid = stack.gateway?.pid;
-    const before = rssMb(pid) ?? 0;
-    let peak = before;
-    let inFlight = 0;
-    let errors = 0;
-    const body = JSON.stringify({ args: [1], options: { queue: stack.queue } });
-    const all = Array.from({ length: options.waits }, () =>
-      httpRequest(agent, stack.port, 'POST', '/api/v1/tasks/demo.sleep?wait=120', body).then(
-        () => undefined,
-        () => {
-          errors++;
-        },
-      ),
-    );
-    try {
-      const deadline = Date.now() + 60_000;
-      while (Date.now() < deadline) {
-        const metrics = await httpRequest(probe, stack.port, 'GET', '/metrics').catch(() => undefined);
-        const m = metrics && /^celerity_rpc_in_flight\S* (\d+)/m.exec(metrics.body);
-        inFlight = Number(m?.[1] ?? 0);
-        peak = Math.max(peak, rssMb(pid) ?? 0);
-        if (inFlight >= options.waits) break;
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-      // Settle: the in-flight count is reached; let GC and the PENDING writes catch up, keep the peak.
-      for (let i = 0; i < 8; i++) {
-        peak = Math.max(peak, rssMb(pid) ?? 0);
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-      const held = rssMb(pid) ?? 0;
-      if (process.env.BENCH_DEBUG) {
-        const m = await httpRequest(probe, stack.port, 'GET', '/metrics').catch(() => undefined);
-        if (process.env.BENCH_HEAPSNAPSHOT) {
-          process.kill(pid!, 'SIGUSR2');
-          await new Promise((resolve) => setTimeout(resolve, 30_000));
-        }
-        process.stderr.write(`${(m?.body ?? '').split('\n').filter((l) => /^(nodejs_heap_size|nodejs_external|process_resident|nodejs_heap_space_size_used_bytes)/.test(l)).join('\n')}\n`);
-      }
-      return [
-        {
-          scenario: 'memory',
-          variant: `gateway RSS with ${options.waits} waits in flight`,
-          rssMb: peak,
-          ok: inFlight,
-          errors,
-          note: `RSS before ${before} MB, while holding ${held} MB, peak ${peak} MB; ${inFlight} waits registered`,
-        },
-      ];
-    } finally {
-      agent.destroy();
-      probe.destroy();
-      await Promise.allSettled(all);
-    }
-  });
-}

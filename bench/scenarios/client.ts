@@ -1,6 +1,7 @@
 /**
- * The Node client's row: `createClient` from the package, in a process of its own
- * (bench/client-load.ts), keeping 1 and then 64 `submit()` + `handle.result()` in flight
+ * The Node client's rows: `createClient` from the package, in a process of its own
+ * (bench/client-load.ts), keeping 1, 16 and 64 `submit()` + `handle.result()` in flight (and
+ * some of them again with the result modes `final` and `none`)
  * against a worker (concurrency 64), with no gateway and no HTTP. Latency is taken in that
  * process, from before `submit()` to `result()` resolved; its CPU is the row's `loadgen`.
  */
@@ -47,9 +48,9 @@ export class ClientLoad {
     return value;
   }
 
-  /** `inFlight` submit + result loops for `seconds`. */
-  async run(inFlight: number, seconds: number): Promise<ClientLoopResult> {
-    this.#spawned.child.stdin!.write(`go ${inFlight} ${seconds}\n`);
+  /** `inFlight` submit + result loops for `seconds`, with the submit option `result` when given. */
+  async run(inFlight: number, seconds: number, result?: string): Promise<ClientLoopResult> {
+    this.#spawned.child.stdin!.write(`go ${inFlight} ${seconds}${result ? ` ${result}` : ''}\n`);
     return JSON.parse(await this.#next()) as ClientLoopResult;
   }
 
@@ -68,6 +69,8 @@ export class ClientLoad {
 export interface ClientOptions {
   inFlight: number[];
   seconds: number;
+  /** Rows run again with a result mode: `[inFlight, mode]`. */
+  modes: [number, 'final' | 'none'][];
 }
 
 export async function runClient(options: ClientOptions): Promise<Row[]> {
@@ -79,14 +82,15 @@ export async function runClient(options: ClientOptions): Promise<Row[]> {
     load = await ClientLoad.start(stack);
     const meter = new CpuMeter({ worker: stack.worker?.pid, loadgen: load.pid }, { database: true });
     const rows: Row[] = [];
-    for (const inFlight of options.inFlight) {
+    const runs: [number, string | undefined][] = [...options.inFlight.map((n): [number, undefined] => [n, undefined]), ...options.modes];
+    for (const [inFlight, mode] of runs) {
       meter.start();
-      const r = await load.run(inFlight, options.seconds);
+      const r = await load.run(inFlight, options.seconds, mode);
       const hist = histogram();
       for (const ms of r.latencies) recordMs(hist, ms);
       rows.push({
         scenario: 'client',
-        variant: `${inFlight} in flight`,
+        variant: `${inFlight} in flight${mode ? `, result ${mode}` : ''}`,
         throughput: Math.round(r.ok / r.seconds),
         latency: latency(hist),
         ok: r.ok,

@@ -196,7 +196,9 @@ export function securityRouter(options: SecurityOptions, logger: Logger): expres
   );
 
   router.use('/api', authenticate({ keys, logger }), apiPolicy, express.json({ limit: options.maxBodyBytes, strict: true, type: JSON_MEDIA_TYPES }));
-  router.use(batchScopes(), submitQueues(options.queues ?? { known: [], patterns: [] }));
+  // A batch's per-item scopes only bind API keys: without them the layer would only cost time.
+  if (keys) router.use(batchScopes());
+  router.use(submitQueues(options.queues ?? { known: [], patterns: [] }));
   router.use('/api', perKeyRateLimit(options.rateLimitPerMinute));
   return router;
 }

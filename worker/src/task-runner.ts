@@ -6,7 +6,7 @@
  * the consumer requeues the message (at once when the worker is stopping, else with backoff).
  */
 import { hostname } from 'node:os';
-import { stamp, type Logger } from '../../shared/src/core/index.js';
+import { resultModeOf, stamp, type Logger } from '../../shared/src/core/index.js';
 import { type Broker, type Publisher, type DeclaredQueues } from '../../shared/src/broker/index.js';
 import { type Catalogue } from '../../shared/src/app/index.js';
 import { REVOKED_ERROR_TYPE, type TaskStore } from '../../shared/src/store/index.js';
@@ -19,6 +19,7 @@ import { decode } from './pipeline/decode.js';
 import { Leases } from './pipeline/lease.js';
 import { observeStart, taskInfo } from './pipeline/observe.js';
 import { baseWrite, claimRun } from './pipeline/record.js';
+import { claimsRun } from './pipeline/rows.js';
 import { runTask, type RunDeps } from './pipeline/run.js';
 import { settleMalformed, settleRefusal, settleVerdict, type Job, type SettleDeps } from './pipeline/settle.js';
 import type { FaultPoint } from './pipeline/fault-point.js';
@@ -111,9 +112,12 @@ export class TaskRunner {
     const decoded = decode(delivery);
     if (decoded.kind === 'malformed') return settleMalformed(this.#settle, delivery, decoded.error);
     const { message } = decoded;
-    const known = catalogue.get(message.name) !== undefined;
+    const definition = catalogue.get(message.name);
+    const known = definition !== undefined;
     const log = this.#deps.logger.child({ taskId: message.id, task: message.name, queue: delivery.queue, attempt: message.retries + 1 });
-    const job: Job = { delivery, message, reply, log, known, metricTask: known ? message.name : '(unknown)' };
+    // What the store keeps of this run: the submit's choice, else the task's (pipeline/rows.ts).
+    const mode = resultModeOf(delivery.properties.headers, definition?.result);
+    const job: Job = { delivery, message, reply, log, known, metricTask: known ? message.name : '(unknown)', mode };
     hooks?.received(taskInfo(message, delivery.queue));
 
     // 2. Admit: expired, not due, already final, running elsewhere, started too often, unknown, invalid.
@@ -130,13 +134,17 @@ export class TaskRunner {
 
     // 3. Claim, then run: STARTED with this delivery's lease is committed before the task runs;
     // a copy the store refuses (final, under another live lease, another task's id) never runs.
+    // Result modes `final` (on a first delivery) and `none` run unclaimed (pipeline/rows.ts).
     const hold = this.#leases.holderFor(message.id, this.#worker);
     const startedAt = new Date();
     const start = { ...baseWrite(delivery, message, this.#worker, admission), startedAt, leaseHolder: hold.holder };
-    const claim = await claimRun(store, start, this.#leases.leaseMs);
-    if (!claim.claimed) return settleRefusal(this.#settle, job, claim.refusal);
-    this.#leases.hold(hold);
-    const write = { ...start, ...claim.counts };
+    let write = start;
+    if (claimsRun(mode, delivery)) {
+      const claim = await claimRun(store, start, this.#leases.leaseMs);
+      if (!claim.claimed) return settleRefusal(this.#settle, job, claim.refusal);
+      this.#leases.hold(hold);
+      write = { ...start, ...claim.counts };
+    }
     const revocations = this.#deps.revocations;
     // The claim's snapshot may predate a revoke committed meanwhile (no row yet to refuse it): the broadcast tells.
     if (revocations?.isRevoked(message.id)) {
@@ -160,8 +168,10 @@ export class TaskRunner {
       // failure; a next attempt is scheduled, then recorded. 5. Ack: the consumer's, once this resolves.
       const verdict = judge(outcome, admission.definition, message, delivery.properties, this.#deps.maxResultBytes);
       // startedAt: when the task executed (a CPU task's wait for a thread is not its time). The
-      // reply waits for the task's first row (settle.ts): its claim, committed before it ran.
-      return await settleVerdict(this.#settle, { ...job, firstRow: Promise.resolve() }, { ...write, startedAt: outcome.startedAt }, verdict);
+      // reply waits for the task's first row (settle.ts): its claim, committed before it ran;
+      // unclaimed, its final row (`final`), or nothing (`none`).
+      const firstRow = claimsRun(mode, delivery) || mode === 'none' ? Promise.resolve() : undefined;
+      return await settleVerdict(this.#settle, { ...job, ...(firstRow ? { firstRow } : {}) }, { ...write, startedAt: outcome.startedAt }, verdict);
     } finally {
       timer();
       metrics.inFlight.dec({ queue: delivery.queue });

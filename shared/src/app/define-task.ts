@@ -17,12 +17,14 @@
 import { z } from 'zod';
 import {
   CelerityError,
+  isResultMode,
   isValidQueueName,
   QUEUE_NAME_RULE,
   QUEUE_TYPE_NAMES,
   type QueueType,
+  RESULT_MODES,
 } from '../core/index.js';
-import type { Logger, RetryPolicy } from '../core/index.js';
+import type { Logger, ResultMode, RetryPolicy } from '../core/index.js';
 import { mayAccept, type ValueShape } from './schema-shape.js';
 import { isStandardSchema, type InferInput, type InferOutput, type StandardSchemaV1 } from './standard-schema.js';
 
@@ -97,6 +99,12 @@ export interface TaskConfig<N extends string, AS, KS, IS, R> {
   softTimeLimitS?: number;
   /** Implemented outside Celerity (e.g. by Python Celery workers); then `run` is absent. @default false */
   external?: boolean;
+  /**
+   * What the store keeps of each run: `full` (PENDING, STARTED with its claim, the final row),
+   * `final` (only the final row) or `none` (no row; the reply and the metrics only). A submit's
+   * `options.result` overrides it. @default 'full'
+   */
+  result?: ResultMode;
   /** One line on what the task does (shown by the gateway and the CLI). */
   description?: string;
   /** The implementation, `run(input, ctx)` with `input`, else `run(args, kwargs, ctx)`; required unless `external`. */
@@ -124,6 +132,8 @@ export interface TaskDefinition {
   timeLimitS?: number;
   softTimeLimitS?: number;
   external?: boolean;
+  /** @see TaskConfig.result; absent means `full`. */
+  result?: ResultMode;
   run?: TaskRun<unknown[], Record<string, unknown>, unknown>;
 }
 
@@ -223,6 +233,7 @@ export function defineTask<
   if (config.external && config.cpu) invalid(name, 'an external task cannot be cpu: true');
   checkSeconds(name, 'timeLimitS', config.timeLimitS);
   checkSeconds(name, 'softTimeLimitS', config.softTimeLimitS);
+  if (config.result !== undefined && !isResultMode(config.result)) invalid(name, `result must be ${RESULT_MODES.join(', ')}`);
   const input = config.input;
   const run = config.run as ((...params: unknown[]) => unknown) | undefined;
   const task: TaskDefinition & { [TASK_BRAND]: true } = {
@@ -239,6 +250,7 @@ export function defineTask<
     ...(config.timeLimitS !== undefined ? { timeLimitS: config.timeLimitS } : {}),
     ...(config.softTimeLimitS !== undefined ? { softTimeLimitS: config.softTimeLimitS } : {}),
     ...(config.external ? { external: true } : {}),
+    ...(config.result !== undefined && config.result !== 'full' ? { result: config.result } : {}),
     // The worker calls every task as run(args, kwargs, ctx); a one-object task's input is its kwargs.
     ...(run ? { run: input ? (_args: unknown[], kwargs: Record<string, unknown>, ctx: TaskContext) => run(kwargs, ctx) : run } : {}),
   };

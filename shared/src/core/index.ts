@@ -57,6 +57,7 @@ export {
   retryDelayMs,
   type RetryPolicy,
 } from './retry.js';
+export { isResultMode, RESULT_MODE_HEADER, RESULT_MODES, type ResultMode, resultModeOf } from './result-mode.js';
 export { SlotAbortedError, Slots } from './slots.js';
 export {
   FINAL_STATES,

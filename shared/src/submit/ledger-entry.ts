@@ -31,6 +31,8 @@ export interface Entry {
   task: TaskRecord | undefined;
   /** Published with this process's reply queue: a final reply whose sender records nothing is written from here. */
   recordsReply: boolean;
+  /** Result mode `none`: no row will ever be committed, so the final reply ends the entry's use. */
+  noRow?: true;
   /** The final reply, once heard. */
   outcome: TaskOutcome | undefined;
   bytes: number;

@@ -6,7 +6,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { assertStorableArguments, CelerityError, MAX_RETRIES_LIMIT } from '../core/index.js';
+import { assertStorableArguments, CelerityError, MAX_RETRIES_LIMIT, RESULT_MODES, type ResultMode } from '../core/index.js';
 import { assertUsableQueue } from '../auth/index.js';
 import { checkArguments, formatIssues } from '../app/index.js';
 import type { TaskDefinition } from '../app/index.js';
@@ -29,6 +29,8 @@ export const submitOptionsSchema = z
     /** Hard and soft time limits in seconds (Celery's time_limit / soft_time_limit). */
     timeLimit: z.number().positive().max(MAX_TIME_LIMIT_S).optional(),
     softTimeLimit: z.number().positive().max(MAX_TIME_LIMIT_S).optional(),
+    /** What the store keeps of this run (shared/src/core/result-mode.ts); overrides the task's. */
+    result: z.enum(RESULT_MODES).optional(),
     ...celeryOptionsSchema,
   })
   .strict();
@@ -64,6 +66,13 @@ export interface Submission {
   celery?: CeleryOptions;
   /** Implemented outside Celerity (catalogue `external`): always asks for a reply. */
   external?: boolean;
+  /** The result mode the submit or the task chose; absent: `full`, and the worker's definition decides. */
+  result?: ResultMode;
+}
+
+/** The rows a submission's task gets in the store (result-mode.ts). */
+export function resultModeOfSubmission(submission: Pick<Submission, 'result'>): ResultMode {
+  return submission.result ?? 'full';
 }
 
 /**
@@ -121,6 +130,7 @@ export function prepareSubmission(task: TaskDefinition, body: unknown, maxArgsBy
     ...(options.softTimeLimit !== undefined ? { softTimeLimitS: options.softTimeLimit } : {}),
     ...(celery ? { celery } : {}),
     ...(task.external ? { external: true } : {}),
+    ...(options.result !== undefined || task.result !== undefined ? { result: options.result ?? task.result } : {}),
   });
 }
 

@@ -8,7 +8,7 @@
 import { isFinalState, type TaskRecord } from '../core/index.js';
 import type { IdempotentSubmits } from './idempotent-submits.js';
 import { REPLY_GRACE_MS, type Finished, type WaitSignal } from './ledger-waits.js';
-import { identify, pendingRecord, type Submission } from './submission.js';
+import { identify, pendingRecord, resultModeOfSubmission, type Submission } from './submission.js';
 import type { Submitter } from './submitter.js';
 import type { TaskLedger } from './task-ledger.js';
 
@@ -94,7 +94,9 @@ async function publishAndWait(
   }
   // Ended by the caller's signal, or by us when the publish fails: no AbortSignal.any here,
   // which would cost a signal, its listeners and weak references per held request.
-  const wait = parts.ledger.start(submission.id, { timeoutMs: waitMs, pollAfterMs: REPLY_GRACE_MS, ...(call.signal ? { signal: call.signal } : {}) });
+  // Result mode `none`: no row will ever answer a store poll, so the wait only listens for the reply.
+  const pollAfterMs = resultModeOfSubmission(submission) === 'none' ? waitMs : REPLY_GRACE_MS;
+  const wait = parts.ledger.start(submission.id, { timeoutMs: waitMs, pollAfterMs, ...(call.signal ? { signal: call.signal } : {}) });
   const waiting = wait.finished;
   const submitted = wrap(send);
   // A final reply proves the task ran (its worker commits the result right after replying), so

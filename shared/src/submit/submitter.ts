@@ -10,6 +10,7 @@ import {
   CelerityError,
   MAX_RETRIES_HEADER,
   REPUBLISHED_HEADER,
+  RESULT_MODE_HEADER,
   Slots,
   stamp,
 } from '../core/index.js';
@@ -167,6 +168,7 @@ export class Submitter {
     if (submission.maxRetries !== undefined) headers[MAX_RETRIES_HEADER] = submission.maxRetries;
     if (submission.republish) headers[REPUBLISHED_HEADER] = true;
     if (submission.owner) headers[OWNER_HEADER] = submission.owner;
+    if (submission.result !== undefined) headers[RESULT_MODE_HEADER] = submission.result;
     if (level !== undefined) headers[DELAY_HEADER] = String(level);
     const recorded = options.recordPending === false ? Promise.resolve() : ledger.recordPending(submission);
     const started = process.hrtime.bigint();

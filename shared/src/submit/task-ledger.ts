@@ -22,7 +22,7 @@ import type { Logger } from '../core/index.js';
 import { isFinalState, stamp, type TaskRecord } from '../core/index.js';
 import { DEFAULT_LEDGER_MAX_BYTES, ENTRY_OVERHEAD_BYTES, RANK, entryBytes, withOutcome, type Entry, type LedgerListener, type LedgerState } from './ledger-entry.js';
 import { LedgerWaits, type Finished, type LedgerWaitsOptions, type PendingWait, type WaitOptions } from './ledger-waits.js';
-import { pendingRecord, type Submission } from './submission.js';
+import { pendingRecord, resultModeOfSubmission, type Submission } from './submission.js';
 
 export interface TaskLedgerOptions extends LedgerWaitsOptions {
   store: Pick<TaskStore, 'get' | 'getFinished' | 'record' | 'forgetUnpublished'>;
@@ -79,7 +79,10 @@ export class TaskLedger {
   published(submission: Submission): void {
     const entry = this.#entry(submission.id, 'published');
     entry.task = { ...pendingRecord(submission), owner: submission.owner ?? null };
-    entry.recordsReply = true;
+    // Result mode `none`: no row, ever; not even the one a Python worker's reply would make here.
+    const noRow = resultModeOfSubmission(submission) === 'none';
+    entry.recordsReply = !noRow;
+    if (noRow) entry.noRow = true;
     this.#resize(submission.id, entry);
   }
 
@@ -126,8 +129,12 @@ export class TaskLedger {
 
   /** Registers a wait on task `id`; answered at once when its final reply was heard here. */
   start(id: string, options: WaitOptions): PendingWait {
-    const outcome = this.#entries.get(id)?.outcome;
-    if (outcome && !options.signal?.aborted) return { finished: Promise.resolve({ kind: 'reply', outcome }), cancel: () => undefined };
+    const entry = this.#entries.get(id);
+    const outcome = entry?.outcome;
+    if (entry && outcome && !options.signal?.aborted) {
+      if (entry.noRow) this.#committed(id, undefined); // its one wait: see #finalHeard
+      return { finished: Promise.resolve({ kind: 'reply', outcome }), cancel: () => undefined };
+    }
     const wait = this.waits.start(id, options);
     if (this.waits.has(id)) this.#advance(id, this.#entry(id, 'waiting'), 'waiting');
     return wait;
@@ -196,8 +203,11 @@ export class TaskLedger {
    * writes none up front: when its final reply comes within the wait, the worker writes the whole
    * row, one write instead of two. Never rejects: a failed write is logged (the worker writes the
    * whole row itself when it takes the task), and the store never lets PENDING overwrite a later state.
+   * A task whose result mode is not `full` gets none.
    */
   recordPending(submission: Submission): Promise<void> {
+    // Result modes `final` and `none` write no PENDING row (shared/src/core/result-mode.ts).
+    if (resultModeOfSubmission(submission) !== 'full') return Promise.resolve();
     const state = this.#entries.get(submission.id)?.state;
     if (state === 'final-heard' || state === 'committed') return Promise.resolve();
     return this.#store.record({ ...pendingRecord(submission), owner: submission.owner ?? null }).then(() => stamp(submission.id, 'pending.recorded'), (err: unknown) => {
@@ -245,8 +255,12 @@ export class TaskLedger {
     this.#advance(outcome.id, entry, 'final-heard');
     // After the state changed: a final reply not yet committed is evicted last.
     this.#touch(outcome.id, entry);
+    const answered = this.waits.has(outcome.id);
     this.waits.resolveAll(outcome.id, { kind: 'reply', outcome });
-    if (recorded) this.#committed(outcome.id, undefined);
+    // A `none` task's reply is all there will ever be: once it answered a wait, nothing here
+    // needs it, and reads answer as the store does (no row). Unanswered (a client's `result()`
+    // comes after its submit), it is kept for that one wait, or until evicted.
+    if (recorded || (entry.noRow && answered)) this.#committed(outcome.id, undefined);
     else this.#evict();
   }
 

@@ -12,6 +12,7 @@
 import {
   REPUBLISHED_HEADER,
   stamp,
+  type ResultMode,
   type Logger,
   type TaskRecord,
   type TaskWrite,
@@ -32,6 +33,7 @@ import { crashAt, type FaultPoint } from './fault-point.js';
 import { announceFinish, taskInfo } from './observe.js';
 import { baseWrite, recordFinal, type RecorderDeps } from './record.js';
 import { deadLetter, publishDelayed, type RepublishDeps } from './republish.js';
+import { writesRows } from './rows.js';
 import type { Verdict } from './verdict.js';
 import { DELIVERY_LIMIT, INVALID_ARGUMENTS, MALFORMED_MESSAGE, UNKNOWN_TASK, type Delivery, type Disposition, type ReplySender, type TaskError } from './types.js';
 
@@ -60,6 +62,8 @@ export interface Job {
   metricTask: string;
   /** The write of the task's STARTED row, when one was made: the reply waits for its commit. */
   firstRow?: Promise<void>;
+  /** What the store keeps of this run (rows.ts); `none` writes nothing. */
+  mode: ResultMode;
 }
 
 /** How a task ends in the store. */
@@ -225,7 +229,7 @@ async function finish(deps: SettleDeps, job: Job, base: TaskWrite, end: Ending):
     sendReply(deps, job, outcome);
     return crashAt(deps.faultPoint, job.log, message.id);
   }
-  const recorded = recordFinal(deps.recorder, { ...base, state, result: end.result ?? null, error: end.error ?? null, finishedAt });
+  const recorded = writesRows(job.mode) ? recordFinal(deps.recorder, { ...base, state, result: end.result ?? null, error: end.error ?? null, finishedAt }) : Promise.resolve();
   // Awaited below; marked handled now, so a failure while the reply waits is not "unhandled".
   recorded.catch(() => undefined);
   // The reply waits for the task's first row (STARTED, else this final one): whoever got the
@@ -254,7 +258,7 @@ async function retry(deps: SettleDeps, job: Job, base: TaskWrite, error: TaskErr
   const { delivery, message } = job;
   const eta = new Date(Date.now() + delayMs);
   await publishDelayed(deps.republish, delivery, message.id, { retries: message.retries + 1, eta: eta.toISOString() }, delayMs);
-  await recordFinal(deps.recorder, { ...base, state: 'RETRY', error, finishedAt: null });
+  if (writesRows(job.mode)) await recordFinal(deps.recorder, { ...base, state: 'RETRY', error, finishedAt: null });
   deps.metrics.tasks.inc({ task: job.metricTask, queue: base.queue, outcome: 'retry' });
   deps.hooks?.retried(taskInfo(message, base.queue), error);
   return 'ack';
