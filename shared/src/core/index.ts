@@ -79,3 +79,17 @@ export {
   tracing,
 } from './trace.js';
 export { MAX_TIMER_MS } from './timers.js';
+export {
+  decodeFeedMessage,
+  type LogData,
+  MAX_LOG_LINE_CHARS,
+  MAX_OUTPUT_CHUNK_CHARS,
+  MAX_PROGRESS_MESSAGE_CHARS,
+  MAX_TASK_EVENTS,
+  type OutputData,
+  PROGRESS_INTERVAL_MS,
+  type ProgressData,
+  type TaskEvent,
+  type TaskEventKind,
+  type TaskFeedMessage,
+} from './task-events.js';

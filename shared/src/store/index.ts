@@ -22,3 +22,4 @@ export {
 } from './statements.js';
 export { type TaskCursor, TaskStore } from './store.js';
 export { type ClaimResult } from './task-claims.js';
+export { type NewTaskEvent, TaskLog } from './task-log.js';
