@@ -25,7 +25,7 @@ import {
   type MetricsAccess,
   type WorkerConfig,
 } from '../../shared/src/config/index.js';
-import { IdempotencyKeys, TaskStore, createPool } from '../../shared/src/store/index.js';
+import { IdempotencyKeys, TaskLog, TaskStore, createPool } from '../../shared/src/store/index.js';
 import { Catalogue, type TaskDefinition } from '../../shared/src/app/index.js';
 import {
   CelerityError,
@@ -35,6 +35,8 @@ import {
 } from '../../shared/src/core/index.js';
 import { Consumer } from './consumer.js';
 import { WorkerEvents } from './events.js';
+import { TaskReports } from './reports/task-reports.js';
+import { allHooks, type TaskHooks } from './task-hooks.js';
 import { WorkerMetrics } from './metrics.js';
 import { serverPort, startMetricsServer } from './metrics-server.js';
 import { RetentionSweeper } from './retention.js';
@@ -89,6 +91,7 @@ export class Worker {
       server: Server | undefined;
       sweeper: RetentionSweeper;
       events: WorkerEvents | undefined;
+      reports: TaskReports;
       forceStop: AbortController;
       logger: Logger;
       graceMs: number;
@@ -160,6 +163,7 @@ export class Worker {
               // Set below, before the first heartbeat (which start() sends).
               metricsPort: () => (server ? serverPort(server) : undefined),
             });
+      const reports = await TaskReports.create(broker, { store: new TaskLog(pool), logger, registry: metrics.registry });
       const runner = new TaskRunner({
         broker,
         publisher,
@@ -175,7 +179,8 @@ export class Worker {
         logger,
         stopping: forceStop.signal,
         workerName,
-        ...(events ? { hooks: events } : {}),
+        ...withHooks(allHooks(events, reports)),
+        reports,
         ...(config.maxResultBytes !== undefined ? { maxResultBytes: config.maxResultBytes } : {}),
         ...(options.faultPoint ? { faultPoint: options.faultPoint } : {}),
       });
@@ -221,7 +226,7 @@ export class Worker {
       const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs));
       sweeper.start();
       self.worker = new Worker(
-        { broker, publisher, consumer, pool, store, threads, server, sweeper, events, forceStop, logger, graceMs: config.graceMs },
+        { broker, publisher, consumer, pool, store, threads, server, sweeper, events, reports, forceStop, logger, graceMs: config.graceMs },
         metrics,
         runner.workerName,
       );
@@ -271,7 +276,7 @@ export class Worker {
   }
 
   async #stop(graceMs: number): Promise<void> {
-    const { broker, publisher, consumer, pool, store, threads, server, sweeper, events, forceStop, logger } = this.parts;
+    const { broker, publisher, consumer, pool, store, threads, server, sweeper, events, reports, forceStop, logger } = this.parts;
     this.#state = 'DRAINING';
     logger.info('worker draining', { inFlight: consumer.inFlight, graceMs });
     const steps = shutdownSteps(logger, 'worker shutdown');
@@ -284,6 +289,7 @@ export class Worker {
     await step('stopping the retention sweep', () => sweeper.stop());
     await step('flushing the result store', () => store.idle());
     await step('announcing worker-offline', async () => events?.stop());
+    await step('closing the task events channel', () => reports.close());
     await step('closing the thread pool', () => threads.close());
     await step('closing the publisher', () => publisher.close());
     await step('closing the broker connection', () => broker.close());
@@ -293,4 +299,8 @@ export class Worker {
     if (steps.failures.length > 0) logger.warn('worker stopped with errors', { failures: steps.failures.length });
     else logger.info('worker stopped');
   }
+}
+
+function withHooks(hooks: TaskHooks | undefined): { hooks?: TaskHooks } {
+  return hooks ? { hooks } : {};
 }

@@ -204,6 +204,27 @@ export function eventMonitorTopology(): Topology {
   });
 }
 
+/**
+ * Where workers publish what running tasks report (progress, output, log lines) and hints of
+ * their state changes (docs/events.md): a durable topic exchange, routing key `task.<kind>`.
+ * Every gateway binds a queue of its own to it, so a stream sees a task whichever gateway
+ * submitted it.
+ */
+export const TASK_EVENTS_EXCHANGE = 'celerity.task-events';
+
+export function taskEventsTopology(): Topology {
+  return { exchanges: [{ name: TASK_EVENTS_EXCHANGE, type: 'topic', durable: true, autoDelete: false }], queues: [], bindings: [] };
+}
+
+/** A gateway's task-event feed: server-named, bounded like the event monitor's (advisory; the store is the truth). */
+export function taskFeedTopology(): Topology {
+  return mergeTopologies(taskEventsTopology(), {
+    exchanges: [],
+    queues: [{ name: SERVER_NAMED, kind: 'event-monitor', durable: false, autoDelete: true, exclusive: true, arguments: { ...EVENT_MONITOR_QUEUE_ARGUMENTS }, when: 'connect' }],
+    bindings: [{ queue: SERVER_NAMED, exchange: TASK_EVENTS_EXCHANGE, routingKey: 'task.#', arguments: {} }],
+  });
+}
+
 export interface DescribeOptions {
   /** The task queues: the app's (its tasks' queues) plus any the operator names (-Q). */
   queues: readonly string[];
@@ -230,5 +251,6 @@ export function describeTopology(options: DescribeOptions): Topology {
     eventTopology(),
     replyQueueTopology(`${REPLY_QUEUE_PREFIX}<uuid>`),
     eventMonitorTopology(),
+    taskFeedTopology(),
   );
 }
