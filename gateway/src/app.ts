@@ -12,9 +12,10 @@ import { healthRoutes, type Readiness } from './routes/health.js';
 import { deadLetterRoutes, type DeadLetterRoutesDeps } from './routes/dead-letters.js';
 import { taskSearchRoutes } from './routes/task-search.js';
 import { taskRoutes, type TaskRoutesDeps } from './routes/tasks.js';
+import { taskEventRoutes, type TaskEventRoutesDeps } from './routes/task-events.js';
 import { OPEN_SECURITY, securityHeadersOnWrite, securityRouter, type SecurityOptions } from './security.js';
 
-export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRoutesDeps {
+export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRoutesDeps, TaskEventRoutesDeps {
   logger: Logger;
   readiness: Readiness;
   /** Largest request body, in bytes. */
@@ -56,6 +57,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(healthRoutes(deps.readiness, deps.metrics.registry));
   // Bodies are parsed by the security layer, after authentication (security.ts).
   app.use(taskRoutes(deps));
+  app.use(taskEventRoutes(deps));
   app.use(deadLetterRoutes(deps));
   app.use(taskSearchRoutes(deps));
   if (deps.dashboard) app.use(dashboardRoutes(deps.dashboard));

@@ -108,7 +108,8 @@ export class TaskLedger {
     const entry = this.#entries.get(id);
     if (!entry) return;
     if (this.waits.has(id)) this.waits.nudge(id);
-    else if (entry.outcome) this.#committed(id, undefined);
+    // A listener (an event stream) hears it too: another gateway's task brings no reply here.
+    else if (entry.outcome || entry.listeners) this.#committed(id, undefined);
   }
 
   /** The publish of task `id` failed: no reply will come, and nothing was promised. */
