@@ -10,6 +10,7 @@ import { accessOf, assertAdmin, assertMayReadTasks, assertMaySubmit, type Access
 // Task ids the gateway hands out are UUIDs; a key only ever owns such tasks, so other ids
 // (from Celery clients) need admin anyway.
 const TASK_BY_ID = /^\/api\/v1\/tasks\/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\/?$/;
+const TASK_EVENTS = /^\/api\/v1\/tasks\/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\/events\/?$/;
 const SUBMIT_ONE = /^\/api\/v1\/tasks\/[^/]+\/?$/;
 const SUBMIT_BATCH = /^\/api\/v1\/tasks\/?$/;
 
@@ -22,6 +23,8 @@ const RULES: Rule[] = [
   { method: 'POST', path: SUBMIT_BATCH, check: () => undefined },
   // The route answers 404 for a task that is not the caller's.
   { method: 'GET', path: TASK_BY_ID, check: assertMayReadTasks },
+  // The same for its event stream.
+  { method: 'GET', path: TASK_EVENTS, check: assertMayReadTasks },
 ];
 
 /** Refuses (403) what the table does not allow this caller. Runs after authentication. */

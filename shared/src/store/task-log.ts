@@ -25,7 +25,7 @@ const APPEND_TASK_EVENTS = `
     SELECT $1, $4::double precision, $5, now() WHERE $4::double precision IS NOT NULL
     ON CONFLICT (task_id) DO UPDATE SET fraction = EXCLUDED.fraction, message = EXCLUDED.message, updated_at = EXCLUDED.updated_at
   )
-  SELECT id::text FROM appended ORDER BY id
+  SELECT id::text AS seq FROM appended ORDER BY appended.id
 `;
 
 /** Only the latest progress (past the log's bound). */
@@ -38,8 +38,8 @@ const UPSERT_TASK_PROGRESS = `
 const SELECT_TASK_EVENT_TAIL = `SELECT count(*)::int AS count, coalesce(max(id), 0)::text AS last FROM task_events WHERE task_id = $1`;
 
 const SELECT_TASK_EVENTS = `
-  SELECT id::text, kind, data, created_at FROM task_events
-  WHERE task_id = $1 AND id > $2 ORDER BY id LIMIT $3
+  SELECT id::text AS seq, kind, data, created_at FROM task_events
+  WHERE task_id = $1 AND id > $2 ORDER BY task_events.id LIMIT $3
 `;
 
 const SELECT_TASK_PROGRESS = `SELECT fraction, message FROM task_progress WHERE task_id = $1`;
@@ -51,7 +51,7 @@ export interface NewTaskEvent {
 }
 
 interface EventRow {
-  id: string;
+  seq: string;
   kind: TaskEventKind;
   data: unknown;
   created_at: Date;
@@ -67,12 +67,12 @@ export class TaskLog {
   /** Appends `entries` (in order) to task `taskId`'s log; resolves with their sequence numbers. */
   async append(taskId: string, entries: readonly NewTaskEvent[], progress?: ProgressData): Promise<number[]> {
     try {
-      const { rows } = await this.#pool.query<{ id: string }>({
+      const { rows } = await this.#pool.query<{ seq: string }>({
         name: 'celerity_append_task_events',
         text: APPEND_TASK_EVENTS,
         values: [taskId, entries.map((e) => e.kind), entries.map((e) => JSON.stringify(e.data)), progress?.fraction ?? null, progress?.message ?? null],
       });
-      return rows.map((r) => Number(r.id));
+      return rows.map((r) => Number(r.seq));
     } catch (err) {
       throw databaseUnavailable(err);
     }
@@ -101,7 +101,7 @@ export class TaskLog {
   async read(taskId: string, after: number, limit: number): Promise<TaskEvent[]> {
     try {
       const { rows } = await this.#pool.query<EventRow>({ name: 'celerity_select_task_events', text: SELECT_TASK_EVENTS, values: [taskId, after, limit] });
-      return rows.map((r) => ({ seq: Number(r.id), kind: r.kind, data: r.data, at: r.created_at.toISOString() }) as TaskEvent);
+      return rows.map((r) => ({ seq: Number(r.seq), kind: r.kind, data: r.data, at: r.created_at.toISOString() }) as TaskEvent);
     } catch (err) {
       throw databaseUnavailable(err);
     }
