@@ -124,9 +124,10 @@ describe('task event streams', () => {
     assert.equal(states.at(-1), 'SUCCESS');
     assert.equal(replay.events.at(-1)?.event, 'state');
     assert.equal((replay.events.at(-1)?.data as Task).state, 'SUCCESS');
-    // A stream resumed after the final state ends at once with nothing new.
+    // Resumed after the final state (EventSource reconnects after every end): 204, which tells it to stop.
     const after = await openSse(`${gw.url}/api/v1/tasks/${id}/events`, { 'last-event-id': replay.events.at(-1)?.id ?? '' });
     await after.ended;
+    assert.equal(after.status, 204);
     assert.deepEqual(after.events, []);
   });
 

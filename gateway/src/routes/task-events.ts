@@ -4,11 +4,14 @@
  * (or `?lastEventId=`, for a first connection that cannot set headers) resumes after that event.
  */
 import { Router } from 'express';
-import { CelerityError } from '../../../shared/src/core/index.js';
+import { CelerityError, stateOrder } from '../../../shared/src/core/index.js';
 import type { ClientCore } from '../../../shared/src/submit/index.js';
 import { accessOf, mayReadTask } from '../auth/access.js';
 import { parseCursor } from '../events/event-stream.js';
 import type { EventStreams } from '../events/event-streams.js';
+
+/** The order of every final state. */
+const FINAL_ORDER = stateOrder('SUCCESS', 0);
 
 export interface TaskEventRoutesDeps {
   core: Pick<ClientCore, 'submit' | 'read' | 'ledger'>;
@@ -31,6 +34,11 @@ export function taskEventRoutes(deps: TaskEventRoutesDeps): Router {
     const task = await deps.core.read(id);
     // Someone else's task is "not found": its existence is not confirmed.
     if (!task || !mayReadTask(accessOf(res), task)) throw new CelerityError('TASK_NOT_FOUND', `No task with id "${id}"`);
+    // The client had the final state (an EventSource reconnects after every end): 204 tells it to stop.
+    if (cursor && cursor.order >= FINAL_ORDER) {
+      res.status(204).end();
+      return;
+    }
     streams.open(task, res, cursor);
   });
 
