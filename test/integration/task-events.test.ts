@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiKeyStore } from '../../shared/src/auth/api-keys.js';
-import { defineTask, z } from '../../index.js';
+import { defineTask } from '../../index.js';
 import { MAX_PROGRESS_MESSAGE_CHARS } from '../../shared/src/core/index.js';
 import { TestContext, http, type Task } from '../helpers/harness.js';
 import { demoApp } from '../helpers/demo.js';
