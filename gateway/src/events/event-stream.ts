@@ -43,7 +43,7 @@ export interface EventStreamDeps {
 /** Why a stream ended: the task's final state was sent, the client left or read too slowly, the gateway stops, or an error. */
 export type StreamEnd = 'final' | 'client-gone' | 'slow-consumer' | 'shutdown' | 'error';
 
-export function formatCursor(cursor: Cursor): string {
+function formatCursor(cursor: Cursor): string {
   return `${cursor.seq}-${cursor.order}`;
 }
 
@@ -88,17 +88,24 @@ export class EventStream {
     this.#write('retry: 1000\n\n');
     // A new stream starts with the state as it is; a finished task's state comes after its log.
     if (!resumed && !isFinalState(task.state)) this.#sendState(task);
-    this.sync();
+    // Nothing has run yet (reports come after STARTED): the feed or the ledger says when to look.
+    if (!resumed && (task.state === 'PENDING' || task.state === 'RECEIVED')) return;
+    this.#syncFrom(task);
   }
 
   /** Catches up from the store: log entries after the cursor, then the state if it moved on. */
   sync(): void {
+    this.#syncFrom(undefined);
+  }
+
+  /** `known`: the task as just read (saves reading it again). */
+  #syncFrom(known: TaskRecord | undefined): void {
     if (this.#ended) return;
     if (this.#syncing) {
       this.#again = true;
       return;
     }
-    this.#syncing = this.#catchUp()
+    this.#syncing = this.#catchUp(known)
       .catch((err: unknown) => {
         this.#deps.logger.warn('an event stream could not read its task; it ends (the client resumes with Last-Event-ID)', { taskId: this.#id, err });
         this.end('error');
@@ -138,10 +145,10 @@ export class EventStream {
     this.#deps.onEnd(reason);
   }
 
-  async #catchUp(): Promise<void> {
+  async #catchUp(known: TaskRecord | undefined): Promise<void> {
     // The row first: when it is final, the log read after it is complete (the worker stores a
     // run's reports before its end).
-    const task = await this.#deps.readTask(this.#id);
+    const task = known ?? (await this.#deps.readTask(this.#id));
     for (;;) {
       const events = await this.#deps.readEvents(this.#id, this.#cursor.seq, READ_PAGE);
       for (const event of events) if (!this.#ended && event.seq > this.#cursor.seq) this.#sendEvent(event);

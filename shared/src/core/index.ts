@@ -81,12 +81,10 @@ export {
 export { MAX_TIMER_MS } from './timers.js';
 export {
   decodeFeedMessage,
-  type LogData,
   MAX_LOG_LINE_CHARS,
   MAX_OUTPUT_CHUNK_CHARS,
   MAX_PROGRESS_MESSAGE_CHARS,
   MAX_TASK_EVENTS,
-  type OutputData,
   PROGRESS_INTERVAL_MS,
   type ProgressData,
   type TaskEvent,

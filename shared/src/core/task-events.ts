@@ -33,10 +33,10 @@ export interface ProgressData {
   fraction: number;
   message?: string;
 }
-export interface OutputData {
+interface OutputData {
   chunk: string;
 }
-export interface LogData {
+interface LogData {
   level: string;
   message: string;
 }

@@ -25,7 +25,7 @@ import type { NewTaskEvent, TaskLog } from '../../../shared/src/store/index.js';
 /** Entries appended in one statement at most. */
 const MAX_BATCH = 100;
 
-export type ReportOutcome = 'stored' | 'dropped' | 'refused';
+type ReportOutcome = 'stored' | 'dropped' | 'refused';
 
 export interface TaskReporterDeps {
   store: Pick<TaskLog, 'append' | 'setProgress' | 'tail'>;
