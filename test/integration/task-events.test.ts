@@ -1,8 +1,11 @@
 /** Task event streams (GET /api/v1/tasks/{id}/events) against real RabbitMQ and PostgreSQL, across two gateways. */
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { ApiKeyStore } from '../../shared/src/auth/api-keys.js';
-import { defineTask } from '../../index.js';
+import { defineTask, loadApp } from '../../index.js';
 import { MAX_PROGRESS_MESSAGE_CHARS } from '../../shared/src/core/index.js';
 import { TestContext, http, type Task } from '../helpers/harness.js';
 import { demoApp } from '../helpers/demo.js';
@@ -30,6 +33,19 @@ const careless = defineTask({
     return 'still fine';
   },
 });
+
+const ROOT_ENTRY = new URL('../../index.js', import.meta.url).href;
+/** A CPU task (run on a pool thread, which imports this module) that reports. */
+const CPU_APP = `
+import { defineTask } from ${JSON.stringify(ROOT_ENTRY)};
+export const reporting = defineTask({ name: 'cpu.reporting', cpu: true, run(_args, _kwargs, ctx) {
+  ctx.progress(0.5, 'half');
+  ctx.stream('from a thread');
+  ctx.logger.info('a line from a thread');
+  ctx.progress(2);
+  return 'ok';
+} });
+`;
 
 interface StoredEntry {
   seq: string;
@@ -190,5 +206,30 @@ describe('task event streams', () => {
     const stream = await openSse(`${gw.url}/api/v1/tasks/${done.body.id}/events`);
     await stream.ended;
     assert.equal(stream.events.filter((e) => e.event === 'log').length, lines.length);
+  });
+
+  it('a CPU task reports from its thread: progress, output and log lines are stored and streamed', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'celerity-events-'));
+    try {
+      await writeFile(path.join(dir, 'tasks.mjs'), CPU_APP);
+      const app = await loadApp(path.join(dir, 'tasks.mjs'));
+      const queue = ctx.queue('cpu');
+      await ctx.startWorker({ queues: [queue], tasks: app.tasks, appUrl: app.url, cpuThreads: 1 });
+      const gw = await ctx.startGateway({ tasks: app.tasks });
+      const done = await http<Task>(`${gw.url}/api/v1/tasks/cpu.reporting?wait=30`, { json: { options: { queue } } });
+      assert.equal(done.body.state, 'SUCCESS');
+      const stored = await entries(done.body.id);
+      const progress = stored.filter((s) => s.kind === 'progress').map((s) => s.data);
+      assert.deepEqual(progress, [{ fraction: 0.5, message: 'half' }, { fraction: 1 }]);
+      assert.deepEqual(stored.filter((s) => s.kind === 'output').map((s) => s.data), [{ chunk: 'from a thread' }]);
+      const lines = stored.filter((s) => s.kind === 'log').map((s) => String(s.data.message));
+      assert.ok(lines.includes('a line from a thread'), lines.join('\n'));
+      assert.ok(lines.some((l) => l.startsWith('ctx.progress: the fraction 2 is outside 0..1')), lines.join('\n'));
+      const stream = await openSse(`${gw.url}/api/v1/tasks/${done.body.id}/events`);
+      await stream.ended;
+      assert.deepEqual(reported(stream.events), stored.map((s) => ({ event: s.kind, data: s.data })));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
