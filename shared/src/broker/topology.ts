@@ -85,7 +85,7 @@ interface ExchangeSpec {
 }
 
 /** What a queue is for; also decides how a refused declaration is reported (see apply-topology.ts). */
-type QueueKind = 'task' | 'dead-letter' | 'delay' | 'reply' | 'event-monitor';
+type QueueKind = 'task' | 'dead-letter' | 'delay' | 'reply' | 'event-monitor' | 'task-feed';
 
 /** When a queue is declared: at every (re)connect, or the first time it is needed (then again after a reconnect). */
 export type DeclaredWhen = 'connect' | 'first-use';
@@ -220,7 +220,7 @@ export function taskEventsTopology(): Topology {
 export function taskFeedTopology(): Topology {
   return mergeTopologies(taskEventsTopology(), {
     exchanges: [],
-    queues: [{ name: SERVER_NAMED, kind: 'event-monitor', durable: false, autoDelete: true, exclusive: true, arguments: { ...EVENT_MONITOR_QUEUE_ARGUMENTS }, when: 'connect' }],
+    queues: [{ name: SERVER_NAMED, kind: 'task-feed', durable: false, autoDelete: true, exclusive: true, arguments: { ...EVENT_MONITOR_QUEUE_ARGUMENTS }, when: 'connect' }],
     bindings: [{ queue: SERVER_NAMED, exchange: TASK_EVENTS_EXCHANGE, routingKey: 'task.#', arguments: {} }],
   });
 }
