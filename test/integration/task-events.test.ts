@@ -4,10 +4,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { connect } from 'node:net';
 import { ApiKeyStore } from '../../shared/src/auth/api-keys.js';
 import { defineTask, loadApp } from '../../index.js';
 import { MAX_PROGRESS_MESSAGE_CHARS } from '../../shared/src/core/index.js';
-import { TestContext, http, type Task } from '../helpers/harness.js';
+import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
 import { demoApp } from '../helpers/demo.js';
 import { openSse, type SseEvent } from '../helpers/sse.js';
 
@@ -18,6 +19,16 @@ const burst = defineTask({
   run(_args, _kwargs, ctx) {
     for (let i = 1; i <= 100; i++) ctx.progress(i / 100, `report ${i}`);
     return 'done';
+  },
+});
+
+/** Streams far more than a client that never reads can take: 900 chunks of 16 KiB. */
+const chatty = defineTask({
+  name: 'test.chatty',
+  queue: 'demo',
+  run(_args, _kwargs, ctx) {
+    for (let i = 0; i < 900; i++) ctx.stream(String(i % 10).repeat(16_384));
+    return 'said it all';
   },
 });
 
@@ -231,5 +242,24 @@ describe('task event streams', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('a client that never reads is dropped once its buffer is full; the gateway stays up', async () => {
+    const queue = ctx.queue('slow');
+    const tasks = [...(await demoApp()).tasks, chatty];
+    const gw = await ctx.startGateway({ tasks });
+    const submitted = await http<Task>(`${gw.url}/api/v1/tasks/test.chatty`, { json: { options: { queue } } });
+    const { port } = new URL(gw.url);
+    // A raw client: sends the request, then never reads.
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write(`GET /api/v1/tasks/${submitted.body.id}/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`);
+    socket.pause();
+    await waitFor('the stream to be open', async () => /celerity_event_streams_open\S* 1$/m.test((await http<string>(`${gw.url}/metrics`)).body));
+    await ctx.startWorker({ queues: [queue], tasks });
+    await waitFor('the slow client to be dropped', async () => /celerity_event_streams_ended_total\{[^}]*reason="slow-consumer"[^}]*\} 1$/m.test((await http<string>(`${gw.url}/metrics`)).body), { timeoutMs: 60_000 });
+    socket.destroy();
+    const done = await http<Task>(`${gw.url}/api/v1/tasks/${submitted.body.id}?wait=30`);
+    assert.equal(done.body.state, 'SUCCESS');
   });
 });

@@ -184,7 +184,9 @@ export class TaskLedger {
     return () => {
       entry.listeners?.delete(listener);
       if (entry.listeners?.size === 0) entry.listeners = undefined;
-      this.#evict();
+      // An entry made only for listening (another process's task) carries nothing: it goes now.
+      if (this.waits.has(id)) this.#evict();
+      else this.#idle(id);
     };
   }
 
