@@ -114,6 +114,16 @@ export default tseslint.config(
     },
   },
   {
+    // The example web page (examples/web): browser ES modules, no build step.
+    files: ['examples/web/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'module',
+      globals: { document: 'readonly', fetch: 'readonly', location: 'readonly', URLSearchParams: 'readonly', EventSource: 'readonly' },
+    },
+  },
+  {
     // The dashboard's browser script: no TypeScript project, browser globals, no build step.
     files: ['gateway/dashboard/**/*.js'],
     ...tseslint.configs.disableTypeChecked,

@@ -17,6 +17,7 @@ import { runClient } from './scenarios/client.js';
 import { runHttpFloor } from './scenarios/http-floor.js';
 import { runLimit } from './scenarios/limit.js';
 import { runMiddleware } from './scenarios/middleware.js';
+import { runStreams } from './scenarios/streams.js';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
@@ -33,6 +34,7 @@ const plan = quick
       responsiveness: { waits: 1000, seconds: 4 },
       seed: { runs: [{ requests: 100, clients: 10 }, { requests: 300, clients: 100 }], workerConcurrency: 128 },
       memory: { waits: 2000 },
+      streams: { streams: 2000, seconds: 5 },
       celery: { asyncSeconds: 3, rpcCallers: [1, 16], rpcSeconds: 3, profiles: ['strict'] as ('strict' | 'tuned')[] },
       bullmq: { asyncSeconds: 2, rpcCallers: [16], rpcSeconds: 3 },
       client: { inFlight: [1, 16, 64], seconds: 3, modes: [[16, 'none'], [64, 'none']] as [number, 'final' | 'none'][] },
@@ -46,6 +48,7 @@ const plan = quick
       responsiveness: { waits: 1000, seconds: 10 },
       seed: { runs: [{ requests: 1000, clients: 10 }, { requests: 3000, clients: 100 }], workerConcurrency: 128 },
       memory: { waits: 10_000 },
+      streams: { streams: 10_000, seconds: 20 },
       celery: { asyncSeconds: 10, rpcCallers: [1, 16], rpcSeconds: 8, profiles: ['strict', 'tuned'] as ('strict' | 'tuned')[] },
       bullmq: { asyncSeconds: 5, rpcCallers: [16], rpcSeconds: 8 },
       client: { inFlight: [1, 16, 64], seconds: 6, modes: [[16, 'final'], [16, 'none'], [64, 'none']] as [number, 'final' | 'none'][] },
@@ -63,6 +66,7 @@ const scenarios: [string, () => Promise<Row[]>][] = [
   ['responsiveness', () => runResponsiveness(plan.responsiveness)],
   ['seed', () => runSeed(plan.seed)],
   ['memory', () => runMemory(plan.memory)],
+  ['streams', () => runStreams(plan.streams)],
   ['celery', () => runCelery(plan.celery)],
   ['bullmq', () => runBullmq(plan.bullmq)],
   ['client', () => runClient(plan.client)],

@@ -17,7 +17,7 @@ export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://celerity:cel
 /** The project root: this file is compiled to dist/bench/lib/procs.js. */
 export const DIST = new URL('../../', import.meta.url).pathname;
 /** The demo app module the bench's gateway and workers run (compiled). */
-const DEMO_APP = `${DIST}examples/demo/tasks.js`;
+export const DEMO_APP = `${DIST}examples/demo/tasks.js`;
 export const ROOT = new URL('../../../', import.meta.url).pathname;
 
 const CLK_TCK = 100;

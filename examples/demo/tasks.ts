@@ -55,6 +55,26 @@ export const sleepTask = defineTask({
 });
 
 /** Fails on purpose; a PermanentError so that it is never retried. */
+/** Upper bound for `demo.progress`'s steps. */
+export const PROGRESS_MAX_STEPS = 1000;
+
+export const progressTask = defineTask({
+  name: 'demo.progress',
+  queue: 'demo',
+  args: z.tuple([z.number().int().min(1).max(PROGRESS_MAX_STEPS)]),
+  kwargs: z.object({ stepMs: z.number().int().min(0).max(10_000).optional() }).strict(),
+  description: 'Works through the given number of steps (200 ms each, or kwargs.stepMs), reporting progress and a line of output after each; returns the steps done.',
+  async run([steps], { stepMs = 200 }, ctx) {
+    ctx.logger.info('starting', { steps });
+    for (let step = 1; step <= steps; step++) {
+      await sleep(stepMs, undefined, { signal: ctx.signal });
+      ctx.progress(step / steps, `step ${step} of ${steps}`);
+      ctx.stream(`step ${step} done\n`);
+    }
+    return { steps };
+  },
+});
+
 export const fail = defineTask({
   name: 'demo.fail',
   queue: 'demo',

@@ -14,9 +14,10 @@ import { deadLetterRoutes, type DeadLetterRoutesDeps } from './routes/dead-lette
 import { taskSearchRoutes } from './routes/task-search.js';
 import { taskRoutes, type TaskRoutesDeps } from './routes/tasks.js';
 import { revokeRoutes, type RevokeRoutesDeps } from './routes/revoke.js';
+import { taskEventRoutes, type TaskEventRoutesDeps } from './routes/task-events.js';
 import { OPEN_SECURITY, securityHeadersOnWrite, securityRouter, type SecurityOptions } from './security.js';
 
-export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRoutesDeps, RevokeRoutesDeps {
+export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRoutesDeps, RevokeRoutesDeps, TaskEventRoutesDeps {
   logger: Logger;
   readiness: Readiness;
   /** Largest request body, in bytes. */
@@ -66,6 +67,7 @@ export function createApp(deps: AppDeps): express.Express {
   // Bodies are parsed by the security layer, after authentication (security.ts).
   app.use(taskRoutes(deps));
   app.use(revokeRoutes(deps));
+  app.use(taskEventRoutes(deps));
   app.use(deadLetterRoutes(deps));
   app.use(taskSearchRoutes(deps));
   if (deps.dashboard) app.use(dashboardRoutes(deps.dashboard));

@@ -13,7 +13,7 @@ import { ApiKeyStore } from '../../shared/src/auth/index.js';
 import { connectBroker, DeclaredQueues, declareTaskQueue } from '../../shared/src/broker/index.js';
 import { ClientCore, Revoker } from '../../shared/src/submit/index.js';
 import { DEFAULTS, withGatewayDefaults, type GatewayConfig } from '../../shared/src/config/index.js';
-import { DEFAULT_SCHEMA, createPool } from '../../shared/src/store/index.js';
+import { DEFAULT_SCHEMA, TaskLog, createPool } from '../../shared/src/store/index.js';
 import { createRegistry, shutdownSteps, type Logger } from '../../shared/src/core/index.js';
 import { externalTask, Catalogue, type TaskDefinition } from '../../shared/src/app/index.js';
 import { createApp } from './app.js';
@@ -22,6 +22,8 @@ import { QueueStats } from './queue-stats.js';
 import { QueueLimits, type QueueDepthSource } from './backpressure.js';
 import { WorkerMonitor } from './worker-monitor.js';
 import { FinishedListener } from './finished-listener.js';
+import { EventStreams } from './events/event-streams.js';
+import { TaskFeed } from './events/task-feed.js';
 
 /**
  * Distinct queues one gateway declares for `options.queue` names outside the catalogue: a
@@ -57,6 +59,8 @@ export interface GatewayOptions {
    * show that a notification, not a poll, answered). @default { min: 200, max: 1000 }
    */
   waitPollMs?: { min: number; max: number };
+  /** Time between the heartbeat comments of task event streams, in ms. @default 15000 */
+  eventHeartbeatMs?: number;
 }
 
 export type GatewayState = 'RUNNING' | 'DRAINING' | 'STOPPED';
@@ -78,6 +82,8 @@ export class Gateway {
       finished: FinishedListener;
       queueStats: QueueStats;
       monitor: WorkerMonitor;
+      feed: TaskFeed;
+      eventStreams: EventStreams;
       pool: pg.Pool;
       logger: Logger;
       drainMs: number;
@@ -152,6 +158,17 @@ export class Gateway {
         intervalMs,
       });
       sampled.stats = stats;
+      const feed = await TaskFeed.create(connectedBroker, { logger });
+      const taskLog = new TaskLog(pool);
+      const eventStreams = new EventStreams({
+        feed,
+        ledger,
+        readTask: (id) => core.read(id),
+        readEvents: (id, after, limit) => taskLog.read(id, after, limit),
+        logger,
+        registry: metrics.registry,
+        ...(options.eventHeartbeatMs ? { heartbeatMs: options.eventHeartbeatMs } : {}),
+      });
       // The app asks the gateway for its state, and the gateway is built from the app.
       const self: { gateway?: Gateway } = {};
       const app = createApp({
@@ -179,6 +196,7 @@ export class Gateway {
         isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
         dashboard: { queueStats: stats, monitor },
+        eventStreams,
       });
       self.gateway = new Gateway(
         {
@@ -188,6 +206,8 @@ export class Gateway {
           finished,
           queueStats: stats,
           monitor,
+          feed,
+          eventStreams,
           pool,
           logger,
           drainMs: options.drainMs ?? DEFAULTS.gatewayDrainMs,
@@ -273,8 +293,10 @@ export class Gateway {
   }
 
   async #close(): Promise<void> {
-    const { broker, core, revoker, finished, queueStats, monitor, pool, logger, drainMs, requestGraceMs } = this.parts;
+    const { broker, core, revoker, finished, queueStats, monitor, feed, eventStreams, pool, logger, drainMs, requestGraceMs } = this.parts;
     this.#state = 'DRAINING';
+    // Streams never end by themselves: their clients resume on another gateway (Last-Event-ID).
+    eventStreams.closeAll();
     const server = this.#server;
     const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     server?.closeIdleConnections();
@@ -294,6 +316,7 @@ export class Gateway {
     await step('closing the task notifications', () => finished.close());
     await step('stopping the queue stats', () => queueStats.close());
     await step('closing the event monitor', () => monitor.close());
+    await step('closing the task feed', () => feed.close());
     await step('closing the broker connection', () => broker.close());
     await step('closing the database pool', () => pool.end());
     this.#state = 'STOPPED';

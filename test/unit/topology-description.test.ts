@@ -63,10 +63,13 @@ describe('topology description', () => {
   it('describes every queue, exchange and binding once, for every delay level', () => {
     const topology = describeTopology({ queues: ['email', 'demo', 'demo'], queueTypes: QUORUM_EMAIL });
     const names = topology.queues.map((q) => q.name);
-    assert.equal(new Set(names).size, names.length, 'no queue twice');
+    const named = names.filter((name) => name !== SERVER_NAMED);
+    assert.equal(new Set(named).size, named.length, 'no queue twice');
+    // The broker names two queues: the event monitor's and the task feed's, one of each.
+    assert.deepEqual(topology.queues.filter((q) => q.name === SERVER_NAMED).map((q) => q.kind), ['event-monitor', 'task-feed']);
     for (const name of ['demo', 'demo.dead', 'email', 'email.dead', 'celerity.reply.<uuid>', 'celerity.revoke.<uuid>', SERVER_NAMED]) assert.ok(names.includes(name), name);
     assert.equal(topology.queues.filter((q) => q.kind === 'delay').length, DELAY_LEVELS_MS.length);
-    assert.deepEqual(topology.exchanges.map((e) => e.name).sort(), ['celerity.delay', 'celerity.revoke', EVENT_EXCHANGE, 'demo', 'email'].sort());
+    assert.deepEqual(topology.exchanges.map((e) => e.name).sort(), ['celerity.delay', 'celerity.revoke', 'celerity.task-events', EVENT_EXCHANGE, 'demo', 'email'].sort());
     const monitor = topology.bindings.filter((b) => b.exchange === EVENT_EXCHANGE).map((b) => b.routingKey);
     assert.deepEqual(monitor, ['worker.#', 'task.#']);
     assert.deepEqual(describeTopology({ queues: ['x'], delayLevelsMs: [] }).queues.filter((q) => q.kind === 'delay'), []);

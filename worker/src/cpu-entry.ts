@@ -18,6 +18,7 @@ import {
   type AbortMessage,
   type CpuJob,
   type CpuOutcome,
+  type ReportMessage,
   type StartedMessage,
   type StrayReport,
 } from './cpu-job.js';
@@ -66,6 +67,19 @@ function portLogger(port: MessagePort): Logger {
     },
   });
   return winston.createLogger({ level: 'silly', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] });
+}
+
+/** Sends a report to the main thread, which checks it; a value that cannot cross is sent as its description. */
+function report(port: MessagePort, message: ReportMessage): void {
+  try {
+    port.postMessage(message);
+  } catch {
+    try {
+      port.postMessage(message.type === 'progress' ? { ...message, fraction: String(message.fraction), message: undefined } : { type: 'output', chunk: { uncloneable: true } });
+    } catch {
+      // The port is closed: the task outlived its job; drop the report.
+    }
+  }
 }
 
 /**
@@ -126,6 +140,8 @@ export default async function runCpuTask(job: CpuJob): Promise<CpuOutcome> {
         logger ??= portLogger(job.port);
         return logger;
       },
+      progress: (fraction: number, message?: string) => report(job.port, { type: 'progress', fraction, message }),
+      stream: (chunk: string) => report(job.port, { type: 'output', chunk }),
     };
     // One job at a time per thread (the pool's concurrentTasksPerWorker is 1): the scope is this job's.
     const value: unknown = await Promise.race([scope.run(() => run(job.args, job.kwargs, ctx)), scope.stray]);

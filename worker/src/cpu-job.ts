@@ -77,6 +77,9 @@ export interface LogMessage {
   entry: Record<string, unknown>;
 }
 
+/** Thread → main: a `ctx.progress` or `ctx.stream` call, its values as the task gave them (checked on the main thread). */
+export type ReportMessage = { type: 'progress'; fraction: unknown; message: unknown } | { type: 'output'; chunk: unknown };
+
 /** Name of the error a task fails with when its result cannot be stored as JSON (never retried). */
 export const UNSERIALISABLE_RESULT = 'ResultNotSerializableError';
 

@@ -29,3 +29,16 @@ export interface TaskHooks {
   /** Another attempt was scheduled (used by retries). */
   retried(task: TaskInfo, error: { type: string; message: string }): void;
 }
+
+/** Tells every one of `hooks` (the worker's Celery events and its task reports). */
+export function allHooks(...hooks: (TaskHooks | undefined)[]): TaskHooks | undefined {
+  const present = hooks.filter((h): h is TaskHooks => h !== undefined);
+  if (present.length <= 1) return present[0];
+  return {
+    received: (task) => present.forEach((h) => h.received(task)),
+    started: (task) => present.forEach((h) => h.started(task)),
+    succeeded: (task, result, runtimeS) => present.forEach((h) => h.succeeded(task, result, runtimeS)),
+    failed: (task, error, runtimeS) => present.forEach((h) => h.failed(task, error, runtimeS)),
+    retried: (task, error) => present.forEach((h) => h.retried(task, error)),
+  };
+}

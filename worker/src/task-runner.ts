@@ -53,6 +53,8 @@ export interface TaskRunnerDeps {
   deliveryLimit: number;
   /** Told when a task is received, started and finished (worker events). */
   hooks?: TaskHooks;
+  /** Where tasks' progress, output and log lines go (docs/events.md). */
+  reports?: RunDeps['reports'];
   /** Largest result stored and replied, as JSON bytes; bigger fails the task. @default no limit */
   maxResultBytes?: number;
   /** How long a result write is retried while the database is away, in ms. @default 120000 */
@@ -86,7 +88,7 @@ export class TaskRunner {
     this.#worker = deps.workerName ?? defaultWorkerName();
     const leaseMs = deps.leaseMs ?? DEFAULT_LEASE_MS;
     this.#leases = new Leases(deps.store, leaseMs, deps.logger);
-    this.#run = { pool: deps.pool, timeLimitS: deps.timeLimitS };
+    this.#run = { pool: deps.pool, timeLimitS: deps.timeLimitS, ...(deps.reports ? { reports: deps.reports } : {}) };
     const { store, logger, stopping, recordRetryMs, publisher, deadLetterQueues, delayQueues } = deps;
     this.#settle = {
       recorder: { store, logger, stopping, ...(recordRetryMs !== undefined ? { recordRetryMs } : {}) },

@@ -12,7 +12,7 @@ import { BroadcastChannel, MessageChannel, receiveMessageOnPort } from 'node:wor
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { CelerityError, type Logger } from '../../shared/src/core/index.js';
-import { STRAY_CHANNEL, fromCrossedError, toCrossedError, type CpuJob, type CpuOutcome, type LogMessage, type StartedMessage, type StrayReport } from './cpu-job.js';
+import { STRAY_CHANNEL, fromCrossedError, toCrossedError, type CpuJob, type CpuOutcome, type LogMessage, type ReportMessage, type StartedMessage, type StrayReport } from './cpu-job.js';
 
 /** One CPU task to run: which module, which task, its arguments and context. */
 export type CpuRequest = Omit<CpuJob, 'port' | 'tsxApi' | 'check'>;
@@ -24,6 +24,8 @@ export interface CpuSignals {
   task: AbortSignal;
   /** Where the task's `ctx.logger` lines are written. */
   logger: Logger;
+  /** Where the task's `ctx.progress` and `ctx.stream` calls go. @default dropped */
+  reports?: { progress: (fraction: number, message?: string) => void; stream: (chunk: string) => void };
   /** Told when a thread takes the job (epoch ms, measured in the thread); may be told twice, the first call counts. */
   onStart?: (atMs: number) => void;
 }
@@ -114,9 +116,17 @@ export class ThreadPool {
   async #job(request: CpuRequest, signals: CpuSignals, check?: string[]): Promise<CpuOutcome> {
     const { port1, port2 } = new MessageChannel();
     const onAbort = (): void => port1.postMessage({ type: 'abort', error: toCrossedError(signals.task.reason) });
-    const onMessage = (message: LogMessage | StartedMessage): void => {
+    const onMessage = (message: LogMessage | StartedMessage | ReportMessage): void => {
       if (message.type === 'started') {
         signals.onStart?.(message.atMs);
+        return;
+      }
+      if (message.type === 'progress') {
+        signals.reports?.progress(message.fraction as number, message.message as string | undefined);
+        return;
+      }
+      if (message.type === 'output') {
+        signals.reports?.stream(message.chunk as string);
         return;
       }
       const { level, message: text, ...meta } = message.entry;
@@ -137,7 +147,7 @@ export class ThreadPool {
       signals.task.removeEventListener('abort', onAbort);
       // The outcome comes on piscina's channel and may overtake the job's last log lines on this
       // one: take what has arrived before closing the port.
-      for (let left = receiveMessageOnPort(port1); left; left = receiveMessageOnPort(port1)) onMessage(left.message as LogMessage | StartedMessage);
+      for (let left = receiveMessageOnPort(port1); left; left = receiveMessageOnPort(port1)) onMessage(left.message as LogMessage | StartedMessage | ReportMessage);
       port1.close();
     }
   }

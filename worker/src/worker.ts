@@ -25,7 +25,7 @@ import {
   type MetricsAccess,
   type WorkerConfig,
 } from '../../shared/src/config/index.js';
-import { IdempotencyKeys, RevocationStore, TaskStore, createPool } from '../../shared/src/store/index.js';
+import { IdempotencyKeys, RevocationStore, TaskLog, TaskStore, createPool } from '../../shared/src/store/index.js';
 import { Catalogue, type TaskDefinition } from '../../shared/src/app/index.js';
 import {
   CelerityError,
@@ -39,6 +39,8 @@ import type { Concurrency } from './autoscale/concurrency.js';
 import { startConcurrencyControl, type AutoscaleTiming } from './autoscale/start.js';
 import { RateLimits } from './rate-limit/rate-limits.js';
 import { WorkerEvents } from './events.js';
+import { TaskReports } from './reports/task-reports.js';
+import { allHooks, type TaskHooks } from './task-hooks.js';
 import { WorkerMetrics } from './metrics.js';
 import { serverPort, startMetricsServer } from './metrics-server.js';
 import { RetentionSweeper } from './retention.js';
@@ -101,6 +103,7 @@ export class Worker {
       sweeper: RetentionSweeper;
       events: WorkerEvents | undefined;
       revocations: WorkerRevocations;
+      reports: TaskReports;
       forceStop: AbortController;
       logger: Logger;
       graceMs: number;
@@ -176,6 +179,7 @@ export class Worker {
               // Set below, before the first heartbeat (which start() sends).
               metricsPort: () => (server ? serverPort(server) : undefined),
             });
+      const reports = await TaskReports.create(broker, { store: new TaskLog(pool), logger, registry: metrics.registry });
       const runner = new TaskRunner({
         broker,
         publisher,
@@ -192,7 +196,8 @@ export class Worker {
         stopping: forceStop.signal,
         workerName,
         revocations,
-        ...(events ? { hooks: events } : {}),
+        ...withHooks(allHooks(events, reports)),
+        reports,
         ...(config.maxResultBytes !== undefined ? { maxResultBytes: config.maxResultBytes } : {}),
         ...(options.faultPoint ? { faultPoint: options.faultPoint } : {}),
       });
@@ -240,7 +245,7 @@ export class Worker {
       const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs), new RevocationStore(pool));
       sweeper.start();
       self.worker = new Worker(
-        { broker, publisher, consumer, ...control, rateLimits, pool, store, threads, server, sweeper, events, revocations, forceStop, logger, graceMs: config.graceMs },
+        { broker, publisher, consumer, ...control, rateLimits, pool, store, threads, server, sweeper, events, revocations, reports, forceStop, logger, graceMs: config.graceMs },
         metrics,
         runner.workerName,
       );
@@ -329,7 +334,7 @@ export class Worker {
   }
 
   async #stop(graceMs: number): Promise<void> {
-    const { broker, publisher, consumer, pool, store, threads, server, sweeper, events, revocations, forceStop, logger, autoscaler, rateLimits } = this.parts;
+    const { broker, publisher, consumer, pool, store, threads, server, sweeper, events, revocations, reports, forceStop, logger, autoscaler, rateLimits } = this.parts;
     this.#state = 'DRAINING';
     // Rate-limited deliveries not started yet go back to their queue at once.
     rateLimits.close();
@@ -346,6 +351,7 @@ export class Worker {
     await step('closing the revoke listener', () => revocations.close());
     await step('flushing the result store', () => store.idle());
     await step('announcing worker-offline', async () => events?.stop());
+    await step('closing the task events channel', () => reports.close());
     await step('closing the thread pool', () => threads.close());
     await step('closing the publisher', () => publisher.close());
     await step('closing the broker connection', () => broker.close());
@@ -355,4 +361,8 @@ export class Worker {
     if (steps.failures.length > 0) logger.warn('worker stopped with errors', { failures: steps.failures.length });
     else logger.info('worker stopped');
   }
+}
+
+function withHooks(hooks: TaskHooks | undefined): { hooks?: TaskHooks } {
+  return hooks ? { hooks } : {};
 }

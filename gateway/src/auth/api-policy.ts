@@ -10,6 +10,7 @@ import { accessOf, assertAdmin, assertMayReadTasks, assertMaySubmit, type Access
 // Task ids the gateway hands out are UUIDs; a key only ever owns such tasks, so other ids
 // (from Celery clients) need admin anyway.
 const TASK_BY_ID = /^\/api\/v1\/tasks\/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\/?$/;
+const TASK_EVENTS = /^\/api\/v1\/tasks\/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\/events\/?$/;
 const SUBMIT_ONE = /^\/api\/v1\/tasks\/[^/]+\/?$/;
 const SUBMIT_BATCH = /^\/api\/v1\/tasks\/?$/;
 const REVOKE = /^\/api\/v1\/tasks\/[^/]+\/revoke\/?$/;
@@ -27,6 +28,8 @@ const RULES: Rule[] = [
   { method: 'GET', path: /^\/api\/v1\/openapi\.json$/, check: () => undefined },
   // The route lets the task's owner key or an admin revoke, and answers 404 to anyone else.
   { method: 'POST', path: REVOKE, check: () => undefined },
+  // The same for its event stream.
+  { method: 'GET', path: TASK_EVENTS, check: assertMayReadTasks },
 ];
 
 /** Refuses (403) what the table does not allow this caller. Runs after authentication. */

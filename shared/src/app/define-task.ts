@@ -52,8 +52,16 @@ export interface TaskContext {
   retries: number;
   /** Fires when the task should stop: soft time limit, revoke, forced shutdown. */
   signal: AbortSignal;
-  /** A logger whose lines carry the task's id, name and queue. */
+  /** A logger whose lines carry the task's id, name and queue; they are also kept in the task's event log (docs/events.md). */
   logger: Logger;
+  /**
+   * Reports progress: `fraction` from 0 to 1 (clamped, with a warning in the task's log), an
+   * optional message (at most 500 characters). Stored as the task's latest progress and sent to
+   * event streams, at most 10 reports a second per task (the last of a burst is kept). Never throws.
+   */
+  progress(fraction: number, message?: string): void;
+  /** Sends a chunk of output (a string of at most 16,384 characters) to the task's event streams, kept for replay. Never throws. */
+  stream(chunk: string): void;
 }
 
 /** A task's implementation. CPU tasks (`cpu: true`) run on a worker thread, where `ctx` is limited to what can cross threads. */

@@ -61,5 +61,8 @@ export {
   QUORUM_DELIVERY_LIMIT,
   REPLY_QUEUE_PREFIX,
   SERVER_NAMED,
+  TASK_EVENTS_EXCHANGE,
+  taskEventsTopology,
+  taskFeedTopology,
   type Topology,
 } from './topology.js';

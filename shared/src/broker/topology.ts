@@ -88,7 +88,7 @@ interface ExchangeSpec {
 }
 
 /** What a queue is for; also decides how a refused declaration is reported (see apply-topology.ts). */
-type QueueKind = 'task' | 'dead-letter' | 'delay' | 'reply' | 'event-monitor' | 'revoke-listener';
+type QueueKind = 'task' | 'dead-letter' | 'delay' | 'reply' | 'event-monitor' | 'revoke-listener' | 'task-feed';
 
 /** When a queue is declared: at every (re)connect, or the first time it is needed (then again after a reconnect). */
 export type DeclaredWhen = 'connect' | 'first-use';
@@ -224,6 +224,27 @@ export function revokeTopology(listener?: string): Topology {
   };
 }
 
+/**
+ * Where workers publish what running tasks report (progress, output, log lines) and hints of
+ * their state changes (docs/events.md): a durable topic exchange, routing key `task.<kind>`.
+ * Every gateway binds a queue of its own to it, so a stream sees a task whichever gateway
+ * submitted it.
+ */
+export const TASK_EVENTS_EXCHANGE = 'celerity.task-events';
+
+export function taskEventsTopology(): Topology {
+  return { exchanges: [{ name: TASK_EVENTS_EXCHANGE, type: 'topic', durable: true, autoDelete: false }], queues: [], bindings: [] };
+}
+
+/** A gateway's task-event feed: server-named, bounded like the event monitor's (advisory; the store is the truth). */
+export function taskFeedTopology(): Topology {
+  return mergeTopologies(taskEventsTopology(), {
+    exchanges: [],
+    queues: [{ name: SERVER_NAMED, kind: 'task-feed', durable: false, autoDelete: true, exclusive: true, arguments: { ...EVENT_MONITOR_QUEUE_ARGUMENTS }, when: 'connect' }],
+    bindings: [{ queue: SERVER_NAMED, exchange: TASK_EVENTS_EXCHANGE, routingKey: 'task.#', arguments: {} }],
+  });
+}
+
 export interface DescribeOptions {
   /** The task queues: the app's (its tasks' queues) plus any the operator names (-Q). */
   queues: readonly string[];
@@ -251,5 +272,6 @@ export function describeTopology(options: DescribeOptions): Topology {
     replyQueueTopology(`${REPLY_QUEUE_PREFIX}<uuid>`),
     eventMonitorTopology(),
     revokeTopology(`${REVOKE_QUEUE_PREFIX}<uuid>`),
+    taskFeedTopology(),
   );
 }

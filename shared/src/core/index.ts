@@ -80,3 +80,15 @@ export {
   tracing,
 } from './trace.js';
 export { MAX_TIMER_MS } from './timers.js';
+export {
+  decodeFeedMessage,
+  MAX_LOG_LINE_CHARS,
+  MAX_OUTPUT_CHUNK_CHARS,
+  MAX_PROGRESS_MESSAGE_CHARS,
+  MAX_TASK_EVENTS,
+  PROGRESS_INTERVAL_MS,
+  type ProgressData,
+  type TaskEvent,
+  type TaskEventKind,
+  type TaskFeedMessage,
+} from './task-events.js';

@@ -29,3 +29,4 @@ export {
 export { REVOKED_ERROR_TYPE } from './revoke-statements.js';
 export { type TaskCursor, TaskStore } from './store.js';
 export { type ClaimResult } from './task-claims.js';
+export { type NewTaskEvent, TaskLog } from './task-log.js';

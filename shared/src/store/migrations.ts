@@ -175,4 +175,31 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX revocations_revoked_at_idx ON revocations (revoked_at);
     `,
   },
+  {
+    id: 10,
+    name: 'task progress and event log',
+    sql: `
+      -- What a running task reports besides its result (ctx.progress, ctx.stream, ctx.logger):
+      -- one row per entry, replayed to event streams that open late or resume. The id is the
+      -- entry's sequence number: one worker writes a task's entries one batch after the other,
+      -- so within a task ids grow in the order the task reported. The worker bounds a task's
+      -- entries (MAX_TASK_EVENTS); they go with the task (retention deletes the task row).
+      CREATE TABLE task_events (
+        id         bigserial PRIMARY KEY,
+        task_id    text NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+        kind       text NOT NULL CHECK (kind IN ('progress', 'output', 'log')),
+        data       jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX task_events_task_id_idx ON task_events (task_id, id);
+
+      -- The latest progress of each task that reported one (also past the log's bound).
+      CREATE TABLE task_progress (
+        task_id    text PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+        fraction   double precision NOT NULL CHECK (fraction >= 0 AND fraction <= 1),
+        message    text,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];

@@ -111,7 +111,8 @@ export class TaskLedger {
     const entry = this.#entries.get(id);
     if (!entry) return;
     if (this.waits.has(id)) this.waits.nudge(id);
-    else if (entry.outcome) this.#committed(id, undefined);
+    // A listener (an event stream) hears it too: another gateway's task brings no reply here.
+    else if (entry.outcome || entry.listeners) this.#committed(id, undefined);
   }
 
   /** The publish of task `id` failed: no reply will come, and nothing was promised. */
@@ -190,7 +191,9 @@ export class TaskLedger {
     return () => {
       entry.listeners?.delete(listener);
       if (entry.listeners?.size === 0) entry.listeners = undefined;
-      this.#evict();
+      // An entry made only for listening (another process's task) carries nothing: it goes now.
+      if (this.waits.has(id)) this.#evict();
+      else this.#idle(id);
     };
   }
 

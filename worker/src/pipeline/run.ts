@@ -12,6 +12,7 @@ import type { Logger } from '../../../shared/src/core/index.js';
 import type { TaskMessage } from '../../../shared/src/broker/index.js';
 import { TaskScope } from '../task-scope.js';
 import type { ThreadPool } from '../thread-pool.js';
+import type { TaskReports } from '../reports/task-reports.js';
 import type { Admitted } from './admit.js';
 import { TimeLimits } from './time-limits.js';
 import { TaskInterruptedError } from './types.js';
@@ -29,7 +30,11 @@ export interface RunDeps {
   pool: Pick<ThreadPool, 'run'>;
   /** Hard time limit for tasks that set none, in seconds. */
   timeLimitS: number;
+  /** Where `ctx.progress`, `ctx.stream` and `ctx.logger` lines go; absent = progress and output are dropped, lines only logged. */
+  reports?: Pick<TaskReports, 'open'>;
 }
+
+const NO_REPORTS = { progress: () => undefined, stream: () => undefined, close: () => Promise.resolve() };
 
 /**
  * The limits come from the message (Celery's `timelimit` header), else the task's
@@ -49,6 +54,7 @@ export async function runTask(
   const limits = new TimeLimits(shutdown, hardLimitS, softLimitS);
   if (terminate) limits.revokeOn(terminate);
   const scope = new TaskScope(message.id, message.name, queue);
+  const reports = deps.reports?.open(message.id, log) ?? { ...NO_REPORTS, logger: log };
   let startedAt: Date | undefined;
   const start = (atMs: number = Date.now()): void => {
     if (startedAt) return;
@@ -62,11 +68,29 @@ export async function runTask(
       // The pool terminates the thread when the hard signal fires; the task signal reaches ctx.signal.
       running = deps.pool.run(
         { appUrl: task.cpuAppUrl, name: message.name, args: task.args, kwargs: task.kwargs, ctx },
-        { hard: limits.hardSignal, task: limits.taskSignal, logger: log, onStart: start },
+        {
+          hard: limits.hardSignal,
+          task: limits.taskSignal,
+          // Read when a line arrives: the tee logger is made only for tasks that log.
+          get logger() {
+            return reports.logger;
+          },
+          reports,
+          onStart: start,
+        },
       );
     } else {
       start();
-      running = scope.run(() => Promise.resolve(task.run(task.args, task.kwargs, { ...ctx, signal: limits.taskSignal, logger: log })));
+      const taskCtx = {
+        ...ctx,
+        signal: limits.taskSignal,
+        get logger() {
+          return reports.logger;
+        },
+        progress: reports.progress,
+        stream: reports.stream,
+      };
+      running = scope.run(() => Promise.resolve(task.run(task.args, task.kwargs, taskCtx)));
     }
     const value = await limits.race(Promise.race([running, scope.stray]));
     return { kind: 'returned', value, startedAt: startedAt ?? new Date() };
@@ -81,5 +105,7 @@ export async function runTask(
   } finally {
     scope.close();
     limits.clear();
+    // Before the verdict is recorded: a stream sees every report of the run before its end.
+    await reports.close();
   }
 }
