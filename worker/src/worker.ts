@@ -34,6 +34,8 @@ import {
   type Logger,
 } from '../../shared/src/core/index.js';
 import { Consumer } from './consumer.js';
+import { PidboxNode } from './control/pidbox-node.js';
+import { controlWorker } from './control/control-worker.js';
 import { WorkerEvents } from './events.js';
 import { WorkerMetrics } from './metrics.js';
 import { serverPort, startMetricsServer } from './metrics-server.js';
@@ -70,6 +72,8 @@ export interface WorkerOptions {
   events?: boolean;
   /** Time between `worker-heartbeat` events, in ms. @default 2000 */
   heartbeatMs?: number;
+  /** A remote `shutdown` command (Celery's pidbox): the CLI stops as on SIGTERM. @default `stop()` */
+  onRemoteShutdown?: () => void;
   /** @internal For the chaos tests only (CELERITY_FAULT_POINT, read by the CLI): die at this point of settling a task. */
   faultPoint?: FaultPoint;
 }
@@ -89,6 +93,7 @@ export class Worker {
       server: Server | undefined;
       sweeper: RetentionSweeper;
       events: WorkerEvents | undefined;
+      control: PidboxNode;
       forceStop: AbortController;
       logger: Logger;
       graceMs: number;
@@ -217,11 +222,25 @@ export class Worker {
         queueTypes,
       });
       metrics.watchConsuming(() => consumer.consuming);
+      const control = await PidboxNode.create(broker, {
+        worker: controlWorker({
+          target: () => self.worker ?? { name: workerName },
+          consumer,
+          metrics,
+          config,
+          tasks: catalogue,
+          shutdown: options.onRemoteShutdown ?? (() => void self.worker?.stop()),
+        }),
+        logger,
+        registry: metrics.registry,
+        queueTypes,
+        version: '0.1.0',
+      });
       const retentionMs = config.resultRetentionHours * 3_600_000;
       const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs));
       sweeper.start();
       self.worker = new Worker(
-        { broker, publisher, consumer, pool, store, threads, server, sweeper, events, forceStop, logger, graceMs: config.graceMs },
+        { broker, publisher, consumer, pool, store, threads, server, sweeper, events, control, forceStop, logger, graceMs: config.graceMs },
         metrics,
         runner.workerName,
       );
@@ -271,11 +290,12 @@ export class Worker {
   }
 
   async #stop(graceMs: number): Promise<void> {
-    const { broker, publisher, consumer, pool, store, threads, server, sweeper, events, forceStop, logger } = this.parts;
+    const { broker, publisher, consumer, pool, store, threads, server, sweeper, events, control, forceStop, logger } = this.parts;
     this.#state = 'DRAINING';
     logger.info('worker draining', { inFlight: consumer.inFlight, graceMs });
     const steps = shutdownSteps(logger, 'worker shutdown');
     const step = steps.run;
+    await step('closing the remote-control mailbox', () => control.close());
     await step('stopping the consumer', async () => {
       const { finished, requeued } = await consumer.stop(graceMs);
       forceStop.abort();

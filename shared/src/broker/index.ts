@@ -58,3 +58,13 @@ export {
   SERVER_NAMED,
   type Topology,
 } from './topology.js';
+export { ControlClient, type ControlReply } from './control-client.js';
+export {
+  decodeControlMessage,
+  isForWorker,
+  pidboxQueueName,
+  type ControlCommand,
+  type ControlRequest,
+  type ReplyTo,
+} from './pidbox.js';
+export { pidboxNodeTopology, taskQueueArguments } from './topology.js';
