@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // The `celerity` command: `celerity worker --app ./tasks.js [-Q a,b] [-c N]`, `celerity gateway --app ./tasks.js`,
-// `celerity call|result|purge|status|migrate|topology|keys|dead-letters …`; `--help` on each (commands in shared/src/cli/).
+// `celerity call|result|purge|status|migrate|topology|keys|dead-letters|inspect|control …`; `--help` on each (commands in shared/src/cli/).
 // The only place of the CLI that reads the process (environment, terminal), and that exits.
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError } from 'commander';
 import {
   callCommand,
+  controlCommand,
   EXIT,
   formatError,
+  inspectCommand,
   migrateCommand,
   purgeCommand,
   resultCommand,
@@ -67,6 +69,9 @@ Examples:
   $ celerity status`,
   );
 
+// `celerity control …`: the remote-control subcommands; other files add theirs to this group (a function taking it).
+const control = controlCommand(ctx);
+
 for (const command of [
   workerCommand(ctx),
   gatewayCommand(ctx),
@@ -78,6 +83,8 @@ for (const command of [
   topologyCommand(ctx),
   deadLettersCommand(ctx),
   keysCommand(ctx),
+  inspectCommand(ctx),
+  control,
 ]) {
   program.addCommand(command);
 }
