@@ -66,6 +66,8 @@ export interface StartWorkerOptions {
   taskEvents?: boolean;
   /** QUEUE_TYPES. @default every queue classic */
   queueTypes?: QueueTypes;
+  /** The worker's name (its remote-control mailbox). @default celerity@<host>:<pid>, the same for every worker of this process */
+  name?: string;
 }
 
 /** A worker in a process of its own (`celerity worker --app <demo app>`), for crash tests. */
@@ -176,6 +178,7 @@ export class TestContext {
       schema: this.schema,
       processMetrics: false,
       ...(options.metrics ? { metrics: { port: 0 } } : {}),
+      ...(options.name ? { name: options.name } : {}),
     });
     this.#workers.push(worker);
     return worker;

@@ -35,7 +35,7 @@ export function controlCommand(ctx: CliContext): Command {
       .action((queue: string, flags: ControlFlags) => runControl(ctx, { method: 'add_consumer', arguments: { queue: queueName(queue) } }, flags)),
   );
   control.addCommand(
-    sub('cancel_consumer', 'stop consuming a queue (tasks already taken finish)', ['celerity control cancel_consumer reports -d celerity@host-a:4242'])
+    sub('cancel_consumer', 'stop consuming a queue (tasks already taken finish)', ['celerity control cancel_consumer reports', 'celerity control cancel_consumer reports -d celerity@host-a:4242'])
       .argument('<queue>', 'the queue to stop consuming')
       .action((queue: string, flags: ControlFlags) => runControl(ctx, { method: 'cancel_consumer', arguments: { queue: queueName(queue) } }, flags)),
   );
@@ -53,7 +53,7 @@ export function controlCommand(ctx: CliContext): Command {
       .action((task: string, rate: string, flags: ControlFlags) => runControl(ctx, { method: 'rate_limit', arguments: { task_name: task, rate_limit: rate } }, flags)),
   );
   control.addCommand(
-    sub('shutdown', 'stop workers gracefully, as SIGTERM does (tasks running get their grace period)', ['celerity control shutdown -d celerity@host-a:4242'])
+    sub('shutdown', 'stop workers gracefully, as SIGTERM does (tasks running get their grace period)', ['celerity control shutdown -d celerity@host-a:4242', 'celerity control shutdown -d celerity@host-a:4242,celerity@host-b:4243 --timeout 5'])
       .action((flags: ControlFlags) => runControl(ctx, { method: 'shutdown' }, flags)),
   );
   return control;

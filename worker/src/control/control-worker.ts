@@ -47,7 +47,7 @@ export function controlWorker(parts: ControlWorkerParts): ControlWorker {
       for (const { labels, value } of (await metrics.tasks.get()).values) {
         const task = labels.task;
         // A retry is the same task again: counted once, when it ends.
-        if (typeof task === 'string' && labels.outcome !== 'retry') totals[task] = (totals[task] ?? 0) + value;
+        if (typeof task === 'string' && labels.outcome !== 'retry' && value > 0) totals[task] = (totals[task] ?? 0) + value;
       }
       return totals;
     },
