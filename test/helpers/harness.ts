@@ -66,8 +66,7 @@ export interface StartWorkerOptions {
   taskEvents?: boolean;
   /** QUEUE_TYPES. @default every queue classic */
   queueTypes?: QueueTypes;
-  /** The worker's name (its remote-control mailbox). @default celerity@<host>:<pid>, the same for every worker of this process */
-  name?: string;
+  name?: string; // the worker's name, its remote-control mailbox (default celerity@<host>:<pid>: the same for each worker of a process)
 }
 
 /** A worker in a process of its own (`celerity worker --app <demo app>`), for crash tests. */

@@ -77,7 +77,7 @@ describe('Python Celery remote control → Celerity worker', () => {
     const worker = await ctx.startWorker({ queues: [queue], name });
     const kwargs = { destination: [name], reply: true, timeout: 10 };
 
-    const [addReply] = (await runPythonControl([{ op: 'control', method: 'add_consumer', args: [added], kwargs }])) as unknown[];
+    const [addReply] = await runPythonControl([{ op: 'control', method: 'add_consumer', args: [added], kwargs }]);
     assert.deepEqual(addReply, [{ [name]: { ok: `add consumer ${added}` } }]);
     const [done] = await runPythonClient([{ task: 'demo.add', args: [20, 22], queue: added }]);
     assert.equal(result(done), 42);

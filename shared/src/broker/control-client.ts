@@ -19,6 +19,7 @@ import { pidboxReplyTopology } from './topology.js';
 export type ControlReply = Record<string, unknown>;
 
 interface Pending {
+  timer?: NodeJS.Timeout;
   replies: ControlReply[];
   limit: number | undefined;
   done: () => void;
@@ -79,12 +80,11 @@ export class ControlClient {
     const ticket = randomUUID();
     const limit = command.destination && command.destination.length > 0 ? command.destination.length : undefined;
     return new Promise<ControlReply[]>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
       const pending: Pending = {
         replies: [],
         limit,
         done: () => {
-          clearTimeout(timer);
+          clearTimeout(pending.timer);
           this.#pending.delete(ticket);
           resolve(pending.replies);
         },
@@ -97,7 +97,7 @@ export class ControlClient {
         reject(err instanceof Error ? err : new Error(String(err)));
         return;
       }
-      timer = setTimeout(pending.done, timeoutMs);
+      pending.timer = setTimeout(pending.done, timeoutMs);
     });
   }
 

@@ -65,6 +65,5 @@ export {
   pidboxQueueName,
   type ControlCommand,
   type ControlRequest,
-  type ReplyTo,
 } from './pidbox.js';
 export { pidboxNodeTopology, taskQueueArguments } from './topology.js';

@@ -32,7 +32,7 @@ export function pidboxReplyQueueName(oid: string): string {
 }
 
 /** Where a caller wants the reply. */
-export interface ReplyTo {
+interface ReplyTo {
   exchange: string;
   routingKey: string;
 }
@@ -87,8 +87,8 @@ export function decodeControlMessage(content: Buffer, headers: Record<string, un
     ok: true,
     request: {
       method,
-      arguments: (args ?? {}) as Record<string, unknown>,
-      destination: destination && destination.length > 0 ? (destination as string[]) : undefined,
+      arguments: args ?? {},
+      destination: destination && destination.length > 0 ? destination : undefined,
       replyTo: reply,
       ticket: ticket ?? undefined,
       expires: typeof expires === 'number' && expires > 0 ? expires : undefined,

@@ -51,6 +51,11 @@ function indent(value: unknown): string {
   return JSON.stringify(value, null, 2).replace(/^/gm, '    ');
 }
 
+/** Celery's `nok()` reply: `{"error": text}`. */
+function isError(reply: unknown): boolean {
+  return typeof reply === 'object' && reply !== null && 'error' in reply;
+}
+
 /** One worker's replies merged into `{ name: reply }`, as Celery's `inspect()` returns them. */
 function merge(replies: readonly ControlReply[]): Record<string, unknown> {
   return Object.assign({}, ...replies) as Record<string, unknown>;
@@ -73,8 +78,7 @@ export async function runControl(ctx: CliContext, command: Omit<ControlCommand, 
       else if (names.length > 0) {
         for (const name of names) {
           const reply = replies[name];
-          const failed = typeof reply === 'object' && reply !== null && 'error' in reply;
-          ctx.print(`->  ${name}: ${failed ? 'ERROR' : 'OK'}\n${indent(reply)}\n`);
+          ctx.print(`->  ${name}: ${isError(reply) ? 'ERROR' : 'OK'}\n${indent(reply)}\n`);
         }
         ctx.print(`\n${names.length} node${names.length === 1 ? '' : 's'} online.\n`);
       }
@@ -86,7 +90,7 @@ export async function runControl(ctx: CliContext, command: Omit<ControlCommand, 
       if (missing.length > 0) {
         throw new CliError(EXIT.TIMEOUT, `no reply from ${missing.join(', ')} to ${command.method} within ${seconds}s: gone, busy, or not a worker's name`, '`celerity inspect ping` lists the workers that answer, by name.');
       }
-      if (names.some((name) => typeof replies[name] === 'object' && replies[name] !== null && 'error' in (replies[name] as object))) ctx.exitCode(EXIT.FAILED);
+      if (names.some((name) => isError(replies[name]))) ctx.exitCode(EXIT.FAILED);
     } finally {
       await client.close();
     }

@@ -22,7 +22,7 @@ const NOT_SUPPORTED = (command: string): { error: string } => nok(`${command} is
 
 function stringList(value: unknown): string[] {
   if (typeof value === 'string') return [value];
-  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value;
   throw new TypeError('task_id must be a task id or a list of them');
 }
 
@@ -96,7 +96,7 @@ export const COMMANDS: Readonly<Record<string, Handler>> = {
     // Celery: an empty rate or 0 lifts the limit.
     const lifted = rate === null || rate === undefined || rate === '' || rate === 0 || rate === '0';
     try {
-      await target.setRateLimit(task, lifted ? null : String(rate));
+      await target.setRateLimit(task, lifted ? null : typeof rate === 'string' || typeof rate === 'number' ? String(rate) : JSON.stringify(rate));
     } catch (err) {
       return nok(`Invalid rate limit string: ${(err as Error).message}`);
     }

@@ -31,7 +31,7 @@ export function requestInfo(delivery: HeldDelivery, hostname: string): Record<st
     delivery_info: {
       exchange: message.fields.exchange,
       routing_key: message.fields.routingKey,
-      priority: message.properties.priority ?? null,
+      priority: (message.properties.priority as number | undefined) ?? null,
       redelivered: message.fields.redelivered,
     },
     worker_pid: process.pid,
