@@ -10,7 +10,7 @@ import type pg from 'pg';
 import type express from 'express';
 import type { Broker } from '../../shared/src/broker/index.js';
 import { ApiKeyStore } from '../../shared/src/auth/index.js';
-import { connectBroker, DeclaredQueues, declareTaskQueue } from '../../shared/src/broker/index.js';
+import { connectBroker, ControlClient, DeclaredQueues, declareTaskQueue } from '../../shared/src/broker/index.js';
 import { ClientCore } from '../../shared/src/submit/index.js';
 import { DEFAULTS, withGatewayDefaults, type GatewayConfig } from '../../shared/src/config/index.js';
 import { DEFAULT_SCHEMA, createPool } from '../../shared/src/store/index.js';
@@ -77,6 +77,7 @@ export class Gateway {
       finished: FinishedListener;
       queueStats: QueueStats;
       monitor: WorkerMonitor;
+      control: ControlClient;
       pool: pg.Pool;
       logger: Logger;
       drainMs: number;
@@ -142,6 +143,7 @@ export class Gateway {
       });
       metrics.ledgerSize = () => ledger.size;
       const monitor = await WorkerMonitor.create(connectedBroker, { logger, metrics });
+      const control = await ControlClient.create(connectedBroker, { logger });
       const stats = await QueueStats.create(connectedBroker, {
         queues: () => [...catalogue.defaultQueues(), ...queues.list()],
         logger,
@@ -176,6 +178,7 @@ export class Gateway {
         isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
         dashboard: { queueStats: stats, monitor },
+        workerAdmin: { control },
       });
       self.gateway = new Gateway(
         {
@@ -184,6 +187,7 @@ export class Gateway {
           finished,
           queueStats: stats,
           monitor,
+          control,
           pool,
           logger,
           drainMs: options.drainMs ?? DEFAULTS.gatewayDrainMs,
@@ -269,7 +273,7 @@ export class Gateway {
   }
 
   async #close(): Promise<void> {
-    const { broker, core, finished, queueStats, monitor, pool, logger, drainMs, requestGraceMs } = this.parts;
+    const { broker, core, finished, queueStats, monitor, control, pool, logger, drainMs, requestGraceMs } = this.parts;
     this.#state = 'DRAINING';
     const server = this.#server;
     const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
@@ -289,6 +293,7 @@ export class Gateway {
     await step('closing the task notifications', () => finished.close());
     await step('stopping the queue stats', () => queueStats.close());
     await step('closing the event monitor', () => monitor.close());
+    await step('closing the remote-control channel', () => control.close());
     await step('closing the broker connection', () => broker.close());
     await step('closing the database pool', () => pool.end());
     this.#state = 'STOPPED';
