@@ -45,7 +45,7 @@ export function workerAdminRoutes(deps: WorkerAdminDeps): Router {
     const reply = replies.find((r) => name in r)?.[name];
     if (reply === undefined) throw new CelerityError('WORKER_NO_REPLY', `No reply from worker "${name}" within ${timeoutMs / 1000}s: it is gone or busy`);
     if (typeof reply === 'object' && reply !== null && 'error' in reply) {
-      throw new CelerityError('CONTROL_REFUSED', `Worker "${name}" refused ${command.method}: ${String((reply as { error: unknown }).error)}`);
+      throw new CelerityError('CONTROL_REFUSED', `Worker "${name}" refused ${command.method}: ${String(reply.error)}`);
     }
     deps.logger.info('worker admin command', { worker: name, method: command.method, arguments: command.arguments });
     return reply;
