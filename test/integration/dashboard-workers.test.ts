@@ -49,6 +49,8 @@ describe('worker admin actions', () => {
     const badQueue = await http<{ error: { code: string } }>(`${url}/api/v1/workers/${encodeURIComponent(name)}/consumers`, { json: { queue: 'amq.no' } });
     assert.equal(badQueue.status, 400);
     assert.equal(badQueue.body.error.code, 'INVALID_QUEUE');
+    const reserved = await http<{ error: { code: string } }>(`${url}/api/v1/workers/${encodeURIComponent(name)}/consumers`, { json: { queue: `${queue}.dead` } });
+    assert.equal(reserved.status, 400, 'a dead-letter queue is not consumed as a task queue');
     const badPool = await http<{ error: { code: string } }>(`${url}/api/v1/workers/${encodeURIComponent(name)}/pool`, { json: { grow: 0 } });
     assert.equal(badPool.status, 400);
   });

@@ -121,6 +121,8 @@ describe('remote-control replies (Celery shapes)', () => {
     assert.deepEqual(ctx.added, ['new']);
     assert.deepEqual(await call('add_consumer', { queue: 'q' }, ctx), { ok: 'already consuming from q' });
     await assert.rejects(async () => call('add_consumer', { queue: 'amq.x' }, ctx), /invalid queue name/);
+    await assert.rejects(async () => call('add_consumer', { queue: 'emails.dead' }, ctx), /may not be named by a caller/);
+    assert.deepEqual(ctx.added, ['new'], 'nothing added');
     assert.deepEqual(await call('cancel_consumer', { queue: 'q' }, ctx), { ok: 'no longer consuming from q' });
     assert.deepEqual(await call('cancel_consumer', { queue: 'zzz' }, ctx), { error: 'not consuming from zzz' });
   });

@@ -13,6 +13,7 @@
  */
 import { Router } from 'express';
 import { z } from 'zod';
+import { assertUsableQueue } from '../../../shared/src/auth/index.js';
 import type { ControlClient, ControlCommand } from '../../../shared/src/broker/index.js';
 import { CelerityError, QUEUE_NAME_RULE, isValidQueueName, type Logger } from '../../../shared/src/core/index.js';
 
@@ -62,6 +63,7 @@ export function workerAdminRoutes(deps: WorkerAdminDeps): Router {
     const parsed = consumerSchema.safeParse(req.body ?? {});
     if (!parsed.success) throw bodyError(parsed.error.issues);
     const queue = queueOf(parsed.data.queue);
+    assertUsableQueue(queue);
     res.json({ worker: req.params.name, reply: await ask(req.params.name, { method: 'add_consumer', arguments: { queue } }) });
   });
 

@@ -7,7 +7,7 @@
  * the call ends at its timeout with the replies it got (maybe none), never hangs.
  */
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../core/index.js';
+import { CelerityError, type Logger } from '../core/index.js';
 import { applyTopology } from './apply-topology.js';
 import type { Broker } from './connection.js';
 import { ManagedChannel } from './managed-channel.js';
@@ -63,7 +63,7 @@ export class ControlClient {
 
   #publish(body: Buffer, expiresS: number): void {
     const channel = this.#managed?.channel;
-    if (!channel) throw new Error('not connected to RabbitMQ: the control command was not sent');
+    if (!channel) throw new CelerityError('BROKER_UNAVAILABLE', 'Not connected to RabbitMQ: the control command was not sent', { retryAfterS: 2 });
     channel.publish(PIDBOX_EXCHANGE, '', body, {
       contentType: CONTENT_TYPE,
       contentEncoding: CONTENT_ENCODING,

@@ -3,6 +3,7 @@
  * arguments and replies (celery/worker/control.py). Each takes the command's `arguments` and
  * returns the reply; a thrown error becomes `{"error": message}` (pidbox-node.ts).
  */
+import { assertUsableQueue } from '../../../shared/src/auth/index.js';
 import { isValidQueueName, QUEUE_NAME_RULE, type QueueTypes } from '../../../shared/src/core/index.js';
 import type { ControlWorker } from './control-target.js';
 import { nok, ok, queueInfo, requestInfo, statsReply } from './replies.js';
@@ -79,6 +80,8 @@ export const COMMANDS: Readonly<Record<string, Handler>> = {
   terminate: (args, ctx) => revoke(args, ctx, true),
   add_consumer: async (args, ctx) => {
     const queue = queueArgument(args.queue);
+    // Not a dead-letter, reply, delay, event or pidbox queue: the rule callers of the gateway follow.
+    assertUsableQueue(queue);
     const added = await ctx.worker.addQueue(queue);
     return ok(added ? `add consumer ${queue}` : `already consuming from ${queue}`);
   },
