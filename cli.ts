@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // The `celerity` command: `celerity worker --app ./tasks.js [-Q a,b] [-c N]`, `celerity gateway --app ./tasks.js`,
-// `celerity call|result|purge|status|migrate|topology|keys|dead-letters|control …`; `--help` on each (commands in shared/src/cli/).
+// `celerity call|result|purge|status|migrate|topology|keys|dead-letters|inspect|control …`; `--help` on each (commands in shared/src/cli/).
 // The only place of the CLI that reads the process (environment, terminal), and that exits.
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError } from 'commander';
 import {
   callCommand,
+  controlCommand,
   EXIT,
   formatError,
+  inspectCommand,
   migrateCommand,
   purgeCommand,
   registerRevokeCommands,
@@ -68,6 +70,10 @@ Examples:
   $ celerity status`,
   );
 
+// `celerity control …`: the remote-control subcommands; other files add theirs to this group (a function taking it).
+const control = controlCommand(ctx);
+registerRevokeCommands(control, ctx);
+
 for (const command of [
   workerCommand(ctx),
   gatewayCommand(ctx),
@@ -79,17 +85,10 @@ for (const command of [
   topologyCommand(ctx),
   deadLettersCommand(ctx),
   keysCommand(ctx),
-  controlCommand(),
+  inspectCommand(ctx),
+  control,
 ]) {
   program.addCommand(command);
-}
-
-/** `celerity control …`, shaped like Celery's: revoke and terminate (more join the group). */
-function controlCommand(): Command {
-  const control = new Command('control').description("act on tasks and workers, as Celery's `celery control`");
-  control.addHelpText('after', '\nExamples:\n  $ celerity control revoke <task id>\n  $ celerity control terminate <task id>\n');
-  registerRevokeCommands(control, ctx);
-  return control;
 }
 
 // Usage errors (an unknown option, a missing argument) exit 2 like configuration errors, in the

@@ -15,6 +15,7 @@ import { taskSearchRoutes } from './routes/task-search.js';
 import { taskRoutes, type TaskRoutesDeps } from './routes/tasks.js';
 import { revokeRoutes, type RevokeRoutesDeps } from './routes/revoke.js';
 import { taskEventRoutes, type TaskEventRoutesDeps } from './routes/task-events.js';
+import { workerAdminRoutes, type WorkerAdminDeps } from './routes/worker-admin.js';
 import { OPEN_SECURITY, securityHeadersOnWrite, securityRouter, type SecurityOptions } from './security.js';
 
 export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRoutesDeps, RevokeRoutesDeps, TaskEventRoutesDeps {
@@ -24,6 +25,8 @@ export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRout
   maxBodyBytes: number;
   /** Queue stats and worker monitor for `/dashboard` and its JSON; absent = no dashboard. */
   dashboard?: DashboardDeps;
+  /** Worker admin actions over Celery's remote control (the dashboard's Workers view); absent = none. */
+  workerAdmin?: Omit<WorkerAdminDeps, 'logger'>;
   /** Authentication, CORS, rate limits (docs/security.md). @default OPEN_SECURITY: no auth */
   security?: SecurityOptions;
 }
@@ -70,6 +73,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(taskEventRoutes(deps));
   app.use(deadLetterRoutes(deps));
   app.use(taskSearchRoutes(deps));
+  // Before the dashboard's GET /api/v1/workers, which would not match /live anyway.
+  if (deps.workerAdmin) app.use(workerAdminRoutes({ ...deps.workerAdmin, logger: deps.logger }));
   if (deps.dashboard) app.use(dashboardRoutes(deps.dashboard));
   app.use(batchRoutes(deps));
   app.use(notFound);

@@ -10,7 +10,7 @@ import type pg from 'pg';
 import type express from 'express';
 import type { Broker } from '../../shared/src/broker/index.js';
 import { ApiKeyStore } from '../../shared/src/auth/index.js';
-import { connectBroker, DeclaredQueues, declareTaskQueue } from '../../shared/src/broker/index.js';
+import { connectBroker, ControlClient, DeclaredQueues, declareTaskQueue } from '../../shared/src/broker/index.js';
 import { ClientCore, Revoker } from '../../shared/src/submit/index.js';
 import { DEFAULTS, withGatewayDefaults, type GatewayConfig } from '../../shared/src/config/index.js';
 import { DEFAULT_SCHEMA, TaskLog, createPool } from '../../shared/src/store/index.js';
@@ -84,6 +84,7 @@ export class Gateway {
       monitor: WorkerMonitor;
       feed: TaskFeed;
       eventStreams: EventStreams;
+      control: ControlClient;
       pool: pg.Pool;
       logger: Logger;
       drainMs: number;
@@ -150,6 +151,7 @@ export class Gateway {
       });
       metrics.ledgerSize = () => ledger.size;
       const monitor = await WorkerMonitor.create(connectedBroker, { logger, metrics });
+      const control = await ControlClient.create(connectedBroker, { logger });
       const stats = await QueueStats.create(connectedBroker, {
         queues: () => [...catalogue.defaultQueues(), ...queues.list()],
         logger,
@@ -197,6 +199,7 @@ export class Gateway {
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
         dashboard: { queueStats: stats, monitor },
         eventStreams,
+        workerAdmin: { control },
       });
       self.gateway = new Gateway(
         {
@@ -208,6 +211,7 @@ export class Gateway {
           monitor,
           feed,
           eventStreams,
+          control,
           pool,
           logger,
           drainMs: options.drainMs ?? DEFAULTS.gatewayDrainMs,
@@ -293,7 +297,7 @@ export class Gateway {
   }
 
   async #close(): Promise<void> {
-    const { broker, core, revoker, finished, queueStats, monitor, feed, eventStreams, pool, logger, drainMs, requestGraceMs } = this.parts;
+    const { broker, core, revoker, finished, queueStats, monitor, feed, eventStreams, control, pool, logger, drainMs, requestGraceMs } = this.parts;
     this.#state = 'DRAINING';
     // Streams never end by themselves: their clients resume on another gateway (Last-Event-ID).
     eventStreams.closeAll();
@@ -317,6 +321,7 @@ export class Gateway {
     await step('stopping the queue stats', () => queueStats.close());
     await step('closing the event monitor', () => monitor.close());
     await step('closing the task feed', () => feed.close());
+    await step('closing the remote-control channel', () => control.close());
     await step('closing the broker connection', () => broker.close());
     await step('closing the database pool', () => pool.end());
     this.#state = 'STOPPED';

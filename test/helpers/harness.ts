@@ -66,6 +66,7 @@ export interface StartWorkerOptions {
   taskEvents?: boolean;
   /** QUEUE_TYPES. @default every queue classic */
   queueTypes?: QueueTypes;
+  name?: string; // the worker's name, its remote-control mailbox (default celerity@<host>:<pid>: the same for each worker of a process)
 }
 
 /** A worker in a process of its own (`celerity worker --app <demo app>`), for crash tests. */
@@ -176,6 +177,7 @@ export class TestContext {
       schema: this.schema,
       processMetrics: false,
       ...(options.metrics ? { metrics: { port: 0 } } : {}),
+      ...(options.name ? { name: options.name } : {}),
     });
     this.#workers.push(worker);
     return worker;

@@ -132,3 +132,28 @@ export async function startPythonWorker(ctx: TestContext, queue: string, options
   if (ready === 'exited') throw new Error(`the Python worker exited (${JSON.stringify(exited)}):\n${worker.output()}`);
   return worker;
 }
+
+/** One remote-control operation for test/python/control.py (`app.control` from Python Celery). */
+export type PythonControl =
+  | { op: 'inspect'; method: string; destination?: string[]; timeout?: number }
+  | { op: 'control'; method: string; args?: unknown[]; kwargs?: Record<string, unknown> };
+
+/** Runs `operations` with Python Celery's `app.control`; resolves with what each returned. */
+export function runPythonControl(operations: PythonControl[], timeoutMs = 60_000): Promise<unknown[]> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      PYTHON,
+      [`${PYTHON_DRIVERS}control.py`],
+      { env: pythonEnv(), timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (err) return reject(new Error(`python control failed: ${err.message}\n${stderr.slice(-4000)}`, { cause: err }));
+        try {
+          resolve(JSON.parse(stdout) as unknown[]);
+        } catch (parseErr) {
+          reject(new Error(`python control printed no JSON: ${stdout.slice(0, 500)}\n${stderr.slice(-4000)}`, { cause: parseErr }));
+        }
+      },
+    );
+    child.stdin?.end(JSON.stringify(operations));
+  });
+}

@@ -58,7 +58,7 @@ describe('command line', () => {
   });
 
   it('every command has --help', async () => {
-    const commands = [['worker'], ['gateway'], ['migrate'], ['call'], ['result'], ['status'], ['purge'], ['topology'], ['keys'], ['keys', 'create'], ['dead-letters'], ['dead-letters', 'list']];
+    const commands = [['worker'], ['gateway'], ['migrate'], ['call'], ['result'], ['status'], ['purge'], ['topology'], ['keys'], ['keys', 'create'], ['dead-letters'], ['dead-letters', 'list'], ['inspect'], ['inspect', 'ping'], ['inspect', 'active_queues'], ['control'], ['control', 'add_consumer'], ['control', 'cancel_consumer'], ['control', 'pool_shrink'], ['control', 'shutdown']];
     for (const command of commands) {
       const { code, stdout } = await exits([...command, '--help'], {});
       assert.equal(code, 0, command.join(' '));

@@ -69,7 +69,8 @@ describe('topology description', () => {
     assert.deepEqual(topology.queues.filter((q) => q.name === SERVER_NAMED).map((q) => q.kind), ['event-monitor', 'task-feed']);
     for (const name of ['demo', 'demo.dead', 'email', 'email.dead', 'celerity.reply.<uuid>', 'celerity.revoke.<uuid>', SERVER_NAMED]) assert.ok(names.includes(name), name);
     assert.equal(topology.queues.filter((q) => q.kind === 'delay').length, DELAY_LEVELS_MS.length);
-    assert.deepEqual(topology.exchanges.map((e) => e.name).sort(), ['celerity.delay', 'celerity.revoke', 'celerity.task-events', EVENT_EXCHANGE, 'demo', 'email'].sort());
+    assert.deepEqual(topology.exchanges.map((e) => e.name).sort(), ['celerity.delay', 'celerity.revoke', 'celerity.task-events', EVENT_EXCHANGE, 'demo', 'email', 'celery.pidbox', 'reply.celery.pidbox'].sort());
+    for (const name of ['<worker name>.celery.pidbox', '<uuid>.reply.celery.pidbox']) assert.ok(names.includes(name), name);
     const monitor = topology.bindings.filter((b) => b.exchange === EVENT_EXCHANGE).map((b) => b.routingKey);
     assert.deepEqual(monitor, ['worker.#', 'task.#']);
     assert.deepEqual(describeTopology({ queues: ['x'], delayLevelsMs: [] }).queues.filter((q) => q.kind === 'delay'), []);

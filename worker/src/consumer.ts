@@ -70,6 +70,7 @@ const GATE_HOLD_MS = 600_000;
 
 interface InFlight {
   channel: Channel;
+  queue: string;
   message: ConsumeMessage;
   abort: AbortController;
   done: Promise<void>;
@@ -114,7 +115,7 @@ export class Consumer {
   }
 
   static async create(broker: Broker, runner: TaskRunner, options: ConsumerOptions): Promise<Consumer> {
-    const consumer = new Consumer(runner, options);
+    const consumer = new Consumer(runner, { ...options, queues: [...options.queues] });
     const managed = await ManagedChannel.open(broker, {
       name: 'consumer channel',
       logger: options.logger,
@@ -127,29 +128,45 @@ export class Consumer {
       },
     });
     consumer.#managed = managed;
-    for (const queue of options.queues) {
-      await managed.consume(
-        (channel) => declareTaskQueue(channel, queue, options.queueTypes).then(() => queue),
-        (message, channel) => consumer.#onMessage(channel, queue, message),
-      );
-    }
+    for (const queue of options.queues) await consumer.#consume(managed, queue);
     consumer.#started = true;
     consumer.#logConsuming();
     return consumer;
   }
 
-  get inFlight(): number {
-    return this.#inFlight.size;
+  #consume(managed: ManagedChannel, queue: string): Promise<void> {
+    return managed.consume((channel) => declareTaskQueue(channel, queue, this.#options.queueTypes).then(() => queue), (message, channel) => this.#onMessage(channel, queue, message));
   }
+
+  /** The queues consumed now (given at start, plus added, minus cancelled). */
+  get queues(): readonly string[] {
+    return this.#options.queues;
+  }
+
+  /** Consumes `queue` from now on, after reconnects too (Celery's `add_consumer`); false when already consumed. */
+  async addQueue(queue: string): Promise<boolean> {
+    if (!this.#managed || this.#stopped || this.#options.queues.includes(queue)) return false;
+    await this.#consume(this.#managed, queue);
+    return this.#options.queues.push(queue) > 0;
+  }
+
+  /** Stops consuming `queue` (Celery's `cancel_consumer`); its tasks in flight finish and are acked. */
+  async cancelQueue(queue: string): Promise<boolean> {
+    if (!this.#managed || !this.#options.queues.includes(queue)) return false;
+    await this.#managed.cancel(queue);
+    return this.#options.queues.splice(this.#options.queues.indexOf(queue), 1).length > 0;
+  }
+
+  /** Deliveries held now: running (Celery's `active`) or waiting for a slot (`reserved`). */
+  deliveries(): { queue: string; message: ConsumeMessage; running: boolean }[] {
+    return [...this.#inFlight].filter((e) => !e.settled).map((e) => ({ queue: e.queue, message: e.message, running: e.running }));
+  }
+
+  get inFlight(): number { return this.#inFlight.size; }
 
   /** Subscribed to every queue on a live channel (false while reconnecting and once stopped). */
   get consuming(): boolean {
     return this.#managed?.consuming === true;
-  }
-
-  /** The queues it consumes. */
-  get queues(): readonly string[] {
-    return this.#options.queues;
   }
 
   /** The gate and the live channel's prefetch now (a smaller one cuts no running task); per-consumer prefetch (quorum): from the next channel. */
@@ -184,7 +201,7 @@ export class Consumer {
   #onMessage(channel: Channel, queue: string, message: ConsumeMessage): void {
     if (tracing()) stamp(messageKey(message), 'delivered');
     const abort = new AbortController();
-    const entry: InFlight = { channel, message, abort, done: Promise.resolve(), running: false, handedBack: false, settled: false };
+    const entry: InFlight = { channel, queue, message, abort, done: Promise.resolve(), running: false, handedBack: false, settled: false };
     this.#inFlight.add(entry);
     const reply = (replyTo: string, correlationId: string, body: Buffer): void => {
       // Replies go to the default exchange, as Celery's rpc:// backend sends them.
@@ -254,9 +271,7 @@ export class Consumer {
     }
   }
 
-  get #gateHoldMs(): number {
-    return this.#options.gateHoldMs ?? GATE_HOLD_MS;
-  }
+  get #gateHoldMs(): number { return this.#options.gateHoldMs ?? GATE_HOLD_MS; }
 
   /**
    * A message whose handling failed for a reason that is not the worker stopping: a publish

@@ -38,6 +38,8 @@ import type { Autoscaler } from './autoscale/autoscaler.js';
 import type { Concurrency } from './autoscale/concurrency.js';
 import { startConcurrencyControl, type AutoscaleTiming } from './autoscale/start.js';
 import { RateLimits } from './rate-limit/rate-limits.js';
+import { PidboxNode } from './control/pidbox-node.js';
+import { controlWorker } from './control/control-worker.js';
 import { WorkerEvents } from './events.js';
 import { TaskReports } from './reports/task-reports.js';
 import { allHooks, type TaskHooks } from './task-hooks.js';
@@ -80,6 +82,8 @@ export interface WorkerOptions {
   heartbeatMs?: number;
   /** With `config.autoscale`: the autoscaler's tick and cool-down. @default 1 s and 30 s */
   autoscaleTiming?: AutoscaleTiming;
+  /** A remote `shutdown` command (Celery's pidbox): the CLI stops as on SIGTERM. @default `stop()` */
+  onRemoteShutdown?: () => void;
   /** @internal For the chaos tests only (CELERITY_FAULT_POINT, read by the CLI): die at this point of settling a task. */
   faultPoint?: FaultPoint;
 }
@@ -104,6 +108,7 @@ export class Worker {
       events: WorkerEvents | undefined;
       revocations: WorkerRevocations;
       reports: TaskReports;
+      mailbox: PidboxNode;
       forceStop: AbortController;
       logger: Logger;
       graceMs: number;
@@ -241,11 +246,25 @@ export class Worker {
       });
       const control = startConcurrencyControl({ initial: concurrency, bounds: config.autoscale, timing: options.autoscaleTiming, consumer, broker, metrics, logger });
       metrics.watchConsuming(() => consumer.consuming);
+      const mailbox = await PidboxNode.create(broker, {
+        worker: controlWorker({
+          target: () => self.worker ?? { name: workerName },
+          consumer,
+          metrics,
+          config,
+          tasks: catalogue,
+          shutdown: options.onRemoteShutdown ?? (() => void self.worker?.stop()),
+        }),
+        logger,
+        registry: metrics.registry,
+        queueTypes,
+        version: '0.1.0',
+      });
       const retentionMs = config.resultRetentionHours * 3_600_000;
       const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs), new RevocationStore(pool));
       sweeper.start();
       self.worker = new Worker(
-        { broker, publisher, consumer, ...control, rateLimits, pool, store, threads, server, sweeper, events, revocations, reports, forceStop, logger, graceMs: config.graceMs },
+        { broker, publisher, consumer, ...control, rateLimits, pool, store, threads, server, sweeper, events, revocations, reports, mailbox, forceStop, logger, graceMs: config.graceMs },
         metrics,
         runner.workerName,
       );
@@ -334,13 +353,14 @@ export class Worker {
   }
 
   async #stop(graceMs: number): Promise<void> {
-    const { broker, publisher, consumer, pool, store, threads, server, sweeper, events, revocations, reports, forceStop, logger, autoscaler, rateLimits } = this.parts;
+    const { broker, publisher, consumer, pool, store, threads, server, sweeper, events, revocations, reports, mailbox, forceStop, logger, autoscaler, rateLimits } = this.parts;
     this.#state = 'DRAINING';
     // Rate-limited deliveries not started yet go back to their queue at once.
     rateLimits.close();
     logger.info('worker draining', { inFlight: consumer.inFlight, graceMs });
     const steps = shutdownSteps(logger, 'worker shutdown');
     const step = steps.run;
+    await step('closing the remote-control mailbox', () => mailbox.close());
     await step('stopping the autoscaler', async () => autoscaler?.stop());
     await step('stopping the consumer', async () => {
       const { finished, requeued } = await consumer.stop(graceMs);

@@ -66,3 +66,12 @@ export {
   taskFeedTopology,
   type Topology,
 } from './topology.js';
+export { ControlClient, type ControlReply } from './control-client.js';
+export {
+  decodeControlMessage,
+  isForWorker,
+  pidboxQueueName,
+  type ControlCommand,
+  type ControlRequest,
+} from './pidbox.js';
+export { pidboxNodeTopology, taskQueueArguments } from './topology.js';

@@ -188,6 +188,16 @@ export class ManagedChannel<C extends Channel = Channel> {
     }
   }
 
+  /** Stops consuming `queue`, now and on later channels; the channel stays for the acks in flight. */
+  async cancel(queue: string): Promise<void> {
+    for (const consumer of this.#consumers.filter((c) => c.source === queue || c.subscribed?.queue === queue)) {
+      this.#consumers.splice(this.#consumers.indexOf(consumer), 1);
+      const subscribed = consumer.subscribed;
+      consumer.subscribed = undefined;
+      if (subscribed && this.isCurrent(subscribed.channel)) await subscribed.channel.cancel(subscribed.tag).catch(() => undefined);
+    }
+  }
+
   async #subscribe(channel: C, consumer: Consumer<C>): Promise<void> {
     const queue = typeof consumer.source === 'string' ? consumer.source : await consumer.source(channel);
     const { noAck = false, exclusive = false } = consumer.options;

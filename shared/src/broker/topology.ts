@@ -22,6 +22,7 @@
 import type { QueueType, QueueTypes } from '../core/index.js';
 import { DELAY_EXCHANGE, DELAY_HEADER, DELAY_LEVELS_MS, delayQueueName } from './delay.js';
 import { EVENT_EXCHANGE } from './events.js';
+import { PIDBOX_EXCHANGE, PIDBOX_QUEUE_ARGUMENTS, PIDBOX_REPLY_EXCHANGE, pidboxQueueName, pidboxReplyQueueName } from './pidbox.js';
 
 /** The fanout exchange revokes are broadcast on. */
 export const REVOKE_EXCHANGE = 'celerity.revoke';
@@ -88,7 +89,7 @@ interface ExchangeSpec {
 }
 
 /** What a queue is for; also decides how a refused declaration is reported (see apply-topology.ts). */
-type QueueKind = 'task' | 'dead-letter' | 'delay' | 'reply' | 'event-monitor' | 'revoke-listener' | 'task-feed';
+type QueueKind = 'task' | 'dead-letter' | 'delay' | 'reply' | 'event-monitor' | 'revoke-listener' | 'task-feed' | 'pidbox';
 
 /** When a queue is declared: at every (re)connect, or the first time it is needed (then again after a reconnect). */
 export type DeclaredWhen = 'connect' | 'first-use';
@@ -245,6 +246,42 @@ export function taskFeedTopology(): Topology {
   });
 }
 
+/**
+ * A worker's remote-control mailbox, declared as kombu's `Mailbox` (celery/app/control.py) does
+ * so that Python Celery and Celerity share it: the fanout exchange `celery.pidbox` (not durable)
+ * and the worker's queue `<hostname>.celery.pidbox` (not durable, auto-delete, messages expire
+ * after 300 s and the queue 10 s after its last consumer), bound to it.
+ */
+export function pidboxNodeTopology(hostname: string): Topology {
+  const queue = pidboxQueueName(hostname);
+  return {
+    // The reply exchange too: replies are published to it, and a publish to a missing exchange closes the channel.
+    exchanges: [
+      { name: PIDBOX_EXCHANGE, type: 'fanout', durable: false, autoDelete: false },
+      { name: PIDBOX_REPLY_EXCHANGE, type: 'direct', durable: false, autoDelete: false },
+    ],
+    queues: [{ name: queue, kind: 'pidbox', durable: false, autoDelete: true, exclusive: false, arguments: { ...PIDBOX_QUEUE_ARGUMENTS }, when: 'connect' }],
+    bindings: [{ queue, exchange: PIDBOX_EXCHANGE, routingKey: '', arguments: {} }],
+  };
+}
+
+/**
+ * A caller's reply queue for control commands, as kombu's `Mailbox.get_reply_queue`: the direct
+ * exchange `reply.celery.pidbox` and `<oid>.reply.celery.pidbox`, bound with routing key `oid`.
+ * The command exchange is declared too: a caller publishes to it.
+ */
+export function pidboxReplyTopology(oid: string): Topology {
+  const queue = pidboxReplyQueueName(oid);
+  return {
+    exchanges: [
+      { name: PIDBOX_EXCHANGE, type: 'fanout', durable: false, autoDelete: false },
+      { name: PIDBOX_REPLY_EXCHANGE, type: 'direct', durable: false, autoDelete: false },
+    ],
+    queues: [{ name: queue, kind: 'reply', durable: false, autoDelete: true, exclusive: false, arguments: { ...PIDBOX_QUEUE_ARGUMENTS }, when: 'connect' }],
+    bindings: [{ queue, exchange: PIDBOX_REPLY_EXCHANGE, routingKey: oid, arguments: {} }],
+  };
+}
+
 export interface DescribeOptions {
   /** The task queues: the app's (its tasks' queues) plus any the operator names (-Q). */
   queues: readonly string[];
@@ -273,5 +310,7 @@ export function describeTopology(options: DescribeOptions): Topology {
     eventMonitorTopology(),
     revokeTopology(`${REVOKE_QUEUE_PREFIX}<uuid>`),
     taskFeedTopology(),
+    pidboxNodeTopology('<worker name>'),
+    pidboxReplyTopology('<uuid>'),
   );
 }

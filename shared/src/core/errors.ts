@@ -48,6 +48,10 @@ export const ERROR_STATUS = {
   QUEUE_UNAVAILABLE: 503,
   /** The queue holds its configured maximum of waiting messages (QUEUE_MAX_LENGTH). */
   QUEUE_FULL: 503,
+  /** A worker refused a remote-control command (its `{"error": ...}` reply). */
+  CONTROL_REFUSED: 409,
+  /** No reply from the worker a remote-control command named, within the timeout (gone or busy). */
+  WORKER_NO_REPLY: 504,
 } as const;
 
 /** A stable error code: what callers branch on (never the message text). */

@@ -63,6 +63,8 @@ async function runWorker(ctx: CliContext, flags: WorkerFlags & { app?: string })
     tasks: app.tasks,
     appUrl: app.url,
     ...(faultPoint ? { faultPoint } : {}),
+    // A remote `shutdown` (celery control shutdown) takes the SIGTERM path below: same drain, and a second signal still forces.
+    onRemoteShutdown: () => process.kill(process.pid, 'SIGTERM'),
     ...(config.metricsPort > 0
       ? {
           metrics: {
