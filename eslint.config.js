@@ -18,8 +18,9 @@ const LAYERS = {
   app: ['core', 'broker'],
   auth: ['core', 'store'],
   submit: ['core', 'config', 'store', 'broker', 'app', 'auth'],
-  client: ['core', 'config', 'store', 'broker', 'app', 'auth', 'submit'],
-  cli: ['core', 'config', 'store', 'broker', 'app', 'auth', 'submit', 'client'],
+  schedule: ['core', 'config', 'store', 'broker', 'app', 'auth', 'submit'],
+  client: ['core', 'config', 'store', 'broker', 'app', 'auth', 'submit', 'schedule'],
+  cli: ['core', 'config', 'store', 'broker', 'app', 'auth', 'submit', 'client', 'schedule'],
 };
 const FOLDERS = Object.keys(LAYERS);
 const THROUGH_INDEX = { regex: `shared/src/(${FOLDERS.join('|')})/(?!index\\.js$)`, message: "Import a shared/ folder through its index.js." };

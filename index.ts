@@ -25,6 +25,13 @@ export {
   type TaskStyle,
   type InputRun,
 } from './shared/src/app/index.js';
+export {
+  defineSchedule,
+  type CatchUpPolicy,
+  type OverlapPolicy,
+  type Schedule,
+  type ScheduleConfig,
+} from './shared/src/app/index.js';
 export type { StandardSchemaV1, InferInput, InferOutput } from './shared/src/app/index.js';
 export { loadApp, type LoadAppOptions, type LoadedApp } from './shared/src/app/index.js';
 export {
