@@ -10,11 +10,12 @@ import { dashboardRoutes, type DashboardDeps } from './routes/dashboard.js';
 import { batchRoutes, type BatchRoutesDeps } from './routes/batch.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { deadLetterRoutes, type DeadLetterRoutesDeps } from './routes/dead-letters.js';
+import { scheduleRoutes, type ScheduleRoutesDeps } from './routes/schedules.js';
 import { taskSearchRoutes } from './routes/task-search.js';
 import { taskRoutes, type TaskRoutesDeps } from './routes/tasks.js';
 import { OPEN_SECURITY, securityHeadersOnWrite, securityRouter, type SecurityOptions } from './security.js';
 
-export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRoutesDeps {
+export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRoutesDeps, ScheduleRoutesDeps {
   logger: Logger;
   readiness: Readiness;
   /** Largest request body, in bytes. */
@@ -58,6 +59,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(taskRoutes(deps));
   app.use(deadLetterRoutes(deps));
   app.use(taskSearchRoutes(deps));
+  app.use(scheduleRoutes(deps));
   if (deps.dashboard) app.use(dashboardRoutes(deps.dashboard));
   app.use(batchRoutes(deps));
   app.use(notFound);
