@@ -61,6 +61,7 @@ export type {
   SubmitItem,
 } from './shared/src/client/index.js';
 export type { TaskHandle, ResultOptions } from './shared/src/client/index.js';
+export type { RunView, ScheduleChanges, ScheduleView } from './shared/src/client/index.js';
 export type { SubmitOptions } from './shared/src/submit/index.js';
 export type { SubmitManyOutcome } from './shared/src/client/index.js';
 /** The outcome errors of `handle.result()` and `client.submitMany()`; a light module, safe to import eagerly. */

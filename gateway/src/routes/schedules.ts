@@ -66,7 +66,7 @@ export function scheduleRoutes(deps: ScheduleRoutesDeps): Router {
   });
 
   router.delete('/api/v1/schedules/:name', async (req, res) => {
-    await admin.remove(nameOf(req));
+    await admin.delete(nameOf(req));
     res.status(204).end();
   });
 

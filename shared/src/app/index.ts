@@ -6,6 +6,7 @@ export {
   formatIssues,
   retryPolicyOf,
 } from './catalogue.js';
+export { collectSchedules } from './collect-schedules.js';
 export { collectTasks, type TaskSource } from './collect-tasks.js';
 export {
   DEFAULT_TASK_QUEUE,

@@ -6,3 +6,4 @@ export { createClient, Client, type ClientOptions, type ClientSubmitOptions, typ
 export { TaskHandle, type ResultOptions } from './handle.js';
 export { TaskFailedError, TaskTimeoutError, SubmitManyError, type SubmitManyOutcome } from './errors.js';
 export type { SubmitOptions } from '../submit/index.js';
+export type { RunView, ScheduleChanges, ScheduleView } from '../schedule/index.js';

@@ -178,7 +178,7 @@ export class ScheduleAdmin {
   }
 
   /** Deletes a stored schedule and its runs. */
-  async remove(name: string): Promise<void> {
+  async delete(name: string): Promise<void> {
     const found = await this.#find(name);
     if (found.source === 'app') throw new CelerityError('SCHEDULE_EXISTS', `Schedule "${name}" is defined in the app module: remove it there, or pause it`);
     if (!(await this.#store.deleteStored(name))) throw new CelerityError('SCHEDULE_NOT_FOUND', `No schedule named "${name}"`);
