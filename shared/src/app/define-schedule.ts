@@ -12,13 +12,13 @@ export type OverlapPolicy = 'allow' | 'skip' | 'queue-one';
 /** What to do with runs missed while no scheduler was leader (within the catch-up window). */
 export type CatchUpPolicy = 'once' | 'all' | 'skip';
 
-export const OVERLAP_POLICIES: readonly OverlapPolicy[] = ['allow', 'skip', 'queue-one'];
-export const CATCH_UP_POLICIES: readonly CatchUpPolicy[] = ['once', 'all', 'skip'];
+const OVERLAP_POLICIES: readonly OverlapPolicy[] = ['allow', 'skip', 'queue-one'];
+const CATCH_UP_POLICIES: readonly CatchUpPolicy[] = ['once', 'all', 'skip'];
 /** Names of schedules: letters, digits and `._:-`, so that one per customer (`report:42`) fits. */
-export const SCHEDULE_NAME_RULE = 'letters, digits, ".", "_", ":" and "-", 1 to 200 characters';
+const SCHEDULE_NAME_RULE = 'letters, digits, ".", "_", ":" and "-", 1 to 200 characters';
 const SCHEDULE_NAME = /^[A-Za-z0-9._:-]{1,200}$/;
 
-export function isValidScheduleName(name: unknown): name is string {
+function isValidScheduleName(name: unknown): name is string {
   return typeof name === 'string' && SCHEDULE_NAME.test(name);
 }
 

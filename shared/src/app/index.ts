@@ -29,19 +29,15 @@ export {
   type TaskStyleOf,
 } from './define-task.js';
 export {
-  CATCH_UP_POLICIES,
   type CatchUpPolicy,
   checkSchedule,
   defineSchedule,
-  isValidScheduleName,
-  OVERLAP_POLICIES,
   type OverlapPolicy,
   type Schedule,
   type ScheduleConfig,
   type ScheduleDefinition,
-  SCHEDULE_NAME_RULE,
   scheduleToJson,
 } from './define-schedule.js';
-export { describeSpec, nextRunAfter, parseDuration, runsBetween, type ScheduleSpec } from './schedule-spec.js';
+export { describeSpec, nextRunAfter, runsBetween } from './schedule-spec.js';
 export { loadApp, type LoadAppOptions, type LoadedApp } from './load-app.js';
 export { type InferInput, type InferOutput, type StandardSchemaV1 } from './standard-schema.js';

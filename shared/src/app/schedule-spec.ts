@@ -46,14 +46,14 @@ export function parseScheduleSpec(schedule: string, given: { every?: unknown; cr
     const everyMs = parseDuration(every);
     if (everyMs === undefined) refuse(schedule, `every must be ${DURATION_RULE}, got ${JSON.stringify(every)}`);
     if (everyMs < MIN_EVERY_MS) refuse(schedule, `every must be at least 1s, got ${JSON.stringify(every)}`);
-    return { kind: 'every', every: String(every).trim(), everyMs };
+    return { kind: 'every', every: (every as string).trim(), everyMs };
   }
   if (typeof cron !== 'string') refuse(schedule, 'cron must be a string of 5 or 6 fields');
   const fields = cron.trim().split(/\s+/).length;
   if (fields !== 5 && fields !== 6) refuse(schedule, `cron must have 5 fields (minute hour day month weekday) or 6 (seconds first), got ${fields}: "${cron}"`);
   try {
     // A time zone is only checked when a date is converted: compute one run now.
-    cronOf(cron, timezone as string | undefined).nextRun(new Date());
+    cronOf(cron, timezone).nextRun(new Date());
   } catch (err) {
     refuse(schedule, `cron "${cron}" does not parse${timezone ? ` in time zone "${String(timezone)}"` : ''}: ${err instanceof Error ? err.message : String(err)}`);
   }

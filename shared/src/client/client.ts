@@ -118,7 +118,7 @@ function callParts(definition: TaskDefinition | undefined, name: string, rest: r
 /** The schedules of an app module given as `tasks` (none for an array of tasks). */
 function appSchedules(source: TaskSource | undefined, tasks: readonly TaskDefinition[]): Schedule[] {
   if (source === undefined || Symbol.iterator in source) return [];
-  return collectSchedules(source as Readonly<Record<string, unknown>>, tasks as Task[], 'createClient({ tasks })');
+  return collectSchedules(source, tasks as Task[], 'createClient({ tasks })');
 }
 
 export class Client<App = unknown> {

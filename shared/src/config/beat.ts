@@ -5,14 +5,14 @@
  */
 import { parseOptionalInteger, type Env } from './parse.js';
 
-export interface BeatSettings {
+interface BeatSettings {
   /** BEAT_LEASE_MS: how long the leader lease lasts unrenewed, in ms. @default 10_000 */
   leaseMs: number;
   /** BEAT_TICK_MS: how often each scheduler process wakes, in ms (at most a third of the lease). @default 1_000 */
   tickMs: number;
 }
 
-export const BEAT_DEFAULTS: BeatSettings = { leaseMs: 10_000, tickMs: 1_000 };
+const BEAT_DEFAULTS: BeatSettings = { leaseMs: 10_000, tickMs: 1_000 };
 
 export function loadBeatSettings(env: Env): BeatSettings {
   const leaseMs = parseOptionalInteger(env, 'BEAT_LEASE_MS', BEAT_DEFAULTS.leaseMs, 1_000, 600_000);

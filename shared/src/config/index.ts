@@ -7,7 +7,7 @@ export {
   withGatewayDefaults,
   withWorkerDefaults,
 } from './load.js';
-export { BEAT_DEFAULTS, type BeatSettings, loadBeatSettings } from './beat.js';
+export { loadBeatSettings } from './beat.js';
 export { type Env, type QueueMaxLength } from './parse.js';
 export {
   type AmqpTlsOptions,

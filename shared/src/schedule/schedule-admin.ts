@@ -23,7 +23,7 @@ import { schedulesInForce, type ScheduleInForce } from './schedule-set.js';
 import { ScheduleStore, type FireRow } from './schedule-store.js';
 
 /** Most runs one backfill asks for. */
-export const BACKFILL_MAX_RUNS = 1000;
+const BACKFILL_MAX_RUNS = 1000;
 
 /** A schedule as the API and the client list it. */
 export interface ScheduleView {

@@ -5,7 +5,7 @@
 import type pg from 'pg';
 import * as sql from './sql.js';
 
-export type FireKind = 'scheduled' | 'trigger' | 'backfill';
+type FireKind = 'scheduled' | 'trigger' | 'backfill';
 export type FireState = 'pending' | 'published' | 'queued' | 'skipped';
 
 export interface ScheduleRow {
