@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { LATEST_SCHEMA_VERSION, migrate } from '../../shared/src/store/migrate.js';
+import { MIGRATIONS } from '../../shared/src/store/migrations.js';
 import { encodeTaskMessage, newTaskMessage } from '../../shared/src/broker/protocol.js';
 import { CELERITY_CLI, DEMO_APP } from '../helpers/demo.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, captureLogger, waitFor } from '../helpers/harness.js';
@@ -78,7 +79,8 @@ describe('the schema at start-up', () => {
     const migrated = outputs.filter((o) => o.output().includes(`migrated schema ${ctx.schema} from version 0 to ${LATEST_SCHEMA_VERSION}`));
     assert.equal(migrated.length, 1, 'exactly one of them applied the migrations');
     const { rows } = await sql(`SELECT count(*)::int AS n FROM "${ctx.schema}".schema_migrations`);
-    assert.equal(rows[0].n, LATEST_SCHEMA_VERSION);
+    // One row per migration (ids may have gaps while branches are merged: count them, not the latest id).
+    assert.equal(rows[0].n, MIGRATIONS.length);
   });
 
   it('--no-migrate and AUTO_MIGRATE=false refuse an unmigrated schema: exit 4, naming celerity migrate; the gateway too', async () => {

@@ -127,7 +127,6 @@ export function workerCommand(ctx: CliContext): Command {
       'after',
       examples([
         'celerity worker --app ./tasks.js',
-        'celerity worker --app ./tasks.js --beat   # and fire the schedules',
         'celerity worker --app ./tasks.js -Q emails,reports -c 32 --metrics-port 9401',
         'AUTO_MIGRATE=false celerity worker --app ./tasks.js   # the schema is migrated by a deploy step',
       ]),
