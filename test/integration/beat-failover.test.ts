@@ -8,6 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import amqp from 'amqplib';
 import { TestContext, TEST_AMQP_URL, waitFor } from '../helpers/harness.js';
 import { firesOf, leaseHolder, spawnBeat, type BeatProcess } from '../helpers/beat.js';
@@ -27,6 +28,15 @@ before(async () => {
   });
 });
 after(() => ctx.cleanup());
+
+/** A TCP port free right now (for a child's --metrics-port: 0 there means off). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 /** The task ids of the messages on `queue` (taken off it). */
 async function drainTaskIds(queue: string): Promise<string[]> {
@@ -90,4 +100,31 @@ test('three schedulers, the leader killed twice: each second fires exactly once'
   const expected = new Set(fires.map((f) => f.taskId));
   assert.deepEqual(new Set(published), expected, 'the broker got exactly the recorded runs, as their task ids');
   assert.ok(published.length - expected.size <= killed.length, `at most one run published again per killed leader (got ${published.length - expected.size})`);
+});
+
+test('a worker started with -B fires the schedule, runs its tasks, and reports celerity_beat_* on its /metrics', { timeout: 90_000 }, async () => {
+  const queue = ctx.queue('beat-worker');
+  const schedule = 'worker.every-second';
+  const port = await freePort();
+  const worker = await spawnBeat(
+    { schema: ctx.schema, queue, schedules: [{ name: schedule, every: '1s', args: ['tick'] }], command: ['worker', '-Q', queue, '-B', '--metrics-port', String(port)], env: { BEAT_LEASE_MS: '2000', BEAT_TICK_MS: '200' } },
+    (c) => children.push(c),
+  );
+  const runs = await waitFor('two runs to finish', async () => {
+    const published = (await firesOf(ctx.pool, schedule)).filter((f) => f.state === 'published' && f.taskId);
+    const done = [];
+    for (const fire of published) {
+      const row = await ctx.store.get(fire.taskId ?? '');
+      if (row?.state === 'SUCCESS') done.push(row);
+    }
+    return done.length >= 2 ? done : undefined;
+  }, { timeoutMs: 60_000 });
+  assert.deepEqual(runs[0]?.result, ['tick']);
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  assert.match(metrics, /celerity_beat_leader\{[^}]*\} 1/);
+  assert.match(metrics, /celerity_beat_fires_total\{[^}]*task="beat\.test\.record"[^}]*\} [1-9]/);
+  assert.match(metrics, /celerity_beat_leader_changes_total\{[^}]*change="acquired"[^}]*\} 1/);
+  worker.child.kill('SIGTERM');
+  await worker.exited;
+  assert.match(worker.output(), /gave the lease up/);
 });

@@ -188,7 +188,6 @@ export class Beat {
         await this.#publish(schedule, { ...fire, state: 'pending', taskId }, false);
         continue;
       }
-      if (schedule.paused && fire.kind === 'scheduled') continue;
       await this.#publish(schedule, fire, fire.fencingToken !== this.#lease.held?.token || fire.kind !== 'scheduled');
     }
   }
