@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `celerity` command: `celerity worker --app ./tasks.js [-Q a,b] [-c N]`, `celerity gateway --app ./tasks.js`,
-// `celerity call|result|purge|status|migrate|topology|keys|dead-letters|inspect|control …`; `--help` on each (commands in shared/src/cli/).
+// `celerity beat --app ./tasks.js`, `celerity call|result|purge|status|migrate|topology|keys|dead-letters|inspect|control …`; `--help` on each (commands in shared/src/cli/).
 // The only place of the CLI that reads the process (environment, terminal), and that exits.
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
@@ -18,6 +18,7 @@ import {
   type ServiceSettings,
 } from './shared/src/cli/index.js';
 import type { CliContext } from './shared/src/cli/index.js';
+import { beatCommand } from './worker/src/commands/beat-command.js';
 import { deadLettersCommand } from './worker/src/commands/dead-letters-command.js';
 import { gatewayCommand } from './gateway/src/commands/gateway-command.js';
 import { keysCommand } from './worker/src/commands/keys-command.js';
@@ -76,6 +77,7 @@ registerRevokeCommands(control, ctx);
 
 for (const command of [
   workerCommand(ctx),
+  beatCommand(ctx),
   gatewayCommand(ctx),
   migrateCommand(ctx),
   callCommand(ctx),

@@ -18,8 +18,9 @@ const LAYERS = {
   app: ['core', 'broker'],
   auth: ['core', 'store'],
   submit: ['core', 'config', 'store', 'broker', 'app', 'auth'],
-  client: ['core', 'config', 'store', 'broker', 'app', 'auth', 'submit'],
-  cli: ['core', 'config', 'store', 'broker', 'app', 'auth', 'submit', 'client'],
+  schedule: ['core', 'config', 'store', 'broker', 'app', 'auth', 'submit'],
+  client: ['core', 'config', 'store', 'broker', 'app', 'auth', 'submit', 'schedule'],
+  cli: ['core', 'config', 'store', 'broker', 'app', 'auth', 'submit', 'client', 'schedule'],
   // The browser's HTTP client (`celerity/http`): it takes only types from the folders it lists,
   // so its bundle imports nothing at run time (test/unit/http-client-bundle.test.ts).
   http: ['core', 'app', 'submit', 'client'],

@@ -25,6 +25,13 @@ export {
   type TaskStyle,
   type InputRun,
 } from './shared/src/app/index.js';
+export {
+  defineSchedule,
+  type CatchUpPolicy,
+  type OverlapPolicy,
+  type Schedule,
+  type ScheduleConfig,
+} from './shared/src/app/index.js';
 export type { StandardSchemaV1, InferInput, InferOutput } from './shared/src/app/index.js';
 export { loadApp, type LoadAppOptions, type LoadedApp } from './shared/src/app/index.js';
 export {
@@ -54,6 +61,7 @@ export type {
   SubmitItem,
 } from './shared/src/client/index.js';
 export type { TaskHandle, ResultOptions } from './shared/src/client/index.js';
+export type { RunView, ScheduleChanges, ScheduleView } from './shared/src/client/index.js';
 export type { SubmitOptions } from './shared/src/submit/index.js';
 export type { SubmitManyOutcome } from './shared/src/client/index.js';
 /** The outcome errors of `handle.result()` and `client.submitMany()`; a light module, safe to import eagerly. */

@@ -39,7 +39,7 @@ const log = (msg) => console.error(`launch: ${msg}`);
 
 const children = [
   { name: 'gateway', script: 'dist/cli.js', args: ['gateway', '--app', DEMO_APP] },
-  { name: 'worker', script: 'dist/cli.js', args: ['worker', '--app', DEMO_APP] },
+  { name: 'worker', script: 'dist/cli.js', args: ['worker', '--app', DEMO_APP, '--beat'] },
 ];
 
 for (const file of [...new Set(children.map((c) => c.script)), DEMO_APP]) {

@@ -6,7 +6,7 @@
  *   npm run build && node dist/cli.js worker --app dist/examples/demo/tasks.js
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PermanentError, RetryableError, defineTask, z } from '../../index.js';
+import { PermanentError, RetryableError, defineSchedule, defineTask, z } from '../../index.js';
 
 /** Upper bound for `demo.fib`: the naive recursion is exponential, F(45) already takes seconds. */
 export const FIB_MAX_N = 45;
@@ -115,3 +115,9 @@ export const fibTask = defineTask({
   description: 'The n-th Fibonacci number by naive recursion (CPU-bound, runs in the thread pool).',
   run: ([n]) => fib(n),
 });
+
+/**
+ * A periodic run, as the seed's Celery example has with `celery beat`: demo.add(2, 3) every 10
+ * seconds, fired by the worker `npm start` runs (`celerity worker --beat`) or by `celerity beat`.
+ */
+export const addEveryTenSeconds = defineSchedule({ name: 'demo.add-every-10s', task: add, every: '10s', args: [2, 3] });

@@ -11,6 +11,7 @@ import { batchRoutes, type BatchRoutesDeps } from './routes/batch.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { openApiRoutes } from './routes/openapi.js';
 import { deadLetterRoutes, type DeadLetterRoutesDeps } from './routes/dead-letters.js';
+import { scheduleRoutes, type ScheduleRoutesDeps } from './routes/schedules.js';
 import { taskSearchRoutes } from './routes/task-search.js';
 import { taskRoutes, type TaskRoutesDeps } from './routes/tasks.js';
 import { revokeRoutes, type RevokeRoutesDeps } from './routes/revoke.js';
@@ -18,7 +19,7 @@ import { taskEventRoutes, type TaskEventRoutesDeps } from './routes/task-events.
 import { workerAdminRoutes, type WorkerAdminDeps } from './routes/worker-admin.js';
 import { OPEN_SECURITY, securityHeadersOnWrite, securityRouter, type SecurityOptions } from './security.js';
 
-export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRoutesDeps, RevokeRoutesDeps, TaskEventRoutesDeps {
+export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRoutesDeps, RevokeRoutesDeps, TaskEventRoutesDeps, ScheduleRoutesDeps {
   logger: Logger;
   readiness: Readiness;
   /** Largest request body, in bytes. */
@@ -75,6 +76,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(taskSearchRoutes(deps));
   // Before the dashboard's GET /api/v1/workers, which would not match /live anyway.
   if (deps.workerAdmin) app.use(workerAdminRoutes({ ...deps.workerAdmin, logger: deps.logger }));
+  app.use(scheduleRoutes(deps));
   if (deps.dashboard) app.use(dashboardRoutes(deps.dashboard));
   app.use(batchRoutes(deps));
   app.use(notFound);

@@ -63,7 +63,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Cele
   const logger = options.logger ?? loggerFromConfig('gateway', config);
   // Before listening: a schema this code cannot use is said now, not as a 500 on the first request.
   await ensureSchemaAt(config.databaseUrl, config.databaseSchema, logger, { migrate: options.autoMigrate ?? config.autoMigrate });
-  const gateway = await Gateway.create({ config, logger, schema: config.databaseSchema, tasks });
+  const gateway = await Gateway.create({ config, logger, schema: config.databaseSchema, tasks, schedules: loaded?.schedules ?? [] });
   try {
     const address = await gateway.listen(config.port, config.host);
     const host = address.address.includes(':') ? `[${address.address}]` : address.address;

@@ -12,10 +12,11 @@ import type { Broker } from '../../shared/src/broker/index.js';
 import { ApiKeyStore } from '../../shared/src/auth/index.js';
 import { connectBroker, ControlClient, DeclaredQueues, declareTaskQueue } from '../../shared/src/broker/index.js';
 import { ClientCore, Revoker } from '../../shared/src/submit/index.js';
+import { ScheduleAdmin } from '../../shared/src/schedule/index.js';
 import { DEFAULTS, withGatewayDefaults, type GatewayConfig } from '../../shared/src/config/index.js';
 import { DEFAULT_SCHEMA, TaskLog, createPool } from '../../shared/src/store/index.js';
 import { createRegistry, shutdownSteps, type Logger } from '../../shared/src/core/index.js';
-import { externalTask, Catalogue, type TaskDefinition } from '../../shared/src/app/index.js';
+import { externalTask, Catalogue, type ScheduleDefinition, type TaskDefinition } from '../../shared/src/app/index.js';
 import { createApp } from './app.js';
 import { GatewayMetrics } from './metrics.js';
 import { QueueStats } from './queue-stats.js';
@@ -42,6 +43,8 @@ export interface GatewayOptions {
   schema?: string;
   /** The tasks this gateway accepts (an app's, see `loadApp`); `config.externalTasks` join them. */
   tasks: readonly TaskDefinition[];
+  /** The app's schedules (`loadApp`), listed with those stored at run time on /api/v1/schedules. @default none */
+  schedules?: readonly ScheduleDefinition[];
   /** How long `close()` lets waiting requests finish, in ms. @default 10000 */
   drainMs?: number;
   /**
@@ -200,6 +203,7 @@ export class Gateway {
         dashboard: { queueStats: stats, monitor },
         eventStreams,
         workerAdmin: { control },
+        schedules: new ScheduleAdmin(pool, catalogue, options.schedules ?? []),
       });
       self.gateway = new Gateway(
         {

@@ -125,6 +125,7 @@ export class TestContext {
       externalTasks?: { name: string; queue: string }[];
       tasks?: readonly TaskDefinition[];
       waitPollMs?: GatewayOptions['waitPollMs'];
+      schedules?: GatewayOptions['schedules'];
     } = {},
   ): Promise<GatewayHandle> {
     const gateway = await Gateway.create({
@@ -146,6 +147,7 @@ export class TestContext {
       processMetrics: false,
       ...(options.queueStatsIntervalMs ? { queueStatsIntervalMs: options.queueStatsIntervalMs } : {}),
       ...(options.waitPollMs ? { waitPollMs: options.waitPollMs } : {}),
+      ...(options.schedules ? { schedules: options.schedules } : {}),
     });
     this.#gateways.push(gateway);
     const address = await gateway.listen(0, '127.0.0.1');

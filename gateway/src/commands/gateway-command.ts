@@ -27,7 +27,7 @@ async function runGateway(ctx: CliContext, flags: GatewayFlags & { app?: string 
     logger.warn('AUTH_DISABLED=true: the gateway accepts requests without an API key from anyone who can reach it', { host: config.host });
   }
   await checkSchemaAtStart(config, logger);
-  const gateway = await Gateway.create({ config, logger, schema: config.databaseSchema, tasks: app.tasks });
+  const gateway = await Gateway.create({ config, logger, schema: config.databaseSchema, tasks: app.tasks, schedules: app.schedules });
   let address;
   try {
     address = await gateway.listen(config.port, config.host);

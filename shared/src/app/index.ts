@@ -6,6 +6,7 @@ export {
   formatIssues,
   retryPolicyOf,
 } from './catalogue.js';
+export { collectSchedules } from './collect-schedules.js';
 export { collectTasks, type TaskSource } from './collect-tasks.js';
 export {
   DEFAULT_TASK_QUEUE,
@@ -27,5 +28,16 @@ export {
   type TaskStyle,
   type TaskStyleOf,
 } from './define-task.js';
+export {
+  type CatchUpPolicy,
+  checkSchedule,
+  defineSchedule,
+  type OverlapPolicy,
+  type Schedule,
+  type ScheduleConfig,
+  type ScheduleDefinition,
+  scheduleToJson,
+} from './define-schedule.js';
+export { describeSpec, nextRunAfter, runsBetween } from './schedule-spec.js';
 export { loadApp, type LoadAppOptions, type LoadedApp } from './load-app.js';
 export { type InferInput, type InferOutput, type StandardSchemaV1 } from './standard-schema.js';

@@ -7,7 +7,9 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CelerityError } from '../core/index.js';
+import { collectSchedules } from './collect-schedules.js';
 import { collectTasks } from './collect-tasks.js';
+import type { Schedule } from './define-schedule.js';
 import type { Task } from './define-task.js';
 
 /** An app module, loaded. */
@@ -18,6 +20,8 @@ export interface LoadedApp {
   url: string;
   /** Its tasks, each once, ordered by export name (as a module namespace lists them). */
   tasks: Task[];
+  /** Its schedules (`defineSchedule` exports), each checked against its tasks. */
+  schedules: Schedule[];
 }
 
 /** Options of {@link loadApp}. */
@@ -55,5 +59,6 @@ export async function loadApp(modulePath: string | URL, options: LoadAppOptions 
     const hint = /\.[mc]?tsx?$/.test(file) ? " (compile TypeScript first, e.g. with tsc, and pass the .js it writes, or run Node with NODE_OPTIONS='--import tsx')" : '';
     throw new CelerityError('INVALID_APP', `${file}: the app module failed to load${hint}: ${cause}`, { cause: err });
   }
-  return { file, url, tasks: collectTasks(namespace, file) };
+  const tasks = collectTasks(namespace, file);
+  return { file, url, tasks, schedules: collectSchedules(namespace, tasks, file) };
 }

@@ -14,11 +14,13 @@
  */
 import {
   Catalogue,
+  collectSchedules,
   collectTasks,
   DEFAULT_TASK_QUEUE,
   externalTask,
   isTask,
   isValidTaskName,
+  type Schedule,
   type Task,
   TASK_NAME_RULE,
   type TaskDefinition,
@@ -33,6 +35,7 @@ import {
   type LogLevel,
   stamp,
 } from '../core/index.js';
+import { ScheduleAdmin } from '../schedule/index.js';
 import { createPool } from '../store/index.js';
 import {
   ClientCore,
@@ -113,6 +116,12 @@ function callParts(definition: TaskDefinition | undefined, name: string, rest: r
   return { args: [], kwargs: first, options: second ?? {} };
 }
 
+/** The schedules of an app module given as `tasks` (none for an array of tasks). */
+function appSchedules(source: TaskSource | undefined, tasks: readonly TaskDefinition[]): Schedule[] {
+  if (source === undefined || Symbol.iterator in source) return [];
+  return collectSchedules(source, tasks as Task[], 'createClient({ tasks })');
+}
+
 export class Client<App = unknown> {
   readonly #core: ClientCore;
   readonly #known: boolean;
@@ -120,8 +129,16 @@ export class Client<App = unknown> {
   readonly #release: () => Promise<void>;
   readonly #revoker: Revoker;
   #closing: Promise<void> | undefined;
+  /**
+   * Schedules at run time (docs/schedules.md): `list()`, `get(name)`, `runs(name)`,
+   * `create({ name, task, every | cron, args, kwargs, options, timezone, overlap, catchUp,
+   * catchUpWindow, paused })`, `update(name, changes)`, `delete(name)`, `pause(name)`,
+   * `resume(name)`, `trigger(name)`, `backfill(name, from, to)`. Validated as a submit is.
+   */
+  readonly schedules: ScheduleAdmin;
 
-  private constructor(core: ClientCore, revoker: Revoker, known: boolean, maxArgsBytes: number | undefined, release: () => Promise<void>) {
+  private constructor(core: ClientCore, revoker: Revoker, known: boolean, maxArgsBytes: number | undefined, release: () => Promise<void>, schedules: ScheduleAdmin) {
+    this.schedules = schedules;
     this.#core = core;
     this.#revoker = revoker;
     this.#known = known;
@@ -157,11 +174,12 @@ export class Client<App = unknown> {
       });
       const connected = broker;
       const revoker = await Revoker.create(broker, pool, logger, 'client');
+      const schedules = new ScheduleAdmin(pool, catalogue, appSchedules(options.tasks, definitions));
       return new Client<App>(core, revoker, definitions.length > 0, options.maxArgsBytes, async () => {
         await revoker.close();
         await connected.close();
         await pool.end();
-      });
+      }, schedules);
     } catch (err) {
       await broker?.close();
       await pool.end().catch(() => undefined);

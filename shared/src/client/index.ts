@@ -7,3 +7,4 @@ export { TaskHandle, type ResultOptions } from './handle.js';
 export { TaskFailedError, TaskTimeoutError, SubmitManyError, type SubmitManyOutcome } from './errors.js';
 export type { SubmitOptions } from '../submit/index.js';
 export type { SubmitCall, SubmitResult, TaskNameOf } from './submit-types.js';
+export type { RunView, ScheduleChanges, ScheduleView } from '../schedule/index.js';

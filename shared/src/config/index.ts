@@ -7,6 +7,7 @@ export {
   withGatewayDefaults,
   withWorkerDefaults,
 } from './load.js';
+export { loadBeatSettings } from './beat.js';
 export { type Env, type QueueMaxLength } from './parse.js';
 export {
   type AmqpTlsOptions,

@@ -19,7 +19,12 @@ export const ERROR_STATUS = {
   INVALID_EVENT_ID: 400,
   /** A value PostgreSQL's jsonb refuses (U+0000, a lone surrogate, too deep) or JSON cannot carry; see jsonb.ts. */
   UNSTORABLE_VALUE: 400,
+  /** A schedule's definition is wrong: its every/cron does not parse, a policy is unknown (defineSchedule, the schedules API). */
+  INVALID_SCHEDULE: 400,
   UNKNOWN_TASK: 404,
+  SCHEDULE_NOT_FOUND: 404,
+  /** A schedule of this name exists already (in the app module or stored). */
+  SCHEDULE_EXISTS: 409,
   TASK_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
   /** The Idempotency-Key was used within its window for a different submit. */

@@ -176,6 +176,55 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    id: 8,
+    name: 'schedules',
+    sql: `
+      -- Schedules created at run time (source 'api': their definition is stored), and the state
+      -- of every schedule, the app module's too (source 'app': the leader adds the row): paused,
+      -- and the scheduled time of the latest regular run handled, from which the next is computed.
+      CREATE TABLE schedules (
+        name        text PRIMARY KEY,
+        source      text NOT NULL CHECK (source IN ('app', 'api')),
+        definition  jsonb,
+        paused      boolean NOT NULL DEFAULT false,
+        last_run_at timestamptz,
+        created_at  timestamptz NOT NULL DEFAULT now(),
+        updated_at  timestamptz NOT NULL DEFAULT now()
+      );
+
+      -- One row per run of a schedule, keyed by (schedule, scheduled time): the primary key is
+      -- what makes a run fire at most once, even when two schedulers both believe they lead.
+      -- The row is written before the task is published; a row still 'pending' (its scheduler
+      -- died before the broker confirmed) is published again with the same task id.
+      CREATE TABLE schedule_fires (
+        schedule      text NOT NULL,
+        scheduled_at  timestamptz NOT NULL,
+        kind          text NOT NULL CHECK (kind IN ('scheduled', 'trigger', 'backfill')),
+        state         text NOT NULL CHECK (state IN ('pending', 'published', 'queued', 'skipped')),
+        reason        text,
+        task_id       text,
+        fencing_token bigint,
+        recorded_at   timestamptz NOT NULL DEFAULT now(),
+        published_at  timestamptz,
+        PRIMARY KEY (schedule, scheduled_at)
+      );
+      CREATE INDEX schedule_fires_open_idx ON schedule_fires (schedule) WHERE state IN ('pending', 'queued');
+      CREATE INDEX schedule_fires_published_idx ON schedule_fires (schedule, published_at DESC) WHERE state = 'published';
+      CREATE INDEX schedule_fires_recorded_at_idx ON schedule_fires (recorded_at);
+
+      -- The scheduler's leader lease: one row. A process takes it when it has expired, which
+      -- bumps the fencing token; a fire is recorded only under the current token and holder.
+      CREATE TABLE beat_lease (
+        id            smallint PRIMARY KEY CHECK (id = 1),
+        holder        text,
+        fencing_token bigint NOT NULL DEFAULT 0,
+        expires_at    timestamptz NOT NULL DEFAULT '-infinity',
+        acquired_at   timestamptz
+      );
+      INSERT INTO beat_lease (id) VALUES (1);
+    `,
+  },
+  {
     id: 10,
     name: 'task progress and event log',
     sql: `

@@ -12,6 +12,7 @@ import { loggerFromConfig, onSignals, startTrace } from '../../../shared/src/cor
 import { Worker } from '../worker.js';
 import { isFaultPoint, type FaultPoint } from '../pipeline/fault-point.js';
 import { installCrashPolicy } from '../crash-policy.js';
+import { startAppBeat } from './beat-command.js';
 import {
   APP_HELP,
   checkSchemaAtStart,
@@ -43,7 +44,7 @@ function metricsPortError(err: unknown, port: number, setting: string): Error {
   );
 }
 
-async function runWorker(ctx: CliContext, flags: WorkerFlags & { app?: string }): Promise<void> {
+async function runWorker(ctx: CliContext, flags: WorkerFlags & { app?: string; beat?: boolean }): Promise<void> {
   const app = await loadAppModule(flags.app, ctx.env);
   const file = ctx.env.CELERITY_TRACE_FILE;
   if (file) startTrace(file);
@@ -78,7 +79,15 @@ async function runWorker(ctx: CliContext, flags: WorkerFlags & { app?: string })
   }).catch((err: unknown) => {
     throw metricsPortError(err, config.metricsPort, portSetting);
   });
-  crashes.drainWith(() => worker.stop());
+  // --beat: the scheduler runs beside the worker, on its own connections and the worker's metrics.
+  const beat = flags.beat ? await startAppBeat(ctx, app, config, logger, worker.metrics.registry).catch(async (err: unknown) => {
+    await worker.stop();
+    throw err;
+  }) : undefined;
+  const stop = async (): Promise<void> => {
+    await Promise.all([beat?.close(), worker.stop()]);
+  };
+  crashes.drainWith(stop);
   const port = worker.metricsPort;
   if (port !== undefined && port !== config.metricsPort) {
     logger.info(`metrics port ${config.metricsPort} is taken (another worker on this host?): serving /metrics, /healthz and /readyz on ${port}`, {
@@ -93,7 +102,7 @@ async function runWorker(ctx: CliContext, flags: WorkerFlags & { app?: string })
     ...(port !== undefined ? { metricsPort: port } : {}),
   });
   onSignals(
-    () => worker.stop(),
+    stop,
     () => {
       // Unacked messages go back to the queue.
       worker.force();
@@ -120,6 +129,7 @@ export function workerCommand(ctx: CliContext): Command {
     )
     .option('--metrics-host <address>', `address they bind to; beyond loopback /metrics needs METRICS_TOKEN or AUTH_MODE=keys (env WORKER_METRICS_HOST; default ${DEFAULTS.workerMetricsHost})`)
     .option('--no-migrate', 'refuse to start when the database schema is behind, instead of migrating it (env AUTO_MIGRATE=false)')
+    .option('-B, --beat', "also run the scheduler (as Celery's -B): the app's schedules fire from exactly one process however many run it")
     .addHelpText(
       'after',
       examples([
@@ -128,5 +138,5 @@ export function workerCommand(ctx: CliContext): Command {
         'AUTO_MIGRATE=false celerity worker --app ./tasks.js   # the schema is migrated by a deploy step',
       ]),
     )
-    .action((flags: WorkerFlags & { app?: string }) => runWorker(ctx, flags));
+    .action((flags: WorkerFlags & { app?: string; beat?: boolean }) => runWorker(ctx, flags));
 }
