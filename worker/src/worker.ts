@@ -25,7 +25,7 @@ import {
   type MetricsAccess,
   type WorkerConfig,
 } from '../../shared/src/config/index.js';
-import { IdempotencyKeys, TaskStore, createPool } from '../../shared/src/store/index.js';
+import { IdempotencyKeys, TaskStore, WorkflowStore, createPool } from '../../shared/src/store/index.js';
 import { Catalogue, type TaskDefinition } from '../../shared/src/app/index.js';
 import {
   CelerityError,
@@ -138,7 +138,7 @@ export class Worker {
       }
       // Dead-letter and delay queues are declared on first use and again after a reconnect
       // (the consumed task queues are declared by the consumer, on its channel).
-      const { deadLetterQueues, delayQueues } = await DeclaredTopology.create(broker, {
+      const { deadLetterQueues, delayQueues, taskQueues } = await DeclaredTopology.create(broker, {
         logger,
         queueTypes,
       });
@@ -178,6 +178,7 @@ export class Worker {
         ...(events ? { hooks: events } : {}),
         ...(config.maxResultBytes !== undefined ? { maxResultBytes: config.maxResultBytes } : {}),
         ...(options.faultPoint ? { faultPoint: options.faultPoint } : {}),
+        canvas: { workflows: new WorkflowStore(pool), taskQueues },
       });
       metrics.startAtZero(catalogue, config.queues, config.concurrency);
       if (options.metrics) {

@@ -22,3 +22,14 @@ export {
 } from './statements.js';
 export { type TaskCursor, TaskStore } from './store.js';
 export { type ClaimResult } from './task-claims.js';
+export {
+  type MemberEnd,
+  type NewWorkflow,
+  type WorkflowDecision,
+  type WorkflowKind,
+  type WorkflowMember,
+  type WorkflowRecord,
+  type WorkflowRole,
+  type WorkflowState,
+  WorkflowStore,
+} from './workflow-store.js';
