@@ -95,3 +95,13 @@ export const fibTask = defineTask({
   description: 'The n-th Fibonacci number by naive recursion (CPU-bound, runs in the thread pool).',
   run: ([n]) => fib(n),
 });
+
+/** A chord's body in the README's tour: the header's results arrive as one list. */
+export const sum = defineTask({
+  name: 'demo.sum',
+  queue: 'demo',
+  args: z.tuple([z.array(z.number()).max(100_000)]),
+  kwargs: noKwargs,
+  description: 'Adds up a list of numbers: [[1, 2, 3]] → 6 (a chord body gets its header\'s results so).',
+  run: ([numbers]) => numbers.reduce((total, n) => total + n, 0),
+});

@@ -12,9 +12,10 @@ import { healthRoutes, type Readiness } from './routes/health.js';
 import { deadLetterRoutes, type DeadLetterRoutesDeps } from './routes/dead-letters.js';
 import { taskSearchRoutes } from './routes/task-search.js';
 import { taskRoutes, type TaskRoutesDeps } from './routes/tasks.js';
+import { workflowRoutes, type WorkflowRoutesDeps } from './routes/workflows.js';
 import { OPEN_SECURITY, securityHeadersOnWrite, securityRouter, type SecurityOptions } from './security.js';
 
-export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRoutesDeps {
+export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRoutesDeps, Partial<Pick<WorkflowRoutesDeps, 'workflows'>> {
   logger: Logger;
   readiness: Readiness;
   /** Largest request body, in bytes. */
@@ -60,6 +61,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(taskSearchRoutes(deps));
   if (deps.dashboard) app.use(dashboardRoutes(deps.dashboard));
   app.use(batchRoutes(deps));
+  if (deps.workflows) app.use(workflowRoutes({ ...deps, workflows: deps.workflows }));
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;

@@ -11,9 +11,9 @@ import type express from 'express';
 import type { Broker } from '../../shared/src/broker/index.js';
 import { ApiKeyStore } from '../../shared/src/auth/index.js';
 import { connectBroker, DeclaredQueues, declareTaskQueue } from '../../shared/src/broker/index.js';
-import { ClientCore } from '../../shared/src/submit/index.js';
+import { ClientCore, Workflows } from '../../shared/src/submit/index.js';
 import { DEFAULTS, withGatewayDefaults, type GatewayConfig } from '../../shared/src/config/index.js';
-import { DEFAULT_SCHEMA, createPool } from '../../shared/src/store/index.js';
+import { DEFAULT_SCHEMA, WorkflowStore, createPool } from '../../shared/src/store/index.js';
 import { createRegistry, shutdownSteps, type Logger } from '../../shared/src/core/index.js';
 import { externalTask, Catalogue, type TaskDefinition } from '../../shared/src/app/index.js';
 import { createApp } from './app.js';
@@ -176,6 +176,7 @@ export class Gateway {
         isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
         dashboard: { queueStats: stats, monitor },
+        workflows: new Workflows({ submitter: core.submitter, store: new WorkflowStore(pool), logger, maxTasks: config.maxBatch }),
       });
       self.gateway = new Gateway(
         {

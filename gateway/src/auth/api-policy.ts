@@ -12,6 +12,8 @@ import { accessOf, assertAdmin, assertMayReadTasks, assertMaySubmit, type Access
 const TASK_BY_ID = /^\/api\/v1\/tasks\/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\/?$/;
 const SUBMIT_ONE = /^\/api\/v1\/tasks\/[^/]+\/?$/;
 const SUBMIT_BATCH = /^\/api\/v1\/tasks\/?$/;
+const START_WORKFLOW = /^\/api\/v1\/workflows\/?$/;
+const WORKFLOW_BY_ID = /^\/api\/v1\/workflows\/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\/?$/;
 
 type Rule = { method: string; path: RegExp; check: (access: Access) => void };
 
@@ -22,6 +24,10 @@ const RULES: Rule[] = [
   { method: 'POST', path: SUBMIT_BATCH, check: () => undefined },
   // The route answers 404 for a task that is not the caller's.
   { method: 'GET', path: TASK_BY_ID, check: assertMayReadTasks },
+  // The route checks every step's task name (assertMaySubmit) before anything is recorded.
+  { method: 'POST', path: START_WORKFLOW, check: () => undefined },
+  // The route answers 404 for a workflow that is not the caller's.
+  { method: 'GET', path: WORKFLOW_BY_ID, check: assertMayReadTasks },
 ];
 
 /** Refuses (403) what the table does not allow this caller. Runs after authentication. */

@@ -24,6 +24,7 @@ import {
 } from '../core/index.js';
 import type { Logger, RetryPolicy } from '../core/index.js';
 import { mayAccept, type ValueShape } from './schema-shape.js';
+import { signatureOf, type SignatureCall, type TaskSignature } from './signature.js';
 import { isStandardSchema, type InferInput, type InferOutput, type StandardSchemaV1 } from './standard-schema.js';
 
 /** The queue a task goes to when its definition names none (Celery's default queue too). */
@@ -140,6 +141,12 @@ export interface Task<A = unknown[], K = Record<string, unknown>, R = unknown, A
   name: N;
   /** Type-only: never set at run time. */
   readonly '~types'?: { args: A; kwargs: K; result: R; argsInput: AIn; kwargsInput: KIn; style: S };
+  /**
+   * A signature of this task, as Celery's `task.s(...)`: a step of `chain`, `group` or `chord`
+   * (`s(input, options?)` for a one-object task, `s(args?, kwargs?, options?)` otherwise; a later
+   * chain step or a chord body may leave out the first argument, which the previous result fills).
+   */
+  s(...call: SignatureCall<AIn, KIn, S>): TaskSignature<R>;
 }
 
 type TypesOf<T> = T extends { readonly '~types'?: infer X } ? NonNullable<X> : never;
@@ -225,7 +232,7 @@ export function defineTask<
   checkSeconds(name, 'softTimeLimitS', config.softTimeLimitS);
   const input = config.input;
   const run = config.run as ((...params: unknown[]) => unknown) | undefined;
-  const task: TaskDefinition & { [TASK_BRAND]: true } = {
+  const task: TaskDefinition & { [TASK_BRAND]: true; s: (...call: unknown[]) => TaskSignature } = {
     [TASK_BRAND]: true,
     name,
     queue,
@@ -241,6 +248,7 @@ export function defineTask<
     ...(config.external ? { external: true } : {}),
     // The worker calls every task as run(args, kwargs, ctx); a one-object task's input is its kwargs.
     ...(run ? { run: input ? (_args: unknown[], kwargs: Record<string, unknown>, ctx: TaskContext) => run(kwargs, ctx) : run } : {}),
+    s: (...call: unknown[]) => signatureOf(name, input !== undefined, call),
   };
   return Object.freeze(task) as unknown as DefinedTask<N, AS, KS, IS, R>;
 }

@@ -33,17 +33,19 @@ import {
   type LogLevel,
   stamp,
 } from '../core/index.js';
-import { createPool } from '../store/index.js';
+import { createPool, WorkflowStore } from '../store/index.js';
 import {
   ClientCore,
   isValidIdempotencyKey,
   prepareSubmission,
   type Submission,
   type SubmitOptions,
+  Workflows,
 } from '../submit/index.js';
 import { SubmitManyError } from './errors.js';
 import { TaskHandle } from './handle.js';
 import type { AnyTask, ClientSubmitOptions, SubmitCall, SubmitResult, TaskNameOf } from './submit-types.js';
+import { WorkflowHandle, type Workflow } from './canvas.js';
 
 export type { ClientSubmitOptions } from './submit-types.js';
 
@@ -117,10 +119,15 @@ export class Client<App = unknown> {
   readonly #known: boolean;
   readonly #maxArgsBytes: number | undefined;
   readonly #release: () => Promise<void>;
+  readonly #workflows: Workflows;
   #closing: Promise<void> | undefined;
 
-  private constructor(core: ClientCore, known: boolean, maxArgsBytes: number | undefined, release: () => Promise<void>) {
+  private constructor(core: ClientCore, known: boolean, maxArgsBytes: number | undefined, release: () => Promise<void>, workflowParts: { store: WorkflowStore; logger: Logger }) {
     this.#core = core;
+    // A name this client does not know goes as-is, as for submit (#definition decides).
+    const prepare = (name: string, body: unknown, complete: boolean): Submission =>
+      prepareSubmission(this.#definition(name) ?? externalTask(name, DEFAULT_TASK_QUEUE), body, maxArgsBytes, complete);
+    this.#workflows = new Workflows({ submitter: core.submitter, ...workflowParts, prepare });
     this.#known = known;
     this.#maxArgsBytes = maxArgsBytes;
     this.#release = release;
@@ -156,7 +163,7 @@ export class Client<App = unknown> {
       return new Client<App>(core, definitions.length > 0, options.maxArgsBytes, async () => {
         await connected.close();
         await pool.end();
-      });
+      }, { store: new WorkflowStore(pool), logger });
     } catch (err) {
       await broker?.close();
       await pool.end().catch(() => undefined);
@@ -238,6 +245,16 @@ export class Client<App = unknown> {
       }),
       { cause: first },
     );
+  }
+
+  /**
+   * Starts a workflow (`chain`, `group`, `chord` from canvas.ts): every step is validated, then
+   * the workflow is recorded and its first tasks published; resolves once the broker confirmed
+   * them. Rejects as `submit` does, naming the failing step (`chain[1]: ...`).
+   */
+  async workflow<R>(workflow: Workflow<R>): Promise<WorkflowHandle<R>> {
+    this.#assertOpen();
+    return new WorkflowHandle<R>(await this.#workflows.start(workflow), this.#workflows);
   }
 
   /** A handle on a task by id, whoever submitted it (no I/O until you call a method). */

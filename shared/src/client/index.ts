@@ -6,3 +6,6 @@ export { createClient, Client, type ClientOptions, type ClientSubmitOptions, typ
 export { TaskHandle, type ResultOptions } from './handle.js';
 export { TaskFailedError, TaskTimeoutError, SubmitManyError, type SubmitManyOutcome } from './errors.js';
 export type { SubmitOptions } from '../submit/index.js';
+export { chain, chord, group, type Workflow, WorkflowHandle } from './canvas.js';
+export type { StepOptions, TaskSignature } from '../app/index.js';
+export type { WorkflowRepresentation } from '../submit/index.js';

@@ -17,6 +17,7 @@ export const ERROR_STATUS = {
   UNSTORABLE_VALUE: 400,
   UNKNOWN_TASK: 404,
   TASK_NOT_FOUND: 404,
+  WORKFLOW_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
   /** The Idempotency-Key was used within its window for a different submit. */
   IDEMPOTENCY_KEY_REUSED: 409,

@@ -13,3 +13,10 @@ export {
   type SubmitOptions,
 } from './submission.js';
 export { Submitter } from './submitter.js';
+export { type StepRequest, type WorkflowRequest } from './workflow-request.js';
+export {
+  type StartedWorkflow,
+  toWorkflowRepresentation,
+  type WorkflowRepresentation,
+  Workflows,
+} from './workflows.js';
