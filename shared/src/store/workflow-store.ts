@@ -72,8 +72,13 @@ export interface MemberEnd {
 export type WorkflowDecision =
   | { kind: 'none'; why: 'not-a-member' | 'already-final' | 'waiting' | 'body-published' }
   | { kind: 'finished'; state: 'SUCCESS' | 'FAILURE' }
-  /** Every header task succeeded: publish the chord's body with these results, then `bodyPublished`. */
-  | { kind: 'publish-body'; results: unknown[] };
+  /**
+   * Every header task succeeded: publish the chord's body with these results, then
+   * `bodyPublished`. `again`: this end was counted before (a redelivered copy) and the body is
+   * not marked sent: its first sender may have died before sending it, so it is sent again,
+   * under the same task id, which the store runs once.
+   */
+  | { kind: 'publish-body'; results: unknown[]; again: boolean };
 
 interface LockedWorkflow {
   kind: WorkflowKind;
@@ -141,7 +146,7 @@ export class WorkflowStore {
       }
       const results = outcomes.map((o) => o.result);
       if (workflow.kind === 'group') return finish('SUCCESS', results, null);
-      return workflow.body_published ? { kind: 'none', why: 'body-published' } : { kind: 'publish-body', results };
+      return workflow.body_published ? { kind: 'none', why: 'body-published' } : { kind: 'publish-body', results, again: marked.rowCount !== 1 };
     });
   }
 

@@ -136,5 +136,6 @@ export async function follow(deps: FollowDeps, message: TaskMessage, queue: stri
   }
   const id = await publish(deps, message, queue, { signature: body, args: argsWith(body, decision.results), place: 'chord', chain: [] });
   await deps.workflows.bodyPublished(workflowId);
-  log.info('every chord header task succeeded: sent the chord body', { workflowId, body: body.task, bodyId: id });
+  if (decision.again) log.warn('chord body not marked sent when a header task ended again: sent it again under its id (the store runs it once)', { workflowId, bodyId: id });
+  else log.info('every chord header task succeeded: sent the chord body', { workflowId, body: body.task, bodyId: id });
 }
