@@ -29,4 +29,4 @@ export {
 } from './define-task.js';
 export { loadApp, type LoadAppOptions, type LoadedApp } from './load-app.js';
 export { type InferInput, type InferOutput, type StandardSchemaV1 } from './standard-schema.js';
-export { type ArgsTail, type SignatureCall, type StepOptions, type TaskSignature } from './signature.js';
+export { type StepOptions, type TaskSignature } from './signature.js';

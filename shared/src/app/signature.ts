@@ -38,7 +38,7 @@ export interface TaskSignature<R = unknown> {
 }
 
 /** A tuple without its first element: the args of a step that gets the previous result first. */
-export type ArgsTail<T> = T extends readonly [unknown, ...infer Rest] ? Rest : T;
+type ArgsTail<T> = T extends readonly [unknown, ...infer Rest] ? Rest : T;
 
 /** What `s(...)` takes: `(input, options?)` for a one-object task, else `(args?, kwargs?, options?)`. */
 export type SignatureCall<AIn, KIn, S> = [S] extends ['input']

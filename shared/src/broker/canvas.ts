@@ -68,7 +68,7 @@ export function readEmbed(embed: unknown): CanvasEmbed {
   };
 }
 
-export function emptyEmbed(): CanvasEmbed {
+function emptyEmbed(): CanvasEmbed {
   return { callbacks: [], errbacks: [], chain: [], chord: null };
 }
 

@@ -8,12 +8,9 @@ export {
 } from './apply-topology.js';
 export {
   argsWith,
-  type CanvasEmbed,
-  emptyEmbed,
   readSignature,
   type Signature,
   signatureTaskId,
-  WORKFLOW_HEADER,
 } from './canvas.js';
 export { BrokerAuthError, BrokerUnreachableError } from './connection-errors.js';
 export { Broker, connectBroker } from './connection.js';

@@ -24,12 +24,9 @@ export { type TaskCursor, TaskStore } from './store.js';
 export { type ClaimResult } from './task-claims.js';
 export {
   type MemberEnd,
-  type NewWorkflow,
-  type WorkflowDecision,
   type WorkflowKind,
   type WorkflowMember,
   type WorkflowRecord,
   type WorkflowRole,
-  type WorkflowState,
   WorkflowStore,
 } from './workflow-store.js';

@@ -13,7 +13,6 @@ export {
   type SubmitOptions,
 } from './submission.js';
 export { Submitter } from './submitter.js';
-export { type StepRequest, type WorkflowRequest } from './workflow-request.js';
 export {
   type StartedWorkflow,
   toWorkflowRepresentation,

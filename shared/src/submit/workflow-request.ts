@@ -19,17 +19,6 @@ import type { Signature } from '../broker/index.js';
 import type { WorkflowKind, WorkflowMember } from '../store/index.js';
 import type { Submission } from './submission.js';
 
-/** One step as a caller gives it: a batch item. */
-export interface StepRequest {
-  name: string;
-  args?: unknown[];
-  kwargs?: Record<string, unknown>;
-  options?: Record<string, unknown>;
-}
-
-/** What `POST /api/v1/workflows` and `client.workflow()` take. */
-export type WorkflowRequest = { chain: StepRequest[] } | { group: StepRequest[] } | { chord: { header: StepRequest[]; body: StepRequest } };
-
 /** A workflow ready to record and publish. */
 export interface PreparedWorkflow {
   id: string;
@@ -81,7 +70,7 @@ function prepareStep(prepare: PrepareStep, item: unknown, where: string, complet
 }
 
 /** The signature a worker sends later: frozen with its task id and the options it can carry. */
-export function signatureOf(s: Submission): Signature {
+function signatureOf(s: Submission): Signature {
   const options: Record<string, unknown> = { task_id: s.id, queue: s.queue };
   if (s.celery?.expires) options.expires = s.celery.expires;
   if (s.celery?.priority !== undefined && s.celery.priority !== null) options.priority = s.celery.priority;

@@ -7,7 +7,7 @@
 import { CelerityError, type Logger, type TaskError, type TaskState } from '../core/index.js';
 import type { WorkflowKind, WorkflowRecord, WorkflowRole, WorkflowStore } from '../store/index.js';
 import type { Submitter } from './submitter.js';
-import { prepareWorkflow, type PrepareStep, type WorkflowRequest } from './workflow-request.js';
+import { prepareWorkflow, type PrepareStep } from './workflow-request.js';
 
 /** The public view of a workflow (HTTP and the client). */
 export interface WorkflowRepresentation {
@@ -69,7 +69,8 @@ export class Workflows {
    * resolves once the broker confirmed them all. `check(name)` is called for every step's
    * task before anything is recorded (the gateway's scope check).
    */
-  async start(request: WorkflowRequest | unknown, options: { owner?: string | null; check?: (name: string) => void } = {}): Promise<StartedWorkflow> {
+  // `request`: a chain, group or chord (the client's Workflow), or an HTTP body still to be checked.
+  async start(request: unknown, options: { owner?: string | null; check?: (name: string) => void } = {}): Promise<StartedWorkflow> {
     const { submitter, store, logger } = this.deps;
     const prepare = this.deps.prepare ?? ((name, body, complete) => submitter.prepare(name, body, complete));
     const prepared = prepareWorkflow(prepare, request, this.#maxTasks);

@@ -37,7 +37,7 @@ export interface FollowDeps {
 }
 
 /** One task to send after this one. */
-export interface Send {
+interface Send {
   signature: Signature;
   args: unknown[];
   /** Where it comes from (`link:0`, `errback:1`, `chain`, `chord`): names its derived id. */
