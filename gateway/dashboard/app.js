@@ -190,6 +190,7 @@
     $('#detail-id').textContent = t.id;
     $('#detail-fields').replaceChildren(...fields.flatMap(([k, v]) => [el('dt', {}, k), el('dd', { 'data-field': k }, v)]));
     detail.hidden = false;
+    void window.celerityWorkflows.linkTask(t.id, showTask);
   }
 
   $('#search').addEventListener('submit', (event) => {
