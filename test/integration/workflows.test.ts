@@ -97,7 +97,7 @@ describe('workflows over HTTP', () => {
   it('a chord runs its body once with the header’s results; a failed header task fails it and the body never runs', async () => {
     const queue = ctx.queue('chord');
     const { url } = await ctx.startGateway();
-    await ctx.startWorker({ queues: [queue], concurrency: 8 });
+    const worker = await ctx.startWorker({ queues: [queue], concurrency: 8 });
     const header = Array.from({ length: 20 }, (_, i) => ({ name: 'demo.add', args: [i, 1], options: { queue } }));
     const started = await start(url, { chord: { header, body: { name: 'demo.sum', options: { queue } } } });
     assert.equal(started.tasks.length, 21);
@@ -107,6 +107,9 @@ describe('workflows over HTTP', () => {
     const body = await ctx.finalRow(started.tasks[20]!.id);
     assert.deepEqual(body.args, [header.map((_, i) => i + 1)]);
     assert.equal(wf.tasks[20]!.role, 'body');
+    const sends = await worker.metrics.registry.getSingleMetricAsString('celerity_worker_canvas_sends_total');
+    assert.match(sends, /kind="chord-body",service="worker"\} 1$/m, 'one chord body sent');
+    assert.match(sends, /kind="chain",service="worker"\} 0$/m);
 
     const failing = await start(url, { chord: { header: [{ name: 'demo.add', args: [1, 1], options: { queue } }, { name: 'demo.fail', args: ['header broke'], options: { queue } }], body: { name: 'demo.sum', options: { queue } } } });
     const failed = await finished(url, failing.id);

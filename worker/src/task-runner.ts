@@ -95,7 +95,7 @@ export class TaskRunner {
       workerName: this.#worker,
       leaseMs,
       ...(deps.faultPoint ? { faultPoint: deps.faultPoint } : {}),
-      ...(deps.canvas ? { follow: { ...deps.canvas, publisher, catalogue: deps.catalogue, logger } } : {}),
+      ...(deps.canvas ? { follow: { ...deps.canvas, publisher, catalogue: deps.catalogue, logger, metrics: deps.metrics } } : {}),
     };
   }
 

@@ -26,6 +26,7 @@ import {
 import type { Catalogue } from '../../../shared/src/app/index.js';
 import type { Logger } from '../../../shared/src/core/index.js';
 import type { MemberEnd, WorkflowStore } from '../../../shared/src/store/index.js';
+import type { CANVAS_SEND_KINDS, WorkerMetrics } from '../metrics.js';
 
 export interface FollowDeps {
   publisher: Publisher;
@@ -34,6 +35,13 @@ export interface FollowDeps {
   catalogue: Catalogue;
   workflows: WorkflowStore;
   logger: Logger;
+  metrics: Pick<WorkerMetrics, 'canvasSends'>;
+}
+
+function kindOf(place: Send['place']): (typeof CANVAS_SEND_KINDS)[number] {
+  if (place === 'chain') return 'chain';
+  if (place === 'chord') return 'chord-body';
+  return place.startsWith('link:') ? 'link' : 'errback';
 }
 
 /** One task to send after this one. */
@@ -112,6 +120,7 @@ async function publish(deps: FollowDeps, parent: TaskMessage, parentQueue: strin
   const encoded = encodeTaskMessage(message);
   const headers = { ...(encoded.options.headers as Record<string, unknown>), ...publishTimeHeaders() };
   await deps.publisher.publish(taskTarget(deps.taskQueues, queue, 'redeclare'), { content: encoded.content, options: { ...encoded.options, headers, correlationId: message.id } });
+  deps.metrics.canvasSends.inc({ kind: kindOf(send.place) });
   return message.id;
 }
 
