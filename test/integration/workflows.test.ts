@@ -132,6 +132,7 @@ describe('workflows over HTTP', () => {
       [{ group: [] }, 400, /group must list at least one step/],
       [{ chain: [] }, 400, /chain must list at least one step/],
       [{ tasks: [ok] }, 400, /The body must be/],
+      [{ group: [ok, { name: 'demo.add', args: [1, 2], options: { queue: 'not.allowed.here' } }] }, 400, /^group\[1\]: /],
       [{ chord: { header: Array.from({ length: 6 }, () => ok), body: { name: 'demo.sum', options: { queue } } } }, 413, /chord\.header lists 6 steps; at most 5/],
     ];
     for (const [body, status, message] of cases) {
