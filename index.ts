@@ -66,6 +66,9 @@ export type { SubmitOptions } from './shared/src/submit/index.js';
 export type { SubmitManyOutcome } from './shared/src/client/index.js';
 /** The outcome errors of `handle.result()` and `client.submitMany()`; a light module, safe to import eagerly. */
 export { TaskFailedError, TaskTimeoutError, SubmitManyError } from './shared/src/client/index.js';
+/** Workflows (docs/workflows.md): `client.workflow(chain(a.s([1, 2]), b.s([3])))`. */
+export { chain, chord, group, type Workflow, type WorkflowHandle, type WorkflowRepresentation } from './shared/src/client/index.js';
+export type { StepOptions, TaskSignature } from './shared/src/client/index.js';
 import type { CelerityGateway, CreateGatewayOptions } from './gateway/src/create-gateway.js';
 export type { CelerityWorker, CreateWorkerOptions, CelerityGateway, CreateGatewayOptions };
 

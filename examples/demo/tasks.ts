@@ -121,3 +121,12 @@ export const fibTask = defineTask({
  * seconds, fired by the worker `npm start` runs (`celerity worker --beat`) or by `celerity beat`.
  */
 export const addEveryTenSeconds = defineSchedule({ name: 'demo.add-every-10s', task: add, every: '10s', args: [2, 3] });
+/** A chord's body in the README's tour: the header's results arrive as one list. */
+export const sum = defineTask({
+  name: 'demo.sum',
+  queue: 'demo',
+  args: z.tuple([z.array(z.number()).max(100_000)]),
+  kwargs: noKwargs,
+  description: 'Adds up a list of numbers: [[1, 2, 3]] → 6 (a chord body gets its header\'s results so).',
+  run: ([numbers]) => numbers.reduce((total, n) => total + n, 0),
+});

@@ -192,6 +192,7 @@
     const actions = window.celerityRevoke.actions(t, () => void showTask(t.id).then(() => loadTasks()), window.celerityDashboard.showBanner);
     $('#detail-actions').replaceChildren(...(actions ? [actions] : []));
     detail.hidden = false;
+    void window.celerityWorkflows.linkTask(t.id, showTask);
   }
 
   $('#search').addEventListener('submit', (event) => {

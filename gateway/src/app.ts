@@ -17,9 +17,11 @@ import { taskRoutes, type TaskRoutesDeps } from './routes/tasks.js';
 import { revokeRoutes, type RevokeRoutesDeps } from './routes/revoke.js';
 import { taskEventRoutes, type TaskEventRoutesDeps } from './routes/task-events.js';
 import { workerAdminRoutes, type WorkerAdminDeps } from './routes/worker-admin.js';
+import { workflowRoutes, type WorkflowRoutesDeps } from './routes/workflows.js';
 import { OPEN_SECURITY, securityHeadersOnWrite, securityRouter, type SecurityOptions } from './security.js';
 
-export interface AppDeps extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRoutesDeps, RevokeRoutesDeps, TaskEventRoutesDeps, ScheduleRoutesDeps {
+export interface AppDeps
+  extends TaskRoutesDeps, DeadLetterRoutesDeps, BatchRoutesDeps, RevokeRoutesDeps, TaskEventRoutesDeps, ScheduleRoutesDeps, Partial<Pick<WorkflowRoutesDeps, 'workflows'>> {
   logger: Logger;
   readiness: Readiness;
   /** Largest request body, in bytes. */
@@ -79,6 +81,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(scheduleRoutes(deps));
   if (deps.dashboard) app.use(dashboardRoutes(deps.dashboard));
   app.use(batchRoutes(deps));
+  if (deps.workflows) app.use(workflowRoutes({ ...deps, workflows: deps.workflows }));
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;

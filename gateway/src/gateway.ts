@@ -11,10 +11,10 @@ import type express from 'express';
 import type { Broker } from '../../shared/src/broker/index.js';
 import { ApiKeyStore } from '../../shared/src/auth/index.js';
 import { connectBroker, ControlClient, DeclaredQueues, declareTaskQueue } from '../../shared/src/broker/index.js';
-import { ClientCore, Revoker } from '../../shared/src/submit/index.js';
+import { ClientCore, Revoker, Workflows } from '../../shared/src/submit/index.js';
 import { ScheduleAdmin } from '../../shared/src/schedule/index.js';
 import { DEFAULTS, withGatewayDefaults, type GatewayConfig } from '../../shared/src/config/index.js';
-import { DEFAULT_SCHEMA, TaskLog, createPool } from '../../shared/src/store/index.js';
+import { DEFAULT_SCHEMA, TaskLog, WorkflowStore, createPool } from '../../shared/src/store/index.js';
 import { createRegistry, shutdownSteps, type Logger } from '../../shared/src/core/index.js';
 import { externalTask, Catalogue, type ScheduleDefinition, type TaskDefinition } from '../../shared/src/app/index.js';
 import { createApp } from './app.js';
@@ -204,6 +204,7 @@ export class Gateway {
         eventStreams,
         workerAdmin: { control },
         schedules: new ScheduleAdmin(pool, catalogue, options.schedules ?? []),
+        workflows: new Workflows({ submitter: core.submitter, store: new WorkflowStore(pool), logger, maxTasks: config.maxBatch }),
       });
       self.gateway = new Gateway(
         {

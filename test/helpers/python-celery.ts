@@ -41,14 +41,33 @@ export interface PythonCall {
   wait?: boolean;
   /** true: `signature.delay(*args, **kwargs)`, as Python code calls a task. @default false (`send_task`) */
   delay?: boolean;
+  /** Signatures sent with `apply_async(link=..., link_error=...)`, on the same queue. */
+  link?: PythonStep;
+  link_error?: PythonStep;
+}
+
+/** One signature of a Python canvas (`app.signature(task, args=..., queue=...)`). */
+export interface PythonStep {
+  task: string;
+  args?: unknown[];
+  task_id?: string;
+}
+
+/** A Python canvas: `chain(*steps).apply_async().get()` or `group(steps)().get()`. */
+export interface PythonCanvasCall {
+  canvas: 'chain' | 'group';
+  queue: string;
+  steps: PythonStep[];
+  /** Seconds `.get()` waits. */
+  timeout?: number;
 }
 
 export type PythonOutcome =
-  | { ok: true; id: string; state: string; result: unknown }
+  | { ok: true; id: string; state: string; result: unknown; ids?: string[] }
   | { ok: false; id: string | null; state: string; exc_type: string; exc_module: string; exc_args: string[]; message: string };
 
 /** Sends `calls` one after the other from a Python Celery client; resolves with each outcome. */
-export function runPythonClient(calls: PythonCall[], timeoutMs = 120_000): Promise<PythonOutcome[]> {
+export function runPythonClient(calls: (PythonCall | PythonCanvasCall)[], timeoutMs = 120_000): Promise<PythonOutcome[]> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       PYTHON,

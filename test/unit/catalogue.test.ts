@@ -41,7 +41,7 @@ function assertInvalid(check: ArgumentCheck, path: string): void {
 
 describe('catalogue: the demo tasks', () => {
   it('lists the demo tasks, all on queue demo, only demo.fib CPU-bound', () => {
-    assert.deepEqual(catalogue.names().sort(), ['demo.add', 'demo.echo', 'demo.fail', 'demo.fib', 'demo.flaky', 'demo.greet', 'demo.progress', 'demo.sleep']);
+    assert.deepEqual(catalogue.names().sort(), ['demo.add', 'demo.echo', 'demo.fail', 'demo.fib', 'demo.flaky', 'demo.greet', 'demo.progress', 'demo.sleep', 'demo.sum']);
     for (const name of catalogue.names()) assert.equal(task(name).queue, 'demo');
     assert.deepEqual(
       catalogue.names().filter((n) => task(n).cpu),

@@ -72,11 +72,13 @@ describe('celery: expires and priority in the message', () => {
     );
   });
 
-  it('reports a workflow the sender embedded (callbacks, chain), and none for empty or null parts', () => {
-    assert.equal(decodeTaskMessage(body(), { headers: headers() }).workflow, undefined);
-    assert.equal(decodeTaskMessage(body({ callbacks: [], errbacks: null, chain: [], chord: null }), { headers: headers() }).workflow, undefined);
-    const chained = decodeTaskMessage(body({ callbacks: [{ task: 'x' }], errbacks: null, chain: [{ task: 'y' }], chord: null }), { headers: headers() });
-    assert.deepEqual(chained.workflow, ['callbacks', 'chain']);
+  it('reads the canvas the sender embedded (callbacks, chain), and none for empty or null parts', () => {
+    assert.equal(decodeTaskMessage(body(), { headers: headers() }).embed, undefined);
+    assert.equal(decodeTaskMessage(body({ callbacks: [], errbacks: null, chain: [], chord: null }), { headers: headers() }).embed, undefined);
+    const chained = decodeTaskMessage(body({ callbacks: [{ task: 'x' }], errbacks: null, chain: [{ task: 'y', args: [3], options: { task_id: 't' } }], chord: null }), { headers: headers() });
+    assert.deepEqual(chained.embed?.callbacks.map((s) => s.task), ['x']);
+    assert.deepEqual(chained.embed?.chain, [{ task: 'y', args: [3], kwargs: {}, options: { task_id: 't' }, subtask_type: null, immutable: false }]);
+    assert.equal(chained.embed?.chord, null);
   });
 });
 

@@ -32,6 +32,8 @@ export class WorkerMetrics {
   readonly consuming: Gauge;
   readonly autoscaleDecisions: Counter<'direction' | 'reason'>;
   readonly rateLimitDelays: Counter<'task'>;
+  /** Tasks a finished task's canvas sent (follow step), by kind: chain, link, errback, chord-body. */
+  readonly canvasSends: Counter<'kind'>;
   #isConsuming: () => boolean = () => false;
 
   constructor(readonly registry: Registry) {
@@ -107,7 +109,14 @@ export class WorkerMetrics {
       registers: [registry],
     });
     for (const terminate of ['true', 'false']) this.revokes.inc({ terminate }, 0);
+    this.canvasSends = new Counter({
+      name: 'celerity_worker_canvas_sends_total',
+      help: "Tasks sent by a finished task's canvas: the next chain step, a link, an errback, a chord's body (a chord body sent again after a crash counts again).",
+      labelNames: ['kind'],
+      registers: [registry],
+    });
     for (const reason of EVENT_DROP_REASONS) this.eventsDropped.inc({ reason }, 0);
+    for (const kind of CANVAS_SEND_KINDS) this.canvasSends.inc({ kind }, 0);
   }
 
   /**
@@ -139,6 +148,9 @@ function zeroPairs(tasks: ReadonlyArray<{ name: string; queue: string }>, queues
   const others = tasks.flatMap((t) => queues.filter((q) => q !== t.queue).map((queue) => ({ task: t.name, queue })));
   return [...own, ...others].slice(0, MAX_ZERO_PAIRS);
 }
+
+/** The `kind` label of celerity_worker_canvas_sends_total (bounded). */
+export const CANVAS_SEND_KINDS = ['chain', 'link', 'errback', 'chord-body'] as const;
 
 /** Queue waits run from milliseconds (idle workers) to hours (a backlog) or a day (an old eta). */
 const QUEUE_WAIT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400];

@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { resultModeOf, stamp, type Logger } from '../../shared/src/core/index.js';
 import { type Broker, type Publisher, type DeclaredQueues } from '../../shared/src/broker/index.js';
 import { type Catalogue } from '../../shared/src/app/index.js';
-import { REVOKED_ERROR_TYPE, type TaskStore } from '../../shared/src/store/index.js';
+import { REVOKED_ERROR_TYPE, type TaskStore, type WorkflowStore } from '../../shared/src/store/index.js';
 import type { WorkerMetrics } from './metrics.js';
 import type { TaskHooks } from './task-hooks.js';
 import type { ThreadPool } from './thread-pool.js';
@@ -69,6 +69,8 @@ export interface TaskRunnerDeps {
   revocations?: RevocationsView;
   /** For the chaos tests only: die at this point of settling (pipeline/fault-point.ts). @default none */
   faultPoint?: FaultPoint;
+  /** Workflows, and the task queues a chain's next step or a chord's body is sent to (pipeline/follow.ts). */
+  canvas?: { workflows: WorkflowStore; taskQueues: DeclaredQueues };
 }
 
 export function defaultWorkerName(): string {
@@ -99,6 +101,7 @@ export class TaskRunner {
       workerName: this.#worker,
       leaseMs,
       ...(deps.faultPoint ? { faultPoint: deps.faultPoint } : {}),
+      ...(deps.canvas ? { follow: { ...deps.canvas, publisher, catalogue: deps.catalogue, logger, metrics: deps.metrics } } : {}),
     };
   }
 

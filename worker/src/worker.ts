@@ -25,7 +25,7 @@ import {
   type MetricsAccess,
   type WorkerConfig,
 } from '../../shared/src/config/index.js';
-import { IdempotencyKeys, RevocationStore, TaskLog, TaskStore, createPool } from '../../shared/src/store/index.js';
+import { IdempotencyKeys, RevocationStore, TaskLog, TaskStore, WorkflowStore, createPool } from '../../shared/src/store/index.js';
 import { Catalogue, type TaskDefinition } from '../../shared/src/app/index.js';
 import {
   CelerityError,
@@ -161,7 +161,7 @@ export class Worker {
       }
       // Dead-letter and delay queues are declared on first use and again after a reconnect
       // (the consumed task queues are declared by the consumer, on its channel).
-      const { deadLetterQueues, delayQueues } = await DeclaredTopology.create(broker, {
+      const { deadLetterQueues, delayQueues, taskQueues } = await DeclaredTopology.create(broker, {
         logger,
         queueTypes,
       });
@@ -205,6 +205,7 @@ export class Worker {
         reports,
         ...(config.maxResultBytes !== undefined ? { maxResultBytes: config.maxResultBytes } : {}),
         ...(options.faultPoint ? { faultPoint: options.faultPoint } : {}),
+        canvas: { workflows: new WorkflowStore(pool), taskQueues },
       });
       metrics.startAtZero(catalogue, config.queues, concurrency);
       if (options.metrics) {

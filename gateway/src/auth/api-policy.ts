@@ -14,6 +14,8 @@ const TASK_EVENTS = /^\/api\/v1\/tasks\/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F
 const SUBMIT_ONE = /^\/api\/v1\/tasks\/[^/]+\/?$/;
 const SUBMIT_BATCH = /^\/api\/v1\/tasks\/?$/;
 const REVOKE = /^\/api\/v1\/tasks\/[^/]+\/revoke\/?$/;
+const START_WORKFLOW = /^\/api\/v1\/workflows\/?$/;
+const WORKFLOW_BY_ID = /^\/api\/v1\/workflows\/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\/?$/;
 
 type Rule = { method: string; path: RegExp; check: (access: Access) => void };
 
@@ -30,6 +32,10 @@ const RULES: Rule[] = [
   { method: 'POST', path: REVOKE, check: () => undefined },
   // The same for its event stream.
   { method: 'GET', path: TASK_EVENTS, check: assertMayReadTasks },
+  // The route checks every step's task name (assertMaySubmit) before anything is recorded.
+  { method: 'POST', path: START_WORKFLOW, check: () => undefined },
+  // The route answers 404 for a workflow that is not the caller's.
+  { method: 'GET', path: WORKFLOW_BY_ID, check: assertMayReadTasks },
 ];
 
 /** Refuses (403) what the table does not allow this caller. Runs after authentication. */

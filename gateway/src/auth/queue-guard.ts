@@ -45,5 +45,32 @@ export function submitQueues(options: QueueAllowlistOptions): express.Router {
     });
     next();
   });
+  // A workflow's steps, each named as the workflow route names it (chain[2], chord.body).
+  router.post('/api/v1/workflows', (req, res, next) => {
+    const patterns = callerPatterns(accessOf(res));
+    for (const [where, item] of workflowSteps(req.body)) {
+      const queue = namedQueue(item);
+      if (queue === undefined) continue;
+      try {
+        allowlist.assertAllowed(queue, patterns);
+      } catch (err) {
+        if (!(err instanceof CelerityError)) throw err;
+        throw new CelerityError(err.code, `${where}: ${err.message}`, { cause: err });
+      }
+    }
+    next();
+  });
   return router;
+}
+
+/** The steps of a workflow body, with where each is; nothing for a body of another shape (the route refuses it). */
+function workflowSteps(body: unknown): [string, unknown][] {
+  const b = (body ?? {}) as { chain?: unknown; group?: unknown; chord?: { header?: unknown; body?: unknown } | null };
+  const list = (value: unknown, where: string): [string, unknown][] => (Array.isArray(value) ? value.map((item, i) => [`${where}[${i}]`, item]) : []);
+  return [
+    ...list(b.chain, 'chain'),
+    ...list(b.group, 'group'),
+    ...list(b.chord?.header, 'chord.header'),
+    ...(b.chord?.body !== undefined ? [['chord.body', b.chord.body] as [string, unknown]] : []),
+  ];
 }

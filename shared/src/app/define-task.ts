@@ -26,6 +26,7 @@ import {
 } from '../core/index.js';
 import type { Logger, ResultMode, RetryPolicy } from '../core/index.js';
 import { mayAccept, type ValueShape } from './schema-shape.js';
+import { signatureOf, type SignatureCall, type TaskSignature } from './signature.js';
 import { isStandardSchema, type InferInput, type InferOutput, type StandardSchemaV1 } from './standard-schema.js';
 
 /** The queue a task goes to when its definition names none (Celery's default queue too). */
@@ -158,6 +159,12 @@ export interface Task<A = unknown[], K = Record<string, unknown>, R = unknown, A
   name: N;
   /** Type-only: never set at run time. */
   readonly '~types'?: { args: A; kwargs: K; result: R; argsInput: AIn; kwargsInput: KIn; style: S };
+  /**
+   * A signature of this task, as Celery's `task.s(...)`: a step of `chain`, `group` or `chord`
+   * (`s(input, options?)` for a one-object task, `s(args?, kwargs?, options?)` otherwise; a later
+   * chain step or a chord body may leave out the first argument, which the previous result fills).
+   */
+  s(...call: SignatureCall<AIn, KIn, S>): TaskSignature<R>;
 }
 
 type TypesOf<T> = T extends { readonly '~types'?: infer X } ? NonNullable<X> : never;
@@ -244,7 +251,7 @@ export function defineTask<
   if (config.result !== undefined && !isResultMode(config.result)) invalid(name, `result must be ${RESULT_MODES.join(', ')}`);
   const input = config.input;
   const run = config.run as ((...params: unknown[]) => unknown) | undefined;
-  const task: TaskDefinition & { [TASK_BRAND]: true } = {
+  const task: TaskDefinition & { [TASK_BRAND]: true; s: (...call: unknown[]) => TaskSignature } = {
     [TASK_BRAND]: true,
     name,
     queue,
@@ -261,6 +268,7 @@ export function defineTask<
     ...(config.result !== undefined && config.result !== 'full' ? { result: config.result } : {}),
     // The worker calls every task as run(args, kwargs, ctx); a one-object task's input is its kwargs.
     ...(run ? { run: input ? (_args: unknown[], kwargs: Record<string, unknown>, ctx: TaskContext) => run(kwargs, ctx) : run } : {}),
+    s: (...call: unknown[]) => signatureOf(name, input !== undefined, call),
   };
   return Object.freeze(task) as unknown as DefinedTask<N, AS, KS, IS, R>;
 }

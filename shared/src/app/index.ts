@@ -41,3 +41,4 @@ export {
 export { describeSpec, nextRunAfter, runsBetween } from './schedule-spec.js';
 export { loadApp, type LoadAppOptions, type LoadedApp } from './load-app.js';
 export { type InferInput, type InferOutput, type StandardSchemaV1 } from './standard-schema.js';
+export { type StepOptions, type TaskSignature } from './signature.js';

@@ -6,6 +6,12 @@ export {
   declareTaskQueue,
   QueueMismatchError,
 } from './apply-topology.js';
+export {
+  argsWith,
+  readSignature,
+  type Signature,
+  signatureTaskId,
+} from './canvas.js';
 export { BrokerAuthError, BrokerUnreachableError } from './connection-errors.js';
 export { Broker, connectBroker } from './connection.js';
 export {
@@ -31,6 +37,7 @@ export {
 } from './events.js';
 export { eachOnTransientChannel, ManagedChannel, withChannel } from './managed-channel.js';
 export {
+  type CanvasPlace,
   CONTENT_ENCODING,
   CONTENT_TYPE,
   decodeTaskMessage,

@@ -15,6 +15,7 @@ import { hostname } from 'node:os';
 import type { Options } from 'amqplib';
 import { repr, unstorableTextReason } from '../core/index.js';
 import { claimProblem } from './message-claims.js';
+import { isEmptyEmbed, readEmbed, WORKFLOW_HEADER, writeEmbed, type CanvasEmbed } from './canvas.js';
 
 // Results (replies) are in results.ts; re-exported so importers of the protocol find them here.
 ;
@@ -47,11 +48,20 @@ export interface TaskMessage {
   ignoreResult: boolean;
   origin: string | null;
   priority: number | null;
-  /**
-   * Parts of the body's embed (`callbacks`, `errbacks`, `chain`, `chord`) that a sender filled
-   * in; Celerity does not run workflows, so a worker warns about them. Absent when all are null.
-   */
-  workflow?: string[];
+  /** Position in its group (Celery's `group_index` header). */
+  groupIndex?: number | null;
+  /** The body's embed (canvas.ts): callbacks, errbacks, chain, chord. Absent when all are empty. */
+  embed?: CanvasEmbed;
+  /** The Celerity workflow the task belongs to (canvas.ts, WORKFLOW_HEADER). */
+  workflowId?: string;
+}
+
+/** Where a task sits in a canvas: its embed, workflow and group (workflow submits set them). */
+export interface CanvasPlace {
+  embed?: CanvasEmbed;
+  workflowId?: string;
+  group?: string;
+  groupIndex?: number;
 }
 
 export interface NewTask {
@@ -64,9 +74,11 @@ export interface NewTask {
   expires?: string | null;
   /** AMQP priority 0..255; only queues declared with `x-max-priority` honour it. */
   priority?: number | null;
+  canvas?: CanvasPlace;
 }
 
 export function newTaskMessage(task: NewTask): TaskMessage {
+  const canvas = task.canvas ?? {};
   return {
     id: task.id,
     name: task.name,
@@ -75,7 +87,10 @@ export function newTaskMessage(task: NewTask): TaskMessage {
     retries: 0,
     rootId: task.id,
     parentId: null,
-    group: null,
+    group: canvas.group ?? null,
+    ...(canvas.groupIndex !== undefined ? { groupIndex: canvas.groupIndex } : {}),
+    ...(canvas.embed ? { embed: canvas.embed } : {}),
+    ...(canvas.workflowId ? { workflowId: canvas.workflowId } : {}),
     eta: null,
     expires: task.expires ?? null,
     timelimit: [null, null],
@@ -126,7 +141,7 @@ export function isExpired(message: Pick<TaskMessage, 'expires'>, now = Date.now(
 }
 
 export function encodeTaskMessage(message: TaskMessage): EncodedMessage {
-  const body = [message.args, message.kwargs, { callbacks: null, errbacks: null, chain: null, chord: null }];
+  const body = [message.args, message.kwargs, writeEmbed(message.embed)];
   const options: Options.Publish = {
     correlationId: message.id,
     contentType: CONTENT_TYPE,
@@ -140,7 +155,7 @@ export function encodeTaskMessage(message: TaskMessage): EncodedMessage {
       eta: message.eta,
       expires: message.expires,
       group: message.group,
-      group_index: null,
+      group_index: message.groupIndex ?? null,
       retries: message.retries,
       timelimit: message.timelimit,
       root_id: message.rootId,
@@ -149,6 +164,7 @@ export function encodeTaskMessage(message: TaskMessage): EncodedMessage {
       kwargsrepr: repr(message.kwargs),
       origin: message.origin,
       ignore_result: message.ignoreResult,
+      ...(message.workflowId ? { [WORKFLOW_HEADER]: message.workflowId } : {}),
     },
   };
   if (message.replyTo) options.replyTo = message.replyTo;
@@ -235,7 +251,7 @@ export function decodeTaskMessage(content: Buffer, properties: IncomingPropertie
   // Attempt count, time limits, Celerity's numeric headers, reply_to: see message-claims.ts.
   const problem = claimProblem(headers, stringOrNull(properties.replyTo));
   if (problem !== undefined) throw new MessageFormatError('BAD_HEADER', problem, partial);
-  const workflow = workflowParts(body[2]);
+  const embed = readEmbed(body[2]);
   return {
     id,
     name,
@@ -252,14 +268,8 @@ export function decodeTaskMessage(content: Buffer, properties: IncomingPropertie
     ignoreResult: headers.ignore_result === true,
     origin: stringOrNull(headers.origin),
     priority: typeof properties.priority === 'number' ? properties.priority : null,
-    ...(workflow.length > 0 ? { workflow } : {}),
+    ...(typeof headers.group_index === 'number' ? { groupIndex: headers.group_index } : {}),
+    ...(isEmptyEmbed(embed) ? {} : { embed }),
+    ...(stringOrNull(headers[WORKFLOW_HEADER]) ? { workflowId: headers[WORKFLOW_HEADER] as string } : {}),
   };
-}
-
-const WORKFLOW_KEYS = ['callbacks', 'errbacks', 'chain', 'chord'] as const;
-
-function workflowParts(embed: unknown): string[] {
-  if (typeof embed !== 'object' || embed === null) return [];
-  const e = embed as Record<string, unknown>;
-  return WORKFLOW_KEYS.filter((key) => e[key] !== null && e[key] !== undefined && !(Array.isArray(e[key]) && e[key].length === 0));
 }

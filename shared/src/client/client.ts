@@ -36,7 +36,7 @@ import {
   stamp,
 } from '../core/index.js';
 import { ScheduleAdmin } from '../schedule/index.js';
-import { createPool } from '../store/index.js';
+import { createPool, WorkflowStore } from '../store/index.js';
 import {
   ClientCore,
   isValidIdempotencyKey,
@@ -44,10 +44,12 @@ import {
   Revoker,
   type Submission,
   type SubmitOptions,
+  Workflows,
 } from '../submit/index.js';
 import { SubmitManyError } from './errors.js';
 import { TaskHandle } from './handle.js';
 import type { AnyTask, ClientSubmitOptions, SubmitCall, SubmitResult, TaskNameOf } from './submit-types.js';
+import { WorkflowHandle, type Workflow } from './canvas.js';
 
 export type { ClientSubmitOptions } from './submit-types.js';
 
@@ -128,6 +130,7 @@ export class Client<App = unknown> {
   readonly #maxArgsBytes: number | undefined;
   readonly #release: () => Promise<void>;
   readonly #revoker: Revoker;
+  readonly #workflows: Workflows;
   #closing: Promise<void> | undefined;
   /**
    * Schedules at run time (docs/schedules.md): `list()`, `get(name)`, `runs(name)`,
@@ -137,10 +140,22 @@ export class Client<App = unknown> {
    */
   readonly schedules: ScheduleAdmin;
 
-  private constructor(core: ClientCore, revoker: Revoker, known: boolean, maxArgsBytes: number | undefined, release: () => Promise<void>, schedules: ScheduleAdmin) {
+  private constructor(
+    core: ClientCore,
+    revoker: Revoker,
+    known: boolean,
+    maxArgsBytes: number | undefined,
+    release: () => Promise<void>,
+    schedules: ScheduleAdmin,
+    workflowParts: { store: WorkflowStore; logger: Logger },
+  ) {
     this.schedules = schedules;
     this.#core = core;
     this.#revoker = revoker;
+    // A name this client does not know goes as-is, as for submit (#definition decides).
+    const prepare = (name: string, body: unknown, complete: boolean): Submission =>
+      prepareSubmission(this.#definition(name) ?? externalTask(name, DEFAULT_TASK_QUEUE), body, maxArgsBytes, complete);
+    this.#workflows = new Workflows({ submitter: core.submitter, ...workflowParts, prepare });
     this.#known = known;
     this.#maxArgsBytes = maxArgsBytes;
     this.#release = release;
@@ -179,7 +194,7 @@ export class Client<App = unknown> {
         await revoker.close();
         await connected.close();
         await pool.end();
-      }, schedules);
+      }, schedules, { store: new WorkflowStore(pool), logger });
     } catch (err) {
       await broker?.close();
       await pool.end().catch(() => undefined);
@@ -261,6 +276,16 @@ export class Client<App = unknown> {
       }),
       { cause: first },
     );
+  }
+
+  /**
+   * Starts a workflow (`chain`, `group`, `chord` from canvas.ts): every step is validated, then
+   * the workflow is recorded and its first tasks published; resolves once the broker confirmed
+   * them. Rejects as `submit` does, naming the failing step (`chain[1]: ...`).
+   */
+  async workflow<R>(workflow: Workflow<R>): Promise<WorkflowHandle<R>> {
+    this.#assertOpen();
+    return new WorkflowHandle<R>(await this.#workflows.start(workflow), this.#workflows);
   }
 
   /** A handle on a task by id, whoever submitted it (no I/O until you call a method). */

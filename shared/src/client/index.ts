@@ -8,3 +8,6 @@ export { TaskFailedError, TaskTimeoutError, SubmitManyError, type SubmitManyOutc
 export type { SubmitOptions } from '../submit/index.js';
 export type { SubmitCall, SubmitResult, TaskNameOf } from './submit-types.js';
 export type { RunView, ScheduleChanges, ScheduleView } from '../schedule/index.js';
+export { chain, chord, group, type Workflow, WorkflowHandle } from './canvas.js';
+export type { StepOptions, TaskSignature } from '../app/index.js';
+export type { WorkflowRepresentation } from '../submit/index.js';

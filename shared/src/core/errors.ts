@@ -26,6 +26,7 @@ export const ERROR_STATUS = {
   /** A schedule of this name exists already (in the app module or stored). */
   SCHEDULE_EXISTS: 409,
   TASK_NOT_FOUND: 404,
+  WORKFLOW_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
   /** The Idempotency-Key was used within its window for a different submit. */
   IDEMPOTENCY_KEY_REUSED: 409,

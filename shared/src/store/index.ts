@@ -30,3 +30,11 @@ export { REVOKED_ERROR_TYPE } from './revoke-statements.js';
 export { type TaskCursor, TaskStore } from './store.js';
 export { type ClaimResult } from './task-claims.js';
 export { type NewTaskEvent, TaskLog } from './task-log.js';
+export {
+  type MemberEnd,
+  type WorkflowKind,
+  type WorkflowMember,
+  type WorkflowRecord,
+  type WorkflowRole,
+  WorkflowStore,
+} from './workflow-store.js';

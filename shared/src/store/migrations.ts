@@ -225,6 +225,44 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    id: 9,
+    name: 'workflows',
+    sql: `
+      -- A chain, group or chord (docs/workflows.md). state stays PENDING until the workflow
+      -- ends; result and error are then written once, under the row's lock.
+      CREATE TABLE workflows (
+        id                text PRIMARY KEY,
+        kind              text NOT NULL CHECK (kind IN ('chain', 'group', 'chord')),
+        state             text NOT NULL DEFAULT 'PENDING' CHECK (state IN ('PENDING', 'SUCCESS', 'FAILURE')),
+        result            jsonb,
+        error_type        text,
+        error_message     text,
+        error_task_id     text,
+        -- Tasks counted toward completion: a group's members, a chord's header; a chain's steps.
+        size              integer NOT NULL CHECK (size > 0),
+        completed         integer NOT NULL DEFAULT 0,
+        -- Set once the chord's body was published (confirmed): a redelivered header task that
+        -- finds it unset publishes the body again, under the same task id.
+        body_published_at timestamptz,
+        owner             text,
+        created_at        timestamptz NOT NULL DEFAULT now(),
+        finished_at       timestamptz
+      );
+      -- Its tasks, in order. completed_at is set once per task, in the transaction that adds
+      -- it to workflows.completed: a redelivered or re-run task counts once.
+      CREATE TABLE workflow_tasks (
+        workflow_id  text NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,
+        task_id      text NOT NULL,
+        position     integer NOT NULL,
+        role         text NOT NULL CHECK (role IN ('step', 'member', 'header', 'body')),
+        name         text NOT NULL,
+        completed_at timestamptz,
+        PRIMARY KEY (workflow_id, task_id)
+      );
+      CREATE INDEX workflow_tasks_task ON workflow_tasks (task_id);
+    `,
+  },
+  {
     id: 10,
     name: 'task progress and event log',
     sql: `

@@ -16,3 +16,9 @@ export {
 } from './submission.js';
 export { Revoker, type RevokeOptions, type RevokeOutcome, revokeTask } from './revoker.js';
 export { Submitter } from './submitter.js';
+export {
+  type StartedWorkflow,
+  toWorkflowRepresentation,
+  type WorkflowRepresentation,
+  Workflows,
+} from './workflows.js';

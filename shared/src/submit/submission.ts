@@ -11,6 +11,7 @@ import { assertUsableQueue } from '../auth/index.js';
 import { checkArguments, formatIssues } from '../app/index.js';
 import type { TaskDefinition } from '../app/index.js';
 import type { TaskRecord } from '../core/index.js';
+import type { CanvasPlace } from '../broker/index.js';
 import { celeryOptionsSchema, resolveCeleryOptions, type CeleryOptions } from './celery-options.js';
 
 /** Longest `countdown`, and furthest `eta`, accepted: 30 days, in seconds. */
@@ -68,6 +69,8 @@ export interface Submission {
   external?: boolean;
   /** The result mode the submit or the task chose; absent: `full`, and the worker's definition decides. */
   result?: ResultMode;
+  /** Its place in a workflow: the canvas embed, workflow id and group (submit/workflows.ts). */
+  canvas?: CanvasPlace;
 }
 
 /** The rows a submission's task gets in the store (result-mode.ts). */
@@ -85,7 +88,7 @@ export type SubmitOptions = z.input<typeof submitOptionsSchema>;
  * Validates a submit of `task` (`body` is `{ args, kwargs, options }`) and gives it a new task id
  * (through `identify`); throws a CelerityError naming what is wrong.
  */
-export function prepareSubmission(task: TaskDefinition, body: unknown, maxArgsBytes?: number): Submission {
+export function prepareSubmission(task: TaskDefinition, body: unknown, maxArgsBytes?: number, checkArgs = true): Submission {
   const name = task.name;
   const parsed = submitBodySchema.safeParse(body ?? {});
   if (!parsed.success) {
@@ -97,7 +100,11 @@ export function prepareSubmission(task: TaskDefinition, body: unknown, maxArgsBy
   if (options.queue !== undefined) assertUsableQueue(options.queue);
   assertStorableArguments(parsed.data.args ?? [], parsed.data.kwargs ?? {});
   assertArgumentsSize(parsed.data.args, parsed.data.kwargs, maxArgsBytes);
-  const check = checkArguments(task, parsed.data.args ?? [], parsed.data.kwargs ?? {});
+  // A workflow step whose args are still partial (a later chain step, a chord's body) gets the
+  // previous result prepended when it runs: its worker checks them then.
+  const check = checkArgs
+    ? checkArguments(task, parsed.data.args ?? [], parsed.data.kwargs ?? {})
+    : ({ ok: true, args: parsed.data.args ?? [], kwargs: parsed.data.kwargs ?? {} } as const);
   if (!check.ok) throw new CelerityError('INVALID_ARGUMENTS', `Invalid arguments for ${name}: ${formatIssues(check.issues)}`);
   if (options.countdown !== undefined && options.eta !== undefined) {
     throw new CelerityError('INVALID_OPTIONS', 'Give countdown or eta, not both');

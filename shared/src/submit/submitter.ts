@@ -109,10 +109,10 @@ export class Submitter {
   }
 
   /** Validates a submit of a task of the catalogue by name; throws a CelerityError naming what is wrong. */
-  prepare(name: string, body: unknown): Submission {
+  prepare(name: string, body: unknown, checkArgs = true): Submission {
     const task = this.deps.catalogue.get(name);
     if (!task) throw new CelerityError('UNKNOWN_TASK', `Unknown task "${name}"`);
-    return prepareSubmission(task, body, this.deps.maxArgsBytes);
+    return prepareSubmission(task, body, this.deps.maxArgsBytes, checkArgs);
   }
 
   /**
@@ -158,6 +158,7 @@ export class Submitter {
       kwargs: submission.kwargs,
       replyTo: replyTo ?? null,
       ...submission.celery,
+      ...(submission.canvas ? { canvas: submission.canvas } : {}),
     });
     if (submission.eta) task.eta = submission.eta.toISOString();
     if (submission.timeLimitS !== undefined || submission.softTimeLimitS !== undefined) {

@@ -185,7 +185,6 @@ export async function admit(delivery: Delivery, message: TaskMessage, deps: Admi
     if ('kind' in checked) return checked;
     counts = checked;
   }
-  if (message.workflow) deps.log.warn('callbacks, errbacks, chains and chords are not supported: ignored', { workflow: message.workflow });
   const resolved = resolveTask(deps.catalogue, deps.appUrl, message, counts);
   return resolved.kind === 'run' ? resolved : ownName(resolved, await lookup(), message);
 }

@@ -30,6 +30,7 @@ import type { Outcome, WorkerMetrics } from '../metrics.js';
 import type { TaskHooks } from '../task-hooks.js';
 import type { Refusal } from './admit.js';
 import { crashAt, type FaultPoint } from './fault-point.js';
+import { follow, type FollowDeps } from './follow.js';
 import { announceFinish, taskInfo } from './observe.js';
 import { baseWrite, recordFinal, type RecorderDeps } from './record.js';
 import { deadLetter, publishDelayed, type RepublishDeps } from './republish.js';
@@ -48,6 +49,8 @@ export interface SettleDeps {
   leaseMs: number;
   /** For the chaos tests only (fault-point.ts): die there. @default none */
   faultPoint?: FaultPoint;
+  /** Sends what a task's canvas says comes next, and counts workflow tasks (follow.ts). @default none */
+  follow?: FollowDeps;
 }
 
 /** The task being settled and where its answer goes. */
@@ -243,6 +246,7 @@ async function finish(deps: SettleDeps, job: Job, base: TaskWrite, end: Ending):
     await deadLetter(deps.republish, delivery, end.deadReason, end.error ?? null, message.id);
     deps.metrics.deadLetters.inc({ task: job.metricTask, queue: delivery.queue, reason: end.deadReason });
   }
+  if (deps.follow) await follow(deps.follow, message, delivery.queue, { state, result: end.result ?? null, error: end.error ?? null }, job.log);
   deps.metrics.tasks.inc({ task: job.metricTask, queue: base.queue, outcome: end.outcome });
   announceFinish(deps.hooks, message, base, end, finishedAt);
   if (deps.faultPoint === 'after-commit') return crashAt(deps.faultPoint, job.log, message.id);
@@ -286,6 +290,8 @@ async function answerFinished(deps: SettleDeps, job: Job, stored: TaskRecord): P
     await deadLetter(deps.republish, job.delivery, 'failed', stored.error ?? null, job.message.id);
     deps.metrics.deadLetters.inc({ task: job.metricTask, queue: job.delivery.queue, reason: 'failed' });
   }
+  // Its canvas may not have gone on before the ack was lost: again, with the same task ids.
+  if (deps.follow) await follow(deps.follow, job.message, job.delivery.queue, { state: stored.state, result: stored.result, error: stored.error ?? null }, job.log);
   sendReply(deps, job, storedOutcome(stored));
   return 'ack';
 }
