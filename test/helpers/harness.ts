@@ -335,9 +335,7 @@ export async function http<T = Record<string, unknown>>(
   let parsed: unknown = text;
   try {
     parsed = JSON.parse(text);
-  } catch {
-    // not JSON (e.g. /metrics)
-  }
+  } catch { /* not JSON (e.g. /metrics) */ }
   return { status: res.status, headers: res.headers, body: parsed as T };
 }
 

@@ -32,18 +32,7 @@ import {
   type QueueTypes,
 } from '../../shared/src/core/index.js';
 import { TaskInterruptedError, type TaskRunner } from './task-runner.js';
-
-const REQUEUE_BASE_DELAY_MS = 500;
-const REQUEUE_MAX_DELAY_MS = 30_000;
-const STUCK_AFTER_FAILURES = 5;
-const MAX_TRACKED_FAILURES = 10_000;
-
-/** Which message a failure belongs to across redeliveries: its task id when it has one. */
-function messageKey(message: ConsumeMessage): string {
-  const headers: Record<string, unknown> | undefined = message.properties.headers;
-  const id: unknown = headers?.id ?? message.properties.correlationId;
-  return typeof id === 'string' ? id : '(no id)';
-}
+import { RequeueBackoff, holdFor, messageKey } from './requeue-backoff.js';
 
 export interface ConsumerOptions {
   queues: string[];
@@ -97,8 +86,8 @@ export class Consumer {
   #stopped = false;
   /** Subscribed once: later channels say "consuming" as they come (a reconnect). */
   #started = false;
-  /** Failures in a row per message (task id), oldest first; see #requeueLater. */
-  readonly #failures = new Map<string, number>();
+  /** Failures in a row per message; see #requeueLater. */
+  readonly #backoff: RequeueBackoff;
   /** Channel-wide prefetch (every queue classic), or per consumer (a quorum queue among them). */
   readonly #globalPrefetch: boolean;
   /** Only with per-consumer prefetch on several queues: caps the tasks run at once. */
@@ -109,6 +98,7 @@ export class Consumer {
     this.#runner = runner;
     this.#options = options;
     this.#concurrency = options.concurrency;
+    this.#backoff = new RequeueBackoff(options.logger);
     const types = options.queueTypes ?? CLASSIC_QUEUES;
     this.#globalPrefetch = options.queues.every((queue) => queueTypeOf(types, queue) === 'classic');
     this.#slots = !this.#globalPrefetch && options.queues.length > 1 ? new Slots(options.concurrency) : undefined;
@@ -220,7 +210,7 @@ export class Consumer {
     entry.done = gated
       .then(
         () => {
-          this.#failures.delete(messageKey(message));
+          this.#backoff.forget(message);
           this.#settle(entry, 'ack');
           if (tracing()) stamp(messageKey(message), 'acked');
         },
@@ -273,33 +263,9 @@ export class Consumer {
 
   get #gateHoldMs(): number { return this.#options.gateHoldMs ?? GATE_HOLD_MS; }
 
-  /**
-   * A message whose handling failed for a reason that is not the worker stopping: a publish
-   * the broker refuses every time (a dead-letter queue declared with other arguments), the
-   * database away past the result-write budget. Requeued at once it would come straight
-   * back, in a hot loop: it is held (its slot too) for a delay that doubles with each
-   * failure of the same message, from 500 ms to 30 s, then requeued. Nothing is lost: the
-   * message stays in the broker. After 5 failures in a row each one is logged as an error
-   * (`MessageStuck`) for an operator.
-   */
+  /** A failure that is not the worker stopping: held for a growing delay, then requeued (requeue-backoff.ts). */
   async #requeueLater(entry: InFlight, queue: string, err: unknown): Promise<void> {
-    const key = messageKey(entry.message);
-    const failures = (this.#failures.get(key) ?? 0) + 1;
-    this.#failures.delete(key);
-    this.#failures.set(key, failures);
-    // Bounded memory: forget the oldest messages first.
-    if (this.#failures.size > MAX_TRACKED_FAILURES) this.#failures.delete(this.#failures.keys().next().value as string);
-    const retryInMs = Math.min(REQUEUE_MAX_DELAY_MS, REQUEUE_BASE_DELAY_MS * 2 ** (failures - 1));
-    const details = { queue, taskId: key, failures, retryInMs, err };
-    if (failures >= STUCK_AFTER_FAILURES) this.#options.logger.error('a message keeps failing to complete; it stays in its queue', { ...details, type: 'MessageStuck' });
-    else this.#options.logger.warn('task not completed; requeueing after a delay', details);
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, retryInMs);
-      entry.abort.signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
-    });
+    await holdFor(this.#backoff.failed(entry.message, queue, err), entry.abort.signal);
     this.#settle(entry, 'requeue');
   }
 

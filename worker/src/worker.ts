@@ -10,7 +10,6 @@
 import type { Server } from 'node:http';
 import type pg from 'pg';
 import type { Broker } from '../../shared/src/broker/index.js';
-import { ApiKeyStore } from '../../shared/src/auth/index.js';
 import {
   connectBroker,
   Publisher,
@@ -18,25 +17,21 @@ import {
   QUORUM_DELIVERY_LIMIT,
   queueTypeOf,
 } from '../../shared/src/broker/index.js';
-import {
-  DEFAULTS,
-  withWorkerDefaults,
-  isLoopback,
-  type MetricsAccess,
-  type WorkerConfig,
-} from '../../shared/src/config/index.js';
+import { withWorkerDefaults } from '../../shared/src/config/index.js';
 import { IdempotencyKeys, RevocationStore, TaskLog, TaskStore, WorkflowStore, createPool } from '../../shared/src/store/index.js';
-import { Catalogue, type TaskDefinition } from '../../shared/src/app/index.js';
+import { Catalogue } from '../../shared/src/app/index.js';
 import {
   CelerityError,
   createRegistry,
   shutdownSteps,
   type Logger,
+  type QueueTypes,
 } from '../../shared/src/core/index.js';
 import { Consumer } from './consumer.js';
 import type { Autoscaler } from './autoscale/autoscaler.js';
 import type { Concurrency } from './autoscale/concurrency.js';
-import { startConcurrencyControl, type AutoscaleTiming } from './autoscale/start.js';
+import { startConcurrencyControl } from './autoscale/start.js';
+import type { WorkerOptions, WorkerState } from './worker-options.js';
 import { RateLimits } from './rate-limit/rate-limits.js';
 import { PidboxNode } from './control/pidbox-node.js';
 import { controlWorker } from './control/control-worker.js';
@@ -44,49 +39,13 @@ import { WorkerEvents } from './events.js';
 import { TaskReports } from './reports/task-reports.js';
 import { allHooks, type TaskHooks } from './task-hooks.js';
 import { WorkerMetrics } from './metrics.js';
-import { serverPort, startMetricsServer } from './metrics-server.js';
+import { serverPort } from './metrics-server.js';
+import { startWorkerEndpoints } from './worker-endpoints.js';
 import { RetentionSweeper } from './retention.js';
-import type { FaultPoint } from './pipeline/fault-point.js';
 import { TaskRunner, defaultWorkerName } from './task-runner.js';
 import { WorkerRevocations } from './revoke/worker-revocations.js';
 import type { RevokeOptions, RevokeOutcome } from '../../shared/src/submit/index.js';
 import { ThreadPool } from './thread-pool.js';
-
-export type WorkerState = 'RUNNING' | 'DRAINING' | 'STOPPED';
-
-export interface WorkerOptions {
-  config: Pick<WorkerConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'queues' | 'concurrency' | 'graceMs' | 'cpuThreads' | 'resultRetentionHours'> &
-    Partial<Pick<WorkerConfig, 'timeLimitS' | 'deliveryLimit' | 'taskEvents' | 'queueTypes' | 'autoscale'>> &
-    Pick<WorkerConfig, 'amqpTls' | 'maxResultBytes'>;
-  logger: Logger;
-  /**
-   * Serve `/metrics`, `/healthz` and `/readyz` here; `undefined` = no server, port 0 = any free
-   * port. `host` @default '127.0.0.1'; `access` says who may read /metrics (METRICS_TOKEN, admin
-   * keys with AUTH_MODE=keys) @default open; `nextFreePorts`: how many ports after `port` to try
-   * when it is taken @default 0 (a taken port fails the start).
-   */
-  metrics?: { port: number; host?: string; access?: MetricsAccess; nextFreePorts?: number };
-  /** Database schema; tests use one each. @default 'celerity' */
-  schema?: string;
-  /** The tasks this worker runs (an app's, see `loadApp`); a message for any other name fails as unknown. */
-  tasks: readonly TaskDefinition[];
-  /** `file:` URL of the app module the tasks come from; required when a task is `cpu: true` (pool threads import it). */
-  appUrl?: string;
-  /** Name recorded with each task. @default celerity@<host>:<pid> */
-  name?: string;
-  /** Collect prom-client's default process metrics. @default true */
-  processMetrics?: boolean;
-  /** Publish worker and task events on `celeryev`. @default true */
-  events?: boolean;
-  /** Time between `worker-heartbeat` events, in ms. @default 2000 */
-  heartbeatMs?: number;
-  /** With `config.autoscale`: the autoscaler's tick and cool-down. @default 1 s and 30 s */
-  autoscaleTiming?: AutoscaleTiming;
-  /** A remote `shutdown` command (Celery's pidbox): the CLI stops as on SIGTERM. @default `stop()` */
-  onRemoteShutdown?: () => void;
-  /** @internal For the chaos tests only (CELERITY_FAULT_POINT, read by the CLI): die at this point of settling a task. */
-  faultPoint?: FaultPoint;
-}
 
 export class Worker {
   #state: WorkerState = 'RUNNING';
@@ -150,15 +109,7 @@ export class Worker {
       if (cpuTasks.length > 0 && options.appUrl) await threads.check(options.appUrl, cpuTasks);
       await store.ping();
       broker = await connectBroker(config, logger, 'celerity-worker');
-      const quorum = config.queues.filter((queue) => queueTypeOf(queueTypes, queue) === 'quorum');
-      if (quorum.length > 0 && config.deliveryLimit >= QUORUM_DELIVERY_LIMIT) {
-        // The broker would dead-letter a crashing message before the worker records FAILURE.
-        logger.warn('WORKER_DELIVERY_LIMIT is not below the quorum queues\' x-delivery-limit: the broker may dead-letter first, leaving the task unfinished in the store', {
-          queues: quorum,
-          deliveryLimit: config.deliveryLimit,
-          brokerDeliveryLimit: QUORUM_DELIVERY_LIMIT,
-        });
-      }
+      warnOnDeliveryLimit(config.queues, queueTypes, config.deliveryLimit, logger);
       // Dead-letter and delay queues are declared on first use and again after a reconnect
       // (the consumed task queues are declared by the consumer, on its channel).
       const { deadLetterQueues, delayQueues, taskQueues } = await DeclaredTopology.create(broker, {
@@ -209,34 +160,8 @@ export class Worker {
       });
       metrics.startAtZero(catalogue, config.queues, concurrency);
       if (options.metrics) {
-        const { port, host = DEFAULTS.workerMetricsHost, access, nextFreePorts } = options.metrics;
-        const connectedBroker = broker;
-        server = await startMetricsServer({
-          registry: metrics.registry,
-          health: () => ({
-            // Not consuming (a channel reopen still failing) is not healthy either: nothing runs.
-            ok: self.worker?.state === 'RUNNING' && connectedBroker.connected && self.worker.consuming,
-            state: self.worker?.state ?? 'STARTING',
-            inFlight: self.worker?.inFlight ?? 0,
-          }),
-          readiness: {
-            broker: () => connectedBroker.connected,
-            consuming: () => self.worker?.state === 'RUNNING' && self.worker.consuming,
-            database: () => store.ping(),
-          },
-          guard: {
-            ...(access?.token !== undefined ? { token: access.token } : {}),
-            ...(access?.authMode === 'keys' ? { keys: new ApiKeyStore(pool) } : {}),
-          },
-          port,
-          host,
-          logger,
-          ...(nextFreePorts ? { nextFreePorts } : {}),
-        });
-        if (!isLoopback(host) && access?.token === undefined && access?.authMode !== 'keys') {
-          logger.warn('the worker serves /metrics without authentication to anyone who can reach this address (AUTH_DISABLED=true)', { host });
-        }
-        logger.info('worker metrics on /metrics, /healthz and /readyz', { host, port: serverPort(server) });
+        const view = () => self.worker && { state: self.worker.state, inFlight: self.worker.inFlight, consuming: self.worker.consuming };
+        server = await startWorkerEndpoints(options.metrics, { registry: metrics.registry, view, broker, store, pool, logger });
       }
       const consumer = await Consumer.create(broker, runner, {
         queues: config.queues,
@@ -342,7 +267,7 @@ export class Worker {
    * (idempotent; no worker starts them), applied here (with `terminate`, a task running here is
    * stopped and ends REVOKED), and broadcast to the other workers.
    */
-  revoke(ids: string[], options?: { terminate?: boolean; reason?: string }): Promise<RevokeOutcome> {
+  revoke(ids: readonly string[], options?: { terminate?: boolean; reason?: string }): Promise<RevokeOutcome> {
     const given: RevokeOptions = options ?? {};
     return this.parts.revocations.revoke(ids, given);
   }
@@ -386,4 +311,15 @@ export class Worker {
 
 function withHooks(hooks: TaskHooks | undefined): { hooks?: TaskHooks } {
   return hooks ? { hooks } : {};
+}
+
+/** The broker would dead-letter a crashing message before the worker records FAILURE. */
+function warnOnDeliveryLimit(queues: readonly string[], queueTypes: QueueTypes, deliveryLimit: number, logger: Logger): void {
+  const quorum = queues.filter((queue) => queueTypeOf(queueTypes, queue) === 'quorum');
+  if (quorum.length === 0 || deliveryLimit < QUORUM_DELIVERY_LIMIT) return;
+  logger.warn('WORKER_DELIVERY_LIMIT is not below the quorum queues\' x-delivery-limit: the broker may dead-letter first, leaving the task unfinished in the store', {
+    queues: quorum,
+    deliveryLimit,
+    brokerDeliveryLimit: QUORUM_DELIVERY_LIMIT,
+  });
 }

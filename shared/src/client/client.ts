@@ -14,13 +14,11 @@
  */
 import {
   Catalogue,
-  collectSchedules,
   collectTasks,
   DEFAULT_TASK_QUEUE,
   externalTask,
   isTask,
   isValidTaskName,
-  type Schedule,
   type Task,
   TASK_NAME_RULE,
   type TaskDefinition,
@@ -48,8 +46,9 @@ import {
 } from '../submit/index.js';
 import { SubmitManyError } from './errors.js';
 import { TaskHandle } from './handle.js';
-import type { AnyTask, ClientSubmitOptions, SubmitCall, SubmitResult, TaskNameOf } from './submit-types.js';
+import type { AnyTask, SubmitCall, SubmitResult, TaskNameOf } from './submit-types.js';
 import { WorkflowHandle, type Workflow } from './canvas.js';
+import { appSchedules, callParts } from './call-parts.js';
 
 export type { ClientSubmitOptions } from './submit-types.js';
 
@@ -90,38 +89,6 @@ export interface SubmitItem {
   args?: unknown[];
   kwargs?: Record<string, unknown>;
   options?: SubmitOptions;
-}
-
-/** A call's arguments, as the wire carries them. */
-interface CallParts {
-  args: unknown;
-  kwargs: unknown;
-  options: ClientSubmitOptions;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/**
- * Reads what followed the task in `submit(task, ...rest)`: `(input, options)` for a one-object
- * task, `(args, kwargs, options)` for a positional one. A name the client does not know (no
- * definition) is told by its second argument: an object is one-object input, as in the typed form.
- */
-function callParts(definition: TaskDefinition | undefined, name: string, rest: readonly unknown[]): CallParts {
-  const [first, second, third] = rest;
-  const oneObject = definition ? definition.style === 'input' : isPlainObject(first);
-  if (!oneObject) return { args: first, kwargs: second, options: third ?? {} };
-  if (Array.isArray(first)) {
-    throw new CelerityError('INVALID_ARGUMENTS', `Invalid arguments for ${name}: it takes one object of named fields, not an array of positional arguments`);
-  }
-  return { args: [], kwargs: first, options: second ?? {} };
-}
-
-/** The schedules of an app module given as `tasks` (none for an array of tasks). */
-function appSchedules(source: TaskSource | undefined, tasks: readonly TaskDefinition[]): Schedule[] {
-  if (source === undefined || Symbol.iterator in source) return [];
-  return collectSchedules(source, tasks as Task[], 'createClient({ tasks })');
 }
 
 export class Client<App = unknown> {

@@ -330,9 +330,8 @@ export class TaskLedger {
   }
 
   /**
-   * The one eviction rule: while over the bound, the oldest entries nobody waits on or listens
-   * to go. A final reply whose commit was not seen yet goes last (a first pass spares it): while
-   * it is kept, a read here never shows an earlier state than the answer it gave.
+   * The one eviction rule: over the bound, the oldest entries nobody waits on or listens to go. A final reply
+   * not yet committed goes last (a first pass spares it): kept, a read here never shows less than its answer.
    */
   #evict(): void {
     for (const spareFinals of [true, false]) {
