@@ -98,6 +98,39 @@ describe('Python Celery remote control → Celerity worker', () => {
     assert.equal(worker.state, 'RUNNING');
   });
 
+  it('pool_grow, pool_shrink, rate_limit and revoke act on the worker (Worker.resize, setRateLimit, revoke)', async () => {
+    const queue = ctx.queue('pyact');
+    const parked = ctx.queue('pyparked');
+    const name = `celerity-${ctx.suffix}@pidbox`;
+    const worker = await ctx.startWorker({ queues: [queue], name, concurrency: 1 });
+    const kwargs = { destination: [name], reply: true, timeout: 10 };
+
+    const [grow, shrink, limit, badLimit] = await runPythonControl([
+      { op: 'control', method: 'pool_grow', args: [3], kwargs },
+      { op: 'control', method: 'pool_shrink', args: [1], kwargs },
+      { op: 'control', method: 'rate_limit', args: ['demo.add', '100/m'], kwargs },
+      { op: 'control', method: 'rate_limit', args: ['demo.add', 'fast'], kwargs },
+    ]);
+    assert.deepEqual(grow, [{ [name]: { ok: 'pool will grow' } }]);
+    assert.deepEqual(shrink, [{ [name]: { ok: 'pool will shrink' } }]);
+    assert.equal(worker.concurrency, 3, '1 + 3 - 1');
+    assert.deepEqual(limit, [{ [name]: { ok: 'new rate limit set successfully' } }]);
+    assert.match(JSON.stringify(badLimit), /Invalid rate limit string/);
+
+    // A task waiting where no worker consumes, revoked from Python: once consumed it never runs.
+    const [sent] = await runPythonClient([{ task: 'demo.add', args: [1, 2], queue: parked, wait: false }]);
+    const taskId = sent?.id ?? '';
+    const [revoked] = await runPythonControl([{ op: 'control', method: 'revoke', args: [taskId], kwargs }]);
+    assert.deepEqual(revoked, [{ [name]: { ok: `tasks ${taskId} flagged as revoked` } }]);
+    await runPythonControl([{ op: 'control', method: 'add_consumer', args: [parked], kwargs }]);
+    await waitFor('the revoked task to be consumed', async () => (await ctx.queueDepth(parked)).messages === 0);
+    const row = await waitFor('the task to end REVOKED', async () => {
+      const task = await ctx.store.get(taskId);
+      return task?.state === 'REVOKED' ? task : undefined;
+    });
+    assert.equal(row.result ?? null, null, 'it never ran');
+  });
+
   it('shutdown stops the worker gracefully', async () => {
     const queue = ctx.queue('pyshutdown');
     const name = `celerity-${ctx.suffix}@pidbox`;
