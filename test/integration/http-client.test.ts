@@ -58,6 +58,26 @@ describe('HTTP client (celerity/http)', () => {
     assert.deepEqual(greeted.kwargs, { name: 'Ada', shout: true });
   });
 
+  it('follows a task\'s events to its final state, and revokes through the gateway', async () => {
+    const api = createHttpClient<DemoApp>({ baseUrl: gw.url });
+    const task = await api.submit('demo.progress', [3], { stepMs: 50 }, { queue });
+    const seen: { event: string; id: string | undefined; data: unknown }[] = [];
+    for await (const event of api.events(task)) seen.push({ event: event.event, id: event.id, data: event.data });
+    const last = seen.at(-1);
+    assert.equal(last?.event, 'state');
+    assert.equal((last?.data as { state: string }).state, 'SUCCESS');
+    assert.ok(seen.filter((e) => e.event === 'progress').length >= 1, JSON.stringify(seen.map((e) => e.event)));
+    assert.ok(seen.every((e) => typeof e.id === 'string'), 'every event carries an id to resume from');
+    // Resumed after the final state: nothing more, and the iterator ends.
+    const again = [];
+    for await (const event of api.events(task, { lastEventId: last?.id })) again.push(event);
+    assert.deepEqual(again, []);
+
+    const parked = await api.submit('demo.add', [1, 1], {}, { queue: ctx.queue('http-parked') });
+    const revoked = await api.revoke(parked);
+    assert.equal(revoked.state, 'REVOKED');
+  });
+
   it('resolves a failed task with its error, and times a wait out with the task as it stands', async () => {
     const api = createHttpClient<DemoApp>({ baseUrl: gw.url, pollS: 1 });
     const failed = await api.wait(await api.submit('demo.fail', ['on purpose'], {}, { queue }), { timeoutS: 30 });

@@ -150,6 +150,7 @@ export class HttpClient<App = unknown> {
       const headers: Record<string, string> = lastEventId !== undefined ? { 'Last-Event-ID': lastEventId } : {};
       const response = await this.#fetch('GET', path, { accept: 'text/event-stream', headers, signal: options.signal });
       if (!response.ok) throw await errorFromResponse(response);
+      if (response.status === 204) return; // the stream had already ended (resumed after the final state)
       if (!response.body) throw new CelerityHttpError('INVALID_RESPONSE', 'The event stream has no body', { status: response.status });
       try {
         for await (const event of readEvents(response.body, onField)) {
