@@ -67,11 +67,13 @@ export function apiRoutes(options: { authErrors: readonly number[]; dashboard: b
         operationId: 'taskEvents',
         tags: ['tasks'],
         summary: 'Stream a task\'s state changes and progress (Server-Sent Events)',
-        description: 'The current state at once, then one event per state change and per progress report; the stream ends after the final state. Each event has an `id:`; reconnect with `Last-Event-ID` to resume without gaps. Comment lines are heartbeats.',
+        description:
+          'The current state at once, then one event per state change (`state`: the task representation), progress report (`progress`: `{fraction, message, at}`), output chunk (`output`: `{chunk, at}`) and log line (`log`: `{level, message, at}`); the stream ends after the final state. Each event has an `id:`; reconnect with `Last-Event-ID` (or `?lastEventId=`) to resume without gaps or repeats. Comment lines are heartbeats.',
         parameters: [taskId, { name: 'Last-Event-ID', in: 'header', required: false, description: 'The id of the last event received: the stream resumes after it.', schema: { type: 'string' } }],
         responses: {
           200: { description: 'An event stream: `id:`, `event:` and `data:` (JSON) fields per event.', content: { 'text/event-stream': { schema: { type: 'string' } } } },
-          ...errors([404, ...read]),
+          204: { description: 'Resumed after the final state: nothing more to send.' },
+          ...errors([400, 404, 503, ...read]),
         },
       },
     },
