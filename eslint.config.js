@@ -121,7 +121,7 @@ export default tseslint.config(
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
       sourceType: 'module',
-      globals: { document: 'readonly', fetch: 'readonly', location: 'readonly', URLSearchParams: 'readonly', EventSource: 'readonly' },
+      globals: { document: 'readonly', fetch: 'readonly', location: 'readonly', URLSearchParams: 'readonly', AbortController: 'readonly' },
     },
   },
   {

@@ -25,6 +25,9 @@ $('run').addEventListener('submit', async (event) => {
       output: ({ chunk }) => {
         $('output').textContent += chunk;
       },
+      error: (err) => {
+        $('error').textContent = String(err.message ?? err);
+      },
     });
   } catch (err) {
     $('error').textContent = String(err.message ?? err);

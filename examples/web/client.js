@@ -1,34 +1,35 @@
-// The page's whole client: submit a task, then follow its event stream. Small on purpose, so
-// it can be swapped for the typed client (celerity/http) without touching app.js's logic.
+// The page's client: the typed HTTP client `celerity/http`, which runs in a browser as it is
+// (ES modules on fetch, nothing else). With no build step the page imports its compiled files
+// from ./celerity-http/: copy them there from the package (node_modules/celerity/dist/shared/src/http/,
+// or dist/shared/src/http/ in this repository after `npm run build`). With a bundler, import
+// `createHttpClient` from 'celerity/http' instead.
+import { createHttpClient } from './celerity-http/index.js';
 
-/** POST /api/v1/tasks/{name}: resolves with the task representation (state PENDING). */
-export async function submitTask(gateway, name, args, kwargs, options = {}) {
-  const res = await fetch(`${gateway}/api/v1/tasks/${encodeURIComponent(name)}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ args, kwargs, options }),
-  });
-  const body = await res.json();
-  if (!res.ok) throw new Error(`${body.error?.code ?? res.status}: ${body.error?.message ?? res.statusText}`);
-  return body;
+const clients = new Map();
+
+/** One client per gateway URL ('' = the origin this page came from). */
+function api(gateway) {
+  if (!clients.has(gateway)) clients.set(gateway, createHttpClient({ baseUrl: gateway }));
+  return clients.get(gateway);
 }
 
-const FINAL = new Set(['SUCCESS', 'FAILURE', 'REVOKED']);
+/** Submits a task: resolves with its representation (state PENDING), or rejects with the gateway's error. */
+export function submitTask(gateway, name, args, kwargs, options = {}) {
+  return api(gateway).submit(name, args, kwargs, options);
+}
 
 /**
- * Follows GET /api/v1/tasks/{id}/events. `on.state(task)`, `on.progress({fraction, message})`,
- * `on.output({chunk})`, `on.log({level, message})`. EventSource reconnects by itself with
- * Last-Event-ID; the stream is closed here after the final state. Returns a function that stops.
+ * Follows the task's event stream until its final state: `on.state(task)`,
+ * `on.progress({fraction, message})`, `on.output({chunk})`, `on.log({level, message})`,
+ * `on.error(err)`. The client resumes a broken stream with Last-Event-ID by itself. Returns a
+ * function that stops following.
  */
 export function watchTask(gateway, id, on) {
-  const source = new EventSource(`${gateway}/api/v1/tasks/${encodeURIComponent(id)}/events`);
-  const listen = (kind, handler) => source.addEventListener(kind, (event) => handler?.(JSON.parse(event.data)));
-  listen('state', (task) => {
-    on.state?.(task);
-    if (FINAL.has(task.state)) source.close();
+  const stop = new AbortController();
+  (async () => {
+    for await (const { event, data } of api(gateway).events(id, { signal: stop.signal })) on[event]?.(data);
+  })().catch((err) => {
+    if (!stop.signal.aborted) on.error?.(err);
   });
-  listen('progress', on.progress);
-  listen('output', on.output);
-  listen('log', on.log);
-  return () => source.close();
+  return () => stop.abort();
 }

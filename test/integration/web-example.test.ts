@@ -16,17 +16,21 @@ import { launchBrowser, type Browser } from '../helpers/browser.js';
 const ARTIFACTS = resolve(process.cwd(), 'test-artifacts');
 /** The page's folder in the repository (the tests run from dist/). */
 const PAGE_DIR = resolve(process.cwd(), 'examples/web');
+// The page imports the compiled typed client from ./celerity-http/ (examples/web/client.js).
+const CLIENT_DIR = resolve(process.cwd(), 'dist/shared/src/http');
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
 
-/** Serves examples/web's files, nothing else. */
+/** Serves examples/web's files and, under celerity-http/, the compiled typed client; nothing else. */
 async function staticServer(): Promise<{ server: Server; origin: string }> {
   const server = createServer((req, res) => {
-    const name = new URL(req.url ?? '/', 'http://x').pathname.replace(/^\/+/, '') || 'index.html';
+    const path = new URL(req.url ?? '/', 'http://x').pathname.replace(/^\/+/, '') || 'index.html';
+    const client = /^celerity-http\/([a-z-]+\.js)$/.exec(path);
+    const name = client ? client[1] ?? '' : path;
     if (!/^[a-z-]+\.(html|js|css)$/.test(name)) {
       res.writeHead(404).end();
       return;
     }
-    readFile(join(PAGE_DIR, name)).then(
+    readFile(join(client ? CLIENT_DIR : PAGE_DIR, name)).then(
       (body) => res.writeHead(200, { 'content-type': TYPES[extname(name)] ?? 'text/plain' }).end(body),
       () => res.writeHead(404).end(),
     );
