@@ -130,6 +130,7 @@ export class WorkerMetrics {
       this.concurrency.set({ queue }, concurrency);
       this.inFlight.set({ queue }, 0);
     }
+    for (const { name } of tasksOf(catalogue)) this.rateLimitDelays.inc({ task: name }, 0);
     for (const { task, queue } of zeroPairs(tasksOf(catalogue), queues)) {
       for (const outcome of OUTCOMES) this.tasks.inc({ task, queue, outcome }, 0);
       for (const reason of DEAD_REASONS) this.deadLetters.inc({ task, queue, reason }, 0);

@@ -50,6 +50,8 @@ export class EventStreams {
       labelNames: ['reason'],
       registers: [options.registry],
     });
+    // Series at 0 from start-up, as every counter's.
+    for (const reason of ['final', 'client-gone', 'slow-consumer', 'shutdown', 'error']) this.#ended.inc({ reason }, 0);
   }
 
   get size(): number {

@@ -36,8 +36,9 @@ export function startConcurrencyControl(options: {
     gauge: metrics.concurrency,
     logger,
   });
-  if (!bounds) return { concurrency, autoscaler: undefined };
+  // At 0 from start-up on every worker (with or without --autoscale), as every counter is.
   for (const [direction, reason] of [['grow', 'backlog'], ['shrink', 'idle']] as const) metrics.autoscaleDecisions.inc({ direction, reason }, 0);
+  if (!bounds) return { concurrency, autoscaler: undefined };
   const autoscaler = new Autoscaler({
     bounds,
     ...options.timing,

@@ -53,6 +53,9 @@ export class PidboxNode {
       labelNames: ['method', 'outcome'],
       registers: [options.registry],
     });
+    // Series at 0 from start-up, as every counter's: each command answered, and the mailbox's drops.
+    for (const method of Object.keys(COMMANDS)) this.#commands.inc({ method, outcome: 'ok' }, 0);
+    this.#commands.inc({ method: 'invalid', outcome: 'dropped' }, 0);
     this.#context = { worker: options.worker, queueTypes: options.queueTypes, clock: () => this.#clock, startedAt: Date.now(), version: options.version };
   }
 

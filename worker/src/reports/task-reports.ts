@@ -57,6 +57,8 @@ export class TaskReports implements TaskHooks {
       labelNames: ['kind', 'outcome'],
       registers: [options.registry],
     });
+    // Series at 0 from start-up, as every counter's (bounded: 4 kinds × 4 outcomes).
+    for (const kind of ['progress', 'output', 'log', 'state']) for (const outcome of ['stored', 'dropped', 'refused', 'unpublished']) this.#count.inc({ kind, outcome }, 0);
   }
 
   static async create(broker: Broker, options: TaskReportsOptions): Promise<TaskReports> {
