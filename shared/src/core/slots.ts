@@ -71,7 +71,7 @@ export class Slots {
 
   /** Takes a free slot at once, or `undefined` when none is free (nothing is queued then). */
   tryAcquire(): Release | undefined {
-    if (this.#free === 0) return undefined;
+    if (this.#free <= 0) return undefined; // below 0 after a shrink: still over the size
     this.#free--;
     return this.#releaser();
   }
