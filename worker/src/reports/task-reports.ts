@@ -1,8 +1,9 @@
 /**
  * The worker's side of task events (docs/events.md): opens a TaskReporter for each run (what
  * `ctx.progress`, `ctx.stream` and `ctx.logger` feed), and, as task hooks, publishes a hint on
- * the task-events exchange whenever a task's state changed in the store (started, retried,
- * finished), so gateways streaming that task read it at once.
+ * the task-events exchange whenever a task's state moved on in the store without finishing
+ * (started, retried), so gateways streaming that task read it at once; a final state reaches
+ * them as PostgreSQL's notification of the final write.
  *
  * Advisory like the Celery events (events.ts): a plain channel, nothing awaited; while the
  * connection is down or the channel pushes back, messages are dropped and counted. The store
@@ -106,13 +107,11 @@ export class TaskReports implements TaskHooks {
     this.#publish({ taskId: task.id, state: 'STARTED', retries: task.retries });
   }
 
-  succeeded(task: TaskInfo): void {
-    this.#publish({ taskId: task.id, state: 'SUCCESS', retries: task.retries });
-  }
+  // No hint for a final state: PostgreSQL's notification of the final write reaches every
+  // gateway already (finished-listener.ts), so a hint would cost a publish per task for nothing.
+  succeeded(): void {}
 
-  failed(task: TaskInfo): void {
-    this.#publish({ taskId: task.id, state: 'FAILURE', retries: task.retries });
-  }
+  failed(): void {}
 
   retried(task: TaskInfo): void {
     this.#publish({ taskId: task.id, state: 'RETRY', retries: task.retries });
