@@ -87,6 +87,11 @@ export async function runStreams(options: { streams: number; seconds: number }):
       await new Promise((resolve) => probe.child.once('exit', resolve));
       clearInterval(sampler);
       const held = rssMb(pid) ?? 0;
+      if (process.env.BENCH_HEAPSNAPSHOT && pid) {
+        // With BENCH_GATEWAY_NODE_ARGS=--heapsnapshot-signal=SIGUSR2: a snapshot of the gateway holding the streams.
+        process.kill(pid, 'SIGUSR2');
+        await new Promise((resolve) => setTimeout(resolve, 20_000));
+      }
       const result = JSON.parse(out) as { latencies: number[]; errors: number };
       const hist = histogram();
       for (const ms of result.latencies) recordMs(hist, ms);
