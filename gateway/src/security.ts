@@ -92,10 +92,23 @@ export function securityHeadersOnWrite(app: express.Express): void {
   const headers = helmetHeaders();
   const response: ServerResponse = app.response;
   response.writeHead = function writeHeadWithSecurityHeaders(this: ServerResponse, ...args: unknown[]) {
+    const [status, given] = args;
+    // A response that set no header before and gives them all here (an event stream): the
+    // security headers join the given ones, so Node writes them without keeping a copy of each
+    // for the response's life (a held stream's memory; docs/performance.md).
+    if (this.getHeaderNames().length === 0 && args.length === 2 && typeof status === 'number' && isHeaderObject(given)) {
+      const all: Record<string, string> = Object.fromEntries(headers);
+      for (const [name, value] of Object.entries(given)) all[name] = value;
+      return ServerResponse.prototype.writeHead.call(this, status, all);
+    }
     for (const [name, value] of headers) if (!this.hasHeader(name)) this.setHeader(name, value);
     this.removeHeader('X-Powered-By');
     return ServerResponse.prototype.writeHead.apply(this, args as Parameters<ServerResponse['writeHead']>);
   } as ServerResponse['writeHead'];
+}
+
+function isHeaderObject(value: unknown): value is Record<string, string> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
 }
 
 function sameSecret(presented: string, expected: string): boolean {
