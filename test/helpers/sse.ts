@@ -8,6 +8,8 @@ export interface SseEvent {
 
 export interface SseStream {
   status: number;
+  /** The response's headers. */
+  headers: Headers;
   /** Every event received so far, in order. */
   events: SseEvent[];
   /** Comment lines (heartbeats) received so far. */
@@ -76,6 +78,7 @@ export async function openSse(url: string, headers: Record<string, string> = {})
   });
   return {
     status: res.status,
+    headers: res.headers,
     events,
     comments,
     ended,

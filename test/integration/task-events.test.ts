@@ -95,6 +95,12 @@ describe('task event streams', () => {
     const id = submitted.body.id;
     const stream = await openSse(`${two.url}/api/v1/tasks/${id}/events`);
     assert.equal(stream.status, 200);
+    // The stream's own headers and the security headers every response carries (security.ts merges them into its writeHead).
+    assert.match(stream.headers.get('content-type') ?? '', /^text\/event-stream/);
+    assert.equal(stream.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(stream.headers.get('x-frame-options'), 'SAMEORIGIN');
+    assert.match(stream.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+    assert.equal(stream.headers.get('x-powered-by'), null);
     await stream.ended;
     const events = stream.events;
 
