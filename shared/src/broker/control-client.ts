@@ -7,7 +7,7 @@
  * the call ends at its timeout with the replies it got (maybe none), never hangs.
  */
 import { randomUUID } from 'node:crypto';
-import { CelerityError, type Logger } from '../core/index.js';
+import { CelerityError, jsonObjectOf, type Logger } from '../core/index.js';
 import { applyTopology } from './apply-topology.js';
 import type { Broker } from './connection.js';
 import { ManagedChannel } from './managed-channel.js';
@@ -50,14 +50,9 @@ export class ControlClient {
     const ticket = headers?.ticket;
     const pending = typeof ticket === 'string' ? this.#pending.get(ticket) : undefined;
     if (!pending) return; // a late reply to a call that has ended
-    let body: unknown;
-    try {
-      body = JSON.parse(content.toString('utf8'));
-    } catch {
-      return;
-    }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) return;
-    pending.replies.push(body as ControlReply);
+    const body = jsonObjectOf(content);
+    if (!body) return;
+    pending.replies.push(body);
     if (pending.limit !== undefined && pending.replies.length >= pending.limit) pending.done();
   }
 

@@ -10,6 +10,7 @@
  * Events are advisory: published without confirms, dropped rather than waited for, and never
  * part of a task's fate. Consumers bind their own queues to the exchange.
  */
+import { jsonObjectOf } from '../core/index.js';
 export const EVENT_EXCHANGE = 'celeryev';
 
 type WorkerEventType = 'worker-online' | 'worker-heartbeat' | 'worker-offline';
@@ -61,14 +62,8 @@ export function utcOffsetHours(now = new Date()): number {
  * `type`, `hostname` and numeric `timestamp` (other producers share the exchange).
  */
 export function decodeEvent(content: Buffer): CelerityEvent | undefined {
-  let body: unknown;
-  try {
-    body = JSON.parse(content.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
-  const event = body as Record<string, unknown>;
+  const event = jsonObjectOf(content);
+  if (!event) return undefined;
   if (typeof event.type !== 'string' || typeof event.hostname !== 'string' || typeof event.timestamp !== 'number') return undefined;
   return event as CelerityEvent;
 }

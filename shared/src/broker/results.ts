@@ -4,7 +4,7 @@
  * re-raises a failure as a Python exception) and the decoding of replies from Celerity's and
  * Celery's workers alike. Task messages themselves are in protocol.ts.
  */
-import { isTaskState, type TaskError, type TaskState } from '../core/index.js';
+import { isTaskState, jsonObjectOf, type TaskError, type TaskState } from '../core/index.js';
 
 /** A task's outcome as the `rpc://` backend sends it on `reply_to`. */
 export interface TaskOutcome {
@@ -100,14 +100,8 @@ function isCeleryException(value: unknown): value is CeleryException {
 
 /** Reads a reply from our workers or Celery's; `undefined` when it is not a result body. */
 export function decodeResultBody(content: Buffer): TaskOutcome | undefined {
-  let body: unknown;
-  try {
-    body = JSON.parse(content.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof body !== 'object' || body === null) return undefined;
-  const b = body as Record<string, unknown>;
+  const b = jsonObjectOf(content);
+  if (!b) return undefined;
   if (typeof b.task_id !== 'string' || !isTaskState(b.status)) return undefined;
   const finishedAt = parseDate(b.date_done) ?? new Date();
   const outcome: TaskOutcome = {

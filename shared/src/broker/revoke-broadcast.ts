@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
-import { CelerityError, type Logger } from '../core/index.js';
+import { CelerityError, jsonObjectOf, type Logger } from '../core/index.js';
 import { applyTopology } from './apply-topology.js';
 import type { Broker } from './connection.js';
 import { ManagedChannel } from './managed-channel.js';
@@ -32,14 +32,9 @@ export function encodeRevokeNotice(notice: RevokeNotice): Buffer {
 
 /** The notice in `content`, or undefined when it is not one (logged and dropped by the listener). */
 export function decodeRevokeNotice(content: Buffer): RevokeNotice | undefined {
-  let body: unknown;
-  try {
-    body = JSON.parse(content.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof body !== 'object' || body === null) return undefined;
-  const { ids, terminate, reason, origin } = body as Record<string, unknown>;
+  const body = jsonObjectOf(content);
+  if (!body) return undefined;
+  const { ids, terminate, reason, origin } = body;
   if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_IDS_PER_NOTICE) return undefined;
   if (!ids.every((id): id is string => typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_CHARS)) return undefined;
   return {

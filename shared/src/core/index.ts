@@ -17,6 +17,7 @@ export {
   toStorableText,
   unstorableTextReason,
 } from './jsonb.js';
+export { jsonObjectOf } from './json-body.js';
 export { onSignals, shutdownSteps } from './lifecycle.js';
 export {
   createLogger,

@@ -5,6 +5,7 @@
  * (docs/events.md). The bounds live here, once, for the worker that enforces them and the docs
  * and tests that state them.
  */
+import { jsonObjectOf } from './json-body.js';
 
 /** Progress reports of one task are sent at most this often (10 per second); the last one of a burst is sent at the end of the interval. */
 export const PROGRESS_INTERVAL_MS = 100;
@@ -56,14 +57,8 @@ export type TaskFeedMessage = { taskId: string; prev: number; event: TaskEvent }
 
 /** Reads a feed message body; `undefined` for anything else. */
 export function decodeFeedMessage(content: Buffer): TaskFeedMessage | undefined {
-  let body: unknown;
-  try {
-    body = JSON.parse(content.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof body !== 'object' || body === null) return undefined;
-  const message = body as Record<string, unknown>;
+  const message = jsonObjectOf(content);
+  if (!message) return undefined;
   if (typeof message.taskId !== 'string') return undefined;
   if (typeof message.state === 'string' && typeof message.retries === 'number') return message as TaskFeedMessage;
   const event = message.event as Record<string, unknown> | undefined;
