@@ -87,12 +87,16 @@ describe('revoke', () => {
       assert.equal(revoked.status, 200);
       assert.equal(revoked.body.state, 'REVOKED');
       process.kill(pid, 'SIGCONT');
-      await waitFor('the worker to reconnect and take the task', () => worker.output().includes('task revoked before it started') && worker.output().includes(id), { timeoutMs: 60_000 });
+      await waitFor('the worker to reconnect and take the task', () => {
+        if (worker.child.exitCode !== null || worker.child.signalCode !== null) throw new Error(`the worker exited (${worker.child.exitCode ?? worker.child.signalCode}):\n${worker.output().slice(-4000)}`);
+        return worker.output().includes('task revoked before it started') && worker.output().includes(id);
+      }, { timeoutMs: 60_000 });
       assert.equal((await ctx.queueDepth(queue)).messages, 0);
       assert.ok(!worker.output().includes('"task succeeded"'), 'the revoked task never ran');
       assert.equal((await ctx.store.get(id))?.state, 'REVOKED');
     } finally {
-      process.kill(pid, 'SIGCONT');
+      // Still running unless the test failed on its exit (that error is the one to see).
+      if (worker.child.exitCode === null && worker.child.signalCode === null) process.kill(pid, 'SIGCONT');
     }
   });
 

@@ -87,7 +87,7 @@ export interface RevokeListenerOptions {
   onReady?: () => void;
 }
 
-/** A worker's subscription to revoke notices: its own queue (`celerity.revoke.<uuid>`), declared again on every (re)connect. */
+/** A worker's subscription to revoke notices: its own exclusive queue (`celerity.revoke.<uuid>`), a new one at every (re)connect. */
 export class RevokeListener {
   private constructor(private readonly managed: ManagedChannel) {}
 
@@ -98,8 +98,10 @@ export class RevokeListener {
       logger,
       ...(options.onReady ? { onReady: () => options.onReady?.() } : {}),
     });
-    const name = `${REVOKE_QUEUE_PREFIX}${randomUUID()}`;
+    // A new name at every (re)connect: the broker may not have deleted the last connection's
+    // exclusive queue yet, and declaring that name again would be refused (RESOURCE_LOCKED).
     const declare = async (channel: Channel): Promise<string> => {
+      const name = `${REVOKE_QUEUE_PREFIX}${randomUUID()}`;
       await applyTopology(channel, revokeTopology(name));
       return name;
     };

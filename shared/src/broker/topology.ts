@@ -214,8 +214,8 @@ export const REVOKE_QUEUE_PREFIX = 'celerity.revoke.';
 /**
  * Revokes broadcast to every worker at once (the durable record is in PostgreSQL; this only
  * tells running workers now): a durable fanout exchange, and per worker (`listener`: its queue's
- * name) an exclusive, auto-delete queue bound to it, declared on every (re)connect under the
- * same name, as a reply queue is.
+ * name) an exclusive, auto-delete queue bound to it, declared on every (re)connect under a
+ * new name (revoke-broadcast.ts).
  */
 export function revokeTopology(listener?: string): Topology {
   return {
