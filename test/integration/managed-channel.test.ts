@@ -7,6 +7,8 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { Channel } from 'amqplib';
 import { Broker } from '../../shared/src/broker/connection.js';
 import { ManagedChannel, withChannel } from '../../shared/src/broker/managed-channel.js';
@@ -15,12 +17,24 @@ import { declareTaskQueue } from '../../shared/src/broker/apply-topology.js';
 import { TEST_AMQP_URL } from '../helpers/env.js';
 import { waitFor } from '../helpers/wait.js';
 
+const run = promisify(execFile);
+
+/** Closes, from the broker's side, the connection a client named `name` (rabbitmqctl, as an operator would). */
+async function closeFromBroker(name: string): Promise<void> {
+  const listed = await run('rabbitmqctl', ['list_connections', 'pid', 'client_properties', '-q']);
+  const pid = listed.stdout.split('\n').find((line) => line.includes(`"${name}"`))?.trim().split(/\s+/)[0];
+  assert.ok(pid, `a connection named ${name} in:\n${listed.stdout}`);
+  await run('rabbitmqctl', ['close_connection', pid, 'closed by the managed-channel test']);
+}
+
 describe('ManagedChannel on the broker', () => {
   let broker: Broker;
   let queue: string;
+  let connectionName: string;
   beforeEach(async () => {
     queue = `celerity.test.managed.${randomBytes(4).toString('hex')}`;
-    broker = await Broker.create({ urls: [TEST_AMQP_URL], logger: createSilentLogger(), connectionName: `celerity-test-managed-${queue}` });
+    connectionName = `celerity-test-managed-${queue}`;
+    broker = await Broker.create({ urls: [TEST_AMQP_URL], logger: createSilentLogger(), connectionName, minReconnectDelayMs: 50 });
   });
   afterEach(async () => {
     const connection = broker.connection;
@@ -101,5 +115,34 @@ describe('ManagedChannel on the broker', () => {
     await waitFor('the connection to be back', () => broker.connected && broker.connection !== old);
     assert.deepEqual(ranOn, [broker.connection], 'the late setup ran once, on the new connection');
   });
-});
 
+  it('a setup whose connection the broker closes while it runs: onConnect resolves (a starting process keeps starting) and the setup runs again on the next connection', async () => {
+    const ranOn: unknown[] = [];
+    await broker.onConnect(async (connection) => {
+      ranOn.push(connection);
+      const channel = await connection.createChannel();
+      if (ranOn.length === 1) {
+        const closed = new Promise((resolve) => channel.once('close', resolve));
+        await closeFromBroker(connectionName);
+        await closed;
+        // What a start-up step sees when the connection goes in the middle of it.
+        await channel.checkQueue('amq.rabbitmq.trace');
+      }
+      await channel.close();
+    });
+    assert.equal(ranOn.length, 1);
+    await waitFor('the setup to run again on a new connection', () => ranOn.length === 2 && broker.connected, { timeoutMs: 20_000 });
+    assert.notEqual(ranOn[1], ranOn[0]);
+    assert.equal(broker.connection, ranOn[1]);
+  });
+
+  it('a setup that fails on a live connection still rejects onConnect (a refused declare is an error to report)', async () => {
+    await assert.rejects(
+      broker.onConnect(async (connection) => {
+        const channel = await connection.createChannel();
+        await channel.checkQueue(`${queue}.missing`);
+      }),
+      (err: unknown) => (err as { code?: unknown }).code === 404,
+    );
+  });
+});

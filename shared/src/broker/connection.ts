@@ -88,11 +88,27 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   /**
    * Registers a setup that runs now (if connected) and again after every reconnect.
-   * A failing setup closes the connection, which schedules a reconnect.
+   * A failing setup closes the connection, which schedules a reconnect. When the connection
+   * is lost while the setup runs now (the broker restarted, an operator closed it), this
+   * resolves: the setup is registered and runs on the next connection, as after any
+   * reconnect, so a process that is still starting keeps starting instead of exiting.
    */
   async onConnect(setup: SetupFn): Promise<void> {
     this.#setups.push(setup);
-    if (this.#connection) await setup(this.#connection);
+    const connection = this.#connection;
+    if (!connection) return;
+    try {
+      await setup(connection);
+    } catch (err) {
+      // A reply code is the broker refusing this setup's own operation (404, 406, 403): an
+      // error to report, even though amqplib then closes the connection. Without one, the
+      // connection went away under the setup; amqplib rejects a channel's pending calls just
+      // before it reports the connection closed, hence the one turn.
+      if (typeof (err as { code?: unknown } | undefined)?.code === 'number' || isIrrecoverable(err)) throw err;
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.#closing || this.#connection === connection) throw err;
+      this.#options.logger.warn('the broker connection was lost during a setup; it runs again on the next connection', { err });
+    }
   }
 
   /** Forgets a setup registered with `onConnect` (a closed ManagedChannel): it runs no more. */
