@@ -289,4 +289,56 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 11,
+    name: 'flow control by key',
+    sql: `
+      -- Per-key concurrency, fleet-wide (defineTask's \`concurrency\`): one row per running task
+      -- of a limited task type. A (task_name, flow_key) pair has at most its limit of rows that
+      -- have not expired; the holder renews expires_at while the task runs, so a worker killed
+      -- with -9 gives its slots back when they expire. The row is keyed by task id, so a
+      -- redelivered copy of a task takes its own slot again instead of waiting for it.
+      CREATE TABLE flow_slots (
+        task_name   text NOT NULL,
+        flow_key    text NOT NULL,
+        task_id     text NOT NULL,
+        holder      text NOT NULL,
+        acquired_at timestamptz NOT NULL DEFAULT now(),
+        expires_at  timestamptz NOT NULL,
+        PRIMARY KEY (task_name, flow_key, task_id)
+      );
+      CREATE INDEX flow_slots_holder_idx ON flow_slots (holder);
+      CREATE INDEX flow_slots_expires_idx ON flow_slots (expires_at);
+
+      -- Tasks waiting for a slot of their key: acked off the queue and kept here (not in a
+      -- worker's memory), published again, oldest first per key, when a slot of that key frees.
+      -- dispatched_at is set when a waiting task was handed back to the broker; the row goes
+      -- once its publish is confirmed, and one left behind by a crash is published again.
+      CREATE TABLE flow_waiting (
+        seq           bigserial PRIMARY KEY,
+        task_name     text NOT NULL,
+        flow_key      text NOT NULL,
+        task_id       text NOT NULL UNIQUE,
+        queue         text NOT NULL,
+        content       bytea NOT NULL,
+        properties    jsonb NOT NULL,
+        parked_at     timestamptz NOT NULL DEFAULT now(),
+        dispatched_at timestamptz
+      );
+      CREATE INDEX flow_waiting_key_idx ON flow_waiting (task_name, flow_key, seq);
+
+      -- Keyed, fleet-wide rate limits (defineTask's \`rateLimit\`), as a generic cell rate
+      -- algorithm: next_at is when the key's next unit of budget is free; a task reserves
+      -- next_at and moves it on by units / rate. paused_until is set by ctx.backoff() or a
+      -- RateLimitedError: nothing of that key starts before it.
+      CREATE TABLE flow_rates (
+        task_name    text NOT NULL,
+        flow_key     text NOT NULL,
+        next_at      timestamptz NOT NULL DEFAULT now(),
+        paused_until timestamptz,
+        updated_at   timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (task_name, flow_key)
+      );
+    `,
+  },
 ];
