@@ -99,12 +99,25 @@ export function securityHeadersOnWrite(app: express.Express): void {
     if (this.getHeaderNames().length === 0 && args.length === 2 && typeof status === 'number' && isHeaderObject(given)) {
       const all: Record<string, string> = Object.fromEntries(headers);
       for (const [name, value] of Object.entries(given)) all[name] = value;
-      return ServerResponse.prototype.writeHead.call(this, status, all);
+      const written = ServerResponse.prototype.writeHead.call(this, status, all);
+      flattenHead(this);
+      return written;
     }
     for (const [name, value] of headers) if (!this.hasHeader(name)) this.setHeader(name, value);
     this.removeHeader('X-Powered-By');
     return ServerResponse.prototype.writeHead.apply(this, args as Parameters<ServerResponse['writeHead']>);
   } as ServerResponse['writeHead'];
+}
+
+/**
+ * Node builds a response's head by concatenation and keeps it (`_header`) for the response's
+ * life: about 70 string pieces, 2.3 KB of a held event stream's heap. Reading one character
+ * makes V8 flatten the string in place into one piece, about 1 byte a character, and the
+ * pieces become garbage (the head written is the same string).
+ */
+function flattenHead(res: ServerResponse): void {
+  const head = (res as unknown as { _header?: unknown })._header;
+  if (typeof head === 'string' && head.length > 0) head.charCodeAt(0);
 }
 
 function isHeaderObject(value: unknown): value is Record<string, string> {

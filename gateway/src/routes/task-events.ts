@@ -40,6 +40,9 @@ export function taskEventRoutes(deps: TaskEventRoutesDeps): Router {
       return;
     }
     streams.open(task, res, cursor);
+    // The stream outlives this handler: Express's router state for the request (its \`next\`
+    // and the closures under it) is not needed again, and would be held for the stream's life.
+    (req as { next?: unknown }).next = undefined;
   });
 
   return router;
