@@ -37,7 +37,7 @@ export interface GatewayOptions {
   config: Pick<GatewayConfig, 'amqpUrls' | 'databaseUrl' | 'heartbeatS' | 'maxBodyBytes' | 'maxWaitS' | 'externalTasks'> &
     Partial<Pick<GatewayConfig, 'idempotencyWindowHours' | 'queueMaxLength'>> &
     Partial<Pick<GatewayConfig, 'amqpTls' | 'authMode' | 'corsOrigins' | 'allowedHosts' | 'rateLimitPerMinute' | 'metricsToken' | 'maxArgsBytes'>> &
-    Partial<Pick<GatewayConfig, 'maxBatch' | 'queueTypes' | 'allowedQueues' | 'maxConnections' | 'headersTimeoutMs' | 'bodyTimeoutMs'>>;
+    Partial<Pick<GatewayConfig, 'maxBatch' | 'queueTypes' | 'allowedQueues' | 'maxConnections' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'messageHeaders'>>;
   logger: Logger;
   /** Database schema; tests use one each. @default 'celerity' */
   schema?: string;
@@ -139,6 +139,7 @@ export class Gateway {
         limits: new QueueLimits(config.queueMaxLength, depths),
         idempotencyWindowMs: config.idempotencyWindowHours * 3_600_000,
         replyQueuePrefix: 'celerity.reply.gateway.',
+        ...(config.messageHeaders ? { headerFormat: config.messageHeaders } : {}),
         ...(options.waitPollMs ? { waitPollMs: options.waitPollMs } : {}),
         ...(config.maxArgsBytes !== undefined ? { maxArgsBytes: config.maxArgsBytes } : {}),
       });

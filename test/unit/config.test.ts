@@ -37,6 +37,7 @@ describe('config: defaults', () => {
       autoMigrate: true,
       heartbeatS: 30,
       queueTypes: { default: 'classic', perQueue: {} },
+      messageHeaders: 'celery',
       port: 8080,
       host: '127.0.0.1',
       maxBodyBytes: 1024 * 1024,
@@ -96,6 +97,16 @@ describe('config: defaults', () => {
     assert.equal(config.databaseSchema, 'tenant_1');
     assert.equal(config.heartbeatS, 0);
     assert.equal(config.maxWaitS, 60);
+  });
+});
+
+describe('config: MESSAGE_HEADERS', () => {
+  it('is celery unless set to lean, in any case; anything else is refused, naming the variable', () => {
+    assert.equal(loadCommonConfig({}).messageHeaders, 'celery');
+    assert.equal(loadGatewayConfig({ MESSAGE_HEADERS: 'lean' }).messageHeaders, 'lean');
+    assert.equal(loadCommonConfig({ MESSAGE_HEADERS: 'Celery' }).messageHeaders, 'celery');
+    const err = assertConfigError(() => loadCommonConfig({ MESSAGE_HEADERS: 'short' }), 'MESSAGE_HEADERS');
+    assert.match(err.message, /celery or lean/);
   });
 });
 

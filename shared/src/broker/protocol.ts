@@ -13,7 +13,7 @@
  */
 import { hostname } from 'node:os';
 import type { Options } from 'amqplib';
-import { repr, unstorableTextReason } from '../core/index.js';
+import { repr, unstorableTextReason, type HeaderFormat } from '../core/index.js';
 import { claimProblem } from './message-claims.js';
 import { isEmptyEmbed, readEmbed, WORKFLOW_HEADER, writeEmbed, type CanvasEmbed } from './canvas.js';
 
@@ -140,32 +140,21 @@ export function isExpired(message: Pick<TaskMessage, 'expires'>, now = Date.now(
   return !Number.isNaN(at) && at <= now;
 }
 
-export function encodeTaskMessage(message: TaskMessage): EncodedMessage {
+
+/**
+ * The message for `message`, with its headers as `format` says (HeaderFormat, core/names.ts):
+ * `lean` carries only \`task\`, \`id\` and the headers that differ from what decodeTaskMessage
+ * defaults them to (no \`lang\`, \`shadow\`, \`argsrepr\`, \`kwargsrepr\`, \`origin\`, no nulls).
+ * A Celerity worker reads both alike; a Python Celery worker may refuse a lean one.
+ */
+export function encodeTaskMessage(message: TaskMessage, format: HeaderFormat = 'celery'): EncodedMessage {
   const body = [message.args, message.kwargs, writeEmbed(message.embed)];
   const options: Options.Publish = {
     correlationId: message.id,
     contentType: CONTENT_TYPE,
     contentEncoding: CONTENT_ENCODING,
     deliveryMode: 2,
-    headers: {
-      lang: 'py',
-      task: message.name,
-      id: message.id,
-      shadow: null,
-      eta: message.eta,
-      expires: message.expires,
-      group: message.group,
-      group_index: message.groupIndex ?? null,
-      retries: message.retries,
-      timelimit: message.timelimit,
-      root_id: message.rootId,
-      parent_id: message.parentId,
-      argsrepr: repr(message.args),
-      kwargsrepr: repr(message.kwargs),
-      origin: message.origin,
-      ignore_result: message.ignoreResult,
-      ...(message.workflowId ? { [WORKFLOW_HEADER]: message.workflowId } : {}),
-    },
+    headers: format === 'lean' ? leanHeaders(message) : celeryHeaders(message),
   };
   if (message.replyTo) options.replyTo = message.replyTo;
   if (message.priority !== null) options.priority = message.priority;
@@ -174,6 +163,44 @@ export function encodeTaskMessage(message: TaskMessage): EncodedMessage {
     if (expiration !== undefined) options.expiration = expiration;
   }
   return { content: Buffer.from(JSON.stringify(body), 'utf8'), options };
+}
+
+function celeryHeaders(message: TaskMessage): Record<string, unknown> {
+  return {
+    lang: 'py',
+    task: message.name,
+    id: message.id,
+    shadow: null,
+    eta: message.eta,
+    expires: message.expires,
+    group: message.group,
+    group_index: message.groupIndex ?? null,
+    retries: message.retries,
+    timelimit: message.timelimit,
+    root_id: message.rootId,
+    parent_id: message.parentId,
+    argsrepr: repr(message.args),
+    kwargsrepr: repr(message.kwargs),
+    origin: message.origin,
+    ignore_result: message.ignoreResult,
+    ...(message.workflowId ? { [WORKFLOW_HEADER]: message.workflowId } : {}),
+  };
+}
+
+/** The headers decodeTaskMessage would not default to the same value (see HeaderFormat). */
+function leanHeaders(message: TaskMessage): Record<string, unknown> {
+  const headers: Record<string, unknown> = { task: message.name, id: message.id };
+  if (message.eta !== null) headers.eta = message.eta;
+  if (message.expires !== null) headers.expires = message.expires;
+  if (message.group !== null) headers.group = message.group;
+  if (message.groupIndex !== undefined) headers.group_index = message.groupIndex;
+  if (message.retries !== 0) headers.retries = message.retries;
+  if (message.timelimit[0] !== null || message.timelimit[1] !== null) headers.timelimit = message.timelimit;
+  if (message.rootId !== message.id) headers.root_id = message.rootId;
+  if (message.parentId !== null) headers.parent_id = message.parentId;
+  if (message.ignoreResult) headers.ignore_result = true;
+  if (message.workflowId) headers[WORKFLOW_HEADER] = message.workflowId;
+  return headers;
 }
 
 /** Why a delivery could not be read as a task message; `code` is stable. */

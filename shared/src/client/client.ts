@@ -151,6 +151,7 @@ export class Client<App = unknown> {
         logger,
         catalogue,
         ...(config.queueTypes ? { queueTypes: config.queueTypes } : {}),
+        headerFormat: config.messageHeaders,
         ...(options.maxArgsBytes !== undefined ? { maxArgsBytes: options.maxArgsBytes } : {}),
         ...(options.ledgerMaxBytes !== undefined ? { ledgerMaxBytes: options.ledgerMaxBytes } : {}),
       });

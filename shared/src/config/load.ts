@@ -16,6 +16,7 @@ import {
   parseBoolean,
   parseDatabaseUrl,
   parseExternalTasks,
+  parseHeaderFormat,
   parseInteger,
   parseOptionalInteger,
   parseOrigins,
@@ -165,6 +166,7 @@ export function loadCommonConfig(env: Env, flags: ServiceFlags = {}): CommonConf
     autoMigrate: flags.migrate === false ? false : read(env, 'AUTO_MIGRATE') === undefined || parseBoolean('AUTO_MIGRATE', read(env, 'AUTO_MIGRATE')),
     heartbeatS: heartbeat === undefined ? DEFAULTS.heartbeatS : parseInteger('AMQP_HEARTBEAT_SECONDS', heartbeat, 0, 3600),
     queueTypes: parseQueueTypes('QUEUE_TYPES', read(env, 'QUEUE_TYPES')),
+    messageHeaders: parseHeaderFormat('MESSAGE_HEADERS', read(env, 'MESSAGE_HEADERS')),
   };
 }
 

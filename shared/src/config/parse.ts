@@ -5,6 +5,8 @@
  */
 import {
   ConfigError,
+  HEADER_FORMATS,
+  type HeaderFormat,
   isValidQueueName,
   isValidSchemaName,
   QUEUE_NAME_RULE,
@@ -101,6 +103,14 @@ export function parseQueues(variable: string, value: string): string[] {
 export function parseOptionalInteger(env: Env, variable: string, fallback: number, min: number, max: number): number {
   const value = read(env, variable);
   return value === undefined ? fallback : parseInteger(variable, value, min, max);
+}
+
+/** MESSAGE_HEADERS: `celery` (the default) or `lean`. */
+export function parseHeaderFormat(variable: string, value: string | undefined): HeaderFormat {
+  if (value === undefined) return 'celery';
+  const format = HEADER_FORMATS.find((f) => f === value.toLowerCase());
+  if (!format) throw new ConfigError(variable, `must be ${HEADER_FORMATS.join(' or ')}, got "${value}"`);
+  return format;
 }
 
 export function parseSchema(value: string): string {

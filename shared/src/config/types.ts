@@ -2,7 +2,7 @@
  * The shapes of the settings: common to every process, the gateway's and the worker's, as the
  * loaders in load.ts return them (with every default applied), and the worker's flags.
  */
-import type { LogFormat, LogLevel, QueueTypes } from '../core/index.js';
+import type { HeaderFormat, LogFormat, LogLevel, QueueTypes } from '../core/index.js';
 import type { ExternalTaskConfig, QueueMaxLength } from './parse.js';
 import type { AmqpTlsOptions, AuthMode, MetricsAccess } from './security.js';
 
@@ -28,6 +28,11 @@ export interface CommonConfig {
   amqpTls?: AmqpTlsOptions;
   /** QUEUE_TYPES: classic or quorum, per task queue. @default every queue classic (`*=classic`) */
   queueTypes?: QueueTypes;
+  /**
+   * MESSAGE_HEADERS: `celery` (every header of Celery's protocol, for Python Celery workers) or
+   * `lean` (only what a Celerity worker reads) on the task messages this process submits. @default 'celery'
+   */
+  messageHeaders: HeaderFormat;
 }
 
 export interface GatewayConfig extends CommonConfig {

@@ -43,6 +43,8 @@ export {
   isValidSchemaName,
   QUEUE_NAME_RULE,
   QUEUE_TYPE_NAMES,
+  HEADER_FORMATS,
+  type HeaderFormat,
   type QueueType,
   type QueueTypes,
   QUEUE_PATTERN_RULE,

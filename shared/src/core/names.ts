@@ -18,6 +18,14 @@ export function isValidQueueName(name: string): boolean {
 export const QUEUE_TYPE_NAMES = ['classic', 'quorum'] as const;
 export type QueueType = (typeof QUEUE_TYPE_NAMES)[number];
 
+/**
+ * MESSAGE_HEADERS: which headers a submitted task message carries. `celery`: every header of
+ * Celery's protocol v2, so a Python Celery worker can run it; `lean`: only those a Celerity
+ * worker reads (shared/src/broker/protocol.ts).
+ */
+export const HEADER_FORMATS = ['celery', 'lean'] as const;
+export type HeaderFormat = (typeof HEADER_FORMATS)[number];
+
 /** QUEUE_TYPES: the type of every queue (`default`, from `*`) and per-queue exceptions. */
 export interface QueueTypes {
   default: QueueType;

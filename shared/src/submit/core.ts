@@ -11,7 +11,7 @@
 import type pg from 'pg';
 import type { Broker } from '../broker/index.js';
 import { type DeclaredQueues, DeclaredTopology, Publisher } from '../broker/index.js';
-import type { Logger, QueueTypes, TaskRecord } from '../core/index.js';
+import type { HeaderFormat, Logger, QueueTypes, TaskRecord } from '../core/index.js';
 import type { Catalogue } from '../app/index.js';
 import { DEFAULTS } from '../config/index.js';
 import { IdempotencyKeys, TaskStore } from '../store/index.js';
@@ -46,6 +46,8 @@ export interface ClientCoreOptions {
   queueTypes?: QueueTypes;
   /** How often a wait polls the store, in ms (tests stretch it). @default { min: 200, max: 1000 } */
   waitPollMs?: { min: number; max: number };
+  /** MESSAGE_HEADERS: which headers submitted task messages carry. @default 'celery' */
+  headerFormat?: HeaderFormat;
   /** Most bytes the task ledger holds (task-ledger.ts). @default DEFAULT_LEDGER_MAX_BYTES (32 MiB) */
   ledgerMaxBytes?: number;
 }
@@ -107,6 +109,7 @@ export class ClientCore {
         ...(options.metrics ? { metrics: options.metrics } : {}),
         ...(options.limits ? { limits: options.limits } : {}),
         ...(options.maxArgsBytes !== undefined ? { maxArgsBytes: options.maxArgsBytes } : {}),
+        ...(options.headerFormat ? { headerFormat: options.headerFormat } : {}),
       });
       const keys = new IdempotencyKeys(pool, options.idempotencyWindowMs ?? DEFAULTS.idempotencyWindowHours * 3_600_000);
       return new ClientCore(broker, catalogue, store, ledger, queues, submitter, replies, new IdempotentSubmits(keys, logger), keys, publisher, logger);

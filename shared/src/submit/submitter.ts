@@ -26,7 +26,7 @@ import {
   taskTarget,
 } from '../broker/index.js';
 import type { Catalogue } from '../app/index.js';
-import type { Logger } from '../core/index.js';
+import type { HeaderFormat, Logger } from '../core/index.js';
 import { prepareSubmission, type Submission } from './submission.js';
 import type { TaskLedger } from './task-ledger.js';
 
@@ -73,6 +73,8 @@ export interface SubmitterDeps {
    * their turn, in arrival order (shared/src/core/slots.ts). @default DEFAULT_MAX_SUBMITS_IN_FLIGHT
    */
   maxSubmitsInFlight?: number;
+  /** MESSAGE_HEADERS: Celery's every header, or only those a Celerity worker reads. @default 'celery' */
+  headerFormat?: HeaderFormat;
 }
 
 /**
@@ -164,7 +166,7 @@ export class Submitter {
     if (submission.timeLimitS !== undefined || submission.softTimeLimitS !== undefined) {
       task.timelimit = [submission.timeLimitS ?? null, submission.softTimeLimitS ?? null];
     }
-    const message = encodeTaskMessage(task);
+    const message = encodeTaskMessage(task, this.deps.headerFormat);
     const headers: Record<string, unknown> = { ...(message.options.headers as Record<string, unknown> | undefined) };
     if (submission.maxRetries !== undefined) headers[MAX_RETRIES_HEADER] = submission.maxRetries;
     if (submission.republish) headers[REPUBLISHED_HEADER] = true;
