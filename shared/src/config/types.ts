@@ -26,7 +26,10 @@ export interface CommonConfig {
   heartbeatS: number;
   /** From AMQP_CA_FILE / AMQP_CERT_FILE / AMQP_KEY_FILE / AMQP_KEY_PASSPHRASE; absent when none is set. */
   amqpTls?: AmqpTlsOptions;
-  /** QUEUE_TYPES: classic or quorum, per task queue. @default every queue classic (`*=classic`) */
+  /**
+   * QUEUE_TYPES: classic or quorum, per task queue; with QUEUE_MAX_PRIORITY's queues in `maxPriority`.
+   * @default every queue classic (`*=classic`), none with a priority
+   */
   queueTypes?: QueueTypes;
 }
 
