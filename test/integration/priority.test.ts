@@ -1,0 +1,74 @@
+/**
+ * Priority queues end to end: a queue declared with x-max-priority (QUEUE_MAX_PRIORITY) by the
+ * gateway and the worker alike delivers a high-priority task ahead of a backlog of low ones,
+ * and a process declaring the queue with another priority setting is refused with QUEUE_MISMATCH.
+ */
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
+import type { QueueTypes } from '../../shared/src/core/index.js';
+
+interface BatchBody {
+  tasks: Task[];
+}
+
+describe('priorities', () => {
+  let ctx: TestContext;
+  beforeEach(async () => {
+    ctx = await TestContext.create();
+  });
+  afterEach(async () => {
+    await ctx.cleanup();
+  });
+
+  it('a high-priority task submitted after 200 low ones runs within the first few', async () => {
+    const queue = ctx.queue('prio');
+    const queueTypes: QueueTypes = { default: 'classic', perQueue: {}, maxPriority: { [queue]: 10 } };
+    const { url } = await ctx.startGateway({ config: { queueTypes } });
+    // No worker yet: everything waits in the queue, where the broker orders it by priority.
+    const low = Array.from({ length: 200 }, (_, i) => ({ name: 'demo.add', args: [i, 0], options: { queue, priority: 1 } }));
+    const lows = await http<BatchBody>(`${url}/api/v1/tasks`, { json: { tasks: low } });
+    assert.equal(lows.status, 202);
+    const high = await http<Task>(`${url}/api/v1/tasks/demo.add`, { json: { args: [1000, 0], options: { queue, priority: 9 } } });
+    assert.equal(high.status, 202);
+    assert.equal((await ctx.queueDepth(queue)).messages, 201);
+
+    await ctx.startWorker({ queues: [queue], concurrency: 1, queueTypes });
+    await waitFor('all 201 tasks to finish', async () => {
+      const { rows } = await ctx.pool.query<{ n: string }>(`SELECT count(*) AS n FROM tasks WHERE queue = $1 AND state = 'SUCCESS'`, [queue]);
+      return Number(rows[0]?.n) === 201;
+    }, { timeoutMs: 60_000 });
+    const { rows } = await ctx.pool.query<{ before: string }>(
+      `SELECT count(*) AS before FROM tasks WHERE queue = $1 AND started_at < (SELECT started_at FROM tasks WHERE id = $2)`,
+      [queue, high.body.id],
+    );
+    const startedBefore = Number(rows[0]?.before);
+    assert.ok(startedBefore < 3, `the high-priority task started after ${startedBefore} of the 200 low-priority ones`);
+  });
+
+  it('a worker declaring the queue without its priority is refused with QUEUE_MISMATCH, saying the priority differs', async () => {
+    const queue = ctx.queue('prio-mismatch');
+    const queueTypes: QueueTypes = { default: 'classic', perQueue: {}, maxPriority: { [queue]: 10 } };
+    const { url } = await ctx.startGateway({ config: { queueTypes } });
+    const submitted = await http<Task>(`${url}/api/v1/tasks/demo.add`, { json: { args: [1, 2], options: { queue } } });
+    assert.equal(submitted.status, 202);
+    await assert.rejects(
+      ctx.startWorker({ queues: [queue], concurrency: 1 }),
+      (err: unknown) => {
+        const found = findCoded(err, 'QUEUE_MISMATCH');
+        assert.ok(found, `expected a QUEUE_MISMATCH, got ${String(err)}`);
+        assert.match(found.message, /priority setting differs/);
+        assert.match(found.message, /x-max-priority/);
+        return true;
+      },
+    );
+  });
+});
+
+/** The error coded `code` in `err` or its causes (start-up may wrap it). */
+function findCoded(err: unknown, code: string): Error | undefined {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if ((e as { code?: unknown }).code === code) return e;
+  }
+  return undefined;
+}
