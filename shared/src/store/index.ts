@@ -38,3 +38,10 @@ export {
   type WorkflowRole,
   WorkflowStore,
 } from './workflow-store.js';
+export {
+  busiestFlowKeys,
+  DEFAULT_BUSIEST_KEYS,
+  type FlowKeyCount,
+  type FlowView,
+  MAX_BUSIEST_KEYS,
+} from './flow-view.js';
