@@ -28,7 +28,7 @@ import { PIDBOX_EXCHANGE, PIDBOX_QUEUE_ARGUMENTS, PIDBOX_REPLY_EXCHANGE, pidboxQ
 export const REVOKE_EXCHANGE = 'celerity.revoke';
 
 // The name and type rules live in core/names.ts (config/ checks them without loading broker/).
-export { queueTypeOf, type QueueType, type QueueTypes } from '../core/index.js';
+export { queueTypeOf, type QueueTypes } from '../core/index.js';
 
 /** Every queue classic: what Celerity declared before quorum queues, and Celery's default. */
 export const CLASSIC_QUEUES: QueueTypes = { default: 'classic', perQueue: {} };

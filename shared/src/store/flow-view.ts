@@ -20,7 +20,7 @@ export const DEFAULT_BUSIEST_KEYS = 10;
 export const MAX_BUSIEST_KEYS = 100;
 
 /** One key of one task type with its counts. */
-export interface FlowKeyCount {
+interface FlowKeyCount {
   task: string;
   key: string;
   waiting: number;

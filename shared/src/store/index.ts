@@ -41,7 +41,6 @@ export {
 export {
   busiestFlowKeys,
   DEFAULT_BUSIEST_KEYS,
-  type FlowKeyCount,
   type FlowView,
   MAX_BUSIEST_KEYS,
 } from './flow-view.js';
