@@ -194,7 +194,7 @@ export class Gateway {
           ...(keys ? { keys } : {}),
           corsOrigins: config.corsOrigins,
           allowedHosts: config.allowedHosts,
-          queues: { known: [...catalogue.defaultQueues(), ...Object.keys(queueTypes.perQueue)], patterns: config.allowedQueues },
+          queues: { known: [...catalogue.defaultQueues(), ...Object.keys(queueTypes.perQueue), ...Object.keys(queueTypes.maxPriority ?? {})], patterns: config.allowedQueues },
           rateLimitPerMinute: config.rateLimitPerMinute,
           ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}),
           maxBodyBytes: config.maxBodyBytes,

@@ -6,6 +6,8 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
+import { runPythonClient } from '../helpers/python-celery.js';
+import { taskQueueArguments } from '../../shared/src/broker/topology.js';
 import type { QueueTypes } from '../../shared/src/core/index.js';
 
 interface BatchBody {
@@ -62,6 +64,32 @@ describe('priorities', () => {
         return true;
       },
     );
+  });
+});
+
+describe('priorities with a Python Celery client', () => {
+  let ctx: TestContext;
+  beforeEach(async () => {
+    ctx = await TestContext.create();
+  });
+  afterEach(async () => {
+    await ctx.cleanup();
+  });
+
+  it('a Celery client declaring the queue with the x-max-priority docs/celery.md gives shares it; one without is refused', async () => {
+    const queue = ctx.queue('prio-celery');
+    const queueTypes: QueueTypes = { default: 'classic', perQueue: {}, maxPriority: { [queue]: 10 } };
+    await ctx.startWorker({ queues: [queue], queueTypes });
+    // What docs/celery.md tells a Celery client: Queue(..., queue_arguments={'x-max-priority': 10}).
+    const queue_arguments = { 'x-max-priority': 10 };
+    assert.deepEqual(queue_arguments, taskQueueArguments(queue, queueTypes), 'the documented arguments are the ones Celerity declares');
+    const [sent] = await runPythonClient([{ task: 'demo.add', args: [20, 22], queue, queue_arguments, priority: 7 }]);
+    assert.ok(sent?.ok, JSON.stringify(sent));
+    assert.equal(sent.result, 42);
+    // kombu's default declaration (no arguments) of the same queue is inequivalent.
+    const [plain] = await runPythonClient([{ task: 'demo.add', args: [1, 1], queue, queue_arguments: { 'x-queue-type': 'classic' } }]);
+    assert.ok(plain && !plain.ok, 'a declaration without the priority is refused');
+    assert.match(plain.message, /PRECONDITION_FAILED.*x-max-priority/);
   });
 });
 
