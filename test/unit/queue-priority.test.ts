@@ -95,6 +95,13 @@ describe('a task\'s maxPriority', () => {
     );
   });
 
+  it('refuses a priority from one task on a queue another task makes quorum, naming both', () => {
+    assert.throws(
+      () => new Catalogue([defineTask({ name: 'p.q', queue: 'pq', queueType: 'quorum', run: noop }), defineTask({ name: 'p.p', queue: 'pq', maxPriority: 3, run: noop })]),
+      /Queue pq is made quorum by task p\.q and given maxPriority 3 by task p\.p/,
+    );
+  });
+
   it('refuses a task priority on a queue QUEUE_TYPES makes quorum, naming the task', () => {
     const catalogue = new Catalogue([defineTask({ name: 'p.q', queue: 'pq', maxPriority: 5, run: noop })]);
     assert.throws(() => catalogue.queueTypes(parseQueueTypes('QUEUE_TYPES', 'pq=quorum')), /Queue pq is quorum .*task p\.q's maxPriority/);

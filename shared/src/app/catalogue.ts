@@ -39,6 +39,12 @@ export class Catalogue {
       }
       typeOf.set(task.queue, task);
     }
+    for (const [queue, prioritised] of priorityOf) {
+      const typed = typeOf.get(queue);
+      if (typed?.queueType === 'quorum') {
+        throw new Error(`Queue ${queue} is made quorum by task ${typed.name} and given maxPriority ${prioritised.maxPriority} by task ${prioritised.name}: quorum queues take no x-max-priority`);
+      }
+    }
     this.#byName = byName;
   }
 
