@@ -5,7 +5,11 @@
  */
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
+import amqp from 'amqplib';
+import { z } from 'zod';
+import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, http, waitFor, type Task } from '../helpers/harness.js';
+import { createClient } from '../../shared/src/client/client.js';
+import { defineTask } from '../../shared/src/app/define-task.js';
 import { runPythonClient } from '../helpers/python-celery.js';
 import { taskQueueArguments } from '../../shared/src/broker/topology.js';
 import type { QueueTypes } from '../../shared/src/core/index.js';
@@ -64,6 +68,53 @@ describe('priorities', () => {
         return true;
       },
     );
+  });
+});
+
+/** Whether the broker accepts declaring `queue` (durable, classic) with `args`: it refuses arguments other than the queue's. */
+async function declaresAs(queue: string, args: Record<string, unknown>): Promise<boolean> {
+  const connection = await amqp.connect(TEST_AMQP_URL);
+  try {
+    const channel = await connection.createChannel();
+    channel.on('error', () => undefined);
+    try {
+      await channel.assertQueue(queue, { durable: true, arguments: args });
+      return true;
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 406) return false;
+      throw err;
+    }
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
+describe('priorities from the Node client', () => {
+  let ctx: TestContext;
+  beforeEach(async () => {
+    ctx = await TestContext.create();
+  });
+  afterEach(async () => {
+    await ctx.cleanup();
+  });
+
+  it('declares the queue with a task\'s maxPriority, or QUEUE_MAX_PRIORITY\'s, as the gateway and the worker do', async () => {
+    const queue = ctx.queue('prio-client');
+    const urgent = defineTask({ name: 'prio.add', queue, maxPriority: 10, args: z.tuple([z.number(), z.number()]), run: ([a, b]) => a + b });
+    const client = await createClient({ amqpUrl: TEST_AMQP_URL, databaseUrl: TEST_DATABASE_URL, databaseSchema: ctx.schema, logger: ctx.logger, env: {}, tasks: [urgent] });
+    ctx.defer(() => client.close());
+    const handle = await client.submit(urgent, [1, 2], {}, { priority: 8 });
+    assert.equal(await declaresAs(queue, { 'x-max-priority': 10 }), true, 'the client declared x-max-priority 10');
+    assert.equal(await declaresAs(queue, {}), false);
+    // A worker with the same app declares it alike, and runs the task.
+    await ctx.startWorker({ queues: [queue], tasks: [urgent] });
+    assert.equal(await handle.result({ timeoutMs: 30_000 }), 3);
+
+    const named = ctx.queue('prio-client-env');
+    const byEnv = await createClient({ amqpUrl: TEST_AMQP_URL, databaseUrl: TEST_DATABASE_URL, databaseSchema: ctx.schema, logger: ctx.logger, env: { QUEUE_MAX_PRIORITY: `${named}=5` } });
+    ctx.defer(() => byEnv.close());
+    await byEnv.submit('demo.add', [1, 1], {}, { queue: named, priority: 3 });
+    assert.equal(await declaresAs(named, { 'x-max-priority': 5 }), true, 'QUEUE_MAX_PRIORITY reached the client');
   });
 });
 
