@@ -55,7 +55,7 @@ export interface GatewayConfig extends CommonConfig {
   allowedHosts: string[];
   /**
    * GATEWAY_ALLOWED_QUEUES: queue names or patterns (`*` = any run of characters) a caller may
-   * name in `options.queue` besides its tasks' queues and those QUEUE_TYPES names; reserved
+   * name in `options.queue` besides its tasks' queues and those QUEUE_TYPES or QUEUE_MAX_PRIORITY names; reserved
    * names (celerity.*, *.dead, ...) stay refused whatever it says. @default []
    */
   allowedQueues: string[];
