@@ -11,6 +11,7 @@ import { batchRoutes, type BatchRoutesDeps } from './routes/batch.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { openApiRoutes } from './routes/openapi.js';
 import { deadLetterRoutes, type DeadLetterRoutesDeps } from './routes/dead-letters.js';
+import { flowKeyRoutes, type FlowKeyRoutesDeps } from './routes/flow-keys.js';
 import { scheduleRoutes, type ScheduleRoutesDeps } from './routes/schedules.js';
 import { taskSearchRoutes } from './routes/task-search.js';
 import { taskRoutes, type TaskRoutesDeps } from './routes/tasks.js';
@@ -30,6 +31,8 @@ export interface AppDeps
   dashboard?: DashboardDeps;
   /** Worker admin actions over Celery's remote control (the dashboard's Workers view); absent = none. */
   workerAdmin?: Omit<WorkerAdminDeps, 'logger'>;
+  /** The busiest flow-control keys (GET /api/v1/flow/keys); absent = no such route. */
+  flowKeys?: FlowKeyRoutesDeps['flowKeys'];
   /** Authentication, CORS, rate limits (docs/security.md). @default OPEN_SECURITY: no auth */
   security?: SecurityOptions;
 }
@@ -69,6 +72,7 @@ export function createApp(deps: AppDeps): express.Express {
     maxBatch: deps.maxBatch,
     maxWaitS: deps.maxWaitS,
     dashboard: deps.dashboard !== undefined,
+    flowKeys: deps.flowKeys !== undefined,
   }));
   // Bodies are parsed by the security layer, after authentication (security.ts).
   app.use(taskRoutes(deps));
@@ -79,6 +83,7 @@ export function createApp(deps: AppDeps): express.Express {
   // Before the dashboard's GET /api/v1/workers, which would not match /live anyway.
   if (deps.workerAdmin) app.use(workerAdminRoutes({ ...deps.workerAdmin, logger: deps.logger }));
   app.use(scheduleRoutes(deps));
+  if (deps.flowKeys) app.use(flowKeyRoutes({ flowKeys: deps.flowKeys }));
   if (deps.dashboard) app.use(dashboardRoutes(deps.dashboard));
   app.use(batchRoutes(deps));
   if (deps.workflows) app.use(workflowRoutes({ ...deps, workflows: deps.workflows }));

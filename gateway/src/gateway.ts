@@ -14,11 +14,11 @@ import { connectBroker, ControlClient, DeclaredQueues, declareTaskQueue } from '
 import { ClientCore, Revoker, Workflows } from '../../shared/src/submit/index.js';
 import { ScheduleAdmin } from '../../shared/src/schedule/index.js';
 import { DEFAULTS, withGatewayDefaults, type GatewayConfig } from '../../shared/src/config/index.js';
-import { DEFAULT_SCHEMA, TaskLog, WorkflowStore, createPool } from '../../shared/src/store/index.js';
+import { DEFAULT_SCHEMA, TaskLog, WorkflowStore, busiestFlowKeys, createPool } from '../../shared/src/store/index.js';
 import { createRegistry, shutdownSteps, type Logger } from '../../shared/src/core/index.js';
 import { externalTask, Catalogue, type ScheduleDefinition, type TaskDefinition } from '../../shared/src/app/index.js';
 import { createApp } from './app.js';
-import { GatewayMetrics } from './metrics.js';
+import { FLOW_KEY_SERIES, GatewayMetrics } from './metrics.js';
 import { QueueStats } from './queue-stats.js';
 import { QueueLimits, type QueueDepthSource } from './backpressure.js';
 import { WorkerMonitor } from './worker-monitor.js';
@@ -154,6 +154,9 @@ export class Gateway {
         onFinished: (id) => ledger.notified(id),
       });
       metrics.ledgerSize = () => ledger.size;
+      // The gateway exports the per-key counts: they are fleet-wide (one store), so one kind of
+      // process that is scraped anyway reports them once, not every worker the same numbers.
+      metrics.flowView = { read: () => busiestFlowKeys(pool, FLOW_KEY_SERIES), logger };
       const monitor = await WorkerMonitor.create(connectedBroker, { logger, metrics });
       const control = await ControlClient.create(connectedBroker, { logger });
       const stats = await QueueStats.create(connectedBroker, {
@@ -192,7 +195,7 @@ export class Gateway {
           ...(keys ? { keys } : {}),
           corsOrigins: config.corsOrigins,
           allowedHosts: config.allowedHosts,
-          queues: { known: [...catalogue.defaultQueues(), ...Object.keys(queueTypes.perQueue)], patterns: config.allowedQueues },
+          queues: { known: [...catalogue.defaultQueues(), ...Object.keys(queueTypes.perQueue), ...Object.keys(queueTypes.maxPriority ?? {})], patterns: config.allowedQueues },
           rateLimitPerMinute: config.rateLimitPerMinute,
           ...(config.metricsToken !== undefined ? { metricsToken: config.metricsToken } : {}),
           maxBodyBytes: config.maxBodyBytes,
@@ -202,6 +205,7 @@ export class Gateway {
         isDraining: () => self.gateway?.state !== 'RUNNING',
         readiness: { broker: () => connectedBroker.connected, database: () => store.ping() },
         dashboard: { queueStats: stats, monitor },
+        flowKeys: (limit) => busiestFlowKeys(pool, limit),
         eventStreams,
         workerAdmin: { control },
         schedules: new ScheduleAdmin(pool, catalogue, options.schedules ?? []),

@@ -5,7 +5,17 @@ import {
   WAIT_BUCKETS,
   tasksOf,
   type KnownTasks,
+  type Logger,
 } from '../../shared/src/core/index.js';
+import type { FlowView } from '../../shared/src/store/index.js';
+
+/**
+ * Keys exported as `celerity_flow_key_tasks` series: the busiest this many (by waiting +
+ * running). A bound, so a fleet with a million customers still exports at most 2 × N series.
+ */
+export const FLOW_KEY_SERIES = 10;
+/** Longest key value put in a label; longer ones are cut (the admin route shows them whole). */
+const MAX_KEY_LABEL_CHARS = 100;
 
 export class GatewayMetrics {
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
@@ -19,10 +29,16 @@ export class GatewayMetrics {
   readonly workers: Gauge<'status'>;
   readonly ledgerEntries: Gauge;
   readonly ledgerBytes: Gauge;
+  readonly flowKeyTasks: Gauge<'task' | 'key' | 'state'>;
+  readonly flowTasks: Gauge<'state'>;
   /** Set by the worker monitor: workers by status, read when Prometheus scrapes. */
   workerCounts: (() => { online: number; offline: number }) | undefined;
   /** Set by the gateway: the task ledger's size, read when Prometheus scrapes. */
   ledgerSize: (() => { entries: number; bytes: number }) | undefined;
+  /** Set by the gateway: reads the busiest keys (FLOW_KEY_SERIES of them) from the store when Prometheus scrapes. */
+  flowView: { read: () => Promise<FlowView>; logger: Logger } | undefined;
+  /** The read one scrape's two flow gauges share (prom-client collects every metric at once). */
+  #flowRead: Promise<FlowView | undefined> | undefined;
 
   constructor(readonly registry: Registry) {
     this.httpDuration = new Histogram({
@@ -105,6 +121,54 @@ export class GatewayMetrics {
         if (size) this.ledgerBytes.set(size.bytes);
       },
     });
+    this.flowKeyTasks = new Gauge({
+      name: 'celerity_flow_key_tasks',
+      help: `Tasks of the ${FLOW_KEY_SERIES} busiest flow-control keys (by waiting + running), by task, key and state (waiting: parked for a slot of their key; running: holding one). Read from the store at scrape; a key that leaves the top ${FLOW_KEY_SERIES} leaves the series.`,
+      labelNames: ['task', 'key', 'state'],
+      registers: [registry],
+      collect: async () => {
+        const view = await this.#readFlow();
+        // Reset first: the series are the current top N only, never every key seen since start.
+        this.flowKeyTasks.reset();
+        for (const { task, key, waiting, running } of view?.keys ?? []) {
+          const label = key.length > MAX_KEY_LABEL_CHARS ? `${key.slice(0, MAX_KEY_LABEL_CHARS - 1)}…` : key;
+          this.flowKeyTasks.set({ task, key: label, state: 'waiting' }, waiting);
+          this.flowKeyTasks.set({ task, key: label, state: 'running' }, running);
+        }
+      },
+    });
+    this.flowTasks = new Gauge({
+      name: 'celerity_flow_tasks',
+      help: 'Tasks of keyed flow control over every key, by state (waiting for a slot of their key, running in one). Read from the store at scrape.',
+      labelNames: ['state'],
+      registers: [registry],
+      collect: async () => {
+        const view = await this.#readFlow();
+        this.flowTasks.reset();
+        if (!view) return;
+        this.flowTasks.set({ state: 'waiting' }, view.totals.waiting);
+        this.flowTasks.set({ state: 'running' }, view.totals.running);
+      },
+    });
+  }
+
+  /**
+   * The busiest keys for this scrape, one store read for both gauges. A failed read is logged
+   * and leaves the gauges empty (no stale counts), rather than failing the whole scrape.
+   */
+  #readFlow(): Promise<FlowView | undefined> {
+    const source = this.flowView;
+    if (!source) return Promise.resolve(undefined);
+    this.#flowRead ??= source
+      .read()
+      .catch((err: unknown) => {
+        source.logger.warn('could not read the flow-control keys for /metrics', { err });
+        return undefined;
+      })
+      .finally(() => {
+        this.#flowRead = undefined;
+      });
+    return this.#flowRead;
   }
 
   /**

@@ -19,6 +19,8 @@ export interface OpenApiOptions {
   maxWaitS: number;
   /** Whether the dashboard's JSON routes (`/api/v1/queues`, `/api/v1/workers`) exist. */
   dashboard: boolean;
+  /** Whether `/api/v1/flow/keys` (the busiest flow-control keys) exists. @default false */
+  flowKeys?: boolean;
   /** The package version, as the document's `info.version`. */
   version: string;
 }
@@ -51,7 +53,7 @@ export function openApiDocument(options: OpenApiOptions): JsonSchema {
     return task ? [task] : [];
   });
   const submits = taskOperations(tasks, { maxBatch: options.maxBatch, authErrors });
-  const others = apiRoutes({ authErrors, dashboard: options.dashboard });
+  const others = apiRoutes({ authErrors, dashboard: options.dashboard, flowKeys: options.flowKeys === true });
   const paths: Record<string, JsonSchema> = { ...submits.paths, ...others, ...probeRoutes() };
   // GET (search) and POST (batch) share `/api/v1/tasks`.
   paths['/api/v1/tasks'] = { ...others['/api/v1/tasks'], ...submits.paths['/api/v1/tasks'] };

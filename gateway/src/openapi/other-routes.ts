@@ -1,6 +1,6 @@
 /**
  * Every route besides the per-task submits, as OpenAPI path items: reading, searching, waiting
- * on, revoking and streaming tasks, dead letters, the dashboard's JSON, the document itself, and
+ * on, revoking and streaming tasks, dead letters, the dashboard's JSON, the busiest flow keys, the document itself, and
  * the open probes. Kept beside the routes' own comments: a route added to the gateway gets its
  * entry here (test/integration/openapi.test.ts compares the two lists).
  */
@@ -16,7 +16,7 @@ const query = (name: string, description: string, schema: JsonSchema = { type: '
 const TASK_STATE_DESCRIPTION = 'One or more of PENDING, RECEIVED, STARTED, RETRY, SUCCESS, FAILURE, REVOKED, comma-separated.';
 
 /** Path items of the routes under `/api/v1` other than the submits; `authErrors` go on each. */
-export function apiRoutes(options: { authErrors: readonly number[]; dashboard: boolean }): Record<string, JsonSchema> {
+export function apiRoutes(options: { authErrors: readonly number[]; dashboard: boolean; flowKeys: boolean }): Record<string, JsonSchema> {
   const read = [...options.authErrors, 500];
   const write = [...new Set([...options.authErrors, 403, 415, 500])];
   const paths: Record<string, JsonSchema> = {
@@ -121,6 +121,30 @@ export function apiRoutes(options: { authErrors: readonly number[]; dashboard: b
     };
     paths['/api/v1/workers'] = {
       get: { operationId: 'listWorkers', tags: ['operations'], summary: 'Workers seen on the broker (admin)', responses: { 200: { description: 'Workers.', content: json({ type: 'object', properties: { workers: { type: 'array', items: { type: 'object' } } } }) }, ...errors(read) } },
+    };
+  }
+  if (options.flowKeys) {
+    const count = { type: 'integer', minimum: 0 };
+    const key = { type: 'object', required: ['task', 'key', 'waiting', 'running'], properties: { task: { type: 'string' }, key: { type: 'string' }, waiting: count, running: count } };
+    paths['/api/v1/flow/keys'] = {
+      get: {
+        operationId: 'busiestFlowKeys',
+        tags: ['operations'],
+        summary: 'The busiest keys of flow control by key, with waiting and running tasks (admin)',
+        description: 'Keys ordered by waiting + running tasks, most first; `totals` cover every key. Running: slots not expired; waiting: tasks parked for a slot of their key.',
+        parameters: [query('limit', 'Keys listed.', { type: 'integer', minimum: 1, maximum: 100, default: 10 })],
+        responses: {
+          200: {
+            description: 'The busiest keys and the totals.',
+            content: json({
+              type: 'object',
+              required: ['keys', 'totals'],
+              properties: { keys: { type: 'array', items: key }, totals: { type: 'object', required: ['waiting', 'running', 'keys'], properties: { waiting: count, running: count, keys: count } } },
+            }),
+          },
+          ...errors([400, 503, ...read]),
+        },
+      },
     };
   }
   return paths;

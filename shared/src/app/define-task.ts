@@ -21,6 +21,8 @@ import {
   isValidQueueName,
   QUEUE_NAME_RULE,
   QUEUE_TYPE_NAMES,
+  MAX_MAX_PRIORITY,
+  MIN_MAX_PRIORITY,
   type QueueType,
   RESULT_MODES,
 } from '../core/index.js';
@@ -89,6 +91,14 @@ export interface TaskConfig<N extends string, AS, KS, IS, R> {
    */
   queueType?: QueueType;
   /**
+   * Highest message priority of the task's queue: the queue is declared with `x-max-priority`
+   * so `options.priority` (0..maxPriority) orders delivery. 1..255; RabbitMQ recommends 10 or
+   * less. An entry for this queue in QUEUE_MAX_PRIORITY overrides it; two tasks of one queue
+   * giving different values are refused when the app loads. Classic queues only.
+   * @default none: the queue ignores priorities
+   */
+  maxPriority?: number;
+  /**
    * Schema of the task's one input object (zod `z.object`, or any synchronous Standard Schema v1
    * validator): `run(input, ctx)` gets it parsed, callers pass it as `submit(task, input)`, HTTP
    * as `{"kwargs": {...}}`, Python as `task.delay(field=...)`. Not with `args` / `kwargs`.
@@ -131,6 +141,8 @@ export interface TaskDefinition {
   name: string;
   queue: string;
   queueType?: QueueType;
+  /** `x-max-priority` of the task's queue (see TaskConfig.maxPriority). */
+  maxPriority?: number;
   args: AnyArgsSchema;
   kwargs: AnyKwargsSchema;
   /** `input`: one object, carried as kwargs (args always empty). @default 'args' */
@@ -242,6 +254,12 @@ export function defineTask<
   if (config.queueType !== undefined && !(QUEUE_TYPE_NAMES as readonly unknown[]).includes(config.queueType)) {
     invalid(name, `queueType must be ${QUEUE_TYPE_NAMES.join(' or ')}`);
   }
+  if (config.maxPriority !== undefined && !(Number.isInteger(config.maxPriority) && config.maxPriority >= MIN_MAX_PRIORITY && config.maxPriority <= MAX_MAX_PRIORITY)) {
+    invalid(name, `maxPriority must be a whole number from ${MIN_MAX_PRIORITY} to ${MAX_MAX_PRIORITY} (10 or less recommended)`);
+  }
+  if (config.maxPriority !== undefined && config.queueType === 'quorum') {
+    invalid(name, 'maxPriority needs a classic queue: quorum queues take no x-max-priority (see the README\'s "Priorities")');
+  }
   checkSchemas(name, config);
   if (config.run !== undefined && typeof config.run !== 'function') invalid(name, 'run must be a function');
   if (config.external && config.run !== undefined) invalid(name, 'an external task has no run: it is implemented outside Celerity');
@@ -256,6 +274,7 @@ export function defineTask<
     name,
     queue,
     ...(config.queueType ? { queueType: config.queueType } : {}),
+    ...(config.maxPriority !== undefined ? { maxPriority: config.maxPriority } : {}),
     args: input ? noArgs : (config.args ?? anyArgs),
     kwargs: input ?? config.kwargs ?? anyKwargs,
     style: input ? 'input' : 'args',

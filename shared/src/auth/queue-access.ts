@@ -49,7 +49,7 @@ export function assertUsableQueue(queue: string): void {
 
 /** The rule of a GATEWAY_ALLOWED_QUEUES entry, in words. */
 export interface QueueAllowlistOptions {
-  /** Queues always allowed: the app's tasks' queues and those QUEUE_TYPES names. */
+  /** Queues always allowed: the app's tasks' queues and those QUEUE_TYPES or QUEUE_MAX_PRIORITY names. */
   known: readonly string[];
   /** GATEWAY_ALLOWED_QUEUES: more queue names or patterns (`*` = any run of characters). @default [] */
   patterns: readonly string[];
@@ -75,7 +75,7 @@ export class QueueAllowlist {
     if ([...this.#patterns, ...extra].some((pattern) => matchesTaskPattern(pattern, queue))) return;
     throw new CelerityError(
       'INVALID_QUEUE',
-      `Queue "${queue}" is not one of this gateway's queues (its tasks' queues, QUEUE_TYPES, GATEWAY_ALLOWED_QUEUES) nor in the API key's queue: scopes`,
+      `Queue "${queue}" is not one of this gateway's queues (its tasks' queues, QUEUE_TYPES, QUEUE_MAX_PRIORITY, GATEWAY_ALLOWED_QUEUES) nor in the API key's queue: scopes`,
     );
   }
 }

@@ -5,7 +5,7 @@
  *
  * Reply codes on a declaration, and what becomes of them:
  *   406 PRECONDITION_FAILED  on a task or dead-letter queue: it exists with other arguments
- *                            (another QUEUE_TYPES, a Celery client). QueueMismatchError, which
+ *                            (another QUEUE_TYPES or QUEUE_MAX_PRIORITY, a Celery client). QueueMismatchError, which
  *                            the broker connection treats as irrecoverable: no reconnect loop.
  *   404 NOT_FOUND            on a declare in a cluster: the queue's home node is down. Passed on
  *                            as is; `isQueueUnavailable` lets re-declaring skip it until the
@@ -120,7 +120,9 @@ export class QueueMismatchError extends Error {
       `Queue "${queue}" already exists on the broker with other arguments than Celerity declares. ` +
         `Celerity declares ${JSON.stringify(declared)}; the existing queue has ${JSON.stringify(existing)} ` +
         `(broker: ${text.replace(/^Operation failed: QueueDeclare; /, '')}). ` +
-        'Make QUEUE_TYPES (and any Celery client declaring this queue) match, or delete the queue if it holds nothing you need.',
+        (existing['x-max-priority'] !== undefined || 'x-max-priority' in declared
+          ? 'The priority setting differs: make QUEUE_MAX_PRIORITY and the tasks\' maxPriority (and any Celery client\'s x-max-priority) give this queue the same value on every process. RabbitMQ cannot change a queue\'s priority in place: drain and delete it to change it.'
+          : 'Make QUEUE_TYPES (and any Celery client declaring this queue) match, or delete the queue if it holds nothing you need.'),
       { cause },
     );
     this.existing = existing;
@@ -134,8 +136,9 @@ export class QueueMismatchError extends Error {
  * it (the code is 406).
  */
 function existingArguments(text: string): Record<string, string> {
-  const match = /inequivalent arg '([^']+)'.*?but current is (?:the value '([^']*)'|(none))/.exec(text);
+  // Same-typed values read "received '5' but current is '10'", without "the value".
+  const match = /inequivalent arg '([^']+)'.*?but current is (?:the value '([^']*)'|'([^']*)'|(none))/.exec(text);
   if (!match?.[1]) return {};
-  return { [match[1]]: match[3] === 'none' ? '(absent)' : (match[2] ?? '?') };
+  return { [match[1]]: match[4] === 'none' ? '(absent)' : (match[2] ?? match[3] ?? '?') };
 }
 

@@ -19,7 +19,7 @@
  * backend alike) publish results to the default exchange with the request's `reply_to` as
  * routing key.
  */
-import type { QueueType, QueueTypes } from '../core/index.js';
+import { queueTypeOf, type QueueTypes } from '../core/index.js';
 import { DELAY_EXCHANGE, DELAY_HEADER, DELAY_LEVELS_MS, delayQueueName } from './delay.js';
 import { EVENT_EXCHANGE } from './events.js';
 import { PIDBOX_EXCHANGE, PIDBOX_QUEUE_ARGUMENTS, PIDBOX_REPLY_EXCHANGE, pidboxQueueName, pidboxReplyQueueName } from './pidbox.js';
@@ -28,21 +28,10 @@ import { PIDBOX_EXCHANGE, PIDBOX_QUEUE_ARGUMENTS, PIDBOX_REPLY_EXCHANGE, pidboxQ
 export const REVOKE_EXCHANGE = 'celerity.revoke';
 
 // The name and type rules live in core/names.ts (config/ checks them without loading broker/).
-export {
-  
-  
-  
-  type QueueType,
-  type QueueTypes,
-} from '../core/index.js';
+export { queueTypeOf, type QueueTypes } from '../core/index.js';
 
 /** Every queue classic: what Celerity declared before quorum queues, and Celery's default. */
 export const CLASSIC_QUEUES: QueueTypes = { default: 'classic', perQueue: {} };
-
-/** The type of task queue `queue` (its `<queue>.dead` follows it). */
-export function queueTypeOf(types: QueueTypes, queue: string): QueueType {
-  return types.perQueue[queue] ?? types.default;
-}
 
 /**
  * The broker's own delivery limit on quorum task queues (`x-delivery-limit`): a message
@@ -58,12 +47,15 @@ export const QUORUM_DELIVERY_LIMIT = 20;
 
 /**
  * The `x-` arguments task queue `queue` is declared with. Classic: none, as Celery declares
- * it. Quorum: the type, the broker's delivery limit, and dead-lettering into `<queue>.dead`
+ * it, or `x-max-priority` for a queue QUEUE_MAX_PRIORITY or a task's `maxPriority` names (as
+ * Celery's `x-max-priority` queue argument does; the config loader and the catalogue refuse it
+ * on a quorum queue, which RabbitMQ 3.x refuses and 4.x ignores for two fixed levels). Quorum: the type, the broker's delivery limit, and dead-lettering into `<queue>.dead`
  * through the default exchange `at-least-once` (RabbitMQ ≥ 3.10; the broker keeps a message
  * until `<queue>.dead` has confirmed it, which requires `x-overflow: reject-publish`).
  */
 export function taskQueueArguments(queue: string, types: QueueTypes = CLASSIC_QUEUES): Record<string, unknown> {
-  if (queueTypeOf(types, queue) === 'classic') return {};
+  const maxPriority = types.maxPriority?.[queue];
+  if (queueTypeOf(types, queue) === 'classic') return maxPriority === undefined ? {} : { 'x-max-priority': maxPriority };
   return {
     'x-queue-type': 'quorum',
     'x-delivery-limit': QUORUM_DELIVERY_LIMIT,

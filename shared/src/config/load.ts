@@ -8,7 +8,7 @@
  * settings (auth, Host check, /metrics, TLS) in config/security.ts. None of them imports from store/ or broker/: the name rules they share
  * with those layers are in core/names.ts.
  */
-import { ConfigError, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../core/index.js';
+import { ConfigError, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, queueTypeOf, type QueueTypes } from '../core/index.js';
 import type { CommonConfig, GatewayConfig, GatewayFlags, ServiceFlags, WorkerConfig, WorkerFlags } from './types.js';
 import {
   parseAmqpUrls,
@@ -21,6 +21,7 @@ import {
   parseOptionalInteger,
   parseOrigins,
   parseQueueMaxLength,
+  parseQueueMaxPriority,
   parseQueueTypes,
   parseQueues,
   parseSchema,
@@ -148,6 +149,23 @@ function parseMetricsAccess(env: Env): MetricsAccess {
   return { authMode, authDisabled, ...(token !== undefined ? { token } : {}) };
 }
 
+/**
+ * QUEUE_TYPES and QUEUE_MAX_PRIORITY, checked against each other: a quorum queue cannot be
+ * given `x-max-priority` (RabbitMQ 3.x refuses the declaration with 406 "invalid arg
+ * 'x-max-priority' ... of queue type rabbit_quorum_queue"; 4.x quorum queues have two fixed
+ * priority levels and no such argument), so it is refused here, at start, naming the queue.
+ */
+function parseQueueDeclarations(env: Env): QueueTypes {
+  const types = parseQueueTypes('QUEUE_TYPES', read(env, 'QUEUE_TYPES'));
+  const maxPriority = parseQueueMaxPriority('QUEUE_MAX_PRIORITY', read(env, 'QUEUE_MAX_PRIORITY'));
+  for (const queue of Object.keys(maxPriority)) {
+    if (queueTypeOf(types, queue) === 'quorum') {
+      throw new ConfigError('QUEUE_MAX_PRIORITY', `names "${queue}", which QUEUE_TYPES makes a quorum queue: quorum queues take no x-max-priority (see the README's "Priorities"); make it classic or drop it here`);
+    }
+  }
+  return Object.keys(maxPriority).length > 0 ? { ...types, maxPriority } : types;
+}
+
 export function loadCommonConfig(env: Env, flags: ServiceFlags = {}): CommonConfig {
   const logFormat = parseLogFormat(env);
   const logColor = parseLogColor(env);
@@ -165,7 +183,7 @@ export function loadCommonConfig(env: Env, flags: ServiceFlags = {}): CommonConf
     // The flag can only turn it off: --no-migrate.
     autoMigrate: flags.migrate === false ? false : read(env, 'AUTO_MIGRATE') === undefined || parseBoolean('AUTO_MIGRATE', read(env, 'AUTO_MIGRATE')),
     heartbeatS: heartbeat === undefined ? DEFAULTS.heartbeatS : parseInteger('AMQP_HEARTBEAT_SECONDS', heartbeat, 0, 3600),
-    queueTypes: parseQueueTypes('QUEUE_TYPES', read(env, 'QUEUE_TYPES')),
+    queueTypes: parseQueueDeclarations(env),
     messageHeaders: parseHeaderFormat('MESSAGE_HEADERS', read(env, 'MESSAGE_HEADERS')),
   };
 }

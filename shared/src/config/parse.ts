@@ -11,6 +11,8 @@ import {
   isValidSchemaName,
   QUEUE_NAME_RULE,
   QUEUE_TYPE_NAMES,
+  MAX_MAX_PRIORITY,
+  MIN_MAX_PRIORITY,
   type QueueType,
   type QueueTypes,
 } from '../core/index.js';
@@ -184,6 +186,34 @@ export function parseQueueTypes(variable: string, value: string | undefined): Qu
     seen.add(queue);
     if (queue === '*') result.default = type as QueueType;
     else result.perQueue[queue] = type as QueueType;
+  }
+  return result;
+}
+
+/**
+ * Parses QUEUE_MAX_PRIORITY, e.g. `email=10,reports=5`: the queues declared with
+ * `x-max-priority` and their highest priority. No `*`: a priority queue costs the broker
+ * per level and per message, so each one is named. Every declarer (gateways, workers,
+ * clients, Celery's `x-max-priority`) must give the same value or RabbitMQ refuses the
+ * declaration.
+ */
+export function parseQueueMaxPriority(variable: string, value: string | undefined): Record<string, number> {
+  const result: Record<string, number> = {};
+  if (value === undefined) return result;
+  for (const part of value.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const eq = part.indexOf('=');
+    const queue = eq < 0 ? '' : part.slice(0, eq).trim();
+    const level = eq < 0 ? '' : part.slice(eq + 1).trim();
+    const n = Number(level);
+    if (eq < 0 || !/^\d+$/.test(level) || n < MIN_MAX_PRIORITY || n > MAX_MAX_PRIORITY) {
+      throw new ConfigError(
+        variable,
+        `must list queue=N pairs with N a whole number from ${MIN_MAX_PRIORITY} to ${MAX_MAX_PRIORITY} (10 or less recommended), e.g. email=10,reports=5; got "${part}"`,
+      );
+    }
+    if (!isValidQueueName(queue)) throw new ConfigError(variable, `has an invalid queue name "${queue}" in "${part}" (${QUEUE_NAME_RULE})`);
+    if (queue in result) throw new ConfigError(variable, `names "${queue}" twice`);
+    result[queue] = n;
   }
   return result;
 }

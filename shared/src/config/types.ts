@@ -26,7 +26,10 @@ export interface CommonConfig {
   heartbeatS: number;
   /** From AMQP_CA_FILE / AMQP_CERT_FILE / AMQP_KEY_FILE / AMQP_KEY_PASSPHRASE; absent when none is set. */
   amqpTls?: AmqpTlsOptions;
-  /** QUEUE_TYPES: classic or quorum, per task queue. @default every queue classic (`*=classic`) */
+  /**
+   * QUEUE_TYPES: classic or quorum, per task queue; with QUEUE_MAX_PRIORITY's queues in `maxPriority`.
+   * @default every queue classic (`*=classic`), none with a priority
+   */
   queueTypes?: QueueTypes;
   /**
    * MESSAGE_HEADERS: `celery` (every header of Celery's protocol, for Python Celery workers) or
@@ -57,7 +60,7 @@ export interface GatewayConfig extends CommonConfig {
   allowedHosts: string[];
   /**
    * GATEWAY_ALLOWED_QUEUES: queue names or patterns (`*` = any run of characters) a caller may
-   * name in `options.queue` besides its tasks' queues and those QUEUE_TYPES names; reserved
+   * name in `options.queue` besides its tasks' queues and those QUEUE_TYPES or QUEUE_MAX_PRIORITY names; reserved
    * names (celerity.*, *.dead, ...) stay refused whatever it says. @default []
    */
   allowedQueues: string[];

@@ -26,11 +26,26 @@ export type QueueType = (typeof QUEUE_TYPE_NAMES)[number];
 export const HEADER_FORMATS = ['celery', 'lean'] as const;
 export type HeaderFormat = (typeof HEADER_FORMATS)[number];
 
-/** QUEUE_TYPES: the type of every queue (`default`, from `*`) and per-queue exceptions. */
+/**
+ * How task queues are declared: QUEUE_TYPES, the type of every queue (`default`, from `*`) and
+ * per-queue exceptions, and QUEUE_MAX_PRIORITY, the queues declared with `x-max-priority`.
+ * One value, because every declarer (gateways, workers, clients) must declare a queue alike.
+ */
 export interface QueueTypes {
   default: QueueType;
   perQueue: Readonly<Record<string, QueueType>>;
+  /** Queues that take message priorities, with their highest priority (1..255). @default none */
+  maxPriority?: Readonly<Record<string, number>>;
 }
+
+/** The type of task queue `queue` (its `<queue>.dead` follows it). */
+export function queueTypeOf(types: QueueTypes, queue: string): QueueType {
+  return types.perQueue[queue] ?? types.default;
+}
+
+/** Bounds of a queue's `x-max-priority`; RabbitMQ recommends at most 10 (each level costs the broker). */
+export const MIN_MAX_PRIORITY = 1;
+export const MAX_MAX_PRIORITY = 255;
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 

@@ -38,3 +38,9 @@ export {
   type WorkflowRole,
   WorkflowStore,
 } from './workflow-store.js';
+export {
+  busiestFlowKeys,
+  DEFAULT_BUSIEST_KEYS,
+  type FlowView,
+  MAX_BUSIEST_KEYS,
+} from './flow-view.js';

@@ -9,8 +9,8 @@
  *   RabbitMQ's per-message TTL limit (2^32 - 1 ms, about 49.7 days): the broker would refuse
  *   the `expiration` property.
  * - `priority`: an integer 0..255, the AMQP `priority` property. RabbitMQ orders by it only in
- *   queues declared with `x-max-priority` (Celery's `task_queue_max_priority`); Celerity's
- *   default queues have no arguments, so there it is carried but has no effect.
+ *   queues declared with `x-max-priority` (QUEUE_MAX_PRIORITY or a task's `maxPriority`, as
+ *   Celery's `task_queue_max_priority`); on any other queue it is carried without effect.
  */
 import { z } from 'zod';
 import { MAX_MESSAGE_TTL_MS } from '../broker/index.js';

@@ -59,7 +59,7 @@ export function queueInfo(queue: string, types?: QueueTypes): Record<string, unk
     message_ttl: null,
     max_length: null,
     max_length_bytes: null,
-    max_priority: null,
+    max_priority: types?.maxPriority?.[queue] ?? null,
   };
 }
 
