@@ -46,6 +46,7 @@ import { TaskRunner, defaultWorkerName } from './task-runner.js';
 import { WorkerRevocations } from './revoke/worker-revocations.js';
 import type { RevokeOptions, RevokeOutcome } from '../../shared/src/submit/index.js';
 import { ThreadPool } from './thread-pool.js';
+import { RateStore } from './flow/rate-store.js';
 
 export class Worker {
   #state: WorkerState = 'RUNNING';
@@ -157,6 +158,7 @@ export class Worker {
         ...(config.maxResultBytes !== undefined ? { maxResultBytes: config.maxResultBytes } : {}),
         ...(options.faultPoint ? { faultPoint: options.faultPoint } : {}),
         canvas: { workflows: new WorkflowStore(pool), taskQueues },
+        rates: new RateStore(pool),
       });
       metrics.startAtZero(catalogue, config.queues, concurrency);
       if (options.metrics) {
