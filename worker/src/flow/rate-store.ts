@@ -1,7 +1,13 @@
 /**
  * Keyed rate limits' rows in PostgreSQL (flow_rates): reserve a start, pause a key, and read the
- * pauses of task types that have no rateLimit. Each call is one statement (rate-statements.ts);
- * times are returned as offsets from the database's clock, which the caller adds to its own.
+ * pauses of task types that have no rateLimit (rate-statements.ts). Times are returned as
+ * offsets from the database's clock, which the caller adds to its own.
+ *
+ * Reservations of one key are one row, so their statements take its lock in turn, a commit each:
+ * a flood of one key's tasks would be held to the database's commit rate. So the reservations a
+ * process asks for while its last one for that key is in flight go together in the next
+ * statement: one reservation of their summed cost, shared out in the order they were asked
+ * for (what k statements in a row would have given).
  */
 import type pg from 'pg';
 import { PAUSE_RATE, RESERVE_RATE, SELECT_TYPE_PAUSES } from './rate-statements.js';
@@ -18,14 +24,61 @@ export interface PauseEnd {
   inMs: number;
 }
 
+interface Waiting {
+  costMs: number;
+  resolve: (reservation: Reservation) => void;
+  reject: (err: unknown) => void;
+}
+
 export class RateStore {
+  /** Reservations asked for per key (task and key), not sent yet. */
+  readonly #waiting = new Map<string, { task: string; key: string; asks: Waiting[] }>();
+  /** Keys with a reservation statement in flight. */
+  readonly #sending = new Set<string>();
+
   constructor(private readonly db: Pick<pg.Pool, 'query'>) {}
 
   /**
    * Reserves a start for one task of `task`'s `key` costing `costMs`. `held`: the reservation
    * its message carries; undefined back means that one still stands (no pause since).
    */
-  async reserve(task: string, key: string, costMs: number, held: Date | undefined): Promise<Reservation | undefined> {
+  reserve(task: string, key: string, costMs: number, held: Date | undefined): Promise<Reservation | undefined> {
+    if (held) return this.#reserve(task, key, costMs, held);
+    const id = JSON.stringify([task, key]);
+    return new Promise<Reservation>((resolve, reject) => {
+      const waiting = this.#waiting.get(id) ?? { task, key, asks: [] };
+      waiting.asks.push({ costMs, resolve, reject });
+      this.#waiting.set(id, waiting);
+      // Settles every ask itself and never rejects.
+      if (!this.#sending.has(id)) void this.#send(id);
+    });
+  }
+
+  /** Sends the reservations waiting for key `id`, one statement at a time, until none wait. */
+  async #send(id: string): Promise<void> {
+    this.#sending.add(id);
+    try {
+      for (let waiting = this.#waiting.get(id); waiting; waiting = this.#waiting.get(id)) {
+        this.#waiting.delete(id);
+        const total = waiting.asks.reduce((sum, ask) => sum + ask.costMs, 0);
+        try {
+          const first = await this.#reserve(waiting.task, waiting.key, total, undefined);
+          if (!first) throw new Error('a reservation without a held one returned no row');
+          let offsetMs = 0;
+          for (const ask of waiting.asks) {
+            ask.resolve({ reservedAt: new Date(first.reservedAt.getTime() + offsetMs), inMs: first.inMs + offsetMs });
+            offsetMs += ask.costMs;
+          }
+        } catch (err) {
+          for (const ask of waiting.asks) ask.reject(err);
+        }
+      }
+    } finally {
+      this.#sending.delete(id);
+    }
+  }
+
+  async #reserve(task: string, key: string, costMs: number, held: Date | undefined): Promise<Reservation | undefined> {
     const { rows } = await this.db.query<{ reserved_at: Date; now: Date }>({
       name: 'celerity_reserve_rate',
       text: RESERVE_RATE,
