@@ -152,7 +152,6 @@ describe('keyed rate limits', () => {
   });
 
   it('the reservation and pause statements follow the rule of rate-gcra.ts', async () => {
-    type Op = { kind: 'reserve'; costMs: number } | { kind: 'pause'; pauseMs: number };
     const op = fc.oneof(
       fc.record({ kind: fc.constant('reserve' as const), costMs: fc.double({ min: 0.5, max: 500, noNaN: true }) }),
       fc.record({ kind: fc.constant('pause' as const), pauseMs: fc.integer({ min: 1, max: 5_000 }) }),

@@ -70,7 +70,7 @@ export interface TaskContext {
    * retry (`retries` and `attempts` stay as they are; the task shows STARTED meanwhile). It does
    * not return: it throws a `RateLimitedError`, which the task must let through.
    */
-  backoff(seconds: number): never;
+  backoff(this: void, seconds: number): never;
 }
 
 /** A task's implementation. CPU tasks (`cpu: true`) run on a worker thread, where `ctx` is limited to what can cross threads. */

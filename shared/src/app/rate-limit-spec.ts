@@ -6,7 +6,7 @@
  */
 
 /** What `limit` must look like, for error messages and the docs. */
-export const RATE_LIMIT_RULE = 'N/s, N/m or N/h with N a positive whole number (e.g. 100/s, 20/m, 1000/h)';
+const RATE_LIMIT_RULE = 'N/s, N/m or N/h with N a positive whole number (e.g. 100/s, 20/m, 1000/h)';
 
 /** Longest key a `rateLimit.key` function may return, in UTF-16 code units. */
 export const MAX_FLOW_KEY_LENGTH = 200;

@@ -25,7 +25,7 @@ import { rateTicket, WHOLE_TYPE_KEY } from './rate-key.js';
 import type { RateStore } from './rate-store.js';
 
 /** Header of a message deferred by its rate limit: the start it reserved (ISO 8601, the database's clock). */
-export const RATE_AT_HEADER = 'x-celerity-rate-at';
+const RATE_AT_HEADER = 'x-celerity-rate-at';
 
 /** How stale this worker's view of the pauses of types without `rateLimit` may be, in ms. */
 export const TYPE_PAUSES_FRESH_MS = 500;
