@@ -17,6 +17,9 @@ import { RateStore } from '../../worker/src/flow/rate-store.js';
 import { judge } from '../../worker/src/pipeline/verdict.js';
 import { newTaskMessage } from '../../shared/src/broker/protocol.js';
 import { fromCrossedError, toCrossedError } from '../../worker/src/cpu-job.js';
+import { Registry } from 'prom-client';
+import { Catalogue } from '../../shared/src/app/catalogue.js';
+import { WorkerMetrics } from '../../worker/src/metrics.js';
 
 const UNIT_S = { s: 1, m: 60, h: 3_600 } as const;
 
@@ -235,5 +238,15 @@ describe('rate limits by key: reservations batched per key', () => {
     assert.equal(second?.inMs, 10, 'after the first reservation of key a');
     assert.equal(third?.inMs, 30, 'after the second');
     assert.equal(other?.inMs, 0, 'key b has its own budget');
+  });
+});
+
+describe('rate limits by key: metrics', () => {
+  it('each task has its deferred and paused series at 0 from start-up', async () => {
+    const metrics = new WorkerMetrics(new Registry());
+    metrics.startAtZero(new Catalogue([defineTask({ name: 'pay.charge', queue: 'pay', run: () => 1 })]), ['pay'], 4);
+    const text = await metrics.registry.metrics();
+    assert.match(text, /^celerity_rate_limit_deferred_total\{task="pay\.charge"\} 0$/m);
+    assert.match(text, /^celerity_rate_limit_paused_total\{task="pay\.charge"\} 0$/m);
   });
 });
