@@ -15,6 +15,7 @@ import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
 import { pause, reserve, type RateState } from '../../worker/src/flow/rate-gcra.js';
 import { PAUSE_RATE, RESERVE_RATE } from '../../worker/src/flow/rate-statements.js';
 import { TYPE_PAUSES_FRESH_MS } from '../../worker/src/flow/rate-gate.js';
+import { RateStore } from '../../worker/src/flow/rate-store.js';
 
 /** Path of the compiled rate test app (test/fixtures/rate-app.ts). */
 const RATE_APP = new URL('../fixtures/rate-app.js', import.meta.url).pathname;
@@ -181,5 +182,14 @@ describe('keyed rate limits', () => {
       }),
       { numRuns: 25 },
     );
+  });
+
+  it('the retention sweep forgets keys idle since its cutoff, and only those', async () => {
+    const rates = new RateStore(ctx.pool);
+    await rates.reserve('sweep', 'idle', 10, undefined);
+    await rates.pause('sweep', 'paused', 3_600_000, 'no-such-task', undefined);
+    assert.equal(await rates.deleteIdle(new Date(Date.now() + 60_000)), 1, 'the idle key goes; the key paused for an hour stays');
+    const { rows } = await ctx.pool.query<{ flow_key: string }>(`SELECT flow_key FROM flow_rates WHERE task_name = 'sweep'`);
+    assert.deepEqual(rows.map((row) => row.flow_key), ['paused']);
   });
 });

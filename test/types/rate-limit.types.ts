@@ -29,7 +29,7 @@ export const wrongField = defineTask({
   name: 'types.rate.wrong',
   input: z.object({ account: z.string() }),
   // @ts-expect-error `customer` is not a field of the input
-  rateLimit: { limit: '1/s', key: (input) => input.customer },
+  rateLimit: { limit: '1/s', key: ({ customer: _customer }) => 'key' },
   run: () => 1,
 });
 

@@ -137,6 +137,7 @@ export class Worker {
               metricsPort: () => (server ? serverPort(server) : undefined),
             });
       const reports = await TaskReports.create(broker, { store: new TaskLog(pool), logger, registry: metrics.registry });
+      const rates = new RateStore(pool);
       const runner = new TaskRunner({
         broker,
         publisher,
@@ -158,7 +159,7 @@ export class Worker {
         ...(config.maxResultBytes !== undefined ? { maxResultBytes: config.maxResultBytes } : {}),
         ...(options.faultPoint ? { faultPoint: options.faultPoint } : {}),
         canvas: { workflows: new WorkflowStore(pool), taskQueues },
-        rates: new RateStore(pool),
+        rates,
       });
       metrics.startAtZero(catalogue, config.queues, concurrency);
       if (options.metrics) {
@@ -189,7 +190,7 @@ export class Worker {
         version: '0.1.0',
       });
       const retentionMs = config.resultRetentionHours * 3_600_000;
-      const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs), new RevocationStore(pool));
+      const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs), new RevocationStore(pool), rates);
       sweeper.start();
       self.worker = new Worker(
         { broker, publisher, consumer, ...control, rateLimits, pool, store, threads, server, sweeper, events, revocations, reports, mailbox, forceStop, logger, graceMs: config.graceMs },

@@ -30,6 +30,9 @@ const RATE_AT_HEADER = 'x-celerity-rate-at';
 /** How stale this worker's view of the pauses of types without `rateLimit` may be, in ms. */
 export const TYPE_PAUSES_FRESH_MS = 500;
 
+/** Longest pause a task may ask for, in seconds (one day): past it a downstream's answer is more likely a mistake than advice. */
+const MAX_PAUSE_S = 86_400;
+
 /** Run now (spending `flowKey`'s budget), deferred (acked: back later), or refused (its key could not be had). */
 export type RatePass = { kind: 'run'; flowKey: string } | { kind: 'deferred' } | { kind: 'refused'; refusal: Refusal };
 
@@ -92,7 +95,7 @@ export class RateGate {
    */
   async pause(run: PausedRun, pauseS: number): Promise<Disposition> {
     const { delivery, message, log, flowKey } = run;
-    const end = await this.#deps.store.pause(message.name, flowKey, pauseS * 1_000, message.id, run.leaseHolder);
+    const end = await this.#deps.store.pause(message.name, flowKey, Math.min(pauseS, MAX_PAUSE_S) * 1_000, message.id, run.leaseHolder);
     const waitMs = Math.max(0, Math.ceil(end.inMs));
     if (flowKey === WHOLE_TYPE_KEY && !this.#deps.catalogue.get(message.name)?.rateLimit) this.#typePauses.set(message.name, Date.now() + waitMs);
     this.#deps.metrics.rateLimitPaused.inc({ task: message.name });

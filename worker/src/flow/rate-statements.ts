@@ -45,6 +45,14 @@ export const PAUSE_RATE = `
   )
   SELECT paused_until, now FROM paused`;
 
+/**
+ * Deletes up to $2 rows of keys idle since $1: their next unit of budget and any pause lie
+ * before it, so a missing row reserves exactly as the row would (at now). Returns how many.
+ */
+export const DELETE_IDLE_RATES = `
+  DELETE FROM flow_rates WHERE ctid IN (
+    SELECT ctid FROM flow_rates WHERE next_at < $1 AND (paused_until IS NULL OR paused_until < $1) LIMIT $2)`;
+
 /** The pauses in force of the task types among $1 (text[]) as a whole (key ''), for tasks that have no rateLimit. */
 export const SELECT_TYPE_PAUSES = `
   SELECT task_name, paused_until, now() AS now FROM flow_rates

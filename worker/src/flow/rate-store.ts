@@ -10,7 +10,7 @@
  * for (what k statements in a row would have given).
  */
 import type pg from 'pg';
-import { PAUSE_RATE, RESERVE_RATE, SELECT_TYPE_PAUSES } from './rate-statements.js';
+import { DELETE_IDLE_RATES, PAUSE_RATE, RESERVE_RATE, SELECT_TYPE_PAUSES } from './rate-statements.js';
 
 /** A reservation: when it comes due (the database's time, for the message's header) and in how many ms from now. */
 export interface Reservation {
@@ -98,6 +98,12 @@ export class RateStore {
     const row = rows[0];
     if (!row) throw new Error(`pausing ${task} key ${JSON.stringify(key)} returned no row`);
     return { until: row.paused_until, inMs: row.paused_until.getTime() - row.now.getTime() };
+  }
+
+  /** Forgets keys idle since `cutoff` (at most `limit` of them): how many went. */
+  async deleteIdle(cutoff: Date, limit = 10_000): Promise<number> {
+    const { rowCount } = await this.db.query({ name: 'celerity_delete_idle_rates', text: DELETE_IDLE_RATES, values: [cutoff, limit] });
+    return rowCount ?? 0;
   }
 
   /** The pauses in force of these task types as a whole: ms from now until each ends. */
