@@ -16,6 +16,7 @@ import { pause, reserve, type RateState } from '../../worker/src/flow/rate-gcra.
 import { PAUSE_RATE, RESERVE_RATE } from '../../worker/src/flow/rate-statements.js';
 import { TYPE_PAUSES_FRESH_MS } from '../../worker/src/flow/rate-gate.js';
 import { RateStore } from '../../worker/src/flow/rate-store.js';
+import { metricValue, scrape } from '../helpers/prom.js';
 
 /** Path of the compiled rate test app (test/fixtures/rate-app.ts). */
 const RATE_APP = new URL('../fixtures/rate-app.js', import.meta.url).pathname;
@@ -81,8 +82,10 @@ describe('keyed rate limits', () => {
       const markers = await mkdtemp(join(tmpdir(), 'celerity-rate-'));
       ctx.defer(() => rm(markers, { recursive: true, force: true }));
       const { url } = await ctx.startGateway({ tasks: app.tasks });
-      await ctx.startWorker({ queues: [queue], tasks: app.tasks, appUrl: app.url });
-      await ctx.startWorker({ queues: [queue], tasks: app.tasks, appUrl: app.url });
+      const workers = [
+        await ctx.startWorker({ queues: [queue], tasks: app.tasks, appUrl: app.url, metrics: true }),
+        await ctx.startWorker({ queues: [queue], tasks: app.tasks, appUrl: app.url, metrics: true }),
+      ];
       const [pauser] = await submitAll(url, [{ name: 'rate.test.keyed', kwargs: { account: 'a', pauseOnce: join(markers, 'a'), how }, options: { queue } }]);
       assert.ok(pauser);
       const pausedUntil = await waitFor('key "a" to be paused', async () => {
@@ -105,6 +108,14 @@ describe('keyed rate limits', () => {
       assert.ok(again && again.started_at.getTime() >= pausedUntil.getTime(), 'the paused task ran again after the pause');
       assert.equal(again.retries, 0, 'not a retry');
       assert.equal(again.attempts, 1, 'the paused run is not counted as an attempt');
+      // Summed over both workers: one pause; the paused task and the four of its key each waited at least once.
+      const total = async (name: string): Promise<number> => {
+        let sum = 0;
+        for (const worker of workers) sum += metricValue(await scrape(`http://127.0.0.1:${worker.metricsPort}/metrics`), name, { task: 'rate.test.keyed' }) ?? 0;
+        return sum;
+      };
+      assert.equal(await total('celerity_rate_limit_paused_total'), 1);
+      assert.ok((await total('celerity_rate_limit_deferred_total')) >= 5);
     });
   }
 
