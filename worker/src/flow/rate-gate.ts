@@ -29,6 +29,8 @@ const RATE_AT_HEADER = 'x-celerity-rate-at';
 
 /** How stale this worker's view of the pauses of types without `rateLimit` may be, in ms. */
 export const TYPE_PAUSES_FRESH_MS = 500;
+/** Longest a task waits for that view to be read again, in ms; past it (the database slow or away) it goes on with the last one. */
+const TYPE_PAUSES_WAIT_MS = 250;
 
 /** Longest pause a task may ask for, in seconds (one day): past it a downstream's answer is more likely a mistake than advice. */
 const MAX_PAUSE_S = 86_400;
@@ -111,28 +113,39 @@ export class RateGate {
     this.#deps.metrics.rateLimitDeferred.inc({ task: message.name });
   }
 
-  /** Ms left of a pause of type `task` as a whole (0: none), read again when older than TYPE_PAUSES_FRESH_MS. */
+  /**
+   * Ms left of a pause of type `task` as a whole (0: none). While the view is older than
+   * TYPE_PAUSES_FRESH_MS it is read again (one read at a time), and a task waits for that read
+   * at most TYPE_PAUSES_WAIT_MS: past it (the database slow or away) it goes on with the last view.
+   */
   async #typePauseLeft(task: string): Promise<number> {
     if (Date.now() - this.#typePausesReadAt > TYPE_PAUSES_FRESH_MS) {
-      await (this.#reading ??= this.#readTypePauses().finally(() => (this.#reading = undefined)));
+      const reading = (this.#reading ??= this.#readTypePauses().finally(() => (this.#reading = undefined)));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([reading, new Promise<void>((resolve) => (timer = setTimeout(resolve, TYPE_PAUSES_WAIT_MS)))]);
+      clearTimeout(timer);
     }
     return waitFor(this.#typePauses.get(task) ?? 0, Date.now());
   }
 
   async #readTypePauses(): Promise<void> {
     const { catalogue, store, logger } = this.#deps;
+    // The view is as fresh as the moment its read began: a pause committed after that shows in the next read.
+    const startedAt = Date.now();
     try {
       const unlimited = catalogue.names().filter((name) => !catalogue.get(name)?.rateLimit);
       const pauses = await store.typePauses(unlimited);
       const now = Date.now();
       this.#typePauses = new Map([...pauses].map(([task, inMs]) => [task, now + inMs]));
+      this.#typePausesReadAt = startedAt;
     } catch (err) {
-      // Tasks go on with the pauses last read: a pause is advice from a downstream, not a lock.
+      // Tasks go on with the pauses last read (a pause is advice from a downstream, not a lock);
+      // the next read is tried TYPE_PAUSES_FRESH_MS from now.
       logger.warn('could not read the pauses of task types; going on with the last ones read', { err });
-    } finally {
       this.#typePausesReadAt = Date.now();
     }
   }
+
 }
 
 /** The reservation a deferred message carries, if any. */
