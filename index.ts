@@ -24,6 +24,7 @@ export {
   type TaskRun,
   type TaskStyle,
   type InputRun,
+  type RateLimit,
 } from './shared/src/app/index.js';
 export {
   defineSchedule,
@@ -38,6 +39,7 @@ export {
   CelerityError,
   ConfigError,
   PermanentError,
+  RateLimitedError,
   RetryableError,
   isPermanentError,
   isRetryableError,

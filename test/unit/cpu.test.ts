@@ -20,7 +20,7 @@ describe('fib', () => {
   it('is what the thread pool runs for demo.fib', async () => {
     assert.equal(fibTask.name, 'demo.fib');
     assert.equal(fibTask.cpu, true);
-    const ctx = { id: 'x', name: 'demo.fib', queue: 'demo', retries: 0, signal: new AbortController().signal, logger: createSilentLogger(), progress: () => undefined, stream: () => undefined };
+    const ctx = { id: 'x', name: 'demo.fib', queue: 'demo', retries: 0, signal: new AbortController().signal, logger: createSilentLogger(), progress: () => undefined, stream: () => undefined, backoff: () => assert.fail('no backoff') };
     assert.equal(await fibTask.run?.([20], {}, ctx), 6765);
   });
 });

@@ -21,6 +21,7 @@ import { WorkerMetrics } from '../../worker/src/metrics.js';
 import { TaskRunner } from '../../worker/src/task-runner.js';
 import { demoApp } from '../helpers/demo.js';
 import type { ThreadPool } from '../../worker/src/thread-pool.js';
+import type { RateStore } from '../../worker/src/flow/rate-store.js';
 
 async function runner(record: (write: TaskWrite) => Promise<void>, recordRetryMs: number): Promise<TaskRunner> {
   // The claim goes through `record` too, as a STARTED write, so each test sees every write in order.
@@ -43,6 +44,8 @@ async function runner(record: (write: TaskWrite) => Promise<void>, recordRetryMs
     timeLimitS: 60,
     deliveryLimit: 5,
     recordRetryMs,
+    // The demo tasks have no rateLimit and no pause is ever set.
+    rates: { typePauses: () => Promise.resolve(new Map()) } as unknown as RateStore,
   });
 }
 

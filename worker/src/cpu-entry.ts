@@ -8,6 +8,8 @@ import winston from 'winston';
 // Straight to the one module needed, not shared's entry: every pool thread pays for what it imports.
 // eslint-disable-next-line no-restricted-imports
 import { collectTasks } from '../../shared/src/app/collect-tasks.js';
+// eslint-disable-next-line no-restricted-imports
+import { backoff } from '../../shared/src/core/errors.js';
 import type { Logger } from '../../shared/src/core/index.js';
 import type { TaskDefinition } from '../../shared/src/app/index.js';
 import {
@@ -142,6 +144,7 @@ export default async function runCpuTask(job: CpuJob): Promise<CpuOutcome> {
       },
       progress: (fraction: number, message?: string) => report(job.port, { type: 'progress', fraction, message }),
       stream: (chunk: string) => report(job.port, { type: 'output', chunk }),
+      backoff,
     };
     // One job at a time per thread (the pool's concurrentTasksPerWorker is 1): the scope is this job's.
     const value: unknown = await Promise.race([scope.run(() => run(job.args, job.kwargs, ctx)), scope.stray]);

@@ -37,6 +37,8 @@ export interface CrossedError {
   message: string;
   code?: string;
   stack?: string;
+  /** A RateLimitedError's pause, in seconds (core/errors.ts). */
+  retryAfterS?: number;
 }
 
 /**
@@ -85,11 +87,12 @@ export const UNSERIALISABLE_RESULT = 'ResultNotSerializableError';
 
 export function toCrossedError(value: unknown): CrossedError {
   if (value instanceof Error) {
-    const code = (value as { code?: unknown }).code;
+    const { code, retryAfterS } = value as { code?: unknown; retryAfterS?: unknown };
     return {
       name: value.name || 'Error',
       message: value.message,
       ...(typeof code === 'string' ? { code } : {}),
+      ...(typeof retryAfterS === 'number' ? { retryAfterS } : {}),
       ...(value.stack ? { stack: value.stack } : {}),
     };
   }
@@ -100,6 +103,7 @@ export function fromCrossedError(crossed: CrossedError): Error {
   const err = new Error(crossed.message);
   err.name = crossed.name;
   if (crossed.code !== undefined) (err as Error & { code?: string }).code = crossed.code;
+  if (crossed.retryAfterS !== undefined) (err as Error & { retryAfterS?: number }).retryAfterS = crossed.retryAfterS;
   if (crossed.stack !== undefined) err.stack = crossed.stack;
   return err;
 }

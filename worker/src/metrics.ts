@@ -32,6 +32,10 @@ export class WorkerMetrics {
   readonly consuming: Gauge;
   readonly autoscaleDecisions: Counter<'direction' | 'reason'>;
   readonly rateLimitDelays: Counter<'task'>;
+  /** Keyed, fleet-wide rate limits (flow/rate-gate.ts): tasks sent to wait for their start or a pause. */
+  readonly rateLimitDeferred: Counter<'task'>;
+  /** Pauses tasks asked for (ctx.backoff, RateLimitedError). */
+  readonly rateLimitPaused: Counter<'task'>;
   /** Tasks a finished task's canvas sent (follow step), by kind: chain, link, errback, chord-body. */
   readonly canvasSends: Counter<'kind'>;
   #isConsuming: () => boolean = () => false;
@@ -102,6 +106,18 @@ export class WorkerMetrics {
       labelNames: ['task'],
       registers: [registry],
     });
+    this.rateLimitDeferred = new Counter({
+      name: 'celerity_rate_limit_deferred_total',
+      help: "Tasks this worker sent round the delay queues to wait for their key's rate limit (defineTask's rateLimit) or a pause of their key; each wait counts.",
+      labelNames: ['task'],
+      registers: [registry],
+    });
+    this.rateLimitPaused = new Counter({
+      name: 'celerity_rate_limit_paused_total',
+      help: "Pauses of a task's rate key that its tasks asked for on this worker (ctx.backoff, RateLimitedError).",
+      labelNames: ['task'],
+      registers: [registry],
+    });
     this.revokes = new Counter({
       name: 'celerity_worker_revokes_total',
       help: 'Task revokes this worker learned of (broadcast, the store, its own), each id once; terminate: whether it asked to stop a running task.',
@@ -130,7 +146,11 @@ export class WorkerMetrics {
       this.concurrency.set({ queue }, concurrency);
       this.inFlight.set({ queue }, 0);
     }
-    for (const { name } of tasksOf(catalogue)) this.rateLimitDelays.inc({ task: name }, 0);
+    for (const { name } of tasksOf(catalogue)) {
+      this.rateLimitDelays.inc({ task: name }, 0);
+      this.rateLimitDeferred.inc({ task: name }, 0);
+      this.rateLimitPaused.inc({ task: name }, 0);
+    }
     for (const { task, queue } of zeroPairs(tasksOf(catalogue), queues)) {
       for (const outcome of OUTCOMES) this.tasks.inc({ task, queue, outcome }, 0);
       for (const reason of DEAD_REASONS) this.deadLetters.inc({ task, queue, reason }, 0);

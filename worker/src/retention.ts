@@ -2,10 +2,12 @@
  * Deletes finished task rows (SUCCESS, FAILURE, REVOKED) older than the retention period, every few
  * minutes, in small batches; a task still waiting (countdown, eta, retry) is never deleted. Idempotency
  * keys go with them (a key cannot outlive the task it returns), and so do the revocations of final
- * tasks (their rows refuse a claim by themselves; a revocation without a row is kept).
+ * tasks (their rows refuse a claim by themselves; a revocation without a row is kept). The rows
+ * of rate-limit keys idle for as long go too (worker/src/flow/rate-store.ts).
  */
 import type { IdempotencyKeys, RevocationStore, TaskStore } from '../../shared/src/store/index.js';
 import type { Logger } from '../../shared/src/core/index.js';
+import type { RateStore } from './flow/rate-store.js';
 
 export class RetentionSweeper {
   #timer: NodeJS.Timeout | undefined;
@@ -17,6 +19,7 @@ export class RetentionSweeper {
     private readonly logger: Logger,
     private readonly idempotency?: IdempotencyKeys,
     private readonly revocations?: Pick<RevocationStore, 'deleteExpired'>,
+    private readonly rates?: Pick<RateStore, 'deleteIdle'>,
   ) {}
 
   /** @param everyMs sweep interval in ms. @default 600000 (10 minutes) */
@@ -35,7 +38,8 @@ export class RetentionSweeper {
         const revocations = (await this.revocations?.deleteExpired(cutoff)) ?? 0;
         const deleted = await this.store.deleteExpired(cutoff);
         const keys = (await this.idempotency?.deleteExpired(cutoff)) ?? 0;
-        if (deleted > 0 || keys > 0 || revocations > 0) this.logger.info('retention sweep deleted old tasks', { deleted, idempotencyKeys: keys, revocations });
+        const rateKeys = (await this.rates?.deleteIdle(cutoff)) ?? 0;
+        if (deleted > 0 || keys > 0 || revocations > 0 || rateKeys > 0) this.logger.info('retention sweep deleted old tasks', { deleted, idempotencyKeys: keys, revocations, rateKeys });
       } catch (err) {
         this.logger.warn('retention sweep failed; will try again', { err });
       } finally {

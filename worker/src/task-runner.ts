@@ -14,6 +14,8 @@ import type { WorkerMetrics } from './metrics.js';
 import type { TaskHooks } from './task-hooks.js';
 import type { ThreadPool } from './thread-pool.js';
 import type { RevocationsView } from './revoke/worker-revocations.js';
+import { RateGate } from './flow/rate-gate.js';
+import type { RateStore } from './flow/rate-store.js';
 import { admit } from './pipeline/admit.js';
 import { decode } from './pipeline/decode.js';
 import { Leases } from './pipeline/lease.js';
@@ -65,6 +67,8 @@ export interface TaskRunnerDeps {
    * run again once their leases lapse (at most this much later). @default 6000
    */
   leaseMs?: number;
+  /** Keyed, fleet-wide rate limits' rows (defineTask's `rateLimit`, ctx.backoff): flow/rate-gate.ts. */
+  rates: RateStore;
   /** Revokes heard by this worker: a run claimed just as its revoke landed ends REVOKED; `terminate` stops a running one. @default none */
   revocations?: RevocationsView;
   /** For the chaos tests only: die at this point of settling (pipeline/fault-point.ts). @default none */
@@ -84,6 +88,7 @@ export class TaskRunner {
   readonly #leases: Leases;
   readonly #settle: SettleDeps;
   readonly #run: RunDeps;
+  readonly #rates: RateGate;
 
   constructor(deps: TaskRunnerDeps) {
     this.#deps = deps;
@@ -92,9 +97,12 @@ export class TaskRunner {
     this.#leases = new Leases(deps.store, leaseMs, deps.logger);
     this.#run = { pool: deps.pool, timeLimitS: deps.timeLimitS, ...(deps.reports ? { reports: deps.reports } : {}) };
     const { store, logger, stopping, recordRetryMs, publisher, deadLetterQueues, delayQueues } = deps;
+    const republish = { publisher, deadLetterQueues, delayQueues, logger };
+    this.#rates = new RateGate({ store: deps.rates, republish, metrics: deps.metrics, catalogue: deps.catalogue, logger });
     this.#settle = {
       recorder: { store, logger, stopping, ...(recordRetryMs !== undefined ? { recordRetryMs } : {}) },
-      republish: { publisher, deadLetterQueues, delayQueues, logger },
+      republish,
+      rates: this.#rates,
       metrics: deps.metrics,
       hooks: deps.hooks,
       logger: deps.logger,
@@ -136,6 +144,9 @@ export class TaskRunner {
     });
     stamp(message.id, 'admitted');
     if (admission.kind !== 'run') return settleRefusal(this.#settle, job, admission);
+    // Keyed rate limit (flow/rate-gate.ts): over its key's budget, the task waits in the delay queues.
+    const rate = await this.#rates.admit(delivery, message, admission, log);
+    if (rate.kind !== 'run') return rate.kind === 'deferred' ? 'ack' : settleRefusal(this.#settle, job, rate.refusal);
 
     // 3. Claim, then run: STARTED with this delivery's lease is committed before the task runs;
     // a copy the store refuses (final, under another live lease, another task's id) never runs.
@@ -176,7 +187,7 @@ export class TaskRunner {
       // reply waits for the task's first row (settle.ts): its claim, committed before it ran;
       // unclaimed, its final row (`final`), or nothing (`none`).
       const firstRow = claimsRun(mode, delivery) || mode === 'none' ? Promise.resolve() : undefined;
-      return await settleVerdict(this.#settle, { ...job, ...(firstRow ? { firstRow } : {}) }, { ...write, startedAt: outcome.startedAt }, verdict);
+      return await settleVerdict(this.#settle, { ...job, flowKey: rate.flowKey, ...(firstRow ? { firstRow } : {}) }, { ...write, startedAt: outcome.startedAt }, verdict);
     } finally {
       timer();
       metrics.inFlight.dec({ queue: delivery.queue });

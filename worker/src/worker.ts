@@ -46,6 +46,7 @@ import { TaskRunner, defaultWorkerName } from './task-runner.js';
 import { WorkerRevocations } from './revoke/worker-revocations.js';
 import type { RevokeOptions, RevokeOutcome } from '../../shared/src/submit/index.js';
 import { ThreadPool } from './thread-pool.js';
+import { RateStore } from './flow/rate-store.js';
 
 export class Worker {
   #state: WorkerState = 'RUNNING';
@@ -136,6 +137,7 @@ export class Worker {
               metricsPort: () => (server ? serverPort(server) : undefined),
             });
       const reports = await TaskReports.create(broker, { store: new TaskLog(pool), logger, registry: metrics.registry });
+      const rates = new RateStore(pool);
       const runner = new TaskRunner({
         broker,
         publisher,
@@ -157,6 +159,7 @@ export class Worker {
         ...(config.maxResultBytes !== undefined ? { maxResultBytes: config.maxResultBytes } : {}),
         ...(options.faultPoint ? { faultPoint: options.faultPoint } : {}),
         canvas: { workflows: new WorkflowStore(pool), taskQueues },
+        rates,
       });
       metrics.startAtZero(catalogue, config.queues, concurrency);
       if (options.metrics) {
@@ -187,7 +190,7 @@ export class Worker {
         version: '0.1.0',
       });
       const retentionMs = config.resultRetentionHours * 3_600_000;
-      const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs), new RevocationStore(pool));
+      const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs), new RevocationStore(pool), rates);
       sweeper.start();
       self.worker = new Worker(
         { broker, publisher, consumer, ...control, rateLimits, pool, store, threads, server, sweeper, events, revocations, reports, mailbox, forceStop, logger, graceMs: config.graceMs },

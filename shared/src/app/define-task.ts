@@ -27,6 +27,7 @@ import {
   RESULT_MODES,
 } from '../core/index.js';
 import type { Logger, ResultMode, RetryPolicy } from '../core/index.js';
+import { readRateLimit, type RateLimit, type RateLimitDefinition } from './rate-limit-spec.js';
 import { mayAccept, type ValueShape } from './schema-shape.js';
 import { signatureOf, type SignatureCall, type TaskSignature } from './signature.js';
 import { isStandardSchema, type InferInput, type InferOutput, type StandardSchemaV1 } from './standard-schema.js';
@@ -65,6 +66,13 @@ export interface TaskContext {
   progress(fraction: number, message?: string): void;
   /** Sends a chunk of output (a string of at most 16,384 characters) to the task's event streams, kept for replay. Never throws. */
   stream(chunk: string): void;
+  /**
+   * Pauses this task's rate-limit key (its `rateLimit.key`, else the task type as a whole) for
+   * `seconds`, for every worker, and runs this task again after the pause: not a failure, not a
+   * retry (`retries` and `attempts` stay as they are; the task shows STARTED meanwhile). It does
+   * not return: it throws a `RateLimitedError`, which the task must let through.
+   */
+  backoff(this: void, seconds: number): never;
 }
 
 /** A task's implementation. CPU tasks (`cpu: true`) run on a worker thread, where `ctx` is limited to what can cross threads. */
@@ -126,6 +134,13 @@ export interface TaskConfig<N extends string, AS, KS, IS, R> {
   result?: ResultMode;
   /** One line on what the task does (shown by the gateway and the CLI). */
   description?: string;
+  /**
+   * A fleet-wide budget of starts per key: `limit` `N/s`, `N/m` or `N/h`; `key(input)` picks the
+   * budget (a one-object task's input, else `{ args, kwargs }`; @default one budget for the task
+   * type); `units` is what one task spends (@default 1). A task over its key's budget waits in
+   * the broker until its turn. @default none
+   */
+  rateLimit?: RateLimit<[IS] extends [undefined] ? { args: InferOutput<AS>; kwargs: InferOutput<KS> } : InferOutput<IS>>;
   /** The implementation, `run(input, ctx)` with `input`, else `run(args, kwargs, ctx)`; required unless `external`. */
   run?: [IS] extends [undefined] ? TaskRun<InferOutput<AS>, InferOutput<KS>, R> : InputRun<InferOutput<IS>, R>;
 }
@@ -155,6 +170,8 @@ export interface TaskDefinition {
   external?: boolean;
   /** @see TaskConfig.result; absent means `full`. */
   result?: ResultMode;
+  /** @see TaskConfig.rateLimit, with `limit` read into `perSecond`. */
+  rateLimit?: RateLimitDefinition;
   run?: TaskRun<unknown[], Record<string, unknown>, unknown>;
 }
 
@@ -267,6 +284,9 @@ export function defineTask<
   checkSeconds(name, 'timeLimitS', config.timeLimitS);
   checkSeconds(name, 'softTimeLimitS', config.softTimeLimitS);
   if (config.result !== undefined && !isResultMode(config.result)) invalid(name, `result must be ${RESULT_MODES.join(', ')}`);
+  const rate = config.rateLimit === undefined ? undefined : readRateLimit(config.rateLimit);
+  if (rate && !rate.ok) invalid(name, rate.problem);
+  if (rate && config.external) invalid(name, 'an external task cannot have a rateLimit: Celerity workers do not run it');
   const input = config.input;
   const run = config.run as ((...params: unknown[]) => unknown) | undefined;
   const task: TaskDefinition & { [TASK_BRAND]: true; s: (...call: unknown[]) => TaskSignature } = {
@@ -285,6 +305,7 @@ export function defineTask<
     ...(config.softTimeLimitS !== undefined ? { softTimeLimitS: config.softTimeLimitS } : {}),
     ...(config.external ? { external: true } : {}),
     ...(config.result !== undefined && config.result !== 'full' ? { result: config.result } : {}),
+    ...(rate?.ok ? { rateLimit: rate.rateLimit } : {}),
     // The worker calls every task as run(args, kwargs, ctx); a one-object task's input is its kwargs.
     ...(run ? { run: input ? (_args: unknown[], kwargs: Record<string, unknown>, ctx: TaskContext) => run(kwargs, ctx) : run } : {}),
     s: (...call: unknown[]) => signatureOf(name, input !== undefined, call),

@@ -38,6 +38,7 @@ export {
   type ScheduleDefinition,
   scheduleToJson,
 } from './define-schedule.js';
+export { MAX_FLOW_KEY_LENGTH, isValidUnits, type RateLimit } from './rate-limit-spec.js';
 export { describeSpec, nextRunAfter, runsBetween } from './schedule-spec.js';
 export { loadApp, type LoadAppOptions, type LoadedApp } from './load-app.js';
 export { type InferInput, type InferOutput, type StandardSchemaV1 } from './standard-schema.js';

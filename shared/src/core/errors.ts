@@ -108,6 +108,40 @@ export class RetryableError extends Error {
   override readonly name = 'RetryableError';
 }
 
+/**
+ * Thrown by a task to say "the downstream is over its limit: pause this task's key for
+ * `retryAfterS` seconds" (defineTask's `rateLimit`; `ctx.backoff(s)` throws it too). Nothing of
+ * that key starts, on any worker, until the pause ends; this task then runs again, counted
+ * neither as a failure nor as a retry. Checked by name as well as by class (threads, processes).
+ */
+export class RateLimitedError extends Error {
+  override readonly name = 'RateLimitedError';
+  /** How long the key pauses, in seconds (a positive finite number). */
+  readonly retryAfterS: number;
+
+  constructor(options: { retryAfterS: number; message?: string }) {
+    const retryAfterS = options.retryAfterS;
+    if (typeof retryAfterS !== 'number' || !Number.isFinite(retryAfterS) || retryAfterS <= 0) {
+      throw new TypeError(`RateLimitedError: retryAfterS must be a positive number of seconds, got ${String(retryAfterS)}`);
+    }
+    super(options.message ?? `Rate limited: this task's key pauses for ${retryAfterS} s`);
+    this.retryAfterS = retryAfterS;
+  }
+}
+
+/** `ctx.backoff(seconds)`: pauses the task's rate-limit key by throwing; never returns. */
+export function backoff(seconds: number): never {
+  throw new RateLimitedError({ retryAfterS: seconds });
+}
+
+/** The pause a `RateLimitedError` asks for, in seconds (by class, or by name and field after crossing a thread); undefined for any other error. */
+export function rateLimitedPauseS(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const { name, retryAfterS } = err as { name?: unknown; retryAfterS?: unknown };
+  if (!(err instanceof RateLimitedError) && name !== 'RateLimitedError') return undefined;
+  return typeof retryAfterS === 'number' && Number.isFinite(retryAfterS) && retryAfterS > 0 ? retryAfterS : undefined;
+}
+
 /** Whether `err` is a `PermanentError`, by class or, after crossing a thread or process, by name. */
 export function isPermanentError(err: unknown): boolean {
   if (err instanceof PermanentError) return true;

@@ -2,12 +2,15 @@
 export {
   CelerityError,
   coerceError,
+  backoff,
   ConfigError,
   ERROR_STATUS,
   type ErrorCode,
   isPermanentError,
   isRetryableError,
   PermanentError,
+  RateLimitedError,
+  rateLimitedPauseS,
   RetryableError,
   truncateText,
 } from './errors.js';

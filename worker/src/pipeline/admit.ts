@@ -63,7 +63,9 @@ export type Refusal =
   /** Started too often without finishing: it may crash its worker. Counts are the starts so far. */
   | ({ kind: 'delivery-limit'; limit: number } & Counts)
   | ({ kind: 'unknown-task' } & Counts)
-  | ({ kind: 'invalid-arguments'; issues: ArgumentIssue[] } & Counts);
+  | ({ kind: 'invalid-arguments'; issues: ArgumentIssue[] } & Counts)
+  /** Its `rateLimit.key` or `units` function threw or gave something unusable (worker/src/flow/rate-key.ts). */
+  | ({ kind: 'invalid-flow-key'; reason: string } & Counts);
 
 export type Admission = Admitted | Refusal;
 

@@ -8,7 +8,7 @@
  * An in-process task runs in its own TaskScope, so a promise it rejects and leaves, or a
  * throw from its timers, fails it (crash-policy.ts) instead of its worker.
  */
-import type { Logger } from '../../../shared/src/core/index.js';
+import { backoff, type Logger } from '../../../shared/src/core/index.js';
 import type { TaskMessage } from '../../../shared/src/broker/index.js';
 import { TaskScope } from '../task-scope.js';
 import type { ThreadPool } from '../thread-pool.js';
@@ -89,6 +89,7 @@ export async function runTask(
         },
         progress: reports.progress,
         stream: reports.stream,
+        backoff,
       };
       running = scope.run(() => Promise.resolve(task.run(task.args, task.kwargs, taskCtx)));
     }

@@ -36,7 +36,8 @@ import { baseWrite, recordFinal, type RecorderDeps } from './record.js';
 import { deadLetter, publishDelayed, type RepublishDeps } from './republish.js';
 import { writesRows } from './rows.js';
 import type { Verdict } from './verdict.js';
-import { DELIVERY_LIMIT, INVALID_ARGUMENTS, MALFORMED_MESSAGE, UNKNOWN_TASK, type Delivery, type Disposition, type ReplySender, type TaskError } from './types.js';
+import type { RateGate } from '../flow/rate-gate.js';
+import { DELIVERY_LIMIT, INVALID_ARGUMENTS, INVALID_FLOW_KEY, MALFORMED_MESSAGE, UNKNOWN_TASK, type Delivery, type Disposition, type ReplySender, type TaskError } from './types.js';
 
 export interface SettleDeps {
   recorder: RecorderDeps;
@@ -51,6 +52,8 @@ export interface SettleDeps {
   faultPoint?: FaultPoint;
   /** Sends what a task's canvas says comes next, and counts workflow tasks (follow.ts). @default none */
   follow?: FollowDeps;
+  /** Pauses a task's rate key when it asks to (ctx.backoff, RateLimitedError). */
+  rates: Pick<RateGate, 'pause'>;
 }
 
 /** The task being settled and where its answer goes. */
@@ -67,6 +70,8 @@ export interface Job {
   firstRow?: Promise<void>;
   /** What the store keeps of this run (rows.ts); `none` writes nothing. */
   mode: ResultMode;
+  /** The rate key the run spent (flow/rate-gate.ts): what a backoff pauses. */
+  flowKey?: string;
 }
 
 /** How a task ends in the store. */
@@ -141,6 +146,13 @@ export async function settleRefusal(deps: SettleDeps, job: Job, refusal: Refusal
         deadReason: 'invalid-arguments',
         error: { type: INVALID_ARGUMENTS, message: `Invalid arguments for ${message.name}: ${formatIssues(refusal.issues)}` },
       });
+    case 'invalid-flow-key':
+      log.warn('rate key not computable: recorded as FAILURE and dead-lettered', { reason: refusal.reason, outcome: 'rejected' });
+      return finish(deps, job, baseWrite(delivery, message, deps.workerName, refusal), {
+        outcome: 'rejected',
+        deadReason: 'invalid-arguments',
+        error: { type: INVALID_FLOW_KEY, message: `No rate key for ${message.name}: ${refusal.reason}` },
+      });
   }
 }
 
@@ -164,6 +176,8 @@ export async function settleVerdict(deps: SettleDeps, job: Job, write: TaskWrite
       } else if (verdict.cause === 'too-large') log.warn('task result over the size limit: recorded as FAILURE', { error: verdict.error.message });
       else log.warn('task returned a value that cannot be stored', { error: verdict.error.message });
       return finish(deps, job, write, { outcome: 'failure', deadReason: 'failed', error: verdict.error });
+    case 'backoff':
+      return deps.rates.pause({ ...job, flowKey: job.flowKey ?? '', leaseHolder: write.leaseHolder ?? undefined }, verdict.pauseS);
     case 'revoked':
       log.info('task stopped by a revoke: recorded as REVOKED', { outcome: 'revoked', durationMs: durationMs() });
       return finish(deps, job, write, { outcome: 'revoked', state: 'REVOKED', error: verdict.error });

@@ -36,6 +36,8 @@ export class TaskInterruptedError extends Error {
 /** Error types a task can end with without having raised them itself; stable, Python-style names. */
 export const UNKNOWN_TASK = 'UnknownTaskError';
 export const INVALID_ARGUMENTS = 'InvalidArgumentsError';
+/** A task's `rateLimit.key` (or `units`) function failed on its input. */
+export const INVALID_FLOW_KEY = 'InvalidFlowKeyError';
 export const MALFORMED_MESSAGE = 'MalformedMessageError';
 /** A result JSON can carry but PostgreSQL's jsonb cannot (U+0000, a lone surrogate, too deep). */
 export const UNSTORABLE_RESULT = 'UnstorableResultError';

@@ -7,6 +7,7 @@ import {
   findUnstorable,
   isPermanentError,
   isRetryable,
+  rateLimitedPauseS,
   retryDelayMs,
   truncateText,
 } from '../../../shared/src/core/index.js';
@@ -25,6 +26,8 @@ export type Verdict =
   | { kind: 'retry'; error: TaskError; delayMs: number; maxRetries: number }
   /** `raised`: the task threw; `too-large` and `unstorable`: its result cannot be kept. */
   | { kind: 'failure'; error: TaskError; cause: 'raised' | 'too-large' | 'unstorable'; permanent: boolean }
+  /** The task asked its rate key to pause (ctx.backoff, RateLimitedError): it runs again after, neither failed nor retried. */
+  | { kind: 'backoff'; pauseS: number }
   /** A revoke terminated the task: REVOKED, never retried. */
   | { kind: 'revoked'; error: TaskError };
 
@@ -38,6 +41,8 @@ export function judge(
   if (outcome.kind === 'revoked') return { kind: 'revoked', error: { type: REVOKED_ERROR_TYPE, message: truncateText(outcome.reason) } };
   if (outcome.kind === 'threw') {
     const err = outcome.error;
+    const pauseS = rateLimitedPauseS(err);
+    if (pauseS !== undefined) return { kind: 'backoff', pauseS };
     // Bounded before it is logged, stored, replied or dead-lettered (errors.ts).
     const error = { type: err.name || 'Error', message: truncateText(err.message) };
     const policy = retryPolicyOf(definition);
