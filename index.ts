@@ -24,6 +24,8 @@ export {
   type TaskRun,
   type TaskStyle,
   type InputRun,
+  type ConcurrencyConfig,
+  type ConcurrencyStrategy,
 } from './shared/src/app/index.js';
 export {
   defineSchedule,

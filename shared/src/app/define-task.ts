@@ -116,8 +116,45 @@ export interface TaskConfig<N extends string, AS, KS, IS, R> {
   result?: ResultMode;
   /** One line on what the task does (shown by the gateway and the CLI). */
   description?: string;
+  /**
+   * Flow control by key, fleet-wide: at most `limit` tasks of one key run at once across every
+   * worker process, and keys take fair turns (docs/architecture.md). @default no limit
+   */
+  concurrency?: ConcurrencyConfig<[IS] extends [undefined] ? { args: InferOutput<AS>; kwargs: InferOutput<KS> } : InferOutput<IS>>;
   /** The implementation, `run(input, ctx)` with `input`, else `run(args, kwargs, ctx)`; required unless `external`. */
   run?: [IS] extends [undefined] ? TaskRun<InferOutput<AS>, InferOutput<KS>, R> : InputRun<InferOutput<IS>, R>;
+}
+
+/** What happens to a task whose key has `limit` tasks running already. */
+export type ConcurrencyStrategy = 'queue' | 'cancel-in-progress' | 'cancel-newest';
+export const CONCURRENCY_STRATEGIES: readonly ConcurrencyStrategy[] = ['queue', 'cancel-in-progress', 'cancel-newest'];
+
+/**
+ * A task's per-key concurrency limit (`defineTask({ concurrency })`). `I` is what the key
+ * function gets: a one-object task's parsed input, else `{ args, kwargs }` as parsed.
+ */
+export interface ConcurrencyConfig<I = unknown> {
+  /**
+   * The key a task counts against, from its parsed input: a string of at most 200 characters
+   * (a throw, another type or a longer string fails that task with `ConcurrencyKeyError`).
+   * @default one key ('') for the task type as a whole
+   */
+  key?: (input: I) => string;
+  /** Tasks of one key running at once, fleet-wide: a positive integer. */
+  limit: number;
+  /**
+   * A task whose key is full: `queue` waits for a slot (out of the broker queue, in PostgreSQL,
+   * so other keys go on); `cancel-newest` ends REVOKED at once; `cancel-in-progress` revokes
+   * (terminates) the oldest running tasks of the key and the older waiting ones, then runs.
+   * @default 'queue'
+   */
+  strategy?: ConcurrencyStrategy;
+  /**
+   * The optional weights of fair turns: a key's limit is `limit × weight`, rounded down, at
+   * least 1 (keys not listed weigh 1). E.g. `{ limit: 1, weights: { premium: 3 } }`.
+   * @default every key 1
+   */
+  weights?: Record<string, number>;
 }
 
 type AnyArgsSchema = StandardSchemaV1<unknown, unknown[]>;
@@ -143,6 +180,8 @@ export interface TaskDefinition {
   external?: boolean;
   /** @see TaskConfig.result; absent means `full`. */
   result?: ResultMode;
+  /** @see TaskConfig.concurrency; absent means no limit. */
+  concurrency?: ConcurrencyConfig;
   run?: TaskRun<unknown[], Record<string, unknown>, unknown>;
 }
 
@@ -214,6 +253,28 @@ const SHAPE_RULES: ReadonlyArray<{ field: 'args' | 'kwargs' | 'input'; shape: Va
   { field: 'input', shape: 'object', fix: 'input is one object of named fields, e.g. z.object({ url: z.string() }); for positional arguments write args: z.tuple([...])' },
 ];
 
+/** A concurrency limit as {@link ConcurrencyConfig} says, frozen, or undefined when none is given. */
+function checkConcurrency(name: string, value: unknown): ConcurrencyConfig | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null) invalid(name, 'concurrency must be an object: { key?, limit, strategy?, weights? }');
+  const { key, limit, strategy, weights } = value as Record<string, unknown>;
+  if (key !== undefined && typeof key !== 'function') invalid(name, 'concurrency.key must be a function of the task\'s input returning a string');
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1) invalid(name, 'concurrency.limit must be a positive integer');
+  if (strategy !== undefined && !(CONCURRENCY_STRATEGIES as readonly unknown[]).includes(strategy)) {
+    invalid(name, `concurrency.strategy must be ${CONCURRENCY_STRATEGIES.join(', ')}`);
+  }
+  if (weights !== undefined && (typeof weights !== 'object' || weights === null || Array.isArray(weights))) invalid(name, 'concurrency.weights must be an object of key → weight');
+  for (const [k, weight] of Object.entries(weights ?? {})) {
+    if (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0) invalid(name, `concurrency.weights[${JSON.stringify(k)}] must be a positive number`);
+  }
+  return Object.freeze({
+    limit,
+    ...(key ? { key: key as ConcurrencyConfig['key'] } : {}),
+    ...(strategy ? { strategy: strategy as ConcurrencyStrategy } : {}),
+    ...(weights ? { weights: Object.freeze({ ...(weights as Record<string, number>) }) } : {}),
+  });
+}
+
 /** Each schema given is a schema, of a shape the wire can carry there (see schema-shape.ts). */
 function checkSchemas(name: string, config: { args?: unknown; kwargs?: unknown; input?: unknown }): void {
   for (const { field, shape, fix } of SHAPE_RULES) {
@@ -249,6 +310,8 @@ export function defineTask<
   checkSeconds(name, 'timeLimitS', config.timeLimitS);
   checkSeconds(name, 'softTimeLimitS', config.softTimeLimitS);
   if (config.result !== undefined && !isResultMode(config.result)) invalid(name, `result must be ${RESULT_MODES.join(', ')}`);
+  const concurrency = checkConcurrency(name, config.concurrency);
+  if (concurrency && config.external) invalid(name, 'an external task cannot have a concurrency limit: Celerity workers do not run it');
   const input = config.input;
   const run = config.run as ((...params: unknown[]) => unknown) | undefined;
   const task: TaskDefinition & { [TASK_BRAND]: true; s: (...call: unknown[]) => TaskSignature } = {
@@ -266,6 +329,7 @@ export function defineTask<
     ...(config.softTimeLimitS !== undefined ? { softTimeLimitS: config.softTimeLimitS } : {}),
     ...(config.external ? { external: true } : {}),
     ...(config.result !== undefined && config.result !== 'full' ? { result: config.result } : {}),
+    ...(concurrency ? { concurrency } : {}),
     // The worker calls every task as run(args, kwargs, ctx); a one-object task's input is its kwargs.
     ...(run ? { run: input ? (_args: unknown[], kwargs: Record<string, unknown>, ctx: TaskContext) => run(kwargs, ctx) : run } : {}),
     s: (...call: unknown[]) => signatureOf(name, input !== undefined, call),
