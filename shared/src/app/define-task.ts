@@ -127,7 +127,7 @@ export interface TaskConfig<N extends string, AS, KS, IS, R> {
 
 /** What happens to a task whose key has `limit` tasks running already. */
 export type ConcurrencyStrategy = 'queue' | 'cancel-in-progress' | 'cancel-newest';
-export const CONCURRENCY_STRATEGIES: readonly ConcurrencyStrategy[] = ['queue', 'cancel-in-progress', 'cancel-newest'];
+const CONCURRENCY_STRATEGIES: readonly ConcurrencyStrategy[] = ['queue', 'cancel-in-progress', 'cancel-newest'];
 
 /**
  * A task's per-key concurrency limit (`defineTask({ concurrency })`). `I` is what the key

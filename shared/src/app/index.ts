@@ -9,7 +9,6 @@ export {
 export { collectSchedules } from './collect-schedules.js';
 export { collectTasks, type TaskSource } from './collect-tasks.js';
 export {
-  CONCURRENCY_STRATEGIES,
   type ConcurrencyConfig,
   type ConcurrencyStrategy,
   DEFAULT_TASK_QUEUE,

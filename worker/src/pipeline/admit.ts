@@ -63,7 +63,13 @@ export type Refusal =
   /** Started too often without finishing: it may crash its worker. Counts are the starts so far. */
   | ({ kind: 'delivery-limit'; limit: number } & Counts)
   | ({ kind: 'unknown-task' } & Counts)
-  | ({ kind: 'invalid-arguments'; issues: ArgumentIssue[] } & Counts);
+  | ({ kind: 'invalid-arguments'; issues: ArgumentIssue[] } & Counts)
+  /** Its key's slots are taken: acked off the queue, waiting in PostgreSQL for its turn (worker/src/flow/). */
+  | { kind: 'flow-parked' }
+  /** Its key's slots are taken and its strategy is `cancel-newest`: REVOKED, never run. */
+  | { kind: 'flow-cancelled'; reason: string }
+  /** Its concurrency key function threw or returned no usable key: FAILURE. */
+  | ({ kind: 'flow-key-error'; message: string } & Counts);
 
 export type Admission = Admitted | Refusal;
 

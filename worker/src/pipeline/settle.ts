@@ -36,6 +36,7 @@ import { baseWrite, recordFinal, type RecorderDeps } from './record.js';
 import { deadLetter, publishDelayed, type RepublishDeps } from './republish.js';
 import { writesRows } from './rows.js';
 import type { Verdict } from './verdict.js';
+import { CONCURRENCY_KEY_ERROR } from '../flow/decide.js';
 import { DELIVERY_LIMIT, INVALID_ARGUMENTS, MALFORMED_MESSAGE, UNKNOWN_TASK, type Delivery, type Disposition, type ReplySender, type TaskError } from './types.js';
 
 export interface SettleDeps {
@@ -140,6 +141,23 @@ export async function settleRefusal(deps: SettleDeps, job: Job, refusal: Refusal
         outcome: 'rejected',
         deadReason: 'invalid-arguments',
         error: { type: INVALID_ARGUMENTS, message: `Invalid arguments for ${message.name}: ${formatIssues(refusal.issues)}` },
+      });
+    case 'flow-parked':
+      // Its message is kept in flow_waiting (committed): the ack takes it off the queue.
+      return 'ack';
+    case 'flow-cancelled':
+      log.info('concurrency key full: the newest task is dropped, recorded as REVOKED', { reason: refusal.reason, outcome: 'revoked' });
+      return finish(deps, job, baseWrite(delivery, message, deps.workerName, fresh), {
+        outcome: 'revoked',
+        state: 'REVOKED',
+        error: { type: REVOKED_ERROR_TYPE, message: refusal.reason },
+      });
+    case 'flow-key-error':
+      log.warn('no usable concurrency key: recorded as FAILURE and dead-lettered', { error: refusal.message, outcome: 'rejected' });
+      return finish(deps, job, baseWrite(delivery, message, deps.workerName, refusal), {
+        outcome: 'rejected',
+        deadReason: 'invalid-arguments',
+        error: { type: CONCURRENCY_KEY_ERROR, message: refusal.message },
       });
   }
 }
