@@ -94,8 +94,11 @@ describe('flow control by key: concurrency', () => {
       }),
       { numRuns: 3 },
     );
-    const { rows } = await ctx.pool.query<{ n: number }>('SELECT (SELECT count(*) FROM flow_slots) + (SELECT count(*) FROM flow_waiting) AS n');
-    assert.equal(Number(rows[0]?.n), 0, 'every slot given back, nothing left waiting');
+    // A slot is given back just after its task's final row is written.
+    await waitFor('every slot given back, nothing left waiting', async () => {
+      const { rows } = await ctx.pool.query<{ n: string }>('SELECT (SELECT count(*) FROM flow_slots) + (SELECT count(*) FROM flow_waiting) AS n');
+      return rows[0]?.n === '0';
+    });
   });
 
   it('fair turns: 30 tasks of key A submitted before 5 of key B (limit 1 each): every B task finishes before A\'s sixth', async () => {

@@ -108,11 +108,6 @@ export class FlowGate {
     await Promise.all([this.#renewing, this.#sweeping]);
   }
 
-  /** Slots held here now (tests, diagnostics). */
-  get held(): number {
-    return this.#held.size;
-  }
-
   /**
    * A task cleared to run: takes its key's slot (UNLIMITED without `concurrency`), or parks it,
    * drops it (`cancel-newest`) or supersedes the running ones (`cancel-in-progress`) and parks
