@@ -123,6 +123,22 @@ describe('flow control by key: concurrency', () => {
     assert.equal(maxOverlap(rows), 1);
   });
 
+  it('a slot is given back when its run fails or schedules a retry: the key\'s other tasks run, one at a time', async () => {
+    const queue = ctx.queue('flow-retry');
+    await startInProcess(queue);
+    const ids = await publish(queue, [
+      { name: 'flow.test.flaky', customer: 'retry-1', ms: 100 },
+      { name: 'flow.test.flaky', customer: 'fail-1', ms: 100 },
+      { name: 'flow.test.flaky', customer: 'retry-2', ms: 100 },
+      { name: 'flow.test.flaky', customer: 'retry-3', ms: 100 },
+    ]);
+    const [retried, failed, ...others] = await finals(ids);
+    assert.deepEqual([retried!.state, retried!.retries, failed!.state], ['SUCCESS', 1, 'FAILURE']);
+    assert.deepEqual(others.map((r) => r.state), ['SUCCESS', 'SUCCESS']);
+    assert.equal(maxOverlap([retried!, ...others]), 1);
+    await waitFor('every slot given back', async () => (await ctx.pool.query('SELECT 1 FROM flow_slots')).rowCount === 0);
+  });
+
   it('cancel-newest: while a task of the key runs, a newer one of that key ends REVOKED with a reason naming the key; other keys run', async () => {
     const queue = ctx.queue('flow-newest');
     const worker = await startInProcess(queue);
