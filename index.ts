@@ -25,6 +25,8 @@ export {
   type TaskStyle,
   type InputRun,
   type RateLimit,
+  type ConcurrencyConfig,
+  type ConcurrencyStrategy,
 } from './shared/src/app/index.js';
 export {
   defineSchedule,

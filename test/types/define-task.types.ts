@@ -49,3 +49,17 @@ export async function useIt(): Promise<void> {
   const total: number = result.total;
   void total;
 }
+
+// A concurrency key function gets the parsed input: a one-object task's fields, else { args, kwargs }.
+export const perCustomer = defineTask({
+  name: 'crm.sync',
+  input: z.object({ customer: z.string(), since: z.string() }),
+  concurrency: { key: (input) => { const customer: string = input.customer; return customer; }, limit: 2, strategy: 'cancel-newest' },
+  run: (input) => input.since,
+});
+export const perShard = defineTask({
+  name: 'crm.shard',
+  args: z.tuple([z.number()]),
+  concurrency: { key: ({ args }) => { const shard: number = args[0]; return String(shard); }, limit: 1, weights: { '0': 2 } },
+  run: ([shard]) => shard,
+});

@@ -36,6 +36,8 @@ export class WorkerMetrics {
   readonly rateLimitDeferred: Counter<'task'>;
   /** Pauses tasks asked for (ctx.backoff, RateLimitedError). */
   readonly rateLimitPaused: Counter<'task'>;
+  /** Per-key concurrency (flow/flow-gate.ts): tasks parked while their key was full, dispatched when a slot freed, superseded by a strategy. */
+  readonly flow: { parked: Counter<'task'>; dispatched: Counter<'task'>; superseded: Counter<'task'> };
   /** Tasks a finished task's canvas sent (follow step), by kind: chain, link, errback, chord-body. */
   readonly canvasSends: Counter<'kind'>;
   #isConsuming: () => boolean = () => false;
@@ -118,6 +120,26 @@ export class WorkerMetrics {
       labelNames: ['task'],
       registers: [registry],
     });
+    this.flow = {
+      parked: new Counter({
+        name: 'celerity_worker_flow_parked_total',
+        help: 'Tasks this worker parked in PostgreSQL because their concurrency key was full (strategy queue or cancel-in-progress).',
+        labelNames: ['task'],
+        registers: [registry],
+      }),
+      dispatched: new Counter({
+        name: 'celerity_worker_flow_dispatched_total',
+        help: 'Waiting tasks this worker published back onto their queue when a slot of their concurrency key freed.',
+        labelNames: ['task'],
+        registers: [registry],
+      }),
+      superseded: new Counter({
+        name: 'celerity_worker_flow_superseded_total',
+        help: 'Tasks whose concurrency key was full that this worker dropped (cancel-newest) or that revoked older ones (cancel-in-progress).',
+        labelNames: ['task'],
+        registers: [registry],
+      }),
+    };
     this.revokes = new Counter({
       name: 'celerity_worker_revokes_total',
       help: 'Task revokes this worker learned of (broadcast, the store, its own), each id once; terminate: whether it asked to stop a running task.',

@@ -16,7 +16,8 @@ import type { ThreadPool } from './thread-pool.js';
 import type { RevocationsView } from './revoke/worker-revocations.js';
 import { RateGate } from './flow/rate-gate.js';
 import type { RateStore } from './flow/rate-store.js';
-import { admit } from './pipeline/admit.js';
+import { admit, type Admitted } from './pipeline/admit.js';
+import { UNLIMITED, type FlowEntry, type FlowGate } from './flow/flow-gate.js';
 import { decode } from './pipeline/decode.js';
 import { Leases } from './pipeline/lease.js';
 import { observeStart, taskInfo } from './pipeline/observe.js';
@@ -71,6 +72,8 @@ export interface TaskRunnerDeps {
   rates: RateStore;
   /** Revokes heard by this worker: a run claimed just as its revoke landed ends REVOKED; `terminate` stops a running one. @default none */
   revocations?: RevocationsView;
+  /** Per-key concurrency of the task types that have a limit (flow/flow-gate.ts). @default none: limits are not applied */
+  flow?: FlowGate;
   /** For the chaos tests only: die at this point of settling (pipeline/fault-point.ts). @default none */
   faultPoint?: FaultPoint;
   /** Workflows, and the task queues a chain's next step or a chord's body is sent to (pipeline/follow.ts). */
@@ -119,7 +122,7 @@ export class TaskRunner {
 
   /** Resolves once the message may be acked; `signal` fires when the worker stops. */
   async run(delivery: Delivery, reply: ReplySender, signal: AbortSignal): Promise<Disposition> {
-    const { catalogue, hooks, metrics, store } = this.#deps;
+    const { catalogue, hooks, store } = this.#deps;
 
     // 1. Decode: not a task message at all is recorded (when it names one) and dead-lettered.
     const decoded = decode(delivery);
@@ -148,6 +151,21 @@ export class TaskRunner {
     const rate = await this.#rates.admit(delivery, message, admission, log);
     if (rate.kind !== 'run') return rate.kind === 'deferred' ? 'ack' : settleRefusal(this.#settle, job, rate.refusal);
 
+    // 2b. Flow control (flow/): a task of a limited type takes its key's slot, or waits for one
+    // out of the queue; the slot is given back, and handed on, when its run ends however it ends.
+    const flow = (await this.#deps.flow?.enter(admission, message, delivery)) ?? UNLIMITED;
+    if (flow.kind !== 'enter') return settleRefusal(this.#settle, job, flow);
+    try {
+      return await this.#claimAndRun({ ...job, flowKey: rate.flowKey }, admission, flow, signal);
+    } finally {
+      await this.#deps.flow?.leave(flow);
+    }
+  }
+
+  /** Steps 3 to 5, for an admitted task (holding its key's slot when its type is limited). */
+  async #claimAndRun(job: Job, admission: Admitted, flow: FlowEntry, signal: AbortSignal): Promise<Disposition> {
+    const { hooks, metrics, store } = this.#deps;
+    const { delivery, message, log, mode } = job;
     // 3. Claim, then run: STARTED with this delivery's lease is committed before the task runs;
     // a copy the store refuses (final, under another live lease, another task's id) never runs.
     // Result modes `final` (on a first delivery) and `none` run unclaimed (pipeline/rows.ts).
@@ -157,7 +175,11 @@ export class TaskRunner {
     let write = start;
     if (claimsRun(mode, delivery)) {
       const claim = await claimRun(store, start, this.#leases.leaseMs);
-      if (!claim.claimed) return settleRefusal(this.#settle, job, claim.refusal);
+      if (!claim.claimed) {
+        // Another copy runs the task now: the slot it took over is that copy's.
+        if (claim.refusal.kind === 'running') this.#deps.flow?.keep(flow);
+        return settleRefusal(this.#settle, job, claim.refusal);
+      }
       this.#leases.hold(hold);
       write = { ...start, ...claim.counts };
     }
@@ -187,7 +209,7 @@ export class TaskRunner {
       // reply waits for the task's first row (settle.ts): its claim, committed before it ran;
       // unclaimed, its final row (`final`), or nothing (`none`).
       const firstRow = claimsRun(mode, delivery) || mode === 'none' ? Promise.resolve() : undefined;
-      return await settleVerdict(this.#settle, { ...job, flowKey: rate.flowKey, ...(firstRow ? { firstRow } : {}) }, { ...write, startedAt: outcome.startedAt }, verdict);
+      return await settleVerdict(this.#settle, { ...job, ...(firstRow ? { firstRow } : {}) }, { ...write, startedAt: outcome.startedAt }, verdict);
     } finally {
       timer();
       metrics.inFlight.dec({ queue: delivery.queue });

@@ -18,7 +18,7 @@ import {
   queueTypeOf,
 } from '../../shared/src/broker/index.js';
 import { withWorkerDefaults } from '../../shared/src/config/index.js';
-import { IdempotencyKeys, RevocationStore, TaskLog, TaskStore, WorkflowStore, createPool } from '../../shared/src/store/index.js';
+import { FlowStore, IdempotencyKeys, RevocationStore, TaskLog, TaskStore, WorkflowStore, createPool } from '../../shared/src/store/index.js';
 import { Catalogue } from '../../shared/src/app/index.js';
 import {
   CelerityError,
@@ -44,6 +44,7 @@ import { startWorkerEndpoints } from './worker-endpoints.js';
 import { RetentionSweeper } from './retention.js';
 import { TaskRunner, defaultWorkerName } from './task-runner.js';
 import { WorkerRevocations } from './revoke/worker-revocations.js';
+import { FlowGate } from './flow/flow-gate.js';
 import type { RevokeOptions, RevokeOutcome } from '../../shared/src/submit/index.js';
 import { ThreadPool } from './thread-pool.js';
 import { RateStore } from './flow/rate-store.js';
@@ -65,6 +66,7 @@ export class Worker {
       threads: ThreadPool;
       server: Server | undefined;
       sweeper: RetentionSweeper;
+      flow: FlowGate;
       events: WorkerEvents | undefined;
       revocations: WorkerRevocations;
       reports: TaskReports;
@@ -138,6 +140,16 @@ export class Worker {
             });
       const reports = await TaskReports.create(broker, { store: new TaskLog(pool), logger, registry: metrics.registry });
       const rates = new RateStore(pool);
+      const flow = new FlowGate({
+        store: new FlowStore(pool),
+        publisher,
+        taskQueues,
+        catalogue,
+        revoke: (ids, revoke) => revocations.revoke(ids, revoke),
+        workerName,
+        logger,
+        metrics: metrics.flow,
+      });
       const runner = new TaskRunner({
         broker,
         publisher,
@@ -154,6 +166,7 @@ export class Worker {
         stopping: forceStop.signal,
         workerName,
         revocations,
+        flow,
         ...withHooks(allHooks(events, reports)),
         reports,
         ...(config.maxResultBytes !== undefined ? { maxResultBytes: config.maxResultBytes } : {}),
@@ -192,8 +205,9 @@ export class Worker {
       const retentionMs = config.resultRetentionHours * 3_600_000;
       const sweeper = new RetentionSweeper(store, retentionMs, logger, new IdempotencyKeys(pool, retentionMs), new RevocationStore(pool), rates);
       sweeper.start();
+      flow.start();
       self.worker = new Worker(
-        { broker, publisher, consumer, ...control, rateLimits, pool, store, threads, server, sweeper, events, revocations, reports, mailbox, forceStop, logger, graceMs: config.graceMs },
+        { broker, publisher, consumer, ...control, rateLimits, pool, store, threads, server, sweeper, flow, events, revocations, reports, mailbox, forceStop, logger, graceMs: config.graceMs },
         metrics,
         runner.workerName,
       );
@@ -282,7 +296,7 @@ export class Worker {
   }
 
   async #stop(graceMs: number): Promise<void> {
-    const { broker, publisher, consumer, pool, store, threads, server, sweeper, events, revocations, reports, mailbox, forceStop, logger, autoscaler, rateLimits } = this.parts;
+    const { broker, publisher, consumer, pool, store, threads, server, sweeper, flow, events, revocations, reports, mailbox, forceStop, logger, autoscaler, rateLimits } = this.parts;
     this.#state = 'DRAINING';
     // Rate-limited deliveries not started yet go back to their queue at once.
     rateLimits.close();
@@ -297,6 +311,7 @@ export class Worker {
       logger.info('consumer stopped', { finished, requeued });
     });
     await step('stopping the retention sweep', () => sweeper.stop());
+    await step('stopping the concurrency slots\' renewal and sweep', () => flow.close());
     await step('closing the revoke listener', () => revocations.close());
     await step('flushing the result store', () => store.idle());
     await step('announcing worker-offline', async () => events?.stop());

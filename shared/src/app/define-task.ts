@@ -28,6 +28,7 @@ import {
 } from '../core/index.js';
 import type { Logger, ResultMode, RetryPolicy } from '../core/index.js';
 import { readRateLimit, type RateLimit, type RateLimitDefinition } from './rate-limit-spec.js';
+import { readConcurrency, type ConcurrencyConfig } from './concurrency-spec.js';
 import { mayAccept, type ValueShape } from './schema-shape.js';
 import { signatureOf, type SignatureCall, type TaskSignature } from './signature.js';
 import { isStandardSchema, type InferInput, type InferOutput, type StandardSchemaV1 } from './standard-schema.js';
@@ -141,6 +142,11 @@ export interface TaskConfig<N extends string, AS, KS, IS, R> {
    * the broker until its turn. @default none
    */
   rateLimit?: RateLimit<[IS] extends [undefined] ? { args: InferOutput<AS>; kwargs: InferOutput<KS> } : InferOutput<IS>>;
+  /**
+   * Flow control by key, fleet-wide: at most `limit` tasks of one key run at once across every
+   * worker process, and keys take fair turns (docs/architecture.md). @default no limit
+   */
+  concurrency?: ConcurrencyConfig<[IS] extends [undefined] ? { args: InferOutput<AS>; kwargs: InferOutput<KS> } : InferOutput<IS>>;
   /** The implementation, `run(input, ctx)` with `input`, else `run(args, kwargs, ctx)`; required unless `external`. */
   run?: [IS] extends [undefined] ? TaskRun<InferOutput<AS>, InferOutput<KS>, R> : InputRun<InferOutput<IS>, R>;
 }
@@ -172,6 +178,8 @@ export interface TaskDefinition {
   result?: ResultMode;
   /** @see TaskConfig.rateLimit, with `limit` read into `perSecond`. */
   rateLimit?: RateLimitDefinition;
+  /** @see TaskConfig.concurrency; absent means no limit. */
+  concurrency?: ConcurrencyConfig;
   run?: TaskRun<unknown[], Record<string, unknown>, unknown>;
 }
 
@@ -243,6 +251,7 @@ const SHAPE_RULES: ReadonlyArray<{ field: 'args' | 'kwargs' | 'input'; shape: Va
   { field: 'input', shape: 'object', fix: 'input is one object of named fields, e.g. z.object({ url: z.string() }); for positional arguments write args: z.tuple([...])' },
 ];
 
+
 /** Each schema given is a schema, of a shape the wire can carry there (see schema-shape.ts). */
 function checkSchemas(name: string, config: { args?: unknown; kwargs?: unknown; input?: unknown }): void {
   for (const { field, shape, fix } of SHAPE_RULES) {
@@ -287,6 +296,9 @@ export function defineTask<
   const rate = config.rateLimit === undefined ? undefined : readRateLimit(config.rateLimit);
   if (rate && !rate.ok) invalid(name, rate.problem);
   if (rate && config.external) invalid(name, 'an external task cannot have a rateLimit: Celerity workers do not run it');
+  const concurrency = config.concurrency === undefined ? undefined : readConcurrency(config.concurrency);
+  if (concurrency && !concurrency.ok) invalid(name, concurrency.problem);
+  if (concurrency && config.external) invalid(name, 'an external task cannot have a concurrency limit: Celerity workers do not run it');
   const input = config.input;
   const run = config.run as ((...params: unknown[]) => unknown) | undefined;
   const task: TaskDefinition & { [TASK_BRAND]: true; s: (...call: unknown[]) => TaskSignature } = {
@@ -306,6 +318,7 @@ export function defineTask<
     ...(config.external ? { external: true } : {}),
     ...(config.result !== undefined && config.result !== 'full' ? { result: config.result } : {}),
     ...(rate?.ok ? { rateLimit: rate.rateLimit } : {}),
+    ...(concurrency?.ok ? { concurrency: concurrency.concurrency } : {}),
     // The worker calls every task as run(args, kwargs, ctx); a one-object task's input is its kwargs.
     ...(run ? { run: input ? (_args: unknown[], kwargs: Record<string, unknown>, ctx: TaskContext) => run(kwargs, ctx) : run } : {}),
     s: (...call: unknown[]) => signatureOf(name, input !== undefined, call),

@@ -8,6 +8,7 @@ export {
 } from './catalogue.js';
 export { collectSchedules } from './collect-schedules.js';
 export { collectTasks, type TaskSource } from './collect-tasks.js';
+export { type ConcurrencyConfig, type ConcurrencyStrategy } from './concurrency-spec.js';
 export {
   DEFAULT_TASK_QUEUE,
   defineTask,

@@ -1,4 +1,13 @@
 /** What store/ offers the rest of Celerity: an explicit list; a new export is a decision. */
+export {
+  type Dispatchable,
+  type FlowKey,
+  type FlowKeyTx,
+  FlowStore,
+  type HeldSlot,
+  type LiveSlot,
+  type WaitingTask,
+} from './flow-slots.js';
 export { IdempotencyKeys } from './idempotency.js';
 export {
   ensureSchemaAt,

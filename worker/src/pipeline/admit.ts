@@ -65,7 +65,13 @@ export type Refusal =
   | ({ kind: 'unknown-task' } & Counts)
   | ({ kind: 'invalid-arguments'; issues: ArgumentIssue[] } & Counts)
   /** Its `rateLimit.key` or `units` function threw or gave something unusable (worker/src/flow/rate-key.ts). */
-  | ({ kind: 'invalid-flow-key'; reason: string } & Counts);
+  | ({ kind: 'invalid-flow-key'; reason: string } & Counts)
+  /** Its key's slots are taken: acked off the queue, waiting in PostgreSQL for its turn (worker/src/flow/). */
+  | { kind: 'flow-parked' }
+  /** Its key's slots are taken and its strategy is `cancel-newest`: REVOKED, never run. */
+  | { kind: 'flow-cancelled'; reason: string }
+  /** Its concurrency key function threw or returned no usable key: FAILURE. */
+  | ({ kind: 'flow-key-error'; message: string } & Counts);
 
 export type Admission = Admitted | Refusal;
 

@@ -37,6 +37,7 @@ import { deadLetter, publishDelayed, type RepublishDeps } from './republish.js';
 import { writesRows } from './rows.js';
 import type { Verdict } from './verdict.js';
 import type { RateGate } from '../flow/rate-gate.js';
+import { CONCURRENCY_KEY_ERROR } from '../flow/decide.js';
 import { DELIVERY_LIMIT, INVALID_ARGUMENTS, INVALID_FLOW_KEY, MALFORMED_MESSAGE, UNKNOWN_TASK, type Delivery, type Disposition, type ReplySender, type TaskError } from './types.js';
 
 export interface SettleDeps {
@@ -146,13 +147,23 @@ export async function settleRefusal(deps: SettleDeps, job: Job, refusal: Refusal
         deadReason: 'invalid-arguments',
         error: { type: INVALID_ARGUMENTS, message: `Invalid arguments for ${message.name}: ${formatIssues(refusal.issues)}` },
       });
-    case 'invalid-flow-key':
-      log.warn('rate key not computable: recorded as FAILURE and dead-lettered', { reason: refusal.reason, outcome: 'rejected' });
-      return finish(deps, job, baseWrite(delivery, message, deps.workerName, refusal), {
-        outcome: 'rejected',
-        deadReason: 'invalid-arguments',
-        error: { type: INVALID_FLOW_KEY, message: `No rate key for ${message.name}: ${refusal.reason}` },
+    case 'flow-parked':
+      // Its message is kept in flow_waiting (committed): the ack takes it off the queue.
+      return 'ack';
+    case 'flow-cancelled':
+      log.info('concurrency key full: the newest task is dropped, recorded as REVOKED', { reason: refusal.reason, outcome: 'revoked' });
+      return finish(deps, job, baseWrite(delivery, message, deps.workerName, fresh), {
+        outcome: 'revoked',
+        state: 'REVOKED',
+        error: { type: REVOKED_ERROR_TYPE, message: refusal.reason },
       });
+    case 'invalid-flow-key':
+    case 'flow-key-error': {
+      // A rate key (or units) or a concurrency key its task's function could not give.
+      const error = refusal.kind === 'invalid-flow-key' ? { type: INVALID_FLOW_KEY, message: `No rate key for ${message.name}: ${refusal.reason}` } : { type: CONCURRENCY_KEY_ERROR, message: refusal.message };
+      log.warn('no usable flow key: recorded as FAILURE and dead-lettered', { error: error.message, outcome: 'rejected' });
+      return finish(deps, job, baseWrite(delivery, message, deps.workerName, refusal), { outcome: 'rejected', deadReason: 'invalid-arguments', error });
+    }
   }
 }
 

@@ -12,6 +12,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from '../../../shared/src/core/index.js';
+import type { KnownTask } from '../../../shared/src/store/index.js';
 import { RevokeListener, type Broker, type RevokeNotice } from '../../../shared/src/broker/index.js';
 import { Revoker, type RevokeOptions, type RevokeOutcome } from '../../../shared/src/submit/index.js';
 import { RevokedSet, type RevokedSetOptions } from './revoked-set.js';
@@ -87,10 +88,10 @@ export class WorkerRevocations implements RevocationsView {
   }
 
   /** Durable first (the store), then applied here, then broadcast to the other workers. */
-  async revoke(ids: readonly string[], options: RevokeOptions = {}): Promise<RevokeOutcome> {
+  async revoke(ids: readonly string[], options: RevokeOptions & { known?: readonly KnownTask[] } = {}): Promise<RevokeOutcome> {
     if (!this.#revoker) throw new Error('revocations are closed');
     const outcome = await this.#revoker.revoke(ids, options);
-    this.#apply(outcome.results.map((r) => r.id), options.terminate ?? false, 'here');
+    this.#apply(outcome.results.map((r) => r.id), options.terminate ?? false, 'here', options.reason);
     return outcome;
   }
 
@@ -103,7 +104,7 @@ export class WorkerRevocations implements RevocationsView {
   #onNotice(notice: RevokeNotice): void {
     // Our own notice: applied already by `revoke`.
     if (notice.origin === this.#options.workerName) return;
-    this.#apply(notice.ids, notice.terminate, 'broadcast');
+    this.#apply(notice.ids, notice.terminate, 'broadcast', notice.reason);
   }
 
   /** Loads the revokes made since the last load (with a margin), or within the set's ttl at start. */
@@ -128,13 +129,13 @@ export class WorkerRevocations implements RevocationsView {
       });
   }
 
-  #apply(ids: readonly string[], terminate: boolean, via: 'here' | 'broadcast' | 'store'): void {
+  #apply(ids: readonly string[], terminate: boolean, via: 'here' | 'broadcast' | 'store', reason?: string): void {
     for (const id of ids) {
       const known = this.#set.has(id);
       this.#set.add(id);
       const runs = this.#running.get(id);
       const stopping = terminate && runs !== undefined && runs.size > 0;
-      if (stopping) for (const run of runs) run.abort(new Error(`Task ${id} was terminated by a revoke`));
+      if (stopping) for (const run of runs) run.abort(new Error(`Task ${id} was terminated by a revoke${reason ? `: ${reason}` : ''}`));
       if (stopping || (!known && via !== 'store')) {
         this.#options.logger.info(stopping ? 'revoke: terminating the task running here' : 'revoke heard', { taskId: id, terminate, via, outcome: 'revoked' });
       }
