@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { loadApp, type LoadedApp } from '../../shared/src/app/load-app.js';
 import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
-import { pause, reserve, type RateState } from '../../worker/src/flow/rate-gcra.js';
+import { mustReserveAgain, pause, reserve, type RateState } from '../../worker/src/flow/rate-gcra.js';
 import { PAUSE_RATE, RESERVE_RATE } from '../../worker/src/flow/rate-statements.js';
 import { TYPE_PAUSES_FRESH_MS } from '../../worker/src/flow/rate-gate.js';
 import { RateStore } from '../../worker/src/flow/rate-store.js';
@@ -193,6 +193,17 @@ describe('keyed rate limits', () => {
       }),
       { numRuns: 25 },
     );
+  });
+
+  it('a held reservation stands until its key is paused past it; then the task reserves again, after the pause', async () => {
+    const rates = new RateStore(ctx.pool);
+    const held = await rates.reserve('held', 'k', 1_000, undefined);
+    assert.ok(held);
+    assert.equal(await rates.reserve('held', 'k', 1_000, held.reservedAt), undefined, 'no pause since: it stands, nothing is spent');
+    const end = await rates.pause('held', 'k', 60_000, 'no-such-task', undefined);
+    const again = await rates.reserve('held', 'k', 1_000, held.reservedAt);
+    assert.ok(again && again.reservedAt.getTime() >= end.until.getTime(), 'reserved again, not before the pause ends');
+    assert.ok(mustReserveAgain(held.reservedAt.getTime(), end.until.getTime()), 'as the rule says');
   });
 
   it('the retention sweep forgets keys idle since its cutoff, and only those', async () => {
