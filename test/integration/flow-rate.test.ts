@@ -146,6 +146,22 @@ describe('keyed rate limits', () => {
     for (const id of other) assert.ok((rows.get(id)?.started_at.getTime() ?? Infinity) < pausedUntil.getTime(), 'another task type ran during the pause');
   });
 
+  it('a CPU task pauses its key from the thread pool the same way', async () => {
+    const queue = ctx.queue('pause-cpu');
+    const markers = await mkdtemp(join(tmpdir(), 'celerity-rate-'));
+    ctx.defer(() => rm(markers, { recursive: true, force: true }));
+    const { url } = await ctx.startGateway({ tasks: app.tasks });
+    await ctx.startWorker({ queues: [queue], tasks: app.tasks, appUrl: app.url });
+    const [id] = await submitAll(url, [{ name: 'rate.test.cpu', kwargs: { n: 7, pauseOnce: join(markers, 'cpu') }, options: { queue } }]);
+    assert.ok(id);
+    const [row] = await finalRows([id]);
+    const { rows } = await ctx.pool.query<{ paused_until: Date }>(`SELECT paused_until FROM flow_rates WHERE task_name = 'rate.test.cpu' AND flow_key = ''`);
+    assert.ok(row && rows[0]?.paused_until, 'the key was paused');
+    assert.equal(row.state, 'SUCCESS');
+    assert.ok(row.started_at.getTime() >= rows[0].paused_until.getTime(), 'it ran again after the pause');
+    assert.equal(row.attempts, 1);
+  });
+
   it('a key function that throws or returns a non-string fails that task with a clear error; its neighbour succeeds', async () => {
     const queue = ctx.queue('bad-key');
     const { url } = await ctx.startGateway({ tasks: app.tasks });
