@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { loadApp, type LoadedApp } from '../../shared/src/app/load-app.js';
 import { TestContext, http, waitFor, type Task } from '../helpers/harness.js';
-import { pause, reserve, type RateState } from '../../worker/src/flow/rate-gcra.js';
+import { mustReserveAgain, pause, reserve, type RateState } from '../../worker/src/flow/rate-gcra.js';
 import { PAUSE_RATE, RESERVE_RATE } from '../../worker/src/flow/rate-statements.js';
 import { TYPE_PAUSES_FRESH_MS } from '../../worker/src/flow/rate-gate.js';
 import { RateStore } from '../../worker/src/flow/rate-store.js';
@@ -146,6 +146,22 @@ describe('keyed rate limits', () => {
     for (const id of other) assert.ok((rows.get(id)?.started_at.getTime() ?? Infinity) < pausedUntil.getTime(), 'another task type ran during the pause');
   });
 
+  it('a CPU task pauses its key from the thread pool the same way', async () => {
+    const queue = ctx.queue('pause-cpu');
+    const markers = await mkdtemp(join(tmpdir(), 'celerity-rate-'));
+    ctx.defer(() => rm(markers, { recursive: true, force: true }));
+    const { url } = await ctx.startGateway({ tasks: app.tasks });
+    await ctx.startWorker({ queues: [queue], tasks: app.tasks, appUrl: app.url });
+    const [id] = await submitAll(url, [{ name: 'rate.test.cpu', kwargs: { n: 7, pauseOnce: join(markers, 'cpu') }, options: { queue } }]);
+    assert.ok(id);
+    const [row] = await finalRows([id]);
+    const { rows } = await ctx.pool.query<{ paused_until: Date }>(`SELECT paused_until FROM flow_rates WHERE task_name = 'rate.test.cpu' AND flow_key = ''`);
+    assert.ok(row && rows[0]?.paused_until, 'the key was paused');
+    assert.equal(row.state, 'SUCCESS');
+    assert.ok(row.started_at.getTime() >= rows[0].paused_until.getTime(), 'it ran again after the pause');
+    assert.equal(row.attempts, 1);
+  });
+
   it('a key function that throws or returns a non-string fails that task with a clear error; its neighbour succeeds', async () => {
     const queue = ctx.queue('bad-key');
     const { url } = await ctx.startGateway({ tasks: app.tasks });
@@ -193,6 +209,17 @@ describe('keyed rate limits', () => {
       }),
       { numRuns: 25 },
     );
+  });
+
+  it('a held reservation stands until its key is paused past it; then the task reserves again, after the pause', async () => {
+    const rates = new RateStore(ctx.pool);
+    const held = await rates.reserve('held', 'k', 1_000, undefined);
+    assert.ok(held);
+    assert.equal(await rates.reserve('held', 'k', 1_000, held.reservedAt), undefined, 'no pause since: it stands, nothing is spent');
+    const end = await rates.pause('held', 'k', 60_000, 'no-such-task', undefined);
+    const again = await rates.reserve('held', 'k', 1_000, held.reservedAt);
+    assert.ok(again && again.reservedAt.getTime() >= end.until.getTime(), 'reserved again, not before the pause ends');
+    assert.ok(mustReserveAgain(held.reservedAt.getTime(), end.until.getTime()), 'as the rule says');
   });
 
   it('the retention sweep forgets keys idle since its cutoff, and only those', async () => {

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { CelerityError, RateLimitedError, defineTask, z } from '../../index.js';
 import { parseRateLimitSpec } from '../../shared/src/app/rate-limit-spec.js';
 import { backoff, rateLimitedPauseS } from '../../shared/src/core/errors.js';
-import { costMs, mustReserveAgain, pause, reserve, waitFor, RUN_NOW_TOLERANCE_MS, type RateState } from '../../worker/src/flow/rate-gcra.js';
+import { costMs, mustReserveAgain, pause, reserve, startsIn, RUN_NOW_TOLERANCE_MS, type RateState } from '../../worker/src/flow/rate-gcra.js';
 import { flowInput, rateTicket } from '../../worker/src/flow/rate-key.js';
 import { RateStore } from '../../worker/src/flow/rate-store.js';
 import { judge } from '../../worker/src/pipeline/verdict.js';
@@ -142,9 +142,9 @@ describe('rate limits by key: the GCRA rule', () => {
   it('costs units / rate; waits below the tolerance run now; a held reservation stands unless a pause passed it', () => {
     assert.equal(costMs(1, 50), 20);
     assert.equal(costMs(3, 0.5), 6_000);
-    assert.equal(waitFor(1_000 + RUN_NOW_TOLERANCE_MS, 1_000), 0);
-    assert.equal(waitFor(1_000.4 + RUN_NOW_TOLERANCE_MS, 1_000), 6);
-    assert.equal(waitFor(900, 1_000), 0);
+    assert.equal(startsIn(1_000 + RUN_NOW_TOLERANCE_MS, 1_000), 0);
+    assert.equal(startsIn(1_000.4 + RUN_NOW_TOLERANCE_MS, 1_000), 6);
+    assert.equal(startsIn(900, 1_000), 0);
     assert.equal(mustReserveAgain(1_000, null), false);
     assert.equal(mustReserveAgain(1_000, 1_000), false);
     assert.equal(mustReserveAgain(1_000, 1_001), true);

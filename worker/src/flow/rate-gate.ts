@@ -20,7 +20,7 @@ import type { WorkerMetrics } from '../metrics.js';
 import type { Admitted, Refusal } from '../pipeline/admit.js';
 import { publishDelayed, type RepublishDeps } from '../pipeline/republish.js';
 import type { Delivery, Disposition } from '../pipeline/types.js';
-import { costMs, waitFor } from './rate-gcra.js';
+import { costMs, startsIn } from './rate-gcra.js';
 import { rateTicket, WHOLE_TYPE_KEY } from './rate-key.js';
 import type { RateStore } from './rate-store.js';
 
@@ -84,7 +84,7 @@ export class RateGate {
       return { kind: 'refused', refusal: { kind: 'invalid-flow-key', reason: ticket.reason, attempts: task.attempts, deliveries: task.deliveries } };
     }
     const reservation = await this.#deps.store.reserve(definition.name, ticket.key, costMs(ticket.units, limit.perSecond), heldReservation(delivery));
-    const waitMs = reservation ? waitFor(reservation.inMs, 0) : 0;
+    const waitMs = reservation ? startsIn(reservation.inMs, 0) : 0;
     if (!reservation || waitMs === 0) return { kind: 'run', flowKey: ticket.key };
     await this.#defer(delivery, message, waitMs, { [RATE_AT_HEADER]: reservation.reservedAt.toISOString() });
     log.debug('over its rate limit: deferred to its reserved start', { flowKey: ticket.key, waitMs });
@@ -125,7 +125,7 @@ export class RateGate {
       await Promise.race([reading, new Promise<void>((resolve) => (timer = setTimeout(resolve, TYPE_PAUSES_WAIT_MS)))]);
       clearTimeout(timer);
     }
-    return waitFor(this.#typePauses.get(task) ?? 0, Date.now());
+    return startsIn(this.#typePauses.get(task) ?? 0, Date.now());
   }
 
   async #readTypePauses(): Promise<void> {

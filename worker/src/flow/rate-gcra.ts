@@ -42,7 +42,7 @@ export function mustReserveAgain(heldMs: number, pausedUntilMs: number | null): 
 }
 
 /** Run now, or how long to wait (ms) before the reservation comes due. */
-export function waitFor(reservedAtMs: number, nowMs: number): number {
+export function startsIn(reservedAtMs: number, nowMs: number): number {
   const waitMs = reservedAtMs - nowMs;
   return waitMs <= RUN_NOW_TOLERANCE_MS ? 0 : Math.ceil(waitMs);
 }
