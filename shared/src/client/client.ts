@@ -36,6 +36,7 @@ import {
 import { ScheduleAdmin } from '../schedule/index.js';
 import { createPool, WorkflowStore } from '../store/index.js';
 import {
+  assertNoDedupe,
   ClientCore,
   isValidIdempotencyKey,
   prepareSubmission,
@@ -145,8 +146,10 @@ export class Client<App = unknown> {
     let broker: Broker | undefined;
     try {
       broker = await connectBroker(config, logger, 'celerity-client');
+      const revoker = await Revoker.create(broker, pool, logger, 'client');
       const core = await ClientCore.create({
         broker,
+        revoker,
         pool,
         logger,
         catalogue,
@@ -155,7 +158,6 @@ export class Client<App = unknown> {
         ...(options.ledgerMaxBytes !== undefined ? { ledgerMaxBytes: options.ledgerMaxBytes } : {}),
       });
       const connected = broker;
-      const revoker = await Revoker.create(broker, pool, logger, 'client');
       const schedules = new ScheduleAdmin(pool, catalogue, appSchedules(options.tasks, definitions));
       return new Client<App>(core, revoker, definitions.length > 0, options.maxArgsBytes, async () => {
         await revoker.close();
@@ -218,6 +220,7 @@ export class Client<App = unknown> {
         const call = item.input !== undefined ? [item.input, item.options] : [item.args, item.kwargs, item.options];
         const prepared = this.#prepareCall(item.task, call);
         if (prepared.idempotencyKey !== undefined) throw new CelerityError('INVALID_OPTIONS', 'idempotencyKey is an option of submit(), not of submitMany() items');
+        assertNoDedupe(prepared.submission, 'submitMany() items');
         return prepared.submission;
       } catch (err) {
         if (!(err instanceof CelerityError)) throw err;

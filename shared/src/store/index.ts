@@ -1,5 +1,5 @@
 /** What store/ offers the rest of Celerity: an explicit list; a new export is a decision. */
-export { IdempotencyKeys } from './idempotency.js';
+export { type HeldDedupe, IdempotencyKeys } from './idempotency.js';
 export {
   ensureSchemaAt,
   migrate,
