@@ -204,7 +204,7 @@ export class Client<App = unknown> {
     const { submission, idempotencyKey } = this.#prepareCall(task, call);
     stamp(submission.id, 'submit');
     const answer = await this.#core.submit(submission, { wantReply: true, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) });
-    return this.#handle(answer.id, answer.published);
+    return this.#handle(answer.id, answer.published, answer.deduplicated);
   }
 
   /**
@@ -306,8 +306,8 @@ export class Client<App = unknown> {
     return undefined;
   }
 
-  #handle<R>(id: string, submittedHere: boolean): TaskHandle<R> {
-    return new TaskHandle<R>(id, this.#core, { submittedHere, isClosed: () => this.#closing !== undefined, revoker: this.#revoker });
+  #handle<R>(id: string, submittedHere: boolean, deduplicated = false): TaskHandle<R> {
+    return new TaskHandle<R>(id, this.#core, { submittedHere, isClosed: () => this.#closing !== undefined, revoker: this.#revoker, deduplicated });
   }
 
   #assertOpen(): void {
