@@ -242,4 +242,15 @@ describe('deduplication on submit', () => {
     assert.equal(batch.status, 400);
     assert.match(batch.body.error.message, /options\.dedupe applies to single submits only/);
   });
+
+  it('the OpenAPI document has options.dedupe, its 200 with the Deduplicated header, and INVALID_DEDUPE', async () => {
+    type Doc = { components: { schemas: Record<string, { properties: Record<string, { properties: Record<string, { enum?: string[]; maxLength?: number; maximum?: number }> }> }>; responses: Record<string, { description: string }> }; paths: Record<string, { post: { responses: Record<string, { headers?: Record<string, unknown> }> } }> };
+    const { body } = await http<Doc>(`${gateways[0]!.url}/api/v1/openapi.json`);
+    const dedupe = body.components.schemas.SubmitOptions!.properties.dedupe!;
+    assert.deepEqual(dedupe.properties.mode!.enum, ['singleton', 'throttle', 'debounce']);
+    assert.equal(dedupe.properties.key!.maxLength, 200);
+    assert.equal(dedupe.properties.windowS!.maximum, 86_400);
+    assert.ok(body.paths['/api/v1/tasks/dedupe.note']!.post.responses['200']!.headers!.Deduplicated);
+    assert.match(body.components.responses.Error400!.description, /INVALID_DEDUPE/);
+  });
 });

@@ -37,11 +37,9 @@ export const UNCONFIRMED_TAKEOVER_MS = 15_000;
 
 export const dedupeSchema = z
   .object({
-    /** Submits with one key (per task name, and per API key when keys are on) are deduplicated together. */
-    key: z.string().min(1).max(MAX_DEDUPE_KEY_CHARS),
+    key: z.string().min(1).max(MAX_DEDUPE_KEY_CHARS).describe('Submits with one key (per task name, and per API key when keys are on) are deduplicated together.'),
     mode: z.enum(DEDUPE_MODES),
-    /** Seconds: the throttle window, or the debounce delay. Required for throttle and debounce. */
-    windowS: z.number().positive().max(MAX_DEDUPE_WINDOW_S).optional(),
+    windowS: z.number().positive().max(MAX_DEDUPE_WINDOW_S).optional().describe('Seconds: the throttle window, or the debounce delay. Required for throttle and debounce.'),
   })
   .strict()
   .refine((dedupe) => dedupe.mode === 'singleton' || dedupe.windowS !== undefined, {
