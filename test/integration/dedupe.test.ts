@@ -14,6 +14,7 @@ import { defineTask } from '../../shared/src/app/define-task.js';
 import { ApiKeyStore } from '../../shared/src/auth/api-keys.js';
 import { createClient, type Client } from '../../shared/src/client/client.js';
 import { CelerityError } from '../../shared/src/core/errors.js';
+import { CelerityHttpError, createHttpClient } from '../../shared/src/http/index.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, http, waitFor, type GatewayHandle, type Task } from '../helpers/harness.js';
 
 /** What the worker ran: one entry per run of a test task. */
@@ -187,6 +188,17 @@ describe('deduplication on submit', () => {
     assert.equal((await ctx.finalRow(a.id)).error?.message, `debounced: replaced by ${b.id}`);
     assert.equal((await ctx.finalRow(b.id)).error?.message, `debounced: replaced by ${c.id}`);
     assert.deepEqual(runsOf([a.id, b.id, c.id]).map((r) => r.n), [3_003]);
+  });
+
+  it('celerity/http: submit takes options.dedupe and says when it was deduplicated; a bad one is INVALID_DEDUPE', async () => {
+    const api = createHttpClient({ baseUrl: gateways[1]!.url });
+    const dedupe: Dedupe = { key: newKey(), mode: 'throttle', windowS: 3600 };
+    const first = await api.submit('dedupe.note', { n: 6_001 }, { dedupe });
+    const again = await api.submit('dedupe.note', { n: 6_002 }, { dedupe });
+    assert.equal(first.deduplicated, undefined);
+    assert.equal(again.deduplicated, true);
+    assert.equal(again.id, first.id);
+    await assert.rejects(api.submit('dedupe.note', { n: 1 }, { dedupe: { key: 'k', mode: 'debounce' } }), (err: unknown) => err instanceof CelerityHttpError && err.code === 'INVALID_DEDUPE' && err.status === 400);
   });
 
   it('keys are per task name: one key on two tasks makes two tasks', async () => {
