@@ -122,7 +122,12 @@ describe('deduplication on submit', () => {
     const whileRunning = await viaHttp(gateways[1]!, 'dedupe.hold', 200, dedupe);
     assert.deepEqual([whileRunning.id, whileRunning.deduplicated], [id, true]);
 
+    // A ?wait= submit deduplicated against it waits for that task's end, and answers with it.
+    const waited = http<Task>(`${gateways[0]!.url}/api/v1/tasks/dedupe.hold?wait=30`, { json: { kwargs: { n: 250 }, options: { dedupe } } });
+    await waitFor('the ?wait= submit to wait on the task', () => gateways[0]!.gateway.core.waiters.size > 0);
     releaseHeld();
+    const answered = await waited;
+    assert.deepEqual([answered.status, answered.headers.get('deduplicated'), answered.body.id, answered.body.state, answered.body.result], [200, 'true', id, 'SUCCESS', fresh[0]!.n]);
     const done = await ctx.finalRow(id!);
     assert.equal(done.state, 'SUCCESS');
     assert.equal(done.result, fresh[0]!.n);
