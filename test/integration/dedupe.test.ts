@@ -16,6 +16,7 @@ import { createClient, type Client } from '../../shared/src/client/client.js';
 import { CelerityError } from '../../shared/src/core/errors.js';
 import { CelerityHttpError, createHttpClient } from '../../shared/src/http/index.js';
 import { TEST_AMQP_URL, TEST_DATABASE_URL, TestContext, http, waitFor, type GatewayHandle, type Task } from '../helpers/harness.js';
+import { metricValue, scrape } from '../helpers/prom.js';
 
 /** What the worker ran: one entry per run of a test task. */
 interface Run {
@@ -128,6 +129,9 @@ describe('deduplication on submit', () => {
     releaseHeld();
     const answered = await waited;
     assert.deepEqual([answered.status, answered.headers.get('deduplicated'), answered.body.id, answered.body.state, answered.body.result], [200, 'true', id, 'SUCCESS', fresh[0]!.n]);
+    // Every HTTP submit answered with the earlier task is counted, by the gateway that answered it.
+    const counted = await Promise.all(gateways.map(async (g) => metricValue(await scrape(`${g.url}/metrics`), 'celerity_tasks_deduplicated_total', { task: 'dedupe.hold', mode: 'singleton' }) ?? 0));
+    assert.equal(counted[0]! + counted[1]!, answers.filter((a) => a.status === 200).length + 2);
     const done = await ctx.finalRow(id!);
     assert.equal(done.state, 'SUCCESS');
     assert.equal(done.result, fresh[0]!.n);

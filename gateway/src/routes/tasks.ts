@@ -71,6 +71,7 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
       if (answer.replayed) res.set('Idempotent-Replayed', 'true');
       // options.dedupe returned an earlier task: nothing new was accepted, so not a 202.
       if (answer.deduplicated) res.set('Deduplicated', 'true');
+      if (submission.dedupe && (answer.deduplicated || answer.replaced !== undefined)) deps.metrics.tasksDeduplicated.inc({ task: submission.name, mode: submission.dedupe.mode });
       if (waiting && answer.finished && answer.published) {
         deps.metrics.rpcDuration.observe({ task: submission.name }, Number(process.hrtime.bigint() - started) / 1e9);
       }

@@ -45,6 +45,8 @@ export interface SubmitAnswer {
   replayed: boolean;
   /** `options.dedupe` returned an earlier task with its key: nothing was published. */
   deduplicated: boolean;
+  /** A debounce's new task replaced this waiting one, which was revoked. */
+  replaced?: string;
   /** This call published the task (false only for a replay of a key whose publish was confirmed). */
   published: boolean;
   /** The task as known when answering; its final record when `finished`. */
@@ -177,7 +179,8 @@ async function dedupeSubmit(parts: SubmitParts, submission: Submission, call: Su
       known: [{ id: start.replaced, name: submission.name, queue: submission.queue, owner: submission.owner ?? null }],
     });
   }
-  return publishAndWait(parts, submission, call, false, (send) => parts.idempotency.publish(key, submission, send));
+  const answer = await publishAndWait(parts, submission, call, false, (send) => parts.idempotency.publish(key, submission, send));
+  return start.replaced !== undefined ? { ...answer, replaced: start.replaced } : answer;
 }
 
 /**
