@@ -9,7 +9,7 @@
  * replaces a waiting task revokes that task first, through the revoke path.
  */
 import { CelerityError, isFinalState, type TaskRecord } from '../core/index.js';
-import { dedupeRowKey } from './dedupe.js';
+import { dedupeRowKey, type DedupeOption } from './dedupe.js';
 import type { IdempotentSubmits } from './idempotent-submits.js';
 import { REPLY_GRACE_MS, type Finished, type WaitSignal } from './ledger-waits.js';
 import { identify, pendingRecord, resultModeOfSubmission, type Submission } from './submission.js';
@@ -76,7 +76,7 @@ export async function submitTask(parts: SubmitParts, submission: Submission, cal
   const { idempotencyKey } = call;
   if (submission.dedupe) {
     if (idempotencyKey !== undefined) throw new CelerityError('INVALID_DEDUPE', 'Give an Idempotency-Key or options.dedupe, not both');
-    return dedupeSubmit(parts, submission, call);
+    return dedupeSubmit(parts, submission, submission.dedupe, call);
   }
   if (idempotencyKey === undefined) return publishAndWait(parts, submission, call, false, (send) => send());
   const key = submission.owner ? `${submission.owner}:${idempotencyKey}` : idempotencyKey;
@@ -165,8 +165,7 @@ async function replay(parts: SubmitParts, held: Submission, call: SubmitCall): P
  * holding it answers (idempotent-submits.ts, dedupe.ts). A debounce that replaces a waiting task
  * revokes it before publishing the new one, so a burst never runs twice when the publish fails.
  */
-async function dedupeSubmit(parts: SubmitParts, submission: Submission, call: SubmitCall): Promise<SubmitAnswer> {
-  const dedupe = submission.dedupe!;
+async function dedupeSubmit(parts: SubmitParts, submission: Submission, dedupe: DedupeOption, call: SubmitCall): Promise<SubmitAnswer> {
   const { revoker } = parts;
   if (dedupe.mode === 'debounce' && !revoker) throw new CelerityError('OPTION_NOT_SUPPORTED', 'A debounce revokes the task it replaces, and this submitter has no revoker');
   const key = dedupeRowKey(submission.name, submission.owner, dedupe.key);
