@@ -235,7 +235,7 @@ describe('deduplication on submit', () => {
     assert.notEqual(other.body.id, first.body.id);
   });
 
-  it('a bad dedupe option is a 400 INVALID_DEDUPE over HTTP and from the client; batches and an Idempotency-Key with it are refused', async () => {
+  it('a bad dedupe option is a 400 INVALID_DEDUPE over HTTP and from the client; batches, workflows, submitMany and an Idempotency-Key with it are refused', async () => {
     const url = `${gateways[0]!.url}/api/v1/tasks/dedupe.note`;
     const bad: [unknown, RegExp][] = [
       [{ key: 'k'.repeat(201), mode: 'singleton' }, /dedupe\.key/],
@@ -262,6 +262,15 @@ describe('deduplication on submit', () => {
     });
     assert.equal(batch.status, 400);
     assert.match(batch.body.error.message, /options\.dedupe applies to single submits only/);
+    const workflow = await http<{ error: { code: string; message: string } }>(`${gateways[0]!.url}/api/v1/workflows`, {
+      json: { group: [{ name: 'dedupe.note', kwargs: { n: 1 }, options: { dedupe: { key: 'k', mode: 'singleton' } } }] },
+    });
+    assert.equal(workflow.status, 400);
+    assert.match(workflow.body.error.message, /options\.dedupe applies to single submits only/);
+    await assert.rejects(
+      client.submitMany([{ task: tasks.note, input: { n: 1 }, options: { dedupe: { key: 'k', mode: 'singleton' } } }]),
+      (err: unknown) => err instanceof CelerityError && err.code === 'OPTION_NOT_SUPPORTED',
+    );
   });
 
   it('the OpenAPI document has options.dedupe, its 200 with the Deduplicated header, and INVALID_DEDUPE', async () => {
