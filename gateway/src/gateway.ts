@@ -128,8 +128,10 @@ export class Gateway {
       const depths: QueueDepthSource = { get: (queue) => sampled.stats?.get(queue), intervalMs };
       // Queues named in options.queue have a budget of their own; the catalogue's are always declared.
       const queues = new DeclaredQueues(MAX_AD_HOC_QUEUES, (channel, queue) => declareTaskQueue(channel, queue, queueTypes), catalogue.defaultQueues());
+      const revoker = await Revoker.create(connectedBroker, pool, logger, 'gateway');
       // The submit and wait path, the same as the Node client's; HTTP, auth and metrics are ours.
       const core = await ClientCore.create({
+        revoker,
         broker,
         pool,
         logger,
@@ -144,7 +146,6 @@ export class Gateway {
         ...(config.maxArgsBytes !== undefined ? { maxArgsBytes: config.maxArgsBytes } : {}),
       });
       const { store, ledger } = core;
-      const revoker = await Revoker.create(connectedBroker, pool, logger, 'gateway');
       // A task's final state was committed (PostgreSQL NOTIFY): the ledger's waits on it look at
       // once (another gateway's task), and a final reply it kept for reads is no longer needed.
       finished = await FinishedListener.create({

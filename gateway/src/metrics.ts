@@ -20,6 +20,7 @@ const MAX_KEY_LABEL_CHARS = 100;
 export class GatewayMetrics {
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
   readonly tasksSubmitted: Counter<'task' | 'queue'>;
+  readonly tasksDeduplicated: Counter<'task' | 'mode'>;
   readonly rpcDuration: Histogram<'task'>;
   readonly rpcInFlight: Gauge;
   readonly publishConfirmDuration: Histogram;
@@ -53,6 +54,12 @@ export class GatewayMetrics {
       name: 'celerity_tasks_submitted_total',
       help: 'Tasks published and confirmed by the broker.',
       labelNames: ['task', 'queue'],
+      registers: [registry],
+    });
+    this.tasksDeduplicated = new Counter({
+      name: 'celerity_tasks_deduplicated_total',
+      help: 'Submits decided by options.dedupe against an earlier task of their key: answered with it (singleton, throttle), or replacing it (debounce).',
+      labelNames: ['task', 'mode'],
       registers: [registry],
     });
     this.rpcDuration = new Histogram({

@@ -77,12 +77,16 @@ function submitOperation(task: TaskDefinition, operationId: string, authErrors: 
       operationId,
       tags: ['tasks'],
       summary: `Submit ${task.name}`,
-      description: [task.description, `Queue \`${task.queue}\`${task.cpu ? ', CPU-bound (runs on the worker\'s thread pool)' : ''}${task.external ? ', run by a worker outside Celerity' : ''}.`, 'Answered `202` once the broker confirmed the message; with `?wait=` `200` if the task finished within the wait.'].filter((s) => s !== '').join('\n\n'),
+      description: [task.description, `Queue \`${task.queue}\`${task.cpu ? ', CPU-bound (runs on the worker\'s thread pool)' : ''}${task.external ? ', run by a worker outside Celerity' : ''}.`, 'Answered `202` once the broker confirmed the message; with `?wait=` `200` if the task finished within the wait. With `options.dedupe`, a submit that gets an earlier task back (singleton, throttle) is answered `200` with that task and the header `Deduplicated: true`.'].filter((s) => s !== '').join('\n\n'),
       'x-celerity-task': taskFacts(task),
       parameters: [{ $ref: '#/components/parameters/Wait' }, { $ref: '#/components/parameters/IdempotencyKey' }],
       requestBody: { required, content: json(schemaRef(bodyName(task))) },
       responses: {
-        200: { description: 'Finished within `?wait=` (state SUCCESS or FAILURE).', content: json(schemaRef('Task')) },
+        200: {
+          description: 'Finished within `?wait=` (state SUCCESS or FAILURE); or deduplicated by `options.dedupe`: the earlier task with its key, as it stands.',
+          headers: { ...location, Deduplicated: { description: '`true` when `options.dedupe` returned an earlier task instead of submitting a new one.', schema: { type: 'string', enum: ['true'] } } },
+          content: json(schemaRef('Task')),
+        },
         202: { description: 'Accepted: the broker confirmed the message.', headers: location, content: json(schemaRef('Task')) },
         ...Object.fromEntries([...WRITE_ERRORS, ...authErrors].map((status) => [status, errorResponse(status)])),
       },

@@ -6,7 +6,7 @@
  */
 import { Router } from 'express';
 import { CelerityError, stampEach, toRepresentation } from '../../../shared/src/core/index.js';
-import { pendingRecord, type Submission, type Submitter } from '../../../shared/src/submit/index.js';
+import { assertNoDedupe, pendingRecord, type Submission, type Submitter } from '../../../shared/src/submit/index.js';
 import { accessOf, assertMaySubmit, ownerOf } from '../auth/access.js';
 
 export interface BatchRoutesDeps {
@@ -42,7 +42,9 @@ function prepareBatch(submitter: Submitter, body: unknown, maxBatch: number): Su
     }
     const { name, ...rest } = item;
     try {
-      return submitter.prepare(name, rest);
+      const submission = submitter.prepare(name, rest);
+      assertNoDedupe(submission, `tasks[${index}]`);
+      return submission;
     } catch (err) {
       if (!(err instanceof CelerityError)) throw err;
       throw new CelerityError('INVALID_REQUEST', `tasks[${index}]: ${err.message} (${err.code})`, { cause: err });

@@ -1,5 +1,6 @@
 /**
- * The task API: submit (`POST /api/v1/tasks/:name`, optionally `?wait=`) and read
+ * The task API: submit (`POST /api/v1/tasks/:name`, optionally `?wait=`; `200` with
+ * `Deduplicated: true` when `options.dedupe` returned an earlier task) and read
  * (`GET /api/v1/tasks/:id`, optionally `?wait=` long-poll).
  */
 import { Router } from 'express';
@@ -68,11 +69,14 @@ export function taskRoutes(deps: TaskRoutesDeps): Router {
       });
       if (answer.abandoned) return;
       if (answer.replayed) res.set('Idempotent-Replayed', 'true');
+      // options.dedupe returned an earlier task: nothing new was accepted, so not a 202.
+      if (answer.deduplicated) res.set('Deduplicated', 'true');
+      if (submission.dedupe && (answer.deduplicated || answer.replaced !== undefined)) deps.metrics.tasksDeduplicated.inc({ task: submission.name, mode: submission.dedupe.mode });
       if (waiting && answer.finished && answer.published) {
         deps.metrics.rpcDuration.observe({ task: submission.name }, Number(process.hrtime.bigint() - started) / 1e9);
       }
       res
-        .status(waiting && answer.finished ? 200 : 202)
+        .status((waiting && answer.finished) || answer.deduplicated ? 200 : 202)
         .location(`/api/v1/tasks/${answer.id}`)
         .json(toRepresentation(answer.task));
       stamp(answer.id, 'http.out');

@@ -36,6 +36,7 @@ import {
 import { ScheduleAdmin } from '../schedule/index.js';
 import { createPool, WorkflowStore } from '../store/index.js';
 import {
+  assertNoDedupe,
   ClientCore,
   isValidIdempotencyKey,
   prepareSubmission,
@@ -145,8 +146,10 @@ export class Client<App = unknown> {
     let broker: Broker | undefined;
     try {
       broker = await connectBroker(config, logger, 'celerity-client');
+      const revoker = await Revoker.create(broker, pool, logger, 'client');
       const core = await ClientCore.create({
         broker,
+        revoker,
         pool,
         logger,
         catalogue,
@@ -156,7 +159,6 @@ export class Client<App = unknown> {
         ...(options.ledgerMaxBytes !== undefined ? { ledgerMaxBytes: options.ledgerMaxBytes } : {}),
       });
       const connected = broker;
-      const revoker = await Revoker.create(broker, pool, logger, 'client');
       const schedules = new ScheduleAdmin(pool, catalogue, appSchedules(options.tasks, definitions));
       return new Client<App>(core, revoker, definitions.length > 0, options.maxArgsBytes, async () => {
         await revoker.close();
@@ -203,7 +205,7 @@ export class Client<App = unknown> {
     const { submission, idempotencyKey } = this.#prepareCall(task, call);
     stamp(submission.id, 'submit');
     const answer = await this.#core.submit(submission, { wantReply: true, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) });
-    return this.#handle(answer.id, answer.published);
+    return this.#handle(answer.id, answer.published, answer.deduplicated);
   }
 
   /**
@@ -219,6 +221,7 @@ export class Client<App = unknown> {
         const call = item.input !== undefined ? [item.input, item.options] : [item.args, item.kwargs, item.options];
         const prepared = this.#prepareCall(item.task, call);
         if (prepared.idempotencyKey !== undefined) throw new CelerityError('INVALID_OPTIONS', 'idempotencyKey is an option of submit(), not of submitMany() items');
+        assertNoDedupe(prepared.submission, 'submitMany() items');
         return prepared.submission;
       } catch (err) {
         if (!(err instanceof CelerityError)) throw err;
@@ -304,8 +307,8 @@ export class Client<App = unknown> {
     return undefined;
   }
 
-  #handle<R>(id: string, submittedHere: boolean): TaskHandle<R> {
-    return new TaskHandle<R>(id, this.#core, { submittedHere, isClosed: () => this.#closing !== undefined, revoker: this.#revoker });
+  #handle<R>(id: string, submittedHere: boolean, deduplicated = false): TaskHandle<R> {
+    return new TaskHandle<R>(id, this.#core, { submittedHere, isClosed: () => this.#closing !== undefined, revoker: this.#revoker, deduplicated });
   }
 
   #assertOpen(): void {

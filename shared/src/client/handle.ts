@@ -28,13 +28,20 @@ export class TaskHandle<R = unknown> {
   readonly #isClosed: () => boolean;
   readonly #revoker: Pick<Revoker, 'revoke'>;
 
+  /**
+   * `submit()` with `options.dedupe` returned an earlier task with its key instead of
+   * submitting this one (singleton, throttle); false otherwise.
+   */
+  readonly deduplicated: boolean;
+
   /** @internal Made by the client. */
   constructor(
     /** The task id. */
     readonly id: string,
     core: ClientCore,
-    options: { submittedHere: boolean; isClosed: () => boolean; revoker: Pick<Revoker, 'revoke'> },
+    options: { submittedHere: boolean; isClosed: () => boolean; revoker: Pick<Revoker, 'revoke'>; deduplicated?: boolean },
   ) {
+    this.deduplicated = options.deduplicated ?? false;
     this.#core = core;
     this.#revoker = options.revoker;
     this.#expectReplyUntil = options.submittedHere ? Date.now() + REPLY_GRACE_MS : 0;

@@ -15,6 +15,8 @@ export const ERROR_STATUS = {
   INVALID_RATE_LIMIT: 400,
   INVALID_OPTIONS: 400,
   INVALID_IDEMPOTENCY_KEY: 400,
+  /** `options.dedupe` is malformed (key empty or over 200 characters, unknown mode, windowS missing or out of range) or contradicts other options. */
+  INVALID_DEDUPE: 400,
   /** A `Last-Event-ID` (or `?lastEventId=`) that is not an id this gateway's event streams send. */
   INVALID_EVENT_ID: 400,
   /** A value PostgreSQL's jsonb refuses (U+0000, a lone surrogate, too deep) or JSON cannot carry; see jsonb.ts. */

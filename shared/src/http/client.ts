@@ -51,11 +51,11 @@ export class HttpClient<App = unknown> {
   }
 
   /** One request; answers the parsed JSON of a 2xx, throws a CelerityHttpError otherwise. */
-  async #request<T>(method: 'GET' | 'POST', path: string, init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal | undefined } = {}): Promise<{ status: number; body: T }> {
+  async #request<T>(method: 'GET' | 'POST', path: string, init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal | undefined } = {}): Promise<{ status: number; headers: Headers; body: T }> {
     const response = await this.#fetch(method, path, { accept: 'application/json', ...init });
     if (!response.ok) throw await errorFromResponse(response);
     try {
-      return { status: response.status, body: (await response.json()) as T };
+      return { status: response.status, headers: response.headers, body: (await response.json()) as T };
     } catch (cause) {
       if (isAbort(cause, init.signal)) throw cause;
       throw new CelerityHttpError('INVALID_RESPONSE', `HTTP ${response.status} with a body that is not JSON`, { status: response.status, cause });
@@ -84,7 +84,8 @@ export class HttpClient<App = unknown> {
   /**
    * Submits task `name` (`POST /api/v1/tasks/{name}`): a one-object task takes `(input, options?)`,
    * a positional one `(args?, kwargs?, options?)`. Resolves once the broker confirmed the task
-   * (`202`), or with `waitS` once it finished within that time.
+   * (`202`), or with `waitS` once it finished within that time; with `dedupe`, perhaps with an
+   * earlier task of its key (`deduplicated: true`).
    */
   async submit<const N extends TaskNameOf<App>>(name: N, ...call: SubmitCall<App, N, HttpSubmitOptions>): Promise<HttpTask<SubmitResult<App, N>>> {
     const { args, kwargs, options } = submitParts(call);
@@ -100,7 +101,8 @@ export class HttpClient<App = unknown> {
       signal,
       ...(idempotencyKey !== undefined ? { headers: { 'Idempotency-Key': idempotencyKey } } : {}),
     });
-    return answer.body;
+    // options.dedupe returned an earlier task: said by a header, told the caller in the task.
+    return answer.headers.get('Deduplicated') === 'true' ? { ...answer.body, deduplicated: true } : answer.body;
   }
 
   /** The task as it stands (`GET /api/v1/tasks/{id}`); `TASK_NOT_FOUND` for an unknown id or another key's task. */

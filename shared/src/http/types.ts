@@ -19,6 +19,8 @@ export interface HttpTask<R = unknown> {
   finishedAt?: string | null;
   worker?: string | null;
   attempts?: number;
+  /** Set by `submit` when `options.dedupe` returned this earlier task (the `Deduplicated: true` header). */
+  deduplicated?: true;
 }
 
 /** What every call takes. */

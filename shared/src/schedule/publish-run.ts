@@ -6,7 +6,7 @@
  */
 import { CelerityError } from '../core/index.js';
 import type { Catalogue, ScheduleDefinition } from '../app/index.js';
-import { identify, prepareSubmission, type ClientCore } from '../submit/index.js';
+import { assertNoDedupe, identify, prepareSubmission, type ClientCore } from '../submit/index.js';
 
 /** What a publish came to: published, or refused for good (the run is skipped with that reason). */
 export type PublishOutcome = { kind: 'published' } | { kind: 'refused'; reason: 'unknown-task' | 'invalid'; message: string };
@@ -17,6 +17,7 @@ export async function publishRun(core: Pick<ClientCore, 'submit'>, catalogue: Ca
   let submission;
   try {
     submission = identify(prepareSubmission(task, { args: definition.args, kwargs: definition.kwargs, options: definition.options }), taskId);
+    assertNoDedupe(submission, 'a schedule');
   } catch (err) {
     if (err instanceof CelerityError) return { kind: 'refused', reason: 'invalid', message: err.message };
     throw err;

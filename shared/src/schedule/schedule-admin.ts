@@ -17,7 +17,7 @@ import {
   type ScheduleConfig,
   type ScheduleDefinition,
 } from '../app/index.js';
-import { prepareSubmission } from '../submit/index.js';
+import { assertNoDedupe, prepareSubmission } from '../submit/index.js';
 import { currentLeader } from './leader-lease.js';
 import { schedulesInForce, type ScheduleInForce } from './schedule-set.js';
 import { ScheduleStore, type FireRow } from './schedule-store.js';
@@ -144,7 +144,7 @@ export class ScheduleAdmin {
     const task = this.catalogue.get(definition.task);
     if (!task) throw new CelerityError('UNKNOWN_TASK', `schedule "${definition.name}": unknown task "${definition.task}"`);
     try {
-      prepareSubmission(task, { args: definition.args, kwargs: definition.kwargs, options: definition.options });
+      assertNoDedupe(prepareSubmission(task, { args: definition.args, kwargs: definition.kwargs, options: definition.options }), 'a schedule');
     } catch (err) {
       if (err instanceof CelerityError) throw new CelerityError(err.code, `schedule "${definition.name}": ${err.message}`, { cause: err });
       throw err;

@@ -8,7 +8,7 @@ export {
   type LiveSlot,
   type WaitingTask,
 } from './flow-slots.js';
-export { IdempotencyKeys } from './idempotency.js';
+export { type HeldDedupe, IdempotencyKeys } from './idempotency.js';
 export {
   ensureSchemaAt,
   migrate,

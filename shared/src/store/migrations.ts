@@ -341,4 +341,10 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 13,
+    name: 'dedupe keys',
+    // options.dedupe's keys are idempotency_keys rows ("dedupe <task> <owner> <key>", submit/dedupe.ts). dedupe_mode: the mode that claimed it (NULL: an Idempotency-Key); run_at: a debounced task's eta.
+    sql: 'ALTER TABLE idempotency_keys ADD COLUMN dedupe_mode text, ADD COLUMN run_at timestamptz;',
+  },
 ];

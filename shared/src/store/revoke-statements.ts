@@ -36,15 +36,21 @@ export const REVOKE_WAITING_TASKS = `
 
 /**
  * Writes REVOKED rows ($1: JSON array of {id, name, queue, owner}, reason $2) for tasks the
- * caller knows but the store has no row of yet (a PENDING write still batched); a row that
- * exists is left to REVOKE_WAITING_TASKS.
+ * caller knows but the store has no row of yet (a PENDING write still batched). A row that
+ * exists was ended by REVOKE_WAITING_TASKS, or was written since that statement read (the
+ * PENDING write landed in between): then it is ended here on the same terms, so the task's
+ * error carries the revoke's reason rather than the bare 'revoked' its worker's refusal writes.
  */
 export const INSERT_REVOKED_TASKS = `
-  INSERT INTO tasks (id, name, queue, state, error_type, error_message, finished_at, owner)
+  INSERT INTO tasks AS t (id, name, queue, state, error_type, error_message, finished_at, owner)
   SELECT id, name, queue, 'REVOKED', '${REVOKED_ERROR_TYPE}', $2::text, now(), owner
   FROM jsonb_to_recordset($1::jsonb) AS r(id text, name text, queue text, owner text)
   ORDER BY id
-  ON CONFLICT (id) DO NOTHING
+  ON CONFLICT (id) DO UPDATE SET state = 'REVOKED', error_type = EXCLUDED.error_type, error_message = EXCLUDED.error_message,
+                                 finished_at = now(), updated_at = now(), lease_expires_at = NULL, lease_holder = NULL
+    WHERE t.name = EXCLUDED.name
+      AND t.state NOT IN ${FINAL_SQL}
+      AND NOT (t.state = 'STARTED' AND COALESCE(t.lease_expires_at, '-infinity') > now())
 `;
 
 /**

@@ -172,12 +172,51 @@ export const SELECT_IDEMPOTENCY_KEY = `SELECT task_id, fingerprint, unconfirmed 
  */
 export const CONFIRM_IDEMPOTENCY_KEY = `UPDATE idempotency_keys SET unconfirmed = false WHERE key = $1 AND task_id = $2`;
 
-/** Deletes up to $2 idempotency keys claimed before $1. */
+/**
+ * Deletes up to $2 idempotency keys claimed before $1, except a singleton dedupe key whose task
+ * is still not final (it holds the key for as long as it runs, however long that is).
+ */
 export const DELETE_EXPIRED_IDEMPOTENCY_KEYS = `
   DELETE FROM idempotency_keys WHERE key IN (
-    SELECT key FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2
+    SELECT k.key FROM idempotency_keys k
+    WHERE k.created_at < $1
+      AND NOT (k.dedupe_mode = 'singleton' AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = k.task_id AND t.state NOT IN ${FINAL_SQL}))
+    ORDER BY k.created_at LIMIT $2
   )
 `;
+
+/**
+ * Claims dedupe key $1 for task $2 (fingerprint $3, mode $4, eta $5) when nobody holds it;
+ * returns a row only then. Run in the dedupe transaction (IdempotencyKeys.claimDedupe): when it
+ * returns none, SELECT_DEDUPE_KEY locks the holder's row. clock_timestamp(), not now(): the
+ * transaction may have waited for another one's lock, and a throttle window counts from the claim.
+ */
+export const INSERT_DEDUPE_KEY = `
+  INSERT INTO idempotency_keys (key, task_id, fingerprint, unconfirmed, dedupe_mode, run_at, created_at)
+  VALUES ($1, $2, $3, true, $4, $5, clock_timestamp())
+  ON CONFLICT (key) DO NOTHING
+  RETURNING task_id
+`;
+
+/** The task holding dedupe key $1, locked, with whether its stored state is final, and the clock. */
+export const SELECT_DEDUPE_KEY = `
+  SELECT k.task_id, k.unconfirmed, k.created_at, k.run_at, COALESCE(t.state IN ${FINAL_SQL}, false) AS final, clock_timestamp() AS now
+  FROM idempotency_keys k LEFT JOIN tasks t ON t.id = k.task_id
+  WHERE k.key = $1
+  FOR UPDATE OF k
+`;
+
+/** Gives dedupe key $1 (locked by SELECT_DEDUPE_KEY) to task $2 (fingerprint $3, mode $4, eta $5), unconfirmed. */
+export const TAKE_DEDUPE_KEY = `
+  UPDATE idempotency_keys SET task_id = $2, fingerprint = $3, unconfirmed = true, dedupe_mode = $4, run_at = $5, created_at = clock_timestamp()
+  WHERE key = $1
+`;
+
+/**
+ * Frees dedupe key $1 if task $2 still holds it unconfirmed: its publish failed, so the next
+ * submit with the key claims it instead of waiting for a confirm that will not come.
+ */
+export const RELEASE_DEDUPE_KEY = `DELETE FROM idempotency_keys WHERE key = $1 AND task_id = $2 AND unconfirmed`;
 
 export const SELECT_TASK = `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1`;
 

@@ -19,6 +19,7 @@ import { shutdownSteps } from '../core/index.js';
 import { IdempotentSubmits } from './idempotent-submits.js';
 import type { LedgerWaits } from './ledger-waits.js';
 import { ReplyListener } from './reply-listener.js';
+import type { Revoker } from './revoker.js';
 import type { Submission } from './submission.js';
 import { submitTask, type SubmitAnswer, type SubmitCall } from './submit-flow.js';
 import { Submitter, type SubmitLimits, type SubmitMetrics } from './submitter.js';
@@ -50,6 +51,8 @@ export interface ClientCoreOptions {
   headerFormat?: HeaderFormat;
   /** Most bytes the task ledger holds (task-ledger.ts). @default DEFAULT_LEDGER_MAX_BYTES (32 MiB) */
   ledgerMaxBytes?: number;
+  /** Revokes the waiting task a debounce replaces (the caller's, which it closes). @default none: debounce submits are refused */
+  revoker?: Pick<Revoker, 'revoke'>;
 }
 
 export class ClientCore {
@@ -68,6 +71,8 @@ export class ClientCore {
     readonly idempotencyKeys: IdempotencyKeys,
     readonly publisher: Publisher,
     private readonly logger: Logger,
+    /** Revokes the waiting task a debounce replaces (submit-flow.ts). */
+    readonly revoker: Pick<Revoker, 'revoke'> | undefined,
   ) {}
 
   static async create(options: ClientCoreOptions): Promise<ClientCore> {
@@ -112,7 +117,7 @@ export class ClientCore {
         ...(options.headerFormat ? { headerFormat: options.headerFormat } : {}),
       });
       const keys = new IdempotencyKeys(pool, options.idempotencyWindowMs ?? DEFAULTS.idempotencyWindowHours * 3_600_000);
-      return new ClientCore(broker, catalogue, store, ledger, queues, submitter, replies, new IdempotentSubmits(keys, logger), keys, publisher, logger);
+      return new ClientCore(broker, catalogue, store, ledger, queues, submitter, replies, new IdempotentSubmits(keys, logger), keys, publisher, logger, options.revoker);
     } catch (err) {
       await replies?.close();
       await publisher.close();
@@ -121,7 +126,8 @@ export class ClientCore {
   }
 
   /**
-   * Submits one validated task: the idempotency flow when `call` has a key, the publish, and a
+   * Submits one validated task: the idempotency flow when `call` has a key (or the dedupe flow
+   * when the submission has `dedupe`), the publish, and a
    * wait for its end when asked (submit-flow.ts). Rejects with a CelerityError when nothing was
    * promised (the broker refused or is gone, the key was reused for other content).
    */

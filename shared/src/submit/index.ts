@@ -7,6 +7,7 @@ export {
   type WaitSignal,
 } from './ledger-waits.js';
 export {
+  assertNoDedupe,
   identify,
   pendingRecord,
   prepareSubmission,

@@ -13,6 +13,7 @@ import type { TaskDefinition } from '../app/index.js';
 import type { TaskRecord } from '../core/index.js';
 import type { CanvasPlace } from '../broker/index.js';
 import { celeryOptionsSchema, resolveCeleryOptions, type CeleryOptions } from './celery-options.js';
+import { dedupeSchema, type DedupeOption } from './dedupe.js';
 
 /** Longest `countdown`, and furthest `eta`, accepted: 30 days, in seconds. */
 const MAX_DELAY_S = 30 * 24 * 3600;
@@ -32,6 +33,8 @@ export const submitOptionsSchema = z
     softTimeLimit: z.number().positive().max(MAX_TIME_LIMIT_S).optional(),
     /** What the store keeps of this run (shared/src/core/result-mode.ts); overrides the task's. */
     result: z.enum(RESULT_MODES).optional(),
+    /** Deduplication on submit (submit/dedupe.ts). */
+    dedupe: dedupeSchema.optional(),
     ...celeryOptionsSchema,
   })
   .strict();
@@ -71,6 +74,8 @@ export interface Submission {
   result?: ResultMode;
   /** Its place in a workflow: the canvas embed, workflow id and group (submit/workflows.ts). */
   canvas?: CanvasPlace;
+  /** `options.dedupe`: the submit flow deduplicates it against earlier tasks with the key (submit/dedupe.ts). */
+  dedupe?: DedupeOption;
 }
 
 /** The rows a submission's task gets in the store (result-mode.ts). */
@@ -92,6 +97,8 @@ export function prepareSubmission(task: TaskDefinition, body: unknown, maxArgsBy
   const name = task.name;
   const parsed = submitBodySchema.safeParse(body ?? {});
   if (!parsed.success) {
+    const dedupe = parsed.error.issues.filter((i) => i.path[0] === 'options' && i.path[1] === 'dedupe');
+    if (dedupe.length > 0) throw new CelerityError('INVALID_DEDUPE', `Invalid options.dedupe: ${dedupe.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     throw new CelerityError('INVALID_REQUEST', `Invalid request body: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
   }
   const options = parsed.data.options ?? {};
@@ -112,6 +119,7 @@ export function prepareSubmission(task: TaskDefinition, body: unknown, maxArgsBy
   if (options.timeLimit !== undefined && options.softTimeLimit !== undefined && options.softTimeLimit > options.timeLimit) {
     throw new CelerityError('INVALID_OPTIONS', 'softTimeLimit must not be longer than timeLimit');
   }
+  assertDedupeOptions(options, options.result ?? task.result);
   const createdAt = new Date();
   let eta: Date | undefined;
   if (options.countdown !== undefined && options.countdown > 0) eta = new Date(createdAt.getTime() + options.countdown * 1000);
@@ -121,6 +129,8 @@ export function prepareSubmission(task: TaskDefinition, body: unknown, maxArgsBy
       throw new CelerityError('INVALID_OPTIONS', `eta must be at most ${MAX_DELAY_S / 86400} days ahead`);
     }
   }
+  // A debounced task waits out its window; a later submit with its key replaces it meanwhile.
+  if (options.dedupe?.mode === 'debounce' && options.dedupe.windowS !== undefined) eta = new Date(createdAt.getTime() + options.dedupe.windowS * 1000);
   const fingerprint = createHash('sha256')
     .update(JSON.stringify([name, queue, check.args, check.kwargs, options]))
     .digest('base64url');
@@ -138,7 +148,31 @@ export function prepareSubmission(task: TaskDefinition, body: unknown, maxArgsBy
     ...(celery ? { celery } : {}),
     ...(task.external ? { external: true } : {}),
     ...(options.result !== undefined || task.result !== undefined ? { result: options.result ?? task.result } : {}),
+    ...(options.dedupe ? { dedupe: options.dedupe } : {}),
   });
+}
+
+/**
+ * Dedupe options that cannot work: a debounce decides the task's eta itself; a singleton needs
+ * the task's final state stored (result mode `none` stores nothing, so the key would never free).
+ */
+function assertDedupeOptions(options: SubmitOptions, result: ResultMode | undefined): void {
+  const { dedupe } = options;
+  if (!dedupe) return;
+  if (dedupe.mode === 'debounce' && (options.countdown !== undefined || options.eta !== undefined)) {
+    throw new CelerityError('INVALID_DEDUPE', 'A debounced task runs dedupe.windowS after its submit: give no countdown or eta with it');
+  }
+  if (dedupe.mode === 'singleton' && result === 'none') {
+    throw new CelerityError('INVALID_DEDUPE', "A singleton needs the task's final state stored to know when it ended: result mode 'none' stores nothing");
+  }
+}
+
+/**
+ * Refuses `options.dedupe` where it cannot apply: it decides one submit against earlier ones,
+ * and batches, workflow steps and schedule runs are published as given. `where` names the item.
+ */
+export function assertNoDedupe(submission: Pick<Submission, 'dedupe'>, where: string): void {
+  if (submission.dedupe) throw new CelerityError('OPTION_NOT_SUPPORTED', `${where}: options.dedupe applies to single submits only; remove it`);
 }
 
 /** A submission before it has a task id: what validation produces. */

@@ -7,6 +7,7 @@
 import { CelerityError, type Logger, type TaskError, type TaskState } from '../core/index.js';
 import type { WorkflowKind, WorkflowRecord, WorkflowRole, WorkflowStore } from '../store/index.js';
 import type { Submitter } from './submitter.js';
+import { assertNoDedupe, type Submission } from './submission.js';
 import { prepareWorkflow, type PrepareStep } from './workflow-request.js';
 
 /** The public view of a workflow (HTTP and the client). */
@@ -72,7 +73,12 @@ export class Workflows {
   // `request`: a chain, group or chord (the client's Workflow), or an HTTP body still to be checked.
   async start(request: unknown, options: { owner?: string | null; check?: (name: string) => void } = {}): Promise<StartedWorkflow> {
     const { submitter, store, logger } = this.deps;
-    const prepare = this.deps.prepare ?? ((name, body, complete) => submitter.prepare(name, body, complete));
+    const prepareStep = this.deps.prepare ?? ((name, body, complete) => submitter.prepare(name, body, complete));
+    const prepare = (name: string, body: unknown, complete: boolean): Submission => {
+      const submission = prepareStep(name, body, complete);
+      assertNoDedupe(submission, 'a workflow step');
+      return submission;
+    };
     const prepared = prepareWorkflow(prepare, request, this.#maxTasks);
     for (const m of prepared.members) options.check?.(m.name);
     const owner = options.owner ?? null;
