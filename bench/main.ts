@@ -18,6 +18,7 @@ import { runHttpFloor } from './scenarios/http-floor.js';
 import { runLimit } from './scenarios/limit.js';
 import { runMiddleware } from './scenarios/middleware.js';
 import { runStreams } from './scenarios/streams.js';
+import { runFlow } from './scenarios/flow.js';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
@@ -40,6 +41,7 @@ const plan = quick
       client: { inFlight: [1, 16, 64], seconds: 3, modes: [[16, 'none'], [64, 'none']] as [number, 'final' | 'none'][] },
       budget: { seconds: 3, batchSize: 200, batchCallers: 4 },
       http: { seconds: 3 },
+      flow: { callers: 16, seconds: 3 },
     }
   : {
       limit: { callers: [1, 16, 64, 256], seconds: 6, openFractions: [0.25, 0.5, 0.75], asyncSeconds: 10 },
@@ -54,6 +56,7 @@ const plan = quick
       client: { inFlight: [1, 16, 64], seconds: 6, modes: [[16, 'final'], [16, 'none'], [64, 'none']] as [number, 'final' | 'none'][] },
       budget: { seconds: 6, batchSize: 200, batchCallers: 4 },
       http: { seconds: 6 },
+      flow: { callers: 16, seconds: 8 },
     };
 
 /** Filled by the budget scenario: its tables go to stdout and the results file, beside the rows. */
@@ -70,6 +73,7 @@ const scenarios: [string, () => Promise<Row[]>][] = [
   ['celery', () => runCelery(plan.celery)],
   ['bullmq', () => runBullmq(plan.bullmq)],
   ['client', () => runClient(plan.client)],
+  ['flow', () => runFlow(plan.flow)],
   [
     'budget',
     async () => {

@@ -217,6 +217,8 @@ export class Stack {
   /** The worker's /metrics port. */
   workerMetricsPort: number | undefined;
   readonly #extraQueues: string[] = [];
+  /** The app module the gateway and the worker load. @default the demo app */
+  app = DEMO_APP;
 
   get env(): Record<string, string> {
     // `--queue-type=quorum` (bench/main.ts): only this stack's queue, so the `demo` queue the
@@ -239,7 +241,7 @@ export class Stack {
 
   async startGateway(extra: Record<string, string> = {}): Promise<void> {
     const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    this.gateway = spawnNode('cli.js', ['gateway', '--app', DEMO_APP], { ...this.env, GATEWAY_PORT: '0', LOG_LEVEL: 'info', ...extra }, nodeArgs);
+    this.gateway = spawnNode('cli.js', ['gateway', '--app', this.app], { ...this.env, GATEWAY_PORT: '0', LOG_LEVEL: 'info', ...extra }, nodeArgs);
     this.port = Number(await waitForLine(this.gateway.child, /listening on http:\/\/[\d.]+:(\d+)/));
   }
 
@@ -249,7 +251,7 @@ export class Stack {
     this.workerMetricsPort = await freePort();
     this.worker = spawnNode(
       'cli.js',
-      ['worker', '--app', DEMO_APP, '--queues', this.queue, '--concurrency', String(concurrency), '--metrics-port', String(this.workerMetricsPort)],
+      ['worker', '--app', this.app, '--queues', this.queue, '--concurrency', String(concurrency), '--metrics-port', String(this.workerMetricsPort)],
       { ...this.env, LOG_LEVEL: 'info', ...extra },
       nodeArgs,
     );

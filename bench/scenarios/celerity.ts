@@ -25,8 +25,10 @@ export async function withStack<T>(
   fn: (stack: Stack) => Promise<T>,
   gatewayEnv: Record<string, string> = {},
   workerEnv: Record<string, string> = {},
+  app?: string,
 ): Promise<T> {
   const stack = new Stack();
+  if (app) stack.app = app;
   try {
     await stack.migrate();
     if (concurrency !== undefined) await stack.startWorker(concurrency, workerEnv);

@@ -8,6 +8,7 @@ import {
   type Logger,
 } from '../../shared/src/core/index.js';
 import type { FlowView } from '../../shared/src/store/index.js';
+import { DEDUPE_MODES } from '../../shared/src/submit/index.js';
 
 /**
  * Keys exported as `celerity_flow_key_tasks` series: the busiest this many (by waiting +
@@ -183,6 +184,9 @@ export class GatewayMetrics {
    * reads 0, not nothing, before the first submit (and `increase()` counts that one).
    */
   startAtZero(catalogue: KnownTasks): void {
-    for (const task of tasksOf(catalogue)) this.tasksSubmitted.inc({ task: task.name, queue: task.queue }, 0);
+    for (const task of tasksOf(catalogue)) {
+      this.tasksSubmitted.inc({ task: task.name, queue: task.queue }, 0);
+      for (const mode of DEDUPE_MODES) this.tasksDeduplicated.inc({ task: task.name, mode }, 0);
+    }
   }
 }

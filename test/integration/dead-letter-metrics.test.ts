@@ -18,9 +18,15 @@ async function countersAndGauges(url: string): Promise<string[]> {
   return [...text.matchAll(/^# TYPE (celerity_\w+) (counter|gauge)$/gm)].map((m) => m[1] ?? '');
 }
 
+/**
+ * Gauges whose series are data, not known label values: the busiest flow keys (one series per
+ * key in the top 10, none while no key has a task waiting or running).
+ */
+const SERIES_PER_DATUM = new Set(['celerity_flow_key_tasks']);
+
 function assertEverySeriesPresent(names: string[], samples: Sample[], where: string): void {
   assert.ok(names.length >= 3, `${where}: found ${names.length} counters and gauges`);
-  for (const name of names) assert.ok(samples.some((s) => s.name === name), `${where}: ${name} has no series`);
+  for (const name of names.filter((n) => !SERIES_PER_DATUM.has(n))) assert.ok(samples.some((s) => s.name === name), `${where}: ${name} has no series`);
 }
 
 describe('dead-letter metrics, and series at 0 from start-up', () => {

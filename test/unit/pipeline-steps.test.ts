@@ -140,6 +140,20 @@ describe('pipeline: admit', () => {
     assert.equal(admission.kind, 'finished');
   });
 
+  it('an expired copy of a task running elsewhere under a live lease waits for the lease; finished is answered; otherwise REVOKED', async () => {
+    // admit reads the clock itself: the lease and `expires` are set around the real now.
+    const now = Date.now();
+    const expired = message({ expires: new Date(now - 1_000).toISOString() });
+    const running = record({ state: 'STARTED', leaseExpiresAt: new Date(now + 10_000), leaseHolder: 'w1/a' });
+    const deferred = await admit(delivery(expired, true), expired, await deps(running));
+    assert.equal(deferred.kind, 'running');
+    assert.ok(deferred.kind === 'running' && deferred.leaseMs > 0 && deferred.holder === 'w1/a');
+    const lapsed = record({ state: 'STARTED', leaseExpiresAt: new Date(now - 1) });
+    assert.equal((await admit(delivery(expired, true), expired, await deps(lapsed))).kind, 'expired');
+    assert.equal((await admit(delivery(expired, true), expired, await deps(record({ state: 'SUCCESS', result: 3 })))).kind, 'finished');
+    assert.equal((await admit(delivery(expired), expired, await deps(undefined))).kind, 'expired');
+  });
+
   it('an unknown name and invalid arguments are refused; valid ones run with the parsed arguments', async () => {
     const d = await deps(undefined);
     assert.equal((await admit(delivery(message()), message({ name: 'demo.nope' }), d)).kind, 'unknown-task');

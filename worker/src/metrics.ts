@@ -172,6 +172,7 @@ export class WorkerMetrics {
       this.rateLimitDelays.inc({ task: name }, 0);
       this.rateLimitDeferred.inc({ task: name }, 0);
       this.rateLimitPaused.inc({ task: name }, 0);
+      for (const counter of Object.values(this.flow)) counter.inc({ task: name }, 0);
     }
     for (const { task, queue } of zeroPairs(tasksOf(catalogue), queues)) {
       for (const outcome of OUTCOMES) this.tasks.inc({ task, queue, outcome }, 0);

@@ -80,7 +80,6 @@ export function callCommand(ctx: CliContext): Command {
       examples([
         "celerity call demo.add --args '[1, 2]'",
         'celerity call emails.send --kwargs \'{"to": "a@example.com"}\' --wait 30',
-        "celerity call reports.build --queue reports --app ./tasks.js",
         "celerity call search.reindex --kwargs '{\"index\": \"users\"}' --dedupe-key users --dedupe-mode debounce --dedupe-window 30",
       ]),
     )

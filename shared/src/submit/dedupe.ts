@@ -20,7 +20,7 @@
 import { z } from 'zod';
 import type { HeldDedupe } from '../store/index.js';
 
-const DEDUPE_MODES = ['singleton', 'throttle', 'debounce'] as const;
+export const DEDUPE_MODES = ['singleton', 'throttle', 'debounce'] as const;
 
 export type DedupeMode = (typeof DEDUPE_MODES)[number];
 

@@ -1,5 +1,6 @@
 /** What submit/ offers the rest of Celerity: an explicit list; a new export is a decision. */
 export { ClientCore } from './core.js';
+export { DEDUPE_MODES } from './dedupe.js';
 export { isValidIdempotencyKey } from './idempotent-submits.js';
 export {
   type Finished,

@@ -184,6 +184,7 @@ export async function admit(delivery: Delivery, message: TaskMessage, deps: Admi
       return undefined;
     }));
   const early = screen(message, Date.now());
+  if (early?.kind === 'expired') return whenExpired(await lookup(), message, Date.now());
   if (early) return early.kind === 'not-due' ? early : ownName(early, await lookup(), message);
   let counts: Counts = { attempts: message.retries + 1, deliveries: 1 };
   if (seenBefore(delivery)) {
@@ -195,6 +196,20 @@ export async function admit(delivery: Delivery, message: TaskMessage, deps: Admi
   }
   const resolved = resolveTask(deps.catalogue, deps.appUrl, message, counts);
   return resolved.kind === 'run' ? resolved : ownName(resolved, await lookup(), message);
+}
+
+/**
+ * An expired copy ends its task REVOKED, unless the row says otherwise: another task's id, a
+ * task that finished (answered from the store), or a run elsewhere under a live lease (a copy
+ * redelivered after its worker died while the task ran): deferred until the lease lapses, or
+ * the store would refuse the REVOKED write over that run and the row would stay STARTED.
+ */
+function whenExpired(stored: TaskRecord | undefined, message: TaskMessage, now: number): Refusal {
+  if (stored && stored.name !== message.name) return { kind: 'name-mismatch', storedName: stored.name };
+  if (stored && isFinalState(stored.state)) return { kind: 'finished', stored };
+  const leaseMs = Math.max(0, (stored?.leaseExpiresAt?.getTime() ?? 0) - now);
+  if (stored?.state === 'STARTED' && leaseMs > 0) return { kind: 'running', leaseMs, holder: stored.leaseHolder ?? stored.worker ?? null };
+  return { kind: 'expired' };
 }
 
 /** `refusal`, unless the stored row is another task's: then the message is refused for that. */
