@@ -2,11 +2,9 @@
  * Numbered migrations, applied in order by `migrate()`. Never edit one that has shipped:
  * add the next number.
  */
-export interface Migration {
-  id: number;
-  name: string;
-  sql: string;
-}
+import { LATER_MIGRATIONS, type Migration } from './later-migrations.js';
+
+export type { Migration };
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -341,10 +339,5 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
-  {
-    id: 13,
-    name: 'dedupe keys',
-    // options.dedupe's keys are idempotency_keys rows ("dedupe <task> <owner> <key>", submit/dedupe.ts). dedupe_mode: the mode that claimed it (NULL: an Idempotency-Key); run_at: a debounced task's eta.
-    sql: 'ALTER TABLE idempotency_keys ADD COLUMN dedupe_mode text, ADD COLUMN run_at timestamptz;',
-  },
+  ...LATER_MIGRATIONS,
 ];
