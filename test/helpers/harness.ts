@@ -255,16 +255,16 @@ export class TestContext {
   }
 
   /** Publishes raw bytes straight onto a queue, as a foreign producer would. */
-  async publishRaw(queue: string, content: Buffer, options: amqp.Options.Publish): Promise<void> {
+  publishRaw = (queue: string, content: Buffer, options: amqp.Options.Publish): Promise<void> => this.publishMany(queue, [{ content, options }]);
+  /** Publishes `messages` onto `queue` in order, on one confirmed channel, as a foreign producer would. */
+  async publishMany(queue: string, messages: readonly { content: Buffer; options: amqp.Options.Publish }[]): Promise<void> {
     const connection = await amqp.connect(TEST_AMQP_URL);
-    try {
+    await (async () => {
       const channel = await connection.createConfirmChannel();
       await declareTaskQueue(channel, queue);
-      channel.publish('', queue, content, options);
+      for (const { content, options } of messages) channel.publish('', queue, content, options);
       await channel.waitForConfirms();
-    } finally {
-      await connection.close();
-    }
+    })().finally(() => connection.close());
   }
 
   /** Deletes a queue on the broker behind the backs of our gateways and workers. */

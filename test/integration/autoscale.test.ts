@@ -8,9 +8,7 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import amqp from 'amqplib';
 import { defineTask } from '../../shared/src/app/define-task.js';
-import { declareTaskQueue } from '../../shared/src/broker/apply-topology.js';
 import { encodeTaskMessage, newTaskMessage } from '../../shared/src/broker/protocol.js';
 import { CelerityError, ConfigError } from '../../shared/src/core/errors.js';
 import { createWorker } from '../../worker/src/create-worker.js';
@@ -37,23 +35,10 @@ function releaseAll(): void {
 }
 
 /** Publishes `count` messages of `name` onto `queue` on one connection (confirmed); returns their ids. */
-async function publish(queue: string, name: string, count: number, args: unknown[] = []): Promise<string[]> {
-  const connection = await amqp.connect(TEST_AMQP_URL);
-  try {
-    const channel = await connection.createConfirmChannel();
-    await declareTaskQueue(channel, queue);
-    const ids: string[] = [];
-    for (let i = 0; i < count; i++) {
-      const id = randomUUID();
-      const message = encodeTaskMessage(newTaskMessage({ id, name, args, kwargs: {} }));
-      channel.publish('', queue, message.content, message.options);
-      ids.push(id);
-    }
-    await channel.waitForConfirms();
-    return ids;
-  } finally {
-    await connection.close();
-  }
+async function publish(ctx: TestContext, queue: string, name: string, count: number, args: unknown[] = []): Promise<string[]> {
+  const ids = Array.from({ length: count }, () => randomUUID());
+  await ctx.publishMany(queue, ids.map((id) => encodeTaskMessage(newTaskMessage({ id, name, args, kwargs: {} }))));
+  return ids;
 }
 
 async function gaugeOf(worker: Worker, queue: string): Promise<number | undefined> {
@@ -73,7 +58,7 @@ describe('worker concurrency at run time', () => {
 
   it('--autoscale 4,1 grows under a backlog, its prefetch following, and shrinks back to 1 when idle', async () => {
     const queue = ctx.queue('autoscale');
-    await publish(queue, 'test.block', 10);
+    await publish(ctx, queue, 'test.block', 10);
     const { logger, capture } = captureLogger('worker');
     const demo = await demoApp();
     const worker = await Worker.create({
@@ -123,7 +108,7 @@ describe('worker concurrency at run time', () => {
     const worker = await ctx.startWorker({ queues: [queue], concurrency: 1, tasks: [...(await demoApp()).tasks, block], taskEvents: false });
     assert.equal(worker.concurrency, 1);
     assert.equal(worker.autoscale, undefined);
-    await publish(queue, 'test.block', 5);
+    await publish(ctx, queue, 'test.block', 5);
     await waitFor('one task to run', () => gate.running === 1);
     assert.equal(worker.inFlight, 1, 'prefetch 1: one message held');
     worker.resize(3);
@@ -151,7 +136,7 @@ describe('worker concurrency at run time', () => {
     assert.throws(() => worker.setRateLimit('demo.add', 'lots'), (err: unknown) => err instanceof CelerityError && err.code === 'INVALID_RATE_LIMIT');
     assert.throws(() => worker.setRateLimit('no.such.task', '1/s'), (err: unknown) => err instanceof CelerityError && err.code === 'UNKNOWN_TASK');
     worker.setRateLimit('demo.add', '1/h');
-    const [first, second] = await publish(queue, 'demo.add', 2, [1, 2]);
+    const [first, second] = await publish(ctx, queue, 'demo.add', 2, [1, 2]);
     assert.ok(first && second);
     const delayed = async (): Promise<number> => (await worker.metrics.rateLimitDelays.get()).values.find((v) => v.labels.task === 'demo.add')?.value ?? 0;
     await waitFor('one to succeed and the other to be delayed', async () => (await delayed()) === 1 && (await ctx.store.get(first))?.state === 'SUCCESS');
@@ -163,7 +148,7 @@ describe('worker concurrency at run time', () => {
     assert.equal(done.result, 3);
     // A start still waiting when the worker stops goes back to its queue.
     worker.setRateLimit('demo.add', '1/h');
-    await publish(queue, 'demo.add', 2, [2, 2]);
+    await publish(ctx, queue, 'demo.add', 2, [2, 2]);
     await waitFor('the second start to be delayed', async () => (await delayed()) === 2);
     await worker.stop(1_000);
     assert.equal((await ctx.queueDepth(queue)).messages, 1);

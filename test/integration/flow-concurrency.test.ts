@@ -7,13 +7,11 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import amqp from 'amqplib';
 import fc from 'fast-check';
 import { loadApp } from '../../shared/src/app/load-app.js';
-import { declareTaskQueue } from '../../shared/src/broker/apply-topology.js';
 import { encodeTaskMessage, newTaskMessage } from '../../shared/src/broker/protocol.js';
 import type { TaskRecord } from '../../shared/src/core/task.js';
-import { TEST_AMQP_URL, TestContext, waitFor } from '../helpers/harness.js';
+import { TestContext, waitFor } from '../helpers/harness.js';
 
 const FLOW_APP = new URL('../fixtures/flow-app.js', import.meta.url).pathname;
 
@@ -27,24 +25,16 @@ interface Submit {
 }
 
 /** Publishes tasks onto `queue` in order, over one confirmed channel; returns their ids. */
-async function publish(queue: string, tasks: readonly Submit[]): Promise<string[]> {
-  const connection = await amqp.connect(TEST_AMQP_URL);
-  try {
-    const channel = await connection.createConfirmChannel();
-    await declareTaskQueue(channel, queue);
-    const ids: string[] = [];
-    for (const task of tasks) {
-      const id = task.id ?? randomUUID();
+async function publish(ctx: TestContext, queue: string, tasks: readonly Submit[]): Promise<string[]> {
+  const ids = tasks.map((task) => task.id ?? randomUUID());
+  await ctx.publishMany(
+    queue,
+    tasks.map((task, i) => {
       const kwargs = task.args ? {} : { customer: task.customer, ms: task.ms ?? 0 };
-      const message = encodeTaskMessage(newTaskMessage({ id, name: task.name, args: task.args ?? [], kwargs, ...(task.expires ? { expires: task.expires } : {}) }));
-      channel.publish('', queue, message.content, message.options);
-      ids.push(id);
-    }
-    await channel.waitForConfirms();
-    return ids;
-  } finally {
-    await connection.close();
-  }
+      return encodeTaskMessage(newTaskMessage({ id: ids[i] ?? randomUUID(), name: task.name, args: task.args ?? [], kwargs, ...(task.expires ? { expires: task.expires } : {}) }));
+    }),
+  );
+  return ids;
 }
 
 /** Most intervals [startedAt, finishedAt] open at once (one that ends as another starts does not overlap it). */
@@ -84,7 +74,7 @@ describe('flow control by key: concurrency', () => {
     const mix = fc.array(fc.record({ customer: fc.constantFrom('a', 'b', 'c'), ms: fc.integer({ min: 20, max: 250 }) }), { minLength: 15, maxLength: 30 });
     await fc.assert(
       fc.asyncProperty(mix, async (tasks) => {
-        const ids = await publish(queue, tasks.map((t) => ({ name: 'flow.test.per-key', ...t })));
+        const ids = await publish(ctx, queue, tasks.map((t) => ({ name: 'flow.test.per-key', ...t })));
         const rows = await finals(ids);
         assert.deepEqual(new Set(rows.map((r) => r.state)), new Set(['SUCCESS']));
         // Limit 2; key c weighs 1.5 (limit 3).
@@ -105,8 +95,8 @@ describe('flow control by key: concurrency', () => {
   it('fair turns: 30 tasks of key A submitted before 5 of key B (limit 1 each): every B task finishes before A\'s sixth', async () => {
     const queue = ctx.queue('flow-fair');
     await spawnThree(queue);
-    const a = await publish(queue, Array.from({ length: 30 }, () => ({ name: 'flow.test.fair', customer: 'A', ms: 150 })));
-    const b = await publish(queue, Array.from({ length: 5 }, () => ({ name: 'flow.test.fair', customer: 'B', ms: 150 })));
+    const a = await publish(ctx, queue, Array.from({ length: 30 }, () => ({ name: 'flow.test.fair', customer: 'A', ms: 150 })));
+    const b = await publish(ctx, queue, Array.from({ length: 5 }, () => ({ name: 'flow.test.fair', customer: 'B', ms: 150 })));
     const rowsA = await finals(a);
     const rowsB = await finals(b);
     const sixthA = rowsA.map((r) => r.finishedAt!.getTime()).sort((x, y) => x - y)[5]!;
@@ -118,7 +108,7 @@ describe('flow control by key: concurrency', () => {
   it('without a key function the limit is for the task type as a whole', async () => {
     const queue = ctx.queue('flow-whole');
     await startInProcess(queue);
-    const ids = await publish(queue, Array.from({ length: 4 }, () => ({ name: 'flow.test.whole', args: [100] })));
+    const ids = await publish(ctx, queue, Array.from({ length: 4 }, () => ({ name: 'flow.test.whole', args: [100] })));
     const rows = await finals(ids);
     assert.deepEqual(rows.map((r) => r.state), ['SUCCESS', 'SUCCESS', 'SUCCESS', 'SUCCESS']);
     assert.equal(maxOverlap(rows), 1);
@@ -127,7 +117,7 @@ describe('flow control by key: concurrency', () => {
   it('a slot is given back when its run fails or schedules a retry: the key\'s other tasks run, one at a time', async () => {
     const queue = ctx.queue('flow-retry');
     await startInProcess(queue);
-    const ids = await publish(queue, [
+    const ids = await publish(ctx, queue, [
       { name: 'flow.test.flaky', customer: 'retry-1', ms: 100 },
       { name: 'flow.test.flaky', customer: 'fail-1', ms: 100 },
       { name: 'flow.test.flaky', customer: 'retry-2', ms: 100 },
@@ -143,9 +133,9 @@ describe('flow control by key: concurrency', () => {
   it('cancel-newest: while a task of the key runs, a newer one of that key ends REVOKED with a reason naming the key; other keys run', async () => {
     const queue = ctx.queue('flow-newest');
     const worker = await startInProcess(queue);
-    const [first] = await publish(queue, [{ name: 'flow.test.cancel-newest', customer: 'k1', ms: 1_500 }]);
+    const [first] = await publish(ctx, queue, [{ name: 'flow.test.cancel-newest', customer: 'k1', ms: 1_500 }]);
     await waitFor('the first task to start', async () => (await ctx.store.get(first!))?.state === 'STARTED');
-    const [newer, other] = await publish(queue, [
+    const [newer, other] = await publish(ctx, queue, [
       { name: 'flow.test.cancel-newest', customer: 'k1', ms: 0 },
       { name: 'flow.test.cancel-newest', customer: 'k2', ms: 0 },
     ]);
@@ -163,9 +153,9 @@ describe('flow control by key: concurrency', () => {
   it('cancel-in-progress: the newest task of a key runs; the running one is terminated and an older waiting one revoked, both REVOKED with the reason', async () => {
     const queue = ctx.queue('flow-in-progress');
     await startInProcess(queue);
-    const [oldest] = await publish(queue, [{ name: 'flow.test.cancel-in-progress', customer: 'k', ms: 60_000 }]);
+    const [oldest] = await publish(ctx, queue, [{ name: 'flow.test.cancel-in-progress', customer: 'k', ms: 60_000 }]);
     await waitFor('the oldest task to start', async () => (await ctx.store.get(oldest!))?.state === 'STARTED');
-    const [middle, newest] = await publish(queue, [
+    const [middle, newest] = await publish(ctx, queue, [
       { name: 'flow.test.cancel-in-progress', customer: 'k', ms: 60_000 },
       { name: 'flow.test.cancel-in-progress', customer: 'k', ms: 50 },
     ]);
@@ -182,7 +172,7 @@ describe('flow control by key: concurrency', () => {
   it('a key function that throws or returns a non-string fails that task with ConcurrencyKeyError; a neighbour succeeds', async () => {
     const queue = ctx.queue('flow-bad-key');
     await startInProcess(queue);
-    const ids = await publish(queue, [
+    const ids = await publish(ctx, queue, [
       { name: 'flow.test.bad-key', customer: 'throw' },
       { name: 'flow.test.bad-key', customer: 'number' },
       { name: 'flow.test.bad-key', customer: 'fine' },
@@ -201,9 +191,9 @@ describe('flow control by key: concurrency', () => {
     // The holder expires soon: its copy redelivered after the kill is REVOKED (expired), never
     // run again, so only the slot's lease can give the key back.
     const expires = new Date(Date.now() + 4_000).toISOString();
-    const [holder] = await publish(queue, [{ name: 'flow.test.fair', customer: 'K', ms: 600_000, expires }]);
+    const [holder] = await publish(ctx, queue, [{ name: 'flow.test.fair', customer: 'K', ms: 600_000, expires }]);
     await waitFor('the holder to start', async () => (await ctx.store.get(holder!))?.state === 'STARTED');
-    const [next] = await publish(queue, [{ name: 'flow.test.fair', customer: 'K', ms: 0 }]);
+    const [next] = await publish(ctx, queue, [{ name: 'flow.test.fair', customer: 'K', ms: 0 }]);
     await waitFor('the next task to be parked', async () => (await ctx.pool.query('SELECT 1 FROM flow_waiting WHERE task_id = $1', [next])).rowCount === 1);
     doomed.child.kill('SIGKILL');
     await doomed.exited;

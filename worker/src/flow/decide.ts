@@ -3,11 +3,9 @@
  * when it arrives (take a slot, wait, be dropped, supersede the running ones) and which waiting
  * tasks a freed slot goes to. The transactions that apply them are in flow-gate.ts.
  */
-import type { ConcurrencyConfig, ConcurrencyStrategy, TaskDefinition } from '../../../shared/src/app/index.js';
+import { MAX_FLOW_KEY_LENGTH, type ConcurrencyConfig, type ConcurrencyStrategy, type TaskDefinition } from '../../../shared/src/app/index.js';
 import type { Dispatchable, LiveSlot } from '../../../shared/src/store/index.js';
-
-/** Longest key a key function may return, in characters. */
-const MAX_FLOW_KEY_CHARS = 200;
+import { flowInput } from './rate-key.js';
 /** The error type of a task whose key function threw or returned no usable key. */
 export const CONCURRENCY_KEY_ERROR = 'ConcurrencyKeyError';
 
@@ -21,13 +19,13 @@ export function flowKeyOf(definition: Pick<TaskDefinition, 'name' | 'style'>, co
   if (!config.key) return { ok: true, key: '' };
   let key: unknown;
   try {
-    key = config.key(definition.style === 'input' ? kwargs : { args, kwargs });
+    key = config.key(flowInput(definition, args, kwargs));
   } catch (err) {
     return { ok: false, message: `The concurrency key function of ${definition.name} threw: ${err instanceof Error ? err.message : String(err)}` };
   }
   if (typeof key !== 'string') return { ok: false, message: `The concurrency key function of ${definition.name} returned ${describe(key)}, not a string` };
-  if (key.length > MAX_FLOW_KEY_CHARS) {
-    return { ok: false, message: `The concurrency key function of ${definition.name} returned a key of ${key.length} characters (at most ${MAX_FLOW_KEY_CHARS})` };
+  if (key.length > MAX_FLOW_KEY_LENGTH) {
+    return { ok: false, message: `The concurrency key function of ${definition.name} returned a key of ${key.length} characters (at most ${MAX_FLOW_KEY_LENGTH})` };
   }
   return { ok: true, key };
 }
