@@ -37,6 +37,13 @@ describe('flow control: the key of a task', () => {
     assert.match(JSON.stringify(flowKeyOf(byInput, { limit: 1, key: () => 'k'.repeat(201) }, [], {})), /201 characters \(at most 200\)/);
   });
 
+  it('a key the store cannot hold (U+0000, a lone surrogate) fails the task instead of reaching PostgreSQL', () => {
+    for (const bad of ['a\u0000b', 'x\ud800']) {
+      const result = flowKeyOf(byInput, { limit: 1, key: () => bad }, [], {});
+      assert.match(!result.ok ? result.message : '', /^The concurrency key function of a\.input returned a key the store cannot hold: /);
+    }
+  });
+
   it('a key\'s limit is limit × its weight, rounded down, at least 1', () => {
     const config = { limit: 2, weights: { big: 3, half: 0.5, tiny: 0.1 } };
     assert.deepEqual(['big', 'half', 'tiny', 'other'].map((k) => keyLimit(config, k)), [6, 1, 1, 2]);

@@ -5,6 +5,7 @@
  */
 import { MAX_FLOW_KEY_LENGTH, type ConcurrencyConfig, type ConcurrencyStrategy, type TaskDefinition } from '../../../shared/src/app/index.js';
 import type { Dispatchable, LiveSlot } from '../../../shared/src/store/index.js';
+import { unstorableTextReason } from '../../../shared/src/core/index.js';
 import { flowInput } from './rate-key.js';
 /** The error type of a task whose key function threw or returned no usable key. */
 export const CONCURRENCY_KEY_ERROR = 'ConcurrencyKeyError';
@@ -27,6 +28,9 @@ export function flowKeyOf(definition: Pick<TaskDefinition, 'name' | 'style'>, co
   if (key.length > MAX_FLOW_KEY_LENGTH) {
     return { ok: false, message: `The concurrency key function of ${definition.name} returned a key of ${key.length} characters (at most ${MAX_FLOW_KEY_LENGTH})` };
   }
+  // PostgreSQL would refuse it (U+0000, a lone surrogate): the task would be requeued over and over.
+  const unstorable = unstorableTextReason(key);
+  if (unstorable) return { ok: false, message: `The concurrency key function of ${definition.name} returned a key the store cannot hold: ${unstorable}` };
   return { ok: true, key };
 }
 
