@@ -48,8 +48,7 @@ describe('flow gate', () => {
   });
 
   it('giving a slot back never throws, even with the database away', async () => {
-    const away = () => Promise.reject(new Error('connection refused'));
-    await gate({ withKey: away, release: away }).leave(held());
+    await gate({ withKey: () => Promise.reject(new Error('connection refused')) }).leave(held());
   });
 
   it('a slot kept for another copy of the task is not given back', async () => {
@@ -67,6 +66,7 @@ describe('flow gate', () => {
     const deleted: string[] = [];
     const stamp = new Date();
     const tx: Partial<FlowKeyTx> = {
+      releaseSlot: (id) => Promise.resolve(void released.push(id)),
       liveSlots: () => Promise.resolve([]),
       dispatchable: () => Promise.resolve([waiting]),
       dispatch: () => Promise.resolve(stamp),
@@ -74,7 +74,6 @@ describe('flow gate', () => {
     const published: string[] = [];
     const flow = gate(
       {
-        release: (_key, id) => Promise.resolve(released.push(id) > 0),
         withKey: (_key, fn) => fn(tx as FlowKeyTx),
         deleteDispatched: (seq, at) => Promise.resolve(void deleted.push(`${seq}@${at.getTime()}`)),
       },
@@ -82,26 +81,5 @@ describe('flow gate', () => {
     );
     await flow.leave(held());
     assert.deepEqual([released, published, deleted], [['t1'], ['w1'], [`7@${stamp.getTime()}`]]);
-  });
-
-  it('a slot given back with no task of its key waiting costs one statement: no transaction', async () => {
-    const released: string[] = [];
-    const flow = gate({
-      release: (_key, id) => Promise.resolve(released.push(id) < 0),
-      withKey: () => assert.fail('a transaction was opened'),
-    });
-    await flow.leave(held());
-    assert.deepEqual(released, ['t1']);
-  });
-
-  it('a key with room is entered with one statement; a full one goes to the transaction where its strategy decides', async () => {
-    const flow = gate({ tryTake: () => Promise.resolve(true), withKey: () => assert.fail('a transaction was opened') });
-    const entry = await flow.enter(admitted(limited), message('acme.sync'), delivery);
-    assert.equal(entry.kind, 'enter');
-    let parked = 0;
-    const tx: Partial<FlowKeyTx> = { liveSlots: () => Promise.resolve([{ taskId: 'other', holder: 'w2', acquiredAt: new Date() }]), park: () => Promise.resolve(void (parked += 1)) };
-    const full = gate({ tryTake: () => Promise.resolve(false), withKey: (_key, fn) => fn(tx as FlowKeyTx) });
-    assert.equal((await full.enter(admitted(limited), message('acme.sync'), delivery)).kind, 'flow-parked');
-    assert.equal(parked, 1);
   });
 });

@@ -10,17 +10,16 @@ import {
   DELETE_DISPATCHED,
   DISPATCHABLE,
   DROP_WAITING,
-  GIVE_BACK_SLOT,
   GIVE_SLOTS,
   KEYS_WAITING,
   LIVE_SLOTS,
   LOCK_FLOW_KEY,
   MARK_DISPATCHED,
   PARK_TASK,
+  RELEASE_SLOT,
   RENEW_SLOTS,
   SWEEP_EXPIRED,
   TAKE_SLOT,
-  TRY_TAKE_SLOT,
 } from './flow-statements.js';
 
 /** One key of one task type: what slots and waiting rows belong to. */
@@ -57,6 +56,7 @@ export interface FlowKeyTx {
   /** Gives `taskId` a slot (or its own row back) for `expiresInMs`; its waiting row goes. */
   takeSlot(taskId: string, holder: string, expiresInMs: number): Promise<void>;
   park(task: WaitingTask): Promise<void>;
+  releaseSlot(taskId: string): Promise<void>;
   /** The oldest waiting tasks that may be published now, at most `limit`. */
   dispatchable(limit: number): Promise<Dispatchable[]>;
   /** Slots for the tasks picked and their rows marked dispatched; returns the stamp DELETE_DISPATCHED needs. */
@@ -87,6 +87,9 @@ export class FlowStore {
       },
       park: async (task) => {
         await client.query(PARK_TASK, [taskName, flowKey, task.taskId, task.queue, task.content, JSON.stringify(task.properties)]);
+      },
+      releaseSlot: async (taskId) => {
+        await client.query(RELEASE_SLOT, [taskName, flowKey, taskId]);
       },
       dispatchable: async (limit) => {
         if (limit <= 0) return [];
@@ -121,21 +124,6 @@ export class FlowStore {
       client.release(err instanceof Error ? err : true);
       throw err;
     }
-  }
-
-  /**
-   * The common start, in one statement: a slot of `key` for `taskId` when the key has fewer than
-   * `limit` live slots or the task holds one already; false when it is full (then `withKey`).
-   */
-  async tryTake(key: FlowKey, taskId: string, holder: string, limit: number, expiresInMs: number): Promise<boolean> {
-    const { rows } = await this.pool.query<{ taken: boolean }>(TRY_TAKE_SLOT, [key.taskName, key.flowKey, taskId, holder, limit, Math.round(expiresInMs)]);
-    return rows[0]?.taken === true;
-  }
-
-  /** The common end, in one statement: `taskId`'s slot given back; true when a task of the key waits for it. */
-  async release(key: FlowKey, taskId: string): Promise<boolean> {
-    const { rows } = await this.pool.query<{ waiting: boolean }>(GIVE_BACK_SLOT, [key.taskName, key.flowKey, taskId]);
-    return rows[0]?.waiting === true;
   }
 
   /** Deletes a dispatched task's waiting row once its publish is confirmed (`stamp`: from `dispatch`). */

@@ -44,18 +44,8 @@ export const PARK_TASK = `
   ON CONFLICT (task_id) DO UPDATE SET dispatched_at = NULL, queue = EXCLUDED.queue, content = EXCLUDED.content, properties = EXCLUDED.properties
 `;
 
-/**
- * celerity_flow_take (migration 14), one statement under the key's lock: a slot of key ($1, $2)
- * for task $3, held by $4 for $6 ms, when the key has fewer than $5 live slots or the task holds
- * one already; false when it is full.
- */
-export const TRY_TAKE_SLOT = `SELECT celerity_flow_take($1::text, $2::text, $3::text, $4::text, $5::int, $6::int) AS taken`;
-
-/**
- * celerity_flow_release (migration 14), one statement under the key's lock: deletes task $3's
- * slot of key ($1, $2); true when a task of the key waits for the room (as DISPATCHABLE picks).
- */
-export const GIVE_BACK_SLOT = `SELECT celerity_flow_release($1::text, $2::text, $3::text, ${REDISPATCH_AFTER_S}) AS waiting`;
+/** Deletes task $3's slot of key ($1, $2): its run is over. */
+export const RELEASE_SLOT = `DELETE FROM flow_slots WHERE task_name = $1 AND flow_key = $2 AND task_id = $3`;
 
 /**
  * The key's oldest waiting tasks that may be published now (never dispatched, or dispatched so

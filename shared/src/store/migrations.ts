@@ -2,9 +2,11 @@
  * Numbered migrations, applied in order by `migrate()`. Never edit one that has shipped:
  * add the next number.
  */
-import { LATER_MIGRATIONS, type Migration } from './later-migrations.js';
-
-export type { Migration };
+export interface Migration {
+  id: number;
+  name: string;
+  sql: string;
+}
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -339,5 +341,10 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
-  ...LATER_MIGRATIONS,
+  {
+    id: 13,
+    name: 'dedupe keys',
+    // options.dedupe's keys are idempotency_keys rows ("dedupe <task> <owner> <key>", submit/dedupe.ts). dedupe_mode: the mode that claimed it (NULL: an Idempotency-Key); run_at: a debounced task's eta.
+    sql: 'ALTER TABLE idempotency_keys ADD COLUMN dedupe_mode text, ADD COLUMN run_at timestamptz;',
+  },
 ];

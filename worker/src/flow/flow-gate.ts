@@ -122,10 +122,7 @@ export class FlowGate {
     const key: FlowKey = { taskName: message.name, flowKey: keyed.key };
     const limit = keyLimit(config, keyed.key);
     const { store, workerName } = this.#options;
-    // A key with room (the common case) costs one statement; a full one, a transaction in which
-    // the strategy decides.
-    const taken = await store.tryTake(key, message.id, workerName, limit, this.#timing.leaseMs);
-    const outcome = taken ? ({ kind: 'take' } as const) : await store.withKey(key, async (tx) => {
+    const outcome = await store.withKey(key, async (tx) => {
       const live = await tx.liveSlots();
       const decision = decideEntry(message.id, live, limit, config.strategy);
       switch (decision.kind) {
@@ -245,18 +242,16 @@ export class FlowGate {
   }
 
   /**
-   * `released`'s slot given back (when given: one statement, which says whether a task of the
-   * key waits); then, if one may, one transaction: the key's oldest waiting tasks get the room,
-   * marked dispatched with slots of their own; after the commit each is published (confirmed)
-   * and its waiting row deleted.
+   * One transaction: `released`'s slot deleted (when given), then the key's oldest waiting tasks
+   * get the room, marked dispatched with slots of their own; after the commit each is published
+   * (confirmed) and its waiting row deleted.
    */
   async #dispatch(key: FlowKey, released: string | undefined): Promise<void> {
     const config = this.#limited.get(key.taskName);
     const { store, workerName, publisher, taskQueues, metrics, logger } = this.#options;
     const limit = config ? keyLimit(config, key.flowKey) : 0;
-    // Giving a slot back costs one statement; handing the room on, when a task waits, a transaction.
-    if (released !== undefined && !(await store.release(key, released))) return;
     const { picked, stamp } = await store.withKey(key, async (tx: FlowKeyTx) => {
+      if (released !== undefined) await tx.releaseSlot(released);
       if (limit === 0) return { picked: [], stamp: undefined };
       const live: LiveSlot[] = await tx.liveSlots();
       const chosen = pickDispatch(await tx.dispatchable(limit + live.length), live, limit);
